@@ -1,0 +1,453 @@
+//! The broker: routing table, topic subscriptions, request/reply
+//! correlation with deadlines, and deadlock detection for waiting requests.
+//!
+//! It is a shared structure, not an actor: routing a message is a map lookup
+//! and a mailbox push on the caller's own thread, so a request costs one
+//! actor hop, not two.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use ractor::{ActorRef, MessagingErr};
+use tokio::sync::{mpsc, oneshot};
+use wasp_protocol::{ErrorCode, HOST, WireError, codec};
+use wasp_runtime::{Answer, BoxFuture, Inbound, ReplyTo, Router};
+use wasp_sdk::MessageKind;
+
+use crate::actor::PluginMsg;
+use crate::metrics::{BrokerCounters, PluginCounters};
+use crate::topics::{Event, Subscriber, Subscription, topic_matches};
+
+/// Where messages for one plugin go.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) actor: ActorRef<PluginMsg>,
+    /// Messages in the mailbox, for the bound.
+    pub(crate) queued: Arc<AtomicUsize>,
+    pub(crate) mailbox_depth: usize,
+    pub(crate) counters: Arc<PluginCounters>,
+    pub(crate) kind: &'static str,
+}
+
+impl Route {
+    /// Pushes into the mailbox. `bounded` is false for completions of the
+    /// plugin's own requests, which must never be refused.
+    fn push(&self, name: &str, inbound: Inbound, bounded: bool) -> Result<(), (WireError, Inbound)> {
+        let before = self.queued.fetch_add(1, Ordering::AcqRel);
+        if bounded && before >= self.mailbox_depth {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            let err = WireError::new(
+                ErrorCode::Busy,
+                format!("plugin `{name}` has {before} messages queued, its mailbox limit is {}", self.mailbox_depth),
+            );
+            return Err((err, inbound));
+        }
+        match self.actor.cast(PluginMsg::Deliver(inbound)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
+                match e {
+                    MessagingErr::SendErr(PluginMsg::Deliver(inbound)) => Err((err, inbound)),
+                    _ => Err((err, Inbound::lost())),
+                }
+            }
+        }
+    }
+}
+
+trait LostInbound {
+    fn lost() -> Self;
+}
+
+impl LostInbound for Inbound {
+    /// Placeholder for a message ractor did not hand back (it always does
+    /// for a failed cast; this keeps the types total).
+    fn lost() -> Self {
+        Inbound {
+            kind: MessageKind::Event,
+            id: 0,
+            from: Arc::from(HOST),
+            topic: Arc::from("lost"),
+            payload: Vec::new(),
+            reply: None,
+            deadline: None,
+        }
+    }
+}
+
+pub(crate) struct Broker {
+    me: Weak<Broker>,
+    pub(crate) routes: DashMap<Arc<str>, Route>,
+    subscriptions: RwLock<Vec<Subscription>>,
+    next_id: AtomicU64,
+    /// Wait-for graph: plugin → the plugin whose answer it is blocked on.
+    waits: Mutex<HashMap<Arc<str>, Arc<str>>>,
+    pub(crate) counters: Arc<BrokerCounters>,
+    pub(crate) request_timeout: Duration,
+}
+
+fn not_found(to: &str) -> WireError {
+    WireError::new(ErrorCode::NotFound, format!("no plugin named `{to}` is loaded"))
+}
+
+impl Broker {
+    pub(crate) fn new(request_timeout: Duration) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            routes: DashMap::new(),
+            subscriptions: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            waits: Mutex::new(HashMap::new()),
+            counters: Arc::default(),
+            request_timeout,
+        })
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn route(&self, to: &str) -> Option<Route> {
+        self.routes.get(to).map(|r| r.value().clone())
+    }
+
+    /// Delivers to a plugin's mailbox; hands the message back on failure so
+    /// the caller can answer it.
+    fn deliver(&self, to: &str, inbound: Inbound) -> Result<(), (WireError, Inbound)> {
+        match self.route(to) {
+            Some(route) => route.push(to, inbound, true),
+            None => Err((not_found(to), inbound)),
+        }
+    }
+
+    fn dead_letter(&self, reason: &WireError, inbound: &Inbound, to: &str) {
+        self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(target: "wasp::audit", from = %inbound.from, to, topic = %inbound.topic, "undeliverable message: {reason}");
+    }
+
+    /// Sends a request from `from` and returns where its answer will arrive.
+    pub(crate) fn start_request(
+        &self,
+        from: Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> oneshot::Receiver<Answer> {
+        let (tx, rx) = oneshot::channel();
+        let counters = self.counters.clone();
+        let reply = ReplyTo::new(move |answer| {
+            if tx.send(answer).is_err() {
+                counters.late_replies.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let inbound = Inbound {
+            kind: MessageKind::Request,
+            id: self.next_id(),
+            from,
+            topic: Arc::from(topic),
+            payload,
+            reply: Some(reply),
+            deadline: Instant::now().checked_add(timeout),
+        };
+        if let Err((err, mut inbound)) = self.deliver(to, inbound) {
+            if let Some(reply) = inbound.reply.take() {
+                reply.send(Err(err));
+            }
+        }
+        rx
+    }
+
+    /// Waits for an answer with a timeout; a caller that gives up leaves the
+    /// late answer to be discarded and counted.
+    pub(crate) async fn await_answer(rx: oneshot::Receiver<Answer>, to: &str, timeout: Duration) -> Answer {
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(WireError::new(ErrorCode::Internal, format!("the answer from `{to}` was lost"))),
+            Err(_) => Err(WireError::new(
+                ErrorCode::Timeout,
+                format!("no answer from `{to}` within {} ms", timeout.as_millis()),
+            )),
+        }
+    }
+
+    /// Records that `from` now waits for `to`, unless that closes a cycle.
+    fn begin_wait(&self, from: &Arc<str>, to: &str) -> Result<WaitGuard, WireError> {
+        let mut waits = lock(&self.waits);
+        let mut chain = vec![from.to_string(), to.to_owned()];
+        let mut current: &str = to;
+        for _ in 0..=waits.len() {
+            if current == &**from {
+                return Err(WireError::new(
+                    ErrorCode::WouldDeadlock,
+                    format!(
+                        "request from `{from}` to `{to}` would deadlock: {} are waiting on each other; use request_async",
+                        chain.join(" → ")
+                    ),
+                ));
+            }
+            match waits.get(current) {
+                Some(next) => {
+                    chain.push(next.to_string());
+                    current = next;
+                }
+                None => break,
+            }
+        }
+        waits.insert(from.clone(), Arc::from(to));
+        Ok(WaitGuard { broker: self.me.clone(), from: from.clone() })
+    }
+
+    /// Delivers an event to host subscribers matching `topic`.
+    fn to_host(&self, event: Event, plugins_too: bool) {
+        let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+        let mut closed = Vec::new();
+        for sub in subs.iter().filter(|s| topic_matches(&s.pattern, &event.topic)) {
+            match &sub.subscriber {
+                Subscriber::Host { id, tx } => match tx.try_send(event.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(target: "wasp::audit", topic = %event.topic, "host subscriber is full; event dropped");
+                    }
+                },
+                Subscriber::Plugin(name) if plugins_too => {
+                    let inbound = Inbound {
+                        kind: MessageKind::Event,
+                        id: self.next_id(),
+                        from: Arc::from(event.from.as_str()),
+                        topic: Arc::from(event.topic.as_str()),
+                        payload: event.payload.clone(),
+                        reply: None,
+                        deadline: None,
+                    };
+                    if let Err((err, inbound)) = self.deliver(name, inbound) {
+                        self.dead_letter(&err, &inbound, name);
+                    }
+                }
+                Subscriber::Plugin(_) => {}
+            }
+        }
+        drop(subs);
+        if !closed.is_empty() {
+            self.remove_host_subscriptions(&closed);
+        }
+    }
+
+    pub(crate) fn publish_from(&self, from: &str, topic: &str, payload: Vec<u8>) {
+        self.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.to_host(Event { from: from.to_owned(), topic: topic.to_owned(), payload }, true);
+    }
+
+    pub(crate) fn subscribe_host(&self, pattern: &str, capacity: usize) -> (u64, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let id = self.next_id();
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Host { id, tx } });
+        (id, rx)
+    }
+
+    pub(crate) fn remove_host_subscriptions(&self, ids: &[u64]) {
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| !matches!(&s.subscriber, Subscriber::Host { id, .. } if ids.contains(id)));
+    }
+
+    /// Forgets every subscription of a plugin (it was unloaded).
+    pub(crate) fn remove_plugin(&self, name: &str) {
+        self.routes.remove(name);
+        self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !s.is_plugin(name));
+    }
+
+    pub(crate) fn send_from(&self, from: Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        if to == HOST {
+            self.to_host(Event { from: from.to_string(), topic: topic.to_owned(), payload }, false);
+            return Ok(());
+        }
+        let inbound = Inbound {
+            kind: MessageKind::Event,
+            id: self.next_id(),
+            from,
+            topic: Arc::from(topic),
+            payload,
+            reply: None,
+            deadline: None,
+        };
+        self.deliver(to, inbound).map_err(|(err, _)| err)
+    }
+}
+
+/// Removes a wait-for edge when the waiting request ends.
+pub(crate) struct WaitGuard {
+    broker: Weak<Broker>,
+    from: Arc<str>,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        if let Some(broker) = self.broker.upgrade() {
+            lock(&broker.waits).remove(&self.from);
+        }
+    }
+}
+
+fn host_requests_unsupported(to: &str) -> WireError {
+    WireError::new(ErrorCode::NotFound, format!("`{to}` answers no requests from plugins; send it events instead"))
+}
+
+impl Router for Broker {
+    fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.send_from(from.clone(), to, topic, payload)
+    }
+
+    fn publish(&self, from: &Arc<str>, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.publish_from(from, topic, payload);
+        Ok(())
+    }
+
+    fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
+        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        if !subs.iter().any(|s| s.pattern == pattern && s.is_plugin(from)) {
+            subs.push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Plugin(from.clone()) });
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| !(s.pattern == pattern && s.is_plugin(from)));
+        Ok(())
+    }
+
+    fn request(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>, timeout: Option<Duration>) -> BoxFuture<Answer> {
+        if to == HOST {
+            return Box::pin(std::future::ready(Err(host_requests_unsupported(to))));
+        }
+        let guard = match self.begin_wait(from, to) {
+            Ok(guard) => guard,
+            Err(e) => {
+                self.counters.deadlocks_refused.fetch_add(1, Ordering::Relaxed);
+                return Box::pin(std::future::ready(Err(e)));
+            }
+        };
+        let timeout = timeout.unwrap_or(self.request_timeout);
+        let rx = self.start_request(from.clone(), to, topic, payload, timeout);
+        let to = to.to_owned();
+        Box::pin(async move {
+            let answer = Self::await_answer(rx, &to, timeout).await;
+            drop(guard);
+            answer
+        })
+    }
+
+    fn request_async(
+        &self,
+        from: &Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<u64, WireError> {
+        if to == HOST {
+            return Err(host_requests_unsupported(to));
+        }
+        let requester = self.route(from).ok_or_else(|| not_found(from))?;
+        let timeout = timeout.unwrap_or(self.request_timeout);
+        let id = self.next_id();
+        let completion = Arc::new(Completion {
+            deliver: Mutex::new(None),
+            timer: Mutex::new(None),
+        });
+        {
+            let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
+            let counters = self.counters.clone();
+            let deliver: CompletionFn = Box::new(move |answer: Answer| {
+                let (kind, payload) = match answer {
+                    Ok(payload) => (MessageKind::Reply, payload),
+                    Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
+                };
+                let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
+                if let Err((err, _)) = requester.push(&from, inbound, false) {
+                    counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target: "wasp::audit", plugin = %from, id, "completion undeliverable: {err}");
+                }
+            });
+            *lock(&completion.deliver) = Some(deliver);
+        }
+        let on_answer = {
+            let (completion, counters) = (completion.clone(), self.counters.clone());
+            ReplyTo::new(move |answer| {
+                if !completion.complete(answer) {
+                    counters.late_replies.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let inbound = Inbound {
+            kind: MessageKind::Request,
+            id,
+            from: from.clone(),
+            topic: Arc::from(topic),
+            payload,
+            reply: Some(on_answer),
+            deadline: Instant::now().checked_add(timeout),
+        };
+        if let Err((err, mut inbound)) = self.deliver(to, inbound) {
+            if let Some(reply) = inbound.reply.take() {
+                reply.disarm();
+            }
+            return Err(err);
+        }
+        let to = to.to_owned();
+        let timer = {
+            let completion = completion.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                completion.complete(Err(WireError::new(
+                    ErrorCode::Timeout,
+                    format!("no answer from `{to}` within {} ms", timeout.as_millis()),
+                )));
+            })
+        };
+        *lock(&completion.timer) = Some(timer.abort_handle());
+        Ok(id)
+    }
+}
+
+type CompletionFn = Box<dyn FnOnce(Answer) + Send>;
+
+/// The answer to a plugin's `request_async`: delivered once, by the reply or
+/// by the timer, whichever comes first.
+struct Completion {
+    deliver: Mutex<Option<CompletionFn>>,
+    timer: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Completion {
+    /// Delivers `answer` unless an answer was delivered already; says whether it did.
+    fn complete(&self, answer: Answer) -> bool {
+        let Some(deliver) = lock(&self.deliver).take() else {
+            return false;
+        };
+        deliver(answer);
+        if let Some(timer) = lock(&self.timer).take() {
+            timer.abort();
+        }
+        true
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,46 @@
+//! Concurrency for wasp: plugin actors, the broker, and the [`Host`] facade.
+//!
+//! Every loaded plugin is a ractor actor that owns its instance and handles
+//! one message at a time. The broker routes MessagePack payloads between the
+//! host and plugins: requests with exactly one answer, one-way sends, and
+//! publish/subscribe topics. [`Host`] is the cheap, cloneable handle an
+//! application (or a Tauri command) holds.
+//!
+//! ```
+//! use wasp_actors::Host;
+//! use wasp_sdk::prelude::*;
+//!
+//! #[derive(Default)]
+//! struct Greeter;
+//!
+//! impl Plugin for Greeter {
+//!     fn on_message(&mut self, _: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+//!         let name: String = msg.decode()?;
+//!         Reply::encode(&format!("hello, {name}"))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = Host::builder().build()?;
+//! host.register::<Greeter>("greeter").await?;
+//! let reply: String = host.call("greeter", "greet", &"wasp").await?;
+//! assert_eq!(reply, "hello, wasp");
+//! # host.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod actor;
+mod broker;
+mod error;
+mod host;
+mod metrics;
+mod topics;
+
+pub use error::Error;
+pub use host::{Host, HostBuilder, PluginRef, Subscription};
+pub use metrics::{HostMetrics, PluginInfo, PluginState};
+pub use topics::{Event, topic_matches};
+pub use wasp_runtime::{Limits, Schedule};

@@ -1,0 +1,58 @@
+//! Topic subscriptions: who hears a publish.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+/// An event delivered to the host: a plugin's publish on a subscribed topic,
+/// or a plugin's `send` to `host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The plugin that sent it.
+    pub from: String,
+    /// Its topic.
+    pub topic: String,
+    /// MessagePack bytes.
+    pub payload: Vec<u8>,
+}
+
+impl Event {
+    /// Decodes the payload.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, wasp_protocol::WireError> {
+        Ok(wasp_protocol::codec::from_payload(&self.payload)?)
+    }
+}
+
+/// Whether `topic` matches `pattern`: equal, or `pattern` ends in `*` and
+/// `topic` starts with what precedes it.
+///
+/// ```
+/// # use wasp_actors::topic_matches;
+/// assert!(topic_matches("sensor.*", "sensor.temp"));
+/// assert!(topic_matches("*", "anything"));
+/// assert!(!topic_matches("sensor.temp", "sensor.temperature"));
+/// ```
+pub fn topic_matches(pattern: &str, topic: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => topic.starts_with(prefix),
+        None => pattern == topic,
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Subscriber {
+    Plugin(Arc<str>),
+    Host { id: u64, tx: mpsc::Sender<Event> },
+}
+
+#[derive(Clone)]
+pub(crate) struct Subscription {
+    pub(crate) pattern: String,
+    pub(crate) subscriber: Subscriber,
+}
+
+impl Subscription {
+    pub(crate) fn is_plugin(&self, name: &str) -> bool {
+        matches!(&self.subscriber, Subscriber::Plugin(p) if &**p == name)
+    }
+}

@@ -1,0 +1,135 @@
+//! Names and numbers of the WebAssembly ABI, version 1.
+//!
+//! `docs/abi.md` is the specification; this module is its machine-readable
+//! half, shared by the guest SDK and the host so they cannot drift apart.
+//!
+//! In short: the guest exports `memory`, [`EXPORT_ALLOC`], [`EXPORT_DEALLOC`]
+//! and [`EXPORT_HANDLE`] (and optionally [`EXPORT_LOAD`]), carries its ABI
+//! version in the custom section [`ABI_SECTION`], and may import only the
+//! functions listed in [`IMPORTS`] from the module [`IMPORT_MODULE`].
+
+/// The custom section holding the plugin's ABI version as UTF-8 `MAJOR.MINOR`.
+pub const ABI_SECTION: &str = "wasp:abi";
+
+/// The only import module a plugin may import from.
+pub const IMPORT_MODULE: &str = "wasp";
+
+/// The guest's exported linear memory.
+pub const EXPORT_MEMORY: &str = "memory";
+/// `wasp_alloc(len: i32) -> i32`: a buffer of `len` bytes, or 0.
+pub const EXPORT_ALLOC: &str = "wasp_alloc";
+/// `wasp_dealloc(ptr: i32, len: i32)`: frees a buffer from `wasp_alloc`.
+pub const EXPORT_DEALLOC: &str = "wasp_dealloc";
+/// `wasp_handle(ptr: i32, kind: i32, id: i64, from_len: i32, topic_len: i32,
+/// payload_len: i32) -> i32`: handles one message.
+pub const EXPORT_HANDLE: &str = "wasp_handle";
+/// Optional `wasp_load() -> i32`: called once after instantiation.
+pub const EXPORT_LOAD: &str = "wasp_load";
+
+/// Message kinds passed to `wasp_handle`.
+pub mod kind {
+    /// A request: answer it with `reply(id, ...)`.
+    pub const REQUEST: i32 = 0;
+    /// A one-way message (a send, or a publish to a subscribed topic).
+    pub const EVENT: i32 = 1;
+    /// The successful completion of the guest's `request_async` with that id.
+    pub const REPLY: i32 = 2;
+    /// The failed completion of the guest's `request_async` with that id; the
+    /// payload is a MessagePack `WireError` map.
+    pub const ERROR: i32 = 3;
+}
+
+/// What `wasp_handle` and `wasp_load` return.
+pub mod status {
+    /// Handled. For a request the guest has replied (or the host answers
+    /// `no_reply`).
+    pub const DONE: i32 = 0;
+    /// Request only: the guest will reply later with `reply(id, ...)`.
+    pub const DEFERRED: i32 = 1;
+}
+
+/// Log levels for the `log` import.
+pub mod level {
+    /// Very detailed.
+    pub const TRACE: i32 = 0;
+    /// For developers.
+    pub const DEBUG: i32 = 1;
+    /// Normal operation.
+    pub const INFO: i32 = 2;
+    /// Something unexpected.
+    pub const WARN: i32 = 3;
+    /// Something failed.
+    pub const ERROR: i32 = 4;
+}
+
+/// A WebAssembly value type in an ABI signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValType {
+    /// `i32`
+    I32,
+    /// `i64`
+    I64,
+}
+
+/// One function's name and signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FuncSig {
+    /// The export or import name.
+    pub name: &'static str,
+    /// Parameter types.
+    pub params: &'static [ValType],
+    /// Result types (zero or one).
+    pub results: &'static [ValType],
+}
+
+use ValType::{I32, I64};
+
+/// The exports every plugin must have (besides `memory`).
+pub const REQUIRED_EXPORTS: &[FuncSig] = &[
+    FuncSig { name: EXPORT_ALLOC, params: &[I32], results: &[I32] },
+    FuncSig { name: EXPORT_DEALLOC, params: &[I32, I32], results: &[] },
+    FuncSig { name: EXPORT_HANDLE, params: &[I32, I32, I64, I32, I32, I32], results: &[I32] },
+];
+
+/// Exports a plugin may have; checked when present.
+pub const OPTIONAL_EXPORTS: &[FuncSig] = &[FuncSig { name: EXPORT_LOAD, params: &[], results: &[I32] }];
+
+/// Every function a plugin may import from [`IMPORT_MODULE`], with its
+/// signature. `docs/abi.md` says what each does.
+pub const IMPORTS: &[FuncSig] = &[
+    FuncSig { name: "send", params: &[I32, I32, I32, I32, I32, I32], results: &[I32] },
+    FuncSig { name: "publish", params: &[I32, I32, I32, I32], results: &[I32] },
+    FuncSig { name: "subscribe", params: &[I32, I32], results: &[I32] },
+    FuncSig { name: "unsubscribe", params: &[I32, I32], results: &[I32] },
+    FuncSig { name: "request", params: &[I32, I32, I32, I32, I32, I32, I32], results: &[I32] },
+    FuncSig { name: "request_async", params: &[I32, I32, I32, I32, I32, I32, I32], results: &[I64] },
+    FuncSig { name: "reply", params: &[I64, I32, I32, I32], results: &[I32] },
+    FuncSig { name: "result_len", params: &[], results: &[I32] },
+    FuncSig { name: "result_read", params: &[I32, I32], results: &[I32] },
+    FuncSig { name: "log", params: &[I32, I32, I32], results: &[] },
+    FuncSig { name: "panic", params: &[I32, I32], results: &[] },
+];
+
+/// The signature of an import by name, if it is part of the ABI.
+pub fn import(name: &str) -> Option<&'static FuncSig> {
+    IMPORTS.iter().find(|f| f.name == name)
+}
+
+impl core::fmt::Display for FuncSig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let list = |v: &[ValType]| {
+            v.iter()
+                .map(|t| match t {
+                    I32 => "i32",
+                    I64 => "i64",
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(f, "{}({})", self.name, list(self.params))?;
+        if !self.results.is_empty() {
+            write!(f, " -> {}", list(self.results))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! Where a message goes: the host, or a plugin by name.
+
+use core::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The reserved address of the host application.
+pub const HOST: &str = "host";
+
+/// The longest plugin name, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// The longest topic, in bytes.
+pub const MAX_TOPIC_LEN: usize = 256;
+
+/// The sender or receiver of a message.
+///
+/// On the wire an address is a string: `"host"`, or a plugin's name. Plugin
+/// names are 1 to 64 bytes of lower-case ASCII letters, digits, `-`, `_` and
+/// `.`, and never `host`.
+///
+/// ```
+/// use wasp_protocol::Address;
+/// assert_eq!(Address::parse("host")?, Address::Host);
+/// assert_eq!(Address::parse("echo")?.to_string(), "echo");
+/// assert!(Address::parse("Bad Name").is_err());
+/// # Ok::<(), wasp_protocol::AddressError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Address {
+    /// The host application (Tauri commands, host Rust code).
+    Host,
+    /// A plugin, by its unique name.
+    Plugin(String),
+}
+
+impl Address {
+    /// Parses `"host"` or a valid plugin name.
+    pub fn parse(s: &str) -> Result<Self, AddressError> {
+        if s == HOST {
+            return Ok(Self::Host);
+        }
+        Self::plugin(s)
+    }
+
+    /// A plugin address; refuses invalid names and `host`.
+    pub fn plugin(name: &str) -> Result<Self, AddressError> {
+        validate_name(name)?;
+        Ok(Self::Plugin(name.to_owned()))
+    }
+
+    /// The address as its wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Host => HOST,
+            Self::Plugin(name) => name,
+        }
+    }
+}
+
+/// Checks a plugin name against the rules of [`Address`].
+pub(crate) fn validate_name(name: &str) -> Result<(), AddressError> {
+    if name == HOST {
+        return Err(AddressError::Reserved);
+    }
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(AddressError::Length(name.len()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(AddressError::Character(c));
+    }
+    Ok(())
+}
+
+/// Checks a topic: 1 to [`MAX_TOPIC_LEN`] bytes, no control characters.
+///
+/// A topic is free text such as `sensor.temperature`; a subscription pattern
+/// may end in `*` to match every topic with that prefix.
+pub fn validate_topic(topic: &str) -> Result<(), AddressError> {
+    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
+        return Err(AddressError::TopicLength(topic.len()));
+    }
+    if let Some(c) = topic.chars().find(|c| c.is_control()) {
+        return Err(AddressError::Character(c));
+    }
+    Ok(())
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Address::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a name or topic is not valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// `host` is reserved for the host application.
+    Reserved,
+    /// A plugin name must be 1 to 64 bytes.
+    Length(usize),
+    /// A topic must be 1 to 256 bytes.
+    TopicLength(usize),
+    /// A character that is not allowed.
+    Character(char),
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reserved => write!(f, "`{HOST}` is reserved for the host and cannot name a plugin"),
+            Self::Length(n) => write!(f, "a plugin name must be 1 to {MAX_NAME_LEN} bytes, got {n}"),
+            Self::TopicLength(n) => write!(f, "a topic must be 1 to {MAX_TOPIC_LEN} bytes, got {n}"),
+            Self::Character(c) => write!(f, "character {c:?} is not allowed"),
+        }
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rules() {
+        assert!(Address::plugin("echo-2.v1_x").is_ok());
+        assert_eq!(Address::plugin("host"), Err(AddressError::Reserved));
+        assert_eq!(Address::plugin(""), Err(AddressError::Length(0)));
+        assert_eq!(Address::plugin("Echo"), Err(AddressError::Character('E')));
+        assert!(Address::plugin(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn topics_refuse_control_characters_and_length() {
+        assert!(validate_topic("sensor.temp/x y").is_ok());
+        assert!(validate_topic("").is_err());
+        assert!(validate_topic("a\nb").is_err());
+        assert!(validate_topic(&"t".repeat(257)).is_err());
+    }
+}

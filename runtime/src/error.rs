@@ -1,0 +1,190 @@
+//! The runtime's error type, and its mapping onto the wire's `ErrorCode`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasp_protocol::{ApiVersion, ErrorCode, WireError};
+
+/// One thing wrong with a module, found by validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The module does not carry its ABI version.
+    MissingAbiVersion,
+    /// The `wasp:abi` section is not `MAJOR.MINOR`.
+    MalformedAbiVersion(String),
+    /// The host does not speak the plugin's ABI version.
+    UnsupportedAbi {
+        /// What the plugin was built for.
+        plugin: ApiVersion,
+        /// What the host speaks.
+        host: ApiVersion,
+    },
+    /// A required export is absent.
+    MissingExport(String),
+    /// An export has the wrong type or signature.
+    WrongExport {
+        /// The export's name.
+        name: String,
+        /// What the ABI requires.
+        expected: String,
+        /// What the module has.
+        found: String,
+    },
+    /// An import from outside the wasp import module, or not in the ABI.
+    ForbiddenImport {
+        /// The import's module.
+        module: String,
+        /// The import's name.
+        name: String,
+    },
+    /// A wasp import with the wrong signature.
+    WrongImport {
+        /// The import's name.
+        name: String,
+        /// What the ABI requires.
+        expected: String,
+        /// What the module declares.
+        found: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingAbiVersion => write!(f, "no `wasp:abi` custom section: the module was not built with wasp-sdk's `export_plugin!` (or declares no ABI version)"),
+            Self::MalformedAbiVersion(s) => write!(f, "`wasp:abi` section holds `{s}`, expected MAJOR.MINOR"),
+            Self::UnsupportedAbi { plugin, host } => write!(f, "plugin requires ABI {plugin}, host speaks {host}"),
+            Self::MissingExport(name) => write!(f, "missing required export `{name}`"),
+            Self::WrongExport { name, expected, found } => write!(f, "export `{name}` is {found}, expected {expected}"),
+            Self::ForbiddenImport { module, name } => write!(f, "import `{module}::{name}` is not part of the wasp ABI"),
+            Self::WrongImport { name, expected, found } => write!(f, "import `wasp::{name}` is {found}, expected {expected}"),
+        }
+    }
+}
+
+/// Everything that can go wrong loading or running a plugin.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A plugin file could not be read.
+    #[error("cannot read plugin file `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a module this host can run.
+    #[error("plugin `{plugin}` is not a WebAssembly module: {detail}")]
+    NotWasm {
+        /// The plugin's file or name.
+        plugin: String,
+        /// What the file looks like instead.
+        detail: String,
+    },
+    /// The module is over the size limit.
+    #[error("plugin `{plugin}` is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The plugin's file or name.
+        plugin: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes are not valid WebAssembly.
+    #[error("plugin `{plugin}` is not valid WebAssembly: {detail}")]
+    Malformed {
+        /// The plugin's file or name.
+        plugin: String,
+        /// The validator's message.
+        detail: String,
+    },
+    /// The module breaks the wasp ABI; every problem found is listed.
+    #[error("plugin `{plugin}` does not follow the wasp ABI: {}", join(problems))]
+    Invalid {
+        /// The plugin's file or name.
+        plugin: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+    /// The guest trapped (including a Rust panic in the guest).
+    #[error("plugin `{plugin}` trapped: {message}")]
+    Trap {
+        /// The plugin.
+        plugin: String,
+        /// The trap, and the panic message if the guest reported one.
+        message: String,
+        /// The wasm backtrace, when available.
+        backtrace: Option<String>,
+    },
+    /// The plugin spent its CPU budget for one message.
+    #[error("plugin `{plugin}` exceeded its CPU budget of {budget:?} for one message")]
+    DeadlineExceeded {
+        /// The plugin.
+        plugin: String,
+        /// The budget it spent.
+        budget: Duration,
+    },
+    /// The guest broke the ABI at run time (bad pointer, bad status).
+    #[error("plugin `{plugin}` broke the ABI: {detail}")]
+    GuestFault {
+        /// The plugin.
+        plugin: String,
+        /// What it did.
+        detail: String,
+    },
+    /// The plugin's `on_load` failed.
+    #[error("plugin `{plugin}` failed to load: {error}")]
+    LoadFailed {
+        /// The plugin.
+        plugin: String,
+        /// What `on_load` answered.
+        error: WireError,
+    },
+    /// A fault in wasp or wasmtime.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+impl Error {
+    /// The stable wire code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Io { .. } => ErrorCode::NotFound,
+            Self::NotWasm { .. } | Self::Malformed { .. } => ErrorCode::InvalidArgument,
+            Self::TooLarge { .. } => ErrorCode::TooLarge,
+            Self::Invalid { problems, .. } => {
+                if problems.iter().any(|p| matches!(p, Problem::UnsupportedAbi { .. })) {
+                    ErrorCode::VersionMismatch
+                } else {
+                    ErrorCode::InvalidArgument
+                }
+            }
+            Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
+            Self::DeadlineExceeded { .. } => ErrorCode::DeadlineExceeded,
+            Self::LoadFailed { error, .. } => error.code,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The error as a structured wire error (code, message, context).
+    pub fn to_wire(&self) -> WireError {
+        let err = WireError::new(self.code(), self.to_string());
+        match self {
+            Self::Trap { backtrace: Some(bt), .. } => err.with_context(bt.clone()),
+            _ => err,
+        }
+    }
+}
+
+impl From<Error> for WireError {
+    fn from(e: Error) -> Self {
+        e.to_wire()
+    }
+}

@@ -1,0 +1,140 @@
+//! The in-process backend: a Rust [`Plugin`] type called directly, the
+//! native baseline every other form is measured against.
+//!
+//! In-process code is trusted: it cannot be preempted, and a busy loop in it
+//! holds a tokio worker thread. Panics are caught at the boundary and answered
+//! like a WASM trap.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use wasp_protocol::{ErrorCode, WireError};
+use wasp_sdk::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
+
+use crate::hostcalls::HostCalls;
+use crate::router::{Inbound, Router};
+use crate::{Error, Limits};
+
+/// Makes a fresh instance of an in-process plugin.
+pub type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin> + Send + Sync>;
+
+/// A running in-process plugin.
+pub struct InProcessInstance {
+    factory: PluginFactory,
+    plugin: Box<dyn Plugin>,
+    host: HostCalls,
+}
+
+impl std::fmt::Debug for InProcessInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessInstance").field("plugin", &self.host.name).finish()
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
+}
+
+impl InProcessInstance {
+    /// Creates the plugin with `factory` and runs its `on_load`.
+    pub fn new(name: Arc<str>, factory: PluginFactory, router: Arc<dyn Router>, limits: Limits) -> Result<Self, Error> {
+        let host = HostCalls::new(name, router, limits);
+        let plugin = Self::load(&factory, &host)?;
+        Ok(Self { factory, plugin, host })
+    }
+
+    fn load(factory: &PluginFactory, host: &HostCalls) -> Result<Box<dyn Plugin>, Error> {
+        let name = host.name.to_string();
+        let mut calls = HostCalls::new(host.name.clone(), host.router(), host.limits.clone());
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut plugin = factory();
+            let loaded = plugin.on_load(&mut Context::new(&mut Calls(&mut calls)));
+            loaded.map(|()| plugin)
+        }));
+        match result {
+            Ok(Ok(plugin)) => Ok(plugin),
+            Ok(Err(error)) => Err(Error::LoadFailed { plugin: name, error }),
+            Err(panic) => Err(Error::Trap { plugin: name, message: format!("panicked in on_load: {}", panic_text(&*panic)), backtrace: None }),
+        }
+    }
+
+    /// Replaces the plugin with a fresh one, answering its deferred requests
+    /// with `plugin_crashed`.
+    pub fn recycle(&mut self) -> Result<(), Error> {
+        let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.host.name));
+        self.host.fail_all(&err);
+        self.plugin = Self::load(&self.factory, &self.host)?;
+        Ok(())
+    }
+
+    /// Handles one message; `Err` means the plugin panicked and must be recycled.
+    pub fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
+        let is_request = msg.kind == MessageKind::Request;
+        if let Some(reply) = msg.reply {
+            self.host.begin_request(msg.id, reply, msg.deadline);
+        }
+        let message = Message { kind: msg.kind, id: msg.id, from: &msg.from, topic: &msg.topic, payload: &msg.payload };
+        let plugin = &mut self.plugin;
+        let host = &mut self.host;
+        match catch_unwind(AssertUnwindSafe(|| wasp_sdk::dispatch(&mut **plugin, &mut Calls(host), message))) {
+            Ok(wasp_sdk::Dispatched::Done) if is_request => self.host.end_request(msg.id),
+            Ok(_) => {}
+            Err(panic) => {
+                let err = Error::Trap {
+                    plugin: self.host.name.to_string(),
+                    message: format!("panicked: {}", panic_text(&*panic)),
+                    backtrace: None,
+                };
+                self.host.fail_request(msg.id, err.to_wire());
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`HostApi`] over [`HostCalls`], for code running on a tokio worker.
+struct Calls<'a>(&'a mut HostCalls);
+
+impl HostApi for Calls<'_> {
+    fn send(&mut self, to: &str, topic: &str, payload: &[u8]) -> Result<(), WireError> {
+        self.0.send(to, topic, payload.to_vec())
+    }
+
+    fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), WireError> {
+        self.0.publish(topic, payload.to_vec())
+    }
+
+    fn subscribe(&mut self, pattern: &str) -> Result<(), WireError> {
+        self.0.subscribe(pattern)
+    }
+
+    fn unsubscribe(&mut self, pattern: &str) -> Result<(), WireError> {
+        self.0.unsubscribe(pattern)
+    }
+
+    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<Vec<u8>, WireError> {
+        let fut = self.0.request(to, topic, payload.to_vec(), timeout_ms);
+        // The plugin's code is synchronous; park this worker (tokio moves its
+        // other tasks elsewhere) until the answer comes.
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| WireError::new(ErrorCode::Internal, "in-process plugins run inside a tokio runtime"))?;
+        tokio::task::block_in_place(|| handle.block_on(fut))
+    }
+
+    fn request_async(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<u64, WireError> {
+        self.0.request_async(to, topic, payload.to_vec(), timeout_ms)
+    }
+
+    fn reply(&mut self, id: u64, result: Result<&[u8], &WireError>) -> Result<(), WireError> {
+        self.0.reply(id, result.map(<[u8]>::to_vec).map_err(Clone::clone))
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        self.0.log(level, message);
+    }
+}

@@ -1,0 +1,35 @@
+//! Execution for wasp plugins: engine, loader, scheduler, host API and backends.
+//!
+//! This crate runs plugins; it knows nothing of actors or routing (that is
+//! `wasp-actors`). Its pieces:
+//!
+//! - [`Engine`]: one wasmtime engine with epoch interruption and its ticker;
+//! - [`WasmPlugin::compile`]: validation before anything runs (format, size,
+//!   ABI version, imports, exports), then compilation;
+//! - [`Schedule`]: time slices; a guest yields every slice and traps when its
+//!   per-message CPU budget ([`Limits::cpu_budget`]) is spent;
+//! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]) or in process
+//!   ([`InProcessInstance`]), behind one interface;
+//! - [`Router`]: the seam through which a running plugin reaches the world.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod engine;
+mod error;
+mod hostcalls;
+mod inprocess;
+mod instance;
+mod limits;
+mod loader;
+mod router;
+mod scheduler;
+mod wasm;
+
+pub use engine::Engine;
+pub use error::{Error, Problem};
+pub use inprocess::{InProcessInstance, PluginFactory};
+pub use instance::{Instance, PluginImage};
+pub use limits::Limits;
+pub use loader::{PluginKind, WasmPlugin};
+pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router};
+pub use scheduler::Schedule;
+pub use wasm::WasmInstance;

@@ -1,0 +1,248 @@
+//! Recognising and validating plugin files before anything runs.
+
+use std::sync::Arc;
+
+use wasmparser::{Parser, Payload};
+use wasmtime::{ExternType, FuncType, InstancePre, Module, ValType};
+use wasp_protocol::abi::{self, FuncSig};
+use wasp_protocol::ApiVersion;
+
+use crate::error::Problem;
+use crate::wasm::GuestState;
+use crate::{Engine, Error, Limits};
+
+/// What a plugin file is, judged by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginKind {
+    /// A core WebAssembly module (`\0asm`, version 1).
+    WasmModule,
+    /// A WebAssembly component (`\0asm`, component layer).
+    WasmComponent,
+    /// An ELF shared object (Linux `.so`).
+    Elf,
+    /// A PE image (Windows `.dll`).
+    Pe,
+    /// A Mach-O image (macOS `.dylib`).
+    MachO,
+    /// None of the above.
+    Unknown,
+}
+
+impl PluginKind {
+    /// Detects the kind from magic bytes.
+    ///
+    /// ```
+    /// use wasp_runtime::PluginKind;
+    /// assert_eq!(PluginKind::detect(b"\0asm\x01\0\0\0"), PluginKind::WasmModule);
+    /// assert_eq!(PluginKind::detect(b"\x7fELF\x02\x01"), PluginKind::Elf);
+    /// assert_eq!(PluginKind::detect(b"hello"), PluginKind::Unknown);
+    /// ```
+    pub fn detect(bytes: &[u8]) -> Self {
+        match bytes {
+            [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Self::WasmModule,
+            [0, b'a', b's', b'm', _, _, 1, 0, ..] => Self::WasmComponent,
+            [0x7f, b'E', b'L', b'F', ..] => Self::Elf,
+            [b'M', b'Z', ..] => Self::Pe,
+            [0xcf, 0xfa, 0xed, 0xfe, ..] | [0xce, 0xfa, 0xed, 0xfe, ..] | [0xca, 0xfe, 0xba, 0xbe, ..] => Self::MachO,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// A phrase for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::WasmModule => "a WebAssembly module",
+            Self::WasmComponent => "a WebAssembly component",
+            Self::Elf => "an ELF native library",
+            Self::Pe => "a Windows PE native library",
+            Self::MachO => "a Mach-O native library",
+            Self::Unknown => "not a format wasp recognises",
+        }
+    }
+}
+
+/// A validated, compiled WASM plugin, ready to instantiate any number of times.
+///
+/// Cheap to clone; every instance of one plugin shares its compiled code.
+#[derive(Clone)]
+pub struct WasmPlugin {
+    pub(crate) name: Arc<str>,
+    pub(crate) pre: InstancePre<GuestState>,
+    pub(crate) abi: ApiVersion,
+    pub(crate) has_load: bool,
+}
+
+impl std::fmt::Debug for WasmPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPlugin").field("name", &self.name).field("abi", &self.abi).finish_non_exhaustive()
+    }
+}
+
+impl WasmPlugin {
+    /// Validates and compiles `bytes`. Nothing of the guest runs here: every
+    /// check (size, format, WebAssembly validity, ABI version, imports,
+    /// exports and their signatures) happens first, and all ABI problems are
+    /// reported together.
+    pub fn compile(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
+        if bytes.len() > limits.max_module_size {
+            return Err(Error::TooLarge {
+                plugin: name.into(),
+                size: bytes.len(),
+                limit: limits.max_module_size,
+            });
+        }
+        let kind = PluginKind::detect(bytes);
+        if kind != PluginKind::WasmModule {
+            let detail = match kind {
+                PluginKind::WasmComponent => "it is a WebAssembly component; this host runs core modules built with wasp-sdk".to_owned(),
+                PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => format!(
+                    "it is {}; native plugins are registered in process with `Host::register`",
+                    kind.describe()
+                ),
+                _ => "it does not start with the WebAssembly magic bytes `\\0asm`".to_owned(),
+            };
+            return Err(Error::NotWasm { plugin: name.into(), detail });
+        }
+        let mut problems = Vec::new();
+        let abi = match read_abi_section(bytes).map_err(|detail| Error::Malformed { plugin: name.into(), detail })? {
+            None => {
+                problems.push(Problem::MissingAbiVersion);
+                None
+            }
+            Some(text) => match text.parse::<ApiVersion>() {
+                Err(_) => {
+                    problems.push(Problem::MalformedAbiVersion(text));
+                    None
+                }
+                Ok(v) => {
+                    if ApiVersion::CURRENT.accepts(v).is_err() {
+                        problems.push(Problem::UnsupportedAbi { plugin: v, host: ApiVersion::CURRENT });
+                    }
+                    Some(v)
+                }
+            },
+        };
+        let module = Module::new(engine.wasmtime(), bytes).map_err(|e| Error::Malformed {
+            plugin: name.into(),
+            detail: format!("{e:#}"),
+        })?;
+        check_imports(&module, &mut problems);
+        let has_load = check_exports(&module, &mut problems);
+        let Some(abi) = abi.filter(|_| problems.is_empty()) else {
+            return Err(Error::Invalid { plugin: name.into(), problems });
+        };
+        let pre = engine
+            .linker()
+            .instantiate_pre(&module)
+            .map_err(|e| Error::Internal(format!("cannot link plugin `{name}`: {e}")))?;
+        Ok(Self { name: name.into(), pre, abi, has_load })
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ABI version the plugin was built for.
+    pub fn abi_version(&self) -> ApiVersion {
+        self.abi
+    }
+}
+
+/// The content of the `wasp:abi` custom section, if present.
+pub(crate) fn read_abi_section(bytes: &[u8]) -> Result<Option<String>, String> {
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::CustomSection(section) = payload.map_err(|e| e.to_string())? {
+            if section.name() == abi::ABI_SECTION {
+                return Ok(Some(String::from_utf8_lossy(section.data()).into_owned()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn sig_matches(ty: &FuncType, sig: &FuncSig) -> bool {
+    let same = |actual: &mut dyn ExactSizeIterator<Item = ValType>, wanted: &[abi::ValType]| {
+        actual.len() == wanted.len()
+            && actual.zip(wanted).all(|(a, w)| match w {
+                abi::ValType::I32 => matches!(a, ValType::I32),
+                abi::ValType::I64 => matches!(a, ValType::I64),
+            })
+    };
+    same(&mut ty.params(), sig.params) && same(&mut ty.results(), sig.results)
+}
+
+fn describe(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => {
+            let list = |v: &mut dyn Iterator<Item = ValType>| v.map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+            let results = list(&mut f.results());
+            if results.is_empty() {
+                format!("a function ({})", list(&mut f.params()))
+            } else {
+                format!("a function ({}) -> {results}", list(&mut f.params()))
+            }
+        }
+        ExternType::Memory(_) => "a memory".into(),
+        ExternType::Table(_) => "a table".into(),
+        ExternType::Global(_) => "a global".into(),
+        _ => "an unsupported item".into(),
+    }
+}
+
+fn check_imports(module: &Module, problems: &mut Vec<Problem>) {
+    for import in module.imports() {
+        let forbidden = || Problem::ForbiddenImport { module: import.module().into(), name: import.name().into() };
+        if import.module() != abi::IMPORT_MODULE {
+            problems.push(forbidden());
+            continue;
+        }
+        let Some(sig) = abi::import(import.name()) else {
+            problems.push(forbidden());
+            continue;
+        };
+        let ty = import.ty();
+        if !matches!(&ty, ExternType::Func(f) if sig_matches(f, sig)) {
+            problems.push(Problem::WrongImport {
+                name: import.name().into(),
+                expected: sig.to_string(),
+                found: describe(&ty),
+            });
+        }
+    }
+}
+
+/// Checks exports; returns whether the optional `wasp_load` is present.
+fn check_exports(module: &Module, problems: &mut Vec<Problem>) -> bool {
+    match module.get_export(abi::EXPORT_MEMORY) {
+        None => problems.push(Problem::MissingExport(abi::EXPORT_MEMORY.into())),
+        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => {}
+        Some(other) => problems.push(Problem::WrongExport {
+            name: abi::EXPORT_MEMORY.into(),
+            expected: "a 32-bit, unshared memory".into(),
+            found: describe(&other),
+        }),
+    }
+    let mut check = |sig: &FuncSig, required: bool| match module.get_export(sig.name) {
+        None => {
+            if required {
+                problems.push(Problem::MissingExport(sig.name.into()));
+            }
+            false
+        }
+        Some(ExternType::Func(f)) if sig_matches(&f, sig) => true,
+        Some(other) => {
+            problems.push(Problem::WrongExport { name: sig.name.into(), expected: sig.to_string(), found: describe(&other) });
+            false
+        }
+    };
+    for sig in abi::REQUIRED_EXPORTS {
+        check(sig, true);
+    }
+    let mut has_load = false;
+    for sig in abi::OPTIONAL_EXPORTS {
+        has_load |= check(sig, false) && sig.name == abi::EXPORT_LOAD;
+    }
+    has_load
+}

@@ -1,0 +1,112 @@
+//! The seam between an executing plugin and the broker that routes its messages.
+//!
+//! The runtime runs plugins but knows nothing of actors: everything a plugin
+//! sends leaves through a [`Router`] (implemented by `wasp-actors`' broker),
+//! and everything it receives arrives as an [`Inbound`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasp_protocol::{ErrorCode, WireError};
+use wasp_sdk::MessageKind;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The result a request is answered with: the reply payload, or an error.
+pub type Answer = Result<Vec<u8>, WireError>;
+
+/// Where the answer to one request goes. Consumed exactly once: if it is
+/// dropped unanswered (a plugin crashed, an actor stopped), it answers
+/// [`ErrorCode::PluginCrashed`] by itself, so no request is ever left
+/// without an answer.
+pub struct ReplyTo {
+    deliver: Option<Box<dyn FnOnce(Answer) + Send + Sync>>,
+}
+
+impl ReplyTo {
+    /// A reply target that calls `deliver` with the answer.
+    pub fn new(deliver: impl FnOnce(Answer) + Send + Sync + 'static) -> Self {
+        Self { deliver: Some(Box::new(deliver)) }
+    }
+
+    /// Consumes the target without answering: the caller learned the outcome
+    /// another way (the request was refused before it was queued).
+    pub fn disarm(mut self) {
+        self.deliver = None;
+    }
+
+    /// Delivers the answer.
+    pub fn send(mut self, answer: Answer) {
+        if let Some(deliver) = self.deliver.take() {
+            deliver(answer);
+        }
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if let Some(deliver) = self.deliver.take() {
+            deliver(Err(WireError::new(
+                ErrorCode::PluginCrashed,
+                "the request was dropped before the plugin answered it",
+            )));
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplyTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplyTo")
+    }
+}
+
+/// One message delivered to a plugin.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Request, event, or completion of the plugin's own `request_async`.
+    pub kind: MessageKind,
+    /// Request id, message id, or the completed `request_async` id.
+    pub id: u64,
+    /// The sender's address.
+    pub from: Arc<str>,
+    /// The topic.
+    pub topic: Arc<str>,
+    /// MessagePack bytes.
+    pub payload: Vec<u8>,
+    /// For requests: where the answer goes.
+    pub reply: Option<ReplyTo>,
+    /// For requests: when the caller stops waiting. A request still queued
+    /// past it is answered `Timeout` without running.
+    pub deadline: Option<Instant>,
+}
+
+/// Everything a running plugin can ask of the world outside it.
+///
+/// `from` is always the calling plugin's name, so the implementation can check
+/// its permissions and fill in the sender.
+pub trait Router: Send + Sync + 'static {
+    /// One-way message to `to` (a plugin or `host`). Never blocks.
+    fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError>;
+    /// One-way message to every subscriber of `topic`. Never blocks.
+    fn publish(&self, from: &Arc<str>, topic: &str, payload: Vec<u8>) -> Result<(), WireError>;
+    /// Subscribes `from` to `pattern`.
+    fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError>;
+    /// Unsubscribes `from` from `pattern`.
+    fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError>;
+    /// A request whose answer the caller awaits. Fails at once with
+    /// `WouldDeadlock` when waiting would close a cycle.
+    fn request(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>, timeout: Option<Duration>) -> BoxFuture<Answer>;
+    /// A request whose answer is delivered later to `from` as a completion
+    /// message carrying the returned id.
+    fn request_async(
+        &self,
+        from: &Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<u64, WireError>;
+}

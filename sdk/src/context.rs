@@ -1,0 +1,186 @@
+//! How a plugin talks to the host and to other plugins.
+
+use serde::{Serialize, de::DeserializeOwned};
+use wasp_protocol::{ErrorCode, WireError, abi};
+
+use crate::message::encode;
+
+/// Severity of a [`Context::log`] line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Very detailed.
+    Trace,
+    /// For developers.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// The ABI number of the level.
+    pub const fn to_abi(self) -> i32 {
+        match self {
+            Self::Trace => abi::level::TRACE,
+            Self::Debug => abi::level::DEBUG,
+            Self::Info => abi::level::INFO,
+            Self::Warn => abi::level::WARN,
+            Self::Error => abi::level::ERROR,
+        }
+    }
+
+    /// The level for an ABI number; out-of-range numbers clamp.
+    pub const fn from_abi(n: i32) -> Self {
+        match n {
+            i32::MIN..=0 => Self::Trace,
+            1 => Self::Debug,
+            2 => Self::Info,
+            3 => Self::Warn,
+            _ => Self::Error,
+        }
+    }
+}
+
+/// The host side of a plugin, as each backend provides it.
+///
+/// Plugin authors never implement this: the WebAssembly glue, the in-process
+/// backend and the native-library loader do. It is public so that those
+/// backends, and test doubles, can live outside this crate. Payloads are
+/// MessagePack bytes; timeouts of `None` mean the host's default.
+pub trait HostApi {
+    /// One-way message to a plugin (or `host`). Never blocks.
+    fn send(&mut self, to: &str, topic: &str, payload: &[u8]) -> Result<(), WireError>;
+    /// One-way message to every subscriber of `topic`. Never blocks.
+    fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), WireError>;
+    /// Starts receiving publishes on `pattern` (a topic, or a prefix ending in `*`).
+    fn subscribe(&mut self, pattern: &str) -> Result<(), WireError>;
+    /// Stops receiving publishes on `pattern`.
+    fn unsubscribe(&mut self, pattern: &str) -> Result<(), WireError>;
+    /// Sends a request and waits for its answer.
+    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<Vec<u8>, WireError>;
+    /// Sends a request; the answer arrives later as a message with the returned id.
+    fn request_async(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<u64, WireError>;
+    /// Answers the request `id` (a deferred reply).
+    fn reply(&mut self, id: u64, result: Result<&[u8], &WireError>) -> Result<(), WireError>;
+    /// Writes a log line into the host's tracing.
+    fn log(&mut self, level: LogLevel, message: &str);
+}
+
+/// A plugin's handle on the outside world, valid for one call.
+///
+/// Every method goes through the host, which checks it against the plugin's
+/// permissions and limits: nothing here can block the host or reach what the
+/// host did not allow.
+pub struct Context<'a> {
+    host: &'a mut dyn HostApi,
+}
+
+impl<'a> Context<'a> {
+    /// Wraps a backend's host API. Backends call this; plugins receive it.
+    pub fn new(host: &'a mut dyn HostApi) -> Self {
+        Self { host }
+    }
+
+    /// Sends `value` one-way to the plugin `to` (or `host`).
+    pub fn send<T: Serialize + ?Sized>(&mut self, to: &str, topic: &str, value: &T) -> Result<(), WireError> {
+        self.host.send(to, topic, &encode(value)?)
+    }
+
+    /// [`Context::send`] with a payload that is already MessagePack.
+    pub fn send_raw(&mut self, to: &str, topic: &str, payload: &[u8]) -> Result<(), WireError> {
+        self.host.send(to, topic, payload)
+    }
+
+    /// Publishes `value` to every subscriber of `topic`.
+    pub fn publish<T: Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<(), WireError> {
+        self.host.publish(topic, &encode(value)?)
+    }
+
+    /// [`Context::publish`] with a payload that is already MessagePack.
+    pub fn publish_raw(&mut self, topic: &str, payload: &[u8]) -> Result<(), WireError> {
+        self.host.publish(topic, payload)
+    }
+
+    /// Receives every later publish whose topic matches `pattern`: the exact
+    /// topic, or any topic starting with the text before a trailing `*`.
+    pub fn subscribe(&mut self, pattern: &str) -> Result<(), WireError> {
+        self.host.subscribe(pattern)
+    }
+
+    /// Undoes [`Context::subscribe`] for the same pattern.
+    pub fn unsubscribe(&mut self, pattern: &str) -> Result<(), WireError> {
+        self.host.unsubscribe(pattern)
+    }
+
+    /// Sends a request and waits for the reply, decoded as `R`.
+    ///
+    /// The plugin is suspended meanwhile (its mailbox waits). A request that
+    /// would close a cycle of plugins waiting on each other, including a
+    /// plugin requesting itself, fails at once with
+    /// [`ErrorCode::WouldDeadlock`]; use [`Context::request_async`] there.
+    pub fn request<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &mut self,
+        to: &str,
+        topic: &str,
+        value: &T,
+    ) -> Result<R, WireError> {
+        let reply = self.host.request(to, topic, &encode(value)?, None)?;
+        rmp_serde::from_slice(&reply).map_err(|e| {
+            WireError::new(
+                ErrorCode::InvalidMessage,
+                format!("reply from `{to}` to `{topic}` is not what the plugin expects: {e}"),
+            )
+        })
+    }
+
+    /// [`Context::request`] with raw MessagePack in and out, and an optional
+    /// timeout in milliseconds (`None`: the host's default).
+    pub fn request_raw(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<Vec<u8>, WireError> {
+        self.host.request(to, topic, payload, timeout_ms)
+    }
+
+    /// Sends a request without waiting. The answer arrives later as a message
+    /// of kind [`MessageKind::Reply`](crate::MessageKind::Reply) or
+    /// [`MessageKind::Error`](crate::MessageKind::Error) whose
+    /// [`id`](crate::Message::id) is the value returned here; meanwhile the
+    /// plugin keeps serving its mailbox. Exactly one answer arrives: the reply,
+    /// or an error such as a timeout.
+    pub fn request_async<T: Serialize + ?Sized>(&mut self, to: &str, topic: &str, value: &T) -> Result<u64, WireError> {
+        self.host.request_async(to, topic, &encode(value)?, None)
+    }
+
+    /// [`Context::request_async`] with raw MessagePack and an optional timeout.
+    pub fn request_async_raw(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<u64, WireError> {
+        self.host.request_async(to, topic, payload, timeout_ms)
+    }
+
+    /// Answers the request `id` that an earlier `on_message` deferred.
+    pub fn reply<T: Serialize + ?Sized>(&mut self, id: u64, value: &T) -> Result<(), WireError> {
+        self.host.reply(id, Ok(&encode(value)?))
+    }
+
+    /// Answers the deferred request `id` with an error.
+    pub fn reply_error(&mut self, id: u64, error: &WireError) -> Result<(), WireError> {
+        self.host.reply(id, Err(error))
+    }
+
+    /// Writes a line to the host's log (`tracing`, target `wasp::plugin`).
+    pub fn log(&mut self, level: LogLevel, message: &str) {
+        self.host.log(level, message);
+    }
+}

@@ -1,0 +1,118 @@
+//! Write a wasp plugin once; run it as WebAssembly or in process.
+//!
+//! A plugin is a type that implements [`Plugin`]. [`export_plugin!`] turns it
+//! into a WebAssembly module when the crate is built for `wasm32` (and emits
+//! nothing otherwise), and the host can register the very same type in
+//! process. Every form behaves the same: messages arrive through
+//! [`Plugin::on_message`], and everything the plugin does to the outside world
+//! goes through its [`Context`].
+//!
+//! ```
+//! use wasp_sdk::prelude::*;
+//!
+//! #[derive(Default)]
+//! pub struct Counter {
+//!     count: u64,
+//! }
+//!
+//! impl Plugin for Counter {
+//!     fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+//!         match msg.topic {
+//!             "add" => {
+//!                 self.count += msg.decode::<u64>()?;
+//!                 ctx.publish("counter.changed", &self.count)?;
+//!                 Reply::encode(&self.count)
+//!             }
+//!             "get" => Reply::encode(&self.count),
+//!             other => Err(WireError::plugin(format!("unknown topic `{other}`"))),
+//!         }
+//!     }
+//! }
+//!
+//! export_plugin!(Counter);
+//! # fn main() {}
+//! ```
+//!
+//! Payloads are MessagePack: [`Message::decode`], [`Reply::encode`] and the
+//! typed [`Context`] methods take any `serde` type; the `*_raw` variants take
+//! bytes you encoded yourself.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod context;
+mod message;
+mod plugin;
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod wasm;
+
+pub use context::{Context, HostApi, LogLevel};
+pub use message::{Dispatched, Message, MessageKind, Reply, dispatch};
+pub use plugin::Plugin;
+pub use wasp_protocol::{self as protocol, ApiVersion, ErrorCode, WireError};
+
+/// Everything a plugin author needs, in one import.
+pub mod prelude {
+    pub use crate::{Context, ErrorCode, LogLevel, Message, MessageKind, Plugin, Reply, WireError, export_plugin};
+}
+
+/// Emits the entry points that make a [`Plugin`] type loadable by the host.
+///
+/// Invoke it once per plugin crate with a type that implements [`Plugin`] and
+/// [`Default`]. On `wasm32` it exports the WebAssembly ABI of `docs/abi.md`
+/// (`wasp_alloc`, `wasp_dealloc`, `wasp_load`, `wasp_handle`) and writes the
+/// ABI version into the `wasp:abi` custom section. On every other target it
+/// emits nothing: register the type in process with the host instead.
+///
+/// ```
+/// # use wasp_sdk::prelude::*;
+/// #[derive(Default)]
+/// struct Echo;
+/// impl Plugin for Echo {
+///     fn on_message(&mut self, _: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+///         Ok(Reply::bytes(msg.payload.to_vec()))
+///     }
+/// }
+/// export_plugin!(Echo);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            ::std::thread_local! {
+                static WASP_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+
+            #[unsafe(link_section = "wasp:abi")]
+            #[used]
+            static WASP_ABI_VERSION: [u8; $crate::wasm::ABI_VERSION_LEN] = $crate::wasm::ABI_VERSION;
+
+            #[unsafe(no_mangle)]
+            extern "C" fn wasp_alloc(len: i32) -> i32 {
+                $crate::wasm::alloc(len)
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn wasp_dealloc(ptr: i32, len: i32) {
+                // SAFETY: the ABI only lets the host free what `wasp_alloc` gave it, with its length.
+                unsafe { $crate::wasm::dealloc(ptr, len) }
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn wasp_load() -> i32 {
+                WASP_PLUGIN.with(|cell| $crate::wasm::load::<$plugin>(cell))
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn wasp_handle(ptr: i32, kind: i32, id: i64, from_len: i32, topic_len: i32, payload_len: i32) -> i32 {
+                WASP_PLUGIN.with(|cell| {
+                    // SAFETY: the ABI has the host write `from_len + topic_len + payload_len`
+                    // bytes at `ptr`, in a buffer it got from `wasp_alloc`.
+                    unsafe { $crate::wasm::handle::<$plugin>(cell, ptr, kind, id, from_len, topic_len, payload_len) }
+                })
+            }
+        };
+    };
+}

@@ -1,0 +1,159 @@
+//! What a plugin receives and what it answers.
+
+use serde::{Deserialize, Serialize};
+use wasp_protocol::{ErrorCode, WireError, abi};
+
+/// What kind of message [`Plugin::on_message`](crate::Plugin::on_message) received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// Someone waits for the answer.
+    Request,
+    /// A one-way message: a send, or a publish on a subscribed topic.
+    Event,
+    /// The reply to this plugin's own [`Context::request_async`](crate::Context::request_async);
+    /// [`Message::id`] is the id that call returned.
+    Reply,
+    /// The failure of this plugin's own `request_async`; the payload is a
+    /// [`WireError`], see [`Message::error`].
+    Error,
+}
+
+impl MessageKind {
+    /// The ABI number of the kind.
+    pub const fn to_abi(self) -> i32 {
+        match self {
+            Self::Request => abi::kind::REQUEST,
+            Self::Event => abi::kind::EVENT,
+            Self::Reply => abi::kind::REPLY,
+            Self::Error => abi::kind::ERROR,
+        }
+    }
+
+    /// The kind for an ABI number.
+    pub const fn from_abi(n: i32) -> Option<Self> {
+        match n {
+            abi::kind::REQUEST => Some(Self::Request),
+            abi::kind::EVENT => Some(Self::Event),
+            abi::kind::REPLY => Some(Self::Reply),
+            abi::kind::ERROR => Some(Self::Error),
+            _ => None,
+        }
+    }
+}
+
+/// One message, borrowed from the host for the duration of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// Request, event, or the completion of an earlier `request_async`.
+    pub kind: MessageKind,
+    /// The request id (answer it with this id when deferring), or the id
+    /// `request_async` returned, for completions.
+    pub id: u64,
+    /// The sender: `host` or a plugin's name.
+    pub from: &'a str,
+    /// What the message is about.
+    pub topic: &'a str,
+    /// MessagePack bytes.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Message<'a> {
+    /// Decodes the payload as `T`. A malformed payload is an
+    /// [`ErrorCode::InvalidMessage`] error naming the topic.
+    pub fn decode<T: Deserialize<'a>>(&self) -> Result<T, WireError> {
+        rmp_serde::from_slice(self.payload).map_err(|e| {
+            WireError::new(
+                ErrorCode::InvalidMessage,
+                format!("payload of `{}` is not what the plugin expects: {e}", self.topic),
+            )
+        })
+    }
+
+    /// For [`MessageKind::Error`]: the error the request failed with.
+    pub fn error(&self) -> Option<WireError> {
+        if self.kind != MessageKind::Error {
+            return None;
+        }
+        Some(rmp_serde::from_slice(self.payload).unwrap_or_else(|e| {
+            WireError::new(ErrorCode::InvalidMessage, format!("undecodable error payload: {e}"))
+        }))
+    }
+}
+
+/// A plugin's answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply(pub(crate) Option<Vec<u8>>);
+
+impl Reply {
+    /// Encodes `value` as the reply's MessagePack payload.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Reply, WireError> {
+        encode(value).map(|bytes| Reply(Some(bytes)))
+    }
+
+    /// A reply whose payload is already MessagePack.
+    pub fn bytes(payload: Vec<u8>) -> Reply {
+        Reply(Some(payload))
+    }
+
+    /// A reply with a MessagePack `nil` payload.
+    pub fn empty() -> Reply {
+        Reply(Some(vec![0xc0]))
+    }
+
+    /// No reply now: the plugin promises to call [`Context::reply`](crate::Context::reply)
+    /// with the request's id later (for example when a `request_async` of its
+    /// own completes). The caller's timeout still applies.
+    pub fn deferred() -> Reply {
+        Reply(None)
+    }
+
+    /// The payload, or `None` when deferred.
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+
+    /// Takes the payload, or `None` when deferred.
+    pub fn into_payload(self) -> Option<Vec<u8>> {
+        self.0
+    }
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
+    rmp_serde::to_vec_named(value)
+        .map_err(|e| WireError::new(ErrorCode::InvalidMessage, format!("cannot encode payload: {e}")))
+}
+
+/// What became of a message after [`dispatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatched {
+    /// Fully handled; a request has been answered.
+    Done,
+    /// A request whose answer the plugin deferred.
+    Deferred,
+}
+
+/// Runs one message through a plugin and settles a request's answer through
+/// `host.reply`. Every backend (WebAssembly glue, in process, native library)
+/// calls this, so the three forms answer alike.
+pub fn dispatch<P: crate::Plugin + ?Sized>(plugin: &mut P, host: &mut dyn crate::HostApi, msg: Message<'_>) -> Dispatched {
+    let result = plugin.on_message(&mut crate::Context::new(host), msg);
+    match (msg.kind, result) {
+        (MessageKind::Request, Ok(Reply(Some(payload)))) => {
+            let _ = host.reply(msg.id, Ok(&payload));
+            Dispatched::Done
+        }
+        (MessageKind::Request, Ok(Reply(None))) => Dispatched::Deferred,
+        (MessageKind::Request, Err(e)) => {
+            let _ = host.reply(msg.id, Err(&e));
+            Dispatched::Done
+        }
+        (_, Ok(_)) => Dispatched::Done,
+        (kind, Err(e)) => {
+            host.log(
+                crate::LogLevel::Warn,
+                &format!("handling {kind:?} `{}` from `{}` failed: {e}", msg.topic, msg.from),
+            );
+            Dispatched::Done
+        }
+    }
+}
