@@ -174,6 +174,11 @@ impl<'a> Context<'a> {
         self.host.reply(id, Ok(&encode(value)?))
     }
 
+    /// [`Context::reply`] with a payload that is already MessagePack.
+    pub fn reply_raw(&mut self, id: u64, payload: &[u8]) -> Result<(), WireError> {
+        self.host.reply(id, Ok(payload))
+    }
+
     /// Answers the deferred request `id` with an error.
     pub fn reply_error(&mut self, id: u64, error: &WireError) -> Result<(), WireError> {
         self.host.reply(id, Err(error))

@@ -1,0 +1,10 @@
+//! Integration tests for wasp's core: real wasmtime, real example plugins
+//! built for wasm32, and their in-process twins.
+//!
+//! One binary for the whole crate (each extra test binary re-links
+//! wasmtime); one module per concern.
+
+mod common;
+mod faults;
+mod messaging;
+mod scheduling;

@@ -1,0 +1,38 @@
+//! `counter`: state that lives across messages.
+//!
+//! - request `add` with a `u64`: adds it, publishes `counter.changed` with the
+//!   new value, and answers the new value;
+//! - request `get`: answers the value;
+//! - event `counter.reset` (it subscribes on load): back to zero.
+
+use wasp_sdk::prelude::*;
+
+/// The counter plugin.
+#[derive(Default)]
+pub struct Counter {
+    value: u64,
+}
+
+impl Plugin for Counter {
+    fn on_load(&mut self, ctx: &mut Context<'_>) -> Result<(), WireError> {
+        ctx.subscribe("counter.reset")
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+        match (msg.kind, msg.topic) {
+            (MessageKind::Request, "add") => {
+                self.value = self.value.wrapping_add(msg.decode::<u64>()?);
+                ctx.publish("counter.changed", &self.value)?;
+                Reply::encode(&self.value)
+            }
+            (MessageKind::Request, "get") => Reply::encode(&self.value),
+            (MessageKind::Event, "counter.reset") => {
+                self.value = 0;
+                Ok(Reply::empty())
+            }
+            (_, topic) => Err(WireError::new(ErrorCode::NotFound, format!("counter has no topic `{topic}`"))),
+        }
+    }
+}
+
+export_plugin!(Counter);
