@@ -41,24 +41,33 @@ impl Actor for PluginActor {
     type State = PluginActorState;
     type Arguments = PluginArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<PluginMsg>, args: PluginArgs) -> Result<PluginActorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<PluginMsg>,
+        args: PluginArgs,
+    ) -> Result<PluginActorState, ActorProcessingErr> {
         Ok(PluginActorState { name: args.name, instance: args.instance, queued: args.queued, counters: args.counters })
     }
 
-    async fn handle(&self, _myself: ActorRef<PluginMsg>, msg: PluginMsg, st: &mut PluginActorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<PluginMsg>,
+        msg: PluginMsg,
+        st: &mut PluginActorState,
+    ) -> Result<(), ActorProcessingErr> {
         let PluginMsg::Deliver(inbound) = msg;
         st.queued.fetch_sub(1, Ordering::AcqRel);
-        if let Some(deadline) = inbound.deadline {
-            if Instant::now() >= deadline {
-                st.counters.expired.fetch_add(1, Ordering::Relaxed);
-                if let Some(reply) = inbound.reply {
-                    reply.send(Err(WireError::new(
-                        ErrorCode::Timeout,
-                        format!("the request to `{}` expired in its mailbox", st.name),
-                    )));
-                }
-                return Ok(());
+        if let Some(deadline) = inbound.deadline
+            && Instant::now() >= deadline
+        {
+            st.counters.expired.fetch_add(1, Ordering::Relaxed);
+            if let Some(reply) = inbound.reply {
+                reply.send(Err(WireError::new(
+                    ErrorCode::Timeout,
+                    format!("the request to `{}` expired in its mailbox", st.name),
+                )));
             }
+            return Ok(());
         }
         let span = tracing::debug_span!("message", plugin = %st.name, topic = %inbound.topic, msg_id = inbound.id);
         let started = Instant::now();

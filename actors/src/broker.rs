@@ -35,7 +35,7 @@ pub(crate) struct Route {
 impl Route {
     /// Pushes into the mailbox. `bounded` is false for completions of the
     /// plugin's own requests, which must never be refused.
-    fn push(&self, name: &str, inbound: Inbound, bounded: bool) -> Result<(), (WireError, Inbound)> {
+    fn push(&self, name: &str, inbound: Inbound, bounded: bool) -> Result<(), Box<Undelivered>> {
         let before = self.queued.fetch_add(1, Ordering::AcqRel);
         if bounded && before >= self.mailbox_depth {
             self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -44,20 +44,28 @@ impl Route {
                 ErrorCode::Busy,
                 format!("plugin `{name}` has {before} messages queued, its mailbox limit is {}", self.mailbox_depth),
             );
-            return Err((err, inbound));
+            return Err(Box::new(Undelivered { error: err, inbound }));
         }
         match self.actor.cast(PluginMsg::Deliver(inbound)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
                 let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
-                match e {
-                    MessagingErr::SendErr(PluginMsg::Deliver(inbound)) => Err((err, inbound)),
-                    _ => Err((err, Inbound::lost())),
-                }
+                let inbound = match e {
+                    MessagingErr::SendErr(PluginMsg::Deliver(inbound)) => inbound,
+                    _ => Inbound::lost(),
+                };
+                Err(Box::new(Undelivered { error: err, inbound }))
             }
         }
     }
+}
+
+/// A message that could not be queued, handed back with the reason so the
+/// caller can answer it (as ractor hands back a failed cast).
+pub(crate) struct Undelivered {
+    pub(crate) error: WireError,
+    pub(crate) inbound: Inbound,
 }
 
 trait LostInbound {
@@ -118,10 +126,10 @@ impl Broker {
 
     /// Delivers to a plugin's mailbox; hands the message back on failure so
     /// the caller can answer it.
-    fn deliver(&self, to: &str, inbound: Inbound) -> Result<(), (WireError, Inbound)> {
+    fn deliver(&self, to: &str, inbound: Inbound) -> Result<(), Box<Undelivered>> {
         match self.route(to) {
             Some(route) => route.push(to, inbound, true),
-            None => Err((not_found(to), inbound)),
+            None => Err(Box::new(Undelivered { error: not_found(to), inbound })),
         }
     }
 
@@ -155,10 +163,10 @@ impl Broker {
             reply: Some(reply),
             deadline: Instant::now().checked_add(timeout),
         };
-        if let Err((err, mut inbound)) = self.deliver(to, inbound) {
-            if let Some(reply) = inbound.reply.take() {
-                reply.send(Err(err));
-            }
+        if let Err(undelivered) = self.deliver(to, inbound)
+            && let Undelivered { error, inbound: Inbound { reply: Some(reply), .. } } = *undelivered
+        {
+            reply.send(Err(error));
         }
         rx
     }
@@ -227,8 +235,8 @@ impl Broker {
                         reply: None,
                         deadline: None,
                     };
-                    if let Err((err, inbound)) = self.deliver(name, inbound) {
-                        self.dead_letter(&err, &inbound, name);
+                    if let Err(undelivered) = self.deliver(name, inbound) {
+                        self.dead_letter(&undelivered.error, &undelivered.inbound, name);
                     }
                 }
                 Subscriber::Plugin(_) => {}
@@ -283,7 +291,7 @@ impl Broker {
             reply: None,
             deadline: None,
         };
-        self.deliver(to, inbound).map_err(|(err, _)| err)
+        self.deliver(to, inbound).map_err(|u| u.error)
     }
 }
 
@@ -331,7 +339,14 @@ impl Router for Broker {
         Ok(())
     }
 
-    fn request(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>, timeout: Option<Duration>) -> BoxFuture<Answer> {
+    fn request(
+        &self,
+        from: &Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<Answer> {
         if to == HOST {
             return Box::pin(std::future::ready(Err(host_requests_unsupported(to))));
         }
@@ -366,10 +381,7 @@ impl Router for Broker {
         let requester = self.route(from).ok_or_else(|| not_found(from))?;
         let timeout = timeout.unwrap_or(self.request_timeout);
         let id = self.next_id();
-        let completion = Arc::new(Completion {
-            deliver: Mutex::new(None),
-            timer: Mutex::new(None),
-        });
+        let completion = Arc::new(Completion { deliver: Mutex::new(None), timer: Mutex::new(None) });
         {
             let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
             let counters = self.counters.clone();
@@ -379,8 +391,9 @@ impl Router for Broker {
                     Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
                 };
                 let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
-                if let Err((err, _)) = requester.push(&from, inbound, false) {
+                if let Err(undelivered) = requester.push(&from, inbound, false) {
                     counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    let err = undelivered.error;
                     tracing::warn!(target: "wasp::audit", plugin = %from, id, "completion undeliverable: {err}");
                 }
             });
@@ -403,11 +416,12 @@ impl Router for Broker {
             reply: Some(on_answer),
             deadline: Instant::now().checked_add(timeout),
         };
-        if let Err((err, mut inbound)) = self.deliver(to, inbound) {
-            if let Some(reply) = inbound.reply.take() {
+        if let Err(undelivered) = self.deliver(to, inbound) {
+            let Undelivered { error, inbound } = *undelivered;
+            if let Some(reply) = inbound.reply {
                 reply.disarm();
             }
-            return Err(err);
+            return Err(error);
         }
         let to = to.to_owned();
         let timer = {

@@ -12,11 +12,11 @@ use wasp_protocol::{Address, ApiVersion, ErrorCode, HOST, WireError, codec, vali
 use wasp_runtime::{Engine, Limits, PluginFactory, PluginImage, Router, Schedule, WasmPlugin};
 use wasp_sdk::Plugin;
 
+use crate::Error;
 use crate::actor::{PluginActor, PluginArgs};
 use crate::broker::{Broker, Route};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::topics::Event;
-use crate::Error;
 
 /// Configures and builds a [`Host`].
 ///
@@ -79,12 +79,12 @@ impl HostBuilder {
     /// multi-thread flavor: an in-process plugin waiting on a request parks
     /// its worker with `block_in_place`.
     pub fn build(self) -> Result<Host, Error> {
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
-                return Err(Error::Environment(
-                    "wasp needs tokio's multi-thread runtime; with #[tokio::main] or #[tokio::test] add flavor = \"multi_thread\"".into(),
-                ));
-            }
+        if let Ok(handle) = tokio::runtime::Handle::try_current()
+            && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+        {
+            return Err(Error::Environment(
+                "wasp needs tokio's multi-thread runtime; with #[tokio::main] or #[tokio::test] add flavor = \"multi_thread\"".into(),
+            ));
         }
         let engine = Engine::new(self.schedule)?;
         let broker = Broker::new(self.limits.request_timeout);
@@ -209,9 +209,8 @@ impl Host {
     pub async fn load_as(&self, name: &str, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
         let path = path.as_ref();
         self.check_name(name)?;
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| wasp_runtime::Error::Io { path: path.to_owned(), source })?;
+        let bytes =
+            tokio::fs::read(path).await.map_err(|source| wasp_runtime::Error::Io { path: path.to_owned(), source })?;
         self.load_bytes(name, &bytes).await
     }
 
@@ -239,7 +238,11 @@ impl Host {
 
     /// Registers a plugin in process, created (and re-created after a panic)
     /// by `factory`.
-    pub async fn register_with<P: Plugin>(&self, name: &str, factory: impl Fn() -> P + Send + Sync + 'static) -> Result<PluginRef, Error> {
+    pub async fn register_with<P: Plugin>(
+        &self,
+        name: &str,
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> Result<PluginRef, Error> {
         self.check_name(name)?;
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
         self.spawn(name, PluginImage::InProcess(factory), None).await
@@ -264,7 +267,13 @@ impl Host {
         let (actor, _join) = Actor::spawn(None, PluginActor, args)
             .await
             .map_err(|e| Error::Actor(format!("cannot start plugin `{name}`: {e}")))?;
-        let route = Route { actor: actor.clone(), queued, mailbox_depth: self.inner.limits.mailbox_depth, counters, kind: image.kind() };
+        let route = Route {
+            actor: actor.clone(),
+            queued,
+            mailbox_depth: self.inner.limits.mailbox_depth,
+            counters,
+            kind: image.kind(),
+        };
         match broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => {
                 actor.stop(None);
@@ -281,7 +290,13 @@ impl Host {
     /// Unloads a plugin. New messages to it are refused at once; those
     /// already queued are still handled, then the actor stops.
     pub async fn unload(&self, name: &str) -> Result<(), Error> {
-        let route = self.inner.broker.routes.get(name).map(|r| r.value().clone()).ok_or_else(|| Error::NotLoaded(name.to_owned()))?;
+        let route = self
+            .inner
+            .broker
+            .routes
+            .get(name)
+            .map(|r| r.value().clone())
+            .ok_or_else(|| Error::NotLoaded(name.to_owned()))?;
         self.inner.broker.remove_plugin(name);
         route
             .actor
@@ -321,7 +336,13 @@ impl Host {
     /// [`Host::request`] with an explicit timeout. If the timeout passes (or
     /// the future is dropped), the late answer is discarded and counted in
     /// [`HostMetrics::late_replies`].
-    pub async fn request_with_timeout(&self, to: &str, topic: &str, payload: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, WireError> {
+    pub async fn request_with_timeout(
+        &self,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, WireError> {
         self.check_outbound(topic, &payload)?;
         let broker = &self.inner.broker;
         broker.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -330,7 +351,12 @@ impl Host {
     }
 
     /// A typed request: encodes `value`, decodes the reply as `R`.
-    pub async fn call<T: Serialize + ?Sized, R: DeserializeOwned>(&self, to: &str, topic: &str, value: &T) -> Result<R, WireError> {
+    pub async fn call<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        to: &str,
+        topic: &str,
+        value: &T,
+    ) -> Result<R, WireError> {
         let reply = self.request(to, topic, codec::encode(value, self.inner.limits.max_message_size)?).await?;
         Ok(codec::decode(&reply, self.inner.limits.max_message_size)?)
     }

@@ -66,9 +66,8 @@ pub(crate) fn validate_name(name: &str) -> Result<(), AddressError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(AddressError::Length(name.len()));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    if let Some(c) =
+        name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
         return Err(AddressError::Character(c));
     }

@@ -46,23 +46,12 @@ pub struct Envelope {
 impl Envelope {
     /// A request from `from` to `to`.
     pub fn request(id: u64, from: Address, to: Address, topic: impl Into<String>, payload: Vec<u8>) -> Self {
-        Self {
-            id,
-            correlation: None,
-            from,
-            to,
-            kind: Kind::Request,
-            topic: topic.into(),
-            payload,
-        }
+        Self { id, correlation: None, from, to, kind: Kind::Request, topic: topic.into(), payload }
     }
 
     /// A one-way event.
     pub fn event(id: u64, from: Address, to: Address, topic: impl Into<String>, payload: Vec<u8>) -> Self {
-        Self {
-            kind: Kind::Event,
-            ..Self::request(id, from, to, topic, payload)
-        }
+        Self { kind: Kind::Event, ..Self::request(id, from, to, topic, payload) }
     }
 
     /// The answer to this request: a reply with `result`'s payload, or an

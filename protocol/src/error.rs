@@ -72,11 +72,7 @@ impl ErrorCode {
 
     /// The code for a number; unknown numbers are [`ErrorCode::Plugin`].
     pub fn from_u16(n: u16) -> Self {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|c| c.as_u16() == n)
-            .unwrap_or(Self::Plugin)
+        Self::ALL.iter().copied().find(|c| c.as_u16() == n).unwrap_or(Self::Plugin)
     }
 
     /// A short, stable, snake_case name (`permission_denied`).
@@ -144,11 +140,7 @@ pub struct WireError {
 impl WireError {
     /// An error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            context: None,
-        }
+        Self { code, message: message.into(), context: None }
     }
 
     /// An error a plugin reports about its own domain ([`ErrorCode::Plugin`]).

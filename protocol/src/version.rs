@@ -56,11 +56,15 @@ impl FromStr for ApiVersion {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let malformed = || VersionError::Malformed(s.chars().take(32).collect());
-        let (major, minor) = s.trim().split_once('.').ok_or_else(malformed)?;
-        Ok(Self {
-            major: major.parse().map_err(|_| malformed())?,
-            minor: minor.parse().map_err(|_| malformed())?,
-        })
+        // Exactly `digits.digits`: no sign, no spaces, no trailing text.
+        let number = |part: &str| {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed());
+            }
+            part.parse::<u16>().map_err(|_| malformed())
+        };
+        let (major, minor) = s.split_once('.').ok_or_else(malformed)?;
+        Ok(Self { major: number(major)?, minor: number(minor)? })
     }
 }
 
@@ -113,6 +117,9 @@ mod tests {
         assert!("1".parse::<ApiVersion>().is_err());
         assert!("a.b".parse::<ApiVersion>().is_err());
         assert!("1.2.3".parse::<ApiVersion>().is_err());
-        assert_eq!(" 2.7 ".parse::<ApiVersion>().unwrap(), ApiVersion::new(2, 7));
+        assert!(" 2.7".parse::<ApiVersion>().is_err());
+        assert!("1.0\n".parse::<ApiVersion>().is_err());
+        assert!("+1.0".parse::<ApiVersion>().is_err());
+        assert_eq!("2.7".parse::<ApiVersion>().unwrap(), ApiVersion::new(2, 7));
     }
 }

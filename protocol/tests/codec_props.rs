@@ -8,9 +8,7 @@ use wasp_protocol::{Address, Envelope, ErrorCode, Kind, WireError};
 fn address() -> impl Strategy<Value = Address> {
     prop_oneof![
         Just(Address::Host),
-        "[a-z0-9_.-]{1,64}"
-            .prop_filter("host is reserved", |s| s != "host")
-            .prop_map(Address::Plugin),
+        "[a-z0-9_.-]{1,64}".prop_filter("host is reserved", |s| s != "host").prop_map(Address::Plugin),
     ]
 }
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use wasmtime::{Config, Linker, OptLevel, WasmBacktraceDetails};
 
+use crate::Error;
 use crate::scheduler::Schedule;
 use crate::wasm::{GuestState, define_imports};
-use crate::Error;
 
 /// One wasmtime engine with epoch interruption, its epoch ticker thread, and
 /// the linker holding the wasp host imports.
@@ -43,20 +43,28 @@ impl Engine {
     /// An engine with epoch interruption on the given schedule.
     pub fn new(schedule: Schedule) -> Result<Self, Error> {
         let mut config = Config::new();
+        // The proposals a plugin may use are part of the ABI (docs/abi.md §1):
+        // set them explicitly so a wasmtime upgrade cannot widen them.
         config
             .epoch_interruption(true)
             .cranelift_opt_level(OptLevel::Speed)
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
             .wasm_simd(true)
+            .wasm_relaxed_simd(true)
             .wasm_bulk_memory(true)
-            .wasm_multi_value(true);
-        let wasmtime = wasmtime::Engine::new(&config).map_err(|e| Error::Internal(format!("cannot create engine: {e}")))?;
+            .wasm_multi_value(true)
+            .wasm_tail_call(true)
+            .wasm_extended_const(true)
+            .wasm_multi_memory(false)
+            .wasm_memory64(false)
+            .wasm_custom_page_sizes(false)
+            .wasm_wide_arithmetic(false);
+        let wasmtime =
+            wasmtime::Engine::new(&config).map_err(|e| Error::Internal(format!("cannot create engine: {e}")))?;
         let mut linker = Linker::new(&wasmtime);
         define_imports(&mut linker).map_err(|e| Error::Internal(format!("cannot define host imports: {e}")))?;
         start_ticker(&wasmtime, schedule.tick)?;
-        Ok(Self {
-            inner: Arc::new(EngineInner { wasmtime, linker, schedule }),
-        })
+        Ok(Self { inner: Arc::new(EngineInner { wasmtime, linker, schedule }) })
     }
 
     /// The underlying wasmtime engine.

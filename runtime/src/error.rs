@@ -52,13 +52,24 @@ pub enum Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::MissingAbiVersion => write!(f, "no `wasp:abi` custom section: the module was not built with wasp-sdk's `export_plugin!` (or declares no ABI version)"),
-            Self::MalformedAbiVersion(s) => write!(f, "`wasp:abi` section holds `{s}`, expected MAJOR.MINOR"),
+            Self::MissingAbiVersion => write!(
+                f,
+                "no `wasp:abi` custom section: the module declares no ABI version (host speaks {}); \
+                 build it with wasp-sdk's `export_plugin!`",
+                ApiVersion::CURRENT
+            ),
+            Self::MalformedAbiVersion(s) => {
+                write!(f, "`wasp:abi` section holds {s:?}, expected MAJOR.MINOR such as {}", ApiVersion::CURRENT)
+            }
             Self::UnsupportedAbi { plugin, host } => write!(f, "plugin requires ABI {plugin}, host speaks {host}"),
             Self::MissingExport(name) => write!(f, "missing required export `{name}`"),
             Self::WrongExport { name, expected, found } => write!(f, "export `{name}` is {found}, expected {expected}"),
-            Self::ForbiddenImport { module, name } => write!(f, "import `{module}::{name}` is not part of the wasp ABI"),
-            Self::WrongImport { name, expected, found } => write!(f, "import `wasp::{name}` is {found}, expected {expected}"),
+            Self::ForbiddenImport { module, name } => {
+                write!(f, "import `{module}::{name}` is not part of the wasp ABI")
+            }
+            Self::WrongImport { name, expected, found } => {
+                write!(f, "import `wasp::{name}` is {found}, expected {expected}")
+            }
         }
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use wasp_protocol::{ErrorCode, WireError, validate_topic};
 use wasp_sdk::LogLevel;
 
-use crate::router::{Answer, BoxFuture, ReplyTo, Router};
 use crate::Limits;
+use crate::router::{Answer, BoxFuture, ReplyTo, Router};
 
 /// A request the plugin has received and not answered yet.
 struct Pending {
@@ -38,7 +38,11 @@ impl HostCalls {
         if payload.len() > self.limits.max_message_size {
             return Err(WireError::new(
                 ErrorCode::TooLarge,
-                format!("payload of {} bytes exceeds the limit of {} bytes", payload.len(), self.limits.max_message_size),
+                format!(
+                    "payload of {} bytes exceeds the limit of {} bytes",
+                    payload.len(),
+                    self.limits.max_message_size
+                ),
             ));
         }
         Ok(())
@@ -74,14 +78,26 @@ impl HostCalls {
         self.router.unsubscribe(&self.name, pattern)
     }
 
-    pub(crate) fn request(&self, to: &str, topic: &str, payload: Vec<u8>, timeout_ms: Option<u32>) -> BoxFuture<Answer> {
+    pub(crate) fn request(
+        &self,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> BoxFuture<Answer> {
         if let Err(e) = Self::check_topic(topic).and_then(|()| self.check_size(&payload)) {
             return Box::pin(std::future::ready(Err(e)));
         }
         self.router.request(&self.name, to, topic, payload, Self::timeout(timeout_ms))
     }
 
-    pub(crate) fn request_async(&self, to: &str, topic: &str, payload: Vec<u8>, timeout_ms: Option<u32>) -> Result<u64, WireError> {
+    pub(crate) fn request_async(
+        &self,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout_ms: Option<u32>,
+    ) -> Result<u64, WireError> {
         Self::check_topic(topic)?;
         self.check_size(&payload)?;
         self.router.request_async(&self.name, to, topic, payload, Self::timeout(timeout_ms))
@@ -92,9 +108,10 @@ impl HostCalls {
         if let Ok(payload) = &answer {
             self.check_size(payload)?;
         }
-        let pending = self.pending.remove(&id).ok_or_else(|| {
-            WireError::new(ErrorCode::NotFound, format!("no unanswered request with id {id}"))
-        })?;
+        let pending = self
+            .pending
+            .remove(&id)
+            .ok_or_else(|| WireError::new(ErrorCode::NotFound, format!("no unanswered request with id {id}")))?;
         pending.reply.send(answer);
         Ok(())
     }

@@ -58,7 +58,11 @@ impl InProcessInstance {
         match result {
             Ok(Ok(plugin)) => Ok(plugin),
             Ok(Err(error)) => Err(Error::LoadFailed { plugin: name, error }),
-            Err(panic) => Err(Error::Trap { plugin: name, message: format!("panicked in on_load: {}", panic_text(&*panic)), backtrace: None }),
+            Err(panic) => Err(Error::Trap {
+                plugin: name,
+                message: format!("panicked in on_load: {}", panic_text(&*panic)),
+                backtrace: None,
+            }),
         }
     }
 
@@ -117,7 +121,13 @@ impl HostApi for Calls<'_> {
         self.0.unsubscribe(pattern)
     }
 
-    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<Vec<u8>, WireError> {
+    fn request(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<Vec<u8>, WireError> {
         let fut = self.0.request(to, topic, payload.to_vec(), timeout_ms);
         // The plugin's code is synchronous; park this worker (tokio moves its
         // other tasks elsewhere) until the answer comes.
@@ -126,7 +136,13 @@ impl HostApi for Calls<'_> {
         tokio::task::block_in_place(|| handle.block_on(fut))
     }
 
-    fn request_async(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<u64, WireError> {
+    fn request_async(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<u64, WireError> {
         self.0.request_async(to, topic, payload.to_vec(), timeout_ms)
     }
 

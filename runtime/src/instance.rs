@@ -36,10 +36,20 @@ impl PluginImage {
     }
 
     /// Starts an instance named `name` that routes through `router`.
-    pub async fn instantiate(&self, engine: &Engine, name: Arc<str>, router: Arc<dyn Router>, limits: Limits) -> Result<Instance, Error> {
+    pub async fn instantiate(
+        &self,
+        engine: &Engine,
+        name: Arc<str>,
+        router: Arc<dyn Router>,
+        limits: Limits,
+    ) -> Result<Instance, Error> {
         Ok(match self {
-            Self::Wasm(plugin) => Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), router, limits).await?)),
-            Self::InProcess(factory) => Instance::InProcess(InProcessInstance::new(name, factory.clone(), router, limits)?),
+            Self::Wasm(plugin) => {
+                Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), router, limits).await?))
+            }
+            Self::InProcess(factory) => {
+                Instance::InProcess(InProcessInstance::new(name, factory.clone(), router, limits)?)
+            }
         })
     }
 }

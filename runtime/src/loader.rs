@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use wasmparser::{Parser, Payload};
 use wasmtime::{ExternType, FuncType, InstancePre, Module, ValType};
-use wasp_protocol::abi::{self, FuncSig};
 use wasp_protocol::ApiVersion;
+use wasp_protocol::abi::{self, FuncSig};
 
 use crate::error::Problem;
 use crate::wasm::GuestState;
@@ -86,20 +86,17 @@ impl WasmPlugin {
     /// reported together.
     pub fn compile(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         if bytes.len() > limits.max_module_size {
-            return Err(Error::TooLarge {
-                plugin: name.into(),
-                size: bytes.len(),
-                limit: limits.max_module_size,
-            });
+            return Err(Error::TooLarge { plugin: name.into(), size: bytes.len(), limit: limits.max_module_size });
         }
         let kind = PluginKind::detect(bytes);
         if kind != PluginKind::WasmModule {
             let detail = match kind {
-                PluginKind::WasmComponent => "it is a WebAssembly component; this host runs core modules built with wasp-sdk".to_owned(),
-                PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => format!(
-                    "it is {}; native plugins are registered in process with `Host::register`",
-                    kind.describe()
-                ),
+                PluginKind::WasmComponent => {
+                    "it is a WebAssembly component; this host runs core modules built with wasp-sdk".to_owned()
+                }
+                PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => {
+                    format!("it is {}; native plugins are registered in process with `Host::register`", kind.describe())
+                }
                 _ => "it does not start with the WebAssembly magic bytes `\\0asm`".to_owned(),
             };
             return Err(Error::NotWasm { plugin: name.into(), detail });
@@ -123,10 +120,14 @@ impl WasmPlugin {
                 }
             },
         };
-        let module = Module::new(engine.wasmtime(), bytes).map_err(|e| Error::Malformed {
-            plugin: name.into(),
-            detail: format!("{e:#}"),
-        })?;
+        let module = match Module::new(engine.wasmtime(), bytes) {
+            Ok(module) => module,
+            // The version is judged before validation (docs/abi.md section 1):
+            // a plugin built for another ABI may use features this host does
+            // not validate, and must still be told about its version.
+            Err(_) if !problems.is_empty() => return Err(Error::Invalid { plugin: name.into(), problems }),
+            Err(e) => return Err(Error::Malformed { plugin: name.into(), detail: format!("{e:#}") }),
+        };
         check_imports(&module, &mut problems);
         let has_load = check_exports(&module, &mut problems);
         let Some(abi) = abi.filter(|_| problems.is_empty()) else {
@@ -153,10 +154,10 @@ impl WasmPlugin {
 /// The content of the `wasp:abi` custom section, if present.
 pub(crate) fn read_abi_section(bytes: &[u8]) -> Result<Option<String>, String> {
     for payload in Parser::new(0).parse_all(bytes) {
-        if let Payload::CustomSection(section) = payload.map_err(|e| e.to_string())? {
-            if section.name() == abi::ABI_SECTION {
-                return Ok(Some(String::from_utf8_lossy(section.data()).into_owned()));
-            }
+        if let Payload::CustomSection(section) = payload.map_err(|e| e.to_string())?
+            && section.name() == abi::ABI_SECTION
+        {
+            return Ok(Some(String::from_utf8_lossy(section.data()).into_owned()));
         }
     }
     Ok(None)
@@ -233,7 +234,11 @@ fn check_exports(module: &Module, problems: &mut Vec<Problem>) -> bool {
         }
         Some(ExternType::Func(f)) if sig_matches(&f, sig) => true,
         Some(other) => {
-            problems.push(Problem::WrongExport { name: sig.name.into(), expected: sig.to_string(), found: describe(&other) });
+            problems.push(Problem::WrongExport {
+                name: sig.name.into(),
+                expected: sig.to_string(),
+                found: describe(&other),
+            });
             false
         }
     };

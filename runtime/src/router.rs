@@ -98,7 +98,14 @@ pub trait Router: Send + Sync + 'static {
     fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError>;
     /// A request whose answer the caller awaits. Fails at once with
     /// `WouldDeadlock` when waiting would close a cycle.
-    fn request(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>, timeout: Option<Duration>) -> BoxFuture<Answer>;
+    fn request(
+        &self,
+        from: &Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<Answer>;
     /// A request whose answer is delivered later to `from` as a completion
     /// message carrying the returned id.
     fn request_async(

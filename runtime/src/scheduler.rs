@@ -21,10 +21,7 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Self {
-            tick: Duration::from_millis(1),
-            slice: Duration::from_millis(10),
-        }
+        Self { tick: Duration::from_millis(1), slice: Duration::from_millis(10) }
     }
 }
 
@@ -64,10 +61,7 @@ impl SliceState {
             self.exceeded = true;
             return Err(wasmtime::Error::msg("cpu budget exceeded"));
         }
-        Ok(UpdateDeadline::YieldCustom(
-            self.slice_ticks,
-            Box::pin(tokio::task::yield_now()),
-        ))
+        Ok(UpdateDeadline::YieldCustom(self.slice_ticks, Box::pin(tokio::task::yield_now())))
     }
 }
 

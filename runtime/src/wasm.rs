@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::{AsContextMut, Caller, Linker, Memory, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, WasmBacktrace};
+use wasmtime::{
+    AsContextMut, Caller, Linker, Memory, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, WasmBacktrace,
+};
 use wasp_protocol::{ErrorCode, WireError, abi};
 use wasp_sdk::{LogLevel, MessageKind};
 
@@ -65,7 +67,12 @@ impl std::fmt::Debug for WasmInstance {
 
 impl WasmInstance {
     /// Instantiates the plugin and runs its `wasp_load`.
-    pub async fn new(engine: &Engine, plugin: WasmPlugin, router: Arc<dyn Router>, limits: Limits) -> Result<Self, Error> {
+    pub async fn new(
+        engine: &Engine,
+        plugin: WasmPlugin,
+        router: Arc<dyn Router>,
+        limits: Limits,
+    ) -> Result<Self, Error> {
         let mut this = Self { engine: engine.clone(), plugin, router, limits, live: None };
         this.live = Some(this.start().await?);
         Ok(this)
@@ -117,14 +124,21 @@ impl WasmInstance {
             Ok(i) => i,
             Err(e) => return Err(self.fault(&mut store, e)),
         };
-        let missing = |what: &str, e: wasmtime::Error| Error::GuestFault { plugin: name.to_string(), detail: format!("export `{what}`: {e}") };
+        let missing = |what: &str, e: wasmtime::Error| Error::GuestFault {
+            plugin: name.to_string(),
+            detail: format!("export `{what}`: {e}"),
+        };
         let exports = Exports {
             memory: instance
                 .get_memory(&mut store, abi::EXPORT_MEMORY)
                 .ok_or_else(|| missing(abi::EXPORT_MEMORY, wasmtime::Error::msg("not a memory")))?,
             alloc: instance.get_typed_func(&mut store, abi::EXPORT_ALLOC).map_err(|e| missing(abi::EXPORT_ALLOC, e))?,
-            dealloc: instance.get_typed_func(&mut store, abi::EXPORT_DEALLOC).map_err(|e| missing(abi::EXPORT_DEALLOC, e))?,
-            handle: instance.get_typed_func(&mut store, abi::EXPORT_HANDLE).map_err(|e| missing(abi::EXPORT_HANDLE, e))?,
+            dealloc: instance
+                .get_typed_func(&mut store, abi::EXPORT_DEALLOC)
+                .map_err(|e| missing(abi::EXPORT_DEALLOC, e))?,
+            handle: instance
+                .get_typed_func(&mut store, abi::EXPORT_HANDLE)
+                .map_err(|e| missing(abi::EXPORT_HANDLE, e))?,
         };
         store.data_mut().memory = Some(exports.memory);
         if self.plugin.has_load {
@@ -159,7 +173,10 @@ impl WasmInstance {
         let name = self.plugin.name.clone();
         let Some(live) = self.live.as_mut() else {
             if let Some(reply) = msg.reply {
-                reply.send(Err(WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` has no running instance"))));
+                reply.send(Err(WireError::new(
+                    ErrorCode::Unavailable,
+                    format!("plugin `{name}` has no running instance"),
+                )));
             }
             return Ok(());
         };
@@ -176,7 +193,10 @@ impl WasmInstance {
             Ok(abi::status::DONE | abi::status::DEFERRED) => {}
             Ok(status) => host.fail_request(
                 msg.id,
-                WireError::new(ErrorCode::InvalidMessage, format!("plugin `{name}`: wasp_handle returned unknown status {status}")),
+                WireError::new(
+                    ErrorCode::InvalidMessage,
+                    format!("plugin `{name}`: wasp_handle returned unknown status {status}"),
+                ),
             ),
             Err(Fault::Guest(detail)) => {
                 let err = Error::GuestFault { plugin: name.to_string(), detail };
@@ -241,13 +261,18 @@ async fn deliver(
     payload: &[u8],
 ) -> Result<i32, Fault> {
     let needed = from.len() + topic.len() + payload.len();
-    let needed32 = u32::try_from(needed).map_err(|_| Fault::Guest(format!("message of {needed} bytes does not fit a 32-bit guest")))?;
+    let needed32 = u32::try_from(needed)
+        .map_err(|_| Fault::Guest(format!("message of {needed} bytes does not fit a 32-bit guest")))?;
     let ptr = match live.buffer {
         Some((ptr, cap)) if cap >= needed32 => ptr,
         old => {
             if let Some((ptr, cap)) = old {
                 live.buffer = None;
-                live.exports.dealloc.call_async(&mut live.store, (ptr as i32, cap as i32)).await.map_err(Fault::Wasm)?;
+                live.exports
+                    .dealloc
+                    .call_async(&mut live.store, (ptr as i32, cap as i32))
+                    .await
+                    .map_err(Fault::Wasm)?;
             }
             let cap = needed32.max(256).checked_next_power_of_two().unwrap_or(needed32);
             let ptr = live.exports.alloc.call_async(&mut live.store, cap as i32).await.map_err(Fault::Wasm)? as u32;
@@ -336,13 +361,19 @@ fn timeout_ms(ms: i32) -> Option<u32> {
 /// Defines every import of `docs/abi.md` under the `wasp` module.
 pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     const M: &str = abi::IMPORT_MODULE;
-    linker.func_wrap(M, "send", |mut c: Caller<'_, GuestState>, tp: i32, tl: i32, sp: i32, sl: i32, pp: i32, pl: i32| {
-        status(with_memory(&mut c, |mem, st| {
-            st.host.send(text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec())
-        }))
-    })?;
+    linker.func_wrap(
+        M,
+        "send",
+        |mut c: Caller<'_, GuestState>, tp: i32, tl: i32, sp: i32, sl: i32, pp: i32, pl: i32| {
+            status(with_memory(&mut c, |mem, st| {
+                st.host.send(text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec())
+            }))
+        },
+    )?;
     linker.func_wrap(M, "publish", |mut c: Caller<'_, GuestState>, sp: i32, sl: i32, pp: i32, pl: i32| {
-        status(with_memory(&mut c, |mem, st| st.host.publish(text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec())))
+        status(with_memory(&mut c, |mem, st| {
+            st.host.publish(text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec())
+        }))
     })?;
     linker.func_wrap(M, "subscribe", |mut c: Caller<'_, GuestState>, sp: i32, sl: i32| {
         status(with_memory(&mut c, |mem, st| st.host.subscribe(text(mem, sp, sl, "pattern")?)))
@@ -356,7 +387,12 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         |mut c: Caller<'_, GuestState>, (tp, tl, sp, sl, pp, pl, ms): (i32, i32, i32, i32, i32, i32, i32)| {
             Box::new(async move {
                 let pending = with_memory(&mut c, |mem, st| {
-                    Ok(st.host.request(text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec(), timeout_ms(ms)))
+                    Ok(st.host.request(
+                        text(mem, tp, tl, "address")?,
+                        text(mem, sp, sl, "topic")?,
+                        bytes(mem, pp, pl)?.to_vec(),
+                        timeout_ms(ms),
+                    ))
                 });
                 let answer = match pending {
                     Ok(fut) => fut.await,
@@ -380,7 +416,12 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         "request_async",
         |mut c: Caller<'_, GuestState>, tp: i32, tl: i32, sp: i32, sl: i32, pp: i32, pl: i32, ms: i32| -> i64 {
             match with_memory(&mut c, |mem, st| {
-                st.host.request_async(text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec(), timeout_ms(ms))
+                st.host.request_async(
+                    text(mem, tp, tl, "address")?,
+                    text(mem, sp, sl, "topic")?,
+                    bytes(mem, pp, pl)?.to_vec(),
+                    timeout_ms(ms),
+                )
             }) {
                 Ok(id) => i64::try_from(id).unwrap_or(i64::MAX),
                 Err(code) => -i64::from(code),

@@ -60,9 +60,16 @@ pub trait HostApi {
     /// Stops receiving publishes on `pattern`.
     fn unsubscribe(&mut self, pattern: &str) -> Result<(), WireError>;
     /// Sends a request and waits for its answer.
-    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<Vec<u8>, WireError>;
+    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>)
+    -> Result<Vec<u8>, WireError>;
     /// Sends a request; the answer arrives later as a message with the returned id.
-    fn request_async(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<u64, WireError>;
+    fn request_async(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<u64, WireError>;
     /// Answers the request `id` (a deferred reply).
     fn reply(&mut self, id: u64, result: Result<&[u8], &WireError>) -> Result<(), WireError>;
     /// Writes a log line into the host's tracing.

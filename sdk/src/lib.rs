@@ -106,7 +106,14 @@ macro_rules! export_plugin {
             }
 
             #[unsafe(no_mangle)]
-            extern "C" fn wasp_handle(ptr: i32, kind: i32, id: i64, from_len: i32, topic_len: i32, payload_len: i32) -> i32 {
+            extern "C" fn wasp_handle(
+                ptr: i32,
+                kind: i32,
+                id: i64,
+                from_len: i32,
+                topic_len: i32,
+                payload_len: i32,
+            ) -> i32 {
                 WASP_PLUGIN.with(|cell| {
                     // SAFETY: the ABI has the host write `from_len + topic_len + payload_len`
                     // bytes at `ptr`, in a buffer it got from `wasp_alloc`.

@@ -74,9 +74,11 @@ impl<'a> Message<'a> {
         if self.kind != MessageKind::Error {
             return None;
         }
-        Some(rmp_serde::from_slice(self.payload).unwrap_or_else(|e| {
-            WireError::new(ErrorCode::InvalidMessage, format!("undecodable error payload: {e}"))
-        }))
+        Some(
+            rmp_serde::from_slice(self.payload).unwrap_or_else(|e| {
+                WireError::new(ErrorCode::InvalidMessage, format!("undecodable error payload: {e}"))
+            }),
+        )
     }
 }
 
@@ -135,7 +137,11 @@ pub enum Dispatched {
 /// Runs one message through a plugin and settles a request's answer through
 /// `host.reply`. Every backend (WebAssembly glue, in process, native library)
 /// calls this, so the three forms answer alike.
-pub fn dispatch<P: crate::Plugin + ?Sized>(plugin: &mut P, host: &mut dyn crate::HostApi, msg: Message<'_>) -> Dispatched {
+pub fn dispatch<P: crate::Plugin + ?Sized>(
+    plugin: &mut P,
+    host: &mut dyn crate::HostApi,
+    msg: Message<'_>,
+) -> Dispatched {
     let result = plugin.on_message(&mut crate::Context::new(host), msg);
     match (msg.kind, result) {
         (MessageKind::Request, Ok(Reply(Some(payload)))) => {

@@ -19,7 +19,14 @@ const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_prot
 
 #[link(wasm_import_module = "wasp")]
 unsafe extern "C" {
-    fn send(to: *const u8, to_len: usize, topic: *const u8, topic_len: usize, payload: *const u8, payload_len: usize) -> i32;
+    fn send(
+        to: *const u8,
+        to_len: usize,
+        topic: *const u8,
+        topic_len: usize,
+        payload: *const u8,
+        payload_len: usize,
+    ) -> i32;
     fn publish(topic: *const u8, topic_len: usize, payload: *const u8, payload_len: usize) -> i32;
     fn subscribe(pattern: *const u8, pattern_len: usize) -> i32;
     fn unsubscribe(pattern: *const u8, pattern_len: usize) -> i32;
@@ -117,7 +124,8 @@ pub unsafe fn handle<P: Plugin + Default>(
     let (topic, payload) = rest.split_at(topic_len as usize);
     let id = id as u64;
     let mut host = WasmHost;
-    let (Some(kind), Ok(from), Ok(topic)) = (MessageKind::from_abi(kind), core::str::from_utf8(from), core::str::from_utf8(topic))
+    let (Some(kind), Ok(from), Ok(topic)) =
+        (MessageKind::from_abi(kind), core::str::from_utf8(from), core::str::from_utf8(topic))
     else {
         let err = WireError::new(ErrorCode::InvalidMessage, "malformed message header");
         if kind == abi::kind::REQUEST {
@@ -180,7 +188,13 @@ impl HostApi for WasmHost {
         check(unsafe { unsubscribe(pattern.as_ptr(), pattern.len()) })
     }
 
-    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<Vec<u8>, WireError> {
+    fn request(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<Vec<u8>, WireError> {
         // SAFETY: each pointer and length describes a live slice.
         let status = unsafe {
             request(
@@ -197,7 +211,13 @@ impl HostApi for WasmHost {
         Ok(take_result())
     }
 
-    fn request_async(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>) -> Result<u64, WireError> {
+    fn request_async(
+        &mut self,
+        to: &str,
+        topic: &str,
+        payload: &[u8],
+        timeout_ms: Option<u32>,
+    ) -> Result<u64, WireError> {
         // SAFETY: each pointer and length describes a live slice.
         let id = unsafe {
             request_async(

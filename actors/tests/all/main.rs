@@ -4,7 +4,10 @@
 //! One binary for the whole crate (each extra test binary re-links
 //! wasmtime); one module per concern.
 
+mod abi_wat;
 mod common;
 mod faults;
+mod lifecycle;
+mod loading;
 mod messaging;
 mod scheduling;

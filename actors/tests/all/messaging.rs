@@ -153,10 +153,8 @@ async fn a_caller_that_gives_up_leaves_only_a_counted_late_reply() {
     load(&host, Form::Wasm, "spinner", "spinner").await;
     load(&host, Form::Wasm, "echo", "echo").await;
     // ~50 ms of work, but the caller waits 5 ms.
-    let err = host
-        .request_with_timeout("spinner", "work", mp(&20_000_000u64), Duration::from_millis(5))
-        .await
-        .unwrap_err();
+    let err =
+        host.request_with_timeout("spinner", "work", mp(&20_000_000u64), Duration::from_millis(5)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Timeout);
     // The next request gets its own answer, not the late one.
     let pong: String = host.call("spinner", "ping", &()).await.unwrap();

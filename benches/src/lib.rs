@@ -1,0 +1,272 @@
+//! Benchmarks for wasp (`cargo bench -p wasp-benches`); not published.
+//!
+//! The criterion bench `benches/messaging.rs` times request/reply round
+//! trips, one-way throughput and plugin→plugin requests, each with the
+//! example plugins in process and as WASM. This library holds what that
+//! bench shares: loading the plugins in either form, the payloads, and the
+//! measuring loops.
+//!
+//! Every loop runs as a task *on* a worker of the multi-thread runtime the
+//! plugins run on: waking a task from a thread outside the runtime costs
+//! ~19 µs, which would drown the few microseconds being measured.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+use wasp_actors::Host;
+use wasp_protocol::{ErrorCode, WireError};
+use wasp_runtime::{
+    Answer, BoxFuture, Engine, Inbound, Instance, Limits, PluginFactory, PluginImage, ReplyTo, Router, Schedule,
+    WasmPlugin,
+};
+use wasp_sdk::{MessageKind, Plugin};
+
+/// Which form the example plugins are loaded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Rust types registered with [`Host::register`].
+    InProcess,
+    /// The same crates built for wasm32 and loaded with [`Host::load_as`].
+    Wasm,
+}
+
+impl Form {
+    /// Both forms, baseline first.
+    pub const ALL: [Form; 2] = [Form::InProcess, Form::Wasm];
+
+    /// A short label for ids and tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Form::InProcess => "in-process",
+            Form::Wasm => "wasm",
+        }
+    }
+}
+
+/// The tokio runtime the benchmarks run on: multi-thread, two workers.
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime builds")
+}
+
+/// A host with `echo` and `relay` loaded in the given form.
+pub fn host(rt: &Runtime, form: Form) -> Host {
+    rt.block_on(async move {
+        let host = Host::builder().build().expect("host builds");
+        for plugin in ["echo", "relay"] {
+            let loaded = match (form, plugin) {
+                (Form::Wasm, _) => host.load_as(plugin, wasp_fixtures::wasm_plugin(plugin)).await,
+                (Form::InProcess, "echo") => host.register::<wasp_example_echo::Echo>(plugin).await,
+                (Form::InProcess, _) => host.register::<wasp_example_relay::Relay>(plugin).await,
+            };
+            loaded.unwrap_or_else(|e| panic!("loading {plugin} ({}): {e}", form.label()));
+        }
+        host
+    })
+}
+
+/// A MessagePack `bin` holding `n` bytes (the header adds 2 to 5 bytes).
+pub fn bin_payload(n: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+    wasp_protocol::codec::to_payload(serde_bytes::Bytes::new(&data)).expect("encodes")
+}
+
+/// The payload of a `forward` request to `relay`: ask `echo` with `bin_payload(n)`.
+pub fn relay_payload(n: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+    let forward = wasp_example_relay::Forward::new("echo", "ping", serde_bytes::Bytes::new(&data));
+    wasp_protocol::codec::to_payload(&forward).expect("encodes")
+}
+
+/// Runs `iters` sequential requests `to`/`topic` from a task on a runtime
+/// worker and returns the time they took. Each iteration clones `payload`
+/// (the API takes it by value), as a caller would.
+pub fn requests(
+    rt: &Runtime,
+    host: &Host,
+    to: &'static str,
+    topic: &'static str,
+    payload: &[u8],
+    iters: u64,
+) -> Duration {
+    let (host, payload) = (host.clone(), payload.to_vec());
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let started = Instant::now();
+            for _ in 0..iters {
+                let reply = host.request(to, topic, payload.clone()).await.expect("request answered");
+                black_box(reply);
+            }
+            started.elapsed()
+        })
+        .await
+        .expect("measuring task")
+    })
+}
+
+/// Runs `iters` batches, each of `batch` one-way sends to `echo` followed by
+/// one request that queues behind them (a mailbox is FIFO), so every batch
+/// is fully processed before the next starts. Returns the time taken.
+pub fn one_way(rt: &Runtime, host: &Host, payload: &[u8], batch: u64, iters: u64) -> Duration {
+    let (host, payload) = (host.clone(), payload.to_vec());
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let started = Instant::now();
+            for _ in 0..iters {
+                for _ in 0..batch {
+                    host.send("echo", "note", payload.clone()).expect("send accepted");
+                }
+                let reply = host.request("echo", "ping", payload.clone()).await.expect("request answered");
+                black_box(reply);
+            }
+            started.elapsed()
+        })
+        .await
+        .expect("measuring task")
+    })
+}
+
+/// A [`Router`] for instances driven directly, without a broker: it accepts
+/// one-way messages and subscriptions and drops them, and refuses requests.
+/// `echo` answers requests without calling it.
+#[derive(Debug)]
+pub struct NullRouter;
+
+fn no_requests() -> WireError {
+    WireError::new(ErrorCode::NotFound, "the benchmark's null router routes no requests")
+}
+
+impl Router for NullRouter {
+    fn send(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>) -> Result<(), WireError> {
+        Ok(())
+    }
+
+    fn publish(&self, _: &Arc<str>, _: &str, _: Vec<u8>) -> Result<(), WireError> {
+        Ok(())
+    }
+
+    fn subscribe(&self, _: &Arc<str>, _: &str) -> Result<(), WireError> {
+        Ok(())
+    }
+
+    fn unsubscribe(&self, _: &Arc<str>, _: &str) -> Result<(), WireError> {
+        Ok(())
+    }
+
+    fn request(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>, _: Option<Duration>) -> BoxFuture<Answer> {
+        Box::pin(std::future::ready(Err(no_requests())))
+    }
+
+    fn request_async(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>, _: Option<Duration>) -> Result<u64, WireError> {
+        Err(no_requests())
+    }
+}
+
+/// A bare `echo` instance in the given form, outside any actor or broker,
+/// with default limits and schedule.
+pub fn echo_instance(rt: &Runtime, form: Form) -> Instance {
+    let engine = Engine::new(Schedule::default()).expect("engine builds");
+    let limits = Limits::default();
+    let image = match form {
+        Form::Wasm => PluginImage::Wasm(
+            WasmPlugin::compile(&engine, "echo", &wasp_fixtures::wasm_bytes("echo"), &limits).expect("echo compiles"),
+        ),
+        Form::InProcess => {
+            let factory: PluginFactory = Arc::new(|| Box::new(wasp_example_echo::Echo) as Box<dyn Plugin>);
+            PluginImage::InProcess(factory)
+        }
+    };
+    rt.block_on(image.instantiate(&engine, Arc::from("echo"), Arc::new(NullRouter), limits)).expect("echo starts")
+}
+
+/// Hands `iters` requests straight to `instance.handle` (no mailbox, no
+/// broker, no waiting task: nothing but the backend) and returns the time
+/// taken. Each request clones `payload` and carries a boxed reply target,
+/// as a routed request does.
+pub fn handle_directly(rt: &Runtime, instance: &mut Instance, payload: &[u8], iters: u64) -> Duration {
+    let (from, topic): (Arc<str>, Arc<str>) = (Arc::from("host"), Arc::from("ping"));
+    rt.block_on(async {
+        let started = Instant::now();
+        for id in 1..=iters {
+            let inbound = Inbound {
+                kind: MessageKind::Request,
+                id,
+                from: from.clone(),
+                topic: topic.clone(),
+                payload: payload.to_vec(),
+                reply: Some(ReplyTo::new(|answer| {
+                    black_box(answer.expect("echo answers"));
+                })),
+                deadline: None,
+            };
+            instance.handle(inbound).await.expect("handled");
+        }
+        started.elapsed()
+    })
+}
+
+/// An identity function `(i32) -> i32` instantiated in an engine configured
+/// as wasp configures its own, to time wasmtime's call entry alone.
+pub struct BareCall {
+    store: wasmtime::Store<()>,
+    func: wasmtime::TypedFunc<i32, i32>,
+    _engine: Engine,
+}
+
+impl BareCall {
+    /// Compiles and instantiates the identity module.
+    pub fn new() -> Self {
+        let engine = Engine::new(Schedule::default()).expect("engine builds");
+        let wasm = wat::parse_str(r#"(module (func (export "id") (param i32) (result i32) local.get 0))"#)
+            .expect("valid text");
+        let module = wasmtime::Module::new(engine.wasmtime(), wasm).expect("module compiles");
+        let mut store = wasmtime::Store::new(engine.wasmtime(), ());
+        // Epoch interruption is on: give the store a deadline it never reaches.
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instantiates");
+        let func = instance.get_typed_func(&mut store, "id").expect("export `id`");
+        Self { store, func, _engine: engine }
+    }
+
+    /// `iters` synchronous calls (`TypedFunc::call`).
+    pub fn sync(&mut self, iters: u64) -> Duration {
+        let started = Instant::now();
+        for i in 0..iters {
+            black_box(self.func.call(&mut self.store, black_box(i as i32)).expect("call"));
+        }
+        started.elapsed()
+    }
+
+    /// `iters` asynchronous calls (`TypedFunc::call_async`: each runs on a
+    /// fiber), as wasp calls `wasp_handle`.
+    pub fn on_fiber(&mut self, rt: &Runtime, iters: u64) -> Duration {
+        rt.block_on(async {
+            let started = Instant::now();
+            for i in 0..iters {
+                black_box(self.func.call_async(&mut self.store, black_box(i as i32)).await.expect("call"));
+            }
+            started.elapsed()
+        })
+    }
+}
+
+impl Default for BareCall {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `echo`'s counters: (microseconds spent handling messages, messages handled).
+///
+/// The difference between two readings gives the time per message inside
+/// the plugin actor's `handle` (instance work only, no scheduling).
+pub fn echo_busy(host: &Host) -> (u64, u64) {
+    host.plugins().iter().find(|p| p.name == "echo").map_or((0, 0), |p| (p.busy_micros, p.handled))
+}
+
+/// The median of some durations (the upper one of an even count).
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
