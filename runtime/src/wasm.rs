@@ -186,7 +186,7 @@ impl WasmInstance {
         }
         live.store.data_mut().slices.start(budget);
         live.store.set_epoch_deadline(slice_ticks);
-        let result = deliver(live, &name, msg.kind, msg.id, &msg.from, &msg.topic, &msg.payload).await;
+        let result = deliver(live, msg.kind, msg.id, &msg.from, &msg.topic, &msg.payload).await;
         let host = &mut live.store.data_mut().host;
         match result {
             Ok(abi::status::DONE) if is_request => host.end_request(msg.id),
@@ -253,7 +253,6 @@ enum Fault {
 /// Writes the message into the guest's buffer and calls `wasp_handle`.
 async fn deliver(
     live: &mut Live,
-    name: &str,
     kind: MessageKind,
     id: u64,
     from: &str,
@@ -298,7 +297,6 @@ async fn deliver(
     d_from.copy_from_slice(from.as_bytes());
     d_topic.copy_from_slice(topic.as_bytes());
     d_payload.copy_from_slice(payload);
-    let _ = name;
     live.exports
         .handle
         .call_async(
