@@ -1,17 +1,19 @@
-//! `PluginActor`: one plugin instance behind a ractor mailbox.
+//! `PluginActor`: one plugin instance behind a ractor mailbox, supervised.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 use wasp_protocol::{ErrorCode, WireError};
-use wasp_runtime::{Inbound, Instance};
+use wasp_runtime::{AuditEvent, AuditKind, Inbound, Instance};
 
-use crate::metrics::PluginCounters;
+use crate::broker::{Broker, quarantined};
+use crate::metrics::{PluginCounters, PluginState, record};
 
-/// The actor. Behaviour only; its state is [`PluginState`].
+/// The actor. Behaviour only; its state is [`PluginActorState`].
 pub(crate) struct PluginActor;
 
 /// What the actor owns: the running instance and its counters.
@@ -20,12 +22,15 @@ pub(crate) struct PluginActorState {
     instance: Instance,
     queued: Arc<AtomicUsize>,
     counters: Arc<PluginCounters>,
+    broker: Weak<Broker>,
 }
 
 /// Messages to a plugin actor.
 pub(crate) enum PluginMsg {
     /// A message for the plugin.
     Deliver(Inbound),
+    /// Lift the quarantine: restart the plugin fresh and take messages again.
+    Lift(oneshot::Sender<Result<(), wasp_runtime::Error>>),
 }
 
 /// What the actor is started with.
@@ -34,6 +39,7 @@ pub(crate) struct PluginArgs {
     pub(crate) instance: Instance,
     pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) counters: Arc<PluginCounters>,
+    pub(crate) broker: Weak<Broker>,
 }
 
 impl Actor for PluginActor {
@@ -46,7 +52,13 @@ impl Actor for PluginActor {
         _myself: ActorRef<PluginMsg>,
         args: PluginArgs,
     ) -> Result<PluginActorState, ActorProcessingErr> {
-        Ok(PluginActorState { name: args.name, instance: args.instance, queued: args.queued, counters: args.counters })
+        Ok(PluginActorState {
+            name: args.name,
+            instance: args.instance,
+            queued: args.queued,
+            counters: args.counters,
+            broker: args.broker,
+        })
     }
 
     async fn handle(
@@ -55,41 +67,125 @@ impl Actor for PluginActor {
         msg: PluginMsg,
         st: &mut PluginActorState,
     ) -> Result<(), ActorProcessingErr> {
-        let PluginMsg::Deliver(inbound) = msg;
-        st.queued.fetch_sub(1, Ordering::AcqRel);
+        match msg {
+            PluginMsg::Deliver(inbound) => {
+                st.queued.fetch_sub(1, Ordering::AcqRel);
+                st.deliver(inbound).await;
+            }
+            PluginMsg::Lift(done) => {
+                let result = st.lift().await;
+                let _ = done.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PluginActorState {
+    fn audit(&self, kind: AuditKind, message: String) {
+        if let Some(broker) = self.broker.upgrade() {
+            broker.record_audit(AuditEvent::new(&*self.name, kind, message));
+        }
+    }
+
+    async fn deliver(&mut self, inbound: Inbound) {
+        if self.counters.state() == PluginState::Quarantined {
+            // Fail closed: answer, never run.
+            let err = quarantined(&self.name, &self.counters);
+            match inbound.reply {
+                Some(reply) => reply.send(Err(err)),
+                None => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    if let Some(broker) = self.broker.upgrade() {
+                        broker.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            return;
+        }
         if let Some(deadline) = inbound.deadline
             && Instant::now() >= deadline
         {
-            st.counters.expired.fetch_add(1, Ordering::Relaxed);
+            self.counters.expired.fetch_add(1, Ordering::Relaxed);
             if let Some(reply) = inbound.reply {
                 reply.send(Err(WireError::new(
                     ErrorCode::Timeout,
-                    format!("the request to `{}` expired in its mailbox", st.name),
+                    format!("the request to `{}` expired in its mailbox", self.name),
                 )));
             }
-            return Ok(());
+            return;
         }
-        let span = tracing::debug_span!("message", plugin = %st.name, topic = %inbound.topic, msg_id = inbound.id);
+        let span = tracing::debug_span!("message", plugin = %self.name, topic = %inbound.topic, msg_id = inbound.id);
         let started = Instant::now();
-        let result = st.instance.handle(inbound).instrument(span).await;
-        let counters = &st.counters;
+        let result = self.instance.handle(inbound).instrument(span).await;
+        let counters = &self.counters;
         counters.handled.fetch_add(1, Ordering::Relaxed);
         counters.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        counters.record_memory(self.instance.memory_size() as u64);
         if let Err(fault) = result {
             counters.faults.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(target: "wasp::audit", plugin = %st.name, code = %fault.code(), "plugin fault: {fault}");
-            match st.instance.recycle().await {
+            self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault: {fault}"));
+            self.supervise(&fault.to_string()).await;
+        }
+    }
+
+    /// After a fault: restart with backoff, or quarantine a repeat offender.
+    async fn supervise(&mut self, fault: &str) {
+        let Some(broker) = self.broker.upgrade() else { return };
+        let policy = broker.supervision.clone();
+        let mut last = fault.to_owned();
+        loop {
+            // A quarantined plugin is restarted when the quarantine is lifted.
+            if self.counters.state() == PluginState::Quarantined || self.instance.quarantined() {
+                return;
+            }
+            let failures = record(&self.counters.recent_failures, policy.failure_window);
+            if failures >= policy.max_failures {
+                let window = policy.failure_window.as_secs_f64();
+                let reason = format!("{failures} failures within {window} s; the last: {last}");
+                if let Some(route) = broker.routes.get(&self.name).map(|r| r.value().clone()) {
+                    broker.quarantine(&self.name, &route, reason);
+                }
+                return;
+            }
+            let delay = policy.backoff(failures);
+            self.counters.set_state(PluginState::Restarting);
+            broker.cancel_timers(&self.name);
+            self.audit(
+                AuditKind::Restarted { failures, delay },
+                format!("plugin `{}` restarts in {} ms (failure {failures})", self.name, delay.as_millis()),
+            );
+            // Messages that arrive meanwhile wait in the mailbox for the new instance.
+            tokio::time::sleep(delay).await;
+            match self.instance.recycle().await {
                 Ok(()) => {
-                    counters.restarts.fetch_add(1, Ordering::Relaxed);
-                    counters.failed.store(false, Ordering::Relaxed);
+                    self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+                    if self.counters.state() == PluginState::Restarting {
+                        self.counters.set_state(PluginState::Running);
+                    }
+                    return;
                 }
                 Err(e) => {
-                    counters.failed.store(true, Ordering::Relaxed);
-                    tracing::error!(target: "wasp::audit", plugin = %st.name, "plugin could not be restarted: {e}");
+                    self.counters.faults.fetch_add(1, Ordering::Relaxed);
+                    self.audit(AuditKind::Fault { code: e.code() }, format!("plugin could not be restarted: {e}"));
+                    last = e.to_string();
                 }
             }
         }
-        counters.memory.store(st.instance.memory_size() as u64, Ordering::Relaxed);
+    }
+
+    async fn lift(&mut self) -> Result<(), wasp_runtime::Error> {
+        let broker = self.broker.upgrade();
+        if let Some(broker) = &broker {
+            broker.cancel_timers(&self.name);
+        }
+        self.instance.recycle().await?;
+        self.counters.recent_failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.counters.recent_violations.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        self.counters.set_state(PluginState::Running);
+        self.audit(AuditKind::QuarantineLifted, format!("the quarantine of plugin `{}` was lifted", self.name));
         Ok(())
     }
 }

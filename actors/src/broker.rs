@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::{mpsc, oneshot};
-use wasp_protocol::{ErrorCode, HOST, WireError, codec};
-use wasp_runtime::{Answer, BoxFuture, Inbound, ReplyTo, Router};
+use wasp_protocol::{ErrorCode, HOST, Permission, WireError, codec};
+use wasp_runtime::{Answer, AuditEvent, AuditKind, BoxFuture, Grants, Inbound, ReplyTo, Router, TimerSpec};
 use wasp_sdk::MessageKind;
 
+use crate::Supervision;
 use crate::actor::PluginMsg;
-use crate::metrics::{BrokerCounters, PluginCounters};
+use crate::audit::AuditLog;
+use crate::metrics::{BrokerCounters, PluginCounters, PluginState, record};
 use crate::topics::{Event, Subscriber, Subscription, topic_matches};
 
 /// Where messages for one plugin go.
@@ -30,12 +32,19 @@ pub(crate) struct Route {
     pub(crate) mailbox_depth: usize,
     pub(crate) counters: Arc<PluginCounters>,
     pub(crate) kind: &'static str,
+    pub(crate) version: Arc<str>,
+    /// The plugin's live permissions.
+    pub(crate) grants: Grants,
 }
 
 impl Route {
     /// Pushes into the mailbox. `bounded` is false for completions of the
     /// plugin's own requests, which must never be refused.
     fn push(&self, name: &str, inbound: Inbound, bounded: bool) -> Result<(), Box<Undelivered>> {
+        if bounded && self.counters.state() == PluginState::Quarantined {
+            let err = quarantined(name, &self.counters);
+            return Err(Box::new(Undelivered { error: err, inbound }));
+        }
         let before = self.queued.fetch_add(1, Ordering::AcqRel);
         if bounded && before >= self.mailbox_depth {
             self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -59,6 +68,12 @@ impl Route {
             }
         }
     }
+}
+
+/// The answer for a message to a quarantined plugin.
+pub(crate) fn quarantined(name: &str, counters: &PluginCounters) -> WireError {
+    let reason = counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+    WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is quarantined ({reason}); the host can lift it"))
 }
 
 /// A message that could not be queued, handed back with the reason so the
@@ -97,6 +112,10 @@ pub(crate) struct Broker {
     waits: Mutex<HashMap<Arc<str>, Arc<str>>>,
     pub(crate) counters: Arc<BrokerCounters>,
     pub(crate) request_timeout: Duration,
+    pub(crate) audit: AuditLog,
+    pub(crate) supervision: Supervision,
+    /// Active plugin timers: id → (plugin, task).
+    timers: DashMap<u64, (Arc<str>, tokio::task::AbortHandle)>,
 }
 
 fn not_found(to: &str) -> WireError {
@@ -104,7 +123,7 @@ fn not_found(to: &str) -> WireError {
 }
 
 impl Broker {
-    pub(crate) fn new(request_timeout: Duration) -> Arc<Self> {
+    pub(crate) fn new(request_timeout: Duration, supervision: Supervision) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             routes: DashMap::new(),
@@ -113,7 +132,90 @@ impl Broker {
             waits: Mutex::new(HashMap::new()),
             counters: Arc::default(),
             request_timeout,
+            audit: AuditLog::new(),
+            supervision,
+            timers: DashMap::new(),
         })
+    }
+
+    /// Records an audit event; counts violations and quarantines a plugin
+    /// that crosses the threshold. Returns whether the plugin is quarantined.
+    pub(crate) fn record_audit(&self, event: AuditEvent) -> bool {
+        self.counters.audit_events.fetch_add(1, Ordering::Relaxed);
+        let route = self.route(&event.plugin);
+        let violation = event.kind.is_violation();
+        let denied = matches!(event.kind, AuditKind::PermissionDenied { .. });
+        let plugin = event.plugin.clone();
+        self.audit.record(event);
+        let Some(route) = route else { return false };
+        let c = &route.counters;
+        if denied {
+            c.denied.fetch_add(1, Ordering::Relaxed);
+        }
+        if violation {
+            c.violations.fetch_add(1, Ordering::Relaxed);
+            let s = &self.supervision;
+            let n = record(&c.recent_violations, s.violation_window);
+            if n >= s.max_violations {
+                let window = s.violation_window.as_secs_f64();
+                self.quarantine(&plugin, &route, format!("{n} violations within {window} s"));
+            }
+        }
+        c.state() == PluginState::Quarantined
+    }
+
+    /// Puts a plugin in quarantine: its timers stop, new messages are
+    /// refused with `unavailable`, queued ones are answered so.
+    pub(crate) fn quarantine(&self, name: &str, route: &Route, reason: String) {
+        if !route.counters.enter_quarantine() {
+            return;
+        }
+        *route.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+        self.cancel_timers(name);
+        let message = format!("plugin `{name}` quarantined: {reason}");
+        self.counters.audit_events.fetch_add(1, Ordering::Relaxed);
+        self.audit.record(AuditEvent::new(name, AuditKind::Quarantined { reason }, message));
+    }
+
+    /// Stops every timer of `plugin`.
+    pub(crate) fn cancel_timers(&self, plugin: &str) {
+        self.timers.retain(|_, (owner, task)| {
+            let keep = &**owner != plugin;
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+    }
+
+    /// Delivers one timer event; `false` stops the timer.
+    fn fire_timer(&self, plugin: &Arc<str>, id: u64, topic: &Arc<str>, payload: &[u8]) -> bool {
+        let Some(route) = self.route(plugin) else { return false };
+        if !self.timers.contains_key(&id) {
+            return false;
+        }
+        if !route.grants.allows(&Permission::Timers) {
+            let message = format!("timer {id} of plugin `{plugin}` stopped: the permission `timers` was revoked");
+            self.record_audit(AuditEvent::new(
+                &**plugin,
+                AuditKind::PermissionDenied { permission: Permission::Timers },
+                message,
+            ));
+            return false;
+        }
+        let inbound = Inbound {
+            kind: MessageKind::Event,
+            id: self.next_id(),
+            from: Arc::from(HOST),
+            topic: topic.clone(),
+            payload: payload.to_vec(),
+            reply: None,
+            deadline: None,
+        };
+        if let Err(undelivered) = route.push(plugin, inbound, true) {
+            self.dead_letter(&undelivered.error, &undelivered.inbound, plugin);
+        }
+        true
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -215,9 +317,11 @@ impl Broker {
     fn to_host(&self, event: Event, plugins_too: bool) {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         let mut closed = Vec::new();
+        let mut revoked = Vec::new();
         for sub in subs.iter().filter(|s| topic_matches(&s.pattern, &event.topic)) {
             match &sub.subscriber {
-                Subscriber::Host { id, tx } => match tx.try_send(event.clone()) {
+                Subscriber::Host { ui: true, .. } if !self.may_reach_ui(&event) => {}
+                Subscriber::Host { id, tx, .. } => match tx.try_send(event.clone()) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -226,6 +330,11 @@ impl Broker {
                     }
                 },
                 Subscriber::Plugin(name) if plugins_too => {
+                    let wanted = Permission::Subscribe(event.topic.clone());
+                    if self.route(name).is_some_and(|r| !r.grants.allows(&wanted)) {
+                        revoked.push((name.clone(), sub.pattern.clone(), wanted));
+                        continue;
+                    }
                     let inbound = Inbound {
                         kind: MessageKind::Event,
                         id: self.next_id(),
@@ -246,6 +355,20 @@ impl Broker {
         if !closed.is_empty() {
             self.remove_host_subscriptions(&closed);
         }
+        for (plugin, pattern, wanted) in revoked {
+            // A grant revoked after subscribing: the subscription ends here.
+            let _ = Router::unsubscribe(self, &plugin, &pattern);
+            let message =
+                format!("plugin `{plugin}` no longer holds `{wanted}`; its subscription to `{pattern}` was removed");
+            self.record_audit(AuditEvent::new(&*plugin, AuditKind::PermissionDenied { permission: wanted }, message));
+        }
+    }
+
+    /// Whether an event may reach a UI subscriber: the host's own, or from a
+    /// plugin holding `ui:<topic>`.
+    fn may_reach_ui(&self, event: &Event) -> bool {
+        event.from == HOST
+            || self.route(&event.from).is_some_and(|r| r.grants.allows(&Permission::Ui(event.topic.clone())))
     }
 
     pub(crate) fn publish_from(&self, from: &str, topic: &str, payload: Vec<u8>) {
@@ -253,13 +376,13 @@ impl Broker {
         self.to_host(Event { from: from.to_owned(), topic: topic.to_owned(), payload }, true);
     }
 
-    pub(crate) fn subscribe_host(&self, pattern: &str, capacity: usize) -> (u64, mpsc::Receiver<Event>) {
+    pub(crate) fn subscribe_host(&self, pattern: &str, capacity: usize, ui: bool) -> (u64, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let id = self.next_id();
         self.subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Host { id, tx } });
+            .push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Host { id, tx, ui } });
         (id, rx)
     }
 
@@ -273,6 +396,7 @@ impl Broker {
     /// Forgets every subscription of a plugin (it was unloaded).
     pub(crate) fn remove_plugin(&self, name: &str) {
         self.routes.remove(name);
+        self.cancel_timers(name);
         self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !s.is_plugin(name));
     }
 
@@ -314,6 +438,48 @@ fn host_requests_unsupported(to: &str) -> WireError {
 }
 
 impl Router for Broker {
+    fn audit(&self, event: AuditEvent) -> bool {
+        self.record_audit(event)
+    }
+
+    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
+        let active = self.timers.iter().filter(|t| t.value().0 == *from).count();
+        if active >= spec.max_timers {
+            return Err(WireError::new(
+                ErrorCode::Busy,
+                format!("plugin `{from}` already has {active} timers active, its limit is {}", spec.max_timers),
+            ));
+        }
+        let id = self.next_id();
+        let (me, plugin, topic) = (self.me.clone(), from.clone(), Arc::<str>::from(spec.topic));
+        let (period, repeat, payload) = (spec.period, spec.repeat, spec.payload);
+        let task = tokio::spawn(async move {
+            let mut next = tokio::time::Instant::now() + period;
+            loop {
+                tokio::time::sleep_until(next).await;
+                let Some(broker) = me.upgrade() else { return };
+                if !broker.fire_timer(&plugin, id, &topic, &payload) || !repeat {
+                    broker.timers.remove(&id);
+                    return;
+                }
+                // A late wake-up skips the missed periods instead of bursting.
+                next = (next + period).max(tokio::time::Instant::now());
+            }
+        });
+        self.timers.insert(id, (from.clone(), task.abort_handle()));
+        Ok(id)
+    }
+
+    fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
+        match self.timers.remove_if(&id, |_, (owner, _)| owner == from) {
+            Some((_, (_, task))) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
     fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
         self.send_from(from.clone(), to, topic, payload)
     }

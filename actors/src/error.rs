@@ -29,6 +29,24 @@ pub enum Error {
     /// A fault in the actor system.
     #[error("actor system error: {0}")]
     Actor(String),
+    /// A plugin manifest could not be read or is invalid.
+    #[error(transparent)]
+    Manifest(#[from] wasp_runtime::manifest::ManifestError),
+    /// A permission string is malformed.
+    #[error(transparent)]
+    Permission(#[from] wasp_protocol::PermissionError),
+    /// The host's database could not be opened.
+    #[error("{0}")]
+    Storage(String),
+    /// A host service failed.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The plugin is not quarantined.
+    #[error("plugin `{0}` is not quarantined")]
+    NotQuarantined(String),
+    /// This host cannot load that kind of plugin.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {
@@ -40,6 +58,10 @@ impl Error {
             Self::AlreadyLoaded(_) => ErrorCode::InvalidArgument,
             Self::NotLoaded(_) => ErrorCode::NotFound,
             Self::Environment(_) | Self::Actor(_) => ErrorCode::Internal,
+            Self::Manifest(_) | Self::Permission(_) | Self::Unsupported(_) => ErrorCode::InvalidArgument,
+            Self::Storage(_) => ErrorCode::Unavailable,
+            Self::Wire(e) => e.code,
+            Self::NotQuarantined(_) => ErrorCode::InvalidArgument,
         }
     }
 
@@ -47,6 +69,7 @@ impl Error {
     pub fn to_wire(&self) -> WireError {
         match self {
             Self::Runtime(e) => e.to_wire(),
+            Self::Wire(e) => e.clone(),
             other => WireError::new(other.code(), other.to_string()),
         }
     }

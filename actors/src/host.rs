@@ -1,22 +1,30 @@
 //! `Host`: the facade an application holds to load plugins and talk to them.
 
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use ractor::Actor;
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::mpsc;
-use wasp_protocol::{Address, ApiVersion, ErrorCode, HOST, WireError, codec, validate_topic};
-use wasp_runtime::{Engine, Limits, PluginFactory, PluginImage, Router, Schedule, WasmPlugin};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use wasp_protocol::{Address, ApiVersion, ErrorCode, HOST, Permission, WireError, codec, validate_topic};
+use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
+use wasp_runtime::services::http::HttpClient;
+use wasp_runtime::services::storage::Storage;
+use wasp_runtime::{
+    AuditEvent, AuditKind, Engine, Grants, Limits, PluginEnv, PluginFactory, PluginImage, Problem, Router, Schedule,
+    Services, WasmPlugin,
+};
 use wasp_sdk::Plugin;
 
-use crate::Error;
-use crate::actor::{PluginActor, PluginArgs};
+use crate::actor::{PluginActor, PluginArgs, PluginMsg};
 use crate::broker::{Broker, Route};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
+use crate::policy::{AskRequest, Decision, Policy};
 use crate::topics::Event;
+use crate::{Error, Supervision};
 
 /// Configures and builds a [`Host`].
 ///
@@ -27,11 +35,20 @@ use crate::topics::Event;
 /// | [`cpu_budget`](HostBuilder::cpu_budget) | 1 s per message |
 /// | [`request_timeout`](HostBuilder::request_timeout) | 30 s |
 /// | [`event_capacity`](HostBuilder::event_capacity) | 1,024 events per host subscription |
+/// | [`policy`](HostBuilder::policy) | deny every permission |
+/// | [`supervision`](HostBuilder::supervision) | [`Supervision::default`] |
+/// | [`data_dir`](HostBuilder::data_dir) | none: no plugin storage, no `$DATA` directories, decisions kept in memory |
+/// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
     limits: Limits,
     event_capacity: Option<usize>,
+    policy: Policy,
+    supervision: Supervision,
+    data_dir: Option<PathBuf>,
+    no_http: bool,
+    config: HashMap<String, BTreeMap<String, Vec<u8>>>,
 }
 
 impl HostBuilder {
@@ -73,6 +90,42 @@ impl HostBuilder {
         self
     }
 
+    /// Decides which requested permissions plugins get ([`Policy`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Restart backoff and quarantine thresholds.
+    pub fn supervision(mut self, supervision: Supervision) -> Self {
+        self.supervision = supervision;
+        self
+    }
+
+    /// Where the host keeps its database (`wasp.redb`: plugin key-value
+    /// stores and remembered permission decisions) and plugins' own
+    /// directories (`plugins/<name>/`, the `$DATA` of `fs.*` permissions).
+    /// A Tauri app passes its app-data directory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether plugins may make outbound HTTP requests at all (each host
+    /// still needs a `net:<host>` grant). On by default.
+    pub fn http(mut self, enabled: bool) -> Self {
+        self.no_http = !enabled;
+        self
+    }
+
+    /// A configuration value for `plugin`, read with `config.get`; it
+    /// overrides the manifest's `[config]` value of the same key.
+    pub fn config<T: Serialize + ?Sized>(mut self, plugin: &str, key: &str, value: &T) -> Result<Self, Error> {
+        let bytes = codec::to_payload(value).map_err(|e| Error::Environment(format!("config `{key}`: {e}")))?;
+        self.config.entry(plugin.to_owned()).or_default().insert(key.to_owned(), bytes);
+        Ok(self)
+    }
+
     /// Builds the host: one wasmtime engine and its epoch ticker.
     ///
     /// Plugins run as tasks of the ambient tokio runtime, which must be the
@@ -87,7 +140,13 @@ impl HostBuilder {
             ));
         }
         let engine = Engine::new(self.schedule)?;
-        let broker = Broker::new(self.limits.request_timeout);
+        let storage = match &self.data_dir {
+            Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
+            None => None,
+        };
+        let http = if self.no_http { None } else { Some(HttpClient::new(self.limits.request_timeout)?) };
+        let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
+        let broker = Broker::new(self.limits.request_timeout, self.supervision);
         Ok(Host {
             inner: Arc::new(Inner {
                 engine,
@@ -95,6 +154,10 @@ impl HostBuilder {
                 limits: self.limits,
                 event_capacity: self.event_capacity.unwrap_or(1024),
                 host: Arc::from(HOST),
+                policy: self.policy,
+                services,
+                config: self.config,
+                decisions: Mutex::default(),
             }),
         })
     }
@@ -127,6 +190,11 @@ struct Inner {
     limits: Limits,
     event_capacity: usize,
     host: Arc<str>,
+    policy: Policy,
+    services: Services,
+    config: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Remembered decisions when the host has no database.
+    decisions: Mutex<HashMap<(String, String), Decision>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -141,6 +209,8 @@ pub struct PluginRef {
     name: String,
     kind: &'static str,
     abi: Option<ApiVersion>,
+    granted: Vec<Permission>,
+    refused: Vec<Permission>,
 }
 
 impl PluginRef {
@@ -157,6 +227,16 @@ impl PluginRef {
     /// For WASM plugins, the ABI version the module was built for.
     pub fn abi_version(&self) -> Option<ApiVersion> {
         self.abi
+    }
+
+    /// The requested permissions it was granted at load.
+    pub fn granted(&self) -> &[Permission] {
+        &self.granted
+    }
+
+    /// The requested permissions it was refused at load.
+    pub fn refused(&self) -> &[Permission] {
+        &self.refused
     }
 }
 
@@ -188,64 +268,115 @@ impl Drop for Subscription {
     }
 }
 
-fn name_from_path(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default()
-}
-
 impl Host {
     /// Starts configuring a host.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
     }
 
-    /// Loads a WASM plugin file, named after the file's stem
-    /// (`plugins/echo.wasm` → `echo`).
+    /// Loads a plugin from `path`:
+    ///
+    /// - a directory: its `plugin.toml`, and the entry file it names;
+    /// - a `.toml` file: that manifest, and its entry file;
+    /// - a `.wasm` file: with the `plugin.toml` beside it if that manifest's
+    ///   `entry` is this file; otherwise with no manifest — named after the
+    ///   file's stem (`plugins/echo.wasm` → `echo`), default limits, and no
+    ///   permissions.
+    ///
+    /// The manifest's requested permissions are decided by the host's
+    /// [`Policy`] before the plugin starts.
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let path = path.as_ref();
-        self.load_as(&name_from_path(path), path).await
+        let (manifest, entry) = locate(path.as_ref()).await?;
+        self.load_entry(manifest, &entry).await
     }
 
-    /// Loads a WASM plugin file under the given name.
+    /// [`Host::load`] under another name (the manifest's is ignored).
     pub async fn load_as(&self, name: &str, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let path = path.as_ref();
-        self.check_name(name)?;
-        let bytes =
-            tokio::fs::read(path).await.map_err(|source| wasp_runtime::Error::Io { path: path.to_owned(), source })?;
-        self.load_bytes(name, &bytes).await
+        let (mut manifest, entry) = locate(path.as_ref()).await?;
+        name.clone_into(&mut manifest.name);
+        self.load_entry(manifest, &entry).await
     }
 
-    /// Loads a WASM plugin from bytes. Validation happens before any guest
-    /// code runs: a file that is not WASM, breaks the ABI, or asks for a
-    /// major ABI version this host does not speak is refused with an error
-    /// naming the problem.
+    /// Loads the plugin a manifest describes, reading its entry file.
+    pub async fn load_manifest(&self, manifest: Manifest) -> Result<PluginRef, Error> {
+        let entry = manifest.entry_path().ok_or_else(|| {
+            Error::Runtime(wasp_runtime::Error::Internal(format!(
+                "manifest of `{}` names no entry file; in-process plugins are registered with `Host::register_manifest`",
+                manifest.name
+            )))
+        })?;
+        self.load_entry(manifest, &entry).await
+    }
+
+    async fn load_entry(&self, manifest: Manifest, entry: &Path) -> Result<PluginRef, Error> {
+        self.check_name(&manifest.name)?;
+        let bytes = tokio::fs::read(entry)
+            .await
+            .map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source })?;
+        self.load_bytes_with(manifest, &bytes).await
+    }
+
+    /// Loads a WASM plugin from bytes, with no manifest: default limits and
+    /// no permissions. Validation happens before any guest code runs: a file
+    /// that is not WASM, breaks the ABI, or asks for a major ABI version
+    /// this host does not speak is refused with an error naming the problem.
     pub async fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
-        self.check_name(name)?;
+        let mut manifest =
+            Manifest::new(name).map_err(|e| Error::InvalidName { name: name.into(), reason: e.message })?;
+        manifest.kind = ManifestKind::Wasm;
+        self.load_bytes_with(manifest, bytes).await
+    }
+
+    /// Loads a WASM plugin from bytes, described by `manifest` (its name,
+    /// permissions, limits and configuration; its `entry` is not read).
+    pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
+        let name = manifest.name.clone();
+        self.check_name(&name)?;
+        if manifest.kind == ManifestKind::Native {
+            return Err(Error::Unsupported(format!(
+                "plugin `{name}` is a native library; this host loads WebAssembly plugins, and native ones \
+                 registered in process with `Host::register_manifest`"
+            )));
+        }
         let engine = self.inner.engine.clone();
-        let limits = self.inner.limits.clone();
-        let (owned_name, owned) = (name.to_owned(), bytes.to_vec());
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let owned = bytes.to_vec();
         // Compiling takes milliseconds of CPU: keep it off the async workers.
-        let plugin = tokio::task::spawn_blocking(move || WasmPlugin::compile(&engine, &owned_name, &owned, &limits))
+        let compile_name = name.clone();
+        let plugin = tokio::task::spawn_blocking(move || WasmPlugin::compile(&engine, &compile_name, &owned, &limits))
             .await
             .map_err(|e| Error::Actor(format!("compile task failed: {e}")))??;
         let abi = Some(plugin.abi_version());
-        self.spawn(name, PluginImage::Wasm(plugin), abi).await
+        self.spawn(manifest, PluginImage::Wasm(plugin), abi).await
     }
 
-    /// Registers a plugin type in process (no WASM), created with `Default`.
+    /// Registers a plugin type in process (no WASM), created with `Default`,
+    /// with no manifest: default limits and no permissions.
     pub async fn register<P: Plugin + Default>(&self, name: &str) -> Result<PluginRef, Error> {
         self.register_with(name, P::default).await
     }
 
     /// Registers a plugin in process, created (and re-created after a panic)
-    /// by `factory`.
+    /// by `factory`, with no manifest.
     pub async fn register_with<P: Plugin>(
         &self,
         name: &str,
         factory: impl Fn() -> P + Send + Sync + 'static,
     ) -> Result<PluginRef, Error> {
-        self.check_name(name)?;
+        let manifest = Manifest::new(name).map_err(|e| Error::InvalidName { name: name.into(), reason: e.message })?;
+        self.register_manifest(manifest, factory).await
+    }
+
+    /// Registers a plugin in process, described by `manifest`: the same
+    /// permissions, limits and configuration as its WASM form would get.
+    pub async fn register_manifest<P: Plugin>(
+        &self,
+        manifest: Manifest,
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> Result<PluginRef, Error> {
+        self.check_name(&manifest.name)?;
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
-        self.spawn(name, PluginImage::InProcess(factory), None).await
+        self.spawn(manifest, PluginImage::InProcess(factory), None).await
     }
 
     fn check_name(&self, name: &str) -> Result<(), Error> {
@@ -256,23 +387,146 @@ impl Host {
         Ok(())
     }
 
-    async fn spawn(&self, name: &str, image: PluginImage, abi: Option<ApiVersion>) -> Result<PluginRef, Error> {
+    /// A remembered decision about `permission` for `plugin`.
+    async fn remembered(&self, plugin: &str, permission: &Permission) -> Result<Option<Decision>, Error> {
+        let text = permission.to_string();
+        match self.inner.services.storage.clone() {
+            Some(storage) => {
+                let plugin = plugin.to_owned();
+                let decisions = tokio::task::spawn_blocking(move || storage.decisions(&plugin))
+                    .await
+                    .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
+                Ok(decisions
+                    .into_iter()
+                    .find(|(p, _)| *p == text)
+                    .map(|(_, allowed)| if allowed { Decision::Allow } else { Decision::Deny }))
+            }
+            None => Ok(lock(&self.inner.decisions).get(&(plugin.to_owned(), text)).copied()),
+        }
+    }
+
+    /// Remembers a decision (in the database when there is one).
+    async fn remember(&self, plugin: &str, permission: &Permission, decision: Decision) -> Result<(), Error> {
+        let text = permission.to_string();
+        match self.inner.services.storage.clone() {
+            Some(storage) => {
+                let plugin = plugin.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    storage.record_decision(&plugin, &text, decision == Decision::Allow)
+                })
+                .await
+                .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
+            }
+            None => {
+                lock(&self.inner.decisions).insert((plugin.to_owned(), text), decision);
+            }
+        }
+        Ok(())
+    }
+
+    fn audit(&self, plugin: &str, kind: AuditKind, message: String) {
+        self.inner.broker.record_audit(AuditEvent::new(plugin, kind, message));
+    }
+
+    /// Decides each requested permission (see [`Policy`]).
+    async fn decide(&self, manifest: &Manifest) -> Result<(Vec<Permission>, Vec<Permission>), Error> {
+        let name = &manifest.name;
+        let policy = &self.inner.policy;
+        let (mut granted, mut refused) = (Vec::new(), Vec::new());
+        for wanted in &manifest.permissions {
+            let (decision, by) = if policy.denies(name, wanted) {
+                (Decision::Deny, "policy")
+            } else if let Some(d) = self.remembered(name, wanted).await? {
+                (d, "stored")
+            } else if policy.rule(name, wanted) == Some(Decision::Allow) {
+                (Decision::Allow, "policy")
+            } else {
+                let question = AskRequest {
+                    plugin: name.clone(),
+                    version: manifest.version.clone(),
+                    permission: wanted.clone(),
+                    description: manifest.description.clone(),
+                };
+                match policy.ask_about(question).await {
+                    Some(d) => {
+                        self.remember(name, wanted, d).await?;
+                        (d, "ask")
+                    }
+                    None => (Decision::Deny, "default"),
+                }
+            };
+            let by = by.to_owned();
+            match decision {
+                Decision::Allow => {
+                    let message = format!("plugin `{name}` was granted `{wanted}` ({by})");
+                    self.audit(name, AuditKind::Granted { permission: wanted.clone(), by }, message);
+                    granted.push(wanted.clone());
+                }
+                Decision::Deny => {
+                    let message = format!("plugin `{name}` was refused `{wanted}` ({by})");
+                    self.audit(name, AuditKind::Revoked { permission: wanted.clone(), by }, message);
+                    refused.push(wanted.clone());
+                }
+            }
+        }
+        Ok((granted, refused))
+    }
+
+    async fn spawn(&self, manifest: Manifest, image: PluginImage, abi: Option<ApiVersion>) -> Result<PluginRef, Error> {
+        let name: Arc<str> = Arc::from(manifest.name.as_str());
+        if ApiVersion::CURRENT.accepts(manifest.api).is_err() {
+            return Err(wasp_runtime::Error::Invalid {
+                plugin: name.to_string(),
+                problems: vec![Problem::UnsupportedAbi { plugin: manifest.api, host: ApiVersion::CURRENT }],
+            }
+            .into());
+        }
+        let (granted, refused) = self.decide(&manifest).await?;
+        let grants = Grants::new(granted.iter().cloned());
+        let mut config = manifest.config.clone();
+        if let Some(overrides) = self.inner.config.get(&*name) {
+            config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let broker = &self.inner.broker;
         let router: Arc<dyn Router> = broker.clone();
-        let name: Arc<str> = Arc::from(name);
-        let instance = image.instantiate(&self.inner.engine, name.clone(), router, self.inner.limits.clone()).await?;
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let env = PluginEnv {
+            name: name.clone(),
+            router,
+            limits: limits.clone(),
+            grants: grants.clone(),
+            services: self.inner.services.clone(),
+            config: Arc::new(config),
+        };
+        let instance = match image.instantiate(&self.inner.engine, env).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                // Timers its `on_load` may have set have nowhere to go.
+                broker.cancel_timers(&name);
+                return Err(e.into());
+            }
+        };
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(PluginCounters::default());
-        let args = PluginArgs { name: name.clone(), instance, queued: queued.clone(), counters: counters.clone() };
+        counters.record_memory(instance.memory_size() as u64);
+        let args = PluginArgs {
+            name: name.clone(),
+            instance,
+            queued: queued.clone(),
+            counters: counters.clone(),
+            broker: Arc::downgrade(broker),
+        };
         let (actor, _join) = Actor::spawn(None, PluginActor, args)
             .await
             .map_err(|e| Error::Actor(format!("cannot start plugin `{name}`: {e}")))?;
         let route = Route {
             actor: actor.clone(),
             queued,
-            mailbox_depth: self.inner.limits.mailbox_depth,
+            mailbox_depth: limits.mailbox_depth,
             counters,
             kind: image.kind(),
+            version: Arc::from(manifest.version.as_str()),
+            grants,
         };
         match broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => {
@@ -284,7 +538,78 @@ impl Host {
             }
         }
         tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), "plugin loaded");
-        Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi })
+        Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused })
+    }
+
+    fn route(&self, name: &str) -> Result<Route, Error> {
+        self.inner.broker.routes.get(name).map(|r| r.value().clone()).ok_or_else(|| Error::NotLoaded(name.to_owned()))
+    }
+
+    /// Grants `permission` to a loaded plugin now; it takes effect on the
+    /// plugin's next host call. The decision is remembered (across restarts
+    /// when the host has a data directory).
+    pub async fn grant(&self, plugin: &str, permission: &str) -> Result<(), Error> {
+        let permission: Permission = permission.parse()?;
+        let route = self.route(plugin)?;
+        route.grants.grant(permission.clone());
+        self.remember(plugin, &permission, Decision::Allow).await?;
+        let message = format!("plugin `{plugin}` was granted `{permission}` (host)");
+        self.audit(plugin, AuditKind::Granted { permission, by: "host".into() }, message);
+        Ok(())
+    }
+
+    /// Revokes every permission of a loaded plugin that `permission` covers
+    /// (`send:*` revokes `send:echo`); it takes effect on the plugin's next
+    /// host call — including the events of its subscriptions and timers.
+    /// A revoked `fs.*` directory disappears before the plugin's next
+    /// message. The decision is remembered.
+    pub async fn revoke(&self, plugin: &str, permission: &str) -> Result<(), Error> {
+        let permission: Permission = permission.parse()?;
+        let route = self.route(plugin)?;
+        let covered: Vec<Permission> = route.grants.list().into_iter().filter(|g| permission.covers(g)).collect();
+        route.grants.revoke(&permission);
+        for p in covered.iter().chain(std::iter::once(&permission)) {
+            self.remember(plugin, p, Decision::Deny).await?;
+        }
+        let message = format!("plugin `{plugin}` lost `{permission}` (host)");
+        self.audit(plugin, AuditKind::Revoked { permission, by: "host".into() }, message);
+        Ok(())
+    }
+
+    /// The permissions a loaded plugin holds now.
+    pub fn permissions(&self, plugin: &str) -> Result<Vec<Permission>, Error> {
+        Ok(self.route(plugin)?.grants.list())
+    }
+
+    /// Whether a loaded plugin holds a permission covering `permission`.
+    pub fn permits(&self, plugin: &str, permission: &Permission) -> bool {
+        self.route(plugin).is_ok_and(|r| r.grants.allows(permission))
+    }
+
+    /// Lifts a plugin's quarantine: it is restarted fresh (its timers
+    /// stopped, its failure and violation counts cleared) and takes
+    /// messages again.
+    pub async fn lift_quarantine(&self, plugin: &str) -> Result<(), Error> {
+        let route = self.route(plugin)?;
+        if route.counters.state() != PluginState::Quarantined {
+            return Err(Error::NotQuarantined(plugin.to_owned()));
+        }
+        let (tx, rx) = oneshot::channel();
+        route.actor.cast(PluginMsg::Lift(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
+        rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while lifting its quarantine")))??;
+        Ok(())
+    }
+
+    /// Every audit event from now on: denied calls, exceeded limits, faults,
+    /// restarts, quarantines, grants. A receiver that falls more than 1,024
+    /// events behind skips the oldest (it gets `RecvError::Lagged`).
+    pub fn audit_events(&self) -> broadcast::Receiver<AuditEvent> {
+        self.inner.broker.audit.subscribe()
+    }
+
+    /// The most recent audit events (up to 1,024), oldest first.
+    pub fn audit_log(&self) -> Vec<AuditEvent> {
+        self.inner.broker.audit.recent()
     }
 
     /// Unloads a plugin. New messages to it are refused at once; those
@@ -377,8 +702,19 @@ impl Host {
     /// Receives plugin publishes matching `pattern` (a topic, or a prefix
     /// ending in `*`) and plugin sends to `host` on matching topics.
     pub fn subscribe(&self, pattern: &str) -> Result<Subscription, WireError> {
+        self.subscribe_inner(pattern, false)
+    }
+
+    /// Like [`Host::subscribe`], for a user interface: a plugin's events
+    /// arrive only if it holds `ui:<topic>` (the host's own always do).
+    /// `tauri-plugin-wasp` subscribes webviews this way.
+    pub fn subscribe_ui(&self, pattern: &str) -> Result<Subscription, WireError> {
+        self.subscribe_inner(pattern, true)
+    }
+
+    fn subscribe_inner(&self, pattern: &str, ui: bool) -> Result<Subscription, WireError> {
         validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
-        let (id, rx) = self.inner.broker.subscribe_host(pattern, self.inner.event_capacity);
+        let (id, rx) = self.inner.broker.subscribe_host(pattern, self.inner.event_capacity, ui);
         Ok(Subscription { id, rx, broker: Arc::downgrade(&self.inner.broker) })
     }
 
@@ -395,15 +731,22 @@ impl Host {
                 PluginInfo {
                     name: r.key().to_string(),
                     kind: r.kind,
-                    state: if c.failed.load(Ordering::Relaxed) { PluginState::Failed } else { PluginState::Running },
+                    version: r.version.to_string(),
+                    state: c.state(),
+                    quarantine_reason: lock(&c.quarantine_reason).clone(),
+                    permissions: r.grants.list().iter().map(ToString::to_string).collect(),
                     queued: r.queued.load(Ordering::Relaxed) as u64,
                     handled: load(&c.handled),
                     faults: load(&c.faults),
                     restarts: load(&c.restarts),
                     refused: load(&c.refused),
                     expired: load(&c.expired),
+                    denied: load(&c.denied),
+                    violations: load(&c.violations),
+                    dropped: load(&c.dropped),
                     busy_micros: load(&c.busy_nanos) / 1000,
                     memory_bytes: load(&c.memory),
+                    memory_peak_bytes: load(&c.memory_peak),
                 }
             })
             .collect();
@@ -411,8 +754,56 @@ impl Host {
         list
     }
 
-    /// Broker-wide counters.
+    /// Host-wide counters, and every plugin's.
     pub fn metrics(&self) -> HostMetrics {
-        self.inner.broker.counters.snapshot()
+        self.inner.broker.counters.snapshot(self.plugins())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Finds the manifest and the entry file for [`Host::load`].
+async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
+    let is_dir = tokio::fs::metadata(path).await.map(|m| m.is_dir()).unwrap_or(false);
+    let manifest_path = if is_dir {
+        Some(path.join(FILE_NAME))
+    } else if path.extension().is_some_and(|e| e == "toml") {
+        Some(path.to_owned())
+    } else {
+        None
+    };
+    if let Some(manifest_path) = manifest_path {
+        let manifest = read_manifest(manifest_path).await?;
+        let entry = manifest.entry_path().ok_or_else(|| {
+            Error::Runtime(wasp_runtime::Error::Internal(format!(
+                "manifest of `{}` names no entry file",
+                manifest.name
+            )))
+        })?;
+        return Ok((manifest, entry));
+    }
+    let beside = path.parent().map(|dir| dir.join(FILE_NAME));
+    if let Some(beside) = beside
+        && tokio::fs::try_exists(&beside).await.unwrap_or(false)
+    {
+        let manifest = read_manifest(beside).await?;
+        let same = |p: &Path| p.file_name() == path.file_name();
+        if manifest.entry.as_deref().is_some_and(same) {
+            return Ok((manifest, path.to_owned()));
+        }
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let mut manifest =
+        Manifest::new(&stem).map_err(|e| Error::InvalidName { name: stem.clone(), reason: e.message })?;
+    manifest.kind = ManifestKind::Wasm;
+    Ok((manifest, path.to_owned()))
+}
+
+async fn read_manifest(path: PathBuf) -> Result<Manifest, Error> {
+    tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+        .await
+        .map_err(|e| Error::Actor(format!("manifest task failed: {e}")))?
+        .map_err(Error::from)
 }

@@ -33,14 +33,21 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod actor;
+mod audit;
 mod broker;
 mod error;
 mod host;
 mod metrics;
+mod policy;
+mod supervision;
 mod topics;
 
 pub use error::Error;
 pub use host::{Host, HostBuilder, PluginRef, Subscription};
 pub use metrics::{HostMetrics, PluginInfo, PluginState};
+pub use policy::{AskRequest, Decision, Policy};
+pub use supervision::Supervision;
 pub use topics::{Event, topic_matches};
-pub use wasp_runtime::{Limits, Schedule};
+pub use wasp_protocol::Permission;
+pub use wasp_runtime::manifest::{LimitRequests, Manifest, ManifestError, ManifestKind};
+pub use wasp_runtime::{AuditEvent, AuditKind, Limits, Schedule};

@@ -1,8 +1,11 @@
 //! Counters the host exposes about its plugins and its broker.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-/// Per-plugin counters, updated by its actor.
+/// Per-plugin counters and health, shared by its route and its actor.
 #[derive(Debug, Default)]
 pub(crate) struct PluginCounters {
     pub(crate) handled: AtomicU64,
@@ -12,7 +15,60 @@ pub(crate) struct PluginCounters {
     pub(crate) expired: AtomicU64,
     pub(crate) busy_nanos: AtomicU64,
     pub(crate) memory: AtomicU64,
-    pub(crate) failed: std::sync::atomic::AtomicBool,
+    pub(crate) memory_peak: AtomicU64,
+    pub(crate) denied: AtomicU64,
+    pub(crate) violations: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    state: AtomicU8,
+    /// Recent faults and violations, for the supervision thresholds.
+    pub(crate) recent_failures: Mutex<VecDeque<Instant>>,
+    pub(crate) recent_violations: Mutex<VecDeque<Instant>>,
+    pub(crate) quarantine_reason: Mutex<Option<String>>,
+}
+
+impl PluginCounters {
+    pub(crate) fn state(&self) -> PluginState {
+        match self.state.load(Ordering::Acquire) {
+            1 => PluginState::Restarting,
+            2 => PluginState::Quarantined,
+            _ => PluginState::Running,
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: PluginState) {
+        let n = match state {
+            PluginState::Running => 0,
+            PluginState::Restarting => 1,
+            PluginState::Quarantined => 2,
+        };
+        self.state.store(n, Ordering::Release);
+    }
+
+    /// Moves to `Quarantined` unless already there; says whether it moved.
+    pub(crate) fn enter_quarantine(&self) -> bool {
+        self.state.swap(2, Ordering::AcqRel) != 2
+    }
+
+    pub(crate) fn record_memory(&self, bytes: u64) {
+        self.memory.store(bytes, Ordering::Relaxed);
+        self.memory_peak.fetch_max(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Records one event now in `window`, forgets those older than `within`,
+/// and returns how many remain.
+pub(crate) fn record(window: &Mutex<VecDeque<Instant>>, within: Duration) -> u32 {
+    let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    w.push_back(now);
+    while w.front().is_some_and(|&t| now.duration_since(t) > within) {
+        w.pop_front();
+    }
+    // Never keep more than the largest threshold could need.
+    while w.len() > 100_000 {
+        w.pop_front();
+    }
+    w.len() as u32
 }
 
 /// Broker-wide counters.
@@ -24,6 +80,7 @@ pub(crate) struct BrokerCounters {
     pub(crate) late_replies: AtomicU64,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) deadlocks_refused: AtomicU64,
+    pub(crate) audit_events: AtomicU64,
 }
 
 /// Whether a plugin is taking messages.
@@ -33,9 +90,13 @@ pub(crate) struct BrokerCounters {
 pub enum PluginState {
     /// Taking messages.
     Running,
-    /// Its instance could not be restarted after a fault; requests are
-    /// answered `unavailable`.
-    Failed,
+    /// Its instance faulted and is being restarted after a backoff delay;
+    /// messages wait in its mailbox for the new instance.
+    Restarting,
+    /// Too many faults or violations: requests are answered `unavailable`
+    /// at once until the host lifts the quarantine
+    /// ([`Host::lift_quarantine`](crate::Host::lift_quarantine)).
+    Quarantined,
 }
 
 /// A snapshot of one plugin, from [`Host::plugins`](crate::Host::plugins).
@@ -46,8 +107,14 @@ pub struct PluginInfo {
     pub name: String,
     /// `wasm` or `in-process`.
     pub kind: &'static str,
-    /// Running or failed.
+    /// The version from its manifest (`0.0.0` without one).
+    pub version: String,
+    /// Running, restarting or quarantined.
     pub state: PluginState,
+    /// Why it is quarantined, when it is.
+    pub quarantine_reason: Option<String>,
+    /// The permissions it holds now.
+    pub permissions: Vec<String>,
     /// Messages waiting in its mailbox.
     pub queued: u64,
     /// Messages it has handled.
@@ -60,14 +127,24 @@ pub struct PluginInfo {
     pub refused: u64,
     /// Requests that expired in its mailbox before it got to them.
     pub expired: u64,
-    /// Time spent handling messages, in microseconds.
+    /// Host calls refused for want of a permission.
+    pub denied: u64,
+    /// Denied calls, exceeded limits and broken ABI calls, in total.
+    pub violations: u64,
+    /// Events that reached it while quarantined, and were dropped (counted
+    /// as dead letters too).
+    pub dropped: u64,
+    /// Time spent handling messages, in microseconds (including time a
+    /// handler spent waiting on its own requests).
     pub busy_micros: u64,
     /// Linear memory size after the last message, in bytes (WASM only).
     pub memory_bytes: u64,
+    /// The largest linear memory seen, in bytes (WASM only).
+    pub memory_peak_bytes: u64,
 }
 
-/// Broker-wide counters, from [`Host::metrics`](crate::Host::metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+/// Counters of the whole host, from [`Host::metrics`](crate::Host::metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct HostMetrics {
     /// One-way sends routed.
@@ -78,14 +155,19 @@ pub struct HostMetrics {
     pub requests: u64,
     /// Answers that arrived after their caller gave up: discarded, counted here.
     pub late_replies: u64,
-    /// Messages that could not be delivered (full or missing subscriber).
+    /// Messages that could not be delivered (full or missing subscriber,
+    /// quarantined plugin).
     pub dead_letters: u64,
     /// Requests refused because waiting would have deadlocked.
     pub deadlocks_refused: u64,
+    /// Audit events recorded.
+    pub audit_events: u64,
+    /// Every plugin's counters, sorted by name (as [`Host::plugins`](crate::Host::plugins)).
+    pub plugins: Vec<PluginInfo>,
 }
 
 impl BrokerCounters {
-    pub(crate) fn snapshot(&self) -> HostMetrics {
+    pub(crate) fn snapshot(&self, plugins: Vec<PluginInfo>) -> HostMetrics {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         HostMetrics {
             sent: r(&self.sent),
@@ -94,6 +176,8 @@ impl BrokerCounters {
             late_replies: r(&self.late_replies),
             dead_letters: r(&self.dead_letters),
             deadlocks_refused: r(&self.deadlocks_refused),
+            audit_events: r(&self.audit_events),
+            plugins,
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn topic_matches(pattern: &str, topic: &str) -> bool {
 #[derive(Clone)]
 pub(crate) enum Subscriber {
     Plugin(Arc<str>),
-    Host { id: u64, tx: mpsc::Sender<Event> },
+    Host { id: u64, tx: mpsc::Sender<Event>, ui: bool },
 }
 
 #[derive(Clone)]

@@ -18,8 +18,8 @@ use tokio::runtime::Runtime;
 use wasp_actors::Host;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{
-    Answer, BoxFuture, Engine, Inbound, Instance, Limits, PluginFactory, PluginImage, ReplyTo, Router, Schedule,
-    WasmPlugin,
+    Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, PluginEnv, PluginFactory, PluginImage, ReplyTo,
+    Router, Schedule, TimerSpec, WasmPlugin,
 };
 use wasp_sdk::{MessageKind, Plugin};
 
@@ -161,6 +161,18 @@ impl Router for NullRouter {
     fn request_async(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>, _: Option<Duration>) -> Result<u64, WireError> {
         Err(no_requests())
     }
+
+    fn audit(&self, _: AuditEvent) -> bool {
+        false
+    }
+
+    fn set_timer(&self, _: &Arc<str>, _: TimerSpec) -> Result<u64, WireError> {
+        Err(no_requests())
+    }
+
+    fn cancel_timer(&self, _: &Arc<str>, _: u64) -> bool {
+        false
+    }
 }
 
 /// A bare `echo` instance in the given form, outside any actor or broker,
@@ -177,7 +189,8 @@ pub fn echo_instance(rt: &Runtime, form: Form) -> Instance {
             PluginImage::InProcess(factory)
         }
     };
-    rt.block_on(image.instantiate(&engine, Arc::from("echo"), Arc::new(NullRouter), limits)).expect("echo starts")
+    let env = PluginEnv { limits, ..PluginEnv::new("echo", Arc::new(NullRouter)) };
+    rt.block_on(image.instantiate(&engine, env)).expect("echo starts")
 }
 
 /// Hands `iters` requests straight to `instance.handle` (no mailbox, no

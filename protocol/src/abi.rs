@@ -25,6 +25,55 @@ pub const EXPORT_DEALLOC: &str = "wasp_dealloc";
 pub const EXPORT_HANDLE: &str = "wasp_handle";
 /// Optional `wasp_load() -> i32`: called once after instantiation.
 pub const EXPORT_LOAD: &str = "wasp_load";
+/// Optional `_initialize()`: the WASI reactor initializer (wasm32-wasip1
+/// libraries export it); called once, before `wasp_load`.
+pub const EXPORT_INITIALIZE: &str = "_initialize";
+
+/// The WASI preview 1 import module; a plugin may import the functions in
+/// [`WASI_IMPORTS`] from it.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// The WASI preview 1 subset a plugin may import (ABI 1.1). Files are
+/// reachable only under the directories the host granted (`fs.*`
+/// permissions); `clock_time_get` and `random_get` need the `clock` and
+/// `random` permissions; there are no sockets, no environment variables and
+/// no arguments; standard output and error are discarded.
+pub const WASI_IMPORTS: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_advise",
+    "fd_close",
+    "fd_datasync",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_filestat_get",
+    "fd_filestat_set_size",
+    "fd_pread",
+    "fd_prestat_dir_name",
+    "fd_prestat_get",
+    "fd_pwrite",
+    "fd_read",
+    "fd_readdir",
+    "fd_seek",
+    "fd_sync",
+    "fd_tell",
+    "fd_write",
+    "path_create_directory",
+    "path_filestat_get",
+    "path_open",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_unlink_file",
+    "poll_oneoff",
+    "proc_exit",
+    "random_get",
+    "sched_yield",
+];
 
 /// Message kinds passed to `wasp_handle`.
 pub mod kind {
@@ -92,7 +141,10 @@ pub const REQUIRED_EXPORTS: &[FuncSig] = &[
 ];
 
 /// Exports a plugin may have; checked when present.
-pub const OPTIONAL_EXPORTS: &[FuncSig] = &[FuncSig { name: EXPORT_LOAD, params: &[], results: &[I32] }];
+pub const OPTIONAL_EXPORTS: &[FuncSig] = &[
+    FuncSig { name: EXPORT_LOAD, params: &[], results: &[I32] },
+    FuncSig { name: EXPORT_INITIALIZE, params: &[], results: &[] },
+];
 
 /// Every function a plugin may import from [`IMPORT_MODULE`], with its
 /// signature. `docs/abi.md` says what each does.
@@ -108,7 +160,14 @@ pub const IMPORTS: &[FuncSig] = &[
     FuncSig { name: "result_read", params: &[I32, I32], results: &[I32] },
     FuncSig { name: "log", params: &[I32, I32, I32], results: &[] },
     FuncSig { name: "panic", params: &[I32, I32], results: &[] },
+    FuncSig { name: "call", params: &[I32, I32, I32, I32], results: &[I32] },
 ];
+
+/// The first ABI version that has the import `name` (`call` and the WASI
+/// subset arrived in 1.1; the rest in 1.0).
+pub fn import_since(module: &str, name: &str) -> crate::ApiVersion {
+    if module == WASI_MODULE || name == "call" { crate::ApiVersion::new(1, 1) } else { crate::ApiVersion::new(1, 0) }
+}
 
 /// The signature of an import by name, if it is part of the ABI.
 pub fn import(name: &str) -> Option<&'static FuncSig> {

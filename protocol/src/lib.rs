@@ -9,6 +9,9 @@
 //! - [`ApiVersion`]: the ABI version a plugin was built against, and the rule
 //!   by which the host accepts it;
 //! - [`abi`]: the names and numbers of the WebAssembly ABI (`docs/abi.md`);
+//! - [`Permission`]: what a plugin may do, requested in its manifest and
+//!   granted by the host;
+//! - [`services`]: names and payloads of the host services (`call` import);
 //! - [`codec`]: MessagePack encoding with a hard size limit. Decoding
 //!   untrusted bytes returns an error, never panics.
 //!
@@ -34,10 +37,13 @@ mod address;
 pub mod codec;
 mod envelope;
 mod error;
+mod permission;
+pub mod services;
 mod version;
 
 pub use address::{Address, AddressError, HOST, MAX_NAME_LEN, MAX_TOPIC_LEN, validate_topic};
 pub use codec::CodecError;
 pub use envelope::{Envelope, Kind};
 pub use error::{ErrorCode, WireError};
+pub use permission::{DATA_DIR, KINDS as PERMISSION_KINDS, Permission, PermissionError};
 pub use version::{ApiVersion, VersionError};

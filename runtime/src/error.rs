@@ -38,6 +38,21 @@ pub enum Problem {
         /// The import's name.
         name: String,
     },
+    /// An import that exists only from a later ABI minor version than the
+    /// module declares.
+    ImportTooNew {
+        /// The import's module.
+        module: String,
+        /// The import's name.
+        name: String,
+        /// The ABI version that introduced it.
+        since: ApiVersion,
+        /// The version the module declares.
+        declared: ApiVersion,
+    },
+    /// The module's imports cannot be linked (a WASI import with the wrong
+    /// signature, for instance).
+    Unlinkable(String),
     /// A wasp import with the wrong signature.
     WrongImport {
         /// The import's name.
@@ -70,6 +85,12 @@ impl std::fmt::Display for Problem {
             Self::WrongImport { name, expected, found } => {
                 write!(f, "import `wasp::{name}` is {found}, expected {expected}")
             }
+            Self::ImportTooNew { module, name, since, declared } => write!(
+                f,
+                "import `{module}::{name}` exists from ABI {since}, but the module declares ABI {declared}; \
+                 rebuild it with a newer wasp-sdk"
+            ),
+            Self::Unlinkable(detail) => write!(f, "the module's imports cannot be linked: {detail}"),
         }
     }
 }
@@ -138,6 +159,12 @@ pub enum Error {
         /// The budget it spent.
         budget: Duration,
     },
+    /// The host quarantined the plugin while it ran (too many violations).
+    #[error("plugin `{plugin}` was quarantined and stopped")]
+    Quarantined {
+        /// The plugin.
+        plugin: String,
+    },
     /// The guest broke the ABI at run time (bad pointer, bad status).
     #[error("plugin `{plugin}` broke the ABI: {detail}")]
     GuestFault {
@@ -179,6 +206,7 @@ impl Error {
             }
             Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
             Self::DeadlineExceeded { .. } => ErrorCode::DeadlineExceeded,
+            Self::Quarantined { .. } => ErrorCode::Unavailable,
             Self::LoadFailed { error, .. } => error.code,
             Self::Internal(_) => ErrorCode::Internal,
         }

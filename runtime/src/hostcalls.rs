@@ -1,15 +1,27 @@
 //! What every backend does when its plugin calls the host: the one place the
-//! semantics of the host API live, so WASM and in-process plugins behave alike.
+//! semantics of the host API live — permission checks, limits, audit and the
+//! host services — so WASM and in-process plugins behave alike.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wasp_protocol::{ErrorCode, WireError, validate_topic};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasp_protocol::services::{
+    self as svc, ClockNow, ConfigGet, KvKey, KvList, KvSet, KvUsage, RandomBytes, TimerCancel, TimerSet,
+};
+use wasp_protocol::{ErrorCode, Permission, WireError, codec, validate_topic};
 use wasp_sdk::LogLevel;
 
-use crate::Limits;
-use crate::router::{Answer, BoxFuture, ReplyTo, Router};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::env::PluginEnv;
+use crate::router::{Answer, BoxFuture, ReplyTo, TimerSpec};
+use crate::services::http::HttpClient;
+
+/// The most keys one `kv.list` returns.
+const MAX_LIST: usize = 10_000;
 
 /// A request the plugin has received and not answered yet.
 struct Pending {
@@ -17,96 +29,257 @@ struct Pending {
     deadline: Option<Instant>,
 }
 
-/// Per-plugin host state shared by the backends.
-pub(crate) struct HostCalls {
-    pub(crate) name: Arc<str>,
-    router: Arc<dyn Router>,
-    pub(crate) limits: Limits,
-    pending: HashMap<u64, Pending>,
+/// A token bucket: `rate` tokens per second, holding at most `rate`.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
 }
 
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        Self { rate: f64::from(rate), tokens: f64::from(rate), at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Per-plugin host state shared by the backends.
+pub(crate) struct HostCalls {
+    pub(crate) env: PluginEnv,
+    pending: HashMap<u64, Pending>,
+    calls: Bucket,
+    logs: Bucket,
+    /// Whether a dropped log line was reported since the last one written.
+    log_drop_reported: bool,
+    /// Whether a log line refused for want of `log` was reported.
+    log_denial_reported: bool,
+    /// Set once the host quarantined the plugin: every later call fails
+    /// without a word to the audit log.
+    pub(crate) quarantined: bool,
+    /// The plugin's own requests awaiting answers.
+    outstanding: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn monotonic_origin() -> Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Nanoseconds on the host's monotonic clock (origin fixed per process).
+pub(crate) fn monotonic_nanos() -> u128 {
+    monotonic_origin().elapsed().as_nanos()
+}
+
+fn decode<T: DeserializeOwned>(service: &str, shape: &str, payload: &[u8]) -> Result<T, WireError> {
+    codec::from_payload(payload)
+        .map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("{service}: the payload is not {shape}: {e}")))
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Answer {
+    Ok(codec::to_payload(value)?)
+}
+
+const NIL: [u8; 1] = [0xc0];
+
 impl HostCalls {
-    pub(crate) fn new(name: Arc<str>, router: Arc<dyn Router>, limits: Limits) -> Self {
-        Self { name, router, limits, pending: HashMap::new() }
+    pub(crate) fn new(env: PluginEnv) -> Self {
+        let calls = Bucket::new(env.limits.host_call_rate.max(1));
+        let logs = Bucket::new(env.limits.log_rate.max(1));
+        Self {
+            env,
+            pending: HashMap::new(),
+            calls,
+            logs,
+            log_drop_reported: false,
+            log_denial_reported: false,
+            quarantined: false,
+            outstanding: Arc::default(),
+        }
     }
 
-    pub(crate) fn router(&self) -> Arc<dyn Router> {
-        self.router.clone()
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.env.name
     }
 
-    fn check_size(&self, payload: &[u8]) -> Result<(), WireError> {
-        if payload.len() > self.limits.max_message_size {
-            return Err(WireError::new(
+    /// Reports an event; latches quarantine if the host says so.
+    fn audit(&mut self, kind: AuditKind, message: String) {
+        if self.quarantined {
+            return;
+        }
+        if self.env.router.audit(AuditEvent::new(&*self.env.name, kind, message)) {
+            self.quarantined = true;
+        }
+    }
+
+    /// Records a call that broke the ABI (bad pointer, bad UTF-8, …).
+    pub(crate) fn invalid_call(&mut self, call: &str, error: &WireError) {
+        self.audit(AuditKind::InvalidCall { call: call.to_owned() }, format!("{call}: {}", error.message));
+    }
+
+    fn quarantine_error(&self) -> WireError {
+        WireError::new(ErrorCode::Unavailable, format!("plugin `{}` is quarantined", self.env.name))
+    }
+
+    /// Every counted host call passes here: quarantine, then the rate limit.
+    fn admit(&mut self, call: &str) -> Result<(), WireError> {
+        if self.quarantined {
+            return Err(self.quarantine_error());
+        }
+        if self.calls.take() {
+            return Ok(());
+        }
+        let rate = self.env.limits.host_call_rate;
+        let err = WireError::new(
+            ErrorCode::Busy,
+            format!("{call}: plugin `{}` exceeded its limit of {rate} host calls per second", self.env.name),
+        );
+        self.audit(AuditKind::LimitExceeded { limit: "host_call_rate".into() }, err.message.clone());
+        Err(err)
+    }
+
+    /// A WASI call's permission check (audited, rate-limited like any call).
+    pub(crate) fn wasi_require(&mut self, wanted: Permission) -> Result<(), WireError> {
+        self.admit("wasi")?;
+        self.require(wanted)
+    }
+
+    /// Checks a permission; a denial is audited.
+    fn require(&mut self, wanted: Permission) -> Result<(), WireError> {
+        match self.env.grants.check(&self.env.name, &wanted) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.audit(AuditKind::PermissionDenied { permission: wanted }, e.message.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn check_size(&mut self, what: &str, payload: &[u8]) -> Result<(), WireError> {
+        let limit = self.env.limits.max_message_size;
+        if payload.len() > limit {
+            let err = WireError::new(
                 ErrorCode::TooLarge,
-                format!(
-                    "payload of {} bytes exceeds the limit of {} bytes",
-                    payload.len(),
-                    self.limits.max_message_size
-                ),
-            ));
+                format!("{what}: payload of {} bytes exceeds the limit of {limit} bytes", payload.len()),
+            );
+            self.audit(AuditKind::LimitExceeded { limit: "max_message_size".into() }, err.message.clone());
+            return Err(err);
         }
         Ok(())
     }
 
-    fn check_topic(topic: &str) -> Result<(), WireError> {
-        validate_topic(topic).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad topic: {e}")))
+    fn check_topic(&mut self, what: &str, topic: &str) -> Result<(), WireError> {
+        validate_topic(topic).map_err(|e| {
+            let err = WireError::new(ErrorCode::InvalidArgument, format!("{what}: bad topic: {e}"));
+            self.invalid_call(what, &err);
+            err
+        })
     }
 
     fn timeout(ms: Option<u32>) -> Option<Duration> {
         ms.filter(|&ms| ms > 0).map(|ms| Duration::from_millis(ms.into()))
     }
 
-    pub(crate) fn send(&self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        Self::check_topic(topic)?;
-        self.check_size(&payload)?;
-        self.router.send(&self.name, to, topic, payload)
+    pub(crate) fn send(&mut self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.admit("send")?;
+        self.check_topic("send", topic)?;
+        self.check_size("send", &payload)?;
+        self.require(Permission::Send(to.to_owned()))?;
+        self.env.router.send(&self.env.name, to, topic, payload)
     }
 
-    pub(crate) fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        Self::check_topic(topic)?;
-        self.check_size(&payload)?;
-        self.router.publish(&self.name, topic, payload)
+    pub(crate) fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.admit("publish")?;
+        self.check_topic("publish", topic)?;
+        self.check_size("publish", &payload)?;
+        self.require(Permission::Publish(topic.to_owned()))?;
+        self.env.router.publish(&self.env.name, topic, payload)
     }
 
-    pub(crate) fn subscribe(&self, pattern: &str) -> Result<(), WireError> {
-        Self::check_topic(pattern)?;
-        self.router.subscribe(&self.name, pattern)
+    pub(crate) fn subscribe(&mut self, pattern: &str) -> Result<(), WireError> {
+        self.admit("subscribe")?;
+        self.check_topic("subscribe", pattern)?;
+        self.require(Permission::Subscribe(pattern.to_owned()))?;
+        self.env.router.subscribe(&self.env.name, pattern)
     }
 
-    pub(crate) fn unsubscribe(&self, pattern: &str) -> Result<(), WireError> {
-        Self::check_topic(pattern)?;
-        self.router.unsubscribe(&self.name, pattern)
+    pub(crate) fn unsubscribe(&mut self, pattern: &str) -> Result<(), WireError> {
+        self.admit("unsubscribe")?;
+        self.check_topic("unsubscribe", pattern)?;
+        self.env.router.unsubscribe(&self.env.name, pattern)
+    }
+
+    fn check_request(&mut self, call: &str, to: &str, topic: &str, payload: &[u8]) -> Result<(), WireError> {
+        self.admit(call)?;
+        self.check_topic(call, topic)?;
+        self.check_size(call, payload)?;
+        self.require(Permission::Request(to.to_owned()))?;
+        let max = self.env.limits.max_outstanding_requests;
+        if self.outstanding.load(Ordering::Acquire) >= max {
+            let err = WireError::new(
+                ErrorCode::Busy,
+                format!("{call}: plugin `{}` already has {max} requests awaiting answers", self.env.name),
+            );
+            self.audit(AuditKind::LimitExceeded { limit: "max_outstanding_requests".into() }, err.message.clone());
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// A completion of one of the plugin's `request_async` calls arrived.
+    pub(crate) fn completion_arrived(&self) {
+        let _ = self.outstanding.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     pub(crate) fn request(
-        &self,
+        &mut self,
         to: &str,
         topic: &str,
         payload: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> BoxFuture<Answer> {
-        if let Err(e) = Self::check_topic(topic).and_then(|()| self.check_size(&payload)) {
+        if let Err(e) = self.check_request("request", to, topic, &payload) {
             return Box::pin(std::future::ready(Err(e)));
         }
-        self.router.request(&self.name, to, topic, payload, Self::timeout(timeout_ms))
+        let fut = self.env.router.request(&self.env.name, to, topic, payload, Self::timeout(timeout_ms));
+        let outstanding = self.outstanding.clone();
+        outstanding.fetch_add(1, Ordering::AcqRel);
+        Box::pin(async move {
+            let answer = fut.await;
+            outstanding.fetch_sub(1, Ordering::AcqRel);
+            answer
+        })
     }
 
     pub(crate) fn request_async(
-        &self,
+        &mut self,
         to: &str,
         topic: &str,
         payload: Vec<u8>,
         timeout_ms: Option<u32>,
     ) -> Result<u64, WireError> {
-        Self::check_topic(topic)?;
-        self.check_size(&payload)?;
-        self.router.request_async(&self.name, to, topic, payload, Self::timeout(timeout_ms))
+        self.check_request("request_async", to, topic, &payload)?;
+        let id = self.env.router.request_async(&self.env.name, to, topic, payload, Self::timeout(timeout_ms))?;
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        Ok(id)
     }
 
-    /// Answers a pending request the plugin received.
+    /// Answers a pending request the plugin received. Not rate-limited: an
+    /// answer is never refused.
     pub(crate) fn reply(&mut self, id: u64, answer: Answer) -> Result<(), WireError> {
         if let Ok(payload) = &answer {
-            self.check_size(payload)?;
+            self.check_size("reply", payload)?;
         }
         let pending = self
             .pending
@@ -116,8 +289,32 @@ impl HostCalls {
         Ok(())
     }
 
-    pub(crate) fn log(&self, level: LogLevel, message: &str) {
-        let plugin = &*self.name;
+    /// Writes a log line, if `log` is granted and the rate allows.
+    pub(crate) fn log(&mut self, level: LogLevel, message: &str) {
+        if self.quarantined {
+            return;
+        }
+        if !self.env.grants.allows(&Permission::Log) {
+            if !self.log_denial_reported {
+                self.log_denial_reported = true;
+                let e = crate::grants::denied(&self.env.name, &Permission::Log);
+                self.audit(AuditKind::PermissionDenied { permission: Permission::Log }, e.message);
+            }
+            return;
+        }
+        if !self.logs.take() {
+            if !self.log_drop_reported {
+                self.log_drop_reported = true;
+                let msg = format!(
+                    "plugin `{}` exceeded {} log lines per second; lines are dropped",
+                    self.env.name, self.env.limits.log_rate
+                );
+                self.audit(AuditKind::LimitExceeded { limit: "log_rate".into() }, msg);
+            }
+            return;
+        }
+        self.log_drop_reported = false;
+        let plugin = &*self.env.name;
         match level {
             LogLevel::Trace => tracing::trace!(target: "wasp::plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "wasp::plugin", plugin, "{message}"),
@@ -125,6 +322,144 @@ impl HostCalls {
             LogLevel::Warn => tracing::warn!(target: "wasp::plugin", plugin, "{message}"),
             LogLevel::Error => tracing::error!(target: "wasp::plugin", plugin, "{message}"),
         }
+    }
+
+    /// A host service (`docs/abi.md` §7). The returned future owns
+    /// everything it needs, so the caller may await it without holding the
+    /// plugin's state.
+    pub(crate) fn call(&mut self, service: &str, payload: Vec<u8>) -> BoxFuture<Answer> {
+        let ready = |answer: Answer| -> BoxFuture<Answer> { Box::pin(std::future::ready(answer)) };
+        if let Err(e) = self.admit(service) {
+            return ready(Err(e));
+        }
+        match self.call_inner(service, payload) {
+            Ok(fut) => fut,
+            Err(e) => ready(Err(e)),
+        }
+    }
+
+    fn call_inner(&mut self, service: &str, payload: Vec<u8>) -> Result<BoxFuture<Answer>, WireError> {
+        let ready =
+            |answer: Answer| -> Result<BoxFuture<Answer>, WireError> { Ok(Box::pin(std::future::ready(answer))) };
+        match service {
+            svc::KV_GET | svc::KV_SET | svc::KV_DELETE | svc::KV_LIST | svc::KV_USAGE => {
+                self.require(Permission::Storage)?;
+                self.storage_call(service, payload)
+            }
+            svc::TIMER_SET_TIMEOUT | svc::TIMER_SET_INTERVAL => {
+                self.require(Permission::Timers)?;
+                let set: TimerSet = decode(service, "{ ms, topic, payload }", &payload)?;
+                let topic = set.topic.unwrap_or_else(|| svc::DEFAULT_TIMER_TOPIC.to_owned());
+                self.check_topic(service, &topic)?;
+                let payload = set.payload.unwrap_or_else(|| NIL.to_vec());
+                self.check_size(service, &payload)?;
+                let spec = TimerSpec {
+                    period: Duration::from_millis(set.ms.max(svc::MIN_TIMER_MS)),
+                    repeat: service == svc::TIMER_SET_INTERVAL,
+                    topic,
+                    payload,
+                    max_timers: self.env.limits.max_timers,
+                };
+                let id = self.env.router.set_timer(&self.env.name, spec);
+                if let Err(e) = &id
+                    && e.code == ErrorCode::Busy
+                {
+                    self.audit(AuditKind::LimitExceeded { limit: "max_timers".into() }, e.message.clone());
+                }
+                ready(encode(&id?))
+            }
+            svc::TIMER_CANCEL => {
+                self.require(Permission::Timers)?;
+                let TimerCancel { id } = decode(service, "{ id }", &payload)?;
+                ready(encode(&self.env.router.cancel_timer(&self.env.name, id)))
+            }
+            svc::CLOCK_NOW => {
+                self.require(Permission::Clock)?;
+                let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let now = ClockNow {
+                    unix_nanos: u64::try_from(unix.as_nanos()).unwrap_or(u64::MAX),
+                    monotonic_nanos: u64::try_from(monotonic_origin().elapsed().as_nanos()).unwrap_or(u64::MAX),
+                };
+                ready(encode(&now))
+            }
+            svc::RANDOM_BYTES => {
+                self.require(Permission::Random)?;
+                let RandomBytes { len } = decode(service, "{ len }", &payload)?;
+                if len > svc::MAX_RANDOM_BYTES {
+                    return Err(WireError::new(
+                        ErrorCode::InvalidArgument,
+                        format!("{service}: {len} bytes asked, at most {} per call", svc::MAX_RANDOM_BYTES),
+                    ));
+                }
+                let mut bytes = vec![0u8; len as usize];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| WireError::new(ErrorCode::Unavailable, format!("{service}: {e}")))?;
+                ready(encode(serde_bytes::Bytes::new(&bytes)))
+            }
+            svc::CONFIG_GET => {
+                self.require(Permission::Config)?;
+                let ConfigGet { key } = decode(service, "{ key }", &payload)?;
+                ready(Ok(self.env.config.get(&key).cloned().unwrap_or_else(|| NIL.to_vec())))
+            }
+            svc::HTTP_FETCH => {
+                let req: wasp_protocol::services::HttpRequest =
+                    decode(service, "{ method, url, headers, body, timeout_ms }", &payload)?;
+                let permission = HttpClient::permission_for(&req.url)?;
+                self.require(permission)?;
+                let http = self.env.services.http.clone().ok_or_else(|| {
+                    WireError::new(ErrorCode::Unavailable, format!("{service}: this host offers no outbound HTTP"))
+                })?;
+                let max = self.env.limits.max_message_size;
+                Ok(Box::pin(async move { encode(&http.fetch(req, max).await?) }))
+            }
+            other => Err(WireError::new(
+                ErrorCode::NotFound,
+                format!("no host service named `{other}`; this host offers {}", svc::ALL.join(", ")),
+            )),
+        }
+    }
+
+    fn storage_call(&mut self, service: &str, payload: Vec<u8>) -> Result<BoxFuture<Answer>, WireError> {
+        let storage = self.env.services.storage.clone().ok_or_else(|| {
+            WireError::new(
+                ErrorCode::Unavailable,
+                format!("{service}: this host keeps no plugin storage (it was built without a data directory)"),
+            )
+        })?;
+        let plugin = self.env.name.clone();
+        let quota = self.env.limits.storage_quota;
+        let service: &'static str = svc::ALL.iter().copied().find(|s| *s == service).unwrap_or("kv");
+        let op: Box<dyn FnOnce() -> Answer + Send> = match service {
+            svc::KV_GET => {
+                let KvKey { key } = decode(service, "{ key }", &payload)?;
+                Box::new(move || match storage.get(&plugin, &key)? {
+                    Some(value) => encode(serde_bytes::Bytes::new(&value)),
+                    None => Ok(NIL.to_vec()),
+                })
+            }
+            svc::KV_SET => {
+                let KvSet { key, value } = decode(service, "{ key, value }", &payload)?;
+                Box::new(move || {
+                    storage.set(&plugin, &key, &value, quota)?;
+                    Ok(NIL.to_vec())
+                })
+            }
+            svc::KV_DELETE => {
+                let KvKey { key } = decode(service, "{ key }", &payload)?;
+                Box::new(move || encode(&storage.delete(&plugin, &key)?))
+            }
+            svc::KV_LIST => {
+                let KvList { prefix } = decode(service, "{ prefix }", &payload)?;
+                Box::new(move || encode(&storage.list(&plugin, &prefix, MAX_LIST)?))
+            }
+            _ => Box::new(move || encode(&KvUsage { used: storage.usage(&plugin)?, quota })),
+        };
+        Ok(Box::pin(async move {
+            // The database does file I/O (a write waits for fsync): keep it off the async workers.
+            tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
+                Err(WireError::new(ErrorCode::Internal, format!("{service}: the storage task failed: {e}")))
+            })
+        }))
     }
 
     /// Registers a request about to be handed to the plugin.
@@ -143,7 +478,7 @@ impl HostCalls {
         if let Some(pending) = self.pending.remove(&id) {
             pending.reply.send(Err(WireError::new(
                 ErrorCode::NoReply,
-                format!("plugin `{}` finished handling the request without replying", self.name),
+                format!("plugin `{}` finished handling the request without replying", self.env.name),
             )));
         }
     }

@@ -12,8 +12,8 @@ use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
 
 use crate::hostcalls::HostCalls;
-use crate::router::{Inbound, Router};
-use crate::{Error, Limits};
+use crate::router::Inbound;
+use crate::{Error, PluginEnv};
 
 /// Makes a fresh instance of an in-process plugin.
 pub type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin> + Send + Sync>;
@@ -27,7 +27,7 @@ pub struct InProcessInstance {
 
 impl std::fmt::Debug for InProcessInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InProcessInstance").field("plugin", &self.host.name).finish()
+        f.debug_struct("InProcessInstance").field("plugin", self.host.name()).finish()
     }
 }
 
@@ -41,18 +41,17 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl InProcessInstance {
     /// Creates the plugin with `factory` and runs its `on_load`.
-    pub fn new(name: Arc<str>, factory: PluginFactory, router: Arc<dyn Router>, limits: Limits) -> Result<Self, Error> {
-        let host = HostCalls::new(name, router, limits);
-        let plugin = Self::load(&factory, &host)?;
+    pub fn new(factory: PluginFactory, env: PluginEnv) -> Result<Self, Error> {
+        let mut host = HostCalls::new(env);
+        let plugin = Self::load(&factory, &mut host)?;
         Ok(Self { factory, plugin, host })
     }
 
-    fn load(factory: &PluginFactory, host: &HostCalls) -> Result<Box<dyn Plugin>, Error> {
-        let name = host.name.to_string();
-        let mut calls = HostCalls::new(host.name.clone(), host.router(), host.limits.clone());
+    fn load(factory: &PluginFactory, host: &mut HostCalls) -> Result<Box<dyn Plugin>, Error> {
+        let name = host.name().to_string();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut plugin = factory();
-            let loaded = plugin.on_load(&mut Context::new(&mut Calls(&mut calls)));
+            let loaded = plugin.on_load(&mut Context::new(&mut Calls(host)));
             loaded.map(|()| plugin)
         }));
         match result {
@@ -69,15 +68,24 @@ impl InProcessInstance {
     /// Replaces the plugin with a fresh one, answering its deferred requests
     /// with `plugin_crashed`.
     pub fn recycle(&mut self) -> Result<(), Error> {
-        let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.host.name));
+        let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.host.name()));
         self.host.fail_all(&err);
-        self.plugin = Self::load(&self.factory, &self.host)?;
+        self.host.quarantined = false;
+        self.plugin = Self::load(&self.factory, &mut self.host)?;
         Ok(())
+    }
+
+    /// Whether the host quarantined the plugin while it ran.
+    pub fn quarantined(&self) -> bool {
+        self.host.quarantined
     }
 
     /// Handles one message; `Err` means the plugin panicked and must be recycled.
     pub fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
         let is_request = msg.kind == MessageKind::Request;
+        if matches!(msg.kind, MessageKind::Reply | MessageKind::Error) {
+            self.host.completion_arrived();
+        }
         if let Some(reply) = msg.reply {
             self.host.begin_request(msg.id, reply, msg.deadline);
         }
@@ -89,7 +97,7 @@ impl InProcessInstance {
             Ok(_) => {}
             Err(panic) => {
                 let err = Error::Trap {
-                    plugin: self.host.name.to_string(),
+                    plugin: self.host.name().to_string(),
                     message: format!("panicked: {}", panic_text(&*panic)),
                     backtrace: None,
                 };
@@ -99,6 +107,15 @@ impl InProcessInstance {
         }
         Ok(())
     }
+}
+
+/// Waits for a host future from synchronous plugin code.
+fn wait(fut: crate::BoxFuture<crate::Answer>) -> Result<Vec<u8>, WireError> {
+    // The plugin's code is synchronous; park this worker (tokio moves its
+    // other tasks elsewhere) until the answer comes.
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| WireError::new(ErrorCode::Internal, "in-process plugins run inside a tokio runtime"))?;
+    tokio::task::block_in_place(|| handle.block_on(fut))
 }
 
 /// [`HostApi`] over [`HostCalls`], for code running on a tokio worker.
@@ -128,12 +145,11 @@ impl HostApi for Calls<'_> {
         payload: &[u8],
         timeout_ms: Option<u32>,
     ) -> Result<Vec<u8>, WireError> {
-        let fut = self.0.request(to, topic, payload.to_vec(), timeout_ms);
-        // The plugin's code is synchronous; park this worker (tokio moves its
-        // other tasks elsewhere) until the answer comes.
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| WireError::new(ErrorCode::Internal, "in-process plugins run inside a tokio runtime"))?;
-        tokio::task::block_in_place(|| handle.block_on(fut))
+        wait(self.0.request(to, topic, payload.to_vec(), timeout_ms))
+    }
+
+    fn call(&mut self, service: &str, payload: &[u8]) -> Result<Vec<u8>, WireError> {
+        wait(self.0.call(service, payload.to_vec()))
     }
 
     fn request_async(

@@ -1,12 +1,10 @@
 //! One plugin instance behind one type, whatever its backend.
 
-use std::sync::Arc;
-
 use crate::inprocess::{InProcessInstance, PluginFactory};
 use crate::loader::WasmPlugin;
-use crate::router::{Inbound, Router};
+use crate::router::Inbound;
 use crate::wasm::WasmInstance;
-use crate::{Engine, Error, Limits};
+use crate::{Engine, Error, PluginEnv};
 
 /// What a plugin is made from: compiled WASM, or an in-process factory.
 #[derive(Clone)]
@@ -35,21 +33,11 @@ impl PluginImage {
         }
     }
 
-    /// Starts an instance named `name` that routes through `router`.
-    pub async fn instantiate(
-        &self,
-        engine: &Engine,
-        name: Arc<str>,
-        router: Arc<dyn Router>,
-        limits: Limits,
-    ) -> Result<Instance, Error> {
+    /// Starts an instance in `env` (its name, router, limits, grants, services).
+    pub async fn instantiate(&self, engine: &Engine, env: PluginEnv) -> Result<Instance, Error> {
         Ok(match self {
-            Self::Wasm(plugin) => {
-                Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), router, limits).await?))
-            }
-            Self::InProcess(factory) => {
-                Instance::InProcess(InProcessInstance::new(name, factory.clone(), router, limits)?)
-            }
+            Self::Wasm(plugin) => Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env).await?)),
+            Self::InProcess(factory) => Instance::InProcess(Box::new(InProcessInstance::new(factory.clone(), env)?)),
         })
     }
 }
@@ -60,7 +48,7 @@ pub enum Instance {
     /// Running in wasmtime.
     Wasm(Box<WasmInstance>),
     /// Running in process.
-    InProcess(InProcessInstance),
+    InProcess(Box<InProcessInstance>),
 }
 
 impl Instance {
@@ -78,6 +66,15 @@ impl Instance {
         match self {
             Self::Wasm(w) => w.recycle().await,
             Self::InProcess(p) => p.recycle(),
+        }
+    }
+
+    /// Whether the host quarantined the plugin during the last message: the
+    /// instance must not run again until the quarantine is lifted.
+    pub fn quarantined(&self) -> bool {
+        match self {
+            Self::Wasm(w) => w.quarantined(),
+            Self::InProcess(p) => p.quarantined(),
         }
     }
 

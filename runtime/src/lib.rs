@@ -13,23 +13,33 @@
 //! - [`Router`]: the seam through which a running plugin reaches the world.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod engine;
+mod env;
 mod error;
+mod grants;
 mod hostcalls;
 mod inprocess;
 mod instance;
 mod limits;
 mod loader;
+pub mod manifest;
 mod router;
 mod scheduler;
+pub mod services;
 mod wasm;
 
+pub use audit::{AuditEvent, AuditKind};
 pub use engine::Engine;
+pub use env::PluginEnv;
 pub use error::{Error, Problem};
+pub use grants::Grants;
 pub use inprocess::{InProcessInstance, PluginFactory};
 pub use instance::{Instance, PluginImage};
 pub use limits::Limits;
 pub use loader::{PluginKind, WasmPlugin};
-pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router};
+pub use manifest::{LimitRequests, Manifest, ManifestKind};
+pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
 pub use scheduler::Schedule;
+pub use services::Services;
 pub use wasm::WasmInstance;

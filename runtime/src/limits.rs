@@ -4,14 +4,23 @@ use std::time::Duration;
 
 /// Resource limits applied to each plugin.
 ///
+/// The host sets defaults and caps on its builder; a plugin's manifest may
+/// ask for other values within those caps (`docs/manifest.md`).
+///
 /// | knob | default |
 /// | --- | --- |
 /// | `max_module_size` | 32 MiB |
 /// | `max_memory` | 64 MiB of linear memory |
+/// | `max_table_elements` | 20,000 elements per table |
 /// | `max_message_size` | 16 MiB per payload |
 /// | `cpu_budget` | 1 s of CPU per message |
 /// | `mailbox_depth` | 4,096 queued messages |
 /// | `request_timeout` | 30 s, when the caller gives none |
+/// | `max_outstanding_requests` | 256 requests awaiting answers |
+/// | `host_call_rate` | 10,000 host calls per second (burst: as many) |
+/// | `log_rate` | 100 log lines per second (burst: as many) |
+/// | `storage_quota` | 16 MiB of keys and values |
+/// | `max_timers` | 256 active timers |
 ///
 /// ```
 /// use std::time::Duration;
@@ -25,6 +34,8 @@ pub struct Limits {
     pub max_module_size: usize,
     /// The largest linear memory a plugin may grow to, in bytes.
     pub max_memory: usize,
+    /// The most elements a plugin's table may hold.
+    pub max_table_elements: u32,
     /// The largest payload a plugin may send or receive, in bytes.
     pub max_message_size: usize,
     /// CPU time one message may take before the plugin is stopped
@@ -34,6 +45,18 @@ pub struct Limits {
     pub mailbox_depth: usize,
     /// How long a request waits for its reply when the caller sets no timeout.
     pub request_timeout: Duration,
+    /// How many of the plugin's own requests may await answers at once; more
+    /// are refused with `Busy`.
+    pub max_outstanding_requests: usize,
+    /// Host calls per second (sends, publishes, requests, services); more are
+    /// refused with `Busy` and count as violations.
+    pub host_call_rate: u32,
+    /// Log lines per second; more are dropped and counted.
+    pub log_rate: u32,
+    /// Bytes of keys and values the plugin may keep in its store.
+    pub storage_quota: u64,
+    /// Timers the plugin may have active at once.
+    pub max_timers: usize,
 }
 
 impl Default for Limits {
@@ -41,10 +64,16 @@ impl Default for Limits {
         Self {
             max_module_size: 32 << 20,
             max_memory: 64 << 20,
+            max_table_elements: 20_000,
             max_message_size: wasp_protocol::codec::DEFAULT_MAX_MESSAGE_SIZE,
             cpu_budget: Duration::from_secs(1),
             mailbox_depth: 4096,
             request_timeout: Duration::from_secs(30),
+            max_outstanding_requests: 256,
+            host_call_rate: 10_000,
+            log_rate: 100,
+            storage_quota: 16 << 20,
+            max_timers: 256,
         }
     }
 }

@@ -71,6 +71,7 @@ pub struct WasmPlugin {
     pub(crate) pre: InstancePre<GuestState>,
     pub(crate) abi: ApiVersion,
     pub(crate) has_load: bool,
+    pub(crate) has_initialize: bool,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -128,16 +129,16 @@ impl WasmPlugin {
             Err(_) if !problems.is_empty() => return Err(Error::Invalid { plugin: name.into(), problems }),
             Err(e) => return Err(Error::Malformed { plugin: name.into(), detail: format!("{e:#}") }),
         };
-        check_imports(&module, &mut problems);
-        let has_load = check_exports(&module, &mut problems);
+        check_imports(&module, abi, &mut problems);
+        let (has_load, has_initialize) = check_exports(&module, &mut problems);
         let Some(abi) = abi.filter(|_| problems.is_empty()) else {
             return Err(Error::Invalid { plugin: name.into(), problems });
         };
-        let pre = engine
-            .linker()
-            .instantiate_pre(&module)
-            .map_err(|e| Error::Internal(format!("cannot link plugin `{name}`: {e}")))?;
-        Ok(Self { name: name.into(), pre, abi, has_load })
+        let pre = engine.linker().instantiate_pre(&module).map_err(|e| Error::Invalid {
+            plugin: name.into(),
+            problems: vec![Problem::Unlinkable(format!("{e:#}"))],
+        })?;
+        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize })
     }
 
     /// The plugin's name.
@@ -192,11 +193,31 @@ fn describe(ty: &ExternType) -> String {
     }
 }
 
-fn check_imports(module: &Module, problems: &mut Vec<Problem>) {
+fn check_imports(module: &Module, declared: Option<ApiVersion>, problems: &mut Vec<Problem>) {
     for import in module.imports() {
         let forbidden = || Problem::ForbiddenImport { module: import.module().into(), name: import.name().into() };
-        if import.module() != abi::IMPORT_MODULE {
+        let known = match import.module() {
+            abi::IMPORT_MODULE => abi::import(import.name()).is_some(),
+            abi::WASI_MODULE => abi::WASI_IMPORTS.contains(&import.name()),
+            _ => false,
+        };
+        if !known {
             problems.push(forbidden());
+            continue;
+        }
+        let since = abi::import_since(import.module(), import.name());
+        if let Some(declared) = declared
+            && declared < since
+        {
+            problems.push(Problem::ImportTooNew {
+                module: import.module().into(),
+                name: import.name().into(),
+                since,
+                declared,
+            });
+        }
+        if import.module() == abi::WASI_MODULE {
+            // Signatures of the WASI subset are checked when linking.
             continue;
         }
         let Some(sig) = abi::import(import.name()) else {
@@ -214,8 +235,9 @@ fn check_imports(module: &Module, problems: &mut Vec<Problem>) {
     }
 }
 
-/// Checks exports; returns whether the optional `wasp_load` is present.
-fn check_exports(module: &Module, problems: &mut Vec<Problem>) -> bool {
+/// Checks exports; returns whether the optional `wasp_load` and
+/// `_initialize` are present.
+fn check_exports(module: &Module, problems: &mut Vec<Problem>) -> (bool, bool) {
     match module.get_export(abi::EXPORT_MEMORY) {
         None => problems.push(Problem::MissingExport(abi::EXPORT_MEMORY.into())),
         Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => {}
@@ -245,9 +267,11 @@ fn check_exports(module: &Module, problems: &mut Vec<Problem>) -> bool {
     for sig in abi::REQUIRED_EXPORTS {
         check(sig, true);
     }
-    let mut has_load = false;
+    let (mut has_load, mut has_initialize) = (false, false);
     for sig in abi::OPTIONAL_EXPORTS {
-        has_load |= check(sig, false) && sig.name == abi::EXPORT_LOAD;
+        let present = check(sig, false);
+        has_load |= present && sig.name == abi::EXPORT_LOAD;
+        has_initialize |= present && sig.name == abi::EXPORT_INITIALIZE;
     }
-    has_load
+    (has_load, has_initialize)
 }

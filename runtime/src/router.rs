@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::MessageKind;
 
+use crate::audit::AuditEvent;
+
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -116,4 +118,28 @@ pub trait Router: Send + Sync + 'static {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<u64, WireError>;
+    /// Records an audit event about `event.plugin`. Returns `true` when the
+    /// host has quarantined the plugin (it crossed its violation threshold):
+    /// the caller stops the plugin's current work.
+    fn audit(&self, event: AuditEvent) -> bool;
+    /// Starts a timer that delivers events to `from`; returns its id.
+    /// Fails with `Busy` when `from` already has `spec.max_timers` active.
+    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError>;
+    /// Stops a timer of `from`; says whether it was active.
+    fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool;
+}
+
+/// A timer a plugin asked for (`timer.set_timeout` / `timer.set_interval`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerSpec {
+    /// Delay before the first event, and the period of an interval.
+    pub period: Duration,
+    /// Interval (`true`) or one-shot timeout.
+    pub repeat: bool,
+    /// The topic of the events.
+    pub topic: String,
+    /// The events' MessagePack payload.
+    pub payload: Vec<u8>,
+    /// The most timers the plugin may have active.
+    pub max_timers: usize,
 }

@@ -1,19 +1,21 @@
 //! The WebAssembly backend: one wasmtime store per plugin instance, the host
 //! imports of `docs/abi.md`, and bounds-checked access to guest memory.
 
-use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::{
     AsContextMut, Caller, Linker, Memory, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, WasmBacktrace,
 };
-use wasp_protocol::{ErrorCode, WireError, abi};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasp_protocol::{ErrorCode, Permission, WireError, abi};
 use wasp_sdk::{LogLevel, MessageKind};
 
 use crate::hostcalls::HostCalls;
 use crate::loader::WasmPlugin;
-use crate::router::{Inbound, Router};
+use crate::router::Inbound;
 use crate::scheduler::SliceState;
-use crate::{Engine, Error, Limits};
+use crate::{Engine, Error, PluginEnv};
 
 /// The longest panic or log message kept from a guest, in bytes.
 const MAX_TEXT: usize = 16 * 1024;
@@ -21,6 +23,10 @@ const MAX_TEXT: usize = 16 * 1024;
 /// What a wasmtime store holds for one plugin instance.
 pub(crate) struct GuestState {
     host: HostCalls,
+    /// The WASI subset's context: only granted directories are preopened.
+    wasi: WasiP1Ctx,
+    /// The `fs.*` grants `wasi` was built from.
+    fs_grants: Vec<Permission>,
     memory: Option<Memory>,
     /// The result slot of `request` and friends (`result_len` / `result_read`).
     result: Vec<u8>,
@@ -52,41 +58,54 @@ struct Live {
 /// fault (trap, spent budget, broken ABI) call [`WasmInstance::recycle`] to
 /// replace the instance with a fresh one.
 pub struct WasmInstance {
+    spec: Spec,
+    live: Option<Live>,
+    /// The grants revision last looked at, to notice `fs.*` changes cheaply.
+    grants_seen: u64,
+}
+
+/// What an instance is made from. Kept apart from the live store, which is
+/// `Send` but not `Sync`, so that starting an instance can borrow it across
+/// awaits.
+struct Spec {
     engine: Engine,
     plugin: WasmPlugin,
-    router: Arc<dyn Router>,
-    limits: Limits,
-    live: Option<Live>,
+    env: PluginEnv,
 }
 
 impl std::fmt::Debug for WasmInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmInstance").field("plugin", &self.plugin.name).field("live", &self.live.is_some()).finish()
+        f.debug_struct("WasmInstance")
+            .field("plugin", &self.spec.plugin.name)
+            .field("live", &self.live.is_some())
+            .finish()
     }
 }
 
 impl WasmInstance {
     /// Instantiates the plugin and runs its `wasp_load`.
-    pub async fn new(
-        engine: &Engine,
-        plugin: WasmPlugin,
-        router: Arc<dyn Router>,
-        limits: Limits,
-    ) -> Result<Self, Error> {
-        let mut this = Self { engine: engine.clone(), plugin, router, limits, live: None };
-        this.live = Some(this.start().await?);
-        Ok(this)
+    pub async fn new(engine: &Engine, plugin: WasmPlugin, env: PluginEnv) -> Result<Self, Error> {
+        let grants_seen = env.grants.revision();
+        let spec = Spec { engine: engine.clone(), plugin, env };
+        let live = Some(spec.start().await?);
+        Ok(Self { spec, live, grants_seen })
     }
 
     /// Drops the current instance (answering its deferred requests with
     /// `plugin_crashed`) and starts a fresh one.
     pub async fn recycle(&mut self) -> Result<(), Error> {
         if let Some(mut old) = self.live.take() {
-            let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.plugin.name));
+            let name = &self.spec.plugin.name;
+            let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{name}` was restarted"));
             old.store.data_mut().host.fail_all(&err);
         }
-        self.live = Some(self.start().await?);
+        self.live = Some(self.spec.start().await?);
         Ok(())
+    }
+
+    /// Whether the host quarantined the plugin while it ran.
+    pub fn quarantined(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.store.data().host.quarantined)
     }
 
     /// Current size of the instance's linear memory, in bytes.
@@ -94,73 +113,21 @@ impl WasmInstance {
         self.live.as_ref().map_or(0, |l| l.exports.memory.data_size(&l.store))
     }
 
-    fn budget_slices(&self) -> u32 {
-        self.engine.schedule().budget_slices(self.limits.cpu_budget)
-    }
-
-    async fn start(&self) -> Result<Live, Error> {
-        let name = &self.plugin.name;
-        let schedule = self.engine.schedule();
-        let state = GuestState {
-            host: HostCalls::new(name.clone(), self.router.clone(), self.limits.clone()),
-            memory: None,
-            result: Vec::new(),
-            panic: None,
-            slices: SliceState { slice_ticks: schedule.slice_ticks(), ..SliceState::default() },
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.max_memory)
-                .instances(1)
-                .memories(1)
-                .tables(8)
-                .build(),
-        };
-        let mut store = Store::new(self.engine.wasmtime(), state);
-        store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_callback(|mut cx| cx.data_mut().slices.on_deadline());
-        let budget = self.budget_slices();
-        store.data_mut().slices.start(budget);
-        store.set_epoch_deadline(schedule.slice_ticks());
-        let instance = match self.plugin.pre.instantiate_async(&mut store).await {
-            Ok(i) => i,
-            Err(e) => return Err(self.fault(&mut store, e)),
-        };
-        let missing = |what: &str, e: wasmtime::Error| Error::GuestFault {
-            plugin: name.to_string(),
-            detail: format!("export `{what}`: {e}"),
-        };
-        let exports = Exports {
-            memory: instance
-                .get_memory(&mut store, abi::EXPORT_MEMORY)
-                .ok_or_else(|| missing(abi::EXPORT_MEMORY, wasmtime::Error::msg("not a memory")))?,
-            alloc: instance.get_typed_func(&mut store, abi::EXPORT_ALLOC).map_err(|e| missing(abi::EXPORT_ALLOC, e))?,
-            dealloc: instance
-                .get_typed_func(&mut store, abi::EXPORT_DEALLOC)
-                .map_err(|e| missing(abi::EXPORT_DEALLOC, e))?,
-            handle: instance
-                .get_typed_func(&mut store, abi::EXPORT_HANDLE)
-                .map_err(|e| missing(abi::EXPORT_HANDLE, e))?,
-        };
-        store.data_mut().memory = Some(exports.memory);
-        if self.plugin.has_load {
-            let load: TypedFunc<(), i32> =
-                instance.get_typed_func(&mut store, abi::EXPORT_LOAD).map_err(|e| missing(abi::EXPORT_LOAD, e))?;
-            store.data_mut().slices.start(budget);
-            store.set_epoch_deadline(schedule.slice_ticks());
-            match load.call_async(&mut store, ()).await {
-                Ok(abi::status::DONE) => {}
-                Ok(status) => {
-                    return Err(Error::LoadFailed {
-                        plugin: name.to_string(),
-                        error: WireError::new(
-                            ErrorCode::from_u16(u16::try_from(status).unwrap_or(0)),
-                            format!("wasp_load returned status {status}; the plugin's log says why"),
-                        ),
-                    });
-                }
-                Err(e) => return Err(self.fault(&mut store, e)),
-            }
+    /// Rebuilds the WASI context if the `fs.*` grants changed since it was
+    /// built: a revoked directory disappears before the next message (its
+    /// open files are closed).
+    fn refresh_wasi(&mut self) {
+        let fs = self.spec.fs_grants();
+        let Some(live) = self.live.as_ref() else { return };
+        if live.store.data().fs_grants == fs {
+            return;
         }
-        Ok(Live { store, exports, buffer: None })
+        let wasi = self.spec.wasi_ctx(&fs);
+        if let Some(live) = self.live.as_mut() {
+            let state = live.store.data_mut();
+            state.wasi = wasi;
+            state.fs_grants = fs;
+        }
     }
 
     /// Handles one message. `Ok` means the instance is healthy (the message
@@ -168,9 +135,13 @@ impl WasmInstance {
     /// the instance faulted, the message was answered with the fault, and the
     /// instance must be recycled.
     pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
-        let budget = self.budget_slices();
-        let slice_ticks = self.engine.schedule().slice_ticks();
-        let name = self.plugin.name.clone();
+        if self.spec.env.grants.revision() != self.grants_seen {
+            self.grants_seen = self.spec.env.grants.revision();
+            self.refresh_wasi();
+        }
+        let budget = self.spec.budget_slices();
+        let slice_ticks = self.spec.engine.schedule().slice_ticks();
+        let name = self.spec.plugin.name.clone();
         let Some(live) = self.live.as_mut() else {
             if let Some(reply) = msg.reply {
                 reply.send(Err(WireError::new(
@@ -181,6 +152,9 @@ impl WasmInstance {
             return Ok(());
         };
         let is_request = msg.kind == MessageKind::Request;
+        if matches!(msg.kind, MessageKind::Reply | MessageKind::Error) {
+            live.store.data().host.completion_arrived();
+        }
         if let Some(reply) = msg.reply {
             live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
         }
@@ -217,12 +191,135 @@ impl WasmInstance {
     fn fault_live(&mut self, e: wasmtime::Error) -> Error {
         match self.live.take() {
             Some(mut live) => {
-                let err = self.fault(&mut live.store, e);
+                let err = self.spec.fault(&mut live.store, e);
                 self.live = Some(live);
                 err
             }
             None => Error::Internal(e.to_string()),
         }
+    }
+}
+
+impl Spec {
+    fn budget_slices(&self) -> u32 {
+        self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
+    }
+
+    /// The `fs.*` grants, in a stable order.
+    fn fs_grants(&self) -> Vec<Permission> {
+        let mut fs: Vec<Permission> = self
+            .env
+            .grants
+            .list()
+            .into_iter()
+            .filter(|p| matches!(p, Permission::FsRead(_) | Permission::FsWrite(_)))
+            .collect();
+        fs.sort();
+        fs
+    }
+
+    /// A WASI context with only the granted directories preopened.
+    fn wasi_ctx(&self, fs: &[Permission]) -> WasiP1Ctx {
+        let mut builder = WasiCtxBuilder::new();
+        for grant in fs {
+            let (dir, perms) = match grant {
+                Permission::FsWrite(d) => (d, FsPerms::ReadWrite),
+                Permission::FsRead(d) => (d, FsPerms::ReadOnly),
+                _ => continue,
+            };
+            let name = &self.env.name;
+            let Some((host, guest)) = self.env.services.resolve_dir(name, dir) else {
+                tracing::warn!(target: "wasp::audit", plugin = %name, "`{grant}` needs a host data directory; not preopened");
+                continue;
+            };
+            if dir.starts_with(wasp_protocol::DATA_DIR)
+                && let Err(e) = std::fs::create_dir_all(&host)
+            {
+                tracing::warn!(target: "wasp::audit", plugin = %name, "cannot create {}: {e}", host.display());
+            }
+            if let Err(e) = builder.preopened_dir(&host, &guest, perms) {
+                tracing::warn!(target: "wasp::audit", plugin = %name, "cannot preopen {} for `{grant}`: {e}", host.display());
+            }
+        }
+        builder.build_p1()
+    }
+
+    async fn start(&self) -> Result<Live, Error> {
+        let name = &self.plugin.name;
+        let schedule = self.engine.schedule();
+        let fs_grants = self.fs_grants();
+        let state = GuestState {
+            host: HostCalls::new(self.env.clone()),
+            wasi: self.wasi_ctx(&fs_grants),
+            fs_grants,
+            memory: None,
+            result: Vec::new(),
+            panic: None,
+            slices: SliceState { slice_ticks: schedule.slice_ticks(), ..SliceState::default() },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.env.limits.max_memory)
+                .table_elements(self.env.limits.max_table_elements as usize)
+                .instances(1)
+                .memories(1)
+                .tables(8)
+                .trap_on_grow_failure(false)
+                .build(),
+        };
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_callback(|mut cx| cx.data_mut().slices.on_deadline());
+        let budget = self.budget_slices();
+        store.data_mut().slices.start(budget);
+        store.set_epoch_deadline(schedule.slice_ticks());
+        let instance = match self.plugin.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.fault(&mut store, e)),
+        };
+        let missing = |what: &str, e: wasmtime::Error| Error::GuestFault {
+            plugin: name.to_string(),
+            detail: format!("export `{what}`: {e}"),
+        };
+        let exports = Exports {
+            memory: instance
+                .get_memory(&mut store, abi::EXPORT_MEMORY)
+                .ok_or_else(|| missing(abi::EXPORT_MEMORY, wasmtime::Error::msg("not a memory")))?,
+            alloc: instance.get_typed_func(&mut store, abi::EXPORT_ALLOC).map_err(|e| missing(abi::EXPORT_ALLOC, e))?,
+            dealloc: instance
+                .get_typed_func(&mut store, abi::EXPORT_DEALLOC)
+                .map_err(|e| missing(abi::EXPORT_DEALLOC, e))?,
+            handle: instance
+                .get_typed_func(&mut store, abi::EXPORT_HANDLE)
+                .map_err(|e| missing(abi::EXPORT_HANDLE, e))?,
+        };
+        store.data_mut().memory = Some(exports.memory);
+        if self.plugin.has_initialize {
+            let init: TypedFunc<(), ()> = instance
+                .get_typed_func(&mut store, abi::EXPORT_INITIALIZE)
+                .map_err(|e| missing(abi::EXPORT_INITIALIZE, e))?;
+            if let Err(e) = init.call_async(&mut store, ()).await {
+                return Err(self.fault(&mut store, e));
+            }
+        }
+        if self.plugin.has_load {
+            let load: TypedFunc<(), i32> =
+                instance.get_typed_func(&mut store, abi::EXPORT_LOAD).map_err(|e| missing(abi::EXPORT_LOAD, e))?;
+            store.data_mut().slices.start(budget);
+            store.set_epoch_deadline(schedule.slice_ticks());
+            match load.call_async(&mut store, ()).await {
+                Ok(abi::status::DONE) => {}
+                Ok(status) => {
+                    return Err(Error::LoadFailed {
+                        plugin: name.to_string(),
+                        error: WireError::new(
+                            ErrorCode::from_u16(u16::try_from(status).unwrap_or(0)),
+                            format!("wasp_load returned status {status}; the plugin's log says why"),
+                        ),
+                    });
+                }
+                Err(e) => return Err(self.fault(&mut store, e)),
+            }
+        }
+        Ok(Live { store, exports, buffer: None })
     }
 
     /// Turns a wasmtime error into a readable fault.
@@ -231,7 +328,10 @@ impl WasmInstance {
         let state = store.data_mut();
         if state.slices.exceeded {
             state.slices.exceeded = false;
-            return Error::DeadlineExceeded { plugin, budget: self.limits.cpu_budget };
+            return Error::DeadlineExceeded { plugin, budget: self.env.limits.cpu_budget };
+        }
+        if state.host.quarantined {
+            return Error::Quarantined { plugin };
         }
         let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
         let trap = e.downcast_ref::<Trap>().map_or_else(|| format!("{e}"), |t| t.to_string());
@@ -309,38 +409,75 @@ async fn deliver(
 
 // ---- host imports -------------------------------------------------------
 
-fn out_of_bounds(ptr: i32, len: i32, size: usize) -> WireError {
-    WireError::new(
+/// Why an import failed.
+enum CallError {
+    /// The guest broke the ABI: a pointer outside its memory, text that is
+    /// not UTF-8. Audited as an invalid call.
+    Abi(WireError),
+    /// The call itself failed (denied, too large, not found, …).
+    Call(WireError),
+}
+
+impl From<WireError> for CallError {
+    fn from(e: WireError) -> Self {
+        Self::Call(e)
+    }
+}
+
+fn out_of_bounds(ptr: i32, len: i32, size: usize) -> CallError {
+    CallError::Abi(WireError::new(
         ErrorCode::InvalidArgument,
         format!("pointer {:#x} with length {} is outside the plugin's memory of {size} bytes", ptr as u32, len as u32),
-    )
+    ))
 }
 
 /// Bounds-checked view of guest memory.
-fn bytes(mem: &[u8], ptr: i32, len: i32) -> Result<&[u8], WireError> {
+fn bytes(mem: &[u8], ptr: i32, len: i32) -> Result<&[u8], CallError> {
     let (p, l) = (ptr as u32 as usize, len as u32 as usize);
     p.checked_add(l).and_then(|end| mem.get(p..end)).ok_or_else(|| out_of_bounds(ptr, len, mem.len()))
 }
 
-fn text<'a>(mem: &'a [u8], ptr: i32, len: i32, what: &str) -> Result<&'a str, WireError> {
+fn text<'a>(mem: &'a [u8], ptr: i32, len: i32, what: &str) -> Result<&'a str, CallError> {
     std::str::from_utf8(bytes(mem, ptr, len)?)
-        .map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("{what} is not UTF-8: {e}")))
+        .map_err(|e| CallError::Abi(WireError::new(ErrorCode::InvalidArgument, format!("{what} is not UTF-8: {e}"))))
+}
+
+/// Stops the guest once the host has quarantined it.
+fn guard(caller: &Caller<'_, GuestState>) -> wasmtime::Result<()> {
+    if caller.data().host.quarantined {
+        return Err(wasmtime::Error::msg("the plugin was quarantined"));
+    }
+    Ok(())
 }
 
 /// Runs an import body with guest memory and state; turns an error into a
 /// status code and puts its message in the result slot.
 fn with_memory<R>(
     caller: &mut Caller<'_, GuestState>,
-    f: impl FnOnce(&[u8], &mut GuestState) -> Result<R, WireError>,
+    call: &str,
+    f: impl FnOnce(&[u8], &mut GuestState) -> Result<R, CallError>,
 ) -> Result<R, i32> {
     let result = match caller.data().memory {
         Some(memory) => {
             let (mem, state) = memory.data_and_store_mut(&mut *caller);
             f(mem, state)
         }
-        None => Err(WireError::new(ErrorCode::Internal, "host call before the plugin's memory was known")),
+        None => Err(CallError::Call(WireError::new(
+            ErrorCode::Internal,
+            "host call before the plugin's memory was known (from a start function?)",
+        ))),
     };
-    result.map_err(|e| fail(caller.data_mut(), e))
+    result.map_err(|e| {
+        let state = caller.data_mut();
+        let e = match e {
+            CallError::Abi(e) => {
+                state.host.invalid_call(call, &e);
+                e
+            }
+            CallError::Call(e) => e,
+        };
+        fail(state, e)
+    })
 }
 
 fn fail(state: &mut GuestState, e: WireError) -> i32 {
@@ -348,86 +485,83 @@ fn fail(state: &mut GuestState, e: WireError) -> i32 {
     i32::from(e.code.as_u16())
 }
 
-fn status(r: Result<(), i32>) -> i32 {
-    r.err().unwrap_or(0)
+fn status(caller: &Caller<'_, GuestState>, r: Result<(), i32>) -> wasmtime::Result<i32> {
+    guard(caller)?;
+    Ok(r.err().unwrap_or(0))
 }
 
 fn timeout_ms(ms: i32) -> Option<u32> {
     u32::try_from(ms).ok().filter(|&ms| ms > 0)
 }
 
-/// Defines every import of `docs/abi.md` under the `wasp` module.
+/// Defines every import of `docs/abi.md` under the `wasp` module, and the
+/// WASI subset under `wasi_snapshot_preview1`.
 pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     const M: &str = abi::IMPORT_MODULE;
     linker.func_wrap(
         M,
         "send",
         |mut c: Caller<'_, GuestState>, tp: i32, tl: i32, sp: i32, sl: i32, pp: i32, pl: i32| {
-            status(with_memory(&mut c, |mem, st| {
-                st.host.send(text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec())
-            }))
+            let r = with_memory(&mut c, "send", |mem, st| {
+                let (to, topic, payload) =
+                    (text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?);
+                Ok(st.host.send(to, topic, payload.to_vec())?)
+            });
+            status(&c, r)
         },
     )?;
     linker.func_wrap(M, "publish", |mut c: Caller<'_, GuestState>, sp: i32, sl: i32, pp: i32, pl: i32| {
-        status(with_memory(&mut c, |mem, st| {
-            st.host.publish(text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?.to_vec())
-        }))
+        let r = with_memory(&mut c, "publish", |mem, st| {
+            let (topic, payload) = (text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?);
+            Ok(st.host.publish(topic, payload.to_vec())?)
+        });
+        status(&c, r)
     })?;
     linker.func_wrap(M, "subscribe", |mut c: Caller<'_, GuestState>, sp: i32, sl: i32| {
-        status(with_memory(&mut c, |mem, st| st.host.subscribe(text(mem, sp, sl, "pattern")?)))
+        let r = with_memory(&mut c, "subscribe", |mem, st| Ok(st.host.subscribe(text(mem, sp, sl, "pattern")?)?));
+        status(&c, r)
     })?;
     linker.func_wrap(M, "unsubscribe", |mut c: Caller<'_, GuestState>, sp: i32, sl: i32| {
-        status(with_memory(&mut c, |mem, st| st.host.unsubscribe(text(mem, sp, sl, "pattern")?)))
+        let r = with_memory(&mut c, "unsubscribe", |mem, st| Ok(st.host.unsubscribe(text(mem, sp, sl, "pattern")?)?));
+        status(&c, r)
     })?;
     linker.func_wrap_async(
         M,
         "request",
         |mut c: Caller<'_, GuestState>, (tp, tl, sp, sl, pp, pl, ms): (i32, i32, i32, i32, i32, i32, i32)| {
             Box::new(async move {
-                let pending = with_memory(&mut c, |mem, st| {
-                    Ok(st.host.request(
-                        text(mem, tp, tl, "address")?,
-                        text(mem, sp, sl, "topic")?,
-                        bytes(mem, pp, pl)?.to_vec(),
-                        timeout_ms(ms),
-                    ))
+                let pending = with_memory(&mut c, "request", |mem, st| {
+                    let (to, topic, payload) =
+                        (text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?);
+                    Ok(st.host.request(to, topic, payload.to_vec(), timeout_ms(ms)))
                 });
-                let answer = match pending {
-                    Ok(fut) => fut.await,
-                    Err(code) => return code,
+                let fut = match pending {
+                    Ok(fut) => fut,
+                    Err(code) => return status(&c, Err(code)),
                 };
-                // Time spent waiting is not CPU time: start a fresh slice.
-                let ticks = c.data().slices.slice_ticks;
-                c.as_context_mut().set_epoch_deadline(ticks);
-                match answer {
-                    Ok(reply) => {
-                        c.data_mut().result = reply;
-                        0
-                    }
-                    Err(e) => fail(c.data_mut(), e),
-                }
+                let answer = fut.await;
+                finish_wait(&mut c, answer)
             })
         },
     )?;
     linker.func_wrap(
         M,
         "request_async",
-        |mut c: Caller<'_, GuestState>, tp: i32, tl: i32, sp: i32, sl: i32, pp: i32, pl: i32, ms: i32| -> i64 {
-            match with_memory(&mut c, |mem, st| {
-                st.host.request_async(
-                    text(mem, tp, tl, "address")?,
-                    text(mem, sp, sl, "topic")?,
-                    bytes(mem, pp, pl)?.to_vec(),
-                    timeout_ms(ms),
-                )
-            }) {
+        |mut c: Caller<'_, GuestState>, tp: i32, tl: i32, sp: i32, sl: i32, pp: i32, pl: i32, ms: i32| {
+            let r = with_memory(&mut c, "request_async", |mem, st| {
+                let (to, topic, payload) =
+                    (text(mem, tp, tl, "address")?, text(mem, sp, sl, "topic")?, bytes(mem, pp, pl)?);
+                Ok(st.host.request_async(to, topic, payload.to_vec(), timeout_ms(ms))?)
+            });
+            guard(&c)?;
+            Ok(match r {
                 Ok(id) => i64::try_from(id).unwrap_or(i64::MAX),
                 Err(code) => -i64::from(code),
-            }
+            })
         },
     )?;
     linker.func_wrap(M, "reply", |mut c: Caller<'_, GuestState>, id: i64, code: i32, ptr: i32, len: i32| {
-        status(with_memory(&mut c, |mem, st| {
+        let r = with_memory(&mut c, "reply", |mem, st| {
             let body = bytes(mem, ptr, len)?;
             let answer = if code == 0 {
                 Ok(body.to_vec())
@@ -435,8 +569,9 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
                 let code = u16::try_from(code).map_or(ErrorCode::Plugin, ErrorCode::from_u16);
                 Err(WireError::new(code, String::from_utf8_lossy(body).into_owned()))
             };
-            st.host.reply(id as u64, answer)
-        }))
+            Ok(st.host.reply(id as u64, answer)?)
+        });
+        status(&c, r)
     })?;
     linker.func_wrap(M, "result_len", |c: Caller<'_, GuestState>| c.data().result.len() as i32)?;
     linker.func_wrap(M, "result_read", |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| -> i32 {
@@ -450,13 +585,14 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
                 n as i32
             }
             None => {
-                let e = out_of_bounds(ptr, len, size);
+                let (CallError::Abi(e) | CallError::Call(e)) = out_of_bounds(ptr, len, size);
+                st.host.invalid_call("result_read", &e);
                 -fail(st, e)
             }
         }
     })?;
     linker.func_wrap(M, "log", |mut c: Caller<'_, GuestState>, level: i32, ptr: i32, len: i32| {
-        let _ = with_memory(&mut c, |mem, st| {
+        let _ = with_memory(&mut c, "log", |mem, st| {
             let body = bytes(mem, ptr, len)?;
             let body = &body[..body.len().min(MAX_TEXT)];
             st.host.log(LogLevel::from_abi(level), &String::from_utf8_lossy(body));
@@ -464,11 +600,103 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         });
     })?;
     linker.func_wrap(M, "panic", |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-        let _ = with_memory(&mut c, |mem, st| {
+        let _ = with_memory(&mut c, "panic", |mem, st| {
             let body = bytes(mem, ptr, len)?;
             st.panic = Some(String::from_utf8_lossy(&body[..body.len().min(MAX_TEXT)]).into_owned());
             Ok(())
         });
     })?;
+    linker.func_wrap_async(M, "call", |mut c: Caller<'_, GuestState>, (sp, sl, pp, pl): (i32, i32, i32, i32)| {
+        Box::new(async move {
+            let pending = with_memory(&mut c, "call", |mem, st| {
+                let (service, payload) = (text(mem, sp, sl, "service")?, bytes(mem, pp, pl)?);
+                Ok(st.host.call(service, payload.to_vec()))
+            });
+            let fut = match pending {
+                Ok(fut) => fut,
+                Err(code) => return status(&c, Err(code)),
+            };
+            let answer = fut.await;
+            finish_wait(&mut c, answer)
+        })
+    })?;
+    define_wasi(linker)
+}
+
+/// After awaiting an answer inside an import: a fresh slice (waiting is
+/// not CPU time), then the answer into the result slot.
+fn finish_wait(c: &mut Caller<'_, GuestState>, answer: crate::Answer) -> wasmtime::Result<i32> {
+    let ticks = c.data().slices.slice_ticks;
+    c.as_context_mut().set_epoch_deadline(ticks);
+    guard(c)?;
+    Ok(match answer {
+        Ok(reply) => {
+            c.data_mut().result = reply;
+            0
+        }
+        Err(e) => fail(c.data_mut(), e),
+    })
+}
+
+/// WASI errno values the shadowed functions return.
+mod errno {
+    pub(super) const SUCCESS: i32 = 0;
+    pub(super) const ACCES: i32 = 2;
+    pub(super) const FAULT: i32 = 21;
+    pub(super) const INVAL: i32 = 28;
+}
+
+/// The WASI preview 1 subset: wasmtime-wasi's implementation, with the
+/// clock and the random source behind the `clock` and `random` permissions.
+fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_async(linker, |s: &mut GuestState| &mut s.wasi)?;
+    linker.allow_shadowing(true);
+    linker.func_wrap(
+        abi::WASI_MODULE,
+        "clock_time_get",
+        |mut c: Caller<'_, GuestState>, id: i32, _precision: i64, out: i32| -> wasmtime::Result<i32> {
+            guard(&c)?;
+            if c.data_mut().host.wasi_require(Permission::Clock).is_err() {
+                return Ok(errno::ACCES);
+            }
+            let nanos = match id {
+                0 => SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos(),
+                1..=3 => crate::hostcalls::monotonic_nanos(),
+                _ => return Ok(errno::INVAL),
+            };
+            let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+            Ok(write_guest(&mut c, out, &nanos.to_le_bytes()))
+        },
+    )?;
+    linker.func_wrap(
+        abi::WASI_MODULE,
+        "random_get",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            guard(&c)?;
+            if c.data_mut().host.wasi_require(Permission::Random).is_err() {
+                return Ok(errno::ACCES);
+            }
+            let mut buf = vec![0u8; (len as u32 as usize).min(1 << 20)];
+            if buf.len() != len as u32 as usize || getrandom::fill(&mut buf).is_err() {
+                return Ok(errno::INVAL);
+            }
+            Ok(write_guest(&mut c, ptr, &buf))
+        },
+    )?;
+    linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Copies `data` into guest memory at `ptr`; a WASI errno.
+fn write_guest(c: &mut Caller<'_, GuestState>, ptr: i32, data: &[u8]) -> i32 {
+    let Some(memory) = c.data().memory else { return errno::FAULT };
+    let mem = memory.data_mut(c);
+    let start = ptr as u32 as usize;
+    match start.checked_add(data.len()).and_then(|end| mem.get_mut(start..end)) {
+        Some(dst) => {
+            dst.copy_from_slice(data);
+            errno::SUCCESS
+        }
+        None => errno::FAULT,
+    }
 }

@@ -1,6 +1,10 @@
 //! How a plugin talks to the host and to other plugins.
 
 use serde::{Serialize, de::DeserializeOwned};
+use wasp_protocol::services::{
+    self as svc, ClockNow, ConfigGet, HttpRequest, HttpResponse, KvKey, KvList, KvSet, KvUsage, RandomBytes,
+    TimerCancel, TimerSet,
+};
 use wasp_protocol::{ErrorCode, WireError, abi};
 
 use crate::message::encode;
@@ -74,6 +78,8 @@ pub trait HostApi {
     fn reply(&mut self, id: u64, result: Result<&[u8], &WireError>) -> Result<(), WireError>;
     /// Writes a log line into the host's tracing.
     fn log(&mut self, level: LogLevel, message: &str);
+    /// Calls the host service `service` (see [`wasp_protocol::services`]).
+    fn call(&mut self, service: &str, payload: &[u8]) -> Result<Vec<u8>, WireError>;
 }
 
 /// A plugin's handle on the outside world, valid for one call.
@@ -194,5 +200,108 @@ impl<'a> Context<'a> {
     /// Writes a line to the host's log (`tracing`, target `wasp::plugin`).
     pub fn log(&mut self, level: LogLevel, message: &str) {
         self.host.log(level, message);
+    }
+
+    /// Calls a host service with raw MessagePack in and out
+    /// ([`wasp_protocol::services`] lists them). The typed methods below
+    /// are built on it.
+    pub fn call_raw(&mut self, service: &str, payload: &[u8]) -> Result<Vec<u8>, WireError> {
+        self.host.call(service, payload)
+    }
+
+    fn call<T: Serialize + ?Sized, R: DeserializeOwned>(&mut self, service: &str, value: &T) -> Result<R, WireError> {
+        let reply = self.host.call(service, &encode(value)?)?;
+        rmp_serde::from_slice(&reply).map_err(|e| {
+            WireError::new(ErrorCode::InvalidMessage, format!("reply of host service `{service}` is malformed: {e}"))
+        })
+    }
+
+    /// Reads `key` from the plugin's own key-value store (permission `storage`).
+    ///
+    /// The store survives restarts of the plugin and of the host.
+    pub fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, WireError> {
+        let value: Option<serde_bytes::ByteBuf> = self.call(svc::KV_GET, &KvKey { key: key.into() })?;
+        Ok(value.map(serde_bytes::ByteBuf::into_vec))
+    }
+
+    /// Writes `key` (permission `storage`). Fails with
+    /// [`ErrorCode::TooLarge`] when the plugin's quota would be exceeded.
+    pub fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), WireError> {
+        self.call::<_, ()>(svc::KV_SET, &KvSet { key: key.into(), value: value.to_vec() })
+    }
+
+    /// Reads `key` and decodes it as MessagePack.
+    pub fn kv_get_as<R: DeserializeOwned>(&mut self, key: &str) -> Result<Option<R>, WireError> {
+        match self.kv_get(key)? {
+            None => Ok(None),
+            Some(bytes) => rmp_serde::from_slice(&bytes).map(Some).map_err(|e| {
+                WireError::new(
+                    ErrorCode::InvalidMessage,
+                    format!("stored value `{key}` is not what the plugin expects: {e}"),
+                )
+            }),
+        }
+    }
+
+    /// Encodes `value` as MessagePack and writes it to `key`.
+    pub fn kv_set_as<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), WireError> {
+        self.kv_set(key, &encode(value)?)
+    }
+
+    /// Deletes `key`; says whether it existed (permission `storage`).
+    pub fn kv_delete(&mut self, key: &str) -> Result<bool, WireError> {
+        self.call(svc::KV_DELETE, &KvKey { key: key.into() })
+    }
+
+    /// The keys starting with `prefix`, sorted (permission `storage`).
+    pub fn kv_list(&mut self, prefix: &str) -> Result<Vec<String>, WireError> {
+        self.call(svc::KV_LIST, &KvList { prefix: prefix.into() })
+    }
+
+    /// Bytes stored and the quota (permission `storage`).
+    pub fn kv_usage(&mut self) -> Result<KvUsage, WireError> {
+        self.call(svc::KV_USAGE, &())
+    }
+
+    /// Delivers `value` to this plugin once, as an event from `host` on
+    /// `topic`, after `ms` milliseconds; returns the timer's id
+    /// (permission `timers`).
+    pub fn set_timeout<T: Serialize + ?Sized>(&mut self, ms: u64, topic: &str, value: &T) -> Result<u64, WireError> {
+        let set = TimerSet { ms, topic: Some(topic.into()), payload: Some(encode(value)?) };
+        self.call(svc::TIMER_SET_TIMEOUT, &set)
+    }
+
+    /// Like [`Context::set_timeout`], every `ms` milliseconds until cancelled.
+    pub fn set_interval<T: Serialize + ?Sized>(&mut self, ms: u64, topic: &str, value: &T) -> Result<u64, WireError> {
+        let set = TimerSet { ms, topic: Some(topic.into()), payload: Some(encode(value)?) };
+        self.call(svc::TIMER_SET_INTERVAL, &set)
+    }
+
+    /// Stops a timer; says whether it was still active.
+    pub fn cancel_timer(&mut self, id: u64) -> Result<bool, WireError> {
+        self.call(svc::TIMER_CANCEL, &TimerCancel { id })
+    }
+
+    /// Wall-clock and monotonic time (permission `clock`).
+    pub fn now(&mut self) -> Result<ClockNow, WireError> {
+        self.call(svc::CLOCK_NOW, &())
+    }
+
+    /// `len` bytes from the host's CSPRNG (permission `random`).
+    pub fn random_bytes(&mut self, len: u32) -> Result<Vec<u8>, WireError> {
+        let bytes: serde_bytes::ByteBuf = self.call(svc::RANDOM_BYTES, &RandomBytes { len })?;
+        Ok(bytes.into_vec())
+    }
+
+    /// The configuration value `key` from the manifest's `[config]` or the
+    /// host, decoded as `R`; `None` when absent (permission `config`).
+    pub fn config<R: DeserializeOwned>(&mut self, key: &str) -> Result<Option<R>, WireError> {
+        self.call(svc::CONFIG_GET, &ConfigGet { key: key.into() })
+    }
+
+    /// One outbound HTTP request (permission `net:<host>` for the URL's
+    /// host). Redirects are returned, not followed.
+    pub fn http(&mut self, request: &HttpRequest) -> Result<HttpResponse, WireError> {
+        self.call(svc::HTTP_FETCH, request)
     }
 }

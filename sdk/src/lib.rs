@@ -48,6 +48,7 @@ pub mod wasm;
 pub use context::{Context, HostApi, LogLevel};
 pub use message::{Dispatched, Message, MessageKind, Reply, dispatch};
 pub use plugin::Plugin;
+pub use wasp_protocol::services::{ClockNow, HttpRequest, HttpResponse, KvUsage};
 pub use wasp_protocol::{self as protocol, ApiVersion, ErrorCode, WireError};
 
 /// Everything a plugin author needs, in one import.

@@ -13,9 +13,9 @@ use crate::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
 /// Length of [`ABI_VERSION`].
 pub const ABI_VERSION_LEN: usize = 3;
 /// The `wasp:abi` custom section's content.
-pub const ABI_VERSION: [u8; ABI_VERSION_LEN] = *b"1.0";
+pub const ABI_VERSION: [u8; ABI_VERSION_LEN] = *b"1.1";
 
-const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_protocol::ApiVersion::CURRENT.minor == 0);
+const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_protocol::ApiVersion::CURRENT.minor == 1);
 
 #[link(wasm_import_module = "wasp")]
 unsafe extern "C" {
@@ -53,6 +53,7 @@ unsafe extern "C" {
     fn result_read(ptr: *mut u8, len: usize) -> i32;
     fn log(level: i32, ptr: *const u8, len: usize);
     fn panic(ptr: *const u8, len: usize);
+    fn call(service: *const u8, service_len: usize, payload: *const u8, payload_len: usize) -> i32;
 }
 
 /// `wasp_alloc`: `len` bytes with alignment 8, or 0.
@@ -248,5 +249,11 @@ impl HostApi for WasmHost {
     fn log(&mut self, level: LogLevel, message: &str) {
         // SAFETY: the pointer and length describe a live slice.
         unsafe { log(level.to_abi(), message.as_ptr(), message.len()) }
+    }
+
+    fn call(&mut self, service: &str, payload: &[u8]) -> Result<Vec<u8>, WireError> {
+        // SAFETY: each pointer and length describes a live slice.
+        check(unsafe { call(service.as_ptr(), service.len(), payload.as_ptr(), payload.len()) })?;
+        Ok(take_result())
     }
 }

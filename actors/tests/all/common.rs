@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{Host, PluginInfo};
+use wasp_actors::{Host, Manifest, PluginInfo, Policy};
 
 /// Which form of an example plugin to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,25 +13,39 @@ pub(crate) enum Form {
 
 pub(crate) const FORMS: [Form; 2] = [Form::Wasm, Form::InProcess];
 
+/// A host that grants every plugin what its manifest requests.
 pub(crate) fn host() -> Host {
-    Host::builder().request_timeout(Duration::from_secs(10)).build().expect("host builds")
+    Host::builder()
+        .request_timeout(Duration::from_secs(10))
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds")
 }
 
-/// Loads example plugin `plugin` under `name` in the given form.
+/// The manifest of an example plugin, renamed.
+pub(crate) fn manifest(plugin: &str, name: &str) -> Manifest {
+    let mut m = Manifest::from_file(&wasp_fixtures::manifest_path(plugin)).expect("example manifest parses");
+    name.clone_into(&mut m.name);
+    m
+}
+
+/// Loads example plugin `plugin` under `name` in the given form, with its
+/// manifest (the WASM form from its bundle folder, as a user would).
 pub(crate) async fn load(host: &Host, form: Form, plugin: &str, name: &str) {
     match form {
         Form::Wasm => {
-            host.load_as(name, wasp_fixtures::wasm_plugin(plugin))
+            host.load_as(name, wasp_fixtures::wasm_bundle(plugin))
                 .await
                 .unwrap_or_else(|e| panic!("load {plugin}: {e}"));
         }
         Form::InProcess => {
+            let m = manifest(plugin, name);
             let r = match plugin {
-                "echo" => host.register::<wasp_example_echo::Echo>(name).await,
-                "counter" => host.register::<wasp_example_counter::Counter>(name).await,
-                "relay" => host.register::<wasp_example_relay::Relay>(name).await,
-                "spinner" => host.register::<wasp_example_spinner::Spinner>(name).await,
-                "faulty" => host.register::<wasp_example_faulty::Faulty>(name).await,
+                "echo" => host.register_manifest(m, wasp_example_echo::Echo::default).await,
+                "counter" => host.register_manifest(m, wasp_example_counter::Counter::default).await,
+                "relay" => host.register_manifest(m, wasp_example_relay::Relay::default).await,
+                "spinner" => host.register_manifest(m, wasp_example_spinner::Spinner::default).await,
+                "faulty" => host.register_manifest(m, wasp_example_faulty::Faulty::default).await,
                 other => panic!("no example plugin `{other}`"),
             };
             r.unwrap_or_else(|e| panic!("register {plugin}: {e}"));
@@ -68,8 +82,15 @@ pub(crate) async fn info_after(host: &Host, name: &str, n: u64) -> PluginInfo {
 }
 
 /// Loads a test plugin from bytes (usually assembled WAT).
+/// Loads a test plugin from bytes (usually assembled WAT), allowed to
+/// message anyone and log: these tests are about the ABI, not permissions.
 pub(crate) async fn load_wat(host: &Host, name: &str, bytes: &[u8]) {
-    host.load_bytes(name, bytes).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
+    let mut m = Manifest::new(name).expect("valid name");
+    m.kind = wasp_actors::ManifestKind::Wasm;
+    let m = m.permissions(
+        ["send:*", "request:*", "publish:*", "subscribe:*", "log"].map(|p| p.parse().expect("valid permission")),
+    );
+    host.load_bytes_with(m, bytes).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
 }
 
 /// Everything a WAT test plugin shares, written from `docs/abi.md` alone:

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::Host;
+use wasp_actors::{Host, Policy};
 use wasp_protocol::ErrorCode;
 
 use crate::common::{Form, load, mp};
@@ -51,7 +51,8 @@ async fn runaway_plugin_is_preempted_and_others_keep_answering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runaways_do_not_starve_a_third_plugin() {
-    let host = Host::builder().cpu_budget(Duration::from_millis(300)).build().unwrap();
+    let policy = Policy::new().trust("*").unwrap();
+    let host = Host::builder().cpu_budget(Duration::from_millis(300)).policy(policy).build().unwrap();
     load(&host, Form::Wasm, "spinner", "s1").await;
     load(&host, Form::Wasm, "spinner", "s2").await;
     load(&host, Form::Wasm, "counter", "counter").await;

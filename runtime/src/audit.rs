@@ -1,0 +1,100 @@
+//! Audit events: what a plugin tried that the host refused, and what the
+//! host did about it.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use wasp_protocol::{ErrorCode, Permission};
+
+/// One security-relevant event about a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// When it happened.
+    pub at: SystemTime,
+    /// The plugin concerned.
+    pub plugin: String,
+    /// What happened.
+    pub kind: AuditKind,
+    /// A sentence for logs and UIs.
+    pub message: String,
+}
+
+/// What an [`AuditEvent`] records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// A host call or route was refused for want of a permission.
+    PermissionDenied {
+        /// What it would have needed.
+        permission: Permission,
+    },
+    /// A limit was hit (rate, outstanding requests, quota, memory, …).
+    LimitExceeded {
+        /// Which limit.
+        limit: String,
+    },
+    /// The plugin broke the ABI: a pointer outside its memory, a bad
+    /// argument, text that is not UTF-8.
+    InvalidCall {
+        /// The import or service called.
+        call: String,
+    },
+    /// The plugin trapped, panicked or spent its CPU budget.
+    Fault {
+        /// The error code its caller got.
+        code: ErrorCode,
+    },
+    /// The plugin's instance was replaced after a fault.
+    Restarted {
+        /// Failures within the supervision window, this one included.
+        failures: u32,
+        /// How long the restart waited.
+        #[serde(with = "millis")]
+        delay: Duration,
+    },
+    /// Too many failures or violations: the plugin stops taking messages
+    /// until the host lifts the quarantine.
+    Quarantined {
+        /// Why.
+        reason: String,
+    },
+    /// The host lifted the quarantine.
+    QuarantineLifted,
+    /// A permission was granted (at load, or at run time).
+    Granted {
+        /// The permission.
+        permission: Permission,
+        /// Who decided: `policy`, `ask`, `stored` or `host`.
+        by: String,
+    },
+    /// A requested permission was refused at load, or revoked at run time.
+    Revoked {
+        /// The permission.
+        permission: Permission,
+        /// Who decided: `policy`, `ask`, `stored`, `default` or `host`.
+        by: String,
+    },
+}
+
+impl AuditKind {
+    /// Whether the event counts against the plugin's violation threshold.
+    pub fn is_violation(&self) -> bool {
+        matches!(self, Self::PermissionDenied { .. } | Self::LimitExceeded { .. } | Self::InvalidCall { .. })
+    }
+}
+
+impl AuditEvent {
+    /// An event happening now.
+    pub fn new(plugin: impl Into<String>, kind: AuditKind, message: impl Into<String>) -> Self {
+        Self { at: SystemTime::now(), plugin: plugin.into(), kind, message: message.into() }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}

@@ -1,0 +1,51 @@
+//! Everything a plugin instance gets from its host.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::router::Router;
+use crate::services::Services;
+use crate::{Grants, Limits};
+
+/// What the host hands a plugin instance: its name, where its messages go,
+/// its limits, its live grants, the host services and its configuration.
+#[derive(Clone)]
+pub struct PluginEnv {
+    /// The plugin's address.
+    pub name: Arc<str>,
+    /// Where everything the plugin sends goes.
+    pub router: Arc<dyn Router>,
+    /// Its effective limits (the manifest's requests, capped by the host).
+    pub limits: Limits,
+    /// Its live permissions.
+    pub grants: Grants,
+    /// The host's services (storage, HTTP, data directories).
+    pub services: Services,
+    /// Configuration values, each MessagePack-encoded, read with `config.get`.
+    pub config: Arc<BTreeMap<String, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for PluginEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEnv")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("grants", &self.grants)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginEnv {
+    /// An environment with no permissions, default limits, no services and
+    /// no configuration.
+    pub fn new(name: impl Into<Arc<str>>, router: Arc<dyn Router>) -> Self {
+        Self {
+            name: name.into(),
+            router,
+            limits: Limits::default(),
+            grants: Grants::default(),
+            services: Services::default(),
+            config: Arc::default(),
+        }
+    }
+}
