@@ -4,14 +4,16 @@
 //! host as WebAssembly and in process, and walks through what wasp does:
 //! request/reply in both forms, publish/subscribe, plugin-to-plugin requests
 //! (waiting and with completion callbacks), deadlock refusal, a runaway plugin
-//! preempted while the others keep answering, and structured errors for bad
-//! input. Run it with `cargo run -p wasp-demo`; set `RUST_LOG=wasp=debug` to
+//! preempted while the others keep answering, a permission denied and then
+//! granted at run time, and structured errors for bad input. Every plugin
+//! loads with its manifest (`plugin.toml`); the host's policy decides what
+//! it may do. Run it with `cargo run -p wasp-demo`; set `RUST_LOG=wasp=debug` to
 //! watch the host's own tracing.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use wasp_actors::Host;
+use wasp_actors::{AuditKind, Host, Manifest, Policy};
 use wasp_example_relay::Forward;
 use wasp_protocol::codec;
 
@@ -30,28 +32,46 @@ async fn main() -> Result<()> {
     let dir = tokio::task::spawn_blocking(wasp_fixtures::wasm_dir).await?;
     println!("built in {:.1} s into {}", t.elapsed().as_secs_f64(), dir.display());
 
-    let host = Host::builder().cpu_budget(Duration::from_millis(500)).build()?;
+    // Default deny: the app trusts the plugins it ships with what their
+    // manifests ask for, and nothing else.
+    let policy = Policy::new().trust("echo")?.trust("counter")?.trust("relay")?.trust("spinner")?.trust("native-*")?;
+    let host = Host::builder().cpu_budget(Duration::from_millis(500)).policy(policy).build()?;
 
-    section("Loading plugins");
+    section("Loading plugins with their manifests");
     for name in ["echo", "counter", "relay", "spinner"] {
-        let path = wasp_fixtures::wasm_plugin(name);
-        let size = std::fs::metadata(&path)?.len();
+        // A folder holding `plugin.toml` and the `.wasm` it names.
+        let bundle = wasp_fixtures::wasm_bundle(name);
+        let size = std::fs::metadata(bundle.join(format!("{name}.wasm")))?.len();
         let t = Instant::now();
-        let plugin = host.load_as(name, &path).await.with_context(|| format!("loading {name}"))?;
+        let plugin = host.load(&bundle).await.with_context(|| format!("loading {name}"))?;
+        let granted: Vec<String> = plugin.granted().iter().map(ToString::to_string).collect();
         println!(
-            "  {:<16} {:<10} ABI {}  {:>7} KiB  loaded in {:.1} ms",
+            "  {:<16} {:<10} ABI {}  {:>5} KiB  loaded in {:>5.1} ms  granted [{}]",
             plugin.name(),
             plugin.kind(),
             plugin.abi_version().map(|v| v.to_string()).unwrap_or_default(),
             size / 1024,
-            t.elapsed().as_secs_f64() * 1e3
+            t.elapsed().as_secs_f64() * 1e3,
+            granted.join(", ")
         );
     }
+    let manifest = |plugin: &str, name: &str| -> Result<Manifest> {
+        let mut m = Manifest::from_file(&wasp_fixtures::manifest_path(plugin))?;
+        name.clone_into(&mut m.name);
+        Ok(m)
+    };
     for (name, plugin) in [
-        ("native-echo", host.register::<wasp_example_echo::Echo>("native-echo").await?),
-        ("native-counter", host.register::<wasp_example_counter::Counter>("native-counter").await?),
+        (
+            "native-echo",
+            host.register_manifest(manifest("echo", "native-echo")?, wasp_example_echo::Echo::default).await?,
+        ),
+        (
+            "native-counter",
+            host.register_manifest(manifest("counter", "native-counter")?, wasp_example_counter::Counter::default)
+                .await?,
+        ),
     ] {
-        println!("  {name:<16} {:<10} (the same Rust source, registered in process)", plugin.kind());
+        println!("  {name:<16} {:<10} (the same Rust source and manifest, registered in process)", plugin.kind());
     }
 
     section("Request/reply: the same plugin source, two forms");
@@ -116,6 +136,28 @@ async fn main() -> Result<()> {
     let pong: String = host.call("spinner", "ping", &()).await?;
     println!("  the spinner was recycled and answers again: {pong:?}");
 
+    section("Permissions: denied by default, granted at run time");
+    // The same relay code with no manifest: it asks for nothing, so it gets nothing.
+    host.load_bytes("stranger", &wasp_fixtures::wasm_bytes("relay")).await?;
+    let mut audit = host.audit_events();
+    let ask = Forward::new("echo", "ping", &"let me through");
+    match host.call::<_, String>("stranger", "forward", &ask).await {
+        Err(e) => println!("  stranger → echo is refused: {e}"),
+        Ok(_) => println!("  stranger → echo unexpectedly went through"),
+    }
+    while let Ok(event) = audit.try_recv() {
+        if let AuditKind::PermissionDenied { permission } = &event.kind {
+            println!("  audit: `{}` denied `{permission}`", event.plugin);
+        }
+    }
+    host.grant("stranger", "request:echo").await?;
+    let reply: String = host.call("stranger", "forward", &ask).await?;
+    println!("  after host.grant(\"stranger\", \"request:echo\"), no restart: {reply:?}");
+    host.revoke("stranger", "request:echo").await?;
+    if let Err(e) = host.call::<_, String>("stranger", "forward", &ask).await {
+        println!("  revoked again, on its very next call: {}", e.code);
+    }
+
     section("Bad input gets structured errors, never a crash");
     if let Err(e) = host.request("nobody", "ping", codec::to_payload(&())?).await {
         println!("  request to an unknown plugin → {e}");
@@ -128,22 +170,27 @@ async fn main() -> Result<()> {
     }
 
     section("Plugins");
-    println!("  {:<16} {:<10} {:>8} {:>7} {:>9} {:>10}", "name", "kind", "handled", "faults", "restarts", "memory");
-    for p in host.plugins() {
+    println!(
+        "  {:<16} {:<10} {:<8} {:>8} {:>7} {:>9} {:>7} {:>10}",
+        "name", "kind", "state", "handled", "faults", "restarts", "denied", "memory"
+    );
+    let m = host.metrics();
+    for p in &m.plugins {
         println!(
-            "  {:<16} {:<10} {:>8} {:>7} {:>9} {:>9}K",
+            "  {:<16} {:<10} {:<8} {:>8} {:>7} {:>9} {:>7} {:>9}K",
             p.name,
             p.kind,
+            format!("{:?}", p.state).to_lowercase(),
             p.handled,
             p.faults,
             p.restarts,
-            p.memory_bytes / 1024
+            p.denied,
+            p.memory_peak_bytes / 1024
         );
     }
-    let m = host.metrics();
     println!(
-        "  broker: {} requests from the host, {} late replies, {} deadlocks refused",
-        m.requests, m.late_replies, m.deadlocks_refused
+        "  broker: {} requests from the host, {} late replies, {} deadlocks refused, {} audit events",
+        m.requests, m.late_replies, m.deadlocks_refused, m.audit_events
     );
 
     host.shutdown().await;

@@ -1,0 +1,262 @@
+//! Permissions: default deny, the host's policy, asking, remembering, and
+//! grants and revocations that take effect on the plugin's next host call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use wasp_actors::{AuditEvent, AuditKind, Decision, Host, Permission, Policy};
+use wasp_example_relay::Forward;
+use wasp_protocol::ErrorCode;
+
+use crate::common::{FORMS, Form, host, info, load, manifest, mp};
+
+fn perm(s: &str) -> Permission {
+    s.parse().expect("valid permission")
+}
+
+/// The next audit event satisfying `pred`, waiting at most 5 s.
+async fn audit_where(rx: &mut broadcast::Receiver<AuditEvent>, pred: impl Fn(&AuditEvent) -> bool) -> AuditEvent {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("audit stream closed"),
+            }
+        }
+    })
+    .await
+    .expect("the audit event within 5 s")
+}
+
+fn is_denial(plugin: &str, permission: &str) -> impl Fn(&AuditEvent) -> bool {
+    let (plugin, permission) = (plugin.to_owned(), perm(permission));
+    move |e| e.plugin == plugin && e.kind == AuditKind::PermissionDenied { permission: permission.clone() }
+}
+
+/// Loads `relay` in `form` with a manifest requesting nothing.
+async fn bare_relay(host: &Host, form: Form, name: &str) {
+    match form {
+        Form::Wasm => {
+            host.load_bytes(name, &wasp_fixtures::wasm_bytes("relay")).await.unwrap();
+        }
+        Form::InProcess => {
+            host.register::<wasp_example_relay::Relay>(name).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_without_a_manifest_may_do_nothing_but_answer() {
+    for form in FORMS {
+        let host = host();
+        load(&host, Form::Wasm, "echo", "echo").await;
+        bare_relay(&host, form, "relay").await;
+        let mut audit = host.audit_events();
+        let err = host.call::<_, Vec<u8>>("relay", "forward", &Forward::new("echo", "ping", &1)).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied, "{form:?}: {err}");
+        assert!(err.message.contains("lacks the permission `request:echo`"), "{form:?}: {err}");
+        let event = audit_where(&mut audit, is_denial("relay", "request:echo")).await;
+        assert!(event.message.contains("request:echo"), "{event:?}");
+        let i = info(&host, "relay");
+        assert_eq!((i.denied, i.violations), (1, 1), "{form:?}: {i:?}");
+        assert!(i.permissions.is_empty());
+        // The plugin still answers, and so does everyone else.
+        assert_eq!(host.request("echo", "ping", mp(&2)).await.unwrap(), mp(&2));
+        let pending: u64 = host.call("relay", "pending", &()).await.unwrap();
+        assert_eq!(pending, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_grants_only_what_was_requested_and_denials_win() {
+    let policy = Policy::new()
+        .allow("relay*", "request:*")
+        .unwrap()
+        .deny("relay-untrusted", "request:secret*")
+        .unwrap()
+        .trust("counter")
+        .unwrap();
+    let host = Host::builder().policy(policy).build().unwrap();
+    let m = manifest("relay", "relay-untrusted").permissions([perm("request:secret-store"), perm("publish:x")]);
+    let loaded = host.register_manifest(m, wasp_example_relay::Relay::default).await.unwrap();
+    assert_eq!(loaded.granted(), [perm("request:*")]);
+    assert_eq!(loaded.refused(), [perm("request:secret-store"), perm("publish:x")]);
+    // `trust` honours requests; it adds nothing that was not requested.
+    let counter = host.register_manifest(manifest("counter", "counter"), wasp_example_counter::Counter::default).await;
+    assert_eq!(counter.unwrap().granted(), [perm("subscribe:counter.reset"), perm("publish:counter.changed")]);
+    let log = host.audit_log();
+    let refused = log
+        .iter()
+        .find(|e| matches!(&e.kind, AuditKind::Revoked { permission, by } if *permission == perm("request:secret-store") && by == "policy"))
+        .expect("the refusal is audited");
+    assert_eq!(refused.plugin, "relay-untrusted");
+    assert!(log.iter().any(|e| matches!(&e.kind, AuditKind::Revoked { by, .. } if by == "default")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_decides_what_no_rule_does_and_its_answers_are_remembered_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let ask_policy = |asked: Arc<AtomicUsize>| {
+        Policy::new().allow("counter", "publish:*").unwrap().ask(move |q| {
+            asked.fetch_add(1, Ordering::SeqCst);
+            async move {
+                assert_eq!(q.plugin, "counter");
+                assert_eq!(q.version, "0.1.0");
+                if q.permission == "subscribe:counter.reset".parse().unwrap() { Decision::Deny } else { Decision::Allow }
+            }
+        })
+    };
+    {
+        let host = Host::builder().data_dir(dir.path()).policy(ask_policy(asked.clone())).build().unwrap();
+        let m = manifest("counter", "counter").permission(perm("log"));
+        // `counter` subscribes in on_load: refused, that fails its load.
+        let err = host.register_manifest(m.clone(), wasp_example_counter::Counter::default).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "asked about subscribe and log, not publish (a rule allows it)");
+        // Loading again asks nobody: the answers were remembered.
+        let _ = host.register_manifest(m, wasp_example_counter::Counter::default).await.unwrap_err();
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        host.shutdown().await;
+    }
+    // A new host on the same data directory remembers them too.
+    let asked_again = Arc::new(AtomicUsize::new(0));
+    let host = Host::builder().data_dir(dir.path()).policy(ask_policy(asked_again.clone())).build().unwrap();
+    let m = manifest("counter", "counter").permission(perm("log"));
+    let err = host.register_manifest(m, wasp_example_counter::Counter::default).await.unwrap_err();
+    assert!(err.to_string().contains("subscribe:counter.reset"), "{err}");
+    assert_eq!(asked_again.load(Ordering::SeqCst), 0, "nothing asked after a restart");
+    assert!(host.audit_log().iter().any(|e| matches!(&e.kind, AuditKind::Granted { by, .. } if by == "stored")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_and_revocations_take_effect_on_the_next_call_without_a_restart() {
+    for form in FORMS {
+        let host = host();
+        load(&host, Form::Wasm, "echo", "echo").await;
+        bare_relay(&host, form, "relay").await;
+        let forward = Forward::new("echo", "ping", &"hi");
+        let denied = host.call::<_, String>("relay", "forward", &forward).await.unwrap_err();
+        assert_eq!(denied.code, ErrorCode::PermissionDenied);
+
+        host.grant("relay", "request:echo").await.unwrap();
+        assert!(host.permits("relay", &perm("request:echo")));
+        let reply: String = host.call("relay", "forward", &forward).await.unwrap();
+        assert_eq!(reply, "hi", "{form:?}");
+        // Waiting and request_async alike.
+        let reply: String = host.call("relay", "forward_async", &forward).await.unwrap();
+        assert_eq!(reply, "hi", "{form:?}");
+
+        host.revoke("relay", "request:*").await.unwrap();
+        assert!(host.permissions("relay").unwrap().is_empty());
+        let err = host.call::<_, String>("relay", "forward", &forward).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied, "{form:?}: {err}");
+        let i = info(&host, "relay");
+        assert_eq!(i.restarts, 0, "no restart was needed");
+        assert!(host.audit_log().iter().any(|e| matches!(&e.kind, AuditKind::Revoked { by, .. } if by == "host")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_subscription_stops_delivering() {
+    for form in FORMS {
+        let host = host();
+        load(&host, form, "counter", "counter").await;
+        let add = |n: u64| {
+            let host = host.clone();
+            async move { host.call::<_, u64>("counter", "add", &n).await }
+        };
+        assert_eq!(add(5).await.unwrap(), 5);
+        host.publish("counter.reset", mp(&())).unwrap();
+        // The reset event is queued before the next request: it has run by then.
+        assert_eq!(add(1).await.unwrap(), 1, "{form:?}: the subscription works");
+
+        let mut audit = host.audit_events();
+        host.revoke("counter", "subscribe:counter.reset").await.unwrap();
+        host.publish("counter.reset", mp(&())).unwrap();
+        assert_eq!(add(1).await.unwrap(), 2, "{form:?}: the reset was not delivered");
+        audit_where(&mut audit, is_denial("counter", "subscribe:counter.reset")).await;
+        // The subscription is gone for good, even after a new grant.
+        host.grant("counter", "subscribe:counter.reset").await.unwrap();
+        host.publish("counter.reset", mp(&())).unwrap();
+        assert_eq!(add(1).await.unwrap(), 3, "{form:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_subscribers_hear_only_plugins_holding_ui_permissions() {
+    let host = host();
+    load(&host, Form::Wasm, "counter", "counter").await;
+    let mut all = host.subscribe("counter.*").unwrap();
+    let mut ui = host.subscribe_ui("counter.*").unwrap();
+    let _: u64 = host.call("counter", "add", &1u64).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), all.recv()).await.unwrap().unwrap();
+    assert_eq!(event.topic, "counter.changed");
+    assert!(ui.try_recv().is_none(), "no `ui:` grant, nothing for the UI");
+    // The host's own events always reach the UI.
+    host.publish("counter.note", mp(&"from host")).unwrap();
+    assert_eq!(ui.recv().await.unwrap().topic, "counter.note");
+
+    host.grant("counter", "ui:counter.changed").await.unwrap();
+    let _: u64 = host.call("counter", "add", &1u64).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), ui.recv()).await.unwrap().unwrap();
+    assert_eq!((event.from.as_str(), event.topic.as_str()), ("counter", "counter.changed"));
+    assert_eq!(event.decode::<u64>().unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_asks_for_limits_and_the_host_caps_them() {
+    let host = Host::builder().cpu_budget(Duration::from_secs(2)).policy(Policy::new().trust("*").unwrap()).build();
+    let host = host.unwrap();
+    let mut m = manifest("spinner", "quick");
+    m.limits.cpu_budget = Some(Duration::from_millis(100));
+    let mut greedy = manifest("spinner", "greedy");
+    greedy.limits.cpu_budget = Some(Duration::from_secs(3600));
+    greedy.limits.mailbox = Some(1);
+    let bytes = wasp_fixtures::wasm_bytes("spinner");
+    host.load_bytes_with(m, &bytes).await.unwrap();
+    host.load_bytes_with(greedy, &bytes).await.unwrap();
+
+    let err = host.request("quick", "spin", mp(&())).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::DeadlineExceeded);
+    assert!(err.message.contains("100ms"), "the manifest's budget: {err}");
+
+    // The greedy one asked for an hour and got the host's 2 s; its mailbox
+    // holds one message, so of three requests sent at once while it spins,
+    // the third is refused `busy` at once.
+    let spin = tokio::spawn({
+        let host = host.clone();
+        async move { host.request("greedy", "spin", mp(&())).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let queued = tokio::spawn({
+        let host = host.clone();
+        async move { host.request("greedy", "ping", mp(&())).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let busy = host.request("greedy", "ping", mp(&())).await.unwrap_err();
+    assert_eq!(busy.code, ErrorCode::Busy, "{busy}");
+    let err = spin.await.unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::DeadlineExceeded);
+    assert!(err.message.contains("2s"), "capped at the host's budget: {err}");
+    assert_eq!(queued.await.unwrap().unwrap(), mp(&"pong"), "the queued request is answered by the new instance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_publish_permission_stops_a_plugins_events() {
+    let host = host();
+    load(&host, Form::Wasm, "echo", "echo").await;
+    let mut events = host.subscribe("*").unwrap();
+    // `echo` republishes the events it gets on `echo.seen`, as its manifest asks.
+    host.send("echo", "hello", mp(&1)).unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+    assert_eq!((event.from.as_str(), event.topic.as_str()), ("echo", "echo.seen"));
+    host.revoke("echo", "publish:*").await.unwrap();
+    let mut audit = host.audit_events();
+    host.send("echo", "hello", mp(&2)).unwrap();
+    audit_where(&mut audit, is_denial("echo", "publish:echo.seen")).await;
+    assert!(events.try_recv().is_none());
+}
