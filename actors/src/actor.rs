@@ -31,6 +31,8 @@ pub(crate) enum PluginMsg {
     Deliver(Inbound),
     /// Lift the quarantine: restart the plugin fresh and take messages again.
     Lift(oneshot::Sender<Result<(), wasp_runtime::Error>>),
+    /// Restart the plugin fresh, between two messages.
+    Restart(oneshot::Sender<Result<(), wasp_runtime::Error>>),
 }
 
 /// What the actor is started with.
@@ -74,6 +76,10 @@ impl Actor for PluginActor {
             }
             PluginMsg::Lift(done) => {
                 let result = st.lift().await;
+                let _ = done.send(result);
+            }
+            PluginMsg::Restart(done) => {
+                let result = st.restart().await;
                 let _ = done.send(result);
             }
         }
@@ -172,6 +178,15 @@ impl PluginActorState {
                 }
             }
         }
+    }
+
+    async fn restart(&mut self) -> Result<(), wasp_runtime::Error> {
+        if let Some(broker) = self.broker.upgrade() {
+            broker.cancel_timers(&self.name);
+        }
+        self.instance.recycle().await?;
+        self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn lift(&mut self) -> Result<(), wasp_runtime::Error> {

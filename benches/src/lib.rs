@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use wasp_actors::Host;
+use wasp_actors::{Host, Manifest, Policy};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{
     Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, PluginEnv, PluginFactory, PluginImage, ReplyTo,
@@ -26,9 +26,9 @@ use wasp_sdk::{MessageKind, Plugin};
 /// Which form the example plugins are loaded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// Rust types registered with [`Host::register`].
+    /// Rust types registered with [`Host::register_manifest`].
     InProcess,
-    /// The same crates built for wasm32 and loaded with [`Host::load_as`].
+    /// The same crates built for wasm32 and loaded with [`Host::load`].
     Wasm,
 }
 
@@ -50,15 +50,19 @@ pub fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime builds")
 }
 
-/// A host with `echo` and `relay` loaded in the given form.
+/// A host with `echo` and `relay` loaded in the given form, each with its
+/// manifest and every permission it requests (the checks run on every call,
+/// as in production).
 pub fn host(rt: &Runtime, form: Form) -> Host {
     rt.block_on(async move {
-        let host = Host::builder().build().expect("host builds");
+        let policy = Policy::new().trust("*").expect("valid rule");
+        let host = Host::builder().policy(policy).build().expect("host builds");
         for plugin in ["echo", "relay"] {
+            let manifest = || Manifest::from_file(&wasp_fixtures::manifest_path(plugin)).expect("example manifest");
             let loaded = match (form, plugin) {
-                (Form::Wasm, _) => host.load_as(plugin, wasp_fixtures::wasm_plugin(plugin)).await,
-                (Form::InProcess, "echo") => host.register::<wasp_example_echo::Echo>(plugin).await,
-                (Form::InProcess, _) => host.register::<wasp_example_relay::Relay>(plugin).await,
+                (Form::Wasm, _) => host.load(wasp_fixtures::wasm_bundle(plugin)).await,
+                (Form::InProcess, "echo") => host.register_manifest(manifest(), wasp_example_echo::Echo::default).await,
+                (Form::InProcess, _) => host.register_manifest(manifest(), wasp_example_relay::Relay::default).await,
             };
             loaded.unwrap_or_else(|e| panic!("loading {plugin} ({}): {e}", form.label()));
         }

@@ -25,8 +25,9 @@ pub const EXPORT_DEALLOC: &str = "wasp_dealloc";
 pub const EXPORT_HANDLE: &str = "wasp_handle";
 /// Optional `wasp_load() -> i32`: called once after instantiation.
 pub const EXPORT_LOAD: &str = "wasp_load";
-/// Optional `_initialize()`: the WASI reactor initializer (wasm32-wasip1
-/// libraries export it); called once, before `wasp_load`.
+/// Optional `_initialize()`: the WASI reactor initializer (C reactors built
+/// with wasi-libc export it; Rust's wasm32-wasip1 cdylibs do not); called
+/// once, before `wasp_load`.
 pub const EXPORT_INITIALIZE: &str = "_initialize";
 
 /// The WASI preview 1 import module; a plugin may import the functions in

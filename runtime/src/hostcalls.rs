@@ -402,8 +402,11 @@ impl HostCalls {
                 ready(Ok(self.env.config.get(&key).cloned().unwrap_or_else(|| NIL.to_vec())))
             }
             svc::HTTP_FETCH => {
-                let req: wasp_protocol::services::HttpRequest =
+                let mut req: wasp_protocol::services::HttpRequest =
                     decode(service, "{ method, url, headers, body, timeout_ms }", &payload)?;
+                // A plugin may shorten the host's request timeout, never lengthen it.
+                let cap = u32::try_from(self.env.limits.request_timeout.as_millis()).unwrap_or(u32::MAX);
+                req.timeout_ms = Some(req.timeout_ms.map_or(cap, |ms| ms.min(cap)));
                 let permission = HttpClient::permission_for(&req.url)?;
                 self.require(permission)?;
                 let http = self.env.services.http.clone().ok_or_else(|| {

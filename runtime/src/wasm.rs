@@ -25,8 +25,9 @@ pub(crate) struct GuestState {
     host: HostCalls,
     /// The WASI subset's context: only granted directories are preopened.
     wasi: WasiP1Ctx,
-    /// The `fs.*` grants `wasi` was built from.
-    fs_grants: Vec<Permission>,
+    /// The preopened directories, in descriptor order, and how each may be
+    /// used now.
+    fs_slots: Vec<(String, Access)>,
     memory: Option<Memory>,
     /// The result slot of `request` and friends (`result_len` / `result_read`).
     result: Vec<u8>,
@@ -113,20 +114,24 @@ impl WasmInstance {
         self.live.as_ref().map_or(0, |l| l.exports.memory.data_size(&l.store))
     }
 
-    /// Rebuilds the WASI context if the `fs.*` grants changed since it was
-    /// built: a revoked directory disappears before the next message (its
-    /// open files are closed).
+    /// Rebuilds the WASI context if the `fs.*` grants of its directories
+    /// changed: a revoked directory turns into an empty, read-only one
+    /// before the next message (files open in it are closed), a downgraded
+    /// one turns read-only. Every directory keeps its descriptor, because
+    /// WASI libc reads the table of preopens once and caches it; for the same
+    /// reason a directory granted later appears when the plugin restarts.
     fn refresh_wasi(&mut self) {
-        let fs = self.spec.fs_grants();
         let Some(live) = self.live.as_ref() else { return };
-        if live.store.data().fs_grants == fs {
+        let slots: Vec<(String, Access)> =
+            live.store.data().fs_slots.iter().map(|(dir, _)| (dir.clone(), self.spec.access(dir))).collect();
+        if live.store.data().fs_slots == slots {
             return;
         }
-        let wasi = self.spec.wasi_ctx(&fs);
+        let wasi = self.spec.wasi_ctx(&slots);
         if let Some(live) = self.live.as_mut() {
             let state = live.store.data_mut();
             state.wasi = wasi;
-            state.fs_grants = fs;
+            state.fs_slots = slots;
         }
     }
 
@@ -205,40 +210,61 @@ impl Spec {
         self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
     }
 
-    /// The `fs.*` grants, in a stable order.
-    fn fs_grants(&self) -> Vec<Permission> {
-        let mut fs: Vec<Permission> = self
+    /// The directories of the `fs.*` grants, sorted, each once: the
+    /// preopens of a new instance, in descriptor order (3, 4, …).
+    fn fs_dirs(&self) -> Vec<String> {
+        let mut dirs: Vec<String> = self
             .env
             .grants
             .list()
             .into_iter()
-            .filter(|p| matches!(p, Permission::FsRead(_) | Permission::FsWrite(_)))
+            .filter_map(|p| match p {
+                Permission::FsRead(d) | Permission::FsWrite(d) => Some(d),
+                _ => None,
+            })
             .collect();
-        fs.sort();
-        fs
+        dirs.sort();
+        dirs.dedup();
+        dirs
     }
 
-    /// A WASI context with only the granted directories preopened.
-    fn wasi_ctx(&self, fs: &[Permission]) -> WasiP1Ctx {
+    /// How the grants of this moment let the plugin use `dir`.
+    fn access(&self, dir: &str) -> Access {
+        let grants = &self.env.grants;
+        if grants.allows(&Permission::FsWrite(dir.to_owned())) {
+            Access::ReadWrite
+        } else if grants.allows(&Permission::FsRead(dir.to_owned())) {
+            Access::ReadOnly
+        } else {
+            Access::Revoked
+        }
+    }
+
+    /// A WASI context with the given directories preopened, in order.
+    fn wasi_ctx(&self, slots: &[(String, Access)]) -> WasiP1Ctx {
         let mut builder = WasiCtxBuilder::new();
-        for grant in fs {
-            let (dir, perms) = match grant {
-                Permission::FsWrite(d) => (d, FsPerms::ReadWrite),
-                Permission::FsRead(d) => (d, FsPerms::ReadOnly),
-                _ => continue,
-            };
-            let name = &self.env.name;
+        let name = &self.env.name;
+        for (dir, access) in slots {
             let Some((host, guest)) = self.env.services.resolve_dir(name, dir) else {
-                tracing::warn!(target: "wasp::audit", plugin = %name, "`{grant}` needs a host data directory; not preopened");
+                tracing::warn!(target: "wasp::audit", plugin = %name, "`{dir}` needs a host data directory; not preopened");
                 continue;
             };
-            if dir.starts_with(wasp_protocol::DATA_DIR)
+            let (host, perms) = match access {
+                Access::ReadWrite => (host, FsPerms::ReadWrite),
+                Access::ReadOnly => (host, FsPerms::ReadOnly),
+                Access::Revoked => match revoked_dir() {
+                    Some(empty) => (empty.to_owned(), FsPerms::ReadOnly),
+                    None => continue,
+                },
+            };
+            if *access == Access::ReadWrite
+                && dir.starts_with(wasp_protocol::DATA_DIR)
                 && let Err(e) = std::fs::create_dir_all(&host)
             {
                 tracing::warn!(target: "wasp::audit", plugin = %name, "cannot create {}: {e}", host.display());
             }
             if let Err(e) = builder.preopened_dir(&host, &guest, perms) {
-                tracing::warn!(target: "wasp::audit", plugin = %name, "cannot preopen {} for `{grant}`: {e}", host.display());
+                tracing::warn!(target: "wasp::audit", plugin = %name, "cannot preopen {} as `{guest}`: {e}", host.display());
             }
         }
         builder.build_p1()
@@ -247,11 +273,12 @@ impl Spec {
     async fn start(&self) -> Result<Live, Error> {
         let name = &self.plugin.name;
         let schedule = self.engine.schedule();
-        let fs_grants = self.fs_grants();
+        let fs_slots: Vec<(String, Access)> =
+            self.fs_dirs().into_iter().map(|dir| (dir.clone(), self.access(&dir))).collect();
         let state = GuestState {
             host: HostCalls::new(self.env.clone()),
-            wasi: self.wasi_ctx(&fs_grants),
-            fs_grants,
+            wasi: self.wasi_ctx(&fs_slots),
+            fs_slots,
             memory: None,
             result: Vec::new(),
             panic: None,
@@ -341,6 +368,36 @@ impl Spec {
         };
         Error::Trap { plugin, message, backtrace }
     }
+}
+
+/// How a preopened directory may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+    /// Its grant was revoked: an empty, read-only directory stands in, so
+    /// that the descriptors of the others stay where WASI libc expects them.
+    Revoked,
+}
+
+/// An empty directory standing in for revoked ones, made once per process
+/// under the temporary directory with an unguessable name.
+fn revoked_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).ok()?;
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("wasp-revoked-{}-{tag}", std::process::id()));
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::error!(target: "wasp::audit", "cannot create {}: {e}; revoked directories are dropped instead", dir.display());
+                None
+            }
+        }
+    })
+    .as_deref()
 }
 
 enum Fault {

@@ -10,4 +10,7 @@ mod faults;
 mod lifecycle;
 mod loading;
 mod messaging;
+mod permissions;
 mod scheduling;
+mod services;
+mod supervision;

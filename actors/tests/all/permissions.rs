@@ -106,7 +106,11 @@ async fn ask_decides_what_no_rule_does_and_its_answers_are_remembered_across_res
             async move {
                 assert_eq!(q.plugin, "counter");
                 assert_eq!(q.version, "0.1.0");
-                if q.permission == "subscribe:counter.reset".parse().unwrap() { Decision::Deny } else { Decision::Allow }
+                if q.permission == "subscribe:counter.reset".parse().unwrap() {
+                    Decision::Deny
+                } else {
+                    Decision::Allow
+                }
             }
         })
     };
@@ -259,4 +263,70 @@ async fn a_revoked_publish_permission_stops_a_plugins_events() {
     host.send("echo", "hello", mp(&2)).unwrap();
     audit_where(&mut audit, is_denial("echo", "publish:echo.seen")).await;
     assert!(events.try_recv().is_none());
+}
+
+/// A plugin that, on any request, logs `n` lines (n = the payload's first
+/// byte as a positive fixint) and then tries `table.grow` by 100 elements,
+/// answering `[n, grow result]`.
+fn logger_plugin() -> Vec<u8> {
+    let handle = crate::common::wat_handle(
+        "(local $i i32) (local $n i32)",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (local.set $n (i32.load8_u (global.get $payload)))
+        (block $done
+          (loop $next
+            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+            (call $log (i32.const 2) (i32.const 16) (i32.const 5))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
+        (call $put (i32.const 0) (i64.extend_i32_u (local.get $n)))
+        (call $put (i32.const 1) (i64.extend_i32_s (table.grow $t (ref.null func) (i32.const 100))))
+        (call $reply_ints (local.get $id) (i32.const 2))"#,
+    );
+    crate::common::wat_plugin(&format!(
+        r#"(data (i32.const 16) "hello")
+           (table $t 1 funcref)
+           {}
+           {handle}"#,
+        crate::common::WAT_ALLOC
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_need_the_log_permission_and_are_rate_limited_and_tables_are_bounded() {
+    let host = host();
+    let mut quiet = wasp_actors::Manifest::new("quiet").unwrap();
+    quiet.kind = wasp_actors::ManifestKind::Wasm;
+    quiet.limits.table_elements = Some(50);
+    let mut chatty = wasp_actors::Manifest::new("chatty").unwrap().permission(perm("log"));
+    chatty.kind = wasp_actors::ManifestKind::Wasm;
+    chatty.limits.log_lines_per_second = Some(10);
+    host.load_bytes_with(quiet, &logger_plugin()).await.unwrap();
+    host.load_bytes_with(chatty, &logger_plugin()).await.unwrap();
+
+    // Without `log`: lines are dropped; one audit event says so, not one per line.
+    let reply: Vec<i64> = host.call("quiet", "go", &100u8).await.unwrap();
+    assert_eq!(reply, [100, -1], "the table may not grow past 50 elements");
+    let reply: Vec<i64> = host.call("quiet", "go", &100u8).await.unwrap();
+    assert_eq!(reply[0], 100);
+    let denials = host
+        .audit_log()
+        .iter()
+        .filter(|e| e.plugin == "quiet" && e.kind == AuditKind::PermissionDenied { permission: perm("log") })
+        .count();
+    assert_eq!(denials, 1);
+
+    // With `log` at 10 lines per second: 100 lines in a burst, one report.
+    let reply: Vec<i64> = host.call("chatty", "go", &100u8).await.unwrap();
+    assert_eq!(reply, [100, 1], "the default table limit allows the growth; the old size was 1");
+    let limits: Vec<_> = host
+        .audit_log()
+        .into_iter()
+        .filter(|e| {
+            e.plugin == "chatty" && matches!(&e.kind, AuditKind::LimitExceeded { limit } if limit == "log_rate")
+        })
+        .collect();
+    assert_eq!(limits.len(), 1, "{limits:?}");
+    assert!(limits[0].message.contains("10 log lines per second"), "{}", limits[0].message);
 }
