@@ -96,7 +96,8 @@ impl PluginActorState {
 
     async fn deliver(&mut self, inbound: Inbound) {
         if self.counters.state() == PluginState::Quarantined {
-            // Fail closed: answer, never run.
+            // Fail closed: answer, never run (and answer what it had deferred).
+            self.instance.abandon();
             let err = quarantined(&self.name, &self.counters);
             match inbound.reply {
                 Some(reply) => reply.send(Err(err)),
@@ -132,6 +133,10 @@ impl PluginActorState {
             counters.faults.fetch_add(1, Ordering::Relaxed);
             self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault: {fault}"));
             self.supervise(&fault.to_string()).await;
+        }
+        if self.counters.state() == PluginState::Quarantined || self.instance.quarantined() {
+            // Nothing it deferred will be answered by it now.
+            self.instance.abandon();
         }
     }
 

@@ -343,9 +343,17 @@ impl Host {
         let owned = bytes.to_vec();
         // Compiling takes milliseconds of CPU: keep it off the async workers.
         let compile_name = name.clone();
-        let plugin = tokio::task::spawn_blocking(move || WasmPlugin::compile(&engine, &compile_name, &owned, &limits))
-            .await
-            .map_err(|e| Error::Actor(format!("compile task failed: {e}")))??;
+        let compiled =
+            tokio::task::spawn_blocking(move || WasmPlugin::compile(&engine, &compile_name, &owned, &limits))
+                .await
+                .map_err(|e| Error::Actor(format!("compile task failed: {e}")))?;
+        let plugin = match compiled {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                self.audit(&name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
+                return Err(e.into());
+            }
+        };
         let abi = Some(plugin.abi_version());
         self.spawn(manifest, PluginImage::Wasm(plugin), abi).await
     }
@@ -503,6 +511,7 @@ impl Host {
             Err(e) => {
                 // Timers its `on_load` may have set have nowhere to go.
                 broker.cancel_timers(&name);
+                self.audit(&name, AuditKind::Fault { code: e.code() }, format!("plugin `{name}` failed to start: {e}"));
                 return Err(e.into());
             }
         };

@@ -45,6 +45,12 @@ pub enum AuditKind {
         /// The error code its caller got.
         code: ErrorCode,
     },
+    /// A plugin was refused at load: its module or manifest failed
+    /// validation (a forbidden import, a broken ABI, an unsupported version).
+    LoadRefused {
+        /// The error code the loader answered.
+        code: ErrorCode,
+    },
     /// The plugin's instance was replaced after a fault.
     Restarted {
         /// Failures within the supervision window, this one included.

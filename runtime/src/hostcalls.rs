@@ -128,6 +128,16 @@ impl HostCalls {
         self.audit(AuditKind::InvalidCall { call: call.to_owned() }, format!("{call}: {}", error.message));
     }
 
+    /// Records an exceeded limit found outside a host call (memory, tables).
+    pub(crate) fn limit_exceeded(&mut self, limit: &str, message: String) {
+        self.audit(AuditKind::LimitExceeded { limit: limit.to_owned() }, message);
+    }
+
+    /// Records a file access the WASI layer refused.
+    pub(crate) fn file_denied(&mut self, permission: Permission, message: String) {
+        self.audit(AuditKind::PermissionDenied { permission }, message);
+    }
+
     fn quarantine_error(&self) -> WireError {
         WireError::new(ErrorCode::Unavailable, format!("plugin `{}` is quarantined", self.env.name))
     }
@@ -278,6 +288,10 @@ impl HostCalls {
     /// Answers a pending request the plugin received. Not rate-limited: an
     /// answer is never refused.
     pub(crate) fn reply(&mut self, id: u64, answer: Answer) -> Result<(), WireError> {
+        if self.quarantined {
+            // The pending request is answered `unavailable` when the instance is abandoned.
+            return Err(self.quarantine_error());
+        }
         if let Ok(payload) = &answer {
             self.check_size("reply", payload)?;
         }

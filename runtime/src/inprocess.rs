@@ -80,6 +80,13 @@ impl InProcessInstance {
         self.host.quarantined
     }
 
+    /// Answers the requests the plugin had deferred with `unavailable` (it
+    /// was quarantined). [`InProcessInstance::recycle`] starts it afresh.
+    pub fn abandon(&mut self) {
+        let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{}` was quarantined", self.host.name()));
+        self.host.fail_all(&err);
+    }
+
     /// Handles one message; `Err` means the plugin panicked and must be recycled.
     pub fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
         let is_request = msg.kind == MessageKind::Request;

@@ -78,6 +78,16 @@ impl Instance {
         }
     }
 
+    /// Stops using the instance (its plugin was quarantined): requests it
+    /// had deferred are answered `unavailable` at once. Call
+    /// [`Instance::recycle`] to start it afresh.
+    pub fn abandon(&mut self) {
+        match self {
+            Self::Wasm(w) => w.abandon(),
+            Self::InProcess(p) => p.abandon(),
+        }
+    }
+
     /// Linear memory in use, in bytes (0 for in-process plugins).
     pub fn memory_size(&self) -> usize {
         match self {

@@ -37,6 +37,49 @@ pub(crate) struct GuestState {
     limits: StoreLimits,
 }
 
+/// The store's resource limiter: wasmtime's [`StoreLimits`], plus an audit
+/// event when the plugin is refused memory or table growth.
+impl wasmtime::ResourceLimiter for GuestState {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            let limit = self.host.env.limits.max_memory;
+            self.host.limit_exceeded(
+                "max_memory",
+                format!("plugin `{}` was refused {desired} bytes of memory; its limit is {limit}", self.host.name()),
+            );
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.table_growing(current, desired, maximum)?;
+        if !allowed {
+            let limit = self.host.env.limits.max_table_elements;
+            self.host.limit_exceeded(
+                "max_table_elements",
+                format!(
+                    "plugin `{}` was refused a table of {desired} elements; its limit is {limit}",
+                    self.host.name()
+                ),
+            );
+        }
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 type HandleFn = TypedFunc<(i32, i32, i64, i32, i32, i32), i32>;
 
 struct Exports {
@@ -107,6 +150,17 @@ impl WasmInstance {
     /// Whether the host quarantined the plugin while it ran.
     pub fn quarantined(&self) -> bool {
         self.live.as_ref().is_some_and(|l| l.store.data().host.quarantined)
+    }
+
+    /// Drops the instance without starting another (the plugin was
+    /// quarantined), answering the requests it had deferred with
+    /// `unavailable`. [`WasmInstance::recycle`] starts a fresh one.
+    pub fn abandon(&mut self) {
+        if let Some(mut old) = self.live.take() {
+            let name = &self.spec.plugin.name;
+            let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` was quarantined"));
+            old.store.data_mut().host.fail_all(&err);
+        }
     }
 
     /// Current size of the instance's linear memory, in bytes.
@@ -293,7 +347,7 @@ impl Spec {
                 .build(),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| s);
         store.epoch_deadline_callback(|mut cx| cx.data_mut().slices.on_deadline());
         let budget = self.budget_slices();
         store.data_mut().slices.start(budget);
@@ -361,7 +415,9 @@ impl Spec {
             return Error::Quarantined { plugin };
         }
         let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
-        let trap = e.downcast_ref::<Trap>().map_or_else(|| format!("{e}"), |t| t.to_string());
+        // A host function's error (WASI's `proc_exit`, say) is the root cause
+        // under wasmtime's "error while executing" context.
+        let trap = e.downcast_ref::<Trap>().map_or_else(|| e.root_cause().to_string(), |t| t.to_string());
         let message = match state.panic.take() {
             Some(panic) => format!("{trap} after a panic: {panic}"),
             None => trap,
@@ -631,12 +687,13 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         status(&c, r)
     })?;
     linker.func_wrap(M, "result_len", |c: Caller<'_, GuestState>| c.data().result.len() as i32)?;
-    linker.func_wrap(M, "result_read", |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| -> i32 {
-        let Some(memory) = c.data().memory else { return -i32::from(ErrorCode::Internal.as_u16()) };
+    linker.func_wrap(M, "result_read", |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+        guard(&c)?;
+        let Some(memory) = c.data().memory else { return Ok(-i32::from(ErrorCode::Internal.as_u16())) };
         let (mem, st) = memory.data_and_store_mut(&mut c);
         let n = (len.max(0) as usize).min(st.result.len());
         let size = mem.len();
-        match (ptr as u32 as usize).checked_add(n).and_then(|end| mem.get_mut(ptr as u32 as usize..end)) {
+        let read = match (ptr as u32 as usize).checked_add(n).and_then(|end| mem.get_mut(ptr as u32 as usize..end)) {
             Some(dst) => {
                 dst.copy_from_slice(&st.result[..n]);
                 n as i32
@@ -646,7 +703,9 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
                 st.host.invalid_call("result_read", &e);
                 -fail(st, e)
             }
-        }
+        };
+        guard(&c)?;
+        Ok(read)
     })?;
     linker.func_wrap(M, "log", |mut c: Caller<'_, GuestState>, level: i32, ptr: i32, len: i32| {
         let _ = with_memory(&mut c, "log", |mem, st| {
@@ -655,6 +714,7 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
             st.host.log(LogLevel::from_abi(level), &String::from_utf8_lossy(body));
             Ok(())
         });
+        guard(&c)
     })?;
     linker.func_wrap(M, "panic", |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
         let _ = with_memory(&mut c, "panic", |mem, st| {
@@ -662,6 +722,7 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
             st.panic = Some(String::from_utf8_lossy(&body[..body.len().min(MAX_TEXT)]).into_owned());
             Ok(())
         });
+        guard(&c)
     })?;
     linker.func_wrap_async(M, "call", |mut c: Caller<'_, GuestState>, (sp, sl, pp, pl): (i32, i32, i32, i32)| {
         Box::new(async move {
@@ -699,6 +760,9 @@ fn finish_wait(c: &mut Caller<'_, GuestState>, answer: crate::Answer) -> wasmtim
 mod errno {
     pub(super) const SUCCESS: i32 = 0;
     pub(super) const ACCES: i32 = 2;
+    pub(super) const BADF: i32 = 8;
+    pub(super) const PERM: i32 = 63;
+    pub(super) const NOTCAPABLE: i32 = 76;
     pub(super) const FAULT: i32 = 21;
     pub(super) const INVAL: i32 = 28;
 }
@@ -722,7 +786,7 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 _ => return Ok(errno::INVAL),
             };
             let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
-            Ok(write_guest(&mut c, out, &nanos.to_le_bytes()))
+            Ok(write_guest(&mut c, "clock_time_get", out, &nanos.to_le_bytes()))
         },
     )?;
     linker.func_wrap(
@@ -737,23 +801,106 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             if buf.len() != len as u32 as usize || getrandom::fill(&mut buf).is_err() {
                 return Ok(errno::INVAL);
             }
-            Ok(write_guest(&mut c, ptr, &buf))
+            Ok(write_guest(&mut c, "random_get", ptr, &buf))
+        },
+    )?;
+    linker.func_wrap_async(
+        abi::WASI_MODULE,
+        "path_open",
+        |mut c: Caller<'_, GuestState>,
+         (dirfd, dirflags, path_ptr, path_len, oflags, base, inheriting, fdflags, out): (
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+            i64,
+            i64,
+            i32,
+            i32,
+        )| {
+            Box::new(async move {
+                guard(&c)?;
+                let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
+                let (mem, state) = memory.data_and_store_mut(&mut c);
+                let path = match bytes(mem, path_ptr, path_len) {
+                    Ok(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                    Err(CallError::Abi(e) | CallError::Call(e)) => {
+                        state.host.invalid_call("path_open", &e);
+                        None
+                    }
+                };
+                let mut guest = wiggle::GuestMemory::Unshared(mem);
+                let status = wasmtime_wasi::p1::wasi_snapshot_preview1::path_open(
+                    &mut state.wasi,
+                    &mut guest,
+                    dirfd,
+                    dirflags,
+                    path_ptr,
+                    path_len,
+                    oflags,
+                    base,
+                    inheriting,
+                    fdflags,
+                    out,
+                )
+                .await?;
+                if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM)
+                    && let Some(path) = path
+                {
+                    state.denied_path(dirfd, &path, wants_write(oflags, base), status);
+                }
+                Ok(status)
+            })
         },
     )?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
-/// Copies `data` into guest memory at `ptr`; a WASI errno.
-fn write_guest(c: &mut Caller<'_, GuestState>, ptr: i32, data: &[u8]) -> i32 {
+/// Whether a `path_open` asks to create, truncate or write.
+fn wants_write(oflags: i32, rights_base: i64) -> bool {
+    const CREAT: i32 = 1;
+    const TRUNC: i32 = 8;
+    const FD_WRITE: i64 = 1 << 6;
+    oflags & (CREAT | TRUNC) != 0 || rights_base & FD_WRITE != 0
+}
+
+impl GuestState {
+    /// Audits a file access WASI refused: outside every granted directory,
+    /// or writing where only reading is granted.
+    fn denied_path(&mut self, dirfd: i32, path: &str, write: bool, status: i32) {
+        // Descriptors 3, 4, … are the preopens, in order.
+        let base = usize::try_from(dirfd - 3).ok().and_then(|i| self.fs_slots.get(i)).map(|(dir, _)| dir.as_str());
+        let full = match base {
+            Some(dir) => format!("{}/{path}", dir.trim_end_matches('/')),
+            None => format!("/{}", path.trim_start_matches('/')),
+        };
+        let permission = if write { Permission::FsWrite(full.clone()) } else { Permission::FsRead(full.clone()) };
+        let message = format!(
+            "plugin `{}` was refused `{full}` (WASI errno {status}): no `{permission}` grant covers it",
+            self.host.name()
+        );
+        self.host.file_denied(permission, message);
+    }
+}
+
+/// Copies `data` into guest memory at `ptr`; a WASI errno. A pointer
+/// outside memory is an invalid call, audited like one to a `wasp` import.
+fn write_guest(c: &mut Caller<'_, GuestState>, call: &str, ptr: i32, data: &[u8]) -> i32 {
     let Some(memory) = c.data().memory else { return errno::FAULT };
-    let mem = memory.data_mut(c);
+    let (mem, st) = memory.data_and_store_mut(&mut *c);
     let start = ptr as u32 as usize;
+    let size = mem.len();
     match start.checked_add(data.len()).and_then(|end| mem.get_mut(start..end)) {
         Some(dst) => {
             dst.copy_from_slice(data);
             errno::SUCCESS
         }
-        None => errno::FAULT,
+        None => {
+            let (CallError::Abi(e) | CallError::Call(e)) = out_of_bounds(ptr, data.len() as i32, size);
+            st.host.invalid_call(call, &e);
+            errno::FAULT
+        }
     }
 }

@@ -203,3 +203,15 @@ pub(crate) fn wat_handle(locals: &str, body: &str) -> String {
              {body})"#
     )
 }
+
+/// A WAT test plugin for ABI 1.1: `imports` (WASI ones, say; the text
+/// format wants every import before the first definition), the 1.1 `call`
+/// import as `$call`, [`WAT_PRELUDE`], then `items`, then `wasp:abi` 1.1.
+pub(crate) fn wat_plugin_v11(imports: &str, items: &str) -> Vec<u8> {
+    wat(&format!(
+        r#"(module
+             {imports}
+             (import "wasp" "call" (func $call (param i32 i32 i32 i32) (result i32)))
+             {WAT_PRELUDE} {items} (@custom "wasp:abi" "1.1"))"#
+    ))
+}

@@ -7,6 +7,7 @@
 mod abi_wat;
 mod common;
 mod faults;
+mod hostile;
 mod lifecycle;
 mod loading;
 mod messaging;
