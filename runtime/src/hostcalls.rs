@@ -63,6 +63,8 @@ pub(crate) struct HostCalls {
     logs: Bucket,
     /// Whether a dropped log line was reported since the last one written.
     log_drop_reported: bool,
+    /// Whether a refused call was reported since the last one admitted.
+    rate_reported: bool,
     /// Whether a log line refused for want of `log` was reported.
     log_denial_reported: bool,
     /// Set once the host quarantined the plugin: every later call fails
@@ -103,6 +105,7 @@ impl HostCalls {
             calls,
             logs,
             log_drop_reported: false,
+            rate_reported: false,
             log_denial_reported: false,
             quarantined: false,
             outstanding: Arc::default(),
@@ -148,6 +151,7 @@ impl HostCalls {
             return Err(self.quarantine_error());
         }
         if self.calls.take() {
+            self.rate_reported = false;
             return Ok(());
         }
         let rate = self.env.limits.host_call_rate;
@@ -155,7 +159,12 @@ impl HostCalls {
             ErrorCode::Busy,
             format!("{call}: plugin `{}` exceeded its limit of {rate} host calls per second", self.env.name),
         );
-        self.audit(AuditKind::LimitExceeded { limit: "host_call_rate".into() }, err.message.clone());
+        // One event (and one violation) per run of refused calls: a burst
+        // is one offence, however many calls it makes.
+        if !self.rate_reported {
+            self.rate_reported = true;
+            self.audit(AuditKind::LimitExceeded { limit: "host_call_rate".into() }, err.message.clone());
+        }
         Err(err)
     }
 

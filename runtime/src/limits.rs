@@ -17,7 +17,7 @@ use std::time::Duration;
 /// | `mailbox_depth` | 4,096 queued messages |
 /// | `request_timeout` | 30 s, when the caller gives none |
 /// | `max_outstanding_requests` | 256 requests awaiting answers |
-/// | `host_call_rate` | 10,000 host calls per second (burst: as many) |
+/// | `host_call_rate` | 1,000,000 host calls per second (burst: as many) |
 /// | `log_rate` | 100 log lines per second (burst: as many) |
 /// | `storage_quota` | 16 MiB of keys and values |
 /// | `max_timers` | 256 active timers |
@@ -70,7 +70,7 @@ impl Default for Limits {
             mailbox_depth: 4096,
             request_timeout: Duration::from_secs(30),
             max_outstanding_requests: 256,
-            host_call_rate: 10_000,
+            host_call_rate: 1_000_000,
             log_rate: 100,
             storage_quota: 16 << 20,
             max_timers: 256,
