@@ -118,6 +118,9 @@ pub(crate) struct Broker {
     timers: DashMap<u64, (Arc<str>, tokio::task::AbortHandle)>,
 }
 
+/// The most topic patterns one plugin may subscribe to (`docs/abi.md` §4).
+const MAX_SUBSCRIPTIONS: usize = 1024;
+
 fn not_found(to: &str) -> WireError {
     WireError::new(ErrorCode::NotFound, format!("no plugin named `{to}` is loaded"))
 }
@@ -491,9 +494,20 @@ impl Router for Broker {
 
     fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
         let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
-        if !subs.iter().any(|s| s.pattern == pattern && s.is_plugin(from)) {
-            subs.push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Plugin(from.clone()) });
+        let mut held = 0;
+        for s in subs.iter().filter(|s| s.is_plugin(from)) {
+            if s.pattern == pattern {
+                return Ok(());
+            }
+            held += 1;
         }
+        if held >= MAX_SUBSCRIPTIONS {
+            return Err(WireError::new(
+                ErrorCode::Busy,
+                format!("plugin `{from}` already holds {held} subscriptions, the most a plugin may hold"),
+            ));
+        }
+        subs.push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Plugin(from.clone()) });
         Ok(())
     }
 

@@ -61,10 +61,10 @@ pub(crate) struct HostCalls {
     pending: HashMap<u64, Pending>,
     calls: Bucket,
     logs: Bucket,
-    /// Whether a dropped log line was reported since the last one written.
-    log_drop_reported: bool,
-    /// Whether a refused call was reported since the last one admitted.
-    rate_reported: bool,
+    /// When a dropped log line was last reported.
+    log_drop_reported: Option<Instant>,
+    /// When a call refused by the rate limit was last reported.
+    rate_reported: Option<Instant>,
     /// Whether a log line refused for want of `log` was reported.
     log_denial_reported: bool,
     /// Set once the host quarantined the plugin: every later call fails
@@ -95,6 +95,16 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Answer {
 
 const NIL: [u8; 1] = [0xc0];
 
+/// Whether a second has passed since `last` (updating it if so).
+fn once_a_second(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 impl HostCalls {
     pub(crate) fn new(env: PluginEnv) -> Self {
         let calls = Bucket::new(env.limits.host_call_rate.max(1));
@@ -104,8 +114,8 @@ impl HostCalls {
             pending: HashMap::new(),
             calls,
             logs,
-            log_drop_reported: false,
-            rate_reported: false,
+            log_drop_reported: None,
+            rate_reported: None,
             log_denial_reported: false,
             quarantined: false,
             outstanding: Arc::default(),
@@ -151,7 +161,6 @@ impl HostCalls {
             return Err(self.quarantine_error());
         }
         if self.calls.take() {
-            self.rate_reported = false;
             return Ok(());
         }
         let rate = self.env.limits.host_call_rate;
@@ -159,10 +168,10 @@ impl HostCalls {
             ErrorCode::Busy,
             format!("{call}: plugin `{}` exceeded its limit of {rate} host calls per second", self.env.name),
         );
-        // One event (and one violation) per run of refused calls: a burst
-        // is one offence, however many calls it makes.
-        if !self.rate_reported {
-            self.rate_reported = true;
+        // The limit is a throttle: at most one event (and one violation) a
+        // second, however many calls it refuses, so that sustained load
+        // alone never quarantines a plugin.
+        if once_a_second(&mut self.rate_reported) {
             self.audit(AuditKind::LimitExceeded { limit: "host_call_rate".into() }, err.message.clone());
         }
         Err(err)
@@ -326,8 +335,7 @@ impl HostCalls {
             return;
         }
         if !self.logs.take() {
-            if !self.log_drop_reported {
-                self.log_drop_reported = true;
+            if once_a_second(&mut self.log_drop_reported) {
                 let msg = format!(
                     "plugin `{}` exceeded {} log lines per second; lines are dropped",
                     self.env.name, self.env.limits.log_rate
@@ -336,7 +344,6 @@ impl HostCalls {
             }
             return;
         }
-        self.log_drop_reported = false;
         let plugin = &*self.env.name;
         match level {
             LogLevel::Trace => tracing::trace!(target: "wasp::plugin", plugin, "{message}"),

@@ -217,6 +217,8 @@ impl WasmInstance {
         if let Some(reply) = msg.reply {
             live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
         }
+        // A panic message belongs to the trap of the message that reported it.
+        live.store.data_mut().panic = None;
         live.store.data_mut().slices.start(budget);
         live.store.set_epoch_deadline(slice_ticks);
         let result = deliver(live, msg.kind, msg.id, &msg.from, &msg.topic, &msg.payload).await;

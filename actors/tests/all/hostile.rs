@@ -871,7 +871,7 @@ async fn request_storm_is_refused_busy_and_audited_and_the_victim_keeps_answerin
     assert_eq!((counts[0] + counts[1], counts[2]), (50, 0), "{counts:?}");
     let e = audited(&mut audit, "storm-rate", is_limit("host_call_rate")).await;
     assert!(e.message.contains("`storm-rate` exceeded its limit of 20 host calls per second"), "{e:?}");
-    // One event, and one violation, per run of refused calls.
+    // A throttle: at most one event, and one violation, a second.
     assert_eq!(logged(&host, "storm-rate", is_limit("host_call_rate")).len(), 1);
 
     asking.await.unwrap();

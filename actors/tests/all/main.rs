@@ -8,6 +8,7 @@ mod abi_wat;
 mod common;
 mod faults;
 mod hostile;
+mod import_boundary;
 mod lifecycle;
 mod loading;
 mod messaging;

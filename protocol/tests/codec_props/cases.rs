@@ -1,0 +1,68 @@
+//! What must hold for any input to the protocol's parsers, shared by the
+//! property tests in `codec_props.rs` and the `envelope_decode` and
+//! `permission_parse` fuzz targets (`fuzz/fuzz_targets/`, which include this
+//! file), so CI runs the fuzz targets' checks on every test run.
+//!
+//! Each check returns what went wrong instead of panicking, so a property
+//! test can shrink it and a fuzz target can report it.
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasp_protocol::codec::{self, CodecError};
+use wasp_protocol::{Envelope, Permission, WireError};
+
+/// Decodes `bytes` under `limit` as an [`Envelope`] and as a [`WireError`]:
+/// never a panic; input over the limit is refused as `TooLarge`; whatever
+/// decodes encodes again to bytes that decode to the same value.
+pub(crate) fn decode(bytes: &[u8], limit: usize) -> Result<(), String> {
+    decodes_to_itself::<Envelope>(bytes, limit)?;
+    decodes_to_itself::<WireError>(bytes, limit)
+}
+
+fn decodes_to_itself<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<(), String> {
+    let what = std::any::type_name::<T>();
+    let decoded = codec::decode::<T>(bytes, limit);
+    if bytes.len() > limit {
+        return match decoded {
+            Err(CodecError::TooLarge { size, max }) if size == bytes.len() && max == limit => Ok(()),
+            other => Err(format!("{what}: {} bytes over a limit of {limit} gave {other:?}", bytes.len())),
+        };
+    }
+    let Ok(value) = decoded else { return Ok(()) };
+    // The encoding may be longer than the input (named fields, wider
+    // integers), so the second pass has no limit.
+    let again = codec::encode(&value, usize::MAX).map_err(|e| format!("{what}: {value:?} does not encode: {e}"))?;
+    match codec::decode::<T>(&again, usize::MAX) {
+        Ok(back) if back == value => Ok(()),
+        other => Err(format!("{what}: {value:?} encoded as {again:02x?} decodes to {other:?}")),
+    }
+}
+
+/// Parses `text` as a [`Permission`]: never a panic; a permission displays
+/// as exactly the text it came from, parses back to itself and covers
+/// itself; an error names the text and gives a reason.
+pub(crate) fn permission(text: &str) -> Result<(), String> {
+    match text.parse::<Permission>() {
+        Ok(p) => {
+            let shown = p.to_string();
+            if shown != text {
+                return Err(format!("{text:?} parsed to {p:?}, which displays as {shown:?}"));
+            }
+            match shown.parse::<Permission>() {
+                Ok(back) if back == p => {}
+                other => return Err(format!("{shown:?} parsed back as {other:?}, not {p:?}")),
+            }
+            if !p.covers(&p) {
+                return Err(format!("{p:?} does not cover itself"));
+            }
+            Ok(())
+        }
+        Err(e) if e.text == text && !e.reason.is_empty() => Ok(()),
+        Err(e) => Err(format!("{text:?} was refused with {e:?}, which does not name it or say why")),
+    }
+}
