@@ -265,17 +265,58 @@ impl Permission {
     /// Whether holding `self` allows what `wanted` asks for: the same kind
     /// with a target inside `self`'s (`fs.write` also covers `fs.read`).
     pub fn covers(&self, wanted: &Permission) -> bool {
+        self.covers_parts(wanted.kind(), wanted.target())
+    }
+
+    /// [`Permission::covers`] for a permission given as its kind and target,
+    /// without building it: what the host checks on every call.
+    ///
+    /// ```
+    /// use wasp_protocol::Permission;
+    /// let granted: Permission = "publish:sensor.*".parse()?;
+    /// assert!(granted.covers_parts("publish", Some("sensor.temp")));
+    /// assert!(!granted.covers_parts("subscribe", Some("sensor.temp")));
+    /// # Ok::<(), wasp_protocol::PermissionError>(())
+    /// ```
+    pub fn covers_parts(&self, kind: &str, target: Option<&str>) -> bool {
         use Permission as P;
-        match (self, wanted) {
-            (P::Send(g), P::Send(w))
-            | (P::Request(g), P::Request(w))
-            | (P::Publish(g), P::Publish(w))
-            | (P::Subscribe(g), P::Subscribe(w))
-            | (P::Ui(g), P::Ui(w)) => pattern_covers(g, w),
-            (P::FsRead(g) | P::FsWrite(g), P::FsRead(w)) | (P::FsWrite(g), P::FsWrite(w)) => path_covers(g, w),
-            (P::Net(g), P::Net(w)) => host_covers(g, w),
-            (a, b) => a.target().is_none() && a == b,
+        match (self, kind, target) {
+            (P::Send(g), "send", Some(w))
+            | (P::Request(g), "request", Some(w))
+            | (P::Publish(g), "publish", Some(w))
+            | (P::Subscribe(g), "subscribe", Some(w))
+            | (P::Ui(g), "ui", Some(w)) => pattern_covers(g, w),
+            (P::FsRead(g) | P::FsWrite(g), "fs.read", Some(w)) | (P::FsWrite(g), "fs.write", Some(w)) => {
+                path_covers(g, w)
+            }
+            (P::Net(g), "net", Some(w)) => host_covers(g, w),
+            (granted, kind, None) => granted.target().is_none() && granted.kind() == kind,
+            _ => false,
         }
+    }
+
+    /// The permission of `kind` on `target`, as the host names it in a
+    /// denial. The target is not validated (a plugin may have asked for
+    /// anything); `None` for an unknown kind.
+    pub fn from_parts(kind: &str, target: Option<&str>) -> Option<Self> {
+        let t = || target.unwrap_or_default().to_owned();
+        Some(match kind {
+            "send" => Self::Send(t()),
+            "request" => Self::Request(t()),
+            "publish" => Self::Publish(t()),
+            "subscribe" => Self::Subscribe(t()),
+            "ui" => Self::Ui(t()),
+            "fs.read" => Self::FsRead(t()),
+            "fs.write" => Self::FsWrite(t()),
+            "net" => Self::Net(t()),
+            "storage" => Self::Storage,
+            "timers" => Self::Timers,
+            "clock" => Self::Clock,
+            "random" => Self::Random,
+            "config" => Self::Config,
+            "log" => Self::Log,
+            _ => return None,
+        })
     }
 }
 

@@ -26,7 +26,8 @@ pub struct Grants {
 
 #[derive(Default)]
 struct Inner {
-    set: RwLock<Vec<Permission>>,
+    /// Replaced whole on every change, so readers can keep a snapshot.
+    set: RwLock<Arc<Vec<Permission>>>,
     revision: AtomicU64,
 }
 
@@ -51,6 +52,14 @@ impl Grants {
         self.inner.set.read().unwrap_or_else(|p| p.into_inner()).iter().any(|g| g.covers(wanted))
     }
 
+    /// The granted permissions and the revision they belong to, for callers
+    /// that cache them and look again only when [`Grants::revision`] moves.
+    pub fn snapshot(&self) -> (u64, Arc<Vec<Permission>>) {
+        let set = self.inner.set.read().unwrap_or_else(|p| p.into_inner());
+        // Read under the lock: a change bumps the revision while holding it.
+        (self.inner.revision.load(Ordering::Acquire), set.clone())
+    }
+
     /// `Ok` if allowed, else a `permission_denied` error naming what is
     /// missing (the permission text is also the error's context).
     pub fn check(&self, plugin: &str, wanted: &Permission) -> Result<(), WireError> {
@@ -66,7 +75,7 @@ impl Grants {
         if set.contains(&permission) {
             return false;
         }
-        set.push(permission);
+        Arc::make_mut(&mut set).push(permission);
         self.inner.revision.fetch_add(1, Ordering::AcqRel);
         true
     }
@@ -76,7 +85,7 @@ impl Grants {
     pub fn revoke(&self, permission: &Permission) -> bool {
         let mut set = self.inner.set.write().unwrap_or_else(|p| p.into_inner());
         let before = set.len();
-        set.retain(|g| !permission.covers(g));
+        Arc::make_mut(&mut set).retain(|g| !permission.covers(g));
         let changed = set.len() != before;
         if changed {
             self.inner.revision.fetch_add(1, Ordering::AcqRel);
@@ -86,7 +95,7 @@ impl Grants {
 
     /// The granted permissions, in the order they were granted.
     pub fn list(&self) -> Vec<Permission> {
-        self.inner.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.set.read().unwrap_or_else(|p| p.into_inner()).to_vec()
     }
 
     /// Changes with every grant or revocation.

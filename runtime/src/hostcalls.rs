@@ -29,29 +29,37 @@ struct Pending {
     deadline: Option<Instant>,
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `rate`.
+/// A token bucket: `rate` tokens per second, holding at most `rate`. The
+/// clock is read only when the tokens run out, so a call under the limit
+/// costs a decrement.
 #[derive(Debug)]
 struct Bucket {
     rate: f64,
-    tokens: f64,
+    tokens: u64,
+    /// Fractional tokens carried between refills.
+    carry: f64,
     at: Instant,
 }
 
 impl Bucket {
     fn new(rate: u32) -> Self {
-        Self { rate: f64::from(rate), tokens: f64::from(rate), at: Instant::now() }
+        Self { rate: f64::from(rate), tokens: u64::from(rate), carry: 0.0, at: Instant::now() }
     }
 
     fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+        if self.tokens == 0 {
+            let now = Instant::now();
+            let earned = now.duration_since(self.at).as_secs_f64() * self.rate + self.carry;
+            self.at = now;
+            let whole = earned.min(self.rate).floor();
+            self.carry = if earned >= self.rate { 0.0 } else { earned - whole };
+            self.tokens = whole as u64;
         }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
     }
 }
 
@@ -72,6 +80,8 @@ pub(crate) struct HostCalls {
     pub(crate) quarantined: bool,
     /// The plugin's own requests awaiting answers.
     outstanding: Arc<std::sync::atomic::AtomicUsize>,
+    /// The grants as of `grants.revision()`: checked without a lock.
+    grants: (u64, Arc<Vec<Permission>>),
 }
 
 fn monotonic_origin() -> Instant {
@@ -119,6 +129,7 @@ impl HostCalls {
             log_denial_reported: false,
             quarantined: false,
             outstanding: Arc::default(),
+            grants: (u64::MAX, Arc::default()),
         }
     }
 
@@ -183,15 +194,29 @@ impl HostCalls {
         self.require(wanted)
     }
 
+    /// Whether the grants of this moment cover `kind` on `target`.
+    fn allows(&mut self, kind: &str, target: Option<&str>) -> bool {
+        if self.env.grants.revision() != self.grants.0 {
+            self.grants = self.env.grants.snapshot();
+        }
+        self.grants.1.iter().any(|g| g.covers_parts(kind, target))
+    }
+
     /// Checks a permission; a denial is audited.
     fn require(&mut self, wanted: Permission) -> Result<(), WireError> {
-        match self.env.grants.check(&self.env.name, &wanted) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.audit(AuditKind::PermissionDenied { permission: wanted }, e.message.clone());
-                Err(e)
-            }
+        self.require_parts(wanted.kind(), wanted.target())
+    }
+
+    /// [`HostCalls::require`] without building the permission unless it is
+    /// denied.
+    fn require_parts(&mut self, kind: &str, target: Option<&str>) -> Result<(), WireError> {
+        if self.allows(kind, target) {
+            return Ok(());
         }
+        let wanted = Permission::from_parts(kind, target).unwrap_or(Permission::Log);
+        let e = crate::grants::denied(&self.env.name, &wanted);
+        self.audit(AuditKind::PermissionDenied { permission: wanted }, e.message.clone());
+        Err(e)
     }
 
     fn check_size(&mut self, what: &str, payload: &[u8]) -> Result<(), WireError> {
@@ -223,7 +248,7 @@ impl HostCalls {
         self.admit("send")?;
         self.check_topic("send", topic)?;
         self.check_size("send", &payload)?;
-        self.require(Permission::Send(to.to_owned()))?;
+        self.require_parts("send", Some(to))?;
         self.env.router.send(&self.env.name, to, topic, payload)
     }
 
@@ -231,14 +256,14 @@ impl HostCalls {
         self.admit("publish")?;
         self.check_topic("publish", topic)?;
         self.check_size("publish", &payload)?;
-        self.require(Permission::Publish(topic.to_owned()))?;
+        self.require_parts("publish", Some(topic))?;
         self.env.router.publish(&self.env.name, topic, payload)
     }
 
     pub(crate) fn subscribe(&mut self, pattern: &str) -> Result<(), WireError> {
         self.admit("subscribe")?;
         self.check_topic("subscribe", pattern)?;
-        self.require(Permission::Subscribe(pattern.to_owned()))?;
+        self.require_parts("subscribe", Some(pattern))?;
         self.env.router.subscribe(&self.env.name, pattern)
     }
 
@@ -252,7 +277,7 @@ impl HostCalls {
         self.admit(call)?;
         self.check_topic(call, topic)?;
         self.check_size(call, payload)?;
-        self.require(Permission::Request(to.to_owned()))?;
+        self.require_parts("request", Some(to))?;
         let max = self.env.limits.max_outstanding_requests;
         if self.outstanding.load(Ordering::Acquire) >= max {
             let err = WireError::new(
@@ -326,7 +351,7 @@ impl HostCalls {
         if self.quarantined {
             return;
         }
-        if !self.env.grants.allows(&Permission::Log) {
+        if !self.allows("log", None) {
             if !self.log_denial_reported {
                 self.log_denial_reported = true;
                 let e = crate::grants::denied(&self.env.name, &Permission::Log);

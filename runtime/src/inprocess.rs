@@ -31,12 +31,13 @@ impl std::fmt::Debug for InProcessInstance {
     }
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a caught panic, or `otherwise` when it carries no text.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send), otherwise: &str) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
+        .unwrap_or_else(|| otherwise.to_owned())
 }
 
 impl InProcessInstance {
@@ -59,7 +60,7 @@ impl InProcessInstance {
             Ok(Err(error)) => Err(Error::LoadFailed { plugin: name, error }),
             Err(panic) => Err(Error::Trap {
                 plugin: name,
-                message: format!("panicked in on_load: {}", panic_text(&*panic)),
+                message: format!("panicked in on_load: {}", panic_text(&*panic, "a panic with a non-text payload")),
                 backtrace: None,
             }),
         }
@@ -105,7 +106,7 @@ impl InProcessInstance {
             Err(panic) => {
                 let err = Error::Trap {
                     plugin: self.host.name().to_string(),
-                    message: format!("panicked: {}", panic_text(&*panic)),
+                    message: format!("panicked: {}", panic_text(&*panic, "a panic with a non-text payload")),
                     backtrace: None,
                 };
                 self.host.fail_request(msg.id, err.to_wire());

@@ -215,3 +215,29 @@ pub(crate) fn wat_plugin_v11(imports: &str, items: &str) -> Vec<u8> {
              {WAT_PRELUDE} {items} (@custom "wasp:abi" "1.1"))"#
     ))
 }
+
+/// The next audit event satisfying `pred`, waiting at most 5 s.
+pub(crate) async fn audit_where(
+    rx: &mut tokio::sync::broadcast::Receiver<wasp_actors::AuditEvent>,
+    pred: impl Fn(&wasp_actors::AuditEvent) -> bool,
+) -> wasp_actors::AuditEvent {
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("audit stream closed"),
+            }
+        }
+    })
+    .await
+    .expect("the audit event within 5 s")
+}
+
+/// Matches the audit event of `plugin` being denied `permission`.
+pub(crate) fn is_denial(plugin: &str, permission: &str) -> impl Fn(&wasp_actors::AuditEvent) -> bool {
+    let plugin = plugin.to_owned();
+    let permission: wasp_actors::Permission = permission.parse().expect("valid permission");
+    move |e| e.plugin == plugin && e.kind == wasp_actors::AuditKind::PermissionDenied { permission: permission.clone() }
+}

@@ -5,35 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-use wasp_actors::{AuditEvent, AuditKind, Decision, Host, Permission, Policy};
+use wasp_actors::{AuditKind, Decision, Host, Permission, Policy};
 use wasp_example_relay::Forward;
 use wasp_protocol::ErrorCode;
 
-use crate::common::{FORMS, Form, host, info, load, manifest, mp};
+use crate::common::{FORMS, Form, audit_where, host, info, is_denial, load, manifest, mp};
 
 fn perm(s: &str) -> Permission {
     s.parse().expect("valid permission")
-}
-
-/// The next audit event satisfying `pred`, waiting at most 5 s.
-async fn audit_where(rx: &mut broadcast::Receiver<AuditEvent>, pred: impl Fn(&AuditEvent) -> bool) -> AuditEvent {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match rx.recv().await {
-                Ok(e) if pred(&e) => return e,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("audit stream closed"),
-            }
-        }
-    })
-    .await
-    .expect("the audit event within 5 s")
-}
-
-fn is_denial(plugin: &str, permission: &str) -> impl Fn(&AuditEvent) -> bool {
-    let (plugin, permission) = (plugin.to_owned(), perm(permission));
-    move |e| e.plugin == plugin && e.kind == AuditKind::PermissionDenied { permission: permission.clone() }
 }
 
 /// Loads `relay` in `form` with a manifest requesting nothing.

@@ -9,17 +9,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use wasp_actors::{
-    AuditEvent, AuditKind, Event, Host, HostBuilder, LimitRequests, Manifest, Permission, PluginRef, Policy,
-    Subscription,
+    AuditKind, Event, Host, HostBuilder, LimitRequests, Manifest, Permission, PluginRef, Policy, Subscription,
 };
 use wasp_example_journal::{Entry, FILE_NAME, WriteFile};
 use wasp_example_notes::{NewNote, Note, Notes, REMINDER, Remind};
 use wasp_protocol::services::{ClockNow, HttpResponse, KvUsage};
 use wasp_protocol::{ErrorCode, WireError};
 
-use crate::common::{FORMS, Form};
+use crate::common::{FORMS, Form, audit_where, is_denial};
 
 fn perm(s: &str) -> Permission {
     s.parse().expect("valid permission")
@@ -91,26 +89,6 @@ async fn assert_quiet(sub: &mut Subscription, window: Duration) {
 async fn settle(host: &Host, sub: &mut Subscription) {
     let _: String = host.call("notes", "greeting", &()).await.expect("greeting");
     while sub.try_recv().is_some() {}
-}
-
-/// The next audit event satisfying `pred`, waiting at most 5 s.
-async fn audit_where(rx: &mut broadcast::Receiver<AuditEvent>, pred: impl Fn(&AuditEvent) -> bool) -> AuditEvent {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match rx.recv().await {
-                Ok(e) if pred(&e) => return e,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("audit stream closed"),
-            }
-        }
-    })
-    .await
-    .expect("the audit event within 5 s")
-}
-
-fn denial_of(plugin: &str, permission: &str) -> impl Fn(&AuditEvent) -> bool {
-    let (plugin, permission) = (plugin.to_owned(), perm(permission));
-    move |e| e.plugin == plugin && e.kind == AuditKind::PermissionDenied { permission: permission.clone() }
 }
 
 fn unix_now() -> Duration {
@@ -335,7 +313,7 @@ async fn revoking_timers_stops_an_active_interval() {
         remind(&host, "remind_every", &id, 20).await.unwrap();
         next_event(&mut reminders).await;
         host.revoke("notes", "timers").await.unwrap();
-        let event = audit_where(&mut audit, denial_of("notes", "timers")).await;
+        let event = audit_where(&mut audit, is_denial("notes", "timers")).await;
         assert!(event.message.contains("stopped") && event.message.contains("`timers` was revoked"), "{event:?}");
         settle(&host, &mut reminders).await;
         assert_quiet(&mut reminders, Duration::from_millis(200)).await;
@@ -447,7 +425,7 @@ async fn each_service_is_denied_without_its_permission() {
             assert_eq!(err.code, ErrorCode::PermissionDenied, "{permission} {form:?}: {err}");
             let expected = format!("plugin `notes` lacks the permission `{permission}`");
             assert!(err.message.contains(&expected), "{permission} {form:?}: {err}");
-            audit_where(&mut audit, denial_of("notes", permission)).await;
+            audit_where(&mut audit, is_denial("notes", permission)).await;
             // Adding a note needs each of them but `timers`.
             if permission != "timers" {
                 let err = add_err(&host, "needs all").await;
@@ -537,7 +515,7 @@ async fn http_without_net_is_denied_and_sends_nothing() {
         let needed = format!("net:127.0.0.1:{}", server.port);
         assert_eq!(err.code, ErrorCode::PermissionDenied, "{form:?}: {err}");
         assert!(err.message.contains(&format!("lacks the permission `{needed}`")), "{form:?}: {err}");
-        let event = audit_where(&mut audit, denial_of("notes", &needed)).await;
+        let event = audit_where(&mut audit, is_denial("notes", &needed)).await;
         assert!(event.message.contains(&needed), "{event:?}");
         // The answer came after the check: a request sent would already be seen.
         assert!(server.seen().is_empty(), "{form:?}: {:?}", server.seen());

@@ -469,11 +469,7 @@ fn owned_keys<V: redb::Value + 'static>(
 
 /// The message of a caught panic.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "the database engine panicked".to_string())
+    crate::inprocess::panic_text(panic, "the database engine panicked")
 }
 
 /// What one entry counts against its plugin's quota.
