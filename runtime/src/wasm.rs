@@ -856,6 +856,57 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             })
         },
     )?;
+    // The other path calls std::fs makes: wasmtime-wasi does the work, wasp
+    // audits what it refuses, as for `path_open`.
+    macro_rules! audited_path_call {
+        ($name:ident, write: $write:expr, ($($arg:ident: $ty:ty),*), dirfd: $dirfd:ident, path: ($ptr:ident, $len:ident)) => {
+            linker.func_wrap_async(
+                abi::WASI_MODULE,
+                stringify!($name),
+                |mut c: Caller<'_, GuestState>, ($($arg,)*): ($($ty,)*)| {
+                    Box::new(async move {
+                        guard(&c)?;
+                        let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
+                        let (mem, state) = memory.data_and_store_mut(&mut c);
+                        let path = match bytes(mem, $ptr, $len) {
+                            Ok(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                            Err(CallError::Abi(e) | CallError::Call(e)) => {
+                                state.host.invalid_call(stringify!($name), &e);
+                                None
+                            }
+                        };
+                        let mut guest = wiggle::GuestMemory::Unshared(mem);
+                        let status =
+                            wasmtime_wasi::p1::wasi_snapshot_preview1::$name(&mut state.wasi, &mut guest, $($arg),*)
+                                .await?;
+                        if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM)
+                            && let Some(path) = path
+                        {
+                            state.denied_path($dirfd, &path, $write, status);
+                        }
+                        Ok(status)
+                    })
+                },
+            )?;
+        };
+    }
+    audited_path_call!(path_create_directory, write: true, (fd: i32, p: i32, l: i32), dirfd: fd, path: (p, l));
+    audited_path_call!(path_remove_directory, write: true, (fd: i32, p: i32, l: i32), dirfd: fd, path: (p, l));
+    audited_path_call!(path_unlink_file, write: true, (fd: i32, p: i32, l: i32), dirfd: fd, path: (p, l));
+    audited_path_call!(
+        path_filestat_get,
+        write: false,
+        (fd: i32, flags: i32, p: i32, l: i32, out: i32),
+        dirfd: fd,
+        path: (p, l)
+    );
+    audited_path_call!(
+        path_rename,
+        write: true,
+        (fd: i32, p: i32, l: i32, new_fd: i32, new_p: i32, new_l: i32),
+        dirfd: fd,
+        path: (p, l)
+    );
     linker.allow_shadowing(false);
     Ok(())
 }

@@ -309,3 +309,43 @@ async fn log_lines_need_the_log_permission_and_are_rate_limited_and_tables_are_b
     assert_eq!(limits.len(), 1, "{limits:?}");
     assert!(limits[0].message.contains("10 log lines per second"), "{}", limits[0].message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_calls_outside_every_grant_are_refused_and_audited_naming_the_path() {
+    let host = host();
+    let imports = r#"
+      (import "wasi_snapshot_preview1" "path_create_directory" (func $mkdir (param i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "path_unlink_file" (func $unlink (param i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "path_filestat_get" (func $stat (param i32 i32 i32 i32 i32) (result i32)))"#;
+    // Answers the three errnos; no `fs.*` grant, so fd 3 is no directory.
+    let handle = crate::common::wat_handle(
+        "",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (call $put (i32.const 0) (i64.extend_i32_u (call $mkdir (i32.const 3) (i32.const 16) (i32.const 7))))
+        (call $put (i32.const 1) (i64.extend_i32_u (call $unlink (i32.const 3) (i32.const 32) (i32.const 10))))
+        (call $put (i32.const 2) (i64.extend_i32_u (call $stat (i32.const 3) (i32.const 0) (i32.const 32) (i32.const 10) (i32.const 4096))))
+        (call $reply_ints (local.get $id) (i32.const 3))"#,
+    );
+    let module = crate::common::wat_plugin_v11(
+        imports,
+        &format!(
+            r#"(data (i32.const 16) "secrets") (data (i32.const 32) "etc/passwd") {} {handle}"#,
+            crate::common::WAT_ALLOC
+        ),
+    );
+    let mut m = wasp_actors::Manifest::new("snoop").unwrap();
+    m.kind = wasp_actors::ManifestKind::Wasm;
+    host.load_bytes_with(m, &module).await.unwrap();
+    let errnos: Vec<i64> = host.call("snoop", "go", &()).await.unwrap();
+    assert_eq!(errnos, [8, 8, 8], "EBADF: no directory is granted");
+    let log = host.audit_log();
+    for wanted in ["fs.write:/secrets", "fs.write:/etc/passwd", "fs.read:/etc/passwd"] {
+        let event = log
+            .iter()
+            .find(|e| e.plugin == "snoop" && e.kind == AuditKind::PermissionDenied { permission: perm(wanted) })
+            .unwrap_or_else(|| panic!("no denial of `{wanted}` audited: {log:?}"));
+        assert!(event.message.contains("no `") && event.message.contains(wanted), "{}", event.message);
+    }
+    assert_eq!(info(&host, "snoop").denied, 3);
+}
