@@ -7,6 +7,7 @@ use wasmtime::{
     AsContextMut, Caller, Linker, Memory, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, WasmBacktrace,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasp_protocol::{ErrorCode, Permission, WireError, abi};
 use wasp_sdk::{LogLevel, MessageKind};
@@ -824,12 +825,18 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 guard(&c)?;
                 let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
+                let fuel = c.as_context_mut().hostcall_fuel();
                 let (mem, state) = memory.data_and_store_mut(&mut c);
+                // What wasmtime-wasi's own glue does before each call: the
+                // budget for copying guest data.
+                WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
+                // A path outside memory is a broken call: EFAULT, audited, as
+                // for a `wasp` import (wasmtime-wasi would trap).
                 let path = match bytes(mem, path_ptr, path_len) {
-                    Ok(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                    Ok(b) => String::from_utf8_lossy(b).into_owned(),
                     Err(CallError::Abi(e) | CallError::Call(e)) => {
                         state.host.invalid_call("path_open", &e);
-                        None
+                        return Ok(errno::FAULT);
                     }
                 };
                 let mut guest = wiggle::GuestMemory::Unshared(mem);
@@ -847,9 +854,7 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     out,
                 )
                 .await?;
-                if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM)
-                    && let Some(path) = path
-                {
+                if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM) {
                     state.denied_path(dirfd, &path, wants_write(oflags, base), status);
                 }
                 Ok(status)
@@ -867,21 +872,21 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     Box::new(async move {
                         guard(&c)?;
                         let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
+                        let fuel = c.as_context_mut().hostcall_fuel();
                         let (mem, state) = memory.data_and_store_mut(&mut c);
+                        WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
                         let path = match bytes(mem, $ptr, $len) {
-                            Ok(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                            Ok(b) => String::from_utf8_lossy(b).into_owned(),
                             Err(CallError::Abi(e) | CallError::Call(e)) => {
                                 state.host.invalid_call(stringify!($name), &e);
-                                None
+                                return Ok(errno::FAULT);
                             }
                         };
                         let mut guest = wiggle::GuestMemory::Unshared(mem);
                         let status =
                             wasmtime_wasi::p1::wasi_snapshot_preview1::$name(&mut state.wasi, &mut guest, $($arg),*)
                                 .await?;
-                        if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM)
-                            && let Some(path) = path
-                        {
+                        if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM) {
                             state.denied_path($dirfd, &path, $write, status);
                         }
                         Ok(status)
