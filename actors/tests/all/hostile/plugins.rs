@@ -1,0 +1,250 @@
+//! The WAT offenders: one builder per hostile plugin, each documented with
+//! what its requests do.
+
+use crate::common::{WAT_ALLOC, wat, wat_handle, wat_plugin};
+
+/// The module of a WAT plugin that should never get to run: its start
+/// function traps, so a load failing with anything else proves that
+/// instantiation never began.
+pub(super) fn trapping_start_module(imports: &str) -> Vec<u8> {
+    wat(&format!(
+        r#"(module {imports}
+             (memory (export "memory") 2)
+             {WAT_ALLOC}
+             (func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) (i32.const 0))
+             (func $start unreachable) (start $start)
+             (@custom "wasp:abi" "1.1"))"#
+    ))
+}
+
+/// `bomb`: asks for 4 GiB at once, then grows one page at a time until
+/// `memory.grow` returns -1; answers `[the 4 GiB grow's result, pages
+/// grown, memory.size]`. `bomb-trap`: the same, then traps. `ping`: nil.
+pub(super) fn bomber() -> Vec<u8> {
+    let handle = wat_handle(
+        "(local $n i32)",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 16) (i32.const 4))
+          (then (drop (call $reply (local.get $id) (i32.const 0) (i32.const 48) (i32.const 1))) (return (i32.const 0))))
+        (call $put (i32.const 0) (i64.extend_i32_s (memory.grow (i32.const 65536))))
+        (block $full
+          (loop $more
+            (br_if $full (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (br $more)))
+        (if (call $is (i32.const 32) (i32.const 9)) (then unreachable))
+        (call $put (i32.const 1) (i64.extend_i32_u (local.get $n)))
+        (call $put (i32.const 2) (i64.extend_i32_u (memory.size)))
+        (drop (call $reply_ints (local.get $id) (i32.const 3)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (data (i32.const 16) "ping")
+        (data (i32.const 32) "bomb-trap")
+        (data (i32.const 48) "\c0")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
+
+/// `recurse`: recurses without end. Anything else: echoes its payload.
+pub(super) fn recurser() -> Vec<u8> {
+    let handle = wat_handle(
+        "",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 16) (i32.const 7)) (then (drop (call $recurse (i32.const 0)))))
+        (drop (call $reply (local.get $id) (i32.const 0) (global.get $payload) (global.get $payload_len)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (data (i32.const 16) "recurse")
+        (func $recurse (param i32) (result i32)
+          (i32.add (call $recurse (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
+
+/// Defers `hold` requests; any other request answers the held one and itself.
+pub(super) fn gate() -> Vec<u8> {
+    let handle = wat_handle(
+        "",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 16) (i32.const 4))
+          (then (global.set $held (local.get $id)) (return (i32.const 1))))
+        (drop (call $reply (global.get $held) (i32.const 0) (i32.const 48) (i32.const 1)))
+        (drop (call $reply (local.get $id) (i32.const 0) (i32.const 48) (i32.const 1)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (global $held (mut i64) (i64.const 0))
+        (data (i32.const 16) "hold")
+        (data (i32.const 48) "\c0")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
+
+/// Event `block`: requests `gate`/`hold` and waits for the answer (its
+/// mailbox waits too). Other events are counted. Request `count`: answers
+/// `[events counted]`; other requests: echoes the payload.
+pub(super) fn victim() -> Vec<u8> {
+    let handle = wat_handle(
+        "",
+        r#"
+        (if (i32.eq (local.get $kind) (i32.const 1))
+          (then
+            (if (call $is (i32.const 16) (i32.const 5))
+              (then (drop (call $request (i32.const 32) (i32.const 4) (i32.const 48) (i32.const 4) (i32.const 64) (i32.const 1) (i32.const 0))))
+              (else (global.set $events (i32.add (global.get $events) (i32.const 1)))))
+            (return (i32.const 0))))
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 80) (i32.const 5))
+          (then
+            (call $put (i32.const 0) (i64.extend_i32_u (global.get $events)))
+            (drop (call $reply_ints (local.get $id) (i32.const 1)))
+            (return (i32.const 0))))
+        (drop (call $reply (local.get $id) (i32.const 0) (global.get $payload) (global.get $payload_len)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (global $events (mut i32) (i32.const 0))
+        (data (i32.const 16) "block")
+        (data (i32.const 32) "gate")
+        (data (i32.const 48) "hold")
+        (data (i32.const 64) "\c0")
+        (data (i32.const 80) "count")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
+
+/// Any request: sends 10 events `note` to `victim` as fast as it can and
+/// answers `[accepted, busy, other]`.
+pub(super) fn flooder() -> Vec<u8> {
+    let handle = wat_handle(
+        "(local $i i32) (local $s i32) (local $ok i64) (local $busy i64) (local $other i64)",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (loop $again
+          (local.set $s (call $send (i32.const 16) (i32.const 6) (i32.const 32) (i32.const 4) (i32.const 48) (i32.const 1)))
+          (if (i32.eqz (local.get $s))
+            (then (local.set $ok (i64.add (local.get $ok) (i64.const 1))))
+            (else (if (i32.eq (local.get $s) (i32.const 4))
+              (then (local.set $busy (i64.add (local.get $busy) (i64.const 1))))
+              (else (local.set $other (i64.add (local.get $other) (i64.const 1)))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $again (i32.lt_u (local.get $i) (i32.const 10))))
+        (call $put (i32.const 0) (local.get $ok))
+        (call $put (i32.const 1) (local.get $busy))
+        (call $put (i32.const 2) (local.get $other))
+        (drop (call $reply_ints (local.get $id) (i32.const 3)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (data (i32.const 16) "victim")
+        (data (i32.const 32) "note")
+        (data (i32.const 48) "\c0")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
+
+/// `storm`: 50 `request_async` to `echo`/`ping` in a loop; answers
+/// `[accepted, busy, other]`. `done`: answers `[replies, errors]` received
+/// for them so far.
+pub(super) fn stormer() -> Vec<u8> {
+    let handle = wat_handle(
+        "(local $i i32) (local $r i64) (local $ok i64) (local $busy i64) (local $other i64)",
+        r#"
+        (if (i32.eq (local.get $kind) (i32.const 2))
+          (then (global.set $replies (i32.add (global.get $replies) (i32.const 1))) (return (i32.const 0))))
+        (if (i32.eq (local.get $kind) (i32.const 3))
+          (then (global.set $errors (i32.add (global.get $errors) (i32.const 1))) (return (i32.const 0))))
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 32) (i32.const 4))
+          (then
+            (call $put (i32.const 0) (i64.extend_i32_u (global.get $replies)))
+            (call $put (i32.const 1) (i64.extend_i32_u (global.get $errors)))
+            (drop (call $reply_ints (local.get $id) (i32.const 2)))
+            (return (i32.const 0))))
+        (loop $again
+          (local.set $r (call $request_async (i32.const 16) (i32.const 4) (i32.const 48) (i32.const 4) (i32.const 64) (i32.const 1) (i32.const 0)))
+          (if (i64.gt_s (local.get $r) (i64.const 0))
+            (then (local.set $ok (i64.add (local.get $ok) (i64.const 1))))
+            (else (if (i64.eq (local.get $r) (i64.const -4))
+              (then (local.set $busy (i64.add (local.get $busy) (i64.const 1))))
+              (else (local.set $other (i64.add (local.get $other) (i64.const 1)))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $again (i32.lt_u (local.get $i) (i32.const 50))))
+        (call $put (i32.const 0) (local.get $ok))
+        (call $put (i32.const 1) (local.get $busy))
+        (call $put (i32.const 2) (local.get $other))
+        (drop (call $reply_ints (local.get $id) (i32.const 3)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (global $replies (mut i32) (i32.const 0))
+        (global $errors (mut i32) (i32.const 0))
+        (data (i32.const 16) "echo")
+        (data (i32.const 32) "done")
+        (data (i32.const 48) "ping")
+        (data (i32.const 64) "\c0")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
+
+/// `attack`: up to 1000 times, publishes to `forbidden.topic` (not granted)
+/// and sends `[i]` to the host on `tick`. `scribble`: 1000 times, has the
+/// result slot copied outside its memory, then answers `[1000]`. `hold`:
+/// defers. Anything else: answers nil.
+pub(super) fn offender() -> Vec<u8> {
+    let handle = wat_handle(
+        "(local $i i32)",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 16) (i32.const 6))
+          (then
+            (loop $again
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (drop (call $publish (i32.const 32) (i32.const 15) (i32.const 64) (i32.const 1)))
+              (call $put (i32.const 0) (i64.extend_i32_u (local.get $i)))
+              (drop (call $send_ints (i32.const 80) (i32.const 4) (i32.const 1)))
+              (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+            (drop (call $reply_ints (local.get $id) (i32.const 1)))
+            (return (i32.const 0))))
+        (if (call $is (i32.const 112) (i32.const 8))
+          (then
+            (loop $again
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (drop (call $result_read (i32.const -16) (i32.const 16)))
+              (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+            (call $put (i32.const 0) (i64.extend_i32_u (local.get $i)))
+            (drop (call $reply_ints (local.get $id) (i32.const 1)))
+            (return (i32.const 0))))
+        (if (call $is (i32.const 96) (i32.const 4)) (then (return (i32.const 1))))
+        (drop (call $reply (local.get $id) (i32.const 0) (i32.const 64) (i32.const 1)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (data (i32.const 16) "attack")
+        (data (i32.const 32) "forbidden.topic")
+        (data (i32.const 64) "\c0")
+        (data (i32.const 80) "tick")
+        (data (i32.const 96) "hold")
+        (data (i32.const 112) "scribble")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}

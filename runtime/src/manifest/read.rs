@@ -1,0 +1,476 @@
+//! Reading a manifest: walk the spanned TOML tree, so that every error has
+//! its line, and check each value as it is read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+use wasp_protocol::{ApiVersion, Permission};
+
+use super::config::ConfigValue;
+use super::{LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
+
+/// The top-level keys, in the order [`Manifest::to_toml`] writes them.
+const KEYS: &[&str] = &["name", "version", "api", "kind", "entry", "description", "permissions", "limits", "config"];
+
+/// The keys of `[limits]`.
+const LIMIT_KEYS: &[&str] = &[
+    "memory",
+    "table_elements",
+    "message_size",
+    "mailbox",
+    "cpu_budget",
+    "outstanding_requests",
+    "host_calls_per_second",
+    "log_lines_per_second",
+    "storage_quota",
+    "timers",
+];
+
+const SIZE_HELP: &str = "write bytes or a number with B, KB, MB, GB, KiB, MiB or GiB";
+const DURATION_HELP: &str = "write milliseconds or a number with us, ms, s or m";
+
+/// Parses a manifest from TOML text, as [`Manifest::parse`] does.
+pub(super) fn manifest(text: &str) -> Result<Manifest, ManifestError> {
+    let doc = DeTable::parse(text).map_err(|e| syntax_error(text, &e))?;
+    Reader { text }.manifest(doc.get_ref())
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// The text being parsed, for turning spans into lines.
+struct Reader<'t> {
+    text: &'t str,
+}
+
+impl Reader<'_> {
+    fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ManifestError {
+        let (line, column) = line_column(self.text, span.start);
+        ManifestError {
+            path: None,
+            line: Some(line),
+            column: Some(column),
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    fn wrong_type(&self, field: &str, value: &Value<'_>, expected: &str) -> ManifestError {
+        self.error(value.span(), field, format!("expected {expected}, found {}", type_name(value.get_ref())))
+    }
+
+    fn string<'v>(&self, field: &str, value: &'v Value<'_>, expected: &str) -> Result<&'v str, ManifestError> {
+        match value.get_ref() {
+            DeValue::String(s) => Ok(s),
+            _ => Err(self.wrong_type(field, value, expected)),
+        }
+    }
+
+    fn manifest(&self, doc: &DeTable<'_>) -> Result<Manifest, ManifestError> {
+        let mut name = None;
+        let mut version = None;
+        let mut api = None;
+        let mut kind = None;
+        let mut entry = None;
+        let mut description = None;
+        let mut permissions = Vec::new();
+        let mut limits = LimitRequests::default();
+        let mut config = BTreeMap::new();
+        for (key, value) in in_file_order(doc) {
+            match key.get_ref().as_ref() {
+                "name" => {
+                    let text = self.string("name", value, "a string such as \"notes\"")?;
+                    check_name(text).map_err(|m| self.error(value.span(), "name", m))?;
+                    name = Some(text.to_owned());
+                }
+                "version" => {
+                    let text = self.string("version", value, "a string such as \"0.1.0\"")?;
+                    if !is_version(text) {
+                        let message = format!(
+                            "`{text}` is not a version; expected MAJOR.MINOR.PATCH such as \"0.1.0\", \
+                             optionally followed by -pre-release and +build parts"
+                        );
+                        return Err(self.error(value.span(), "version", message));
+                    }
+                    version = Some(text.to_owned());
+                }
+                "api" => {
+                    let expected = format!("a string such as \"{}\"", ApiVersion::CURRENT);
+                    let text = self.string("api", value, &expected)?;
+                    let parsed = text.parse::<ApiVersion>().map_err(|e| {
+                        self.error(value.span(), "api", format!("{e}, such as \"{}\"", ApiVersion::CURRENT))
+                    })?;
+                    api = Some(parsed);
+                }
+                "kind" => {
+                    let expected = "\"wasm\", \"native\" or \"in-process\"";
+                    let text = self.string("kind", value, &format!("a string: {expected}"))?;
+                    let parsed = ManifestKind::from_name(text).ok_or_else(|| {
+                        self.error(value.span(), "kind", format!("`{text}` is not a plugin kind; expected {expected}"))
+                    })?;
+                    kind = Some((parsed, value.span()));
+                }
+                "entry" => {
+                    let text = self.string("entry", value, "a string such as \"notes.wasm\"")?;
+                    check_entry(text).map_err(|m| self.error(value.span(), "entry", m))?;
+                    entry = Some(PathBuf::from(text));
+                }
+                "description" => {
+                    description = Some(self.string("description", value, "a string")?.to_owned());
+                }
+                "permissions" => permissions = self.permissions(value)?,
+                "limits" => limits = self.limits(value)?,
+                "config" => config = self.config(value)?,
+                other => {
+                    let message = format!("unknown key `{other}`; the keys are {}", KEYS.join(", "));
+                    return Err(self.error(key.span(), other, message));
+                }
+            }
+        }
+        let missing = |field: &str, example: &str, span: Range<usize>| {
+            self.error(span, field, format!("missing; a manifest needs `{field}`, such as {field} = {example}"))
+        };
+        let name = name.ok_or_else(|| missing("name", "\"notes\"", 0..0))?;
+        let version = version.ok_or_else(|| missing("version", "\"0.1.0\"", 0..0))?;
+        let api = api.ok_or_else(|| missing("api", &format!("\"{}\"", ApiVersion::CURRENT), 0..0))?;
+        let (kind, kind_span) = kind.unwrap_or((ManifestKind::Wasm, 0..0));
+        if entry.is_none() && kind != ManifestKind::InProcess {
+            let message = format!(
+                "missing; a `{kind}` plugin needs `entry`, the file to load relative to the manifest, \
+                 such as entry = \"{name}.{}\"",
+                if kind == ManifestKind::Wasm { "wasm" } else { "so" }
+            );
+            return Err(self.error(kind_span, "entry", message));
+        }
+        Ok(Manifest { name, version, api, kind, entry, description, permissions, limits, config, dir: None })
+    }
+
+    fn permissions(&self, value: &Value<'_>) -> Result<Vec<Permission>, ManifestError> {
+        let expected = "an array of strings such as [\"storage\", \"publish:notes.*\"]";
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self.wrong_type("permissions", value, expected));
+        };
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("permissions[{i}]");
+            let text = self.string(&field, item, "a string such as \"storage\"")?;
+            let permission: Permission = text.parse().map_err(|e| self.error(item.span(), &field, format!("{e}")))?;
+            if seen.insert(permission.clone()) {
+                out.push(permission);
+            }
+        }
+        Ok(out)
+    }
+
+    fn limits(&self, value: &Value<'_>) -> Result<LimitRequests, ManifestError> {
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(self.wrong_type("limits", value, "a table ([limits])"));
+        };
+        let mut out = LimitRequests::default();
+        for (key, value) in in_file_order(table) {
+            let field = format!("limits.{}", key.get_ref());
+            let f = field.as_str();
+            match key.get_ref().as_ref() {
+                "memory" => out.memory = Some(self.size(f, value, true)?),
+                "table_elements" => out.table_elements = Some(self.count(f, value, false)?),
+                "message_size" => out.message_size = Some(self.size(f, value, true)?),
+                "mailbox" => out.mailbox = Some(self.count(f, value, true)?),
+                "cpu_budget" => out.cpu_budget = Some(self.duration(f, value)?),
+                "outstanding_requests" => out.outstanding_requests = Some(self.count(f, value, false)?),
+                "host_calls_per_second" => out.host_calls_per_second = Some(self.count(f, value, false)?),
+                "log_lines_per_second" => out.log_lines_per_second = Some(self.count(f, value, false)?),
+                "storage_quota" => out.storage_quota = Some(self.size(f, value, false)?),
+                "timers" => out.timers = Some(self.count(f, value, false)?),
+                other => {
+                    let message = format!("unknown limit `{other}`; the limits are {}", LIMIT_KEYS.join(", "));
+                    return Err(self.error(key.span(), f, message));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A whole number, as written, or the error to report.
+    fn whole(&self, field: &str, value: &Value<'_>, expected: &str) -> Result<u64, ManifestError> {
+        let DeValue::Integer(int) = value.get_ref() else {
+            return Err(self.wrong_type(field, value, expected));
+        };
+        match i128::from_str_radix(int.as_str(), int.radix()) {
+            Ok(n) if n < 0 => Err(self.error(value.span(), field, format!("`{int}` is negative; expected {expected}"))),
+            Ok(n) => u64::try_from(n).map_err(|_| self.error(value.span(), field, format!("`{int}` is too large"))),
+            Err(_) => Err(self.error(value.span(), field, format!("`{int}` is too large"))),
+        }
+    }
+
+    fn count<T: TryFrom<u64> + Bounded>(
+        &self,
+        field: &str,
+        value: &Value<'_>,
+        nonzero: bool,
+    ) -> Result<T, ManifestError> {
+        let expected = if nonzero { "a whole number of 1 or more" } else { "a whole number" };
+        let n = self.whole(field, value, expected)?;
+        if nonzero && n == 0 {
+            return Err(self.error(value.span(), field, format!("`0` is too small; expected {expected}")));
+        }
+        T::try_from(n).map_err(|_| self.error(value.span(), field, format!("`{n}` is too large; at most {}", T::MAX)))
+    }
+
+    fn size(&self, field: &str, value: &Value<'_>, nonzero: bool) -> Result<u64, ManifestError> {
+        let expected = "a size in bytes, or a string such as \"16 MiB\"";
+        let n = match value.get_ref() {
+            DeValue::String(text) => parse_size(text).map_err(|e| {
+                let message = match e {
+                    Unit::Malformed => format!("`{text}` is not a size; {SIZE_HELP}"),
+                    Unit::TooLarge => format!("`{text}` is too large"),
+                };
+                self.error(value.span(), field, message)
+            })?,
+            _ => self.whole(field, value, expected)?,
+        };
+        if nonzero && n == 0 {
+            return Err(self.error(value.span(), field, "a size of 0 is too small; expected 1 byte or more"));
+        }
+        Ok(n)
+    }
+
+    fn duration(&self, field: &str, value: &Value<'_>) -> Result<Duration, ManifestError> {
+        let expected = "milliseconds, or a string such as \"200ms\"";
+        let d = match value.get_ref() {
+            DeValue::String(text) => parse_duration(text).map_err(|e| {
+                let message = match e {
+                    Unit::Malformed => format!("`{text}` is not a duration; {DURATION_HELP}"),
+                    Unit::TooLarge => format!("`{text}` is too long"),
+                };
+                self.error(value.span(), field, message)
+            })?,
+            _ => Duration::from_millis(self.whole(field, value, expected)?),
+        };
+        if d.is_zero() {
+            return Err(self.error(value.span(), field, "a duration of 0 is too short; expected 1us or more"));
+        }
+        Ok(d)
+    }
+
+    fn config(&self, value: &Value<'_>) -> Result<BTreeMap<String, Vec<u8>>, ManifestError> {
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(self.wrong_type("config", value, "a table ([config])"));
+        };
+        let mut out = BTreeMap::new();
+        for (key, value) in in_file_order(table) {
+            let key = key.get_ref().as_ref();
+            let converted = self.config_value(&format!("config.{key}"), value)?;
+            out.insert(key.to_owned(), converted.encode());
+        }
+        Ok(out)
+    }
+
+    fn config_value(&self, field: &str, value: &Value<'_>) -> Result<ConfigValue, ManifestError> {
+        Ok(match value.get_ref() {
+            DeValue::String(s) => ConfigValue::String(s.to_string()),
+            DeValue::Integer(int) => {
+                ConfigValue::Integer(i64::from_str_radix(int.as_str(), int.radix()).map_err(|_| {
+                    self.error(value.span(), field, format!("`{int}` does not fit a 64-bit signed integer"))
+                })?)
+            }
+            DeValue::Float(float) => {
+                let text = float.as_str();
+                match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() || text.contains("inf") || text.contains("nan") => ConfigValue::Float(f),
+                    _ => return Err(self.error(value.span(), field, format!("`{text}` does not fit a 64-bit float"))),
+                }
+            }
+            DeValue::Boolean(b) => ConfigValue::Boolean(*b),
+            DeValue::Datetime(d) => ConfigValue::String(d.to_string()),
+            DeValue::Array(items) => ConfigValue::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.config_value(&format!("{field}[{i}]"), item))
+                    .collect::<Result<_, _>>()?,
+            ),
+            DeValue::Table(table) => ConfigValue::Table(
+                table
+                    .iter()
+                    .map(|(k, v)| {
+                        let k = k.get_ref().as_ref();
+                        Ok((k.to_owned(), self.config_value(&format!("{field}.{k}"), v)?))
+                    })
+                    .collect::<Result<_, ManifestError>>()?,
+            ),
+        })
+    }
+}
+
+/// Integer types with a maximum, for "at most" in errors.
+trait Bounded: fmt::Display {
+    const MAX: Self;
+}
+
+impl Bounded for u32 {
+    const MAX: Self = u32::MAX;
+}
+
+impl Bounded for usize {
+    const MAX: Self = usize::MAX;
+}
+
+/// A table's entries in the order they appear in the file, so that the first
+/// error reported is the first one written.
+fn in_file_order<'a, 'i>(table: &'a DeTable<'i>) -> Vec<(&'a Spanned<std::borrow::Cow<'i, str>>, &'a Value<'i>)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    entries
+}
+
+fn type_name(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let before = &bytes[..offset.min(bytes.len())];
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before[line_start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+    (line, column)
+}
+
+/// A TOML syntax error, placed at its line, with the key it is in when the
+/// line shows one.
+fn syntax_error(text: &str, error: &toml::de::Error) -> ManifestError {
+    let offset = error.span().map_or(0, |span| span.start);
+    let (line, column) = line_column(text, offset);
+    let message = error.message().trim().replace('\n', "; ");
+    ManifestError {
+        path: None,
+        line: Some(line),
+        column: Some(column),
+        field: field_at(text, line),
+        message: format!("invalid TOML: {message}"),
+    }
+}
+
+/// The dotted key written on `line` (1-based), under the last table header
+/// above it; a best guess for syntax errors, where no tree exists.
+fn field_at(text: &str, line: usize) -> Option<String> {
+    let key_of = |s: &str| {
+        let s = s.trim();
+        let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c));
+        ok.then(|| s.split('.').map(|p| p.trim().trim_matches(['"', '\''])).collect::<Vec<_>>().join("."))
+    };
+    let mut table: Option<String> = None;
+    for (i, current) in text.lines().enumerate() {
+        let trimmed = current.trim();
+        if i + 1 == line {
+            if let Some(header) = trimmed.strip_prefix('[') {
+                let header = header.trim_start_matches('[');
+                return header.split(']').next().and_then(key_of);
+            }
+            let key = key_of(trimmed.split('=').next()?)?;
+            return Some(match table {
+                Some(table) => format!("{table}.{key}"),
+                None => key,
+            });
+        }
+        if let Some(header) = trimmed.strip_prefix('[') {
+            table = header.trim_start_matches('[').split(']').next().and_then(key_of);
+        }
+    }
+    None
+}
+
+/// `MAJOR.MINOR.PATCH`, then optional `-pre.release` and `+build.meta`.
+fn is_version(text: &str) -> bool {
+    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let dotted = |s: &str| s.split('.').all(ident);
+    let (rest, build) = match text.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (text, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let number = |s: &str| {
+        !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| number(p)) && pre.is_none_or(dotted) && build.is_none_or(dotted)
+}
+
+fn check_entry(entry: &str) -> Result<(), String> {
+    if entry.is_empty() {
+        return Err("the entry cannot be empty; expected a file name such as \"notes.wasm\"".into());
+    }
+    if entry.contains('\0') {
+        return Err("the entry cannot contain NUL".into());
+    }
+    let bytes = entry.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic();
+    if entry.starts_with(['/', '\\']) || drive || Path::new(entry).is_absolute() {
+        return Err(format!("`{entry}` is an absolute path; expected a path relative to the manifest's directory"));
+    }
+    if entry.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!("`{entry}` leaves the manifest's directory; `..` is not allowed in `entry`"));
+    }
+    Ok(())
+}
+
+/// Why a size or duration string was refused.
+pub(super) enum Unit {
+    Malformed,
+    TooLarge,
+}
+
+/// Splits `"16 MiB"` into `16` and `"MiB"`.
+fn number_and_unit(text: &str) -> Result<(u64, &str), Unit> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err(Unit::Malformed);
+    }
+    let n = digits.parse::<u64>().map_err(|_| Unit::TooLarge)?;
+    Ok((n, unit.trim_start()))
+}
+
+pub(super) fn parse_size(text: &str) -> Result<u64, Unit> {
+    let (n, unit) = number_and_unit(text)?;
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(Unit::Malformed),
+    };
+    n.checked_mul(scale).ok_or(Unit::TooLarge)
+}
+
+pub(super) fn parse_duration(text: &str) -> Result<Duration, Unit> {
+    let (n, unit) = number_and_unit(text)?;
+    match unit {
+        "us" | "µs" => Ok(Duration::from_micros(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or(Unit::TooLarge),
+        _ => Err(Unit::Malformed),
+    }
+}
