@@ -807,62 +807,9 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             Ok(write_guest(&mut c, "random_get", ptr, &buf))
         },
     )?;
-    linker.func_wrap_async(
-        abi::WASI_MODULE,
-        "path_open",
-        |mut c: Caller<'_, GuestState>,
-         (dirfd, dirflags, path_ptr, path_len, oflags, base, inheriting, fdflags, out): (
-            i32,
-            i32,
-            i32,
-            i32,
-            i32,
-            i64,
-            i64,
-            i32,
-            i32,
-        )| {
-            Box::new(async move {
-                guard(&c)?;
-                let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
-                let fuel = c.as_context_mut().hostcall_fuel();
-                let (mem, state) = memory.data_and_store_mut(&mut c);
-                // What wasmtime-wasi's own glue does before each call: the
-                // budget for copying guest data.
-                WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
-                // A path outside memory is a broken call: EFAULT, audited, as
-                // for a `wasp` import (wasmtime-wasi would trap).
-                let path = match bytes(mem, path_ptr, path_len) {
-                    Ok(b) => String::from_utf8_lossy(b).into_owned(),
-                    Err(CallError::Abi(e) | CallError::Call(e)) => {
-                        state.host.invalid_call("path_open", &e);
-                        return Ok(errno::FAULT);
-                    }
-                };
-                let mut guest = wiggle::GuestMemory::Unshared(mem);
-                let status = wasmtime_wasi::p1::wasi_snapshot_preview1::path_open(
-                    &mut state.wasi,
-                    &mut guest,
-                    dirfd,
-                    dirflags,
-                    path_ptr,
-                    path_len,
-                    oflags,
-                    base,
-                    inheriting,
-                    fdflags,
-                    out,
-                )
-                .await?;
-                if matches!(status, errno::BADF | errno::NOTCAPABLE | errno::ACCES | errno::PERM) {
-                    state.denied_path(dirfd, &path, wants_write(oflags, base), status);
-                }
-                Ok(status)
-            })
-        },
-    )?;
-    // The other path calls std::fs makes: wasmtime-wasi does the work, wasp
-    // audits what it refuses, as for `path_open`.
+    // The path calls std::fs makes: wasmtime-wasi does the work; wasp
+    // refuses a path outside memory with EFAULT (wasmtime-wasi would trap)
+    // and audits what WASI refuses, naming the path.
     macro_rules! audited_path_call {
         ($name:ident, write: $write:expr, ($($arg:ident: $ty:ty),*), dirfd: $dirfd:ident, path: ($ptr:ident, $len:ident)) => {
             linker.func_wrap_async(
@@ -895,6 +842,13 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             )?;
         };
     }
+    audited_path_call!(
+        path_open,
+        write: wants_write(oflags, base),
+        (dirfd: i32, dirflags: i32, p: i32, l: i32, oflags: i32, base: i64, inheriting: i64, fdflags: i32, out: i32),
+        dirfd: dirfd,
+        path: (p, l)
+    );
     audited_path_call!(path_create_directory, write: true, (fd: i32, p: i32, l: i32), dirfd: fd, path: (p, l));
     audited_path_call!(path_remove_directory, write: true, (fd: i32, p: i32, l: i32), dirfd: fd, path: (p, l));
     audited_path_call!(path_unlink_file, write: true, (fd: i32, p: i32, l: i32), dirfd: fd, path: (p, l));
