@@ -1,42 +1,4 @@
 //! Permissions: what a plugin may do beyond answering the messages it gets.
-//!
-//! Everything is denied by default. A plugin *requests* permissions in its
-//! manifest; the host *grants* some of them (by policy, by asking the user,
-//! or at run time). Every host call and every route is checked against the
-//! plugin's grants at the moment it happens.
-//!
-//! A permission is written `kind` or `kind:target`:
-//!
-//! | permission | allows |
-//! | --- | --- |
-//! | `send:<plugin>` | one-way messages to plugins matching `<plugin>` (`send:host` for the host) |
-//! | `request:<plugin>` | requests (waiting or `request_async`) to plugins matching `<plugin>` |
-//! | `publish:<topic>` | publishing on topics matching `<topic>` |
-//! | `subscribe:<topic>` | subscribing to, and receiving, topics matching `<topic>` |
-//! | `ui:<topic>` | events on topics matching `<topic>` reaching the app's UI |
-//! | `fs.read:<dir>` | reading files under `<dir>` (WASI) |
-//! | `fs.write:<dir>` | reading and writing files under `<dir>` (WASI) |
-//! | `net:<host>` | outbound HTTP to `<host>` (`name`, `name:port`, or `*.domain`) |
-//! | `storage` | the plugin's own key-value store |
-//! | `timers` | `set_timeout` / `set_interval` |
-//! | `clock` | wall-clock and monotonic time |
-//! | `random` | random bytes from the host's CSPRNG |
-//! | `config` | the plugin's configuration values |
-//! | `log` | writing to the host's log |
-//!
-//! Targets of `send`, `request`, `publish`, `subscribe` and `ui` are exact
-//! names or prefixes ending in `*` (`sensor.*`, `*`). A `<dir>` is an absolute
-//! host path, or `$DATA` (optionally `$DATA/sub/dir`): the plugin's own data
-//! directory, which it sees as `/data`.
-//!
-//! ```
-//! use wasp_protocol::Permission;
-//! let granted: Permission = "publish:sensor.*".parse()?;
-//! assert!(granted.covers(&"publish:sensor.temp".parse()?));
-//! assert!(!granted.covers(&"publish:other".parse()?));
-//! assert_eq!(granted.to_string(), "publish:sensor.*");
-//! # Ok::<(), wasp_protocol::PermissionError>(())
-//! ```
 
 use core::fmt;
 use core::str::FromStr;
@@ -48,7 +10,45 @@ use crate::address::{MAX_NAME_LEN, validate_topic};
 /// The placeholder for a plugin's own data directory in `fs.*` permissions.
 pub const DATA_DIR: &str = "$DATA";
 
-/// One permission. See the [module docs](self) for the grammar.
+/// One permission: something a plugin may do beyond answering the messages it gets.
+///
+/// Everything is denied by default. A plugin *requests* permissions in its
+/// manifest; the host *grants* some of them (by policy, by asking the user,
+/// or at run time). Every host call and every route is checked against the
+/// plugin's grants at the moment it happens.
+///
+/// A permission is written `kind` or `kind:target`:
+///
+/// | permission | allows |
+/// | --- | --- |
+/// | `send:<plugin>` | one-way messages to plugins matching `<plugin>` (`send:host` for the host) |
+/// | `request:<plugin>` | requests (waiting or `request_async`) to plugins matching `<plugin>` |
+/// | `publish:<topic>` | publishing on topics matching `<topic>` |
+/// | `subscribe:<topic>` | subscribing to, and receiving, topics matching `<topic>` |
+/// | `ui:<topic>` | events on topics matching `<topic>` reaching the app's UI |
+/// | `fs.read:<dir>` | reading files under `<dir>` (WASI) |
+/// | `fs.write:<dir>` | reading and writing files under `<dir>` (WASI) |
+/// | `net:<host>` | outbound HTTP to `<host>` (`name`, `name:port`, or `*.domain`) |
+/// | `storage` | the plugin's own key-value store |
+/// | `timers` | `set_timeout` / `set_interval` |
+/// | `clock` | wall-clock and monotonic time |
+/// | `random` | random bytes from the host's CSPRNG |
+/// | `config` | the plugin's configuration values |
+/// | `log` | writing to the host's log |
+///
+/// Targets of `send`, `request`, `publish`, `subscribe` and `ui` are exact
+/// names or prefixes ending in `*` (`sensor.*`, `*`). A `<dir>` is an absolute
+/// host path, or `$DATA` (optionally `$DATA/sub/dir`): the plugin's own data
+/// directory, which it sees as `/data`.
+///
+/// ```
+/// use wasp_protocol::Permission;
+/// let granted: Permission = "publish:sensor.*".parse()?;
+/// assert!(granted.covers(&"publish:sensor.temp".parse()?));
+/// assert!(!granted.covers(&"publish:other".parse()?));
+/// assert_eq!(granted.to_string(), "publish:sensor.*");
+/// # Ok::<(), wasp_protocol::PermissionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Permission {
