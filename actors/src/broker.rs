@@ -333,8 +333,8 @@ impl Broker {
                     }
                 },
                 Subscriber::Plugin(name) if plugins_too => {
-                    let wanted = Permission::Subscribe(event.topic.clone());
-                    if self.route(name).is_some_and(|r| !r.grants.allows(&wanted)) {
+                    if self.route(name).is_some_and(|r| !r.grants.allows_parts("subscribe", Some(&event.topic))) {
+                        let wanted = Permission::Subscribe(event.topic.clone());
                         revoked.push((name.clone(), sub.pattern.clone(), wanted));
                         continue;
                     }
@@ -370,8 +370,7 @@ impl Broker {
     /// Whether an event may reach a UI subscriber: the host's own, or from a
     /// plugin holding `ui:<topic>`.
     fn may_reach_ui(&self, event: &Event) -> bool {
-        event.from == HOST
-            || self.route(&event.from).is_some_and(|r| r.grants.allows(&Permission::Ui(event.topic.clone())))
+        event.from == HOST || self.route(&event.from).is_some_and(|r| r.grants.allows_parts("ui", Some(&event.topic)))
     }
 
     pub(crate) fn publish_from(&self, from: &str, topic: &str, payload: Vec<u8>) {

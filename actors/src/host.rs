@@ -395,21 +395,23 @@ impl Host {
         Ok(())
     }
 
-    /// A remembered decision about `permission` for `plugin`.
-    async fn remembered(&self, plugin: &str, permission: &Permission) -> Result<Option<Decision>, Error> {
-        let text = permission.to_string();
+    /// Every remembered decision about `plugin`, by permission text: one
+    /// read of the database per load.
+    async fn remembered(&self, plugin: &str) -> Result<HashMap<String, Decision>, Error> {
+        let decision = |allowed: bool| if allowed { Decision::Allow } else { Decision::Deny };
         match self.inner.services.storage.clone() {
             Some(storage) => {
                 let plugin = plugin.to_owned();
                 let decisions = tokio::task::spawn_blocking(move || storage.decisions(&plugin))
                     .await
                     .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
-                Ok(decisions
-                    .into_iter()
-                    .find(|(p, _)| *p == text)
-                    .map(|(_, allowed)| if allowed { Decision::Allow } else { Decision::Deny }))
+                Ok(decisions.into_iter().map(|(p, allowed)| (p, decision(allowed))).collect())
             }
-            None => Ok(lock(&self.inner.decisions).get(&(plugin.to_owned(), text)).copied()),
+            None => Ok(lock(&self.inner.decisions)
+                .iter()
+                .filter(|((p, _), _)| p == plugin)
+                .map(|((_, text), d)| (text.clone(), *d))
+                .collect()),
         }
     }
 
@@ -441,12 +443,14 @@ impl Host {
         let name = &manifest.name;
         let policy = &self.inner.policy;
         let (mut granted, mut refused) = (Vec::new(), Vec::new());
+        let remembered = if manifest.permissions.is_empty() { HashMap::new() } else { self.remembered(name).await? };
         for wanted in &manifest.permissions {
-            let (decision, by) = if policy.denies(name, wanted) {
+            let rule = policy.rule(name, wanted);
+            let (decision, by) = if rule == Some(Decision::Deny) {
                 (Decision::Deny, "policy")
-            } else if let Some(d) = self.remembered(name, wanted).await? {
+            } else if let Some(&d) = remembered.get(&wanted.to_string()) {
                 (d, "stored")
-            } else if policy.rule(name, wanted) == Some(Decision::Allow) {
+            } else if rule == Some(Decision::Allow) {
                 (Decision::Allow, "policy")
             } else {
                 let question = AskRequest {

@@ -153,7 +153,8 @@ impl Policy {
         self
     }
 
-    /// What the rules say about `wanted` for `plugin`: (allowed?, explicit denial?).
+    /// What the rules say about `wanted` for `plugin`: an explicit denial
+    /// wins over any allow rule; `None` when no rule covers it.
     pub(crate) fn rule(&self, plugin: &str, wanted: &Permission) -> Option<Decision> {
         let matching = |d: Decision| self.rules.iter().any(|r| r.decision == d && r.matches(plugin, wanted));
         if matching(Decision::Deny) {
@@ -163,10 +164,6 @@ impl Policy {
         } else {
             None
         }
-    }
-
-    pub(crate) fn denies(&self, plugin: &str, wanted: &Permission) -> bool {
-        self.rules.iter().any(|r| r.decision == Decision::Deny && r.matches(plugin, wanted))
     }
 
     pub(crate) async fn ask_about(&self, question: AskRequest) -> Option<Decision> {

@@ -52,6 +52,12 @@ impl Grants {
         self.inner.set.read().unwrap_or_else(|p| p.into_inner()).iter().any(|g| g.covers(wanted))
     }
 
+    /// [`Grants::allows`] for a permission given as kind and target, without
+    /// building it (see [`Permission::covers_parts`]).
+    pub fn allows_parts(&self, kind: &str, target: Option<&str>) -> bool {
+        self.inner.set.read().unwrap_or_else(|p| p.into_inner()).iter().any(|g| g.covers_parts(kind, target))
+    }
+
     /// The granted permissions and the revision they belong to, for callers
     /// that cache them and look again only when [`Grants::revision`] moves.
     pub fn snapshot(&self) -> (u64, Arc<Vec<Permission>>) {
