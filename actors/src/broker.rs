@@ -35,6 +35,8 @@ pub(crate) struct Route {
     pub(crate) version: Arc<str>,
     /// The plugin's live permissions.
     pub(crate) grants: Grants,
+    /// For a component of a hybrid plugin, the plugin's name.
+    pub(crate) family: Option<Arc<str>>,
 }
 
 impl Route {

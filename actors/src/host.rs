@@ -14,8 +14,8 @@ use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, Grants, Limits, PluginEnv, PluginFactory, PluginImage, Problem, Router, Schedule,
-    Services, WasmPlugin,
+    AuditEvent, AuditKind, Engine, Grants, Limits, NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind,
+    Problem, Router, Schedule, Services, WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -211,6 +211,14 @@ pub struct PluginRef {
     abi: Option<ApiVersion>,
     granted: Vec<Permission>,
     refused: Vec<Permission>,
+    components: Vec<String>,
+}
+
+/// A plugin's permissions, decided once (for every component of a hybrid).
+struct Decided {
+    granted: Vec<Permission>,
+    refused: Vec<Permission>,
+    grants: Grants,
 }
 
 impl PluginRef {
@@ -219,12 +227,12 @@ impl PluginRef {
         &self.name
     }
 
-    /// `wasm` or `in-process`.
+    /// `wasm`, `native`, `in-process` or `hybrid`.
     pub fn kind(&self) -> &'static str {
         self.kind
     }
 
-    /// For WASM plugins, the ABI version the module was built for.
+    /// For WASM and native plugins, the ABI version they were built for.
     pub fn abi_version(&self) -> Option<ApiVersion> {
         self.abi
     }
@@ -237,6 +245,12 @@ impl PluginRef {
     /// The requested permissions it was refused at load.
     pub fn refused(&self) -> &[Permission] {
         &self.refused
+    }
+
+    /// For a hybrid plugin, the addresses of its components other than the
+    /// first (which answers at [`name`](Self::name)): `<name>.<component>`.
+    pub fn components(&self) -> &[String] {
+        &self.components
     }
 }
 
@@ -299,6 +313,9 @@ impl Host {
 
     /// Loads the plugin a manifest describes, reading its entry file.
     pub async fn load_manifest(&self, manifest: Manifest) -> Result<PluginRef, Error> {
+        if manifest.kind == ManifestKind::Hybrid {
+            return self.load_hybrid(manifest).await;
+        }
         let entry = manifest.entry_path().ok_or_else(|| {
             Error::Runtime(wasp_runtime::Error::Internal(format!(
                 "manifest of `{}` names no entry file; in-process plugins are registered with `Host::register_manifest`",
@@ -309,53 +326,143 @@ impl Host {
     }
 
     async fn load_entry(&self, manifest: Manifest, entry: &Path) -> Result<PluginRef, Error> {
+        if manifest.kind == ManifestKind::Hybrid {
+            return self.load_hybrid(manifest).await;
+        }
         self.check_name(&manifest.name)?;
         let bytes = tokio::fs::read(entry)
             .await
             .map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source })?;
-        self.load_bytes_with(manifest, &bytes).await
+        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
+        self.load_image(manifest, bytes, file_name).await
     }
 
-    /// Loads a WASM plugin from bytes, with no manifest: default limits and
-    /// no permissions. Validation happens before any guest code runs: a file
-    /// that is not WASM, breaks the ABI, or asks for a major ABI version
-    /// this host does not speak is refused with an error naming the problem.
+    /// Loads a plugin from bytes, with no manifest: default limits and no
+    /// permissions. The bytes may be a WebAssembly module or a native
+    /// library for this platform (told apart by their magic bytes).
+    /// Validation happens before any plugin code runs: a file that is
+    /// neither, breaks the ABI, or asks for a major ABI version this host
+    /// does not speak is refused with an error naming the problem.
     pub async fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
         let mut manifest =
             Manifest::new(name).map_err(|e| Error::InvalidName { name: name.into(), reason: e.message })?;
-        manifest.kind = ManifestKind::Wasm;
+        manifest.kind = match PluginKind::detect(bytes) {
+            PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => ManifestKind::Native,
+            _ => ManifestKind::Wasm,
+        };
         self.load_bytes_with(manifest, bytes).await
     }
 
-    /// Loads a WASM plugin from bytes, described by `manifest` (its name,
+    /// Loads a plugin from bytes, described by `manifest` (its kind, name,
     /// permissions, limits and configuration; its `entry` is not read).
     pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
+        let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+        self.load_image(manifest, bytes.to_vec(), file_name).await
+    }
+
+    /// Validates, then starts, a WASM module or a native library.
+    async fn load_image(
+        &self,
+        manifest: Manifest,
+        bytes: Vec<u8>,
+        file_name: Option<String>,
+    ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         self.check_name(&name)?;
-        if manifest.kind == ManifestKind::Native {
+        if manifest.kind == ManifestKind::Hybrid {
             return Err(Error::Unsupported(format!(
-                "plugin `{name}` is a native library; this host loads WebAssembly plugins, and native ones \
-                 registered in process with `Host::register_manifest`"
+                "plugin `{name}` is a hybrid of several files; load it from its folder or plugin.toml"
             )));
         }
-        let engine = self.inner.engine.clone();
         let limits = manifest.limits.apply(&self.inner.limits);
-        let owned = bytes.to_vec();
-        // Compiling takes milliseconds of CPU: keep it off the async workers.
-        let compile_name = name.clone();
-        let compiled =
-            tokio::task::spawn_blocking(move || WasmPlugin::compile(&engine, &compile_name, &owned, &limits))
-                .await
-                .map_err(|e| Error::Actor(format!("compile task failed: {e}")))?;
-        let plugin = match compiled {
-            Ok(plugin) => plugin,
-            Err(e) => {
-                self.audit(&name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
-                return Err(e.into());
+        let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        let abi = image_abi(&image);
+        self.spawn(manifest, image, abi).await
+    }
+
+    /// Validates and prepares one plugin file: compiles a WASM module, or
+    /// checks and maps a native library. A refusal is audited.
+    async fn image(
+        &self,
+        name: &str,
+        kind: ManifestKind,
+        bytes: Vec<u8>,
+        file_name: Option<String>,
+        limits: Limits,
+    ) -> Result<PluginImage, Error> {
+        let native = match kind {
+            ManifestKind::Wasm => false,
+            ManifestKind::Native => true,
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "plugin `{name}` is an in-process plugin; register it with `Host::register_manifest`"
+                )));
             }
         };
-        let abi = Some(plugin.abi_version());
-        self.spawn(manifest, PluginImage::Wasm(plugin), abi).await
+        let file_name = file_name.unwrap_or_else(|| {
+            use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+            if native { format!("{DLL_PREFIX}{name}{DLL_SUFFIX}") } else { format!("{name}.wasm") }
+        });
+        let engine = self.inner.engine.clone();
+        // Compiling (or mapping a library) takes milliseconds of CPU and
+        // file I/O: keep it off the async workers.
+        let task_name = name.to_owned();
+        let image = tokio::task::spawn_blocking(move || {
+            if native {
+                NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
+            } else {
+                WasmPlugin::compile(&engine, &task_name, &bytes, &limits).map(PluginImage::Wasm)
+            }
+        })
+        .await
+        .map_err(|e| Error::Actor(format!("load task failed: {e}")))?;
+        image.map_err(|e| {
+            self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
+            e.into()
+        })
+    }
+
+    /// Loads a hybrid plugin: every component is validated first, the
+    /// permissions are decided once, then each component starts as its own
+    /// actor sharing them. If one fails to start, the others are unloaded.
+    async fn load_hybrid(&self, manifest: Manifest) -> Result<PluginRef, Error> {
+        Self::check_api(&manifest)?;
+        let entries = manifest.component_entries();
+        for (address, _, _) in &entries {
+            self.check_name(address)?;
+        }
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let mut images = Vec::new();
+        for (address, component, path) in &entries {
+            let bytes =
+                tokio::fs::read(path).await.map_err(|source| wasp_runtime::Error::Io { path: path.clone(), source })?;
+            let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            let image = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
+            images.push((address.clone(), component.kind, image));
+        }
+        let decided = self.decide(&manifest).await?;
+        let family: Arc<str> = Arc::from(manifest.name.as_str());
+        let mut started: Vec<PluginRef> = Vec::new();
+        for (address, kind, image) in images {
+            let mut part = manifest.clone();
+            part.name = address;
+            part.kind = kind;
+            part.components.clear();
+            let abi = image_abi(&image);
+            match self.start(part, image, abi, &decided, Some(family.clone())).await {
+                Ok(plugin) => started.push(plugin),
+                Err(e) => {
+                    for plugin in started.iter().rev() {
+                        let _ = self.unload_one(plugin.name()).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut main = started.remove(0);
+        main.kind = "hybrid";
+        main.components = started.into_iter().map(|p| p.name).collect();
+        Ok(main)
     }
 
     /// Registers a plugin type in process (no WASM), created with `Default`,
@@ -439,7 +546,7 @@ impl Host {
     }
 
     /// Decides each requested permission (see [`Policy`]).
-    async fn decide(&self, manifest: &Manifest) -> Result<(Vec<Permission>, Vec<Permission>), Error> {
+    async fn decide(&self, manifest: &Manifest) -> Result<Decided, Error> {
         let name = &manifest.name;
         let policy = &self.inner.policy;
         let (mut granted, mut refused) = (Vec::new(), Vec::new());
@@ -481,22 +588,41 @@ impl Host {
                 }
             }
         }
-        Ok((granted, refused))
+        let grants = Grants::new(granted.iter().cloned());
+        Ok(Decided { granted, refused, grants })
     }
 
-    async fn spawn(&self, manifest: Manifest, image: PluginImage, abi: Option<ApiVersion>) -> Result<PluginRef, Error> {
-        let name: Arc<str> = Arc::from(manifest.name.as_str());
+    /// Refuses a manifest written for an ABI major version this host does not speak.
+    fn check_api(manifest: &Manifest) -> Result<(), Error> {
         if ApiVersion::CURRENT.accepts(manifest.api).is_err() {
             return Err(wasp_runtime::Error::Invalid {
-                plugin: name.to_string(),
+                plugin: manifest.name.clone(),
                 problems: vec![Problem::UnsupportedAbi { plugin: manifest.api, host: ApiVersion::CURRENT }],
             }
             .into());
         }
-        let (granted, refused) = self.decide(&manifest).await?;
-        let grants = Grants::new(granted.iter().cloned());
+        Ok(())
+    }
+
+    async fn spawn(&self, manifest: Manifest, image: PluginImage, abi: Option<ApiVersion>) -> Result<PluginRef, Error> {
+        Self::check_api(&manifest)?;
+        let decided = self.decide(&manifest).await?;
+        self.start(manifest, image, abi, &decided, None).await
+    }
+
+    /// Starts one actor for `image`, with permissions already decided.
+    async fn start(
+        &self,
+        manifest: Manifest,
+        image: PluginImage,
+        abi: Option<ApiVersion>,
+        decided: &Decided,
+        family: Option<Arc<str>>,
+    ) -> Result<PluginRef, Error> {
+        let name: Arc<str> = Arc::from(manifest.name.as_str());
+        let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let mut config = manifest.config.clone();
-        if let Some(overrides) = self.inner.config.get(&*name) {
+        if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let broker = &self.inner.broker;
@@ -509,6 +635,7 @@ impl Host {
             grants: grants.clone(),
             services: self.inner.services.clone(),
             config: Arc::new(config),
+            family: family.clone(),
         };
         let instance = match image.instantiate(&self.inner.engine, env).await {
             Ok(instance) => instance,
@@ -540,6 +667,7 @@ impl Host {
             kind: image.kind(),
             version: Arc::from(manifest.version.as_str()),
             grants,
+            family,
         };
         match broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => {
@@ -551,7 +679,7 @@ impl Host {
             }
         }
         tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), "plugin loaded");
-        Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused })
+        Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused, components: Vec::new() })
     }
 
     fn route(&self, name: &str) -> Result<Route, Error> {
@@ -648,6 +776,23 @@ impl Host {
     /// Unloads a plugin. New messages to it are refused at once; those
     /// already queued are still handled, then the actor stops.
     pub async fn unload(&self, name: &str) -> Result<(), Error> {
+        self.unload_one(name).await?;
+        // A hybrid plugin's other components go with it.
+        let parts: Vec<String> = self
+            .inner
+            .broker
+            .routes
+            .iter()
+            .filter(|r| r.value().family.as_deref() == Some(name))
+            .map(|r| r.key().to_string())
+            .collect();
+        for part in parts {
+            self.unload_one(&part).await?;
+        }
+        Ok(())
+    }
+
+    async fn unload_one(&self, name: &str) -> Result<(), Error> {
         let route = self
             .inner
             .broker
@@ -809,6 +954,10 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
     };
     if let Some(manifest_path) = manifest_path {
         let manifest = read_manifest(manifest_path).await?;
+        if manifest.kind == ManifestKind::Hybrid {
+            let dir = manifest.dir.clone().unwrap_or_default();
+            return Ok((manifest, dir));
+        }
         let entry = manifest.entry_path().ok_or_else(|| {
             Error::Runtime(wasp_runtime::Error::Internal(format!(
                 "manifest of `{}` names no entry file",
@@ -827,10 +976,14 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
             return Ok((manifest, path.to_owned()));
         }
     }
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let native = path.extension().is_some_and(|e| e == "so" || e == "dll" || e == "dylib");
+    let mut stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if native && let Some(bare) = stem.strip_prefix(std::env::consts::DLL_PREFIX).filter(|s| !s.is_empty()) {
+        stem = bare.to_owned();
+    }
     let mut manifest =
         Manifest::new(&stem).map_err(|e| Error::InvalidName { name: stem.clone(), reason: e.message })?;
-    manifest.kind = ManifestKind::Wasm;
+    manifest.kind = if native { ManifestKind::Native } else { ManifestKind::Wasm };
     Ok((manifest, path.to_owned()))
 }
 
@@ -839,4 +992,13 @@ async fn read_manifest(path: PathBuf) -> Result<Manifest, Error> {
         .await
         .map_err(|e| Error::Actor(format!("manifest task failed: {e}")))?
         .map_err(Error::from)
+}
+
+/// The ABI version of a WASM module or native library.
+fn image_abi(image: &PluginImage) -> Option<ApiVersion> {
+    match image {
+        PluginImage::Wasm(p) => Some(p.abi_version()),
+        PluginImage::Native(p) => Some(p.abi_version()),
+        _ => None,
+    }
 }

@@ -105,7 +105,7 @@ pub enum PluginState {
 pub struct PluginInfo {
     /// The plugin's address.
     pub name: String,
-    /// `wasm` or `in-process`.
+    /// `wasm`, `native` or `in-process`.
     pub kind: &'static str,
     /// The version from its manifest (`0.0.0` without one).
     pub version: String,

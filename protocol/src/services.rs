@@ -46,6 +46,9 @@ pub const RANDOM_BYTES: &str = "random.bytes";
 pub const CONFIG_GET: &str = "config.get";
 /// One outbound HTTP request.
 pub const HTTP_FETCH: &str = "http.fetch";
+/// The host path of a file as a WASI plugin sees it (`/data/…`), for native
+/// and in-process plugins, which have no preopened directories.
+pub const FS_RESOLVE: &str = "fs.resolve";
 
 /// Every service name, in the order of the table above.
 pub const ALL: &[&str] = &[
@@ -61,6 +64,7 @@ pub const ALL: &[&str] = &[
     RANDOM_BYTES,
     CONFIG_GET,
     HTTP_FETCH,
+    FS_RESOLVE,
 ];
 
 /// The longest key in a plugin's store, in bytes.
@@ -140,6 +144,17 @@ pub struct ClockNow {
 pub struct RandomBytes {
     /// How many bytes, at most [`MAX_RANDOM_BYTES`].
     pub len: u32,
+}
+
+/// `{ path, write }`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsResolve {
+    /// An absolute path as a WASI plugin sees it: `/data/…` (its data
+    /// directory) or under a directory of an `fs.*` grant.
+    pub path: String,
+    /// Whether the plugin means to write (needs `fs.write:`), or only to
+    /// read (`fs.read:` or `fs.write:`).
+    pub write: bool,
 }
 
 /// `{ key }`

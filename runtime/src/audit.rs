@@ -45,6 +45,15 @@ pub enum AuditKind {
         /// The error code its caller got.
         code: ErrorCode,
     },
+    /// A native plugin's call ran past its CPU budget: the caller was
+    /// answered `deadline_exceeded`, and the thread, which cannot be
+    /// stopped, runs on until the call returns.
+    Overrun {
+        /// The budget, in milliseconds.
+        budget_ms: u64,
+        /// How many of the plugin's threads now run past their budget.
+        stranded: usize,
+    },
     /// A plugin was refused at load: its module or manifest failed
     /// validation (a forbidden import, a broken ABI, an unsupported version).
     LoadRefused {

@@ -23,6 +23,10 @@ pub struct PluginEnv {
     pub services: Services,
     /// Configuration values, each MessagePack-encoded, read with `config.get`.
     pub config: Arc<BTreeMap<String, Vec<u8>>>,
+    /// For a component of a hybrid plugin, the plugin's name: it may
+    /// message the plugin's other components (the plugin's name and
+    /// `<name>.*`) without `send:` or `request:` permissions.
+    pub family: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for PluginEnv {
@@ -46,6 +50,7 @@ impl PluginEnv {
             grants: Grants::default(),
             services: Services::default(),
             config: Arc::default(),
+            family: None,
         }
     }
 }

@@ -53,6 +53,18 @@ pub enum Problem {
     /// The module's imports cannot be linked (a WASI import with the wrong
     /// signature, for instance).
     Unlinkable(String),
+    /// A native library built for another processor architecture.
+    WrongArchitecture {
+        /// The library's architecture.
+        found: String,
+        /// The host's.
+        host: String,
+    },
+    /// A native library that exports more than one entry function.
+    AmbiguousEntry(Vec<String>),
+    /// A native library whose entry function returned something that is not
+    /// a wasp plugin table.
+    BadEntryTable(String),
     /// A wasp import with the wrong signature.
     WrongImport {
         /// The import's name.
@@ -91,6 +103,18 @@ impl std::fmt::Display for Problem {
                  rebuild it with a newer wasp-sdk"
             ),
             Self::Unlinkable(detail) => write!(f, "the module's imports cannot be linked: {detail}"),
+            Self::WrongArchitecture { found, host } => {
+                write!(f, "the library is built for {found}, and this host runs on {host}")
+            }
+            Self::AmbiguousEntry(names) => {
+                write!(
+                    f,
+                    "the library exports {} entry functions ({}); a plugin library has one",
+                    names.len(),
+                    names.join(", ")
+                )
+            }
+            Self::BadEntryTable(detail) => write!(f, "bad native entry table: {detail}"),
         }
     }
 }
@@ -113,6 +137,14 @@ pub enum Error {
         /// The plugin's file or name.
         plugin: String,
         /// What the file looks like instead.
+        detail: String,
+    },
+    /// The file is not a native library this host can load.
+    #[error("plugin `{plugin}` is not a native library for this host: {detail}")]
+    NotNative {
+        /// The plugin's file or name.
+        plugin: String,
+        /// What the file is instead, or why the system refused it.
         detail: String,
     },
     /// The module is over the size limit.
@@ -159,6 +191,21 @@ pub enum Error {
         /// The budget it spent.
         budget: Duration,
     },
+    /// A native plugin's call ran past its CPU budget. Native code cannot be
+    /// preempted: the watchdog answered the caller and retired the
+    /// instance, whose thread runs on until the call returns.
+    #[error(
+        "native plugin `{plugin}` overran its budget of {budget:?} for one message ({elapsed:?} elapsed); \
+         native code cannot be preempted, so its thread runs on until the call returns"
+    )]
+    Overrun {
+        /// The plugin.
+        plugin: String,
+        /// Its budget.
+        budget: Duration,
+        /// How long the call had run when the watchdog gave up.
+        elapsed: Duration,
+    },
     /// The host quarantined the plugin while it ran (too many violations).
     #[error("plugin `{plugin}` was quarantined and stopped")]
     Quarantined {
@@ -195,7 +242,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Io { .. } => ErrorCode::NotFound,
-            Self::NotWasm { .. } | Self::Malformed { .. } => ErrorCode::InvalidArgument,
+            Self::NotWasm { .. } | Self::NotNative { .. } | Self::Malformed { .. } => ErrorCode::InvalidArgument,
             Self::TooLarge { .. } => ErrorCode::TooLarge,
             Self::Invalid { problems, .. } => {
                 if problems.iter().any(|p| matches!(p, Problem::UnsupportedAbi { .. })) {
@@ -205,7 +252,7 @@ impl Error {
                 }
             }
             Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
-            Self::DeadlineExceeded { .. } => ErrorCode::DeadlineExceeded,
+            Self::DeadlineExceeded { .. } | Self::Overrun { .. } => ErrorCode::DeadlineExceeded,
             Self::Quarantined { .. } => ErrorCode::Unavailable,
             Self::LoadFailed { error, .. } => error.code,
             Self::Internal(_) => ErrorCode::Internal,

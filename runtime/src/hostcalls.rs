@@ -244,11 +244,20 @@ impl HostCalls {
         ms.filter(|&ms| ms > 0).map(|ms| Duration::from_millis(ms.into()))
     }
 
+    /// Whether `to` is another component of the same hybrid plugin.
+    fn sibling(&self, to: &str) -> bool {
+        self.env.family.as_deref().is_some_and(|family| {
+            to != &*self.env.name && (to == family || to.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')))
+        })
+    }
+
     pub(crate) fn send(&mut self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
         self.admit("send")?;
         self.check_topic("send", topic)?;
         self.check_size("send", &payload)?;
-        self.require_parts("send", Some(to))?;
+        if !self.sibling(to) {
+            self.require_parts("send", Some(to))?;
+        }
         self.env.router.send(&self.env.name, to, topic, payload)
     }
 
@@ -277,7 +286,9 @@ impl HostCalls {
         self.admit(call)?;
         self.check_topic(call, topic)?;
         self.check_size(call, payload)?;
-        self.require_parts("request", Some(to))?;
+        if !self.sibling(to) {
+            self.require_parts("request", Some(to))?;
+        }
         let max = self.env.limits.max_outstanding_requests;
         if self.outstanding.load(Ordering::Acquire) >= max {
             let err = WireError::new(
@@ -456,6 +467,10 @@ impl HostCalls {
                 let ConfigGet { key } = decode(service, "{ key }", &payload)?;
                 ready(Ok(self.env.config.get(&key).cloned().unwrap_or_else(|| NIL.to_vec())))
             }
+            svc::FS_RESOLVE => {
+                let svc::FsResolve { path, write } = decode(service, "{ path, write }", &payload)?;
+                ready(encode(&self.resolve_path(&path, write)?))
+            }
             svc::HTTP_FETCH => {
                 let mut req: wasp_protocol::services::HttpRequest =
                     decode(service, "{ method, url, headers, body, timeout_ms }", &payload)?;
@@ -475,6 +490,50 @@ impl HostCalls {
                 format!("no host service named `{other}`; this host offers {}", svc::ALL.join(", ")),
             )),
         }
+    }
+
+    /// `fs.resolve`: the host path of a file as a WASI plugin sees it,
+    /// under the granted directory that holds it.
+    fn resolve_path(&mut self, path: &str, write: bool) -> Result<String, WireError> {
+        let invalid =
+            |why: &str| WireError::new(ErrorCode::InvalidArgument, format!("{}: `{path}` {why}", svc::FS_RESOLVE));
+        if !path.starts_with('/') {
+            return Err(invalid("is not absolute; WASI paths start with `/`, such as `/data/notes.txt`"));
+        }
+        if path.split('/').any(|part| part == "..") {
+            return Err(invalid("leaves its directory; `..` is not allowed"));
+        }
+        if self.env.grants.revision() != self.grants.0 {
+            self.grants = self.env.grants.snapshot();
+        }
+        // The granted directory whose guest path is the longest prefix of `path`.
+        let mut best: Option<(std::path::PathBuf, String, String)> = None;
+        for grant in self.grants.1.iter() {
+            let (Permission::FsRead(dir) | Permission::FsWrite(dir)) = grant else { continue };
+            let Some((host, guest)) = self.env.services.resolve_dir(&self.env.name, dir) else { continue };
+            let inside = path == guest || path.starts_with(&format!("{}/", guest.trim_end_matches('/')));
+            if inside && best.as_ref().is_none_or(|(_, g, _)| guest.len() > g.len()) {
+                best = Some((host, guest, dir.clone()));
+            }
+        }
+        let Some((host, guest, grant_dir)) = best else {
+            let wanted = if write { Permission::FsWrite(path.to_owned()) } else { Permission::FsRead(path.to_owned()) };
+            self.require(wanted)?;
+            return Err(invalid("is under no directory this host can resolve"));
+        };
+        // `fs.write:<dir>` covers reading it too.
+        self.require(if write {
+            Permission::FsWrite(grant_dir.clone())
+        } else {
+            Permission::FsRead(grant_dir.clone())
+        })?;
+        if write && grant_dir.starts_with(wasp_protocol::DATA_DIR) {
+            // WASI creates the data directory when it preopens it; so do we.
+            let _ = std::fs::create_dir_all(&host);
+        }
+        let rest = path[guest.len()..].trim_start_matches('/');
+        let full = if rest.is_empty() { host } else { host.join(rest) };
+        Ok(full.to_string_lossy().into_owned())
     }
 
     fn storage_call(&mut self, service: &str, payload: Vec<u8>) -> Result<BoxFuture<Answer>, WireError> {

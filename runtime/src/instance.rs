@@ -2,15 +2,19 @@
 
 use crate::inprocess::{InProcessInstance, PluginFactory};
 use crate::loader::WasmPlugin;
+use crate::native::{NativeInstance, NativePlugin};
 use crate::router::Inbound;
 use crate::wasm::WasmInstance;
 use crate::{Engine, Error, PluginEnv};
 
-/// What a plugin is made from: compiled WASM, or an in-process factory.
+/// What a plugin is made from: compiled WASM, a native library, or an
+/// in-process factory.
 #[derive(Clone)]
 pub enum PluginImage {
     /// A validated, compiled WebAssembly module.
     Wasm(WasmPlugin),
+    /// A validated, loaded native library.
+    Native(NativePlugin),
     /// A Rust type registered in process.
     InProcess(PluginFactory),
 }
@@ -19,16 +23,18 @@ impl std::fmt::Debug for PluginImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Wasm(p) => p.fmt(f),
+            Self::Native(p) => p.fmt(f),
             Self::InProcess(_) => f.write_str("InProcess"),
         }
     }
 }
 
 impl PluginImage {
-    /// `"wasm"` or `"in-process"`.
+    /// `"wasm"`, `"native"` or `"in-process"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Wasm(_) => "wasm",
+            Self::Native(_) => "native",
             Self::InProcess(_) => "in-process",
         }
     }
@@ -37,6 +43,7 @@ impl PluginImage {
     pub async fn instantiate(&self, engine: &Engine, env: PluginEnv) -> Result<Instance, Error> {
         Ok(match self {
             Self::Wasm(plugin) => Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env).await?)),
+            Self::Native(plugin) => Instance::Native(Box::new(NativeInstance::new(plugin.clone(), env).await?)),
             Self::InProcess(factory) => Instance::InProcess(Box::new(InProcessInstance::new(factory.clone(), env)?)),
         })
     }
@@ -47,6 +54,8 @@ impl PluginImage {
 pub enum Instance {
     /// Running in wasmtime.
     Wasm(Box<WasmInstance>),
+    /// A native library's plugin, on its own thread.
+    Native(Box<NativeInstance>),
     /// Running in process.
     InProcess(Box<InProcessInstance>),
 }
@@ -57,6 +66,7 @@ impl Instance {
     pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
         match self {
             Self::Wasm(w) => w.handle(msg).await,
+            Self::Native(n) => n.handle(msg).await,
             Self::InProcess(p) => p.handle(msg),
         }
     }
@@ -65,6 +75,7 @@ impl Instance {
     pub async fn recycle(&mut self) -> Result<(), Error> {
         match self {
             Self::Wasm(w) => w.recycle().await,
+            Self::Native(n) => n.recycle().await,
             Self::InProcess(p) => p.recycle(),
         }
     }
@@ -74,6 +85,7 @@ impl Instance {
     pub fn quarantined(&self) -> bool {
         match self {
             Self::Wasm(w) => w.quarantined(),
+            Self::Native(n) => n.quarantined(),
             Self::InProcess(p) => p.quarantined(),
         }
     }
@@ -84,15 +96,16 @@ impl Instance {
     pub fn abandon(&mut self) {
         match self {
             Self::Wasm(w) => w.abandon(),
+            Self::Native(n) => n.abandon(),
             Self::InProcess(p) => p.abandon(),
         }
     }
 
-    /// Linear memory in use, in bytes (0 for in-process plugins).
+    /// Linear memory in use, in bytes (0 for native and in-process plugins).
     pub fn memory_size(&self) -> usize {
         match self {
             Self::Wasm(w) => w.memory_size(),
-            Self::InProcess(_) => 0,
+            Self::Native(_) | Self::InProcess(_) => 0,
         }
     }
 }

@@ -8,8 +8,11 @@
 //!   ABI version, imports, exports), then compilation;
 //! - [`Schedule`]: time slices; a guest yields every slice and traps when its
 //!   per-message CPU budget ([`Limits::cpu_budget`]) is spent;
-//! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]) or in process
-//!   ([`InProcessInstance`]), behind one interface;
+//! - [`NativePlugin::open`]: a native plugin library (`.so`, `.dll`,
+//!   `.dylib`), checked before it is loaded;
+//! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]), native
+//!   library ([`NativeInstance`]) or in process ([`InProcessInstance`]),
+//!   behind one interface;
 //! - [`Router`]: the seam through which a running plugin reaches the world.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -24,6 +27,7 @@ mod instance;
 mod limits;
 mod loader;
 pub mod manifest;
+mod native;
 mod router;
 mod scheduler;
 pub mod services;
@@ -38,7 +42,8 @@ pub use inprocess::{InProcessInstance, PluginFactory};
 pub use instance::{Instance, PluginImage};
 pub use limits::Limits;
 pub use loader::{PluginKind, WasmPlugin};
-pub use manifest::{LimitRequests, Manifest, ManifestKind};
+pub use manifest::{Component, LimitRequests, Manifest, ManifestKind};
+pub use native::{MAX_STRANDED_THREADS, NativeInstance, NativePlugin};
 pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
 pub use scheduler::Schedule;
 pub use services::Services;

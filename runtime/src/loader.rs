@@ -96,7 +96,7 @@ impl WasmPlugin {
                     "it is a WebAssembly component; this host runs core modules built with wasp-sdk".to_owned()
                 }
                 PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => {
-                    format!("it is {}; native plugins are registered in process with `Host::register`", kind.describe())
+                    format!("it is {}; set `kind = \"native\"` in its plugin.toml", kind.describe())
                 }
                 _ => "it does not start with the WebAssembly magic bytes `\\0asm`".to_owned(),
             };

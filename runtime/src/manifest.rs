@@ -87,9 +87,47 @@ pub struct Manifest {
     /// Configuration values by key, each encoded as MessagePack (what the
     /// `config.get` host service answers).
     pub config: BTreeMap<String, Vec<u8>>,
+    /// For a [`ManifestKind::Hybrid`] plugin, its components (`[[components]]`),
+    /// in the order written; empty otherwise.
+    pub components: Vec<Component>,
     /// The directory the manifest was read from; `None` when it was parsed
     /// from a string or built in code.
     pub dir: Option<PathBuf>,
+}
+
+/// One component of a hybrid plugin: a WASM module or a native library that
+/// runs as its own actor, under the plugin's identity and permissions.
+///
+/// The first component listed answers at the plugin's name; every other one
+/// at `<plugin>.<component>` (`sysinfo.os`). The components of one plugin
+/// may message each other without `send:` or `request:` permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    /// The component's name: 1 to 32 bytes of a-z, 0-9, `-` and `_`.
+    pub name: String,
+    /// [`ManifestKind::Wasm`] or [`ManifestKind::Native`].
+    pub kind: ManifestKind,
+    /// Its file, relative to the manifest's directory (a native entry
+    /// without an extension is named the platform's way, as for
+    /// [`Manifest::entry_path`]).
+    pub entry: PathBuf,
+}
+
+/// The path of an entry file: native names without an extension become
+/// the platform's library name.
+fn entry_file(kind: ManifestKind, entry: &Path, dir: Option<&Path>) -> PathBuf {
+    let mut entry = entry.to_owned();
+    if kind == ManifestKind::Native
+        && entry.extension().is_none()
+        && let Some(stem) = entry.file_name().map(|s| s.to_string_lossy().into_owned())
+    {
+        use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+        entry.set_file_name(format!("{DLL_PREFIX}{stem}{DLL_SUFFIX}"));
+    }
+    match dir {
+        Some(dir) => dir.join(entry),
+        None => entry,
+    }
 }
 
 /// What a manifest's entry file is.
@@ -104,6 +142,10 @@ pub enum ManifestKind {
     /// A plugin compiled into the host and registered in code
     /// (`kind = "in-process"`); it has no entry file.
     InProcess,
+    /// Several components — WASM modules and native libraries — under one
+    /// identity and one permission set (`kind = "hybrid"`, with
+    /// `[[components]]` instead of `entry`).
+    Hybrid,
 }
 
 impl ManifestKind {
@@ -113,11 +155,12 @@ impl ManifestKind {
             Self::Wasm => "wasm",
             Self::Native => "native",
             Self::InProcess => "in-process",
+            Self::Hybrid => "hybrid",
         }
     }
 
     fn from_name(text: &str) -> Option<Self> {
-        [Self::Wasm, Self::Native, Self::InProcess].into_iter().find(|k| k.as_str() == text)
+        [Self::Wasm, Self::Native, Self::InProcess, Self::Hybrid].into_iter().find(|k| k.as_str() == text)
     }
 }
 
@@ -272,6 +315,7 @@ impl Manifest {
             permissions: Vec::new(),
             limits: LimitRequests::default(),
             config: BTreeMap::new(),
+            components: Vec::new(),
             dir: None,
         })
     }
@@ -340,12 +384,36 @@ impl Manifest {
 
     /// The entry file's path: [`entry`](Self::entry) joined to
     /// [`dir`](Self::dir), or `entry` alone when there is no directory.
+    ///
+    /// A native entry written without an extension names the library the
+    /// platform's way, so one manifest serves every platform: `entry =
+    /// "echo"` is `libecho.so` on Linux, `echo.dll` on Windows and
+    /// `libecho.dylib` on macOS.
+    ///
+    /// ```
+    /// use wasp_runtime::{Manifest, ManifestKind};
+    /// let manifest = Manifest::parse("name = \"echo\"\nversion = \"0.1.0\"\napi = \"1.1\"\nkind = \"native\"\nentry = \"echo\"\n")?;
+    /// assert_eq!(manifest.kind, ManifestKind::Native);
+    /// let file = format!("{}echo{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    /// assert_eq!(manifest.entry_path().unwrap(), std::path::PathBuf::from(file));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entry_path(&self) -> Option<PathBuf> {
-        let entry = self.entry.as_ref()?;
-        Some(match &self.dir {
-            Some(dir) => dir.join(entry),
-            None => entry.clone(),
-        })
+        Some(entry_file(self.kind, self.entry.as_deref()?, self.dir.as_deref()))
+    }
+
+    /// The address of each component of a hybrid plugin with its file's
+    /// path: the first at the plugin's name, the others at
+    /// `<name>.<component>`.
+    pub fn component_entries(&self) -> Vec<(String, &Component, PathBuf)> {
+        self.components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let address = if i == 0 { self.name.clone() } else { format!("{}.{}", self.name, c.name) };
+                (address, c, entry_file(c.kind, &c.entry, self.dir.as_deref()))
+            })
+            .collect()
     }
 
     /// Writes the manifest as TOML that [`parse`](Self::parse)s back to an

@@ -2,7 +2,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use wasp_protocol::services::{
-    self as svc, ClockNow, ConfigGet, HttpRequest, HttpResponse, KvKey, KvList, KvSet, KvUsage, RandomBytes,
+    self as svc, ClockNow, ConfigGet, FsResolve, HttpRequest, HttpResponse, KvKey, KvList, KvSet, KvUsage, RandomBytes,
     TimerCancel, TimerSet,
 };
 use wasp_protocol::{ErrorCode, WireError, abi};
@@ -304,4 +304,37 @@ impl<'a> Context<'a> {
     pub fn http(&mut self, request: &HttpRequest) -> Result<HttpResponse, WireError> {
         self.call(svc::HTTP_FETCH, request)
     }
+
+    /// The path to open for `path`, a file as a WASI plugin sees it
+    /// (`/data/…`, or under a granted directory), so that one source uses
+    /// files in every form:
+    ///
+    /// - built for `wasm32-wasip1`, it is `path` itself: the host preopened
+    ///   the granted directories, and WASI checks each access;
+    /// - native and in process, the host maps it onto the real file
+    ///   (`/data/x` → `<data dir>/plugins/<name>/x`) after checking
+    ///   `fs.write:<dir>` for [`FileAccess::Write`], `fs.read:<dir>` or
+    ///   `fs.write:<dir>` for [`FileAccess::Read`]. A path outside every
+    ///   granted directory is `permission_denied`.
+    ///
+    /// Native code can open any file the process can; this is how a
+    /// well-behaved plugin keeps to its grants, and how it keeps working
+    /// when it moves to WASM.
+    pub fn file_path(&mut self, path: &str, access: FileAccess) -> Result<std::path::PathBuf, WireError> {
+        if cfg!(target_os = "wasi") {
+            return Ok(path.into());
+        }
+        let host: String =
+            self.call(svc::FS_RESOLVE, &FsResolve { path: path.into(), write: access == FileAccess::Write })?;
+        Ok(host.into())
+    }
+}
+
+/// What a plugin means to do with a file ([`Context::file_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileAccess {
+    /// Read it, or list a directory.
+    Read,
+    /// Create, write, rename or delete.
+    Write,
 }

@@ -40,12 +40,14 @@
 
 mod context;
 mod message;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 mod plugin;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod wasm;
 
-pub use context::{Context, HostApi, LogLevel};
+pub use context::{Context, FileAccess, HostApi, LogLevel};
 pub use message::{Dispatched, Message, MessageKind, Reply, dispatch};
 pub use plugin::Plugin;
 pub use wasp_protocol::services::{ClockNow, HttpRequest, HttpResponse, KvUsage};
@@ -53,16 +55,25 @@ pub use wasp_protocol::{self as protocol, ApiVersion, ErrorCode, WireError};
 
 /// Everything a plugin author needs, in one import.
 pub mod prelude {
-    pub use crate::{Context, ErrorCode, LogLevel, Message, MessageKind, Plugin, Reply, WireError, export_plugin};
+    pub use crate::{
+        Context, ErrorCode, FileAccess, LogLevel, Message, MessageKind, Plugin, Reply, WireError, export_plugin,
+    };
 }
 
 /// Emits the entry points that make a [`Plugin`] type loadable by the host.
 ///
 /// Invoke it once per plugin crate with a type that implements [`Plugin`] and
-/// [`Default`]. On `wasm32` it exports the WebAssembly ABI of `docs/abi.md`
-/// (`wasp_alloc`, `wasp_dealloc`, `wasp_load`, `wasp_handle`) and writes the
-/// ABI version into the `wasp:abi` custom section. On every other target it
-/// emits nothing: register the type in process with the host instead.
+/// [`Default`]. One source gives all three forms of the plugin:
+///
+/// - on `wasm32` it exports the WebAssembly ABI of `docs/abi.md`
+///   (`wasp_alloc`, `wasp_dealloc`, `wasp_load`, `wasp_handle`) and writes
+///   the ABI version into the `wasp:abi` custom section;
+/// - on every other target it exports the native entry point of
+///   `docs/abi.md` §12, `wasp_native_plugin_<crate name>`, which a host
+///   finds in the crate's `cdylib` (`.so`, `.dll`, `.dylib`) — see
+///   [`native`](crate::native) (the crate name in the symbol lets several
+///   plugin crates link into one program as ordinary libraries);
+/// - the same type registers in process with the host, which uses neither.
 ///
 /// ```
 /// # use wasp_sdk::prelude::*;
@@ -120,6 +131,15 @@ macro_rules! export_plugin {
                     // bytes at `ptr`, in a buffer it got from `wasp_alloc`.
                     unsafe { $crate::wasm::handle::<$plugin>(cell, ptr, kind, id, from_len, topic_len, payload_len) }
                 })
+            }
+        };
+
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[unsafe(export_name = concat!("wasp_native_plugin_", env!("CARGO_CRATE_NAME")))]
+            extern "C" fn wasp_native_plugin() -> *const $crate::native::PluginVTable {
+                static VTABLE: $crate::native::PluginVTable = $crate::native::vtable::<$plugin>();
+                &VTABLE
             }
         };
     };

@@ -8,10 +8,12 @@ use wasp_actors::{Host, Manifest, PluginInfo, Policy};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Form {
     Wasm,
+    /// The example built as a `cdylib` and loaded from its native bundle.
+    Native,
     InProcess,
 }
 
-pub(crate) const FORMS: [Form; 2] = [Form::Wasm, Form::InProcess];
+pub(crate) const FORMS: [Form; 3] = [Form::Wasm, Form::Native, Form::InProcess];
 
 /// A host that grants every plugin what its manifest requests.
 pub(crate) fn host() -> Host {
@@ -37,6 +39,11 @@ pub(crate) async fn load(host: &Host, form: Form, plugin: &str, name: &str) {
             host.load_as(name, wasp_fixtures::wasm_bundle(plugin))
                 .await
                 .unwrap_or_else(|e| panic!("load {plugin}: {e}"));
+        }
+        Form::Native => {
+            host.load_as(name, wasp_fixtures::native_bundle(plugin))
+                .await
+                .unwrap_or_else(|e| panic!("load native {plugin}: {e}"));
         }
         Form::InProcess => {
             let m = manifest(plugin, name);

@@ -12,6 +12,7 @@ mod import_boundary;
 mod lifecycle;
 mod loading;
 mod messaging;
+mod native;
 mod permissions;
 mod scheduling;
 mod services;

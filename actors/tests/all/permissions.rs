@@ -21,6 +21,9 @@ async fn bare_relay(host: &Host, form: Form, name: &str) {
         Form::Wasm => {
             host.load_bytes(name, &wasp_fixtures::wasm_bytes("relay")).await.unwrap();
         }
+        Form::Native => {
+            host.load_bytes(name, &std::fs::read(wasp_fixtures::native_library("relay")).unwrap()).await.unwrap();
+        }
         Form::InProcess => {
             host.register::<wasp_example_relay::Relay>(name).await.unwrap();
         }

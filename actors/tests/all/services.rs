@@ -45,6 +45,7 @@ fn notes_manifest() -> Manifest {
 async fn load_notes(host: &Host, form: Form) -> PluginRef {
     match form {
         Form::Wasm => host.load(wasp_fixtures::wasm_bundle("notes")).await,
+        Form::Native => host.load(wasp_fixtures::native_bundle("notes")).await,
         Form::InProcess => host.register_manifest(notes_manifest(), Notes::default).await,
     }
     .unwrap_or_else(|e| panic!("load notes ({form:?}): {e}"))
@@ -54,6 +55,11 @@ async fn load_notes(host: &Host, form: Form) -> PluginRef {
 async fn load_notes_with(host: &Host, form: Form, manifest: Manifest) -> PluginRef {
     match form {
         Form::Wasm => host.load_bytes_with(manifest, &wasp_fixtures::wasm_bytes("notes")).await,
+        Form::Native => {
+            let mut manifest = manifest;
+            manifest.kind = wasp_actors::ManifestKind::Native;
+            host.load_bytes_with(manifest, &std::fs::read(wasp_fixtures::native_library("notes")).unwrap()).await
+        }
         Form::InProcess => host.register_manifest(manifest, Notes::default).await,
     }
     .unwrap_or_else(|e| panic!("load notes ({form:?}): {e}"))

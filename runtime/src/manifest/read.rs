@@ -12,10 +12,14 @@ use toml::de::{DeTable, DeValue};
 use wasp_protocol::{ApiVersion, Permission};
 
 use super::config::ConfigValue;
-use super::{LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
+use super::{Component, LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
 
 /// The top-level keys, in the order [`Manifest::to_toml`] writes them.
-const KEYS: &[&str] = &["name", "version", "api", "kind", "entry", "description", "permissions", "limits", "config"];
+const KEYS: &[&str] =
+    &["name", "version", "api", "kind", "entry", "description", "permissions", "limits", "config", "components"];
+
+/// The keys of one `[[components]]` table.
+const COMPONENT_KEYS: &[&str] = &["name", "kind", "entry"];
 
 /// The keys of `[limits]`.
 const LIMIT_KEYS: &[&str] = &[
@@ -80,6 +84,7 @@ impl Reader<'_> {
         let mut permissions = Vec::new();
         let mut limits = LimitRequests::default();
         let mut config = BTreeMap::new();
+        let mut components = None;
         for (key, value) in in_file_order(doc) {
             match key.get_ref().as_ref() {
                 "name" => {
@@ -107,7 +112,7 @@ impl Reader<'_> {
                     api = Some(parsed);
                 }
                 "kind" => {
-                    let expected = "\"wasm\", \"native\" or \"in-process\"";
+                    let expected = "\"wasm\", \"native\", \"in-process\" or \"hybrid\"";
                     let text = self.string("kind", value, &format!("a string: {expected}"))?;
                     let parsed = ManifestKind::from_name(text).ok_or_else(|| {
                         self.error(value.span(), "kind", format!("`{text}` is not a plugin kind; expected {expected}"))
@@ -125,6 +130,7 @@ impl Reader<'_> {
                 "permissions" => permissions = self.permissions(value)?,
                 "limits" => limits = self.limits(value)?,
                 "config" => config = self.config(value)?,
+                "components" => components = Some((self.components(value)?, value.span())),
                 other => {
                     let message = format!("unknown key `{other}`; the keys are {}", KEYS.join(", "));
                     return Err(self.error(key.span(), other, message));
@@ -138,7 +144,28 @@ impl Reader<'_> {
         let version = version.ok_or_else(|| missing("version", "\"0.1.0\"", 0..0))?;
         let api = api.ok_or_else(|| missing("api", &format!("\"{}\"", ApiVersion::CURRENT), 0..0))?;
         let (kind, kind_span) = kind.unwrap_or((ManifestKind::Wasm, 0..0));
-        if entry.is_none() && kind != ManifestKind::InProcess {
+        let components = match (kind, components) {
+            (ManifestKind::Hybrid, Some((components, _))) => components,
+            (ManifestKind::Hybrid, None) => {
+                let message = "missing; a `hybrid` plugin lists its parts as [[components]] tables, each with \
+                               name, kind (\"wasm\" or \"native\") and entry";
+                return Err(self.error(kind_span, "components", message));
+            }
+            (_, Some((_, span))) => {
+                let message = format!("only a `hybrid` plugin has components; this one is `{kind}`");
+                return Err(self.error(span, "components", message));
+            }
+            (_, None) => Vec::new(),
+        };
+        if kind == ManifestKind::Hybrid {
+            if let Some(entry) = entry {
+                let message = format!(
+                    "a `hybrid` plugin has no `entry` (found `{}`); each of its [[components]] has one",
+                    entry.display()
+                );
+                return Err(self.error(kind_span, "entry", message));
+            }
+        } else if entry.is_none() && kind != ManifestKind::InProcess {
             let message = format!(
                 "missing; a `{kind}` plugin needs `entry`, the file to load relative to the manifest, \
                  such as entry = \"{name}.{}\"",
@@ -146,7 +173,90 @@ impl Reader<'_> {
             );
             return Err(self.error(kind_span, "entry", message));
         }
-        Ok(Manifest { name, version, api, kind, entry, description, permissions, limits, config, dir: None })
+        Ok(Manifest {
+            name,
+            version,
+            api,
+            kind,
+            entry,
+            description,
+            permissions,
+            limits,
+            config,
+            components,
+            dir: None,
+        })
+    }
+
+    fn components(&self, value: &Value<'_>) -> Result<Vec<Component>, ManifestError> {
+        let expected = "an array of tables ([[components]] with name, kind and entry)";
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self.wrong_type("components", value, expected));
+        };
+        if items.is_empty() {
+            return Err(self.error(value.span(), "components", "a `hybrid` plugin needs at least one component"));
+        }
+        let mut out: Vec<Component> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = |key: &str| format!("components[{i}].{key}");
+            let DeValue::Table(table) = item.get_ref() else {
+                return Err(self.wrong_type(&format!("components[{i}]"), item, "a table with name, kind and entry"));
+            };
+            let (mut name, mut kind, mut entry) = (None, None, None);
+            for (key, value) in in_file_order(table) {
+                match key.get_ref().as_ref() {
+                    "name" => {
+                        let text = self.string(&at("name"), value, "a string such as \"logic\"")?;
+                        let ok = !text.is_empty()
+                            && text.len() <= 32
+                            && text
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+                        if !ok {
+                            let message =
+                                format!("`{text}` is not a component name: 1 to 32 bytes of a-z, 0-9, `-` and `_`");
+                            return Err(self.error(value.span(), &at("name"), message));
+                        }
+                        if out.iter().any(|c| c.name == text) {
+                            return Err(self.error(
+                                value.span(),
+                                &at("name"),
+                                format!("a second component named `{text}`"),
+                            ));
+                        }
+                        name = Some(text.to_owned());
+                    }
+                    "kind" => {
+                        let text = self.string(&at("kind"), value, "\"wasm\" or \"native\"")?;
+                        kind = Some(match text {
+                            "wasm" => ManifestKind::Wasm,
+                            "native" => ManifestKind::Native,
+                            _ => {
+                                let message =
+                                    format!("`{text}` is not a component kind; expected \"wasm\" or \"native\"");
+                                return Err(self.error(value.span(), &at("kind"), message));
+                            }
+                        });
+                    }
+                    "entry" => {
+                        let text = self.string(&at("entry"), value, "a string such as \"logic.wasm\"")?;
+                        check_entry(text).map_err(|m| self.error(value.span(), &at("entry"), m))?;
+                        entry = Some(PathBuf::from(text));
+                    }
+                    other => {
+                        let message = format!("unknown key `{other}`; a component has {}", COMPONENT_KEYS.join(", "));
+                        return Err(self.error(key.span(), &at(other), message));
+                    }
+                }
+            }
+            let missing = |key: &str| self.error(item.span(), &at(key), format!("missing; a component needs `{key}`"));
+            out.push(Component {
+                name: name.ok_or_else(|| missing("name"))?,
+                kind: kind.ok_or_else(|| missing("kind"))?,
+                entry: entry.ok_or_else(|| missing("entry"))?,
+            });
+        }
+        Ok(out)
     }
 
     fn permissions(&self, value: &Value<'_>) -> Result<Vec<Permission>, ManifestError> {

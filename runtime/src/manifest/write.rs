@@ -28,6 +28,12 @@ pub(super) fn manifest(m: &Manifest) -> String {
         out.push_str("\n[limits]\n");
         out.push_str(&limits);
     }
+    for c in &m.components {
+        out.push_str("\n[[components]]\n");
+        out.push_str(&format!("name = {}\n", quote(&c.name)));
+        out.push_str(&format!("kind = {}\n", quote(c.kind.as_str())));
+        out.push_str(&format!("entry = {}\n", quote(&c.entry.to_string_lossy())));
+    }
     if !m.config.is_empty() {
         out.push_str("\n[config]\n");
         for (key, bytes) in &m.config {

@@ -23,8 +23,13 @@
 //! A file operation that fails — a directory that was not granted, a
 //! read-only one, a grant revoked at run time — is answered with a `plugin`
 //! error naming the path and the reason the system gave.
+//!
+//! The same source runs natively and in process: every path goes through
+//! [`Context::file_path`], which is the path itself under WASI and the
+//! host's real file (after the same `fs.*` permission check) elsewhere.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -61,8 +66,19 @@ fn failed(what: &str, path: &str, e: &std::io::Error) -> WireError {
     WireError::plugin(format!("cannot {what} `{path}`: {e}"))
 }
 
-fn entries() -> Result<Vec<Entry>, WireError> {
-    let text = match std::fs::read_to_string(JOURNAL) {
+/// The file to open for `path`: the path itself under WASI, the host's
+/// file in the native and in-process forms (see [`Context::file_path`]).
+/// A path the host refuses fails like a file the system refuses.
+fn open_path(ctx: &mut Context<'_>, what: &str, path: &str, access: FileAccess) -> Result<PathBuf, WireError> {
+    ctx.file_path(path, access).map_err(|e| match e.code {
+        ErrorCode::PermissionDenied => failed(what, path, &std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        _ => e,
+    })
+}
+
+fn entries(ctx: &mut Context<'_>) -> Result<Vec<Entry>, WireError> {
+    let file = open_path(ctx, "read", JOURNAL, FileAccess::Read)?;
+    let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(failed("read", JOURNAL, &e)),
@@ -78,20 +94,22 @@ fn entries() -> Result<Vec<Entry>, WireError> {
         .collect()
 }
 
-fn append(text: &str) -> Result<usize, WireError> {
+fn append(ctx: &mut Context<'_>, text: &str) -> Result<usize, WireError> {
     if text.contains(['\n', '\r']) {
         return Err(WireError::new(ErrorCode::InvalidArgument, "a journal entry is one line"));
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let file = open_path(ctx, "open", JOURNAL, FileAccess::Write)?;
     let mut file =
-        std::fs::OpenOptions::new().create(true).append(true).open(JOURNAL).map_err(|e| failed("open", JOURNAL, &e))?;
+        std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(|e| failed("open", JOURNAL, &e))?;
     writeln!(file, "{} {text}", now.as_millis()).map_err(|e| failed("append to", JOURNAL, &e))?;
-    Ok(entries()?.len())
+    Ok(entries(ctx)?.len())
 }
 
-fn list(dir: &str) -> Result<Vec<String>, WireError> {
+fn list(ctx: &mut Context<'_>, dir: &str) -> Result<Vec<String>, WireError> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| failed("list", dir, &e))? {
+    let path = open_path(ctx, "list", dir, FileAccess::Read)?;
+    for entry in std::fs::read_dir(path).map_err(|e| failed("list", dir, &e))? {
         let entry = entry.map_err(|e| failed("list", dir, &e))?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
@@ -100,18 +118,20 @@ fn list(dir: &str) -> Result<Vec<String>, WireError> {
 }
 
 impl Plugin for Journal {
-    fn on_message(&mut self, _ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+    fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
         match (msg.kind, msg.topic) {
-            (MessageKind::Request, "append") => Reply::encode(&append(msg.decode()?)?),
-            (MessageKind::Request, "read") => Reply::encode(&entries()?),
-            (MessageKind::Request, "list") => Reply::encode(&list(msg.decode()?)?),
+            (MessageKind::Request, "append") => Reply::encode(&append(ctx, msg.decode()?)?),
+            (MessageKind::Request, "read") => Reply::encode(&entries(ctx)?),
+            (MessageKind::Request, "list") => Reply::encode(&list(ctx, msg.decode()?)?),
             (MessageKind::Request, "read_file") => {
                 let path: &str = msg.decode()?;
-                Reply::encode(&std::fs::read_to_string(path).map_err(|e| failed("read", path, &e))?)
+                let file = open_path(ctx, "read", path, FileAccess::Read)?;
+                Reply::encode(&std::fs::read_to_string(file).map_err(|e| failed("read", path, &e))?)
             }
             (MessageKind::Request, "write_file") => {
                 let WriteFile { path, text } = msg.decode()?;
-                std::fs::write(&path, text).map_err(|e| failed("write", &path, &e))?;
+                let file = open_path(ctx, "write", &path, FileAccess::Write)?;
+                std::fs::write(file, text).map_err(|e| failed("write", &path, &e))?;
                 Ok(Reply::empty())
             }
             (_, topic) => Err(WireError::new(ErrorCode::NotFound, format!("journal has no topic `{topic}`"))),

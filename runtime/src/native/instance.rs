@@ -1,0 +1,366 @@
+//! A running native plugin: one worker thread per instance, under a watchdog.
+//!
+//! Native code cannot be preempted, so it never runs on the async workers:
+//! each instance has its own thread, and the plugin's actor waits for each
+//! call with a deadline of the plugin's CPU budget (plus the time the call
+//! spent waiting on the host, which is not the plugin's doing). A call that
+//! overruns is answered `deadline_exceeded` at once, reported as an
+//! [`AuditKind::Overrun`] event, and its instance retired: its thread cannot
+//! be killed and runs on until the call returns, but every host call it
+//! makes from then on is refused, and the plugin continues on a fresh
+//! instance and thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use wasp_protocol::{ErrorCode, WireError, abi};
+use wasp_sdk::MessageKind;
+use wasp_sdk::native::{NativeMessage, STATUS_PANICKED};
+
+use super::calls::CallCtx;
+use super::library::NativePlugin;
+use crate::audit::{AuditEvent, AuditKind};
+use crate::hostcalls::HostCalls;
+use crate::router::Inbound;
+use crate::{Error, PluginEnv};
+
+/// How many threads of one plugin may run on past their budget before the
+/// host stops starting new instances of it (each restart then fails, and
+/// supervision quarantines the plugin).
+pub const MAX_STRANDED_THREADS: usize = 4;
+
+/// State shared by an instance's worker thread and its actor.
+pub(crate) struct Shared {
+    name: Arc<str>,
+    calls: Mutex<HostCalls>,
+    /// Set when the watchdog gave up on the current call.
+    pub(super) retired: AtomicBool,
+    /// Whether the plugin is inside a host call that waits (a request, a service).
+    pub(super) waiting: AtomicBool,
+    /// Nanoseconds the current call has spent waiting on the host.
+    waited: AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn calls(&self) -> MutexGuard<'_, HostCalls> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn add_waited(&self, d: Duration) {
+        self.waited.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::AcqRel);
+    }
+
+    fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited.load(Ordering::Acquire))
+    }
+
+    pub(super) fn retired_error(&self) -> WireError {
+        WireError::new(
+            ErrorCode::Unavailable,
+            format!("this instance of plugin `{}` overran its budget and was retired", self.name),
+        )
+    }
+}
+
+/// What the actor asks of the worker thread.
+enum Job {
+    /// Create the plugin and run its `on_load`.
+    Load(oneshot::Sender<Result<(), Error>>),
+    /// Handle one message.
+    Handle(Inbound, oneshot::Sender<Result<(), Error>>),
+}
+
+/// The actor's end of one worker thread.
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// A running native plugin.
+pub struct NativeInstance {
+    plugin: NativePlugin,
+    env: PluginEnv,
+    rt: tokio::runtime::Handle,
+    worker: Worker,
+}
+
+impl std::fmt::Debug for NativeInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeInstance").field("plugin", &self.env.name).finish_non_exhaustive()
+    }
+}
+
+impl NativeInstance {
+    /// Starts a worker thread, creates the plugin on it and runs its `on_load`.
+    pub async fn new(plugin: NativePlugin, env: PluginEnv) -> Result<Self, Error> {
+        let rt = tokio::runtime::Handle::current();
+        let worker = spawn_worker(&plugin, &env, &rt)?;
+        let mut instance = Self { plugin, env, rt, worker };
+        instance.load().await?;
+        Ok(instance)
+    }
+
+    async fn load(&mut self) -> Result<(), Error> {
+        let (done, answer) = oneshot::channel();
+        self.submit(Job::Load(done))?;
+        self.watch(answer, None).await
+    }
+
+    fn submit(&self, job: Job) -> Result<(), Error> {
+        self.worker.shared.waited.store(0, Ordering::Release);
+        self.worker
+            .jobs
+            .send(job)
+            .map_err(|_| Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name)))
+    }
+
+    /// Handles one message; `Err` means the instance faulted (panicked,
+    /// overran) and must be [recycled](Self::recycle).
+    pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
+        let id = (msg.kind == MessageKind::Request).then_some(msg.id);
+        let (done, answer) = oneshot::channel();
+        self.worker.shared.waited.store(0, Ordering::Release);
+        if let Err(Job::Handle(msg, _)) = self.worker.jobs.send(Job::Handle(msg, done)).map_err(|e| e.0) {
+            let err = Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name));
+            if let Some(reply) = msg.reply {
+                reply.send(Err(err.to_wire()));
+            }
+            return Err(err);
+        }
+        self.watch(answer, id).await
+    }
+
+    /// Waits for the worker's answer under the watchdog.
+    async fn watch(&mut self, mut answer: oneshot::Receiver<Result<(), Error>>, id: Option<u64>) -> Result<(), Error> {
+        let budget = self.env.limits.cpu_budget;
+        let started = Instant::now();
+        let shared = self.worker.shared.clone();
+        loop {
+            let deadline = started + budget + shared.waited();
+            tokio::select! {
+                outcome = &mut answer => {
+                    return outcome.unwrap_or_else(|_| {
+                        Err(Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name)))
+                    });
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    if let Ok(outcome) = answer.try_recv() {
+                        return outcome;
+                    }
+                    let still_due = started + budget + shared.waited();
+                    if shared.waiting.load(Ordering::Acquire) || Instant::now() < still_due {
+                        continue;
+                    }
+                    return Err(self.overrun(id, started.elapsed()));
+                }
+            }
+        }
+    }
+
+    /// The watchdog gave up on the current call.
+    fn overrun(&mut self, id: Option<u64>, elapsed: Duration) -> Error {
+        let shared = &self.worker.shared;
+        shared.retired.store(true, Ordering::Release);
+        let stranded = self.plugin.stranded.fetch_add(1, Ordering::AcqRel) + 1;
+        let name = self.env.name.to_string();
+        let budget = self.env.limits.cpu_budget;
+        let err = Error::Overrun { plugin: name.clone(), budget, elapsed };
+        {
+            let mut calls = shared.calls();
+            if let Some(id) = id {
+                calls.fail_request(id, err.to_wire());
+            }
+            calls.fail_all(&WireError::new(
+                ErrorCode::PluginCrashed,
+                format!("plugin `{name}` was restarted after overrunning its budget"),
+            ));
+        }
+        let message = format!(
+            "native plugin `{name}` ran {} ms past its budget of {} ms; its thread cannot be stopped and runs on \
+             until the call returns ({stranded} such thread(s) now)",
+            elapsed.saturating_sub(budget).as_millis(),
+            budget.as_millis()
+        );
+        tracing::warn!(target: "wasp::native", plugin = %name, "{message}");
+        let kind = AuditKind::Overrun { budget_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), stranded };
+        self.env.router.audit(AuditEvent::new(name, kind, message));
+        err
+    }
+
+    /// Replaces the instance with a fresh one on a new thread, answering its
+    /// deferred requests with `plugin_crashed`.
+    pub async fn recycle(&mut self) -> Result<(), Error> {
+        let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.env.name));
+        self.worker.shared.calls().fail_all(&err);
+        let stranded = self.plugin.stranded.load(Ordering::Acquire);
+        if stranded >= MAX_STRANDED_THREADS {
+            return Err(Error::Internal(format!(
+                "native plugin `{}` has {stranded} threads still running past their budget; \
+                 no new instance starts until they return",
+                self.env.name
+            )));
+        }
+        self.worker = spawn_worker(&self.plugin, &self.env, &self.rt)?;
+        self.load().await
+    }
+
+    /// Whether the host quarantined the plugin while it ran.
+    pub fn quarantined(&self) -> bool {
+        self.worker.shared.calls().quarantined
+    }
+
+    /// Answers the requests the plugin had deferred with `unavailable` (it
+    /// was quarantined). [`NativeInstance::recycle`] starts it afresh.
+    pub fn abandon(&mut self) {
+        let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{}` was quarantined", self.env.name));
+        self.worker.shared.calls().fail_all(&err);
+    }
+}
+
+fn spawn_worker(plugin: &NativePlugin, env: &PluginEnv, rt: &tokio::runtime::Handle) -> Result<Worker, Error> {
+    let shared = Arc::new(Shared {
+        name: env.name.clone(),
+        calls: Mutex::new(HostCalls::new(env.clone())),
+        retired: AtomicBool::new(false),
+        waiting: AtomicBool::new(false),
+        waited: AtomicU64::new(0),
+    });
+    let (jobs, inbox) = mpsc::channel();
+    let thread = Thread { plugin: plugin.clone(), shared: shared.clone(), rt: rt.clone() };
+    std::thread::Builder::new()
+        .name(format!("wasp-native-{}", env.name))
+        .spawn(move || thread.run(inbox))
+        .map_err(|e| Error::Internal(format!("cannot start a thread for native plugin `{}`: {e}", env.name)))?;
+    Ok(Worker { jobs, shared })
+}
+
+/// The worker thread's side.
+struct Thread {
+    plugin: NativePlugin,
+    shared: Arc<Shared>,
+    rt: tokio::runtime::Handle,
+}
+
+/// The plugin's instance handle, owned by its worker thread.
+struct Handle(*mut std::ffi::c_void);
+
+impl Thread {
+    fn run(self, inbox: mpsc::Receiver<Job>) {
+        let _runtime = self.rt.enter();
+        let vtable = self.plugin.lib.vtable();
+        let mut instance = Handle(std::ptr::null_mut());
+        for job in inbox {
+            match job {
+                Job::Load(done) => {
+                    let _ = done.send(self.load(&mut instance));
+                }
+                Job::Handle(msg, done) => {
+                    let _ = done.send(self.handle(&instance, msg));
+                }
+            }
+        }
+        if !instance.0.is_null() {
+            // SAFETY: the handle came from this table's `create`, and is destroyed once.
+            unsafe { (vtable.destroy)(instance.0) };
+        }
+        if self.shared.retired.load(Ordering::Acquire) {
+            self.plugin.stranded.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn name(&self) -> String {
+        self.plugin.name.to_string()
+    }
+
+    fn panicked(&self, what: &str, ctx: &mut CallCtx<'_>) -> Error {
+        let (text, backtrace) = ctx.panic.take().unwrap_or_else(|| (format!("{what} panicked"), String::new()));
+        Error::Trap {
+            plugin: self.name(),
+            message: format!("native code panicked: {text}"),
+            backtrace: (!backtrace.trim().is_empty()).then_some(backtrace),
+        }
+    }
+
+    fn load(&self, instance: &mut Handle) -> Result<(), Error> {
+        let vtable = self.plugin.lib.vtable();
+        if instance.0.is_null() {
+            // SAFETY: `create` takes nothing and returns a new instance handle or NULL.
+            instance.0 = unsafe { (vtable.create)() };
+        }
+        if instance.0.is_null() {
+            return Err(Error::Trap {
+                plugin: self.name(),
+                message: "native code panicked creating the plugin (its `Default`)".into(),
+                backtrace: None,
+            });
+        }
+        let mut ctx = CallCtx::new(&self.shared, &self.rt);
+        let host = ctx.vtable();
+        // SAFETY: the handle is this table's; `host` and the context it
+        // points to outlive the call, made from this one thread.
+        let status = unsafe { (vtable.load)(instance.0, &host) };
+        match status {
+            abi::status::DONE => Ok(()),
+            STATUS_PANICKED => Err(self.panicked("on_load", &mut ctx)),
+            code => Err(Error::LoadFailed {
+                plugin: self.name(),
+                error: WireError::new(
+                    ErrorCode::from_u16(u16::try_from(code).unwrap_or(0)),
+                    format!("on_load failed with status {code}; the plugin's log says why"),
+                ),
+            }),
+        }
+    }
+
+    fn handle(&self, instance: &Handle, msg: Inbound) -> Result<(), Error> {
+        let is_request = msg.kind == MessageKind::Request;
+        {
+            let mut calls = self.shared.calls();
+            if matches!(msg.kind, MessageKind::Reply | MessageKind::Error) {
+                calls.completion_arrived();
+            }
+            if let Some(reply) = msg.reply {
+                calls.begin_request(msg.id, reply, msg.deadline);
+            }
+        }
+        let vtable = self.plugin.lib.vtable();
+        let message = NativeMessage {
+            kind: msg.kind.to_abi(),
+            reserved: 0,
+            id: msg.id,
+            from: msg.from.as_ptr(),
+            from_len: msg.from.len(),
+            topic: msg.topic.as_ptr(),
+            topic_len: msg.topic.len(),
+            payload: msg.payload.as_ptr(),
+            payload_len: msg.payload.len(),
+        };
+        let mut ctx = CallCtx::new(&self.shared, &self.rt);
+        let host = ctx.vtable();
+        // SAFETY: as in `load`; `message` points into `msg`, alive for the call.
+        let status = unsafe { (vtable.handle)(instance.0, &host, &message) };
+        match status {
+            abi::status::DONE if is_request => {
+                self.shared.calls().end_request(msg.id);
+                Ok(())
+            }
+            abi::status::DONE | abi::status::DEFERRED => Ok(()),
+            STATUS_PANICKED => {
+                let err = self.panicked("on_message", &mut ctx);
+                self.shared.calls().fail_request(msg.id, err.to_wire());
+                Err(err)
+            }
+            other => {
+                let err = Error::GuestFault {
+                    plugin: self.name(),
+                    detail: format!("the native `handle` returned status {other}, which the ABI does not define"),
+                };
+                self.shared.calls().fail_request(msg.id, err.to_wire());
+                Err(err)
+            }
+        }
+    }
+}
