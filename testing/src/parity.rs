@@ -296,7 +296,8 @@ impl Parity {
     }
 
     /// The topic patterns whose events are recorded (a topic, or a prefix
-    /// ending in `*`), instead of `*`.
+    /// ending in `*`), instead of `*`. An event matching two patterns is
+    /// recorded twice.
     pub fn watch(mut self, patterns: &[&str]) -> Self {
         self.watch = patterns.iter().map(|p| (*p).to_owned()).collect();
         self

@@ -13,6 +13,7 @@ mod lifecycle;
 mod loading;
 mod messaging;
 mod native;
+mod native_c;
 mod permissions;
 mod scheduling;
 mod services;

@@ -1,11 +1,14 @@
 //! The wasp demo.
 //!
-//! Builds the example plugins for `wasm32-unknown-unknown`, loads them into a
-//! host as WebAssembly and in process, and walks through what wasp does:
-//! request/reply in both forms, publish/subscribe, plugin-to-plugin requests
-//! (waiting and with completion callbacks), deadlock refusal, a runaway plugin
-//! preempted while the others keep answering, a permission denied and then
-//! granted at run time, and structured errors for bad input. Every plugin
+//! Builds the example plugins for `wasm32-unknown-unknown` and as native
+//! libraries, loads them into a host in all three forms — WebAssembly,
+//! native library, in process — and walks through what wasp does:
+//! request/reply in every form, publish/subscribe, plugin-to-plugin requests
+//! (waiting and with completion callbacks), deadlock refusal, a runaway WASM
+//! plugin preempted while the others keep answering, a runaway native one
+//! cut off by the watchdog, a hybrid plugin (native + WASM under one
+//! identity), a permission denied and then granted at run time, and
+//! structured errors for bad input. Every plugin
 //! loads with its manifest (`plugin.toml`); the host's policy decides what
 //! it may do. Run it with `cargo run -p wasp-demo`; set `RUST_LOG=wasp=debug` to
 //! watch the host's own tracing.
@@ -27,14 +30,25 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()))
         .init();
 
-    section("Building the example plugins for wasm32-unknown-unknown");
+    section("Building the example plugins for wasm32-unknown-unknown and as native libraries");
     let t = Instant::now();
     let dir = tokio::task::spawn_blocking(wasp_fixtures::wasm_dir).await?;
-    println!("built in {:.1} s into {}", t.elapsed().as_secs_f64(), dir.display());
+    println!("  WASM built in {:.1} s into {}", t.elapsed().as_secs_f64(), dir.display());
+    let t = Instant::now();
+    let dir = tokio::task::spawn_blocking(wasp_fixtures::native_dir).await?;
+    println!("  native libraries built in {:.1} s into {}", t.elapsed().as_secs_f64(), dir.display());
+    let hybrid = tokio::task::spawn_blocking(wasp_fixtures::hybrid_bundle).await?;
 
     // Default deny: the app trusts the plugins it ships with what their
     // manifests ask for, and nothing else.
-    let policy = Policy::new().trust("echo")?.trust("counter")?.trust("relay")?.trust("spinner")?.trust("native-*")?;
+    let policy = Policy::new()
+        .trust("echo")?
+        .trust("counter")?
+        .trust("relay")?
+        .trust("spinner")?
+        .trust("native-*")?
+        .trust("inproc-*")?
+        .trust("sysinfo")?;
     let host = Host::builder().cpu_budget(Duration::from_millis(500)).policy(policy).build()?;
 
     section("Loading plugins with their manifests");
@@ -60,27 +74,34 @@ async fn main() -> Result<()> {
         name.clone_into(&mut m.name);
         Ok(m)
     };
+    for plugin in ["echo", "counter", "spinner"] {
+        // The same source built as a `cdylib`: a folder with `plugin.toml`
+        // (kind = "native") and the library.
+        let name = format!("native-{plugin}");
+        let loaded = host.load_as(&name, wasp_fixtures::native_bundle(plugin)).await?;
+        println!("  {name:<16} {:<10} (the same Rust source, a native library for this machine)", loaded.kind());
+    }
     for (name, plugin) in [
         (
-            "native-echo",
-            host.register_manifest(manifest("echo", "native-echo")?, wasp_example_echo::Echo::default).await?,
+            "inproc-echo",
+            host.register_manifest(manifest("echo", "inproc-echo")?, wasp_example_echo::Echo::default).await?,
         ),
         (
-            "native-counter",
-            host.register_manifest(manifest("counter", "native-counter")?, wasp_example_counter::Counter::default)
+            "inproc-counter",
+            host.register_manifest(manifest("counter", "inproc-counter")?, wasp_example_counter::Counter::default)
                 .await?,
         ),
     ] {
         println!("  {name:<16} {:<10} (the same Rust source and manifest, registered in process)", plugin.kind());
     }
 
-    section("Request/reply: the same plugin source, two forms");
-    for to in ["echo", "native-echo"] {
+    section("Request/reply: the same plugin source, three forms");
+    for to in ["echo", "native-echo", "inproc-echo"] {
         let t = Instant::now();
         let reply: String = host.call(to, "ping", &"hello, wasp").await?;
         println!("  {to:<12} answered {reply:?} in {:?}", t.elapsed());
     }
-    for to in ["counter", "native-counter"] {
+    for to in ["counter", "native-counter", "inproc-counter"] {
         let mut last = 0;
         for n in [5u64, 10, 27] {
             last = host.call(to, "add", &n).await?;
@@ -100,8 +121,8 @@ async fn main() -> Result<()> {
     section("Plugin-to-plugin requests");
     let chain = Forward::new("relay", "forward", &Forward::new("echo", "ping", &"through two hops"));
     let reply: String =
-        host.call("relay", "forward", &Forward::new("native-echo", "ping", &"relay → native-echo")).await?;
-    println!("  relay waits for native-echo:            {reply:?}");
+        host.call("relay", "forward", &Forward::new("inproc-echo", "ping", &"relay → inproc-echo")).await?;
+    println!("  relay waits for inproc-echo:            {reply:?}");
     let reply: String =
         host.call("relay", "forward_async", &Forward::new("echo", "ping", &"a completion callback")).await?;
     println!("  relay uses request_async + a callback:  {reply:?}");
@@ -136,6 +157,28 @@ async fn main() -> Result<()> {
     let pong: String = host.call("spinner", "ping", &()).await?;
     println!("  the spinner was recycled and answers again: {pong:?}");
 
+    section("A runaway native plugin: the watchdog answers, the thread runs on");
+    let mut audit = host.audit_events();
+    let t = Instant::now();
+    // Billions of rounds: seconds of work, far past the 500 ms budget.
+    match host.call::<_, u64>("native-spinner", "work", &3_000_000_000u64).await {
+        Err(e) => println!("  native-spinner answered after {} ms: {}", t.elapsed().as_millis(), e.code),
+        Ok(_) => println!("  native-spinner unexpectedly finished within its budget"),
+    }
+    while let Ok(event) = audit.try_recv() {
+        if let AuditKind::Overrun { .. } = event.kind {
+            println!("  audit: {}", event.message);
+        }
+    }
+    let pong: String = host.call("native-spinner", "ping", &()).await?;
+    println!("  native-spinner restarted on a new thread and answers: {pong:?}");
+
+    section("A hybrid plugin: native for the OS, WASM for the logic, one identity");
+    let sysinfo = host.load(&hybrid).await?;
+    println!("  `{}` ({}) with components {:?}", sysinfo.name(), sysinfo.kind(), sysinfo.components());
+    let report: wasp_example_sysinfo_logic::Report = host.call("sysinfo", "report", &()).await?;
+    println!("  sysinfo (WASM) asked sysinfo.os (native): {}", report.summary);
+
     section("Permissions: denied by default, granted at run time");
     // The same relay code with no manifest: it asks for nothing, so it gets nothing.
     host.load_bytes("stranger", &wasp_fixtures::wasm_bytes("relay")).await?;
@@ -163,7 +206,10 @@ async fn main() -> Result<()> {
         println!("  request to an unknown plugin → {e}");
     }
     if let Err(e) = host.load_bytes("bogus", b"\x7fELF\x02\x01\x01 not a plugin").await {
-        println!("  loading a non-WASM file      → {} ({})", e, e.code());
+        println!("  loading a broken library     → {} ({})", e, e.code());
+    }
+    if let Err(e) = host.load_bytes("noise", b"\x01\x02 neither WASM nor a library").await {
+        println!("  loading a file of noise      → {} ({})", e, e.code());
     }
     if let Err(e) = host.call::<_, u64>("counter", "add", &"not a number").await {
         println!("  a payload of the wrong type  → {e}");

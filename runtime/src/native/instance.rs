@@ -77,6 +77,22 @@ enum Job {
 struct Worker {
     jobs: mpsc::Sender<Job>,
     shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    /// Ends the thread and waits for it, so that the plugin and everything
+    /// it holds (a database handle, files) is gone when the instance is —
+    /// unless the watchdog retired it: that thread runs on by itself.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(thread) = self.thread.take()
+            && !self.shared.retired.load(Ordering::Acquire)
+        {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// A running native plugin.
@@ -179,10 +195,10 @@ impl NativeInstance {
             ));
         }
         let message = format!(
-            "native plugin `{name}` ran {} ms past its budget of {} ms; its thread cannot be stopped and runs on \
-             until the call returns ({stranded} such thread(s) now)",
-            elapsed.saturating_sub(budget).as_millis(),
-            budget.as_millis()
+            "native plugin `{name}` overran its budget of {} ms ({} ms elapsed); its thread cannot be stopped and \
+             runs on until the call returns ({stranded} such thread(s) now)",
+            budget.as_millis(),
+            elapsed.as_millis()
         );
         tracing::warn!(target: "wasp::native", plugin = %name, "{message}");
         let kind = AuditKind::Overrun { budget_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), stranded };
@@ -230,11 +246,11 @@ fn spawn_worker(plugin: &NativePlugin, env: &PluginEnv, rt: &tokio::runtime::Han
     });
     let (jobs, inbox) = mpsc::channel();
     let thread = Thread { plugin: plugin.clone(), shared: shared.clone(), rt: rt.clone() };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(format!("wasp-native-{}", env.name))
         .spawn(move || thread.run(inbox))
         .map_err(|e| Error::Internal(format!("cannot start a thread for native plugin `{}`: {e}", env.name)))?;
-    Ok(Worker { jobs, shared })
+    Ok(Worker { jobs, shared, thread: Some(thread) })
 }
 
 /// The worker thread's side.
