@@ -118,13 +118,13 @@ fn backend_table(s: &Setup) {
     let mut instances: Vec<Instance> = Form::ALL.iter().map(|&f| echo_instance(&s.rt, f)).collect();
     println!("Backend alone (echo's Instance::handle called directly, no actor, broker or waiting task), same method:");
     println!();
-    println!("| case | in-process ns | WASM ns | WASM − in-process ns |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| case | in-process ns | WASM ns | WASM − in-process ns | native lib ns |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for (size, label) in SIZES {
         let payload = bin_payload(size);
         let ns: Vec<f64> =
             instances.iter_mut().map(|i| median_ns(|ops| handle_directly(&s.rt, i, &payload, ops))).collect();
-        println!("| handle request {label} | {:.0} | {:.0} | {:.0} |", ns[0], ns[1], ns[1] - ns[0]);
+        println!("| handle request {label} | {:.0} | {:.0} | {:.0} | {:.0} |", ns[0], ns[1], ns[1] - ns[0], ns[2]);
     }
     let mut bare = BareCall::new();
     let sync = median_ns(|ops| bare.sync(ops));
@@ -167,11 +167,13 @@ fn ratio_table(s: &Setup) {
 
     println!();
     println!(
-        "WASM / in-process, same run: {TABLE_OPS} operations per round after {TABLE_WARMUP} warm-up, median of {TABLE_ROUNDS} rounds"
+        "WASM / in-process and WASM / native library, same run: {TABLE_OPS} operations per round after {TABLE_WARMUP} warm-up, median of {TABLE_ROUNDS} rounds"
     );
     println!();
-    println!("| case | in-process ns | WASM ns | ratio | echo handle ns/msg, in-process | echo handle ns/msg, WASM |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| case | in-process ns | WASM ns | WASM / in-process | native lib ns | WASM / native lib | echo handle ns/msg, in-process | echo handle ns/msg, WASM |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (name, case) in &cases {
         let mut ns: Vec<Vec<Duration>> = vec![Vec::new(); s.hosts.len()];
         for (_, host) in &s.hosts {
@@ -193,8 +195,14 @@ fn ratio_table(s: &Setup) {
             })
             .collect();
         let medians: Vec<f64> = ns.into_iter().map(|v| median(v).as_secs_f64() * 1e9).collect();
-        let (native, wasm) = (medians[0], medians[1]);
-        println!("| {name} | {native:.0} | {wasm:.0} | {:.2} | {:.0} | {:.0} |", wasm / native, busy[0], busy[1]);
+        let (native, wasm, lib) = (medians[0], medians[1], medians[2]);
+        println!(
+            "| {name} | {native:.0} | {wasm:.0} | {:.2} | {lib:.0} | {:.2} | {:.0} | {:.0} |",
+            wasm / native,
+            wasm / lib,
+            busy[0],
+            busy[1]
+        );
     }
     println!();
 }

@@ -2,7 +2,7 @@
 //!
 //! The criterion bench `benches/messaging.rs` times request/reply round
 //! trips, one-way throughput and plugin→plugin requests, each with the
-//! example plugins in process and as WASM. This library holds what that
+//! example plugins in process, as WASM and as native libraries. This library holds what that
 //! bench shares: loading the plugins in either form, the payloads, and the
 //! measuring loops.
 //!
@@ -18,8 +18,8 @@ use tokio::runtime::Runtime;
 use wasp_actors::{Host, Manifest, Policy};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{
-    Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, PluginEnv, PluginFactory, PluginImage, ReplyTo,
-    Router, Schedule, TimerSpec, WasmPlugin,
+    Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, NativePlugin, PluginEnv, PluginFactory,
+    PluginImage, ReplyTo, Router, Schedule, TimerSpec, WasmPlugin,
 };
 use wasp_sdk::{MessageKind, Plugin};
 
@@ -30,17 +30,21 @@ pub enum Form {
     InProcess,
     /// The same crates built for wasm32 and loaded with [`Host::load`].
     Wasm,
+    /// The same crates built as native libraries (`cdylib`) and loaded with
+    /// [`Host::load`]: one thread per instance, under the watchdog.
+    Native,
 }
 
 impl Form {
-    /// Both forms, baseline first.
-    pub const ALL: [Form; 2] = [Form::InProcess, Form::Wasm];
+    /// Every form, baseline first.
+    pub const ALL: [Form; 3] = [Form::InProcess, Form::Wasm, Form::Native];
 
     /// A short label for ids and tables.
     pub fn label(self) -> &'static str {
         match self {
             Form::InProcess => "in-process",
             Form::Wasm => "wasm",
+            Form::Native => "native-lib",
         }
     }
 }
@@ -61,6 +65,7 @@ pub fn host(rt: &Runtime, form: Form) -> Host {
             let manifest = || Manifest::from_file(&wasp_fixtures::manifest_path(plugin)).expect("example manifest");
             let loaded = match (form, plugin) {
                 (Form::Wasm, _) => host.load(wasp_fixtures::wasm_bundle(plugin)).await,
+                (Form::Native, _) => host.load(wasp_fixtures::native_bundle(plugin)).await,
                 (Form::InProcess, "echo") => host.register_manifest(manifest(), wasp_example_echo::Echo::default).await,
                 (Form::InProcess, _) => host.register_manifest(manifest(), wasp_example_relay::Relay::default).await,
             };
@@ -188,6 +193,10 @@ pub fn echo_instance(rt: &Runtime, form: Form) -> Instance {
         Form::Wasm => PluginImage::Wasm(
             WasmPlugin::compile(&engine, "echo", &wasp_fixtures::wasm_bytes("echo"), &limits).expect("echo compiles"),
         ),
+        Form::Native => {
+            let bytes = std::fs::read(wasp_fixtures::native_library("echo")).expect("echo library");
+            PluginImage::Native(NativePlugin::open("echo", "libecho", &bytes).expect("echo library loads"))
+        }
         Form::InProcess => {
             let factory: PluginFactory = Arc::new(|| Box::new(wasp_example_echo::Echo) as Box<dyn Plugin>);
             PluginImage::InProcess(factory)

@@ -348,3 +348,41 @@ async fn the_c_echo_of_the_abi_page_builds_loads_and_answers() {
     assert_eq!(host.request("mute", "t", mp("quiet")).await.expect("echoes"), mp("quiet"));
     host.shutdown().await;
 }
+
+/// A table with a NULL `handle`: refused at load, never called.
+const NULL_HANDLE_C: &str = r#"
+#include "wasp_native.h"
+#include <stdlib.h>
+
+static void *create(void) { return calloc(1, 1); }
+static int32_t load(void *plugin, const HostVTable *host) { (void)plugin; (void)host; return 0; }
+static void destroy(void *plugin) { free(plugin); }
+
+static const PluginVTable TABLE = {
+    WASP_MAGIC, 1, 1, sizeof(PluginVTable), 0, create, load, NULL, destroy,
+};
+
+const PluginVTable *wasp_native_plugin(void) { return &TABLE; }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_with_a_null_function_is_refused_at_load() {
+    use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    write_sources(dir.path());
+    std::fs::write(dir.path().join("null_handle.c"), NULL_HANDLE_C).expect("writes the source");
+    let library = dir.path().join(format!("{DLL_PREFIX}null_handle{DLL_SUFFIX}"));
+    let out = library.to_str().expect("a UTF-8 temp path");
+    let mut args = vec!["-shared", "-o", out];
+    if !cfg!(windows) {
+        args.insert(0, "-fPIC");
+    }
+    compile(dir.path(), "null_handle.c", &args);
+    let host = crate::common::host();
+    let mut manifest = wasp_actors::Manifest::new("nullish").expect("a valid name");
+    manifest.kind = wasp_actors::ManifestKind::Native;
+    let bytes = std::fs::read(&library).expect("the library");
+    let err = host.load_bytes_with(manifest, &bytes).await.expect_err("refused");
+    assert!(err.to_string().contains("`handle` function pointer is NULL"), "{err}");
+    assert!(host.plugins().is_empty());
+}

@@ -6,8 +6,8 @@
 use super::BlockerKind;
 
 /// Files: the key-value store, or WASI files on `wasm32-wasip1`.
-pub(crate) const FS: &str = "`ctx.kv_get`/`ctx.kv_set` (permission `storage`), or std::fs in granted directories on wasm32-wasip1 \
-     (`fs.write:$DATA`)";
+pub(crate) const FS: &str = "`ctx.kv_get`/`ctx.kv_set` (permission `storage`), or std::fs on paths from `ctx.file_path` \
+     in granted directories, built for wasm32-wasip1 (`fs.write:$DATA`)";
 /// Host paths (temporary, home, current directory).
 pub(crate) const FS_PATHS: &str = "no host paths: `ctx.kv_set` (permission `storage`), or the plugin's own `/data` on wasm32-wasip1 \
      (`fs.write:$DATA`)";

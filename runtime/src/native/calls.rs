@@ -59,11 +59,22 @@ impl<'a> CallCtx<'a> {
 
     /// Waits for a host future; the time spent waiting does not count
     /// against the plugin's budget.
-    fn wait(&self, fut: BoxFuture<Answer>) -> Answer {
+    fn wait(&self, mut fut: BoxFuture<Answer>) -> Answer {
         let shared = self.shared;
         let since = Instant::now();
         shared.waiting.store(true, Ordering::Release);
-        let answer = self.rt.block_on(fut);
+        // A quick answer (a plugin that replies at once, a cached value) is
+        // polled for a few microseconds before the thread parks: waking a
+        // parked thread costs more than that.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut answer = None;
+        while answer.is_none() && since.elapsed() < super::instance::SPIN {
+            match fut.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(a) => answer = Some(a),
+                std::task::Poll::Pending => std::hint::spin_loop(),
+            }
+        }
+        let answer = answer.unwrap_or_else(|| self.rt.block_on(fut));
         shared.add_waited(since.elapsed());
         shared.waiting.store(false, Ordering::Release);
         answer
@@ -238,9 +249,13 @@ unsafe extern "C" fn result_read(ctx: *mut c_void, out: *mut u8, len: usize) -> 
     n
 }
 
+/// The longest log line or panic text kept, as for WASM plugins; the rest
+/// is cut.
+const MAX_TEXT: usize = 16 * 1024;
+
 unsafe extern "C" fn log(ctx: *mut c_void, level: i32, text: *const u8, len: usize) {
     run(ctx, |c| {
-        let text = c.bytes("log", text, len)?;
+        let text = c.bytes("log", text, len.min(MAX_TEXT))?;
         c.calls().log(LogLevel::from_abi(level), &String::from_utf8_lossy(text));
         Ok(())
     });
@@ -256,7 +271,7 @@ unsafe extern "C" fn panic(ctx: *mut c_void, text: *const u8, len: usize, backtr
         // SAFETY: the plugin passes `len` readable bytes at `ptr` for the call.
         String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(ptr, len) }).into_owned()
     };
-    c.panic = Some((read(text, len), read(backtrace, backtrace_len)));
+    c.panic = Some((read(text, len.min(MAX_TEXT)), read(backtrace, backtrace_len.min(4 * MAX_TEXT))));
 }
 
 unsafe extern "C" fn call(

@@ -32,6 +32,25 @@ use crate::{Error, PluginEnv};
 /// supervision quarantines the plugin).
 pub const MAX_STRANDED_THREADS: usize = 4;
 
+/// How long each side of a call spins before it parks its thread: the
+/// worker waiting for its next message, the actor for an answer. A wake-up
+/// through the OS costs several microseconds; a burst of messages or a
+/// quick call never pays it.
+pub(super) const SPIN: Duration = Duration::from_micros(20);
+
+/// The next job for the worker thread, or `None` once the actor is gone.
+fn next_job(inbox: &mpsc::Receiver<Job>) -> Option<Job> {
+    let since = Instant::now();
+    loop {
+        match inbox.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if since.elapsed() < SPIN => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Empty) => return inbox.recv().ok(),
+        }
+    }
+}
+
 /// State shared by an instance's worker thread and its actor.
 pub(crate) struct Shared {
     name: Arc<str>,
@@ -153,6 +172,15 @@ impl NativeInstance {
     async fn watch(&mut self, mut answer: oneshot::Receiver<Result<(), Error>>, id: Option<u64>) -> Result<(), Error> {
         let budget = self.env.limits.cpu_budget;
         let started = Instant::now();
+        // Most calls take microseconds: wait for those without parking this
+        // worker (waking a parked thread costs more than the call).
+        while started.elapsed() < SPIN {
+            match answer.try_recv() {
+                Ok(outcome) => return outcome,
+                Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(oneshot::error::TryRecvError::Closed) => break,
+            }
+        }
         let shared = self.worker.shared.clone();
         loop {
             let deadline = started + budget + shared.waited();
@@ -268,7 +296,7 @@ impl Thread {
         let _runtime = self.rt.enter();
         let vtable = self.plugin.lib.vtable();
         let mut instance = Handle(std::ptr::null_mut());
-        for job in inbox {
+        while let Some(job) = next_job(&inbox) {
             match job {
                 Job::Load(done) => {
                     let _ = done.send(self.load(&mut instance));
@@ -309,7 +337,7 @@ impl Thread {
         if instance.0.is_null() {
             return Err(Error::Trap {
                 plugin: self.name(),
-                message: "native code panicked creating the plugin (its `Default`)".into(),
+                message: "the library's `create` returned NULL (in a Rust plugin: its `Default` panicked)".into(),
                 backtrace: None,
             });
         }

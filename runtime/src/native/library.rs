@@ -185,6 +185,19 @@ struct Header {
     size: u32,
 }
 
+/// [`PluginVTable`] as raw words, to check its function pointers for NULL
+/// before they are read as Rust function pointers (which cannot be NULL).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawTable {
+    header: Header,
+    reserved: u32,
+    functions: [*const std::ffi::c_void; 4],
+}
+
+const _: () = assert!(size_of::<RawTable>() == size_of::<PluginVTable>());
+const _: () = assert!(align_of::<RawTable>() == align_of::<PluginVTable>());
+
 impl NativePlugin {
     /// Checks and loads a native plugin library from its bytes.
     ///
@@ -240,7 +253,7 @@ fn load(name: &str, file_name: &str, bytes: &[u8], hash: &[u8; 32], symbol: Stri
     // SAFETY: the entry function takes nothing and returns a pointer to a static table.
     let table = unsafe { entry() };
     let problem = |p: Problem| Error::Invalid { plugin: name.into(), problems: vec![p] };
-    if table.is_null() || !table.cast::<Header>().is_aligned() {
+    if table.is_null() || !table.is_aligned() {
         // A library whose entry misbehaves stays loaded: its initializers ran.
         std::mem::forget(lib);
         return Err(problem(Problem::BadEntryTable(format!("`{symbol}` returned an unusable pointer {table:p}"))));
@@ -263,10 +276,20 @@ fn load(name: &str, file_name: &str, bytes: &[u8], hash: &[u8; 32], symbol: Stri
         std::mem::forget(lib);
         return refuse(Problem::UnsupportedAbi { plugin: abi, host: ApiVersion::CURRENT });
     }
+    // Every 1.x table so far has the same fields; a later minor version
+    // that adds some will need its own minimum here (never more than the
+    // plugin's declared version requires).
     let needed = size_of::<PluginVTable>();
     if (header.size as usize) < needed {
         std::mem::forget(lib);
         return refuse(Problem::BadEntryTable(format!("its table is {} bytes, ABI {abi} needs {needed}", header.size)));
+    }
+    // SAFETY: the table is at least `needed` bytes (its declared size) and aligned.
+    let raw = unsafe { table.cast::<RawTable>().read() };
+    let names = ["create", "load", "handle", "destroy"];
+    if let Some(i) = raw.functions.iter().position(|f| f.is_null()) {
+        std::mem::forget(lib);
+        return refuse(Problem::BadEntryTable(format!("its `{}` function pointer is NULL", names[i])));
     }
     // SAFETY: the table is the plugin's static `PluginVTable` (checked magic,
     // version and size); the library is never unloaded, so it lives for the
