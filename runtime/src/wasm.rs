@@ -883,7 +883,12 @@ impl GuestState {
     /// or writing where only reading is granted.
     fn denied_path(&mut self, dirfd: i32, path: &str, write: bool, status: i32) {
         // Descriptors 3, 4, … are the preopens, in order.
-        let base = usize::try_from(dirfd - 3).ok().and_then(|i| self.fs_slots.get(i)).map(|(dir, _)| dir.as_str());
+        // `dirfd` is the guest's: any i32, so no arithmetic that can overflow.
+        let base = dirfd
+            .checked_sub(3)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.fs_slots.get(i))
+            .map(|(dir, _)| dir.as_str());
         let full = match base {
             Some(dir) => format!("{}/{path}", dir.trim_end_matches('/')),
             None => format!("/{}", path.trim_start_matches('/')),

@@ -130,6 +130,33 @@ async fn an_overrun_is_answered_deadline_exceeded_at_once_and_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_stranded_threads_stop_the_restarts() {
+    let host = Host::builder()
+        .request_timeout(Duration::from_secs(30))
+        .cpu_budget(Duration::from_millis(20))
+        .policy(Policy::new().trust("*").unwrap())
+        .build()
+        .unwrap();
+    let mut audit = host.audit_events();
+    load(&host, Form::Native, "spinner", "spinner").await;
+    // Each overrun leaves a thread working; the fourth reaches the cap.
+    for _ in 0..wasp_runtime::MAX_STRANDED_THREADS {
+        let err = host.request("spinner", "work", mp(&LONG_WORK)).await.expect_err("overruns");
+        assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
+    }
+    let refused = audit_where(&mut audit, |e| {
+        matches!(e.kind, AuditKind::Fault { .. }) && e.message.contains("still running past their budget")
+    })
+    .await;
+    assert_eq!(refused.plugin, "spinner");
+    assert!(
+        refused.message.contains(&format!("{} threads", wasp_runtime::MAX_STRANDED_THREADS)),
+        "{}",
+        refused.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_on_the_host_does_not_count_against_the_budget() {
     let host = Host::builder()
         .request_timeout(Duration::from_secs(30))
