@@ -158,21 +158,27 @@ async fn too_many_stranded_threads_stop_the_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_on_the_host_does_not_count_against_the_budget() {
+    // The host allows 20 s per message; the relay asks for 50 ms.
     let host = Host::builder()
         .request_timeout(Duration::from_secs(30))
-        .cpu_budget(Duration::from_millis(100))
+        .cpu_budget(Duration::from_secs(20))
         .policy(Policy::new().trust("*").unwrap())
         .build()
         .unwrap();
-    // A native relay waits on a WASM spinner doing work that takes longer
-    // than the relay's budget, but within the spinner's (WASM counts CPU).
-    let mut spinner = Manifest::from_file(&wasp_fixtures::manifest_path("spinner")).unwrap();
-    spinner.limits.cpu_budget = Some(Duration::from_secs(20));
-    host.load_bytes_with(spinner, &wasp_fixtures::wasm_bytes("spinner")).await.unwrap();
-    load(&host, Form::Native, "relay", "relay").await;
-    let forward = wasp_example_relay::Forward { to: "spinner".into(), topic: "work".into(), body: mp(&30_000_000u64) };
+    // The native relay waits on a WASM spinner doing work that takes far
+    // longer than the relay's budget (and within the spinner's).
+    host.load_bytes_with(crate::common::manifest("spinner", "spinner"), &wasp_fixtures::wasm_bytes("spinner"))
+        .await
+        .unwrap();
+    let mut relay = Manifest::from_file(&wasp_fixtures::native_bundle("relay").join("plugin.toml")).unwrap();
+    relay.limits.cpu_budget = Some(Duration::from_millis(50));
+    host.load_manifest(relay).await.unwrap();
+    const ROUNDS: u64 = 100_000_000;
+    let forward = wasp_example_relay::Forward { to: "spinner".into(), topic: "work".into(), body: mp(&ROUNDS) };
+    let asked = Instant::now();
     let sum: u64 = decode(&host.request("relay", "forward", mp(&forward)).await.expect("the wait is not an overrun"));
-    assert_eq!(sum, wasp_example_spinner::work(30_000_000));
+    assert_eq!(sum, wasp_example_spinner::work(ROUNDS));
+    assert!(asked.elapsed() > Duration::from_millis(50), "the wait was longer than the relay's budget");
 }
 
 fn native_manifest(name: &str) -> Manifest {

@@ -3,7 +3,9 @@
 //! - request `spin`: loops forever. As WASM it yields every time slice and is
 //!   stopped when its CPU budget is spent; the caller gets
 //!   `deadline_exceeded`. Never send it to the in-process form: native code
-//!   cannot be preempted.
+//!   cannot be preempted. As a native library the watchdog answers
+//!   `deadline_exceeded` too, but the thread spins on for good: there, use
+//!   `work` with a large n to overrun the budget for a while;
 //! - request `work` with a `u64` n: n rounds of busy arithmetic, answers the
 //!   checksum (safe in every form);
 //! - request `ping`: answers `"pong"`.
