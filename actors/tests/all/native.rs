@@ -98,6 +98,9 @@ async fn a_native_relay_waits_on_another_plugin_both_ways() {
 
 /// Rounds of `spinner`'s `work` that take far longer than the budgets below
 /// (hundreds of milliseconds at the least), yet finish.
+///
+/// Stranded threads are counted per plugin name for the whole process, so
+/// every test that overruns uses a name of its own.
 const LONG_WORK: u64 = 400_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,23 +112,23 @@ async fn an_overrun_is_answered_deadline_exceeded_at_once_and_reported() {
         .build()
         .unwrap();
     let mut audit = host.audit_events();
-    load(&host, Form::Native, "spinner", "spinner").await;
+    load(&host, Form::Native, "spinner", "overrunner").await;
     load(&host, Form::Native, "echo", "echo").await;
     let asked = Instant::now();
-    let err = host.request("spinner", "work", mp(&LONG_WORK)).await.expect_err("overruns");
+    let err = host.request("overrunner", "work", mp(&LONG_WORK)).await.expect_err("overruns");
     assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
     assert!(err.message.contains("cannot be preempted"), "{}", err.message);
     assert!(asked.elapsed() < Duration::from_secs(20), "answered by the watchdog, not by the work finishing");
     let event = audit_where(&mut audit, |e| matches!(e.kind, AuditKind::Overrun { .. })).await;
-    assert_eq!(event.plugin, "spinner");
+    assert_eq!(event.plugin, "overrunner");
     assert!(matches!(event.kind, AuditKind::Overrun { budget_ms: 50, stranded: 1 }), "{event:?}");
     // Everyone else keeps answering, and the spinner restarts on a new thread.
     let back: String = decode(&host.request("echo", "t", mp("still here")).await.expect("echo answers"));
     assert_eq!(back, "still here");
-    let pong: String = decode(&host.request("spinner", "ping", mp(&())).await.expect("spinner restarted"));
+    let pong: String = decode(&host.request("overrunner", "ping", mp(&())).await.expect("spinner restarted"));
     assert_eq!(pong, "pong");
     // Work within the budget is answered as usual.
-    let small: u64 = decode(&host.request("spinner", "work", mp(&1_000u64)).await.expect("answers"));
+    let small: u64 = decode(&host.request("overrunner", "work", mp(&1_000u64)).await.expect("answers"));
     assert_eq!(small, wasp_example_spinner::work(1_000));
 }
 
@@ -138,22 +141,48 @@ async fn too_many_stranded_threads_stop_the_restarts() {
         .build()
         .unwrap();
     let mut audit = host.audit_events();
-    load(&host, Form::Native, "spinner", "spinner").await;
+    load(&host, Form::Native, "spinner", "stranded-cap").await;
     // Each overrun leaves a thread working; the fourth reaches the cap.
     for _ in 0..wasp_runtime::MAX_STRANDED_THREADS {
-        let err = host.request("spinner", "work", mp(&LONG_WORK)).await.expect_err("overruns");
+        let err = host.request("stranded-cap", "work", mp(&LONG_WORK)).await.expect_err("overruns");
         assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
     }
     let refused = audit_where(&mut audit, |e| {
         matches!(e.kind, AuditKind::Fault { .. }) && e.message.contains("still running past their budget")
     })
     .await;
-    assert_eq!(refused.plugin, "spinner");
+    assert_eq!(refused.plugin, "stranded-cap");
     assert!(
         refused.message.contains(&format!("{} threads", wasp_runtime::MAX_STRANDED_THREADS)),
         "{}",
         refused.message
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stranded_threads_are_counted_across_a_reload() {
+    let host = Host::builder()
+        .request_timeout(Duration::from_secs(30))
+        .cpu_budget(Duration::from_millis(20))
+        .policy(Policy::new().trust("*").unwrap())
+        .build()
+        .unwrap();
+    let mut audit = host.audit_events();
+    let overrun = async |audit: &mut tokio::sync::broadcast::Receiver<wasp_actors::AuditEvent>| {
+        let err = host.request("stranding", "work", mp(&LONG_WORK)).await.expect_err("overruns");
+        assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
+        match audit_where(audit, |e| matches!(e.kind, AuditKind::Overrun { .. })).await.kind {
+            AuditKind::Overrun { stranded, .. } => stranded,
+            _ => unreachable!(),
+        }
+    };
+    load(&host, Form::Native, "spinner", "stranding").await;
+    let first = overrun(&mut audit).await;
+    host.unload("stranding").await.unwrap();
+    load(&host, Form::Native, "spinner", "stranding").await;
+    // The first thread is still working (hundreds of milliseconds at the least).
+    let second = overrun(&mut audit).await;
+    assert_eq!((first, second), (1, 2), "the reload did not reset the count");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

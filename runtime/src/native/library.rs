@@ -50,7 +50,8 @@ impl Library {
 pub struct NativePlugin {
     pub(crate) name: Arc<str>,
     pub(crate) lib: Arc<Library>,
-    /// Threads of this plugin still running a call the watchdog gave up on.
+    /// Threads of this plugin (by name, across reloads) still running a
+    /// call the watchdog gave up on.
     pub(crate) stranded: Arc<AtomicUsize>,
 }
 
@@ -158,6 +159,15 @@ fn loaded() -> &'static Mutex<HashMap<[u8; 32], Arc<Library>>> {
     LOADED.get_or_init(Mutex::default)
 }
 
+/// The count of threads still running a call the watchdog gave up on, per
+/// plugin name: kept across unloads, so that reloading a plugin does not
+/// let it strand another batch of threads.
+fn stranded(name: &str) -> Arc<AtomicUsize> {
+    static STRANDED: OnceLock<Mutex<HashMap<String, Arc<AtomicUsize>>>> = OnceLock::new();
+    let mut all = STRANDED.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
+    all.entry(name.to_owned()).or_default().clone()
+}
+
 /// Writes `bytes` to a content-addressed copy named like the original, so
 /// that the original can be rebuilt (or, on Windows, overwritten) while the
 /// copy stays loaded.
@@ -219,7 +229,8 @@ impl NativePlugin {
                 lib
             }
         };
-        Ok(Self { name: name.into(), lib, stranded: Arc::default() })
+        drop(loaded);
+        Ok(Self { name: name.into(), lib, stranded: stranded(name) })
     }
 
     /// The ABI version the library was built for.
