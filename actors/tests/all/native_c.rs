@@ -349,6 +349,25 @@ async fn the_c_echo_of_the_abi_page_builds_loads_and_answers() {
     host.shutdown().await;
 }
 
+/// A table declaring ABI 1.0, before native libraries existed.
+const ABI_1_0_C: &str = r#"
+#include "wasp_native.h"
+#include <stdlib.h>
+
+static void *create(void) { return calloc(1, 1); }
+static int32_t load(void *plugin, const HostVTable *host) { (void)plugin; (void)host; return 0; }
+static int32_t handle(void *plugin, const HostVTable *host, const NativeMessage *msg) {
+    (void)plugin; (void)host; (void)msg; return 0;
+}
+static void destroy(void *plugin) { free(plugin); }
+
+static const PluginVTable TABLE = {
+    WASP_MAGIC, 1, 0, sizeof(PluginVTable), 0, create, load, handle, destroy,
+};
+
+const PluginVTable *wasp_native_plugin(void) { return &TABLE; }
+"#;
+
 /// A table with a NULL `handle`: refused at load, never called.
 const NULL_HANDLE_C: &str = r#"
 #include "wasp_native.h"
@@ -365,24 +384,40 @@ static const PluginVTable TABLE = {
 const PluginVTable *wasp_native_plugin(void) { return &TABLE; }
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_with_a_null_function_is_refused_at_load() {
+/// Builds a one-file C library named `name` in `dir`; returns its bytes.
+fn build_library(dir: &Path, name: &str, source: &str) -> Vec<u8> {
     use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-    let dir = tempfile::tempdir().expect("a temp dir");
-    write_sources(dir.path());
-    std::fs::write(dir.path().join("null_handle.c"), NULL_HANDLE_C).expect("writes the source");
-    let library = dir.path().join(format!("{DLL_PREFIX}null_handle{DLL_SUFFIX}"));
+    write_sources(dir);
+    std::fs::write(dir.join(format!("{name}.c")), source).expect("writes the source");
+    let library = dir.join(format!("{DLL_PREFIX}{name}{DLL_SUFFIX}"));
     let out = library.to_str().expect("a UTF-8 temp path");
     let mut args = vec!["-shared", "-o", out];
     if !cfg!(windows) {
         args.insert(0, "-fPIC");
     }
-    compile(dir.path(), "null_handle.c", &args);
+    compile(dir, &format!("{name}.c"), &args);
+    std::fs::read(&library).expect("the library")
+}
+
+async fn refused(bytes: &[u8]) -> String {
     let host = crate::common::host();
-    let mut manifest = wasp_actors::Manifest::new("nullish").expect("a valid name");
+    let mut manifest = wasp_actors::Manifest::new("refused").expect("a valid name");
     manifest.kind = wasp_actors::ManifestKind::Native;
-    let bytes = std::fs::read(&library).expect("the library");
-    let err = host.load_bytes_with(manifest, &bytes).await.expect_err("refused");
-    assert!(err.to_string().contains("`handle` function pointer is NULL"), "{err}");
+    let err = host.load_bytes_with(manifest, bytes).await.expect_err("refused");
     assert!(host.plugins().is_empty());
+    err.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_with_a_null_function_is_refused_at_load() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let err = refused(&build_library(dir.path(), "null_handle", NULL_HANDLE_C)).await;
+    assert!(err.contains("`handle` function pointer is NULL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_declaring_an_abi_before_native_libraries_is_refused() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let err = refused(&build_library(dir.path(), "abi_1_0", ABI_1_0_C)).await;
+    assert!(err.contains("declares ABI 1.0") && err.contains("from ABI 1.1"), "{err}");
 }

@@ -185,6 +185,9 @@ fn shadow_copy(hash: &[u8; 32], file_name: &str, bytes: &[u8]) -> std::io::Resul
     Ok(path)
 }
 
+/// The ABI version that introduced native libraries: no table declares less.
+const FIRST_NATIVE_ABI: ApiVersion = ApiVersion::new(1, 1);
+
 /// The fields every version of the table starts with.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -286,6 +289,12 @@ fn load(name: &str, file_name: &str, bytes: &[u8], hash: &[u8; 32], symbol: Stri
     if ApiVersion::CURRENT.accepts(abi).is_err() {
         std::mem::forget(lib);
         return refuse(Problem::UnsupportedAbi { plugin: abi, host: ApiVersion::CURRENT });
+    }
+    if abi < FIRST_NATIVE_ABI {
+        std::mem::forget(lib);
+        return refuse(Problem::BadEntryTable(format!(
+            "it declares ABI {abi}, but native libraries exist from ABI {FIRST_NATIVE_ABI}"
+        )));
     }
     // Every 1.x table so far has the same fields; a later minor version
     // that adds some will need its own minimum here (never more than the
