@@ -421,3 +421,18 @@ async fn a_table_declaring_an_abi_before_native_libraries_is_refused() {
     let err = refused(&build_library(dir.path(), "abi_1_0", ABI_1_0_C)).await;
     assert!(err.contains("declares ABI 1.0") && err.contains("from ABI 1.1"), "{err}");
 }
+
+/// Two entry functions: the host cannot tell which table is the plugin.
+const TWO_ENTRIES_C: &str = r#"
+#include "wasp_native.h"
+
+const PluginVTable *wasp_native_plugin(void) { return 0; }
+const PluginVTable *wasp_native_plugin_again(void) { return 0; }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_with_two_entries_is_refused_before_it_loads() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let err = refused(&build_library(dir.path(), "two_entries", TWO_ENTRIES_C)).await;
+    assert!(err.contains("2 entry functions") && err.contains("wasp_native_plugin_again"), "{err}");
+}
