@@ -376,8 +376,7 @@ impl Host {
         }
         let limits = manifest.limits.apply(&self.inner.limits);
         let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        let abi = image_abi(&image);
-        self.spawn(manifest, image, abi).await
+        self.spawn(manifest, image).await
     }
 
     /// Validates and prepares one plugin file: compiles a WASM module, or
@@ -448,8 +447,7 @@ impl Host {
             part.name = address;
             part.kind = kind;
             part.components.clear();
-            let abi = image_abi(&image);
-            match self.start(part, image, abi, &decided, Some(family.clone())).await {
+            match self.start(part, image, &decided, Some(family.clone())).await {
                 Ok(plugin) => started.push(plugin),
                 Err(e) => {
                     for plugin in started.iter().rev() {
@@ -491,7 +489,7 @@ impl Host {
     ) -> Result<PluginRef, Error> {
         self.check_name(&manifest.name)?;
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
-        self.spawn(manifest, PluginImage::InProcess(factory), None).await
+        self.spawn(manifest, PluginImage::InProcess(factory)).await
     }
 
     fn check_name(&self, name: &str) -> Result<(), Error> {
@@ -604,10 +602,10 @@ impl Host {
         Ok(())
     }
 
-    async fn spawn(&self, manifest: Manifest, image: PluginImage, abi: Option<ApiVersion>) -> Result<PluginRef, Error> {
+    async fn spawn(&self, manifest: Manifest, image: PluginImage) -> Result<PluginRef, Error> {
         Self::check_api(&manifest)?;
         let decided = self.decide(&manifest).await?;
-        self.start(manifest, image, abi, &decided, None).await
+        self.start(manifest, image, &decided, None).await
     }
 
     /// Starts one actor for `image`, with permissions already decided.
@@ -615,11 +613,11 @@ impl Host {
         &self,
         manifest: Manifest,
         image: PluginImage,
-        abi: Option<ApiVersion>,
         decided: &Decided,
         family: Option<Arc<str>>,
     ) -> Result<PluginRef, Error> {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
+        let abi = image.abi_version();
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let mut config = manifest.config.clone();
         if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
@@ -992,13 +990,4 @@ async fn read_manifest(path: PathBuf) -> Result<Manifest, Error> {
         .await
         .map_err(|e| Error::Actor(format!("manifest task failed: {e}")))?
         .map_err(Error::from)
-}
-
-/// The ABI version of a WASM module or native library.
-fn image_abi(image: &PluginImage) -> Option<ApiVersion> {
-    match image {
-        PluginImage::Wasm(p) => Some(p.abi_version()),
-        PluginImage::Native(p) => Some(p.abi_version()),
-        _ => None,
-    }
 }

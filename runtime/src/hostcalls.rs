@@ -194,11 +194,17 @@ impl HostCalls {
         self.require(wanted)
     }
 
-    /// Whether the grants of this moment cover `kind` on `target`.
-    fn allows(&mut self, kind: &str, target: Option<&str>) -> bool {
+    /// Brings the cached snapshot up to the grants of this moment (only
+    /// when the host changed them).
+    fn refresh_grants(&mut self) {
         if self.env.grants.revision() != self.grants.0 {
             self.grants = self.env.grants.snapshot();
         }
+    }
+
+    /// Whether the grants of this moment cover `kind` on `target`.
+    fn allows(&mut self, kind: &str, target: Option<&str>) -> bool {
+        self.refresh_grants();
         self.grants.1.iter().any(|g| g.covers_parts(kind, target))
     }
 
@@ -503,9 +509,7 @@ impl HostCalls {
         if path.split('/').any(|part| part == "..") {
             return Err(invalid("leaves its directory; `..` is not allowed"));
         }
-        if self.env.grants.revision() != self.grants.0 {
-            self.grants = self.env.grants.snapshot();
-        }
+        self.refresh_grants();
         // The granted directory whose guest path is the longest prefix of `path`.
         let mut best: Option<(std::path::PathBuf, String, String)> = None;
         for grant in self.grants.1.iter() {

@@ -39,6 +39,16 @@ impl PluginImage {
         }
     }
 
+    /// The ABI version a WASM module or native library was built for
+    /// (`None` in process: the host's own).
+    pub fn abi_version(&self) -> Option<wasp_protocol::ApiVersion> {
+        match self {
+            Self::Wasm(p) => Some(p.abi_version()),
+            Self::Native(p) => Some(p.abi_version()),
+            Self::InProcess(_) => None,
+        }
+    }
+
     /// Starts an instance in `env` (its name, router, limits, grants, services).
     pub async fn instantiate(&self, engine: &Engine, env: PluginEnv) -> Result<Instance, Error> {
         Ok(match self {

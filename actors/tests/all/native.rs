@@ -96,6 +96,16 @@ async fn a_native_relay_waits_on_another_plugin_both_ways() {
     assert_eq!(back, "x");
 }
 
+/// A host trusting every plugin, with `budget` per message.
+fn budget_host(budget: Duration) -> Host {
+    Host::builder()
+        .request_timeout(Duration::from_secs(30))
+        .cpu_budget(budget)
+        .policy(Policy::new().trust("*").unwrap())
+        .build()
+        .unwrap()
+}
+
 /// Rounds of `spinner`'s `work` that take far longer than the budgets below
 /// (hundreds of milliseconds at the least), yet finish.
 ///
@@ -105,12 +115,7 @@ const LONG_WORK: u64 = 400_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overrun_is_answered_deadline_exceeded_at_once_and_reported() {
-    let host = Host::builder()
-        .request_timeout(Duration::from_secs(30))
-        .cpu_budget(Duration::from_millis(50))
-        .policy(Policy::new().trust("*").unwrap())
-        .build()
-        .unwrap();
+    let host = budget_host(Duration::from_millis(50));
     let mut audit = host.audit_events();
     load(&host, Form::Native, "spinner", "overrunner").await;
     load(&host, Form::Native, "echo", "echo").await;
@@ -134,12 +139,7 @@ async fn an_overrun_is_answered_deadline_exceeded_at_once_and_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_stranded_threads_stop_the_restarts() {
-    let host = Host::builder()
-        .request_timeout(Duration::from_secs(30))
-        .cpu_budget(Duration::from_millis(20))
-        .policy(Policy::new().trust("*").unwrap())
-        .build()
-        .unwrap();
+    let host = budget_host(Duration::from_millis(20));
     let mut audit = host.audit_events();
     load(&host, Form::Native, "spinner", "stranded-cap").await;
     // Each overrun leaves a thread working; the fourth reaches the cap.
@@ -161,12 +161,7 @@ async fn too_many_stranded_threads_stop_the_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stranded_threads_are_counted_across_a_reload() {
-    let host = Host::builder()
-        .request_timeout(Duration::from_secs(30))
-        .cpu_budget(Duration::from_millis(20))
-        .policy(Policy::new().trust("*").unwrap())
-        .build()
-        .unwrap();
+    let host = budget_host(Duration::from_millis(20));
     let mut audit = host.audit_events();
     let overrun = async |audit: &mut tokio::sync::broadcast::Receiver<wasp_actors::AuditEvent>| {
         let err = host.request("stranding", "work", mp(&LONG_WORK)).await.expect_err("overruns");
@@ -188,12 +183,7 @@ async fn stranded_threads_are_counted_across_a_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_on_the_host_does_not_count_against_the_budget() {
     // The host allows 20 s per message; the relay asks for 50 ms.
-    let host = Host::builder()
-        .request_timeout(Duration::from_secs(30))
-        .cpu_budget(Duration::from_secs(20))
-        .policy(Policy::new().trust("*").unwrap())
-        .build()
-        .unwrap();
+    let host = budget_host(Duration::from_secs(20));
     // The native relay waits on a WASM spinner doing work that takes far
     // longer than the relay's budget (and within the spinner's).
     host.load_bytes_with(crate::common::manifest("spinner", "spinner"), &wasp_fixtures::wasm_bytes("spinner"))

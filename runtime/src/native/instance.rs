@@ -144,12 +144,22 @@ impl NativeInstance {
         self.watch(answer, None).await
     }
 
+    /// Hands a job to the worker thread; if the thread is gone, a request
+    /// in the job is answered with the error.
     fn submit(&self, job: Job) -> Result<(), Error> {
         self.worker.shared.waited.store(0, Ordering::Release);
-        self.worker
-            .jobs
-            .send(job)
-            .map_err(|_| Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name)))
+        let Err(mpsc::SendError(job)) = self.worker.jobs.send(job) else { return Ok(()) };
+        let err = self.thread_ended();
+        if let Job::Handle(msg, _) = job
+            && let Some(reply) = msg.reply
+        {
+            reply.send(Err(err.to_wire()));
+        }
+        Err(err)
+    }
+
+    fn thread_ended(&self) -> Error {
+        Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name))
     }
 
     /// Handles one message; `Err` means the instance faulted (panicked,
@@ -157,14 +167,7 @@ impl NativeInstance {
     pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
         let id = (msg.kind == MessageKind::Request).then_some(msg.id);
         let (done, answer) = oneshot::channel();
-        self.worker.shared.waited.store(0, Ordering::Release);
-        if let Err(Job::Handle(msg, _)) = self.worker.jobs.send(Job::Handle(msg, done)).map_err(|e| e.0) {
-            let err = Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name));
-            if let Some(reply) = msg.reply {
-                reply.send(Err(err.to_wire()));
-            }
-            return Err(err);
-        }
+        self.submit(Job::Handle(msg, done))?;
         self.watch(answer, id).await
     }
 
@@ -186,9 +189,7 @@ impl NativeInstance {
             let deadline = started + budget + shared.waited();
             tokio::select! {
                 outcome = &mut answer => {
-                    return outcome.unwrap_or_else(|_| {
-                        Err(Error::Internal(format!("the worker thread of native plugin `{}` has ended", self.env.name)))
-                    });
+                    return outcome.unwrap_or_else(|_| Err(self.thread_ended()));
                 }
                 () = tokio::time::sleep_until(deadline.into()) => {
                     if let Ok(outcome) = answer.try_recv() {

@@ -266,54 +266,55 @@ fn load(name: &str, file_name: &str, bytes: &[u8], hash: &[u8; 32], symbol: Stri
         unsafe { lib.get::<EntryFn>(symbol.as_bytes()) }.map_err(|e| failed(format!("cannot find `{symbol}`: {e}")))?;
     // SAFETY: the entry function takes nothing and returns a pointer to a static table.
     let table = unsafe { entry() };
-    let problem = |p: Problem| Error::Invalid { plugin: name.into(), problems: vec![p] };
+    match check_table(table, &symbol) {
+        Ok((vtable, abi)) => Ok(Library { _lib: lib, vtable, abi, symbol, path }),
+        Err(problem) => {
+            // A library refused here stays loaded: its initializers ran.
+            std::mem::forget(lib);
+            Err(Error::Invalid { plugin: name.into(), problems: vec![problem] })
+        }
+    }
+}
+
+/// Checks what a library's entry function returned: a usable pointer, the
+/// magic, a version this host speaks (and that has native libraries), a
+/// large enough table with no NULL function.
+fn check_table(table: *const PluginVTable, symbol: &str) -> Result<(&'static PluginVTable, ApiVersion), Problem> {
+    let bad = |detail: String| Err(Problem::BadEntryTable(detail));
     if table.is_null() || !table.is_aligned() {
-        // A library whose entry misbehaves stays loaded: its initializers ran.
-        std::mem::forget(lib);
-        return Err(problem(Problem::BadEntryTable(format!("`{symbol}` returned an unusable pointer {table:p}"))));
+        return bad(format!("`{symbol}` returned an unusable pointer {table:p}"));
     }
     // SAFETY: the pointer is non-null and aligned, and every version of the
     // table starts with the header's fields.
     let header = unsafe { table.cast::<Header>().read() };
-    let refuse = |p: Problem| Err(problem(p));
     if header.magic != MAGIC {
-        std::mem::forget(lib);
-        return refuse(Problem::BadEntryTable(format!(
-            "`{symbol}` returned a table that does not start with the wasp magic bytes"
-        )));
+        return bad(format!("`{symbol}` returned a table that does not start with the wasp magic bytes"));
     }
     let abi = ApiVersion::new(
         u16::try_from(header.abi_major).unwrap_or(u16::MAX),
         u16::try_from(header.abi_minor).unwrap_or(u16::MAX),
     );
     if ApiVersion::CURRENT.accepts(abi).is_err() {
-        std::mem::forget(lib);
-        return refuse(Problem::UnsupportedAbi { plugin: abi, host: ApiVersion::CURRENT });
+        return Err(Problem::UnsupportedAbi { plugin: abi, host: ApiVersion::CURRENT });
     }
     if abi < FIRST_NATIVE_ABI {
-        std::mem::forget(lib);
-        return refuse(Problem::BadEntryTable(format!(
-            "it declares ABI {abi}, but native libraries exist from ABI {FIRST_NATIVE_ABI}"
-        )));
+        return bad(format!("it declares ABI {abi}, but native libraries exist from ABI {FIRST_NATIVE_ABI}"));
     }
     // Every 1.x table so far has the same fields; a later minor version
     // that adds some will need its own minimum here (never more than the
     // plugin's declared version requires).
     let needed = size_of::<PluginVTable>();
     if (header.size as usize) < needed {
-        std::mem::forget(lib);
-        return refuse(Problem::BadEntryTable(format!("its table is {} bytes, ABI {abi} needs {needed}", header.size)));
+        return bad(format!("its table is {} bytes, ABI {abi} needs {needed}", header.size));
     }
     // SAFETY: the table is at least `needed` bytes (its declared size) and aligned.
     let raw = unsafe { table.cast::<RawTable>().read() };
     let names = ["create", "load", "handle", "destroy"];
     if let Some(i) = raw.functions.iter().position(|f| f.is_null()) {
-        std::mem::forget(lib);
-        return refuse(Problem::BadEntryTable(format!("its `{}` function pointer is NULL", names[i])));
+        return bad(format!("its `{}` function pointer is NULL", names[i]));
     }
     // SAFETY: the table is the plugin's static `PluginVTable` (checked magic,
-    // version and size); the library is never unloaded, so it lives for the
-    // rest of the process.
-    let vtable: &'static PluginVTable = unsafe { &*table };
-    Ok(Library { _lib: lib, vtable, abi, symbol, path })
+    // version, size and functions); the library is never unloaded, so it
+    // lives for the rest of the process.
+    Ok((unsafe { &*table }, abi))
 }
