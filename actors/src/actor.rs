@@ -33,6 +33,9 @@ pub(crate) enum PluginMsg {
     Lift(oneshot::Sender<Result<(), wasp_runtime::Error>>),
     /// Restart the plugin fresh, between two messages.
     Restart(oneshot::Sender<Result<(), wasp_runtime::Error>>),
+    /// Replace the instance with one of new code (a reload), between two
+    /// messages: messages queued behind this one go to the new instance.
+    Replace(Box<Instance>, oneshot::Sender<()>),
 }
 
 /// What the actor is started with.
@@ -81,6 +84,10 @@ impl Actor for PluginActor {
             PluginMsg::Restart(done) => {
                 let result = st.restart().await;
                 let _ = done.send(result);
+            }
+            PluginMsg::Replace(instance, done) => {
+                st.replace(*instance);
+                let _ = done.send(());
             }
         }
         Ok(())
@@ -192,6 +199,19 @@ impl PluginActorState {
         self.instance.recycle().await?;
         self.counters.restarts.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Swaps in a reloaded instance. What the old one deferred is answered
+    /// (`unavailable`); a quarantine ends, since the code that earned it is gone.
+    fn replace(&mut self, instance: Instance) {
+        let mut old = std::mem::replace(&mut self.instance, instance);
+        old.abandon();
+        drop(old);
+        self.counters.record_memory(self.instance.memory_size() as u64);
+        self.counters.recent_failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.counters.recent_violations.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.counters.set_state(PluginState::Running);
     }
 
     async fn lift(&mut self) -> Result<(), wasp_runtime::Error> {

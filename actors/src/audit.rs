@@ -22,7 +22,7 @@ impl AuditLog {
     pub(crate) fn record(&self, event: AuditEvent) {
         let plugin = &event.plugin;
         match &event.kind {
-            AuditKind::Granted { .. } | AuditKind::QuarantineLifted => {
+            AuditKind::Granted { .. } | AuditKind::QuarantineLifted | AuditKind::Reloaded => {
                 tracing::info!(target: "wasp::audit", plugin, "{}", event.message);
             }
             _ => tracing::warn!(target: "wasp::audit", plugin, "{}", event.message),

@@ -6,6 +6,7 @@
 //! actor hop, not two.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use dashmap::DashMap;
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::{mpsc, oneshot};
 use wasp_protocol::{ErrorCode, HOST, Permission, WireError, codec};
-use wasp_runtime::{Answer, AuditEvent, AuditKind, BoxFuture, Grants, Inbound, ReplyTo, Router, TimerSpec};
+use wasp_runtime::{Answer, AuditEvent, AuditKind, BoxFuture, Grants, Inbound, Manifest, ReplyTo, Router, TimerSpec};
 use wasp_sdk::MessageKind;
 
 use crate::Supervision;
@@ -37,6 +38,10 @@ pub(crate) struct Route {
     pub(crate) grants: Grants,
     /// For a component of a hybrid plugin, the plugin's name.
     pub(crate) family: Option<Arc<str>>,
+    /// The manifest it runs under (its name is the address).
+    pub(crate) manifest: Arc<Manifest>,
+    /// The path it was loaded from, for [`Host::reload`](crate::Host::reload).
+    pub(crate) origin: Option<Arc<Path>>,
 }
 
 impl Route {
@@ -395,6 +400,12 @@ impl Broker {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|s| !matches!(&s.subscriber, Subscriber::Host { id, .. } if ids.contains(id)));
+    }
+
+    /// Forgets a plugin's own topic subscriptions (its new code is about
+    /// to subscribe afresh).
+    pub(crate) fn remove_plugin_subscriptions(&self, name: &str) {
+        self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !s.is_plugin(name));
     }
 
     /// Forgets every subscription of a plugin (it was unloaded).

@@ -14,8 +14,8 @@ use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, Grants, Limits, NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind,
-    Problem, Router, Schedule, Services, WasmPlugin,
+    AuditEvent, AuditKind, Engine, Grants, Instance, Limits, NativePlugin, PluginEnv, PluginFactory, PluginImage,
+    PluginKind, Problem, Router, Schedule, Services, WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -301,14 +301,14 @@ impl Host {
     /// [`Policy`] before the plugin starts.
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
         let (manifest, entry) = locate(path.as_ref()).await?;
-        self.load_entry(manifest, &entry).await
+        self.load_entry(manifest, &entry, Some(path.as_ref())).await
     }
 
     /// [`Host::load`] under another name (the manifest's is ignored).
     pub async fn load_as(&self, name: &str, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
         let (mut manifest, entry) = locate(path.as_ref()).await?;
         name.clone_into(&mut manifest.name);
-        self.load_entry(manifest, &entry).await
+        self.load_entry(manifest, &entry, Some(path.as_ref())).await
     }
 
     /// Loads the plugin a manifest describes, reading its entry file.
@@ -322,19 +322,18 @@ impl Host {
                 manifest.name
             )))
         })?;
-        self.load_entry(manifest, &entry).await
+        self.load_entry(manifest, &entry, None).await
     }
 
-    async fn load_entry(&self, manifest: Manifest, entry: &Path) -> Result<PluginRef, Error> {
+    async fn load_entry(&self, manifest: Manifest, entry: &Path, origin: Option<&Path>) -> Result<PluginRef, Error> {
         if manifest.kind == ManifestKind::Hybrid {
             return self.load_hybrid(manifest).await;
         }
         self.check_name(&manifest.name)?;
-        let bytes = tokio::fs::read(entry)
-            .await
-            .map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source })?;
+        let bytes = read_entry(entry).await?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-        self.load_image(manifest, bytes, file_name).await
+        let origin = origin.map(absolute);
+        self.load_image(manifest, bytes, file_name, origin).await
     }
 
     /// Loads a plugin from bytes, with no manifest: default limits and no
@@ -357,7 +356,7 @@ impl Host {
     /// permissions, limits and configuration; its `entry` is not read).
     pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.load_image(manifest, bytes.to_vec(), file_name).await
+        self.load_image(manifest, bytes.to_vec(), file_name, None).await
     }
 
     /// Validates, then starts, a WASM module or a native library.
@@ -366,6 +365,7 @@ impl Host {
         manifest: Manifest,
         bytes: Vec<u8>,
         file_name: Option<String>,
+        origin: Option<PathBuf>,
     ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         self.check_name(&name)?;
@@ -376,7 +376,9 @@ impl Host {
         }
         let limits = manifest.limits.apply(&self.inner.limits);
         let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        self.spawn(manifest, image).await
+        Self::check_api(&manifest)?;
+        let decided = self.decide(&manifest).await?;
+        self.start(manifest, image, &decided, None, origin).await
     }
 
     /// Validates and prepares one plugin file: compiles a WASM module, or
@@ -447,7 +449,7 @@ impl Host {
             part.name = address;
             part.kind = kind;
             part.components.clear();
-            match self.start(part, image, &decided, Some(family.clone())).await {
+            match self.start(part, image, &decided, Some(family.clone()), None).await {
                 Ok(plugin) => started.push(plugin),
                 Err(e) => {
                     for plugin in started.iter().rev() {
@@ -489,7 +491,9 @@ impl Host {
     ) -> Result<PluginRef, Error> {
         self.check_name(&manifest.name)?;
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
-        self.spawn(manifest, PluginImage::InProcess(factory)).await
+        Self::check_api(&manifest)?;
+        let decided = self.decide(&manifest).await?;
+        self.start(manifest, PluginImage::InProcess(factory), &decided, None, None).await
     }
 
     fn check_name(&self, name: &str) -> Result<(), Error> {
@@ -565,10 +569,11 @@ impl Host {
                     description: manifest.description.clone(),
                 };
                 match policy.ask_about(question).await {
-                    Some(d) => {
+                    Some(Some(d)) => {
                         self.remember(name, wanted, d).await?;
                         (d, "ask")
                     }
+                    Some(None) => (Decision::Deny, "unanswered"),
                     None => (Decision::Deny, "default"),
                 }
             };
@@ -602,10 +607,36 @@ impl Host {
         Ok(())
     }
 
-    async fn spawn(&self, manifest: Manifest, image: PluginImage) -> Result<PluginRef, Error> {
-        Self::check_api(&manifest)?;
-        let decided = self.decide(&manifest).await?;
-        self.start(manifest, image, &decided, None).await
+    /// Creates a running instance of `image`: its `on_load` runs.
+    async fn instantiate(
+        &self,
+        manifest: &Manifest,
+        image: &PluginImage,
+        grants: &Grants,
+        family: Option<Arc<str>>,
+    ) -> Result<Instance, Error> {
+        let name: Arc<str> = Arc::from(manifest.name.as_str());
+        let mut config = manifest.config.clone();
+        if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
+            config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let broker = &self.inner.broker;
+        let router: Arc<dyn Router> = broker.clone();
+        let env = PluginEnv {
+            name: name.clone(),
+            router,
+            limits: manifest.limits.apply(&self.inner.limits),
+            grants: grants.clone(),
+            services: self.inner.services.clone(),
+            config: Arc::new(config),
+            family,
+        };
+        image.instantiate(&self.inner.engine, env).await.map_err(|e| {
+            // Timers its `on_load` may have set have nowhere to go.
+            broker.cancel_timers(&name);
+            self.audit(&name, AuditKind::Fault { code: e.code() }, format!("plugin `{name}` failed to start: {e}"));
+            e.into()
+        })
     }
 
     /// Starts one actor for `image`, with permissions already decided.
@@ -615,35 +646,14 @@ impl Host {
         image: PluginImage,
         decided: &Decided,
         family: Option<Arc<str>>,
+        origin: Option<PathBuf>,
     ) -> Result<PluginRef, Error> {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
         let abi = image.abi_version();
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
-        let mut config = manifest.config.clone();
-        if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
-            config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
         let broker = &self.inner.broker;
-        let router: Arc<dyn Router> = broker.clone();
         let limits = manifest.limits.apply(&self.inner.limits);
-        let env = PluginEnv {
-            name: name.clone(),
-            router,
-            limits: limits.clone(),
-            grants: grants.clone(),
-            services: self.inner.services.clone(),
-            config: Arc::new(config),
-            family: family.clone(),
-        };
-        let instance = match image.instantiate(&self.inner.engine, env).await {
-            Ok(instance) => instance,
-            Err(e) => {
-                // Timers its `on_load` may have set have nowhere to go.
-                broker.cancel_timers(&name);
-                self.audit(&name, AuditKind::Fault { code: e.code() }, format!("plugin `{name}` failed to start: {e}"));
-                return Err(e.into());
-            }
-        };
+        let instance = self.instantiate(&manifest, &image, &grants, family.clone()).await?;
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(PluginCounters::default());
         counters.record_memory(instance.memory_size() as u64);
@@ -666,6 +676,8 @@ impl Host {
             version: Arc::from(manifest.version.as_str()),
             grants,
             family,
+            manifest: Arc::new(manifest),
+            origin: origin.map(Arc::from),
         };
         match broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => {
@@ -757,6 +769,150 @@ impl Host {
         route.actor.cast(PluginMsg::Restart(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
         rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while restarting")))??;
         Ok(())
+    }
+
+    /// Reloads a plugin's code without losing a message: the file is read
+    /// and validated again, the permissions its (possibly changed) manifest
+    /// asks for are decided again, and the new instance starts (`on_load`
+    /// runs) while the old one goes on handling messages. Then, between two
+    /// messages, the new instance takes over: everything queued behind the
+    /// swap goes to it, requests the old one deferred are answered
+    /// `unavailable`, its timers are stopped and its topic subscriptions
+    /// are replaced by those the new `on_load` makes. A quarantine ends.
+    ///
+    /// A plugin loaded from a path ([`Host::load`]) is read from that path
+    /// again (a changed `plugin.toml` included). One loaded from a manifest
+    /// value is read from the manifest's entry; one loaded from bytes needs
+    /// [`Host::reload_bytes`]; an in-process plugin is restarted. A
+    /// component of a hybrid plugin cannot be reloaded on its own: unload
+    /// and load the hybrid.
+    ///
+    /// If the new code is refused or its `on_load` fails, the old instance
+    /// keeps running and the error is returned.
+    pub async fn reload(&self, name: &str) -> Result<PluginRef, Error> {
+        let route = self.route(name)?;
+        self.reloadable(name, &route)?;
+        if let Some(origin) = route.origin.as_deref() {
+            let (mut manifest, entry) = locate(origin).await?;
+            name.clone_into(&mut manifest.name);
+            if manifest.kind == ManifestKind::Hybrid {
+                return Err(Error::Unsupported(format!(
+                    "`{}` is now a hybrid plugin; unload `{name}` and load it again",
+                    origin.display()
+                )));
+            }
+            let bytes = read_entry(&entry).await?;
+            let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
+            return self.replace(&route, manifest, bytes, file_name).await;
+        }
+        if route.kind == "in-process" {
+            self.restart(name).await?;
+            return Ok(self.plugin_ref(name, &route, None));
+        }
+        let manifest = (*route.manifest).clone();
+        match manifest.entry_path().filter(|_| manifest.dir.is_some()) {
+            Some(entry) => {
+                let bytes = read_entry(&entry).await?;
+                let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
+                self.replace(&route, manifest, bytes, file_name).await
+            }
+            None => Err(Error::Unsupported(format!(
+                "plugin `{name}` was loaded from bytes; reload it with `Host::reload_bytes`"
+            ))),
+        }
+    }
+
+    /// [`Host::reload`] from bytes (a WASM module or a native library), under
+    /// the manifest the plugin runs with now.
+    pub async fn reload_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
+        let route = self.route(name)?;
+        self.reloadable(name, &route)?;
+        let mut manifest = (*route.manifest).clone();
+        manifest.kind = match PluginKind::detect(bytes) {
+            PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => ManifestKind::Native,
+            _ => ManifestKind::Wasm,
+        };
+        let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+        self.replace(&route, manifest, bytes.to_vec(), file_name).await
+    }
+
+    fn reloadable(&self, name: &str, route: &Route) -> Result<(), Error> {
+        if let Some(family) = &route.family {
+            return Err(Error::Unsupported(format!(
+                "`{name}` is a component of the hybrid plugin `{family}`; unload `{family}` and load it again"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Validates and starts new code for a running plugin, then swaps it in.
+    async fn replace(
+        &self,
+        route: &Route,
+        manifest: Manifest,
+        bytes: Vec<u8>,
+        file_name: Option<String>,
+    ) -> Result<PluginRef, Error> {
+        let name = manifest.name.clone();
+        Self::check_api(&manifest)?;
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        let decided = self.decide(&manifest).await?;
+        let broker = &self.inner.broker;
+        // The old code's timers and subscriptions go; the new `on_load` makes its own.
+        broker.cancel_timers(&name);
+        broker.remove_plugin_subscriptions(&name);
+        let instance = match self.instantiate(&manifest, &image, &decided.grants, None).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                // The old instance runs on, but its `on_load` subscriptions
+                // were dropped: restart it so it makes them again.
+                let _ = self.restart(&name).await;
+                return Err(e);
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        route
+            .actor
+            .cast(PluginMsg::Replace(Box::new(instance), tx))
+            .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
+        rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))?;
+        if let Some(mut live) = broker.routes.get_mut(name.as_str()) {
+            live.kind = image.kind();
+            live.version = Arc::from(manifest.version.as_str());
+            live.grants = decided.grants.clone();
+            live.manifest = Arc::new(manifest);
+        }
+        let message = format!("plugin `{name}` was reloaded ({})", image.kind());
+        self.audit(&name, AuditKind::Reloaded, message);
+        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), "plugin reloaded");
+        let route = self.route(&name)?;
+        let mut plugin = self.plugin_ref(&name, &route, image.abi_version());
+        plugin.granted = decided.granted;
+        plugin.refused = decided.refused;
+        Ok(plugin)
+    }
+
+    fn plugin_ref(&self, name: &str, route: &Route, abi: Option<ApiVersion>) -> PluginRef {
+        PluginRef {
+            name: name.to_owned(),
+            kind: route.kind,
+            abi,
+            granted: route.grants.list(),
+            refused: Vec::new(),
+            components: Vec::new(),
+        }
+    }
+
+    /// The folder of a loaded plugin's UI panel (its manifest's `ui`), if
+    /// it has one.
+    /// Only a folder that really lies inside the manifest's folder counts:
+    /// a `ui` that is (or passes through) a symbolic link out of it is none.
+    pub fn ui_dir(&self, plugin: &str) -> Option<PathBuf> {
+        let manifest = self.inner.broker.routes.get(plugin).map(|r| r.manifest.clone())?;
+        let ui = std::fs::canonicalize(manifest.ui_path()?).ok()?;
+        let home = std::fs::canonicalize(manifest.dir.as_deref()?).ok()?;
+        (ui.starts_with(&home) && ui != home).then_some(ui)
     }
 
     /// Every audit event from now on: denied calls, exceeded limits, faults,
@@ -888,6 +1044,75 @@ impl Host {
         self.subscribe_inner(pattern, true)
     }
 
+    /// Checks that `plugin` may do `kind` on `target`, as its host calls
+    /// would be checked: a plugin may always message itself and the other
+    /// components of its hybrid. A refusal is audited against the plugin.
+    fn check_acting(&self, plugin: &str, kind: &str, target: &str) -> Result<(), WireError> {
+        let route = self.route(plugin).map_err(|e| e.to_wire())?;
+        let own = matches!(kind, "send" | "request")
+            && (target == plugin
+                || route
+                    .family
+                    .as_deref()
+                    .is_some_and(|f| target == f || target.strip_prefix(f).is_some_and(|rest| rest.starts_with('.'))));
+        // A panel may listen to its plugin's own topics as well as those it subscribes to.
+        let listens = kind == "subscribe" && route.grants.allows_parts("publish", Some(target));
+        if own || listens || route.grants.allows_parts(kind, Some(target)) {
+            return Ok(());
+        }
+        let wanted = Permission::from_parts(kind, Some(target)).unwrap_or(Permission::Log);
+        let err = WireError::new(
+            ErrorCode::PermissionDenied,
+            format!("plugin `{plugin}` lacks the permission `{wanted}` (asked by its UI)"),
+        )
+        .with_context(wanted.to_string());
+        self.audit(plugin, AuditKind::PermissionDenied { permission: wanted }, err.message.clone());
+        Err(err)
+    }
+
+    /// [`Host::request`] on behalf of `plugin` — for its UI panel: checked
+    /// against the plugin's permissions (`request:<to>`, its own address
+    /// always allowed), and seen by `to` as coming from `plugin`.
+    pub async fn request_as(
+        &self,
+        plugin: &str,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, WireError> {
+        self.check_outbound(topic, &payload)?;
+        self.check_acting(plugin, "request", to)?;
+        let broker = &self.inner.broker;
+        let timeout = timeout.unwrap_or(self.inner.limits.request_timeout);
+        broker.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let rx = broker.start_request(Arc::from(plugin), to, topic, payload, timeout);
+        Broker::await_answer(rx, to, timeout).await
+    }
+
+    /// [`Host::send`] on behalf of `plugin` (`send:<to>`).
+    pub fn send_as(&self, plugin: &str, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.check_outbound(topic, &payload)?;
+        self.check_acting(plugin, "send", to)?;
+        self.inner.broker.send_from(Arc::from(plugin), to, topic, payload)
+    }
+
+    /// [`Host::publish`] on behalf of `plugin` (`publish:<topic>`).
+    pub fn publish_as(&self, plugin: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.check_outbound(topic, &payload)?;
+        self.check_acting(plugin, "publish", topic)?;
+        self.inner.broker.publish_from(plugin, topic, payload);
+        Ok(())
+    }
+
+    /// [`Host::subscribe`] on behalf of `plugin`: it needs `subscribe:` or
+    /// `publish:` for the pattern (a panel may follow its plugin's own topics).
+    pub fn subscribe_as(&self, plugin: &str, pattern: &str) -> Result<Subscription, WireError> {
+        validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
+        self.check_acting(plugin, "subscribe", pattern)?;
+        self.subscribe_inner(pattern, false)
+    }
+
     fn subscribe_inner(&self, pattern: &str, ui: bool) -> Result<Subscription, WireError> {
         validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
         let (id, rx) = self.inner.broker.subscribe_host(pattern, self.inner.event_capacity, ui);
@@ -911,6 +1136,7 @@ impl Host {
                     state: c.state(),
                     quarantine_reason: lock(&c.quarantine_reason).clone(),
                     permissions: r.grants.list().iter().map(ToString::to_string).collect(),
+                    has_ui: r.manifest.ui.is_some(),
                     queued: r.queued.load(Ordering::Relaxed) as u64,
                     handled: load(&c.handled),
                     faults: load(&c.faults),
@@ -983,6 +1209,17 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
         Manifest::new(&stem).map_err(|e| Error::InvalidName { name: stem.clone(), reason: e.message })?;
     manifest.kind = if native { ManifestKind::Native } else { ManifestKind::Wasm };
     Ok((manifest, path.to_owned()))
+}
+
+/// Reads a plugin's entry file.
+async fn read_entry(entry: &Path) -> Result<Vec<u8>, Error> {
+    tokio::fs::read(entry).await.map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source }.into())
+}
+
+/// `path` made absolute against the working directory, so a later reload
+/// finds it wherever the process has moved.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 async fn read_manifest(path: PathBuf) -> Result<Manifest, Error> {

@@ -115,6 +115,9 @@ pub struct PluginInfo {
     pub quarantine_reason: Option<String>,
     /// The permissions it holds now.
     pub permissions: Vec<String>,
+    /// Whether its manifest names a UI folder (`ui`), served to a Tauri
+    /// app's panels; see [`Host::ui_dir`](crate::Host::ui_dir).
+    pub has_ui: bool,
     /// Messages waiting in its mailbox.
     pub queued: u64,
     /// Messages it has handled.

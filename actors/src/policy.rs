@@ -32,7 +32,7 @@ pub struct AskRequest {
     pub description: Option<String>,
 }
 
-type AskFn = Arc<dyn Fn(AskRequest) -> BoxFuture<Decision> + Send + Sync>;
+type AskFn = Arc<dyn Fn(AskRequest) -> BoxFuture<Option<Decision>> + Send + Sync>;
 
 #[derive(Debug, Clone)]
 struct Rule {
@@ -149,6 +149,23 @@ impl Policy {
         F: Fn(AskRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Decision> + Send + 'static,
     {
+        let ask = Arc::new(ask);
+        self.ask = Some(Arc::new(move |q| {
+            let answer = ask(q);
+            Box::pin(async move { Some(answer.await) })
+        }));
+        self
+    }
+
+    /// Like [`Policy::ask`], for askers that may get no answer (a prompt
+    /// nobody clicked before it timed out): `None` denies the permission
+    /// this time without remembering it, so the plugin asks again at its
+    /// next load.
+    pub fn ask_or_skip<F, Fut>(mut self, ask: F) -> Self
+    where
+        F: Fn(AskRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Decision>> + Send + 'static,
+    {
         self.ask = Some(Arc::new(move |q| Box::pin(ask(q))));
         self
     }
@@ -166,7 +183,8 @@ impl Policy {
         }
     }
 
-    pub(crate) async fn ask_about(&self, question: AskRequest) -> Option<Decision> {
+    /// `None` when nobody is asked; `Some(None)` when nobody answered.
+    pub(crate) async fn ask_about(&self, question: AskRequest) -> Option<Option<Decision>> {
         let ask = self.ask.clone()?;
         Some(ask(question).await)
     }

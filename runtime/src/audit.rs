@@ -76,6 +76,9 @@ pub enum AuditKind {
     },
     /// The host lifted the quarantine.
     QuarantineLifted,
+    /// The host replaced the plugin's code with a new build (a reload);
+    /// no queued message was lost.
+    Reloaded,
     /// A permission was granted (at load, or at run time).
     Granted {
         /// The permission.
@@ -87,7 +90,7 @@ pub enum AuditKind {
     Revoked {
         /// The permission.
         permission: Permission,
-        /// Who decided: `policy`, `ask`, `stored`, `default` or `host`.
+        /// Who decided: `policy`, `ask`, `stored`, `default`, `unanswered` (an asked question timed out; not remembered) or `host`.
         by: String,
     },
 }

@@ -90,6 +90,10 @@ pub struct Manifest {
     /// For a [`ManifestKind::Hybrid`] plugin, its components (`[[components]]`),
     /// in the order written; empty otherwise.
     pub components: Vec<Component>,
+    /// A folder of static files (HTML, JS, CSS, images) relative to
+    /// [`dir`](Self::dir): the plugin's UI panel, whose `index.html` a
+    /// Tauri app shows in a sandboxed frame (`ui = "ui"`).
+    pub ui: Option<PathBuf>,
     /// The directory the manifest was read from; `None` when it was parsed
     /// from a string or built in code.
     pub dir: Option<PathBuf>,
@@ -316,6 +320,7 @@ impl Manifest {
             limits: LimitRequests::default(),
             config: BTreeMap::new(),
             components: Vec::new(),
+            ui: None,
             dir: None,
         })
     }
@@ -400,6 +405,16 @@ impl Manifest {
     /// ```
     pub fn entry_path(&self) -> Option<PathBuf> {
         Some(entry_file(self.kind, self.entry.as_deref()?, self.dir.as_deref()))
+    }
+
+    /// The plugin's UI folder ([`ui`](Self::ui)) joined to the manifest's
+    /// directory; `None` when the manifest names none.
+    pub fn ui_path(&self) -> Option<PathBuf> {
+        let ui = self.ui.as_deref()?;
+        Some(match self.dir.as_deref() {
+            Some(dir) => dir.join(ui),
+            None => ui.to_owned(),
+        })
     }
 
     /// The address of each component of a hybrid plugin with its file's

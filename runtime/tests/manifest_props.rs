@@ -166,6 +166,7 @@ prop_compose! {
         permissions in prop::collection::vec(prop::sample::select(PERMISSIONS), 0..8),
         limits in limits(),
         config in prop::collection::btree_map(any::<String>(), simple(), 0..5),
+        ui in prop::option::of("[a-z0-9_]{1,8}(/[a-z0-9_]{1,8}){0,2}"),
     ) -> Manifest {
         let mut m = Manifest::new(&name)
             .unwrap()
@@ -179,6 +180,7 @@ prop_compose! {
             (_, entry) => Some(entry.unwrap_or_else(|| "plugin.wasm".into()).into()),
         };
         m.description = description;
+        m.ui = ui.map(Into::into);
         for (key, value) in &config {
             m = m.config_value(key, value).unwrap();
         }

@@ -15,6 +15,7 @@ mod messaging;
 mod native;
 mod native_c;
 mod permissions;
+mod reload;
 mod scheduling;
 mod services;
 mod supervision;

@@ -107,11 +107,12 @@ fn budget_host(budget: Duration) -> Host {
 }
 
 /// Rounds of `spinner`'s `work` that take far longer than the budgets below
-/// (hundreds of milliseconds at the least), yet finish.
+/// (a second at the least: longer than a budget, a reload and a second
+/// overrun together), yet finish.
 ///
 /// Stranded threads are counted per plugin name for the whole process, so
 /// every test that overruns uses a name of its own.
-const LONG_WORK: u64 = 400_000_000;
+const LONG_WORK: u64 = 1_200_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overrun_is_answered_deadline_exceeded_at_once_and_reported() {
@@ -139,7 +140,7 @@ async fn an_overrun_is_answered_deadline_exceeded_at_once_and_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_stranded_threads_stop_the_restarts() {
-    let host = budget_host(Duration::from_millis(20));
+    let host = budget_host(Duration::from_millis(100));
     let mut audit = host.audit_events();
     load(&host, Form::Native, "spinner", "stranded-cap").await;
     // Each overrun leaves a thread working; the fourth reaches the cap.
@@ -161,7 +162,7 @@ async fn too_many_stranded_threads_stop_the_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stranded_threads_are_counted_across_a_reload() {
-    let host = budget_host(Duration::from_millis(20));
+    let host = budget_host(Duration::from_millis(100));
     let mut audit = host.audit_events();
     let overrun = async |audit: &mut tokio::sync::broadcast::Receiver<wasp_actors::AuditEvent>| {
         let err = host.request("stranding", "work", mp(&LONG_WORK)).await.expect_err("overruns");

@@ -16,7 +16,7 @@ use super::{Component, LimitRequests, Manifest, ManifestError, ManifestKind, che
 
 /// The top-level keys, in the order [`Manifest::to_toml`] writes them.
 const KEYS: &[&str] =
-    &["name", "version", "api", "kind", "entry", "description", "permissions", "limits", "config", "components"];
+    &["name", "version", "api", "kind", "entry", "description", "permissions", "limits", "config", "components", "ui"];
 
 /// The keys of one `[[components]]` table.
 const COMPONENT_KEYS: &[&str] = &["name", "kind", "entry"];
@@ -85,6 +85,7 @@ impl Reader<'_> {
         let mut limits = LimitRequests::default();
         let mut config = BTreeMap::new();
         let mut components = None;
+        let mut ui = None;
         for (key, value) in in_file_order(doc) {
             match key.get_ref().as_ref() {
                 "name" => {
@@ -126,6 +127,11 @@ impl Reader<'_> {
                 }
                 "description" => {
                     description = Some(self.string("description", value, "a string")?.to_owned());
+                }
+                "ui" => {
+                    let text = self.string("ui", value, "a string such as \"ui\", a folder beside the manifest")?;
+                    check_relative("ui", text).map_err(|m| self.error(value.span(), "ui", m))?;
+                    ui = Some(PathBuf::from(text));
                 }
                 "permissions" => permissions = self.permissions(value)?,
                 "limits" => limits = self.limits(value)?,
@@ -184,6 +190,7 @@ impl Reader<'_> {
             limits,
             config,
             components,
+            ui,
             dir: None,
         })
     }
@@ -527,8 +534,16 @@ fn check_entry(entry: &str) -> Result<(), String> {
     if entry.is_empty() {
         return Err("the entry cannot be empty; expected a file name such as \"notes.wasm\"".into());
     }
+    check_relative("entry", entry)
+}
+
+/// A path inside the manifest's directory: not absolute, no `..`.
+fn check_relative(field: &str, entry: &str) -> Result<(), String> {
+    if entry.is_empty() {
+        return Err(format!("`{field}` cannot be empty"));
+    }
     if entry.contains('\0') {
-        return Err("the entry cannot contain NUL".into());
+        return Err(format!("`{field}` cannot contain NUL"));
     }
     let bytes = entry.as_bytes();
     let drive = bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic();
@@ -536,7 +551,7 @@ fn check_entry(entry: &str) -> Result<(), String> {
         return Err(format!("`{entry}` is an absolute path; expected a path relative to the manifest's directory"));
     }
     if entry.split(['/', '\\']).any(|part| part == "..") {
-        return Err(format!("`{entry}` leaves the manifest's directory; `..` is not allowed in `entry`"));
+        return Err(format!("`{entry}` leaves the manifest's directory; `..` is not allowed in `{field}`"));
     }
     Ok(())
 }

@@ -249,6 +249,21 @@ fn entry_must_stay_inside_the_manifest_directory() {
 }
 
 #[test]
+fn ui_names_a_folder_inside_the_manifest_directory() {
+    let mut m = Manifest::parse(&format!("{HEAD}entry = \"x.wasm\"\nui = \"panel/web\"\n")).unwrap();
+    assert_eq!(m.ui.as_deref(), Some(std::path::Path::new("panel/web")));
+    assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+    m.dir = Some("/plugins/x".into());
+    assert_eq!(m.ui_path(), Some(std::path::PathBuf::from("/plugins/x/panel/web")));
+    for (ui, phrase) in
+        [("/srv/www", "absolute path"), ("../shared", "`..` is not allowed in `ui`"), ("", "cannot be empty")]
+    {
+        assert_err(&format!("{HEAD}entry = \"x.wasm\"\nui = \"{ui}\"\n"), "ui", 5, phrase);
+    }
+    assert_err(&format!("{HEAD}entry = \"x.wasm\"\nui = 3\n"), "ui", 5, "a string");
+}
+
+#[test]
 fn syntax_errors_have_a_line_and_a_guessed_field() {
     let e = err("name = \"notes\"\nversion = \"0.1.0\nkind = \"wasm\"\n");
     assert_eq!((e.line, e.field.as_deref()), (Some(2), Some("version")), "{e}");

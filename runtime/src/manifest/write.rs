@@ -23,6 +23,9 @@ pub(super) fn manifest(m: &Manifest) -> String {
         let list: Vec<String> = m.permissions.iter().map(|p| quote(&p.to_string())).collect();
         line("permissions", format!("[{}]", list.join(", ")));
     }
+    if let Some(ui) = &m.ui {
+        line("ui", quote(&ui.to_string_lossy()));
+    }
     let limits = limits_toml(&m.limits);
     if !limits.is_empty() {
         out.push_str("\n[limits]\n");

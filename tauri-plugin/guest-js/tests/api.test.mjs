@@ -1,0 +1,521 @@
+// Tests of the committed JS outputs: api-iife.js (the global script the
+// plugin injects, built from guest-js/index.ts) and guest-js/panel.js (the
+// panel side of the UI bridge), run against a fake Tauri IPC and fake
+// windows. Run with `node --test guest-js/tests/` in tauri-plugin/.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+
+const root = new URL('../../', import.meta.url)
+const apiSource = readFileSync(new URL('api-iife.js', root), 'utf8')
+const panelSource = readFileSync(new URL('guest-js/panel.js', root), 'utf8')
+
+/** Lets queued tasks (postMessage deliveries, IPC replies) run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 5))
+
+/** A window: message listeners and postMessage with `event.source` set to the sender. */
+class FakeWindow {
+  constructor() {
+    this.listeners = new Map()
+  }
+  addEventListener(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set())
+    this.listeners.get(type).add(fn)
+  }
+  removeEventListener(type, fn) {
+    this.listeners.get(type)?.delete(fn)
+  }
+  listenerCount(type) {
+    return this.listeners.get(type)?.size ?? 0
+  }
+  /** Delivers `data` as if `source` had posted it to this window. */
+  deliver(data, source) {
+    const copy = structuredClone(data)
+    setImmediate(() => {
+      for (const fn of [...(this.listeners.get('message') ?? [])]) fn({ data: copy, source })
+    })
+  }
+}
+
+/** What a subscription key must be: 128 random bits as hex. */
+const KEY = /^[0-9a-f]{32}$/
+
+/**
+ * The app page: a window with Tauri's internals, an event plugin and a fake
+ * wasp backend; `backend[command](args, options)` answers `plugin:wasp|<command>`.
+ *
+ * The default `subscribe` answers `{ id, event: 'wasp://event/<key>' }` like
+ * the plugin, refuses a key that is not 32 hex characters or that no Tauri
+ * listener waits on yet, and calls `win.onSubscribe({ id, event, key })`
+ * before answering (an event the host emits before the answer arrives).
+ */
+function appWindow({ backend = {}, tauriGlobal = false, fileSrc } = {}) {
+  const win = new FakeWindow()
+  const calls = []
+  const callbacks = new Map()
+  const eventListeners = new Map() // eventId -> {event, handler}
+  let nextCallback = 1
+  let nextEventId = 1
+  let nextSubscription = 100
+  const wasp = {
+    subscribe: ({ key }) => {
+      if (typeof key !== 'string' || !KEY.test(key)) throw { code: 'invalid_argument', message: `bad key ${key}` }
+      const event = `wasp://event/${key}`
+      if (![...eventListeners.values()].some((l) => l.event === event)) {
+        throw { code: 'internal', message: `subscribed before listening to ${event}` }
+      }
+      const id = nextSubscription++
+      win.onSubscribe?.({ id, event, key })
+      return { id, event }
+    },
+    unsubscribe: () => null,
+    ...backend
+  }
+  win.emit = (event, payload) => {
+    for (const [id, l] of eventListeners) {
+      if (l.event === event) callbacks.get(l.handler)({ event, id, payload })
+    }
+  }
+  win.eventListeners = eventListeners
+  win.calls = calls
+  win.callsOf = (cmd) => calls.filter((c) => c.cmd === cmd)
+  win.__TAURI_INTERNALS__ = {
+    transformCallback(cb) {
+      const id = nextCallback++
+      callbacks.set(id, cb)
+      return id
+    },
+    convertFileSrc: fileSrc ?? ((path, protocol) => `${protocol}://localhost/${encodeURIComponent(path)}`),
+    async invoke(cmd, args, options) {
+      calls.push({ cmd, args, options })
+      await null
+      if (cmd === 'plugin:event|listen') {
+        const id = nextEventId++
+        eventListeners.set(id, { event: args.event, handler: args.handler })
+        return id
+      }
+      if (cmd === 'plugin:event|unlisten') {
+        eventListeners.delete(args.eventId)
+        return null
+      }
+      const name = cmd.replace(/^plugin:wasp\|/, '')
+      if (!wasp[name]) throw `command ${cmd} not found`
+      return wasp[name](args, options)
+    }
+  }
+  win.__TAURI_EVENT_PLUGIN_INTERNALS__ = { unregisterListener() {} }
+  if (tauriGlobal) win.__TAURI__ = {}
+  new Function('window', apiSource)(win)
+  return win
+}
+
+/** A DOM just large enough for mountPanel; the iframe's window runs panel.js. */
+function fakeDocument(app) {
+  const doc = {
+    defaultView: app,
+    createElement(tag) {
+      assert.equal(tag, 'iframe')
+      const attributes = new Map()
+      const frame = new FakeWindow()
+      frame.parent = app
+      // What the panel posts reaches the app with the frame as its source.
+      frame.parentPost = (data) => app.deliver(data, frame)
+      const iframe = {
+        attributes,
+        contentWindow: frame,
+        parentNode: null,
+        setAttribute: (k, v) => attributes.set(k, String(v)),
+        getAttribute: (k) => attributes.get(k) ?? null,
+        remove() {
+          this.parentNode?.children.splice(this.parentNode.children.indexOf(this), 1)
+          this.parentNode = null
+          this.contentWindow = null
+        }
+      }
+      // The app posts to the frame with itself as the source.
+      frame.postMessage = (data) => frame.deliver(data, app)
+      return iframe
+    }
+  }
+  const container = {
+    ownerDocument: doc,
+    children: [],
+    appendChild(child) {
+      child.parentNode = this
+      this.children.push(child)
+    }
+  }
+  return { doc, container }
+}
+
+/** Runs panel.js in the iframe's window; returns its `window.wasp`. */
+function startPanel(iframe, app) {
+  const frame = iframe.contentWindow
+  const parent = { postMessage: (data) => frame.parentPost(data) }
+  // The panel sees its parent as `window.parent`; replies come from `app`.
+  frame.parent = parent
+  const deliver = frame.deliver.bind(frame)
+  frame.deliver = (data, source) => deliver(data, source === app ? parent : source)
+  new Function('window', panelSource)(frame)
+  return frame.wasp
+}
+
+function mounted(backend, options) {
+  const app = appWindow({ backend })
+  const { container } = fakeDocument(app)
+  const panel = app.__TAURI_PLUGIN_WASP__.mountPanel(container, 'counter', options)
+  const wasp = startPanel(panel.iframe, app)
+  return { app, container, panel, wasp }
+}
+
+test('the script defines the global API, and __TAURI__.wasp under withGlobalTauri', () => {
+  const app = appWindow({ tauriGlobal: true })
+  const api = app.__TAURI_PLUGIN_WASP__
+  for (const name of [
+    'request', 'requestRaw', 'send', 'sendRaw', 'publish', 'publishRaw', 'listen', 'plugins', 'load',
+    'unload', 'reload', 'grant', 'revoke', 'audit', 'pendingPermissions', 'answerPermission',
+    'onPermissionAsk', 'panelUrl', 'mountPanel'
+  ]) {
+    assert.equal(typeof api[name], 'function', name)
+  }
+  assert.equal(app.__TAURI__.wasp, api)
+  assert.equal(appWindow().__TAURI__, undefined)
+})
+
+test('request sends the JSON form and resolves to the reply', async () => {
+  const app = appWindow({ backend: { request: ({ payload }) => payload } })
+  const reply = await app.__TAURI_PLUGIN_WASP__.request('echo', 'say', 'hello wasp', { timeoutMs: 250 })
+  assert.equal(reply, 'hello wasp')
+  assert.deepEqual(app.callsOf('plugin:wasp|request')[0].args, {
+    to: 'echo',
+    topic: 'say',
+    payload: 'hello wasp',
+    timeoutMs: 250
+  })
+})
+
+test('every command is invoked with its snake_case name and camelCase arguments', async () => {
+  const answers = {
+    plugins: () => [{ name: 'echo' }],
+    load: () => ({ name: 'echo' }),
+    unload: () => null,
+    reload: () => ({ name: 'echo' }),
+    grant: () => null,
+    revoke: () => null,
+    audit: () => [],
+    pending_permissions: () => [],
+    answer_permission: () => null,
+    send: () => null,
+    publish: () => null
+  }
+  const app = appWindow({ backend: answers })
+  const api = app.__TAURI_PLUGIN_WASP__
+  assert.deepEqual(await api.plugins(), [{ name: 'echo' }])
+  assert.deepEqual(await api.load('echo'), { name: 'echo' })
+  assert.equal(await api.unload('echo'), undefined)
+  await api.reload('echo')
+  await api.grant('notes', 'storage')
+  await api.revoke('notes', 'storage')
+  await api.audit()
+  await api.pendingPermissions()
+  await api.answerPermission(3, true)
+  await api.send('echo', 'note', [1])
+  await api.publish('counter.reset')
+  assert.deepEqual(
+    app.calls.map((c) => [c.cmd, c.args]),
+    [
+      ['plugin:wasp|plugins', {}],
+      ['plugin:wasp|load', { path: 'echo' }],
+      ['plugin:wasp|unload', { name: 'echo' }],
+      ['plugin:wasp|reload', { name: 'echo' }],
+      ['plugin:wasp|grant', { plugin: 'notes', permission: 'storage' }],
+      ['plugin:wasp|revoke', { plugin: 'notes', permission: 'storage' }],
+      ['plugin:wasp|audit', {}],
+      ['plugin:wasp|pending_permissions', {}],
+      ['plugin:wasp|answer_permission', { id: 3, allow: true }],
+      ['plugin:wasp|send', { to: 'echo', topic: 'note', payload: [1] }],
+      ['plugin:wasp|publish', { topic: 'counter.reset', payload: undefined }]
+    ]
+  )
+})
+
+test('failures reject with a WaspError carrying code and message', async () => {
+  const app = appWindow({
+    backend: {
+      request: () => {
+        throw { code: 'permission_denied', message: 'notes may not use storage' }
+      }
+    }
+  })
+  const api = app.__TAURI_PLUGIN_WASP__
+  await assert.rejects(api.request('notes', 'add', { text: 'x' }), (e) => {
+    assert.ok(e instanceof api.WaspError)
+    assert.ok(e instanceof Error)
+    assert.equal(e.code, 'permission_denied')
+    assert.equal(e.message, 'notes may not use storage')
+    assert.deepEqual(JSON.parse(JSON.stringify(e)), { code: 'permission_denied', message: 'notes may not use storage' })
+    return true
+  })
+  // Tauri itself rejects with a string (a command the capability does not allow, ...).
+  await assert.rejects(api.audit(), { code: 'ipc', message: 'command plugin:wasp|audit not found' })
+})
+
+test('the raw forms send bytes with headers and resolve to bytes', async () => {
+  const app = appWindow({
+    backend: {
+      request: (body) => new Uint8Array([...body, 0xc0]).buffer,
+      send: () => null,
+      publish: () => null
+    }
+  })
+  const api = app.__TAURI_PLUGIN_WASP__
+  const reply = await api.requestRaw('echo', 'say', new Uint8Array([0xa1, 0x61]), { timeoutMs: 40 })
+  assert.ok(reply instanceof Uint8Array)
+  assert.deepEqual([...reply], [0xa1, 0x61, 0xc0])
+  const [req] = app.callsOf('plugin:wasp|request')
+  assert.ok(req.args instanceof Uint8Array)
+  assert.deepEqual(req.options.headers, { 'wasp-to': 'echo', 'wasp-topic': 'say', 'wasp-timeout-ms': '40' })
+  await api.sendRaw('echo', 'note', new Uint8Array([1]))
+  await api.publishRaw('echo.seen', new Uint8Array([2]))
+  assert.deepEqual(app.callsOf('plugin:wasp|send')[0].options.headers, { 'wasp-to': 'echo', 'wasp-topic': 'note' })
+  assert.deepEqual(app.callsOf('plugin:wasp|publish')[0].options.headers, { 'wasp-topic': 'echo.seen' })
+
+  // The postMessage IPC fallback answers an array of numbers.
+  const fallback = appWindow({ backend: { request: () => [1, 2, 3] } })
+  assert.deepEqual([...(await fallback.__TAURI_PLUGIN_WASP__.requestRaw('echo', 'x', new Uint8Array()))], [1, 2, 3])
+})
+
+test('listen subscribes, delivers the events of its subscription, and unlisten ends both', async () => {
+  const app = appWindow()
+  const seen = []
+  // An event the host emits between the subscription and its answer.
+  const early = { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 2 }
+  app.onSubscribe = ({ event }) => app.emit(event, early)
+  const unlisten = await app.__TAURI_PLUGIN_WASP__.listen('counter.*', (e) => seen.push(e))
+  app.onSubscribe = null
+  const [subscribe] = app.callsOf('plugin:wasp|subscribe')
+  const { key } = subscribe.args
+  assert.match(key, KEY)
+  assert.deepEqual(subscribe.args, { pattern: 'counter.*', panel: undefined, key })
+  assert.equal(app.callsOf('plugin:event|listen')[0].args.event, `wasp://event/${key}`)
+  // Tauri's listen is in place before wasp is asked to subscribe.
+  assert.deepEqual(
+    app.calls.map((c) => c.cmd),
+    ['plugin:event|listen', 'plugin:wasp|subscribe']
+  )
+  const event = { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 3 }
+  app.emit(`wasp://event/${key}`, event)
+  app.emit('wasp://event/100', event)
+  app.emit(`wasp://event/${'0'.repeat(32)}`, { ...event, subscription: 101 })
+  assert.deepEqual(seen, [early, event])
+
+  // Every listen picks a fresh key.
+  const again = await app.__TAURI_PLUGIN_WASP__.listen('counter.*', () => {})
+  assert.notEqual(app.callsOf('plugin:wasp|subscribe')[1].args.key, key)
+  await again()
+  app.calls.length = 0
+
+  await unlisten()
+  await unlisten()
+  assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args), [{ id: 100 }])
+  assert.equal(app.callsOf('plugin:event|unlisten').length, 1)
+  assert.equal(app.eventListeners.size, 0)
+})
+
+test('a refused subscribe rejects with a WaspError and stops the Tauri listener', async () => {
+  const refuse = () => {
+    throw { code: 'permission_denied', message: 'no subscribe:secret.*' }
+  }
+  const app = appWindow({ backend: { subscribe: refuse } })
+  const api = app.__TAURI_PLUGIN_WASP__
+  await assert.rejects(api.listen('secret.*', () => {}), (e) => {
+    assert.ok(e instanceof api.WaspError)
+    assert.equal(e.code, 'permission_denied')
+    return true
+  })
+  assert.deepEqual(
+    app.calls.map((c) => c.cmd),
+    ['plugin:event|listen', 'plugin:wasp|subscribe', 'plugin:event|unlisten']
+  )
+  assert.equal(app.eventListeners.size, 0)
+
+  // The same for a panel, which hears the error.
+  const { app: host, wasp } = mounted({ subscribe: refuse })
+  await assert.rejects(wasp.listen('secret.*', () => {}), { code: 'permission_denied' })
+  assert.equal(host.eventListeners.size, 0)
+  assert.equal(host.callsOf('plugin:wasp|unsubscribe').length, 0)
+})
+
+test('onPermissionAsk delivers the asks of wasp://permission', async () => {
+  const app = appWindow()
+  const asks = []
+  const stop = await app.__TAURI_PLUGIN_WASP__.onPermissionAsk((ask) => asks.push(ask))
+  const ask = { id: 1, plugin: 'notes', version: '0.1.0', permission: 'storage', description: null }
+  app.emit('wasp://permission', ask)
+  await stop()
+  app.emit('wasp://permission', { ...ask, id: 2 })
+  assert.deepEqual(asks, [ask])
+})
+
+test('panelUrl follows the platform form of the wasp-ui scheme', () => {
+  const api = appWindow().__TAURI_PLUGIN_WASP__
+  assert.equal(api.panelUrl('counter'), 'wasp-ui://localhost/counter/index.html')
+  assert.equal(api.panelUrl('counter', '/css/a b.css'), 'wasp-ui://localhost/counter/css/a%20b.css')
+  const windows = appWindow({
+    fileSrc: (path, protocol) => `http://${protocol}.localhost/${encodeURIComponent(path)}`
+  }).__TAURI_PLUGIN_WASP__
+  assert.equal(windows.panelUrl('counter', '_wasp/panel.js'), 'http://wasp-ui.localhost/counter/_wasp/panel.js')
+})
+
+test('mountPanel puts a sandboxed iframe of the panel in the container', () => {
+  const { container, panel } = mounted({})
+  assert.deepEqual(container.children, [panel.iframe])
+  assert.equal(panel.iframe.getAttribute('sandbox'), 'allow-scripts')
+  assert.equal(panel.iframe.id, 'panel-counter-frame')
+  assert.equal(panel.iframe.src, 'wasp-ui://localhost/counter/index.html')
+  const other = mounted({}, { id: 'mine', path: 'big.html' })
+  assert.equal(other.panel.iframe.id, 'mine')
+  assert.equal(other.panel.iframe.src, 'wasp-ui://localhost/counter/big.html')
+})
+
+test('a panel request runs under the panel plugin and answers the panel', async () => {
+  let value = 0
+  const { app, wasp } = mounted({
+    request: ({ topic, payload }) => {
+      if (topic !== 'add') throw { code: 'not_found', message: `counter has no topic \`${topic}\`` }
+      value += payload
+      return value
+    },
+    send: () => null,
+    publish: () => null
+  })
+  assert.equal(await wasp.request('counter', 'add', 1), 1)
+  assert.equal(await wasp.request('counter', 'add', 2, { timeoutMs: 100 }), 3)
+  assert.deepEqual(app.callsOf('plugin:wasp|request').map((c) => c.args), [
+    { to: 'counter', topic: 'add', payload: 1, timeoutMs: undefined, panel: 'counter' },
+    { to: 'counter', topic: 'add', payload: 2, timeoutMs: 100, panel: 'counter' }
+  ])
+  await assert.rejects(wasp.request('counter', 'nope'), (e) => {
+    assert.equal(e.code, 'not_found')
+    assert.equal(e.message, 'counter has no topic `nope`')
+    return true
+  })
+  assert.equal(await wasp.send('echo', 'note', 'x'), undefined)
+  assert.equal(await wasp.publish('counter.changed', 9), undefined)
+  assert.deepEqual(app.callsOf('plugin:wasp|send')[0].args, { to: 'echo', topic: 'note', payload: 'x', panel: 'counter' })
+  assert.deepEqual(app.callsOf('plugin:wasp|publish')[0].args, { topic: 'counter.changed', payload: 9, panel: 'counter' })
+})
+
+test('a panel listens under its plugin, gets events after the id, and unlistens', async () => {
+  const { app, panel, wasp } = mounted({})
+  // An event the host emits between the subscription and its answer: the
+  // bridge holds it until the panel knows the id (panel.js drops events of
+  // subscriptions it does not know).
+  app.onSubscribe = ({ id, event }) => {
+    app.emit(event, { subscription: id, topic: 'counter.changed', from: 'counter', payload: 1 })
+  }
+  const seen = []
+  const unlisten = await wasp.listen('counter.changed', (e) => seen.push(e))
+  app.onSubscribe = null
+  const [subscribe] = app.callsOf('plugin:wasp|subscribe')
+  const { key } = subscribe.args
+  assert.match(key, KEY)
+  assert.deepEqual(subscribe.args, { pattern: 'counter.changed', panel: 'counter', key })
+  assert.equal(app.callsOf('plugin:event|listen')[0].args.event, `wasp://event/${key}`)
+  assert.ok(app.calls.indexOf(app.callsOf('plugin:event|listen')[0]) < app.calls.indexOf(subscribe))
+  app.emit(`wasp://event/${key}`, { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 2 })
+  // Only the parent speaks to the panel.
+  const frame = panel.iframe.contentWindow
+  frame.deliver({ wasp: 1, event: { subscription: 100, topic: 'counter.changed', from: 'x', payload: 0 } }, new FakeWindow())
+  await settle()
+  assert.deepEqual(seen, [
+    { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 1 },
+    { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 2 }
+  ])
+  await unlisten()
+  assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args), [{ id: 100 }])
+  app.emit(`wasp://event/${key}`, { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 3 })
+  await settle()
+  assert.equal(seen.length, 2)
+  assert.equal(app.eventListeners.size, 0)
+})
+
+test('the bridge answers only its own frame, and refuses what a panel may not do', async () => {
+  const { app, panel, wasp } = mounted({ request: () => 'answered', unsubscribe: () => null })
+  const outsider = new FakeWindow()
+  const replies = []
+  outsider.postMessage = (data) => replies.push(data)
+  app.deliver({ wasp: 1, id: 1, op: 'request', to: 'notes', topic: 'add', payload: 'x' }, outsider)
+  app.deliver({ wasp: 1, id: 2, op: 'request', to: 'notes', topic: 'add', payload: 'x' }, null)
+  await settle()
+  assert.equal(app.callsOf('plugin:wasp|request').length, 0)
+  assert.deepEqual(replies, [])
+
+  // Malformed operations and other panels' subscriptions are refused.
+  const frame = panel.iframe.contentWindow
+  const answers = []
+  frame.addEventListener('message', (e) => answers.push(e.data))
+  for (const msg of [
+    { wasp: 1, id: 900, op: 'launch' },
+    { wasp: 1, id: 901, op: 'request', to: 'echo' },
+    { wasp: 1, id: 902, op: 'unlisten', subscription: 5 },
+    { wasp: 1, id: 903, op: 'request', to: 'echo', topic: 'x', timeoutMs: -1 }
+  ]) {
+    frame.parentPost(msg)
+  }
+  await settle()
+  assert.deepEqual(
+    answers.sort((a, b) => a.id - b.id).map((a) => [a.id, a.error.code]),
+    [
+      [900, 'invalid_message'],
+      [901, 'invalid_argument'],
+      [902, 'not_found'],
+      [903, 'invalid_argument']
+    ]
+  )
+  assert.equal(app.callsOf('plugin:wasp|unsubscribe').length, 0)
+  assert.equal(await wasp.request('echo', 'x'), 'answered')
+})
+
+test('destroy removes the frame, drops its subscriptions and stops the bridge', async () => {
+  const { app, container, panel, wasp } = mounted({ request: () => 'late' })
+  await wasp.listen('counter.*', () => {})
+  await wasp.listen('echo.seen', () => {})
+  const [first, second] = app.callsOf('plugin:wasp|subscribe').map((c) => c.args.key)
+  assert.notEqual(first, second)
+  const frame = panel.iframe.contentWindow
+  assert.equal(app.listenerCount('message'), 1)
+  await panel.destroy()
+  await panel.destroy()
+  assert.deepEqual(container.children, [])
+  assert.equal(app.listenerCount('message'), 0)
+  assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args.id).sort(), [100, 101])
+  assert.equal(app.eventListeners.size, 0)
+  frame.parentPost({ wasp: 1, id: 77, op: 'request', to: 'echo', topic: 'x' })
+  await settle()
+  assert.equal(app.callsOf('plugin:wasp|request').length, 0)
+})
+
+test('a panel destroyed while subscribing drops the subscription it gets', async () => {
+  const { app, panel, wasp } = mounted({})
+  app.onSubscribe = () => {
+    void panel.destroy()
+  }
+  const answer = wasp.listen('counter.*', () => {})
+  await settle()
+  assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args), [{ id: 100 }])
+  assert.equal(app.eventListeners.size, 0)
+  // The frame is gone: the panel hears nothing more.
+  let settled = false
+  answer.then(() => (settled = true), () => (settled = true))
+  await settle()
+  assert.equal(settled, false)
+})
+
+test('panel.js outside a panel rejects instead of posting to itself', async () => {
+  const lone = new FakeWindow()
+  lone.parent = lone
+  new Function('window', panelSource)(lone)
+  await assert.rejects(lone.wasp.request('echo', 'x'), { code: 'unavailable' })
+})

@@ -1,0 +1,205 @@
+//! The commands the webview invokes (`plugin:wasp|<command>`).
+//!
+//! `request`, `send` and `publish` take their input in one of two forms:
+//!
+//! - JSON (`invoke(cmd, { to, topic, payload })`): the payload is converted
+//!   to MessagePack here, once, and a reply is converted back to JSON;
+//! - raw (`invoke(cmd, bytes, { headers: { "wasp-to", "wasp-topic" } })`):
+//!   the body is the MessagePack payload, passed through untouched, and a
+//!   reply comes back as raw bytes (an `ArrayBuffer`), never as a JSON
+//!   array of numbers.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tauri::ipc::{InvokeBody, InvokeResponseBody, Request, Response};
+use tauri::{AppHandle, Runtime, Webview};
+
+use crate::WaspExt;
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::models::{AuditEntry, Loaded, PermissionAsk, PluginEntry, Subscribed};
+
+/// The arguments of a message command, from either form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageArgs {
+    #[serde(default)]
+    to: String,
+    topic: String,
+    #[serde(default)]
+    payload: serde_json::Value,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    panel: Option<String>,
+}
+
+/// A message: where it goes, its MessagePack payload, and whether the
+/// caller wants raw bytes back.
+struct Message {
+    args: MessageArgs,
+    bytes: Vec<u8>,
+    raw: bool,
+}
+
+fn header(request: &Request<'_>, name: &str) -> Result<Option<String>> {
+    match request.headers().get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.to_owned()))
+            .map_err(|_| Error::InvalidPayload(format!("header `{name}` is not ASCII text"))),
+    }
+}
+
+fn message(request: &Request<'_>, needs_to: bool) -> Result<Message> {
+    match request.body() {
+        InvokeBody::Json(json) => {
+            let args: MessageArgs = serde_json::from_value(json.clone())
+                .map_err(|e| Error::InvalidPayload(format!("bad arguments: {e}")))?;
+            if needs_to && args.to.is_empty() {
+                return Err(Error::InvalidPayload("missing `to`: the plugin to message".into()));
+            }
+            let bytes = convert::to_msgpack(&args.payload)?;
+            Ok(Message { args, bytes, raw: false })
+        }
+        InvokeBody::Raw(bytes) => {
+            let missing = |h: &str| Error::InvalidPayload(format!("a raw message needs the header `{h}`"));
+            let to =
+                if needs_to { header(request, "wasp-to")?.ok_or_else(|| missing("wasp-to"))? } else { String::new() };
+            let topic = header(request, "wasp-topic")?.ok_or_else(|| missing("wasp-topic"))?;
+            let timeout_ms = match header(request, "wasp-timeout-ms")? {
+                Some(ms) => Some(
+                    ms.parse()
+                        .map_err(|_| Error::InvalidPayload(format!("`wasp-timeout-ms` is not a number: `{ms}`")))?,
+                ),
+                None => None,
+            };
+            let panel = header(request, "wasp-panel")?;
+            let args = MessageArgs { to, topic, payload: serde_json::Value::Null, timeout_ms, panel };
+            Ok(Message { args, bytes: bytes.clone(), raw: true })
+        }
+    }
+}
+
+/// Every loaded plugin with its state and counters, by name.
+#[tauri::command]
+pub(crate) async fn plugins<R: Runtime>(app: AppHandle<R>) -> Result<Vec<PluginEntry>> {
+    Ok(app.wasp().host().plugins().into_iter().map(PluginEntry::from).collect())
+}
+
+/// Loads a plugin folder, manifest or file from the app's plugin directories.
+#[tauri::command]
+pub(crate) async fn load<R: Runtime>(app: AppHandle<R>, path: String) -> Result<Loaded> {
+    let wasp = app.wasp();
+    let path = wasp.resolve(&path)?;
+    Ok(wasp.load(path).await?.into())
+}
+
+/// Unloads a plugin (its queued messages are still handled).
+#[tauri::command]
+pub(crate) async fn unload<R: Runtime>(app: AppHandle<R>, name: String) -> Result<()> {
+    Ok(app.wasp().host().unload(&name).await?)
+}
+
+/// Reloads a plugin's code from where it was loaded; no queued message is lost.
+#[tauri::command]
+pub(crate) async fn reload<R: Runtime>(app: AppHandle<R>, name: String) -> Result<Loaded> {
+    Ok(app.wasp().host().reload(&name).await?.into())
+}
+
+/// Sends a request and answers with the reply (JSON, or raw MessagePack).
+#[tauri::command]
+pub(crate) async fn request<R: Runtime>(app: AppHandle<R>, request: Request<'_>) -> Result<Response> {
+    let Message { args, bytes, raw } = message(&request, true)?;
+    let host = app.wasp().host();
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let reply = match &args.panel {
+        Some(plugin) => host.request_as(plugin, &args.to, &args.topic, bytes, timeout).await?,
+        None => match timeout {
+            Some(t) => host.request_with_timeout(&args.to, &args.topic, bytes, t).await?,
+            None => host.request(&args.to, &args.topic, bytes).await?,
+        },
+    };
+    if raw {
+        return Ok(Response::new(reply));
+    }
+    let json = convert::to_json(&reply, &args.to)?;
+    let text = serde_json::to_string(&json).map_err(|e| Error::InvalidPayload(e.to_string()))?;
+    Ok(Response::new(InvokeResponseBody::Json(text)))
+}
+
+/// Sends a one-way message.
+#[tauri::command]
+pub(crate) async fn send<R: Runtime>(app: AppHandle<R>, request: Request<'_>) -> Result<()> {
+    let Message { args, bytes, .. } = message(&request, true)?;
+    let host = app.wasp().host();
+    match &args.panel {
+        Some(plugin) => host.send_as(plugin, &args.to, &args.topic, bytes)?,
+        None => host.send(&args.to, &args.topic, bytes)?,
+    }
+    Ok(())
+}
+
+/// Publishes on a topic, to plugins and host subscribers.
+#[tauri::command]
+pub(crate) async fn publish<R: Runtime>(app: AppHandle<R>, request: Request<'_>) -> Result<()> {
+    let Message { args, bytes, .. } = message(&request, false)?;
+    let host = app.wasp().host();
+    match &args.panel {
+        Some(plugin) => host.publish_as(plugin, &args.topic, bytes)?,
+        None => host.publish(&args.topic, bytes)?,
+    }
+    Ok(())
+}
+
+/// Subscribes the calling webview to events on `pattern`. Events arrive
+/// as the Tauri event `wasp://event/<key>` (listen to it before
+/// subscribing, with a random `key`, and none is missed).
+#[tauri::command]
+pub(crate) async fn subscribe<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    pattern: String,
+    panel: Option<String>,
+    key: Option<String>,
+) -> Result<Subscribed> {
+    app.wasp().subscribe(webview.label(), &pattern, panel.as_deref(), key)
+}
+
+/// Ends one of the calling webview's subscriptions.
+#[tauri::command]
+pub(crate) async fn unsubscribe<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, id: u64) -> Result<()> {
+    app.wasp().unsubscribe(webview.label(), id)
+}
+
+/// Grants a permission to a loaded plugin (remembered).
+#[tauri::command]
+pub(crate) async fn grant<R: Runtime>(app: AppHandle<R>, plugin: String, permission: String) -> Result<()> {
+    Ok(app.wasp().host().grant(&plugin, &permission).await?)
+}
+
+/// Revokes a permission of a loaded plugin (remembered).
+#[tauri::command]
+pub(crate) async fn revoke<R: Runtime>(app: AppHandle<R>, plugin: String, permission: String) -> Result<()> {
+    Ok(app.wasp().host().revoke(&plugin, &permission).await?)
+}
+
+/// The permission questions waiting for an answer.
+#[tauri::command]
+pub(crate) async fn pending_permissions<R: Runtime>(app: AppHandle<R>) -> Result<Vec<PermissionAsk>> {
+    Ok(app.wasp().pending_permissions())
+}
+
+/// Answers a permission question.
+#[tauri::command]
+pub(crate) async fn answer_permission<R: Runtime>(app: AppHandle<R>, id: u64, allow: bool) -> Result<()> {
+    app.wasp().answer_permission(id, allow)
+}
+
+/// The most recent audit events, oldest first.
+#[tauri::command]
+pub(crate) async fn audit<R: Runtime>(app: AppHandle<R>) -> Result<Vec<AuditEntry>> {
+    Ok(app.wasp().host().audit_log().into_iter().map(AuditEntry::from).collect())
+}

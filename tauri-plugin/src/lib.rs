@@ -1,0 +1,277 @@
+//! # tauri-plugin-wasp
+//!
+//! The [wasp](https://example.invalid/wasp) plugin runtime as a Tauri v2
+//! plugin: WebAssembly and native plugin actors behind one broker, reachable
+//! from Rust through managed state and from the webview through commands
+//! and events.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tauri_plugin_wasp::wasp::Policy;
+//! use tauri_plugin_wasp::{Ask, WaspExt};
+//!
+//! // `context` is `tauri::generate_context!()` in your app's `main`.
+//! fn run(context: tauri::Context) -> Result<(), Box<dyn std::error::Error>> {
+//!     let policy = Policy::new().allow("echo", "publish:echo.*")?;
+//!     tauri::Builder::default()
+//!         .plugin(
+//!             tauri_plugin_wasp::Builder::new()
+//!                 .plugin_dir("plugins")
+//!                 .autoload(true)
+//!                 .policy(policy)
+//!                 .ask(Ask::Webview)
+//!                 .configure(|host| host.cpu_budget(Duration::from_millis(250)))
+//!                 .build(),
+//!         )
+//!         .setup(|app| {
+//!             // Host code reaches the same broker the commands use.
+//!             let host = app.wasp().host().clone();
+//!             tauri::async_runtime::spawn(async move {
+//!                 let reply = host.call::<_, String>("echo", "say", "hi").await;
+//!                 println!("{reply:?}");
+//!             });
+//!             Ok(())
+//!         })
+//!         .run(context)?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The frontend uses `guest-js` (`tauri-plugin-wasp-api`), or, with
+//! `app.withGlobalTauri`, `window.__TAURI_PLUGIN_WASP__`. See `docs/tauri.md`
+//! for the commands, the permission sets (`wasp:default`, `wasp:manage`,
+//! `wasp:ask`), plugin events and plugin UI panels.
+
+mod asks;
+mod commands;
+mod convert;
+mod error;
+mod models;
+mod panel;
+mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tauri::plugin::{PluginApi, TauriPlugin};
+use tauri::{Manager, RunEvent, Runtime, WindowEvent};
+use wasp_actors::{HostBuilder, Policy};
+
+pub use asks::{Ask, AskFuture};
+pub use error::{Error, Result};
+pub use models::{AuditEntry, Loaded, PermissionAsk, PluginEntry, PluginMetrics, Subscribed, WaspEvent};
+pub use state::Wasp;
+/// The host crate, re-exported so an app needs no separate `wasp-actors`
+/// dependency (`tauri_plugin_wasp::wasp::Policy`).
+pub use wasp_actors as wasp;
+
+/// How long a permission question waits for the user before it is denied.
+pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(300);
+
+type Configure = Box<dyn FnOnce(HostBuilder) -> HostBuilder + Send>;
+
+/// Configures the wasp plugin: where plugins may be loaded from, who
+/// decides their permissions, and the host's limits.
+pub struct Builder {
+    dirs: Vec<PathBuf>,
+    autoload: bool,
+    policy: Policy,
+    ask: Ask,
+    ask_timeout: Duration,
+    data_dir: Option<PathBuf>,
+    configure: Option<Configure>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("dirs", &self.dirs)
+            .field("autoload", &self.autoload)
+            .field("policy", &self.policy)
+            .field("ask", &self.ask)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// No plugin directories, a policy that denies every permission, no
+    /// questions asked, and the host's default limits. The host's database
+    /// (plugin storage, remembered permission answers) lives in the app's
+    /// data directory, under `wasp/`.
+    pub fn new() -> Self {
+        Self {
+            dirs: Vec::new(),
+            autoload: false,
+            policy: Policy::new(),
+            ask: Ask::Deny,
+            ask_timeout: DEFAULT_ASK_TIMEOUT,
+            data_dir: None,
+            configure: None,
+        }
+    }
+
+    /// A directory of plugins: the `load` command accepts only paths inside
+    /// the directories given here (relative paths are looked up in them).
+    /// Rust code can load from anywhere with [`Wasp::host`].
+    pub fn plugin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dirs.push(dir.into());
+        self
+    }
+
+    /// Loads every plugin found in the plugin directories (each folder
+    /// holding a `plugin.toml`) when the app starts, in path order, in the
+    /// background. Failures are logged (refused modules are also audited).
+    pub fn autoload(mut self, autoload: bool) -> Self {
+        self.autoload = autoload;
+        self
+    }
+
+    /// The rules that decide the permissions plugins request (see
+    /// [`Policy`]). What no rule decides goes to [`Builder::ask`].
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Who answers the permission questions the policy leaves open. Answers
+    /// are remembered in the host's database.
+    pub fn ask(mut self, ask: Ask) -> Self {
+        self.ask = ask;
+        self
+    }
+
+    /// How long a question waits for an answer before the permission is
+    /// denied ([`DEFAULT_ASK_TIMEOUT`]). A denial by timeout is not
+    /// remembered: the plugin asks again when it is next loaded.
+    pub fn ask_timeout(mut self, timeout: Duration) -> Self {
+        self.ask_timeout = timeout;
+        self
+    }
+
+    /// Where the host keeps its database, instead of the app's data
+    /// directory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Adjusts the host: limits, CPU budget, schedule, supervision,
+    /// configuration overrides (see [`HostBuilder`]). The policy and data
+    /// directory given to this builder win over those set here.
+    pub fn configure(mut self, configure: impl FnOnce(HostBuilder) -> HostBuilder + Send + 'static) -> Self {
+        self.configure = Some(Box::new(configure));
+        self
+    }
+
+    /// The Tauri plugin, named `wasp`.
+    pub fn build<R: Runtime>(self) -> TauriPlugin<R> {
+        tauri::plugin::Builder::<R>::new("wasp")
+            .invoke_handler(tauri::generate_handler![
+                commands::plugins,
+                commands::load,
+                commands::unload,
+                commands::reload,
+                commands::request,
+                commands::send,
+                commands::publish,
+                commands::subscribe,
+                commands::unsubscribe,
+                commands::grant,
+                commands::revoke,
+                commands::pending_permissions,
+                commands::answer_permission,
+                commands::audit,
+            ])
+            .setup(move |app, api| self.setup(app, api))
+            .register_asynchronous_uri_scheme_protocol(panel::SCHEME, panel::handle)
+            .on_page_load(|webview, payload| {
+                // A page that (re)loads has lost its listeners.
+                if payload.event() == tauri::webview::PageLoadEvent::Started
+                    && let Some(wasp) = webview.try_state::<Wasp<R>>()
+                {
+                    wasp.drop_webview(webview.label());
+                }
+            })
+            .on_event(|app, event| {
+                if let RunEvent::WindowEvent { label, event: WindowEvent::Destroyed, .. } = event
+                    && let Some(wasp) = app.try_state::<Wasp<R>>()
+                {
+                    wasp.drop_webview(label);
+                }
+                if let RunEvent::Exit = event
+                    && let Some(wasp) = app.try_state::<Wasp<R>>()
+                {
+                    let host = wasp.host().clone();
+                    tauri::async_runtime::block_on(host.shutdown());
+                }
+            })
+            .build()
+    }
+
+    fn setup<R: Runtime>(
+        self,
+        app: &tauri::AppHandle<R>,
+        _api: PluginApi<R, ()>,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let data_dir = match self.data_dir {
+            Some(dir) => dir,
+            None => app.path().app_data_dir()?.join("wasp"),
+        };
+        let asks = asks::Asks::new(self.ask_timeout);
+        let policy = asks.attach(self.ask, self.policy, app.clone());
+        let mut builder = wasp_actors::Host::builder();
+        if let Some(configure) = self.configure {
+            builder = configure(builder);
+        }
+        let builder = builder.policy(policy).data_dir(data_dir);
+        // The host starts its timers and clients on Tauri's tokio runtime.
+        let host = {
+            let _runtime = tauri::async_runtime::handle().inner().enter();
+            builder.build()?
+        };
+        app.manage(Wasp::new(app.clone(), host, self.dirs, asks));
+        if self.autoload {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let wasp = app.state::<Wasp<R>>();
+                for (path, result) in wasp.load_all().await {
+                    if let Err(e) = result {
+                        tracing::warn!(target: "wasp::tauri", path = %path.display(), "plugin not loaded: {e}");
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The plugin with default settings (see [`Builder::new`]): no plugin
+/// directories and every permission denied; host code loads plugins with
+/// [`WaspExt::wasp`].
+pub fn init<R: Runtime>() -> TauriPlugin<R> {
+    Builder::new().build()
+}
+
+/// Reaches the wasp host from an `App`, `AppHandle`, `Window` or `Webview`.
+pub trait WaspExt<R: Runtime> {
+    /// The plugin's state: the [`Host`](wasp_actors::Host) and the webview
+    /// subscriptions.
+    ///
+    /// # Panics
+    ///
+    /// If the plugin was not added to the app (`.plugin(tauri_plugin_wasp::init())`).
+    fn wasp(&self) -> &Wasp<R>;
+}
+
+impl<R: Runtime, T: Manager<R>> WaspExt<R> for T {
+    fn wasp(&self) -> &Wasp<R> {
+        self.state::<Wasp<R>>().inner()
+    }
+}

@@ -1,0 +1,215 @@
+//! The plugin's managed state: the host, the plugin directories, and the
+//! subscriptions that forward plugin events to webviews.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, EventTarget, Runtime};
+use wasp_actors::{Host, PluginRef, Subscription};
+
+use crate::asks::Asks;
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::models::{PermissionAsk, Subscribed, WaspEvent};
+
+/// wasp inside a Tauri app, reached with [`WaspExt::wasp`](crate::WaspExt::wasp).
+pub struct Wasp<R: Runtime> {
+    app: AppHandle<R>,
+    host: Host,
+    dirs: Vec<PathBuf>,
+    asks: Arc<Asks>,
+    forwards: Mutex<HashMap<u64, Forward>>,
+    next_subscription: AtomicU64,
+}
+
+/// A webview subscription: the task forwarding its events.
+struct Forward {
+    webview: String,
+    task: JoinHandle<()>,
+}
+
+impl<R: Runtime> std::fmt::Debug for Wasp<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wasp").field("host", &self.host).field("dirs", &self.dirs).finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Wasp<R> {
+    pub(crate) fn new(app: AppHandle<R>, host: Host, dirs: Vec<PathBuf>, asks: Arc<Asks>) -> Self {
+        let dirs = dirs.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect();
+        Self { app, host, dirs, asks, forwards: Mutex::default(), next_subscription: AtomicU64::new(1) }
+    }
+
+    /// The host: load plugins, send them messages, subscribe to their
+    /// events, read metrics and the audit log — the same broker the
+    /// webview's commands reach.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The directories the `load` command may load from.
+    pub fn plugin_dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Loads a plugin from `path` (any path: host code is trusted); it can
+    /// be reloaded later by name.
+    pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef> {
+        Ok(self.host.load(path).await?)
+    }
+
+    /// Loads every plugin folder (one holding a `plugin.toml`) in the plugin
+    /// directories, in name order; returns each folder with its outcome.
+    pub async fn load_all(&self) -> Vec<(PathBuf, Result<PluginRef>)> {
+        let mut found = Vec::new();
+        for dir in &self.dirs {
+            let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+                tracing::warn!(target: "wasp::tauri", dir = %dir.display(), "plugin directory cannot be read");
+                continue;
+            };
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let path = entry.path();
+                if tokio::fs::try_exists(path.join("plugin.toml")).await.unwrap_or(false) {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        let mut outcomes = Vec::with_capacity(found.len());
+        for path in found {
+            let result = self.load(&path).await;
+            outcomes.push((path, result));
+        }
+        outcomes
+    }
+
+    /// A path the frontend asked to load, checked to lie inside a plugin
+    /// directory. A relative path is looked up in each directory in turn.
+    pub(crate) fn resolve(&self, path: &str) -> Result<PathBuf> {
+        let wanted = Path::new(path);
+        let candidates: Vec<PathBuf> = if wanted.is_absolute() {
+            vec![wanted.to_owned()]
+        } else {
+            self.dirs.iter().map(|d| d.join(wanted)).collect()
+        };
+        for candidate in candidates {
+            // Canonical forms, so neither `..` nor a symbolic link leads out.
+            let Ok(real) = std::fs::canonicalize(&candidate) else { continue };
+            if self.dirs.iter().filter_map(|d| std::fs::canonicalize(d).ok()).any(|d| real.starts_with(&d)) {
+                return Ok(real);
+            }
+            return Err(Error::OutsidePluginDirs(candidate));
+        }
+        if wanted.is_absolute() {
+            return Err(Error::OutsidePluginDirs(wanted.to_owned()));
+        }
+        Err(Error::NotFound(format!("no plugin `{path}` in the app's plugin directories")))
+    }
+
+    /// Subscribes webview `label` to plugin events on `pattern`: each
+    /// arrives as the Tauri event `wasp://event/<key>`, `key` being the
+    /// caller's (a random string, so it can listen before it subscribes and
+    /// no other page can guess the name) or a random one. With `panel`, the
+    /// subscription is that plugin's, under its permissions; otherwise it
+    /// is a UI subscription (a plugin's events need `ui:<topic>`).
+    pub(crate) fn subscribe(
+        &self,
+        label: &str,
+        pattern: &str,
+        panel: Option<&str>,
+        key: Option<String>,
+    ) -> Result<Subscribed> {
+        let key = match key {
+            Some(key)
+                if (16..=64).contains(&key.len())
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                key
+            }
+            Some(key) => {
+                return Err(Error::InvalidPayload(format!(
+                    "subscription key `{key}` must be 16 to 64 characters of A-Z, a-z, 0-9, `-` and `_`"
+                )));
+            }
+            None => random_key()?,
+        };
+        let subscription = match panel {
+            Some(plugin) => self.host.subscribe_as(plugin, pattern)?,
+            None => self.host.subscribe_ui(pattern)?,
+        };
+        let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let event = format!("wasp://event/{key}");
+        let task =
+            tauri::async_runtime::spawn(forward(self.app.clone(), label.to_owned(), id, event.clone(), subscription));
+        self.lock().insert(id, Forward { webview: label.to_owned(), task });
+        Ok(Subscribed { id, event })
+    }
+
+    /// Ends subscription `id` of webview `label`.
+    pub(crate) fn unsubscribe(&self, label: &str, id: u64) -> Result<()> {
+        let mut forwards = self.lock();
+        match forwards.get(&id) {
+            Some(f) if f.webview == label => {}
+            _ => return Err(Error::NotFound(format!("this webview has no subscription #{id}"))),
+        }
+        if let Some(forward) = forwards.remove(&id) {
+            forward.task.abort();
+        }
+        Ok(())
+    }
+
+    /// Ends every subscription of a webview (it closed or navigated away).
+    pub(crate) fn drop_webview(&self, label: &str) {
+        self.lock().retain(|_, f| {
+            let keep = f.webview != label;
+            if !keep {
+                f.task.abort();
+            }
+            keep
+        });
+    }
+
+    /// How many webview subscriptions are live.
+    pub fn subscriptions(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(crate) fn pending_permissions(&self) -> Vec<PermissionAsk> {
+        self.asks.pending()
+    }
+
+    pub(crate) fn answer_permission(&self, id: u64, allow: bool) -> Result<()> {
+        self.asks.answer(id, allow)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Forward>> {
+        self.forwards.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// 128 random bits as hex.
+fn random_key() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidPayload(format!("no randomness for a key: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Forwards one subscription's events to one webview until it ends.
+async fn forward<R: Runtime>(app: AppHandle<R>, label: String, id: u64, name: String, mut subscription: Subscription) {
+    while let Some(event) = subscription.recv().await {
+        let payload = match convert::to_json(&event.payload, &event.from) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::warn!(target: "wasp::tauri", topic = %event.topic, "event dropped: {e}");
+                continue;
+            }
+        };
+        let event = WaspEvent { subscription: id, topic: event.topic, from: event.from, payload };
+        if let Err(e) = app.emit_to(EventTarget::webview(label.as_str()), &name, &event) {
+            tracing::warn!(target: "wasp::tauri", webview = %label, "cannot deliver an event: {e}");
+        }
+    }
+}

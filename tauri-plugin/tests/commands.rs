@@ -1,0 +1,320 @@
+//! The plugin's commands through Tauri's IPC on the mock runtime (no
+//! display): real WASM plugins, a real host and database, and the access
+//! control of the plugin's permission sets as `permissions/` defines them.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody, RuntimeAuthority};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::utils::acl::resolved::{Resolved, ResolvedCommand};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
+use tauri_plugin_wasp::{Ask, Builder, WaspExt};
+use wasp_actors::Policy;
+
+/// The commands a permission set of `permissions/default.toml` allows.
+fn set_commands(set: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/permissions/default.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let permissions = if set == "default" {
+        doc["default"]["permissions"].as_array().unwrap().clone()
+    } else {
+        let sets = doc["set"].as_array().unwrap();
+        let found =
+            sets.iter().find(|s| s["identifier"].as_str() == Some(set)).unwrap_or_else(|| panic!("no set {set}"));
+        found["permissions"].as_array().unwrap().clone()
+    };
+    permissions.iter().map(|p| p.as_str().unwrap().strip_prefix("allow-").unwrap().replace('-', "_")).collect()
+}
+
+/// An app with the wasp plugin, whose window `main` holds the given sets.
+fn app(sets: &[&str], ask: Ask, data: &std::path::Path) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let mut allowed = BTreeMap::new();
+    for set in sets {
+        for command in set_commands(set) {
+            let resolved = ResolvedCommand { windows: vec![glob::Pattern::new("main").unwrap()], ..Default::default() };
+            allowed.insert(format!("plugin:wasp|{command}"), vec![resolved]);
+        }
+    }
+    let mut context = mock_context(noop_assets());
+    *context.runtime_authority_mut() =
+        RuntimeAuthority::new(Default::default(), Resolved { allowed_commands: allowed, ..Default::default() });
+    let bundles = wasp_fixtures::wasm_bundle("echo").parent().unwrap().to_owned();
+    let _ = wasp_fixtures::wasm_bundle("counter");
+    let policy = Policy::new().allow("echo", "*").unwrap().allow("counter", "*").unwrap();
+    let plugin = Builder::new().plugin_dir(&bundles).policy(policy).ask(ask).data_dir(data).build();
+    let app = mock_builder().plugin(plugin).build(context).unwrap();
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+    (app, window)
+}
+
+fn invoke_with(
+    window: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    body: InvokeBody,
+    headers: &[(&'static str, &str)],
+) -> Result<InvokeResponseBody, Value> {
+    let mut map = tauri::http::HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(*k, v.parse().unwrap());
+    }
+    get_ipc_response(
+        window,
+        InvokeRequest {
+            cmd: format!("plugin:wasp|{cmd}"),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().unwrap(),
+            body,
+            headers: map,
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+}
+
+fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    invoke_with(window, cmd, InvokeBody::Json(args), &[]).map(|body| body.deserialize::<Value>().unwrap())
+}
+
+fn load(window: &WebviewWindow<MockRuntime>, name: &str) -> Value {
+    invoke(window, "load", json!({"path": name})).unwrap_or_else(|e| panic!("load {name}: {e}"))
+}
+
+#[test]
+fn requests_convert_json_once_and_raw_bytes_pass_through() {
+    let data = tempfile::tempdir().unwrap();
+    let (_app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    let loaded = load(&window, "echo");
+    assert_eq!(loaded["name"], "echo");
+    assert_eq!(loaded["kind"], "wasm");
+
+    let reply = invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": {"text": "hi", "n": 3}}));
+    assert_eq!(reply.unwrap(), json!({"text": "hi", "n": 3}));
+
+    // Raw: MessagePack in the body, the same bytes back as raw bytes.
+    let packed = rmp_serde::to_vec(&("raw", 7u8)).unwrap();
+    let body =
+        invoke_with(&window, "request", InvokeBody::Raw(packed.clone()), &[("wasp-to", "echo"), ("wasp-topic", "say")])
+            .unwrap();
+    match body {
+        InvokeResponseBody::Raw(bytes) => assert_eq!(bytes, packed),
+        InvokeResponseBody::Json(json) => panic!("a raw request got JSON back: {json}"),
+    }
+    // `len` answers the payload's size in bytes: the JSON became compact MessagePack.
+    let len = invoke(&window, "request", json!({"to": "echo", "topic": "len", "payload": [1, 2, 3]})).unwrap();
+    assert_eq!(len, json!(rmp_serde::to_vec(&[1, 2, 3]).unwrap().len()));
+
+    let plugins = invoke(&window, "plugins", json!({})).unwrap();
+    let echo = &plugins.as_array().unwrap()[0];
+    assert_eq!(echo["name"], "echo");
+    assert_eq!(echo["state"], "running");
+    assert_eq!(echo["hasUi"], false);
+    assert!(echo["metrics"]["handled"].as_u64().unwrap() >= 3, "{echo}");
+}
+
+#[test]
+fn failures_reject_with_a_code_and_a_message() {
+    let data = tempfile::tempdir().unwrap();
+    let (_app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    let code = |r: Result<Value, Value>| r.unwrap_err()["code"].as_str().unwrap().to_owned();
+
+    assert_eq!(code(invoke(&window, "request", json!({"to": "ghost", "topic": "x"}))), "not_found");
+    assert_eq!(code(invoke(&window, "request", json!({"topic": "x"}))), "invalid_payload");
+    assert_eq!(code(invoke(&window, "request", json!({"to": "echo", "topic": 5}))), "invalid_payload");
+    let raw = invoke_with(&window, "request", InvokeBody::Raw(vec![0xc0]), &[("wasp-to", "echo")]);
+    assert_eq!(raw.unwrap_err()["code"], "invalid_payload");
+    assert_eq!(code(invoke(&window, "load", json!({"path": "/etc"}))), "outside_plugin_dirs");
+    assert_eq!(code(invoke(&window, "load", json!({"path": "../../.."}))), "outside_plugin_dirs");
+    assert_eq!(code(invoke(&window, "load", json!({"path": "nothing-here"}))), "not_found");
+    assert_eq!(code(invoke(&window, "unload", json!({"name": "ghost"}))), "not_loaded");
+    load(&window, "echo");
+    assert_eq!(code(invoke(&window, "load", json!({"path": "echo"}))), "already_loaded");
+    let err = invoke(&window, "grant", json!({"plugin": "echo", "permission": "no such thing"})).unwrap_err();
+    assert_eq!(err["code"], "invalid_argument");
+    assert!(err["message"].as_str().unwrap().contains("no such thing"), "{err}");
+}
+
+#[test]
+fn the_default_set_allows_messaging_but_not_loading() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default"], Ask::Deny, data.path());
+    let refused = invoke(&window, "load", json!({"path": "echo"})).unwrap_err();
+    assert!(refused.to_string().contains("not allowed"), "{refused}");
+    assert!(invoke(&window, "answer_permission", json!({"id": 1, "allow": true})).is_err());
+    // Host code loads; the webview talks.
+    tauri::async_runtime::block_on(app.wasp().load(wasp_fixtures::wasm_bundle("echo"))).unwrap();
+    assert_eq!(invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": "x"})).unwrap(), "x");
+}
+
+#[test]
+fn plugin_events_reach_the_subscribed_webview_until_unsubscribed() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    load(&window, "counter");
+    // Plugin events reach a webview on topics the plugin holds `ui:` for.
+    invoke(&window, "grant", json!({"plugin": "counter", "permission": "ui:counter.*"})).unwrap();
+    // Listen first, under a key of our own; then subscribe.
+    let key = "0123456789abcdef0123456789abcdef";
+    let (tx, rx) = mpsc::channel();
+    app.listen_any(format!("wasp://event/{key}"), move |event| {
+        tx.send(serde_json::from_str::<Value>(event.payload()).unwrap()).unwrap();
+    });
+    let subscribed = invoke(&window, "subscribe", json!({"pattern": "counter.*", "key": key})).unwrap();
+    assert_eq!(subscribed["event"], format!("wasp://event/{key}"));
+    let id = subscribed["id"].as_u64().unwrap();
+    assert_eq!(invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 5})).unwrap(), 5);
+    let event = rx.recv_timeout(Duration::from_secs(10)).expect("the event reached the webview");
+    assert_eq!(event, json!({"subscription": id, "topic": "counter.changed", "from": "counter", "payload": 5}));
+    assert_eq!(app.wasp().subscriptions(), 1);
+
+    invoke(&window, "unsubscribe", json!({"id": id})).unwrap();
+    assert_eq!(app.wasp().subscriptions(), 0);
+    invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 1})).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "no event after unsubscribing");
+    assert_eq!(invoke(&window, "unsubscribe", json!({"id": id})).unwrap_err()["code"], "not_found");
+    let bad_key = invoke(&window, "subscribe", json!({"pattern": "counter.*", "key": "short"}));
+    assert_eq!(bad_key.unwrap_err()["code"], "invalid_payload");
+}
+
+#[test]
+fn a_webview_cannot_end_another_webviews_subscription() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    let other = WebviewWindowBuilder::new(&app, "other", Default::default()).build().unwrap();
+    let id = invoke(&window, "subscribe", json!({"pattern": "x.*"})).unwrap()["id"].clone();
+    // `other` holds no capability at all; give the check a chance by asking as `main`'s peer.
+    assert!(invoke(&other, "unsubscribe", json!({"id": id})).is_err());
+    assert_eq!(app.wasp().subscriptions(), 1);
+    invoke(&window, "unsubscribe", json!({"id": id})).unwrap();
+    assert_eq!(app.wasp().subscriptions(), 0);
+}
+
+#[test]
+fn a_plugin_without_a_ui_grant_does_not_reach_the_webview() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    load(&window, "counter");
+    invoke(&window, "grant", json!({"plugin": "counter", "permission": "ui:other.*"})).unwrap();
+    // Without a key, the name is random (and unguessable by other pages).
+    let subscribed = invoke(&window, "subscribe", json!({"pattern": "counter.*"})).unwrap();
+    let event = subscribed["event"].as_str().unwrap().to_owned();
+    assert_eq!(event.len(), "wasp://event/".len() + 32, "{event}");
+    let (tx, rx) = mpsc::channel();
+    app.listen_any(event, move |event| tx.send(event.payload().to_owned()).unwrap());
+    invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 2})).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "an event without `ui:` reached the webview");
+}
+
+#[test]
+fn a_panel_acts_under_its_plugins_permissions() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    load(&window, "counter");
+    load(&window, "echo");
+    // Its own plugin: always.
+    let own = invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 2, "panel": "counter"}));
+    assert_eq!(own.unwrap(), 2);
+    // Another plugin: only with `request:echo`, which counter lacks.
+    let other = invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": 1, "panel": "counter"}));
+    let err = other.unwrap_err();
+    assert_eq!(err["code"], "permission_denied");
+    assert!(err["message"].as_str().unwrap().contains("request:echo"), "{err}");
+    let published = invoke(&window, "publish", json!({"topic": "elsewhere", "payload": 1, "panel": "counter"}));
+    assert_eq!(published.unwrap_err()["code"], "permission_denied");
+    invoke(&window, "publish", json!({"topic": "counter.changed", "payload": 9, "panel": "counter"})).unwrap();
+    // The refusal is audited against the plugin.
+    let audit = invoke(&window, "audit", json!({})).unwrap();
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["plugin"] == "counter" && e["kind"]["type"] == "permission_denied"),
+        "{audit}"
+    );
+    assert!(app.wasp().host().plugins().iter().any(|p| p.name == "counter" && p.denied >= 2));
+    // Its UI folder is known to the host, for the `wasp-ui` scheme.
+    assert!(app.wasp().host().ui_dir("counter").unwrap().join("index.html").is_file());
+    let plugins = invoke(&window, "plugins", json!({})).unwrap();
+    assert!(plugins.as_array().unwrap().iter().any(|p| p["name"] == "counter" && p["hasUi"] == true));
+}
+
+#[test]
+fn the_webview_answers_permission_questions_and_the_answer_is_remembered() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage", "ask"], Ask::Webview, data.path());
+    let (tx, rx) = mpsc::channel();
+    app.listen_any("wasp://permission", move |event| {
+        tx.send(serde_json::from_str::<Value>(event.payload()).unwrap()).unwrap();
+    });
+    // `notes` asks for permissions no rule decides: the load waits for answers.
+    let _ = wasp_fixtures::wasm_bundle("notes");
+    let wasp_window = window.clone();
+    let loading = std::thread::spawn(move || invoke(&wasp_window, "load", json!({"path": "notes"})));
+    let mut asked = Vec::new();
+    while let Ok(ask) = rx.recv_timeout(Duration::from_secs(20)) {
+        let pending = invoke(&window, "pending_permissions", json!({})).unwrap();
+        assert!(pending.as_array().unwrap().iter().any(|p| p["id"] == ask["id"]), "{pending}");
+        assert_eq!(ask["plugin"], "notes");
+        let allow = ask["permission"] != "storage";
+        invoke(&window, "answer_permission", json!({"id": ask["id"], "allow": allow})).unwrap();
+        asked.push(ask["permission"].as_str().unwrap().to_owned());
+        if asked.len() == 6 {
+            break;
+        }
+    }
+    let loaded = loading.join().unwrap().unwrap();
+    assert_eq!(asked, ["storage", "timers", "clock", "random", "config", "publish:notes.*"]);
+    assert_eq!(loaded["refused"], json!(["storage"]));
+    let denied = invoke(&window, "request", json!({"to": "notes", "topic": "add", "payload": {"text": "x"}}));
+    assert_eq!(denied.unwrap_err()["code"], "permission_denied");
+    assert_eq!(
+        invoke(&window, "answer_permission", json!({"id": 999, "allow": true})).unwrap_err()["code"],
+        "not_found"
+    );
+
+    // Remembered: loading again asks nothing.
+    invoke(&window, "unload", json!({"name": "notes"})).unwrap();
+    let again = load(&window, "notes");
+    assert_eq!(again["refused"], json!(["storage"]));
+    assert!(rx.try_recv().is_err(), "a remembered answer was asked again");
+}
+
+#[test]
+fn an_unanswered_question_denies_without_remembering() {
+    let data = tempfile::tempdir().unwrap();
+    let bundles = wasp_fixtures::wasm_bundle("notes").parent().unwrap().to_owned();
+    let mut context = mock_context(noop_assets());
+    *context.runtime_authority_mut() = RuntimeAuthority::new(Default::default(), Resolved::default());
+    let plugin = Builder::new()
+        .plugin_dir(&bundles)
+        .ask(Ask::Webview)
+        .ask_timeout(Duration::from_millis(50))
+        .data_dir(data.path())
+        .build();
+    let app = mock_builder().plugin(plugin).build(context).unwrap();
+    let loaded = tauri::async_runtime::block_on(app.wasp().load(bundles.join("notes"))).unwrap();
+    assert_eq!(loaded.granted().len(), 0);
+    assert_eq!(loaded.refused().len(), 6);
+    let log = app.wasp().host().audit_log();
+    assert!(log.iter().any(|e| e.message.contains("(unanswered)")), "{log:?}");
+    // Not remembered: asked again (and unanswered again) on the next load.
+    tauri::async_runtime::block_on(app.wasp().host().unload("notes")).unwrap();
+    let before = app.wasp().host().audit_log().iter().filter(|e| e.message.contains("(unanswered)")).count();
+    tauri::async_runtime::block_on(app.wasp().load(bundles.join("notes"))).unwrap();
+    let after = app.wasp().host().audit_log().iter().filter(|e| e.message.contains("(unanswered)")).count();
+    assert_eq!(after, before + 6);
+}
+
+#[test]
+fn reload_swaps_the_code_and_keeps_the_name() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    load(&window, "counter");
+    invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 4})).unwrap();
+    let reloaded = invoke(&window, "reload", json!({"name": "counter"})).unwrap();
+    assert_eq!(reloaded["name"], "counter");
+    // A fresh instance: its state starts over.
+    assert_eq!(invoke(&window, "request", json!({"to": "counter", "topic": "get"})).unwrap(), 0);
+    assert!(app.wasp().host().audit_log().iter().any(|e| e.plugin == "counter" && e.message.contains("reloaded")));
+    assert_eq!(invoke(&window, "reload", json!({"name": "ghost"})).unwrap_err()["code"], "not_loaded");
+}
