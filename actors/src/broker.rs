@@ -22,7 +22,7 @@ use crate::Supervision;
 use crate::actor::PluginMsg;
 use crate::audit::AuditLog;
 use crate::metrics::{BrokerCounters, PluginCounters, PluginState, record};
-use crate::topics::{Event, Subscriber, Subscription, topic_matches};
+use crate::topics::{Event, HostFilter, Subscriber, Subscription, topic_matches};
 
 /// Where messages for one plugin go.
 #[derive(Clone)]
@@ -330,7 +330,8 @@ impl Broker {
         let mut revoked = Vec::new();
         for sub in subs.iter().filter(|s| topic_matches(&s.pattern, &event.topic)) {
             match &sub.subscriber {
-                Subscriber::Host { ui: true, .. } if !self.may_reach_ui(&event) => {}
+                Subscriber::Host { filter: HostFilter::Ui, .. } if !self.may_reach_ui(&event) => {}
+                Subscriber::Host { filter: HostFilter::AsPlugin(plugin), .. } if !self.may_follow(plugin, &event) => {}
                 Subscriber::Host { id, tx, .. } => match tx.try_send(event.clone()) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
@@ -385,13 +386,27 @@ impl Broker {
         self.to_host(Event { from: from.to_owned(), topic: topic.to_owned(), payload }, true);
     }
 
-    pub(crate) fn subscribe_host(&self, pattern: &str, capacity: usize, ui: bool) -> (u64, mpsc::Receiver<Event>) {
+    /// Whether a panel acting as `plugin` may see `event`: its plugin still
+    /// holds `subscribe:` or `publish:` for the topic.
+    fn may_follow(&self, plugin: &str, event: &Event) -> bool {
+        self.route(plugin).is_some_and(|r| {
+            r.grants.allows_parts("subscribe", Some(&event.topic))
+                || r.grants.allows_parts("publish", Some(&event.topic))
+        })
+    }
+
+    pub(crate) fn subscribe_host(
+        &self,
+        pattern: &str,
+        capacity: usize,
+        filter: HostFilter,
+    ) -> (u64, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let id = self.next_id();
         self.subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Host { id, tx, ui } });
+            .push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Host { id, tx, filter } });
         (id, rx)
     }
 

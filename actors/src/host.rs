@@ -23,7 +23,7 @@ use crate::actor::{PluginActor, PluginArgs, PluginMsg};
 use crate::broker::{Broker, Route};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::policy::{AskRequest, Decision, Policy};
-use crate::topics::Event;
+use crate::topics::{Event, HostFilter};
 use crate::{Error, Supervision};
 
 /// Configures and builds a [`Host`].
@@ -1034,14 +1034,14 @@ impl Host {
     /// Receives plugin publishes matching `pattern` (a topic, or a prefix
     /// ending in `*`) and plugin sends to `host` on matching topics.
     pub fn subscribe(&self, pattern: &str) -> Result<Subscription, WireError> {
-        self.subscribe_inner(pattern, false)
+        self.subscribe_inner(pattern, HostFilter::All)
     }
 
     /// Like [`Host::subscribe`], for a user interface: a plugin's events
     /// arrive only if it holds `ui:<topic>` (the host's own always do).
     /// `tauri-plugin-wasp` subscribes webviews this way.
     pub fn subscribe_ui(&self, pattern: &str) -> Result<Subscription, WireError> {
-        self.subscribe_inner(pattern, true)
+        self.subscribe_inner(pattern, HostFilter::Ui)
     }
 
     /// Checks that `plugin` may do `kind` on `target`, as its host calls
@@ -1110,12 +1110,13 @@ impl Host {
     pub fn subscribe_as(&self, plugin: &str, pattern: &str) -> Result<Subscription, WireError> {
         validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
         self.check_acting(plugin, "subscribe", pattern)?;
-        self.subscribe_inner(pattern, false)
+        // Checked again on every event: a revoked grant ends the flow.
+        self.subscribe_inner(pattern, HostFilter::AsPlugin(Arc::from(plugin)))
     }
 
-    fn subscribe_inner(&self, pattern: &str, ui: bool) -> Result<Subscription, WireError> {
+    fn subscribe_inner(&self, pattern: &str, filter: HostFilter) -> Result<Subscription, WireError> {
         validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
-        let (id, rx) = self.inner.broker.subscribe_host(pattern, self.inner.event_capacity, ui);
+        let (id, rx) = self.inner.broker.subscribe_host(pattern, self.inner.event_capacity, filter);
         Ok(Subscription { id, rx, broker: Arc::downgrade(&self.inner.broker) })
     }
 

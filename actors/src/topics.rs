@@ -42,7 +42,19 @@ pub fn topic_matches(pattern: &str, topic: &str) -> bool {
 #[derive(Clone)]
 pub(crate) enum Subscriber {
     Plugin(Arc<str>),
-    Host { id: u64, tx: mpsc::Sender<Event>, ui: bool },
+    Host { id: u64, tx: mpsc::Sender<Event>, filter: HostFilter },
+}
+
+/// Which events a host subscription may see, checked on every event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HostFilter {
+    /// Everything on its pattern (host code).
+    All,
+    /// A user interface: a plugin's events need `ui:<topic>`.
+    Ui,
+    /// A plugin's UI panel, acting as that plugin: only topics the plugin
+    /// may subscribe to or publish, as long as it may.
+    AsPlugin(Arc<str>),
 }
 
 #[derive(Clone)]

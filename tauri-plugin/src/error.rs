@@ -6,7 +6,8 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use wasp_protocol::WireError;
 
 /// What a wasp command can fail with. The frontend receives it as
-/// `{ code, message }`: `code` is one of wasp's stable wire codes
+/// `{ code, message }` (plus `context` when there is more detail: the
+/// permission a plugin lacks, a plugin's backtrace): `code` is one of wasp's stable wire codes
 /// (`permission_denied`, `not_found`, `timeout`, `deadline_exceeded`,
 /// `too_large`, …) or one of this plugin's own (`not_loaded`,
 /// `already_loaded`, `invalid_payload`, `outside_plugin_dirs`,
@@ -56,9 +57,23 @@ impl Error {
 
 impl Serialize for Error {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Error", 2)?;
+        let context = match self {
+            Self::Wire(e) => e.context.as_deref(),
+            Self::Host(e) => match e {
+                wasp_actors::Error::Wire(w) => w.context.as_deref(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mut s = serializer.serialize_struct("Error", 3)?;
         s.serialize_field("code", self.code())?;
         s.serialize_field("message", &self.to_string())?;
+        // More detail when there is some: the missing permission, a backtrace.
+        if let Some(context) = context {
+            s.serialize_field("context", context)?;
+        } else {
+            s.skip_field("context")?;
+        }
         s.end()
     }
 }
@@ -75,6 +90,8 @@ mod tests {
             serde_json::to_value(&denied).unwrap(),
             serde_json::json!({"code": "permission_denied", "message": "plugin `x` lacks `storage`"})
         );
+        let detailed = Error::Wire(WireError::new(ErrorCode::PermissionDenied, "lacks").with_context("storage"));
+        assert_eq!(serde_json::to_value(&detailed).unwrap()["context"], "storage");
         let missing = Error::Host(wasp_actors::Error::NotLoaded("ghost".into()));
         assert_eq!(serde_json::to_value(&missing).unwrap()["code"], "not_loaded");
         let outside = Error::OutsidePluginDirs("/etc/passwd".into());

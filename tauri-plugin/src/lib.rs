@@ -65,6 +65,9 @@ pub use state::Wasp;
 /// dependency (`tauri_plugin_wasp::wasp::Policy`).
 pub use wasp_actors as wasp;
 
+/// How long closing the app waits for plugins to finish their queued messages.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// How long a permission question waits for the user before it is denied.
 pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -208,8 +211,12 @@ impl Builder {
                 if let RunEvent::Exit = event
                     && let Some(wasp) = app.try_state::<Wasp<R>>()
                 {
+                    // Plugins finish what is queued, but closing the app waits
+                    // at most a few seconds for them.
                     let host = wasp.host().clone();
-                    tauri::async_runtime::block_on(host.shutdown());
+                    tauri::async_runtime::block_on(async move {
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, host.shutdown()).await;
+                    });
                 }
             })
             .build()

@@ -318,3 +318,27 @@ fn reload_swaps_the_code_and_keeps_the_name() {
     assert!(app.wasp().host().audit_log().iter().any(|e| e.plugin == "counter" && e.message.contains("reloaded")));
     assert_eq!(invoke(&window, "reload", json!({"name": "ghost"})).unwrap_err()["code"], "not_loaded");
 }
+
+#[test]
+fn a_panels_subscription_follows_its_plugins_grants_event_by_event() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    load(&window, "counter");
+    let refused = invoke(&window, "subscribe", json!({"pattern": "news.*", "panel": "counter"}));
+    assert_eq!(refused.unwrap_err()["code"], "permission_denied");
+    invoke(&window, "grant", json!({"plugin": "counter", "permission": "subscribe:news.*"})).unwrap();
+    let key = "panel-news-0123456789";
+    let (tx, rx) = mpsc::channel();
+    app.listen_any(format!("wasp://event/{key}"), move |event| {
+        tx.send(serde_json::from_str::<Value>(event.payload()).unwrap()).unwrap();
+    });
+    invoke(&window, "subscribe", json!({"pattern": "news.*", "panel": "counter", "key": key})).unwrap();
+    let host = app.wasp().host();
+    host.publish("news.first", rmp_serde::to_vec(&1).unwrap()).unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("the panel got the event");
+    assert_eq!(first["topic"], "news.first");
+    // Revoked: the next event does not reach the panel.
+    invoke(&window, "revoke", json!({"plugin": "counter", "permission": "subscribe:news.*"})).unwrap();
+    host.publish("news.second", rmp_serde::to_vec(&2).unwrap()).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "a revoked panel subscription still delivered");
+}

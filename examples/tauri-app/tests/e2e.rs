@@ -133,6 +133,10 @@ async fn scenario(c: &Client, artifacts: &Path) -> Result<()> {
     click(c, "#add").await?;
     wait_text(c, "#value", "1", WAIT).await?;
     call("leaving the panel", c.enter_parent_frame()).await?;
+    // The counter's event reached the page live (the app grants it `ui:counter.changed`).
+    wait_for(c, "#events", |t| t.contains("counter.changed") && t.contains("counter"), WAIT)
+        .await
+        .context("the page's event list did not show `counter.changed`")?;
 
     // The plugins table shows what runs.
     for name in ["echo", "counter", "spinner"] {
