@@ -59,10 +59,7 @@ impl Serialize for Error {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let context = match self {
             Self::Wire(e) => e.context.as_deref(),
-            Self::Host(e) => match e {
-                wasp_actors::Error::Wire(w) => w.context.as_deref(),
-                _ => None,
-            },
+            Self::Host(wasp_actors::Error::Wire(w)) => w.context.as_deref(),
             _ => None,
         };
         let mut s = serializer.serialize_struct("Error", 3)?;
