@@ -1,10 +1,20 @@
 //! The `wasp` command: tools for wasp plugin authors.
 //!
-//! For now it holds one tool, the migration analyzer ([`analyze`]): it reads
-//! a native plugin crate and reports what keeps it from running as
-//! WebAssembly, and which wasp host service to use instead. The `wasp`
-//! binary runs it as `wasp analyze <crate-dir>`; `docs/migration.md` walks
-//! through a migration with it.
+//! Each command of the `wasp` binary is a function here:
+//!
+//! - [`scaffold::new_plugin`] (`wasp new`): a plugin crate that builds and
+//!   passes its own test out of the box, WASM, native or hybrid;
+//! - [`build::build`] (`wasp build`): builds it with size optimizations,
+//!   places the file its `plugin.toml` names, validates it;
+//! - [`validate::validate`] (`wasp validate`): the loader's checks, every
+//!   problem listed;
+//! - [`inspect::inspect`] (`wasp inspect`): ABI version, imports, exports,
+//!   permissions, limits, size;
+//! - [`run::OneShot`] (`wasp run`) and [`bench::bench`] (`wasp bench`): a
+//!   one-shot host for a request, or for timed round trips;
+//! - [`analyze`] (`wasp analyze`): the migration analyzer, which reports what
+//!   keeps a native plugin crate from running as WebAssembly and which host
+//!   service to use instead (`docs/migration.md`).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -19,5 +29,14 @@
 //! ```
 
 pub mod analyze;
+pub mod bench;
+pub mod build;
+pub mod error;
+pub mod inspect;
+pub mod locate;
+pub mod run;
+pub mod scaffold;
+pub mod transcode;
+pub mod validate;
 
 pub use analyze::AnalyzeError;

@@ -1,18 +1,39 @@
 //! `wasp`: tools for wasp plugin authors.
 //!
 //! ```text
+//! wasp new <name> [--kind wasm|native|hybrid] [--dir <parent>] [--sdk-path <dir>]
+//! wasp build [<crate-dir>] [--target <triple>] [--debug] [--target-dir <dir>]
 //! wasp analyze <crate-dir> [--no-check] [--json] [--target-dir <dir>]
+//! wasp validate <plugin> [--json]
+//! wasp inspect <plugin> [--json]
+//! wasp run <plugin> --request <topic> [<json>] [--grant <perm>]… [--grant-all] [--timeout-ms <ms>]
+//! wasp bench <plugin> [--topic <t>] [--payload <json>] [--requests <n>] [--concurrency <c>] [--json]
 //! ```
 //!
-//! `analyze` reports what keeps a native plugin crate from running as
-//! WebAssembly (see `wasp_cli::analyze`). Exit status: 0 when nothing
-//! blocks it, 1 when something does, 2 when the analysis itself failed.
+//! A `<plugin>` is a plugin folder, its `plugin.toml`, a `.wasm` file or a
+//! native library. The work is done by the library (`wasp_cli::validate`,
+//! `inspect`, `run`, `bench`, `analyze`); this file parses arguments and
+//! prints. Exit status: 0 success, 1 when the plugin (or crate) has a
+//! problem or answered an error, 2 when the command itself could not run.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use wasp_cli::analyze::{AnalyzeOptions, WASM_TARGET, analyze};
+use wasp_cli::bench::{BenchOptions, bench};
+use wasp_cli::build::{BuildOptions, WasmTarget, build};
+use wasp_cli::error::CommandError;
+use wasp_cli::inspect::inspect;
+use wasp_cli::run::{OneShot, RunOptions};
+use wasp_cli::scaffold::{Kind, NewOptions, new_plugin};
+use wasp_cli::transcode::json_to_msgpack;
+use wasp_cli::validate::validate;
 
 /// Tools for wasp plugin authors.
 #[derive(Debug, Parser)]
@@ -24,6 +45,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    New(NewArgs),
+    Build(BuildArgs),
     /// Report what keeps a native plugin crate from running as WebAssembly,
     /// and the wasp host service to use instead.
     ///
@@ -41,35 +64,445 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         target_dir: Option<PathBuf>,
     },
+    Validate(ValidateArgs),
+    Inspect(InspectArgs),
+    Run(RunArgs),
+    Bench(BenchArgs),
+}
+
+/// Create a plugin crate that builds and passes its own test out of the box.
+///
+/// Writes `<name>/` with Cargo.toml, src/lib.rs (`ping` and `echo`),
+/// plugin.toml, a test and a README. `--kind hybrid` writes a workspace with
+/// a WASM `logic` part and a native `os` part. Exits with 2 when the name is
+/// invalid or the folder is not empty.
+#[derive(Debug, Args)]
+struct NewArgs {
+    /// The plugin's name: its address (a-z, 0-9, `-`, `_`; starts with a letter).
+    name: String,
+    /// What the plugin builds as.
+    #[arg(long, value_enum, default_value_t = Kind::Wasm)]
+    kind: Kind,
+    /// The folder to create it in (default: the current one).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// Depend on a local wasp-sdk checkout instead of the published crate.
+    #[arg(long, value_name = "DIR")]
+    sdk_path: Option<PathBuf>,
+    /// The one-line description for plugin.toml.
+    #[arg(long)]
+    description: Option<String>,
+}
+
+/// Build a plugin for its target with size optimizations, put the file
+/// where its plugin.toml's `entry` says, validate it, and report its size.
+///
+/// WASM plugins build for wasm32-unknown-unknown (wasm32-wasip1 when the
+/// manifest asks for files); native and hybrid ones as this platform's
+/// libraries. Exits with 1 when cargo or validation fails, 2 when the crate
+/// has no plugin.toml.
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The plugin crate (holding plugin.toml and Cargo.toml).
+    #[arg(default_value = ".")]
+    crate_dir: PathBuf,
+    /// Force the WebAssembly target.
+    #[arg(long, value_enum)]
+    target: Option<WasmTarget>,
+    /// Keep debug info (for readable backtraces and debuggers).
+    #[arg(long)]
+    debug: bool,
+    /// Cargo's target directory.
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+}
+
+/// Run the loader's validation on a plugin and list every problem.
+///
+/// Checks the manifest, then each file exactly as a host does before
+/// running it: format, size, ABI version, imports, exports. A native
+/// library is loaded to read its entry table, which runs its initializers.
+///
+/// Exits with 0 when the plugin is valid, 1 when it is not, 2 when it could
+/// not be validated (a path that cannot be read, a folder with no plugin.toml).
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// A plugin folder, its plugin.toml, a .wasm file or a native library.
+    plugin: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Show what a plugin file holds and what its manifest asks for.
+///
+/// Kind, size, ABI version, exports and imports of each file; name, version,
+/// requested permissions and limits from the manifest (a folder's, the one
+/// named, or the plugin.toml beside the file). Nothing of a WebAssembly
+/// module runs; a native library is loaded to read its ABI version.
+///
+/// Exits with 0, or 2 when the plugin cannot be read.
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// A plugin folder, its plugin.toml, a .wasm file or a native library.
+    plugin: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Load a plugin in a one-shot host, send it one request, print the reply.
+///
+/// The payload is JSON, sent as MessagePack; the reply is printed as JSON
+/// (binary as an array of numbers). The plugin gets none of the permissions
+/// its manifest requests unless granted with --grant or --grant-all.
+///
+/// Exits with 0 on a reply; 1 when the plugin is refused or answers an
+/// error (printed as `error: <code>: <message>`); 2 when the command could
+/// not run.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A plugin folder, its plugin.toml, a .wasm file or a native library.
+    plugin: PathBuf,
+    /// The request's topic.
+    #[arg(long = "request", value_name = "TOPIC")]
+    topic: String,
+    /// The payload, as JSON (a string is quoted: '"hi"').
+    #[arg(value_name = "JSON", default_value = "null", allow_hyphen_values = true)]
+    payload: String,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// Time request round trips to a plugin through a one-shot host.
+///
+/// Sends one warm-up request, then --requests more, --concurrency at a
+/// time, and prints count, total time, mean, p50, p99 and requests per
+/// second.
+///
+/// Exits with 0 when every request was answered, 1 when the plugin was
+/// refused or some requests failed, 2 when the command could not run.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// A plugin folder, its plugin.toml, a .wasm file or a native library.
+    plugin: PathBuf,
+    /// The requests' topic.
+    #[arg(long, default_value = "ping")]
+    topic: String,
+    /// The requests' payload, as JSON.
+    #[arg(long, value_name = "JSON", default_value = "null", allow_hyphen_values = true)]
+    payload: String,
+    /// How many requests to time.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    requests: u64,
+    /// How many requests are in flight at once.
+    #[arg(long, short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// The one-shot host's options, shared by `run` and `bench`.
+#[derive(Debug, Args)]
+struct HostArgs {
+    /// Grant a permission the manifest requests (repeatable): `clock`,
+    /// `publish:notes.*`.
+    #[arg(long = "grant", value_name = "PERMISSION")]
+    grants: Vec<String>,
+    /// Grant every permission the manifest requests.
+    #[arg(long)]
+    grant_all: bool,
+    /// How long a request may wait for its answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// The host's data directory (plugin storage, `$DATA` folders); without
+    /// one, `storage` is unavailable.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl HostArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            grants: self.grants.clone(),
+            grant_all: self.grant_all,
+            timeout: Duration::from_millis(self.timeout_ms),
+            data_dir: self.data_dir.clone(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::New(args) => new_command(&args),
+        Command::Build(args) => build_command(&args),
         Command::Analyze { crate_dir, no_check, json, target_dir } => {
-            if !no_check {
-                eprintln!("wasp: checking {} for {WASM_TARGET}…", crate_dir.display());
+            analyze_command(&crate_dir, no_check, json, target_dir)
+        }
+        Command::Validate(args) => validate_command(&args),
+        Command::Inspect(args) => inspect_command(&args),
+        Command::Run(args) => run_command(&args),
+        Command::Bench(args) => bench_command(&args),
+    }
+}
+
+fn new_command(args: &NewArgs) -> ExitCode {
+    let mut options = NewOptions::default();
+    options.sdk_path.clone_from(&args.sdk_path);
+    options.description.clone_from(&args.description);
+    match new_plugin(&args.dir, &args.name, args.kind, &options) {
+        Ok(made) => {
+            let mut text = format!("created {} plugin `{}` in {}\n", made.kind, made.name, made.dir.display());
+            for file in &made.files {
+                text.push_str(&format!("  {}\n", file.display()));
             }
-            let options = AnalyzeOptions { cargo_check: !no_check, target_dir };
-            let report = match analyze(&crate_dir, &options) {
-                Ok(report) => report,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("error: cannot write the report as JSON: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            } else {
-                print!("{report}");
+            text.push_str(&format!("next: cd {} && wasp build && cargo test\n", made.dir.display()));
+            match out(&text) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
             }
-            if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
+}
+
+fn build_command(args: &BuildArgs) -> ExitCode {
+    let mut options = BuildOptions::default();
+    options.target = args.target;
+    options.debug = args.debug;
+    options.target_dir.clone_from(&args.target_dir);
+    match build(&args.crate_dir, &options) {
+        Ok(artifact) => match out(&format!("{artifact}\n")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        Err(e @ wasp_cli::build::BuildError::NoManifest(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn analyze_command(crate_dir: &Path, no_check: bool, json: bool, target_dir: Option<PathBuf>) -> ExitCode {
+    if !no_check {
+        eprintln!("wasp: checking {} for {WASM_TARGET}…", crate_dir.display());
+    }
+    let options = AnalyzeOptions { cargo_check: !no_check, target_dir };
+    let report = match analyze(crate_dir, &options) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        if let Err(code) = print_json(&report) {
+            return code;
+        }
+    } else if let Err(code) = out(&report.to_string()) {
+        return code;
+    }
+    if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn validate_command(args: &ValidateArgs) -> ExitCode {
+    let validation = match with_spinner(format!("validating {}", args.plugin.display()), || validate(&args.plugin)) {
+        Ok(validation) => validation,
+        Err(e) => return fail(&e),
+    };
+    if args.json {
+        if let Err(code) = print_json(&validation) {
+            return code;
+        }
+    } else if let Err(code) = out(&validation.to_string()) {
+        return code;
+    }
+    if validation.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn inspect_command(args: &InspectArgs) -> ExitCode {
+    let inspection = match with_spinner(format!("reading {}", args.plugin.display()), || inspect(&args.plugin)) {
+        Ok(inspection) => inspection,
+        Err(e) => return fail(&e),
+    };
+    if args.json {
+        if let Err(code) = print_json(&inspection) {
+            return code;
+        }
+    } else if let Err(code) = out(&inspection.to_string()) {
+        return code;
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_command(args: &RunArgs) -> ExitCode {
+    let payload = match json_to_msgpack(&args.payload) {
+        Ok(payload) => payload,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let target = match start(&runtime, &args.plugin, &args.host) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let reply = runtime.block_on(async {
+        let reply = target.request(&args.topic, payload).await;
+        target.shutdown().await;
+        reply
+    });
+    let reply = match reply.and_then(|bytes| wasp_cli::transcode::msgpack_to_json(&bytes)) {
+        Ok(reply) => reply,
+        Err(e) => return fail(&e),
+    };
+    match reply {
+        Some(json) => match print_json(&json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        None => {
+            eprintln!("wasp: the reply is empty");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn bench_command(args: &BenchArgs) -> ExitCode {
+    let payload = match json_to_msgpack(&args.payload) {
+        Ok(payload) => payload,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let target = match start(&runtime, &args.plugin, &args.host) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let options = BenchOptions {
+        topic: args.topic.clone(),
+        payload,
+        requests: args.requests,
+        concurrency: args.concurrency as usize,
+    };
+    let bar = ProgressBar::new(args.requests);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} {per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("{} `{}`", target.plugin().name(), args.topic));
+    let ticker = bar.clone();
+    let report = runtime.block_on(async {
+        let report = bench(&target, &options, move || ticker.inc(1)).await;
+        target.shutdown().await;
+        report
+    });
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => return fail(&e),
+    };
+    if args.json {
+        if let Err(code) = print_json(&report) {
+            return code;
+        }
+    } else if let Err(code) = out(&report.to_string()) {
+        return code;
+    }
+    if report.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Starts the one-shot host with the plugin, and says on stderr what it
+/// was not granted.
+fn start(runtime: &tokio::runtime::Runtime, plugin: &Path, host: &HostArgs) -> Result<OneShot, ExitCode> {
+    let options = host.options();
+    let target =
+        with_spinner(format!("loading {}", plugin.display()), || runtime.block_on(OneShot::start(plugin, &options)))
+            .map_err(|e| fail(&e))?;
+    let loaded = target.plugin();
+    for unused in target.unused_grants() {
+        eprintln!("wasp: warning: `{}` does not request `{unused}`, so it is not granted", loaded.name());
+    }
+    if !loaded.refused().is_empty() {
+        let refused: Vec<String> = loaded.refused().iter().map(ToString::to_string).collect();
+        eprintln!(
+            "wasp: `{}` runs without {} (grant with --grant <permission> or --grant-all)",
+            loaded.name(),
+            refused.join(", ")
+        );
+    }
+    Ok(target)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Prints `error: <code>: <message>` (or `error: <message>` when there is
+/// no code) and returns the error's exit status.
+fn fail(e: &CommandError) -> ExitCode {
+    match e.code() {
+        Some(code) => eprintln!("error: {code}: {e}"),
+        None => eprintln!("error: {e}"),
+    }
+    ExitCode::from(e.exit_code())
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), ExitCode> {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => out(&(text + "\n")),
+        Err(e) => {
+            eprintln!("error: cannot write the result as JSON: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Writes `text` to stdout. A reader that went away (`wasp inspect … |
+/// head`) is not an error.
+fn out(text: &str) -> Result<(), ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write the result: {e}");
+            Err(ExitCode::from(2))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs `work`, showing a spinner on stderr (when it is a terminal) if it
+/// takes more than a second.
+fn with_spinner<T>(message: String, work: impl FnOnce() -> T) -> T {
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if finished.recv_timeout(Duration::from_secs(1)) != Err(RecvTimeoutError::Timeout) {
+                return;
+            }
+            let spinner = ProgressBar::new_spinner().with_message(format!("{message}…"));
+            spinner.enable_steady_tick(Duration::from_millis(100));
+            let _ = finished.recv();
+            spinner.finish_and_clear();
+        });
+        let out = work();
+        drop(done);
+        out
+    })
 }

@@ -1,0 +1,179 @@
+//! `wasp validate`: the loader's own validation of a plugin, every problem
+//! listed.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+use wasp_protocol::ApiVersion;
+use wasp_runtime::manifest::{Manifest, ManifestKind};
+use wasp_runtime::{Engine, Error, Limits, NativePlugin, Problem, Schedule, WasmPlugin};
+
+use crate::error::CommandError;
+use crate::locate::{PluginFile, locate};
+
+/// What validating a plugin found.
+///
+/// Displays as one line per problem (`<file>: <problem>`), or one line
+/// saying the plugin is valid.
+///
+/// ```no_run
+/// use std::path::Path;
+/// let validation = wasp_cli::validate::validate(Path::new("plugins/echo"))?;
+/// if !validation.is_valid() {
+///     eprint!("{validation}");
+/// }
+/// # Ok::<(), wasp_cli::error::CommandError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Validation {
+    /// The path validated, as given.
+    pub path: String,
+    /// The plugin's name, from its manifest when it has one.
+    pub plugin: Option<String>,
+    /// Whether nothing is wrong.
+    pub valid: bool,
+    /// The files that were checked.
+    pub files: Vec<CheckedFile>,
+    /// Every problem found.
+    pub problems: Vec<Finding>,
+}
+
+/// One file that was checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CheckedFile {
+    /// The address it answers at.
+    pub address: String,
+    /// The file.
+    pub path: String,
+    /// `wasm` or `native`.
+    pub kind: String,
+    /// The ABI version it was built for, when it passed.
+    pub abi: Option<String>,
+}
+
+/// One problem, and the file it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Finding {
+    /// The file (a module, a library or a manifest); `None` when the
+    /// message names it already.
+    pub file: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Validation {
+    /// Whether nothing is wrong.
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for problem in &self.problems {
+            match &problem.file {
+                Some(file) => writeln!(f, "{file}: {}", problem.message)?,
+                None => writeln!(f, "{}", problem.message)?,
+            }
+        }
+        let name =
+            self.plugin.as_deref().map(|p| format!("plugin `{p}`")).unwrap_or_else(|| format!("`{}`", self.path));
+        match self.problems.len() {
+            0 => {
+                let abi: Vec<String> = self.files.iter().filter_map(|f| f.abi.clone()).collect();
+                let abi = if abi.is_empty() { String::new() } else { format!(" (ABI {})", abi.join(", ")) };
+                writeln!(f, "{name} is valid{abi}")
+            }
+            1 => writeln!(f, "{name} is invalid: 1 problem"),
+            n => writeln!(f, "{name} is invalid: {n} problems"),
+        }
+    }
+}
+
+/// Validates the plugin `path` names (see [`locate`](crate::locate::locate())):
+/// its manifest, then each of its files exactly as the host's loader would
+/// before running it (`WasmPlugin::compile`, `NativePlugin::open`), with the
+/// limits the manifest asks for under the default host's caps.
+///
+/// Validating a native library loads it, as the loader does: that runs its
+/// initializers.
+///
+/// A plugin that is invalid is an `Ok` with problems; `Err` means the
+/// validation itself could not run (a path that cannot be read, a folder
+/// without a manifest, a fault creating the engine).
+pub fn validate(path: &Path) -> Result<Validation, CommandError> {
+    let mut validation = Validation {
+        path: path.display().to_string(),
+        plugin: None,
+        valid: false,
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    let located = match locate(path) {
+        Ok(located) => located,
+        Err(CommandError::Manifest(e)) => {
+            validation.problems.push(Finding { file: None, message: e.to_string() });
+            return Ok(validation);
+        }
+        Err(e) => return Err(e),
+    };
+    let limits = match &located.manifest {
+        Some(manifest) => manifest.limits.apply(&Limits::default()),
+        None => Limits::default(),
+    };
+    if let (Some(manifest), Some(manifest_path)) = (&located.manifest, &located.manifest_path) {
+        validation.plugin = Some(manifest.name.clone());
+        check_manifest(manifest, &manifest_path.display().to_string(), &mut validation.problems);
+    }
+    let mut engine = None;
+    for file in &located.files {
+        let display = file.path.display().to_string();
+        let mut checked = CheckedFile {
+            address: file.address.clone(),
+            path: display.clone(),
+            kind: file.kind.as_str().to_owned(),
+            abi: None,
+        };
+        match check_file(file, &limits, &mut engine) {
+            Ok(abi) => checked.abi = Some(abi.to_string()),
+            Err(Error::Invalid { problems, .. }) => {
+                validation.problems.extend(problems.iter().map(|p| finding(&display, p)));
+            }
+            Err(Error::Internal(detail)) => return Err(Error::Internal(detail).into()),
+            Err(e) => validation.problems.push(Finding { file: Some(display), message: e.to_string() }),
+        }
+        validation.files.push(checked);
+    }
+    validation.valid = validation.is_valid();
+    Ok(validation)
+}
+
+/// What the host checks of a manifest beyond parsing it.
+fn check_manifest(manifest: &Manifest, path: &str, problems: &mut Vec<Finding>) {
+    if ApiVersion::CURRENT.accepts(manifest.api).is_err() {
+        let problem = Problem::UnsupportedAbi { plugin: manifest.api, host: ApiVersion::CURRENT };
+        problems.push(finding(path, &problem));
+    }
+}
+
+fn finding(file: &str, problem: &Problem) -> Finding {
+    Finding { file: Some(file.to_owned()), message: problem.to_string() }
+}
+
+/// Runs the loader's checks on one file; creates the engine on first need.
+fn check_file(file: &PluginFile, limits: &Limits, engine: &mut Option<Engine>) -> Result<ApiVersion, Error> {
+    let bytes = std::fs::read(&file.path).map_err(|source| Error::Io { path: file.path.clone(), source })?;
+    if file.kind == ManifestKind::Native {
+        let file_name = file.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        return NativePlugin::open(&file.address, &file_name, &bytes).map(|p| p.abi_version());
+    }
+    let engine = match engine {
+        Some(engine) => engine,
+        None => engine.insert(Engine::new(Schedule::default())?),
+    };
+    WasmPlugin::compile(engine, &file.address, &bytes, limits).map(|p| p.abi_version())
+}

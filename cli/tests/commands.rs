@@ -1,0 +1,303 @@
+//! The plugin commands (`validate`, `inspect`, `run`, `bench`) as a user
+//! runs them: the real `wasp` binary on the example plugins' bundles.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Runs `wasp` with `args`.
+fn wasp<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_wasp")).args(args).output().expect("the wasp binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit status, showing both streams when it is another.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output));
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", stdout(output)))
+}
+
+fn bundle(name: &str) -> PathBuf {
+    wasp_fixtures::wasm_bundle(name)
+}
+
+/// Writes `bytes` to `name` in a fresh temporary folder.
+fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write");
+    (dir, path)
+}
+
+#[test]
+fn validate_accepts_a_good_bundle() {
+    let output = wasp([Path::new("validate"), &bundle("echo")]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.1)"), "{}", stdout(&output));
+}
+
+#[test]
+fn validate_refuses_a_file_that_is_not_a_plugin() {
+    let (_dir, path) = temp_file("garbage.wasm", b"this is not a module");
+    let output = wasp([Path::new("validate"), &path]);
+    assert_exit(&output, 1);
+    let text = stdout(&output);
+    assert!(text.contains("magic bytes"), "{text}");
+    assert!(text.contains("is invalid: 1 problem"), "{text}");
+}
+
+#[test]
+fn validate_lists_every_problem_of_a_module() {
+    // A forbidden import, a wasp import with the wrong signature, no ABI
+    // section and none of the required functions: each is listed.
+    let module = wat::parse_str(
+        r#"(module
+            (import "env" "steal" (func))
+            (import "wasp" "log" (func (param i64)))
+            (memory (export "memory") 1))"#,
+    )
+    .expect("valid text");
+    let (_dir, path) = temp_file("bad.wasm", &module);
+    let output = wasp([Path::new("validate"), &path]);
+    assert_exit(&output, 1);
+    let text = stdout(&output);
+    for expected in [
+        "import `env::steal` is not part of the wasp ABI",
+        "import `wasp::log` is a function (i64), expected",
+        "no `wasp:abi` custom section",
+        "missing required export `wasp_alloc`",
+        "missing required export `wasp_dealloc`",
+        "missing required export `wasp_handle`",
+        "is invalid: 6 problems",
+    ] {
+        assert!(text.contains(expected), "`{expected}` missing from:\n{text}");
+    }
+
+    let output = wasp([Path::new("validate"), &path, Path::new("--json")]);
+    assert_exit(&output, 1);
+    let report = json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(6), "{report:#}");
+    assert_eq!(report["problems"][0]["file"], path.display().to_string());
+}
+
+#[test]
+fn validate_says_when_it_cannot_run() {
+    let output = wasp(["validate", "/no/such/plugin"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).starts_with("error: cannot read `/no/such/plugin`"), "{}", stderr(&output));
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let output = wasp([Path::new("validate"), empty.path()]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("holds no plugin.toml"), "{}", stderr(&output));
+}
+
+#[test]
+fn validate_checks_native_libraries_with_the_loader() {
+    let output = wasp([Path::new("validate"), &wasp_fixtures::native_bundle("echo")]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.1)"), "{}", stdout(&output));
+
+    let output = wasp([Path::new("validate"), &wasp_fixtures::native_fixture("wasp-fixture-no-entry")]);
+    assert_exit(&output, 1);
+    assert!(stdout(&output).contains("missing required export `wasp_native_plugin"), "{}", stdout(&output));
+
+    let output = wasp([Path::new("validate"), &wasp_fixtures::native_fixture("wasp-fixture-abi-next")]);
+    assert_exit(&output, 1);
+    assert!(stdout(&output).contains("plugin requires ABI 2.0, host speaks 1.1"), "{}", stdout(&output));
+}
+
+#[test]
+fn inspect_shows_echo_permissions_imports_and_abi() {
+    let output = wasp([Path::new("inspect"), &bundle("echo")]);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    for expected in [
+        "echo 0.1.0 (wasm, manifest ABI 1.1)",
+        "permissions (2):\n  publish:echo.seen\n  log\n",
+        "limits: none requested",
+        "ABI: 1.1",
+        "wasp_handle ",
+        "wasp::log ",
+        "wasp::publish ",
+        "memory",
+    ] {
+        assert!(text.contains(expected), "`{expected}` missing from:\n{text}");
+    }
+
+    let output = wasp([Path::new("inspect"), &bundle("echo"), Path::new("--json")]);
+    assert_exit(&output, 0);
+    let report = json(&output);
+    assert_eq!(report["manifest"]["permissions"], serde_json::json!(["publish:echo.seen", "log"]));
+    let file = &report["files"][0];
+    assert_eq!(file["abi"], "1.1");
+    let size = std::fs::metadata(bundle("echo").join("echo.wasm")).expect("echo.wasm").len();
+    assert_eq!(file["size"], size);
+    let imports: Vec<&str> =
+        file["imports"].as_array().expect("imports").iter().filter_map(|i| i["name"].as_str()).collect();
+    assert!(imports.contains(&"wasp::publish") && imports.contains(&"wasp::log"), "{imports:?}");
+    let handle = file["exports"].as_array().expect("exports").iter().find(|e| e["name"] == "wasp_handle");
+    assert_eq!(handle.map(|e| e["type"].clone()), Some("func (i32, i32, i64, i32, i32, i32) -> i32".into()));
+}
+
+#[test]
+fn inspect_shows_requested_limits() {
+    let output = wasp([Path::new("inspect"), &bundle("notes"), Path::new("--json")]);
+    assert_exit(&output, 0);
+    let limits = &json(&output)["manifest"]["limits"];
+    assert_eq!(*limits, serde_json::json!({"storage_quota": 256 * 1024, "timers": 8}));
+}
+
+#[test]
+fn run_prints_the_reply_as_json() {
+    let output =
+        wasp([Path::new("run"), &bundle("echo"), Path::new("--request"), Path::new("say"), Path::new("\"hi\"")]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output).trim(), "\"hi\"");
+
+    let payload = r#"{"list":[1,-2,2.5,null,true],"nested":{"k":"v"}}"#;
+    let output =
+        wasp([Path::new("run"), &bundle("echo"), Path::new("--request"), Path::new("say"), Path::new(payload)]);
+    assert_exit(&output, 0);
+    assert_eq!(json(&output), serde_json::from_str::<Value>(payload).expect("JSON"));
+}
+
+#[test]
+fn run_grants_nothing_unless_asked() {
+    let notes = bundle("notes");
+    let output = wasp([Path::new("run"), &notes, Path::new("--request"), Path::new("now")]);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(err.contains("error: permission_denied: "), "{err}");
+    assert!(err.contains("runs without storage, timers, clock"), "{err}");
+    assert!(stdout(&output).is_empty());
+
+    for grant in [["--grant", "clock"], ["--grant-all", "--timeout-ms=5000"]] {
+        let mut args = vec!["run".into(), notes.clone().into_os_string(), "--request".into(), "now".into()];
+        args.extend(grant.iter().map(Into::into));
+        let output = wasp(&args);
+        assert_exit(&output, 0);
+        assert!(json(&output)["unix_nanos"].as_u64().is_some_and(|n| n > 0), "{}", stdout(&output));
+    }
+}
+
+#[test]
+fn run_reports_errors_with_their_code() {
+    let spinner = bundle("spinner");
+    let output = wasp([
+        OsStr::new("run"),
+        spinner.as_os_str(),
+        OsStr::new("--request"),
+        OsStr::new("spin"),
+        OsStr::new("--timeout-ms"),
+        OsStr::new("200"),
+    ]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("error: timeout: no answer from `spinner` within 200 ms"), "{}", stderr(&output));
+
+    let output = wasp([OsStr::new("run"), spinner.as_os_str(), OsStr::new("--request"), OsStr::new("nope")]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("error: not_found: spinner has no topic `nope`"), "{}", stderr(&output));
+
+    let output = wasp([Path::new("run"), &bundle("echo"), Path::new("--request"), Path::new("say"), Path::new("hi")]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("is not JSON"), "{}", stderr(&output));
+
+    let output = wasp([Path::new("run"), &bundle("faulty"), Path::new("--request"), Path::new("garbage")]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("the reply is not valid MessagePack"), "{}", stderr(&output));
+}
+
+#[test]
+fn bench_prints_its_stats() {
+    let output = wasp([Path::new("bench"), &bundle("echo"), Path::new("--requests"), Path::new("200")]);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    for expected in ["echo `ping`, concurrency 1", "requests    200", "total ", "mean ", "p50 ", "p99 ", "requests/s "]
+    {
+        assert!(text.contains(expected), "`{expected}` missing from:\n{text}");
+    }
+
+    let args = ["--topic", "len", "--payload", "[1,2,3]", "-n", "100", "-c", "4", "--json"];
+    let output =
+        wasp([Path::new("bench"), &bundle("echo")].into_iter().map(Path::as_os_str).chain(args.map(OsStr::new)));
+    assert_exit(&output, 0);
+    let report = json(&output);
+    assert_eq!((report["count"].as_u64(), report["errors"].as_u64()), (Some(100), Some(0)), "{report:#}");
+    assert_eq!(report["concurrency"], 4);
+    let (p50, p99) = (report["p50_us"].as_f64().unwrap_or(-1.0), report["p99_us"].as_f64().unwrap_or(-1.0));
+    assert!(0.0 < p50 && p50 <= p99, "{report:#}");
+    assert!(report["requests_per_second"].as_f64().is_some_and(|r| r > 0.0), "{report:#}");
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["analyze", "validate", "inspect", "run", "bench"] {
+        let output = wasp([command, "--help"]);
+        assert_exit(&output, 0);
+        assert!(stdout(&output).contains(&format!("Usage: wasp {command}")), "{}", stdout(&output));
+    }
+    let output = wasp(["run", "--help"]);
+    for flag in ["--request <TOPIC>", "--grant <PERMISSION>", "--grant-all", "--timeout-ms <MS>"] {
+        assert!(stdout(&output).contains(flag), "`{flag}` missing from:\n{}", stdout(&output));
+    }
+}
+
+/// A plugin author's first minutes, with the binary alone: `new`, `build`,
+/// `validate`, `run`.
+#[test]
+fn new_build_validate_and_run_a_fresh_plugin() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let made = wasp(["new", "hello-cli", "--dir"].map(OsStr::new).into_iter().chain([
+        dir.path().as_os_str(),
+        OsStr::new("--sdk-path"),
+        root.join("sdk").as_os_str(),
+    ]));
+    assert_exit(&made, 0);
+    assert!(stdout(&made).contains("created wasm plugin `hello-cli`"), "{}", stdout(&made));
+    let crate_dir = dir.path().join("hello-cli");
+    // The workspace's lock keeps the dependency versions the tests were built with.
+    std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+
+    let built = wasp([
+        OsStr::new("build"),
+        crate_dir.as_os_str(),
+        OsStr::new("--target-dir"),
+        root.join("target/wasp-cli-tests").as_os_str(),
+    ]);
+    assert_exit(&built, 0);
+    assert!(stdout(&built).contains("KiB"), "the size is reported: {}", stdout(&built));
+    assert!(crate_dir.join("hello-cli.wasm").is_file() || crate_dir.join("hello_cli.wasm").is_file());
+
+    assert_exit(&wasp([OsStr::new("validate"), crate_dir.as_os_str()]), 0);
+    let pong = wasp([OsStr::new("run"), crate_dir.as_os_str(), OsStr::new("--request"), OsStr::new("ping")]);
+    assert_exit(&pong, 0);
+    assert_eq!(stdout(&pong).trim(), "\"pong\"");
+
+    // A second `new` into the same place is refused, and says why.
+    let again = wasp(["new", "hello-cli", "--dir"].map(OsStr::new).into_iter().chain([dir.path().as_os_str()]));
+    assert_exit(&again, 2);
+    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+    assert_exit(&wasp(["build", "/nonexistent-wasp-crate"]), 2);
+    for command in ["new", "build"] {
+        assert_exit(&wasp([command, "--help"]), 0);
+    }
+}
