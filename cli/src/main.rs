@@ -78,7 +78,7 @@ enum Command {
 /// invalid or the folder is not empty.
 #[derive(Debug, Args)]
 struct NewArgs {
-    /// The plugin's name: its address (a-z, 0-9, `-`, `_`; starts with a letter).
+    /// The plugin's name: its address (a-z, 0-9, `-`, `_`, `.`; starts with a letter).
     name: String,
     /// What the plugin builds as.
     #[arg(long, value_enum, default_value_t = Kind::Wasm)]
@@ -86,7 +86,9 @@ struct NewArgs {
     /// The folder to create it in (default: the current one).
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
-    /// Depend on a local wasp-sdk checkout instead of the published crate.
+    /// Depend on a local wasp-sdk checkout (default: the SDK of the wasp
+    /// source tree this `wasp` was built from, when it is still there;
+    /// otherwise the published crate).
     #[arg(long, value_name = "DIR")]
     sdk_path: Option<PathBuf>,
     /// The one-line description for plugin.toml.
@@ -141,7 +143,8 @@ struct ValidateArgs {
 /// named, or the plugin.toml beside the file). Nothing of a WebAssembly
 /// module runs; a native library is loaded to read its ABI version.
 ///
-/// Exits with 0, or 2 when the plugin cannot be read.
+/// Exits with 0, 1 when its manifest is invalid, or 2 when the plugin
+/// cannot be read.
 #[derive(Debug, Args)]
 struct InspectArgs {
     /// A plugin folder, its plugin.toml, a .wasm file or a native library.
@@ -253,6 +256,13 @@ fn main() -> ExitCode {
 fn new_command(args: &NewArgs) -> ExitCode {
     let mut options = NewOptions::default();
     options.sdk_path.clone_from(&args.sdk_path);
+    if options.sdk_path.is_none() {
+        // Built from a checkout: its SDK works before anything is published.
+        let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        if source_tree.join("Cargo.toml").is_file() {
+            options.sdk_path = std::fs::canonicalize(&source_tree).ok();
+        }
+    }
     options.description.clone_from(&args.description);
     match new_plugin(&args.dir, &args.name, args.kind, &options) {
         Ok(made) => {
@@ -279,7 +289,7 @@ fn build_command(args: &BuildArgs) -> ExitCode {
     options.debug = args.debug;
     options.target_dir.clone_from(&args.target_dir);
     match build(&args.crate_dir, &options) {
-        Ok(artifact) => match out(&format!("{artifact}\n")) {
+        Ok(artifact) => match out(&artifact.to_string()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },

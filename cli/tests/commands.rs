@@ -300,4 +300,10 @@ fn new_build_validate_and_run_a_fresh_plugin() {
     for command in ["new", "build"] {
         assert_exit(&wasp([command, "--help"]), 0);
     }
+    // Without --sdk-path, a `wasp` built from this checkout uses its SDK (nothing is published yet).
+    let default = wasp(["new", "plain", "--dir"].map(OsStr::new).into_iter().chain([dir.path().as_os_str()]));
+    assert_exit(&default, 0);
+    let manifest = std::fs::read_to_string(dir.path().join("plain/Cargo.toml")).unwrap();
+    let sdk = std::fs::canonicalize(root.join("sdk")).unwrap();
+    assert!(manifest.contains(&format!("path = \"{}\"", sdk.display())), "{manifest}");
 }
