@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "pending_permissions",
     "answer_permission",
     "audit",
+    "tap",
 ];
 
 fn main() {

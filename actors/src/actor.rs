@@ -1,17 +1,18 @@
 //! `PluginActor`: one plugin instance behind a ractor mailbox, supervised.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::Instant;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use wasp_protocol::{ErrorCode, WireError};
-use wasp_runtime::{AuditEvent, AuditKind, Inbound, Instance};
+use wasp_runtime::{AuditEvent, AuditKind, Inbound, Instance, ReplyTo};
 
 use crate::broker::{Broker, quarantined};
 use crate::metrics::{PluginCounters, PluginState, record};
+use crate::tap::{Head, Stamp, TapOutcome};
 
 /// The actor. Behaviour only; its state is [`PluginActorState`].
 pub(crate) struct PluginActor;
@@ -27,8 +28,8 @@ pub(crate) struct PluginActorState {
 
 /// Messages to a plugin actor.
 pub(crate) enum PluginMsg {
-    /// A message for the plugin.
-    Deliver(Inbound),
+    /// A message for the plugin, stamped if a tap was open when it was queued.
+    Deliver(Inbound, Option<Box<Stamp>>),
     /// Lift the quarantine: restart the plugin fresh and take messages again.
     Lift(oneshot::Sender<Result<(), wasp_runtime::Error>>),
     /// Restart the plugin fresh, between two messages.
@@ -73,9 +74,13 @@ impl Actor for PluginActor {
         st: &mut PluginActorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PluginMsg::Deliver(inbound) => {
+            PluginMsg::Deliver(inbound, None) => {
                 st.queued.fetch_sub(1, Ordering::AcqRel);
                 st.deliver(inbound).await;
+            }
+            PluginMsg::Deliver(inbound, Some(stamp)) => {
+                st.queued.fetch_sub(1, Ordering::AcqRel);
+                st.deliver_tapped(inbound, &stamp).await;
             }
             PluginMsg::Lift(done) => {
                 let result = st.lift().await;
@@ -101,7 +106,41 @@ impl PluginActorState {
         }
     }
 
-    async fn deliver(&mut self, inbound: Inbound) {
+    /// [`deliver`](Self::deliver), recording the message on the tap: its
+    /// wait, its handling time, and how the request was answered.
+    async fn deliver_tapped(&mut self, mut inbound: Inbound, stamp: &Stamp) {
+        let started = Instant::now();
+        let head = Head::of(&inbound, &self.name);
+        // Learn the answer on its way to the caller.
+        let answered = Arc::new(OnceLock::new());
+        if let Some(reply) = inbound.reply.take() {
+            let answered = answered.clone();
+            inbound.reply = Some(ReplyTo::new(move |answer| {
+                let _ = answered.set(answer.as_ref().err().map(|e| e.code));
+                reply.send(answer);
+            }));
+        } else {
+            let _ = answered.set(None);
+        }
+        let queued = started.saturating_duration_since(stamp.at());
+        // An event for a quarantined plugin is dropped unhandled.
+        let dropped = inbound.reply.is_none() && self.counters.state() == PluginState::Quarantined;
+        let (fault, took) = self.deliver(inbound).await;
+        let outcome = match (fault, answered.get()) {
+            _ if dropped => TapOutcome::Undelivered { code: ErrorCode::Unavailable },
+            (Some(code), _) => TapOutcome::Fault { code },
+            (None, Some(None)) => TapOutcome::Ok,
+            (None, Some(Some(code))) => TapOutcome::Error { code: *code },
+            (None, None) => TapOutcome::Deferred,
+        };
+        if let Some(broker) = self.broker.upgrade() {
+            broker.tap.handled(stamp, head, queued, took, outcome);
+        }
+    }
+
+    /// Handles one message; returns the fault's code if the plugin faulted,
+    /// and how long its handler ran (zero if it did not run).
+    async fn deliver(&mut self, inbound: Inbound) -> (Option<ErrorCode>, Duration) {
         if self.counters.state() == PluginState::Quarantined {
             // Fail closed: answer, never run (and answer what it had deferred).
             self.instance.abandon();
@@ -115,7 +154,7 @@ impl PluginActorState {
                     }
                 }
             }
-            return;
+            return (None, Duration::ZERO);
         }
         if let Some(deadline) = inbound.deadline
             && Instant::now() >= deadline
@@ -127,17 +166,20 @@ impl PluginActorState {
                     format!("the request to `{}` expired in its mailbox", self.name),
                 )));
             }
-            return;
+            return (None, Duration::ZERO);
         }
         let span = tracing::debug_span!("message", plugin = %self.name, topic = %inbound.topic, msg_id = inbound.id);
         let started = Instant::now();
         let result = self.instance.handle(inbound).instrument(span).await;
         let counters = &self.counters;
         counters.handled.fetch_add(1, Ordering::Relaxed);
-        counters.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let took = started.elapsed();
+        counters.busy_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
         counters.record_memory(self.instance.memory_size() as u64);
+        let mut faulted = None;
         if let Err(fault) = result {
             counters.faults.fetch_add(1, Ordering::Relaxed);
+            faulted = Some(fault.code());
             self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault: {fault}"));
             self.supervise(&fault.to_string()).await;
         }
@@ -145,6 +187,7 @@ impl PluginActorState {
             // Nothing it deferred will be answered by it now.
             self.instance.abandon();
         }
+        (faulted, took)
     }
 
     /// After a fault: restart with backoff, or quarantine a repeat offender.

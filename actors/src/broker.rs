@@ -22,6 +22,7 @@ use crate::Supervision;
 use crate::actor::PluginMsg;
 use crate::audit::AuditLog;
 use crate::metrics::{BrokerCounters, PluginCounters, PluginState, record};
+use crate::tap::{Stamp, TapHub, TapKind, TapOutcome};
 use crate::topics::{Event, HostFilter, Subscriber, Subscription, topic_matches};
 
 /// Where messages for one plugin go.
@@ -45,9 +46,16 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// Pushes into the mailbox. `bounded` is false for completions of the
-    /// plugin's own requests, which must never be refused.
-    fn push(&self, name: &str, inbound: Inbound, bounded: bool) -> Result<(), Box<Undelivered>> {
+    /// Pushes into the mailbox, with its tap stamp if a tap is open.
+    /// `bounded` is false for completions of the plugin's own requests,
+    /// which must never be refused.
+    fn push(
+        &self,
+        name: &str,
+        inbound: Inbound,
+        stamp: Option<Box<Stamp>>,
+        bounded: bool,
+    ) -> Result<(), Box<Undelivered>> {
         if bounded && self.counters.state() == PluginState::Quarantined {
             let err = quarantined(name, &self.counters);
             return Err(Box::new(Undelivered { error: err, inbound }));
@@ -62,13 +70,13 @@ impl Route {
             );
             return Err(Box::new(Undelivered { error: err, inbound }));
         }
-        match self.actor.cast(PluginMsg::Deliver(inbound)) {
+        match self.actor.cast(PluginMsg::Deliver(inbound, stamp)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
                 let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
                 let inbound = match e {
-                    MessagingErr::SendErr(PluginMsg::Deliver(inbound)) => inbound,
+                    MessagingErr::SendErr(PluginMsg::Deliver(inbound, _)) => inbound,
                     _ => Inbound::lost(),
                 };
                 Err(Box::new(Undelivered { error: err, inbound }))
@@ -121,6 +129,8 @@ pub(crate) struct Broker {
     pub(crate) request_timeout: Duration,
     pub(crate) audit: AuditLog,
     pub(crate) supervision: Supervision,
+    /// The message tap.
+    pub(crate) tap: Arc<TapHub>,
     /// Active plugin timers: id → (plugin, task).
     timers: DashMap<u64, (Arc<str>, tokio::task::AbortHandle)>,
 }
@@ -144,6 +154,7 @@ impl Broker {
             request_timeout,
             audit: AuditLog::new(),
             supervision,
+            tap: Arc::new(TapHub::new()),
             timers: DashMap::new(),
         })
     }
@@ -222,7 +233,8 @@ impl Broker {
             reply: None,
             deadline: None,
         };
-        if let Err(undelivered) = route.push(plugin, inbound, true) {
+        if let Err(undelivered) = route.push(plugin, inbound, self.tap.stamp(TapKind::Timer), true) {
+            self.tap_undelivered(TapKind::Timer, &undelivered, plugin);
             self.dead_letter(&undelivered.error, &undelivered.inbound, plugin);
         }
         true
@@ -238,11 +250,21 @@ impl Broker {
 
     /// Delivers to a plugin's mailbox; hands the message back on failure so
     /// the caller can answer it.
-    fn deliver(&self, to: &str, inbound: Inbound) -> Result<(), Box<Undelivered>> {
-        match self.route(to) {
-            Some(route) => route.push(to, inbound, true),
+    fn deliver(&self, to: &str, inbound: Inbound, kind: TapKind) -> Result<(), Box<Undelivered>> {
+        let result = match self.route(to) {
+            Some(route) => route.push(to, inbound, self.tap.stamp(kind), true),
             None => Err(Box::new(Undelivered { error: not_found(to), inbound })),
+        };
+        if let Err(undelivered) = &result {
+            self.tap_undelivered(kind, undelivered, to);
         }
+        result
+    }
+
+    /// Records a message that never reached a mailbox, if a tap is open.
+    fn tap_undelivered(&self, kind: TapKind, undelivered: &Undelivered, to: &str) {
+        let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
+        self.tap.immediate(kind, &undelivered.inbound, to, outcome);
     }
 
     fn dead_letter(&self, reason: &WireError, inbound: &Inbound, to: &str) {
@@ -275,7 +297,7 @@ impl Broker {
             reply: Some(reply),
             deadline: Instant::now().checked_add(timeout),
         };
-        if let Err(undelivered) = self.deliver(to, inbound)
+        if let Err(undelivered) = self.deliver(to, inbound, TapKind::Request)
             && let Undelivered { error, inbound: Inbound { reply: Some(reply), .. } } = *undelivered
         {
             reply.send(Err(error));
@@ -326,6 +348,7 @@ impl Broker {
     /// Delivers an event to host subscribers matching `topic`.
     fn to_host(&self, event: Event, plugins_too: bool) {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+        let kind = if plugins_too { TapKind::Event } else { TapKind::Send };
         let mut closed = Vec::new();
         let mut revoked = Vec::new();
         for sub in subs.iter().filter(|s| topic_matches(&s.pattern, &event.topic)) {
@@ -333,9 +356,10 @@ impl Broker {
                 Subscriber::Host { filter: HostFilter::Ui, .. } if !self.may_reach_ui(&event) => {}
                 Subscriber::Host { filter: HostFilter::AsPlugin(plugin), .. } if !self.may_follow(plugin, &event) => {}
                 Subscriber::Host { id, tx, .. } => match tx.try_send(event.clone()) {
-                    Ok(()) => {}
+                    Ok(()) => self.tap_to_host(kind, &event, TapOutcome::Ok),
                     Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
                     Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.tap_to_host(kind, &event, TapOutcome::Undelivered { code: ErrorCode::Busy });
                         self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(target: "wasp::audit", topic = %event.topic, "host subscriber is full; event dropped");
                     }
@@ -355,7 +379,7 @@ impl Broker {
                         reply: None,
                         deadline: None,
                     };
-                    if let Err(undelivered) = self.deliver(name, inbound) {
+                    if let Err(undelivered) = self.deliver(name, inbound, TapKind::Event) {
                         self.dead_letter(&undelivered.error, &undelivered.inbound, name);
                     }
                 }
@@ -372,6 +396,14 @@ impl Broker {
             let message =
                 format!("plugin `{plugin}` no longer holds `{wanted}`; its subscription to `{pattern}` was removed");
             self.record_audit(AuditEvent::new(&*plugin, AuditKind::PermissionDenied { permission: wanted }, message));
+        }
+    }
+
+    /// Records an event handed to a host subscriber, if a tap is open.
+    fn tap_to_host(&self, kind: TapKind, event: &Event, outcome: TapOutcome) {
+        if self.tap.is_open() {
+            let id = self.next_id();
+            self.tap.to_host(kind, id, &event.from, &event.topic, event.payload.len(), outcome);
         }
     }
 
@@ -445,7 +477,7 @@ impl Broker {
             reply: None,
             deadline: None,
         };
-        self.deliver(to, inbound).map_err(|u| u.error)
+        self.deliver(to, inbound, TapKind::Send).map_err(|u| u.error)
     }
 }
 
@@ -591,14 +623,16 @@ impl Router for Broker {
         let completion = Arc::new(Completion { deliver: Mutex::new(None), timer: Mutex::new(None) });
         {
             let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
-            let counters = self.counters.clone();
+            let (counters, tap) = (self.counters.clone(), self.tap.clone());
             let deliver: CompletionFn = Box::new(move |answer: Answer| {
                 let (kind, payload) = match answer {
                     Ok(payload) => (MessageKind::Reply, payload),
                     Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
                 };
                 let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
-                if let Err(undelivered) = requester.push(&from, inbound, false) {
+                if let Err(undelivered) = requester.push(&from, inbound, tap.stamp(TapKind::Reply), false) {
+                    let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
+                    tap.immediate(TapKind::Reply, &undelivered.inbound, &from, outcome);
                     counters.dead_letters.fetch_add(1, Ordering::Relaxed);
                     let err = undelivered.error;
                     tracing::warn!(target: "wasp::audit", plugin = %from, id, "completion undeliverable: {err}");
@@ -623,7 +657,7 @@ impl Router for Broker {
             reply: Some(on_answer),
             deadline: Instant::now().checked_add(timeout),
         };
-        if let Err(undelivered) = self.deliver(to, inbound) {
+        if let Err(undelivered) = self.deliver(to, inbound, TapKind::Request) {
             let Undelivered { error, inbound } = *undelivered;
             if let Some(reply) = inbound.reply {
                 reply.disarm();

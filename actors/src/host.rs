@@ -49,9 +49,20 @@ pub struct HostBuilder {
     data_dir: Option<PathBuf>,
     no_http: bool,
     config: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    debug: bool,
 }
 
 impl HostBuilder {
+    /// Debug mode for WASM plugins: they are compiled without optimization,
+    /// with their DWARF debug info translated and registered with the GDB
+    /// JIT interface, so that gdb or lldb attached to the app can break in
+    /// and step through plugin functions (docs/debugging.md). Off by
+    /// default; slower to compile and to run.
+    pub fn debug(mut self, enabled: bool) -> Self {
+        self.debug = enabled;
+        self
+    }
+
     /// Epoch tick and time slice for WASM plugins.
     pub fn schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
@@ -139,7 +150,7 @@ impl HostBuilder {
                 "wasp needs tokio's multi-thread runtime; with #[tokio::main] or #[tokio::test] add flavor = \"multi_thread\"".into(),
             ));
         }
-        let engine = Engine::new(self.schedule)?;
+        let engine = Engine::with_debug(self.schedule, self.debug)?;
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
@@ -751,6 +762,45 @@ impl Host {
         Ok(())
     }
 
+    /// Samples the WASM plugin `plugin` for `duration` with wasmtime's guest
+    /// profiler and returns the profile: JSON in the Firefox profiler's
+    /// processed format, to open at <https://profiler.firefox.com>. While
+    /// the plugin runs, its stack is sampled at every epoch tick (1 ms by
+    /// default); a plugin not being profiled pays nothing for it. Only time
+    /// the plugin spends running shows up: send it work meanwhile.
+    ///
+    /// Fails for a plugin that is not loaded or not WASM.
+    pub async fn profile(&self, plugin: &str, duration: Duration) -> Result<Vec<u8>, Error> {
+        let route = self.route(plugin)?;
+        if route.kind != "wasm" {
+            return Err(Error::Unsupported(format!(
+                "plugin `{plugin}` is {}; only WASM plugins can be profiled",
+                route.kind
+            )));
+        }
+        let engine = &self.inner.engine;
+        engine.start_profile(plugin)?;
+        /// Ends the profile if the caller stops waiting.
+        struct Stop<'a>(&'a Engine, &'a str, bool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    let _ = self.0.finish_profile(self.1);
+                }
+            }
+        }
+        let mut stop = Stop(engine, plugin, false);
+        tokio::time::sleep(duration).await;
+        stop.2 = true;
+        Ok(engine.finish_profile(plugin)?)
+    }
+
+    /// Whether WASM plugins are compiled for a native debugger
+    /// ([`HostBuilder::debug`]).
+    pub fn debug(&self) -> bool {
+        self.inner.engine.debug()
+    }
+
     /// Restarts a plugin fresh, between two messages: its memory starts
     /// over, its timers stop, its `on_load` runs again, deferred requests
     /// are answered `plugin_crashed`; messages queued behind the restart go
@@ -925,6 +975,24 @@ impl Host {
     /// The most recent audit events (up to 1,024), oldest first.
     pub fn audit_log(&self) -> Vec<AuditEvent> {
         self.inner.broker.audit.recent()
+    }
+
+    /// Opens a message tap: from now until it is dropped, every message the
+    /// broker routes — requests, sends, publishes (once per subscriber),
+    /// `request_async` replies, timer events, from the host or between
+    /// plugins — arrives on it as a [`TapRecord`](crate::TapRecord) with its
+    /// size, its wait in the mailbox, its handling time and its outcome.
+    ///
+    /// While no tap is open, routing pays one atomic load for the feature.
+    /// Taps are independent; each may fall 4,096 records behind before it
+    /// skips the oldest ([`Tap::missed`](crate::Tap::missed)).
+    pub fn tap(&self) -> crate::Tap {
+        self.inner.broker.tap.open()
+    }
+
+    /// How many [`Tap`](crate::Tap)s are open now.
+    pub fn open_taps(&self) -> usize {
+        self.inner.broker.tap.open_count()
     }
 
     /// Unloads a plugin. New messages to it are refused at once; those

@@ -40,6 +40,7 @@ mod host;
 mod metrics;
 mod policy;
 mod supervision;
+mod tap;
 mod topics;
 
 pub use error::Error;
@@ -47,6 +48,7 @@ pub use host::{Host, HostBuilder, PluginRef, Subscription};
 pub use metrics::{HostMetrics, PluginInfo, PluginState};
 pub use policy::{AskRequest, Decision, Policy};
 pub use supervision::Supervision;
+pub use tap::{Tap, TapKind, TapOutcome, TapRecord};
 pub use topics::{Event, topic_matches};
 pub use wasp_protocol::Permission;
 pub use wasp_runtime::manifest::{LimitRequests, Manifest, ManifestError, ManifestKind};

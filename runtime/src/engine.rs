@@ -1,9 +1,11 @@
 //! The one wasmtime engine a host shares between all its plugins.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use wasmtime::{Config, Linker, OptLevel, WasmBacktraceDetails};
+use wasmtime::{Config, GuestProfiler, Linker, Module, OptLevel, WasmBacktraceDetails};
 
 use crate::Error;
 use crate::scheduler::Schedule;
@@ -31,17 +33,42 @@ struct EngineInner {
     wasmtime: wasmtime::Engine,
     linker: Linker<GuestState>,
     schedule: Schedule,
+    debug: bool,
+    /// The profiling slot of each WASM plugin, by name.
+    profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("schedule", &self.inner.schedule).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("schedule", &self.inner.schedule)
+            .field("debug", &self.inner.debug)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
     /// An engine with epoch interruption on the given schedule.
     pub fn new(schedule: Schedule) -> Result<Self, Error> {
+        Self::with_debug(schedule, false)
+    }
+
+    /// An engine with epoch interruption on the given schedule, in debug
+    /// mode when `debug` is true: plugin code is compiled without
+    /// optimization, with native unwind information and with the plugin's
+    /// DWARF translated for the host, and registered with the GDB JIT
+    /// interface, so that gdb or lldb attached to the host can set
+    /// breakpoints in plugin functions and step through their source.
+    /// Compiling is slower and the code runs slower: use it for debugging
+    /// only (docs/debugging.md).
+    ///
+    /// ```
+    /// use wasp_runtime::{Engine, Schedule};
+    /// let engine = Engine::with_debug(Schedule::default(), true)?;
+    /// assert!(engine.debug());
+    /// # Ok::<(), wasp_runtime::Error>(())
+    /// ```
+    pub fn with_debug(schedule: Schedule, debug: bool) -> Result<Self, Error> {
         let mut config = Config::new();
         // The proposals a plugin may use are part of the ABI (docs/abi.md §1):
         // set them explicitly so a wasmtime upgrade cannot widen them.
@@ -59,12 +86,16 @@ impl Engine {
             .wasm_memory64(false)
             .wasm_custom_page_sizes(false)
             .wasm_wide_arithmetic(false);
+        if debug {
+            config.debug_info(true).cranelift_opt_level(OptLevel::None).native_unwind_info(true);
+        }
         let wasmtime =
             wasmtime::Engine::new(&config).map_err(|e| Error::Internal(format!("cannot create engine: {e}")))?;
         let mut linker = Linker::new(&wasmtime);
         define_imports(&mut linker).map_err(|e| Error::Internal(format!("cannot define host imports: {e}")))?;
         start_ticker(&wasmtime, schedule.tick)?;
-        Ok(Self { inner: Arc::new(EngineInner { wasmtime, linker, schedule }) })
+        let profiles = Mutex::new(HashMap::new());
+        Ok(Self { inner: Arc::new(EngineInner { wasmtime, linker, schedule, debug, profiles }) })
     }
 
     /// The underlying wasmtime engine.
@@ -77,8 +108,114 @@ impl Engine {
         self.inner.schedule
     }
 
+    /// Whether the engine compiles plugins for a native debugger (see
+    /// [`Engine::with_debug`]).
+    pub fn debug(&self) -> bool {
+        self.inner.debug
+    }
+
     pub(crate) fn linker(&self) -> &Linker<GuestState> {
         &self.inner.linker
+    }
+
+    /// The profiling slot of the WASM plugin `plugin`, made on first use.
+    pub(crate) fn profile_slot(&self, plugin: &str) -> Arc<ProfileSlot> {
+        let mut profiles = self.inner.profiles.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(profiles.entry(plugin.to_owned()).or_default())
+    }
+
+    /// Starts sampling the WASM plugin `plugin` with wasmtime's guest
+    /// profiler: from now on, while it runs, its stack is sampled at every
+    /// epoch tick. Until then its instances pay nothing for it. End with
+    /// [`Engine::finish_profile`].
+    ///
+    /// Fails when no WASM instance of `plugin` has started on this engine
+    /// or it is being profiled already.
+    pub fn start_profile(&self, plugin: &str) -> Result<(), Error> {
+        let slot = self.profile_slot(plugin);
+        let mut state = slot.lock();
+        let Some(module) = state.module.clone() else {
+            return Err(Error::Internal(format!("plugin `{plugin}` has no WASM instance to profile")));
+        };
+        if state.profiler.is_some() {
+            return Err(Error::Internal(format!("plugin `{plugin}` is being profiled already")));
+        }
+        let profiler =
+            GuestProfiler::new(&self.inner.wasmtime, plugin, self.inner.schedule.tick, [(plugin.to_owned(), module)])
+                .map_err(|e| Error::Internal(format!("cannot profile plugin `{plugin}`: {e}")))?;
+        state.profiler = Some(profiler);
+        state.last = Instant::now();
+        slot.active.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Stops sampling `plugin` and returns the profile: a JSON document in
+    /// the Firefox profiler's processed format, to open at
+    /// <https://profiler.firefox.com>.
+    ///
+    /// Fails when [`Engine::start_profile`] was not called for `plugin`.
+    pub fn finish_profile(&self, plugin: &str) -> Result<Vec<u8>, Error> {
+        let slot = self.profile_slot(plugin);
+        slot.active.store(false, Ordering::Release);
+        let profiler = slot.lock().profiler.take();
+        let Some(profiler) = profiler else {
+            return Err(Error::Internal(format!("plugin `{plugin}` is not being profiled")));
+        };
+        let mut json = Vec::new();
+        profiler
+            .finish(&mut json)
+            .map_err(|e| Error::Internal(format!("cannot write the profile of plugin `{plugin}`: {e}")))?;
+        Ok(json)
+    }
+}
+
+/// Where the instances of one WASM plugin and [`Engine::start_profile`]
+/// meet. The epoch callback of an instance reads only `active` unless the
+/// plugin is being profiled.
+#[derive(Default)]
+pub(crate) struct ProfileSlot {
+    active: AtomicBool,
+    state: Mutex<ProfileState>,
+}
+
+struct ProfileState {
+    /// The module of the plugin's latest instance.
+    module: Option<Module>,
+    profiler: Option<GuestProfiler>,
+    /// When the last sample was taken.
+    last: Instant,
+}
+
+impl Default for ProfileState {
+    fn default() -> Self {
+        Self { module: None, profiler: None, last: Instant::now() }
+    }
+}
+
+impl ProfileSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProfileState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the module a new instance runs, for profiles started later.
+    pub(crate) fn set_module(&self, module: &Module) {
+        self.lock().module = Some(module.clone());
+    }
+
+    /// Whether the plugin is being profiled.
+    pub(crate) fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Samples the guest stack of `store`, when the plugin is being profiled.
+    pub(crate) fn sample(&self, store: impl wasmtime::AsContext) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let delta = now.saturating_duration_since(state.last);
+        state.last = now;
+        if let Some(profiler) = state.profiler.as_mut() {
+            profiler.sample(store, delta);
+        }
     }
 }
 

@@ -44,6 +44,11 @@ pub(crate) struct SliceState {
     pub(crate) budget_slices: u32,
     pub(crate) used_slices: u32,
     pub(crate) exceeded: bool,
+    /// Ticks of the current slice already run, when the deadline comes
+    /// more often than once a slice (while the plugin is being profiled).
+    pub(crate) slice_elapsed: u64,
+    /// The ticks to the deadline set last.
+    pub(crate) pending: u64,
 }
 
 impl SliceState {
@@ -52,16 +57,38 @@ impl SliceState {
         self.budget_slices = budget_slices;
         self.used_slices = 0;
         self.exceeded = false;
+        self.fresh_slice();
+    }
+
+    /// Starts a new slice; the ticks to set the deadline to.
+    pub(crate) fn fresh_slice(&mut self) -> u64 {
+        self.slice_elapsed = 0;
+        self.pending = self.slice_ticks;
+        self.slice_ticks
     }
 
     /// The deadline policy: yield while budget remains, then trap.
     pub(crate) fn on_deadline(&mut self) -> wasmtime::Result<UpdateDeadline> {
+        self.on_epoch(self.slice_ticks)
+    }
+
+    /// The deadline policy when the next deadline is to come `step` ticks
+    /// later (1 while profiling, to sample every tick): at the end of each
+    /// slice yield while budget remains, then trap; within a slice go on.
+    pub(crate) fn on_epoch(&mut self, step: u64) -> wasmtime::Result<UpdateDeadline> {
+        let step = step.clamp(1, self.slice_ticks.max(1));
+        self.slice_elapsed += self.pending.max(1);
+        self.pending = step;
+        if self.slice_elapsed < self.slice_ticks {
+            return Ok(UpdateDeadline::Continue(step));
+        }
+        self.slice_elapsed = 0;
         self.used_slices += 1;
         if self.used_slices >= self.budget_slices {
             self.exceeded = true;
             return Err(wasmtime::Error::msg("cpu budget exceeded"));
         }
-        Ok(UpdateDeadline::YieldCustom(self.slice_ticks, Box::pin(tokio::task::yield_now())))
+        Ok(UpdateDeadline::YieldCustom(step, Box::pin(tokio::task::yield_now())))
     }
 }
 
@@ -79,6 +106,19 @@ mod tests {
         st.start(2);
         assert!(st.on_deadline().is_ok());
         assert!(st.on_deadline().is_err());
+        assert!(st.exceeded);
+    }
+
+    #[test]
+    fn sampling_every_tick_keeps_the_slices() {
+        let mut st = SliceState { slice_ticks: 4, ..Default::default() };
+        st.start(2);
+        // The first deadline was a whole slice away; then one tick at a time.
+        assert!(matches!(st.on_epoch(1), Ok(UpdateDeadline::YieldCustom(1, _))));
+        for _ in 0..3 {
+            assert!(matches!(st.on_epoch(1), Ok(UpdateDeadline::Continue(1))));
+        }
+        assert!(st.on_epoch(1).is_err());
         assert!(st.exceeded);
     }
 }

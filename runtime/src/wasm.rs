@@ -1,6 +1,7 @@
 //! The WebAssembly backend: one wasmtime store per plugin instance, the host
 //! imports of `docs/abi.md`, and bounds-checked access to guest memory.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::{
@@ -12,6 +13,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasp_protocol::{ErrorCode, Permission, WireError, abi};
 use wasp_sdk::{LogLevel, MessageKind};
 
+use crate::engine::ProfileSlot;
 use crate::hostcalls::HostCalls;
 use crate::loader::WasmPlugin;
 use crate::router::Inbound;
@@ -36,6 +38,8 @@ pub(crate) struct GuestState {
     panic: Option<String>,
     slices: SliceState,
     limits: StoreLimits,
+    /// Where [`Engine::start_profile`] asks for samples.
+    profile: Arc<ProfileSlot>,
 }
 
 /// The store's resource limiter: wasmtime's [`StoreLimits`], plus an audit
@@ -200,7 +204,6 @@ impl WasmInstance {
             self.refresh_wasi();
         }
         let budget = self.spec.budget_slices();
-        let slice_ticks = self.spec.engine.schedule().slice_ticks();
         let name = self.spec.plugin.name.clone();
         let Some(live) = self.live.as_mut() else {
             if let Some(reply) = msg.reply {
@@ -221,7 +224,8 @@ impl WasmInstance {
         // A panic message belongs to the trap of the message that reported it.
         live.store.data_mut().panic = None;
         live.store.data_mut().slices.start(budget);
-        live.store.set_epoch_deadline(slice_ticks);
+        let first = live.store.data_mut().first_deadline();
+        live.store.set_epoch_deadline(first);
         let result = deliver(live, msg.kind, msg.id, &msg.from, &msg.topic, &msg.payload).await;
         let host = &mut live.store.data_mut().host;
         match result {
@@ -340,6 +344,7 @@ impl Spec {
             result: Vec::new(),
             panic: None,
             slices: SliceState { slice_ticks: schedule.slice_ticks(), ..SliceState::default() },
+            profile: self.engine.profile_slot(name),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.env.limits.max_memory)
                 .table_elements(self.env.limits.max_table_elements as usize)
@@ -351,7 +356,17 @@ impl Spec {
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| s);
-        store.epoch_deadline_callback(|mut cx| cx.data_mut().slices.on_deadline());
+        store.data().profile.set_module(self.plugin.pre.module());
+        // Off, this costs one atomic load a slice; while the plugin is
+        // profiled, the deadline comes every tick and each takes a sample.
+        store.epoch_deadline_callback(|mut cx| {
+            if !cx.data().profile.active() {
+                return cx.data_mut().slices.on_deadline();
+            }
+            let profile = Arc::clone(&cx.data().profile);
+            profile.sample(&cx);
+            cx.data_mut().slices.on_epoch(1)
+        });
         let budget = self.budget_slices();
         store.data_mut().slices.start(budget);
         store.set_epoch_deadline(schedule.slice_ticks());
@@ -747,7 +762,8 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
 /// After awaiting an answer inside an import: a fresh slice (waiting is
 /// not CPU time), then the answer into the result slot.
 fn finish_wait(c: &mut Caller<'_, GuestState>, answer: crate::Answer) -> wasmtime::Result<i32> {
-    let ticks = c.data().slices.slice_ticks;
+    c.data_mut().slices.fresh_slice();
+    let ticks = c.data_mut().first_deadline();
     c.as_context_mut().set_epoch_deadline(ticks);
     guard(c)?;
     Ok(match answer {
@@ -879,6 +895,17 @@ fn wants_write(oflags: i32, rights_base: i64) -> bool {
 }
 
 impl GuestState {
+    /// The ticks to the first deadline of a fresh slice: the slice, or one
+    /// tick while the plugin is being profiled (each deadline takes a sample).
+    fn first_deadline(&mut self) -> u64 {
+        if self.profile.active() {
+            self.slices.pending = 1;
+            1
+        } else {
+            self.slices.slice_ticks
+        }
+    }
+
     /// Audits a file access WASI refused: outside every granted directory,
     /// or writing where only reading is granted.
     fn denied_path(&mut self, dirfd: i32, path: &str, write: bool, status: i32) {

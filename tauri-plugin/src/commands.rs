@@ -9,11 +9,14 @@
 //!   reply comes back as raw bytes (an `ArrayBuffer`), never as a JSON
 //!   array of numbers.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tauri::ipc::{InvokeBody, InvokeResponseBody, Request, Response};
-use tauri::{AppHandle, Runtime, Webview};
+use tauri::async_runtime::JoinHandle;
+use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody, Request, Response};
+use tauri::{AppHandle, Manager, Runtime, Webview};
+use wasp_actors::TapRecord;
 
 use crate::WaspExt;
 use crate::convert;
@@ -202,4 +205,41 @@ pub(crate) async fn answer_permission<R: Runtime>(app: AppHandle<R>, id: u64, al
 #[tauri::command]
 pub(crate) async fn audit<R: Runtime>(app: AppHandle<R>) -> Result<Vec<AuditEntry>> {
     Ok(app.wasp().host().audit_log().into_iter().map(AuditEntry::from).collect())
+}
+
+/// The webviews' open taps: each ends when its webview reloads or closes.
+#[derive(Default)]
+pub(crate) struct Taps(Mutex<Vec<(String, JoinHandle<()>)>>);
+
+impl Taps {
+    /// Closes the taps of webview `label`.
+    pub(crate) fn drop_webview(&self, label: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).retain(|(webview, task)| {
+            let keep = webview != label;
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+    }
+}
+
+/// Streams every message the host routes to `channel`, one
+/// [`TapRecord`] each (see `Host::tap`), until the webview reloads or
+/// closes.
+#[tauri::command]
+pub(crate) async fn tap<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, channel: Channel<TapRecord>) -> Result<()> {
+    let mut tap = app.wasp().host().tap();
+    let task = tauri::async_runtime::spawn(async move {
+        while let Some(record) = tap.recv().await {
+            if channel.send(record).is_err() {
+                break;
+            }
+        }
+    });
+    match app.try_state::<Taps>() {
+        Some(taps) => taps.0.lock().unwrap_or_else(|p| p.into_inner()).push((webview.label().to_owned(), task)),
+        None => task.abort(),
+    }
+    Ok(())
 }

@@ -191,8 +191,12 @@ impl Builder {
                 commands::pending_permissions,
                 commands::answer_permission,
                 commands::audit,
+                commands::tap,
             ])
-            .setup(move |app, api| self.setup(app, api))
+            .setup(move |app, api| {
+                app.manage(commands::Taps::default());
+                self.setup(app, api)
+            })
             .register_asynchronous_uri_scheme_protocol(panel::SCHEME, panel::handle)
             .on_page_load(|webview, payload| {
                 // A page that (re)loads has lost its listeners.
@@ -201,12 +205,20 @@ impl Builder {
                 {
                     wasp.drop_webview(webview.label());
                 }
+                if payload.event() == tauri::webview::PageLoadEvent::Started
+                    && let Some(taps) = webview.try_state::<commands::Taps>()
+                {
+                    taps.drop_webview(webview.label());
+                }
             })
             .on_event(|app, event| {
-                if let RunEvent::WindowEvent { label, event: WindowEvent::Destroyed, .. } = event
-                    && let Some(wasp) = app.try_state::<Wasp<R>>()
-                {
-                    wasp.drop_webview(label);
+                if let RunEvent::WindowEvent { label, event: WindowEvent::Destroyed, .. } = event {
+                    if let Some(wasp) = app.try_state::<Wasp<R>>() {
+                        wasp.drop_webview(label);
+                    }
+                    if let Some(taps) = app.try_state::<commands::Taps>() {
+                        taps.drop_webview(label);
+                    }
                 }
                 if let RunEvent::Exit = event
                     && let Some(wasp) = app.try_state::<Wasp<R>>()

@@ -32,6 +32,16 @@ fn set_commands(set: &str) -> Vec<String> {
 
 /// An app with the wasp plugin, whose window `main` holds the given sets.
 fn app(sets: &[&str], ask: Ask, data: &std::path::Path) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    app_on(mock_builder(), sets, ask, data)
+}
+
+/// [`app`] from a given builder.
+fn app_on(
+    builder: tauri::Builder<MockRuntime>,
+    sets: &[&str],
+    ask: Ask,
+    data: &std::path::Path,
+) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
     let mut allowed = BTreeMap::new();
     for set in sets {
         for command in set_commands(set) {
@@ -46,7 +56,7 @@ fn app(sets: &[&str], ask: Ask, data: &std::path::Path) -> (App<MockRuntime>, We
     let _ = wasp_fixtures::wasm_bundle("counter");
     let policy = Policy::new().allow("echo", "*").unwrap().allow("counter", "*").unwrap();
     let plugin = Builder::new().plugin_dir(&bundles).policy(policy).ask(ask).data_dir(data).build();
-    let app = mock_builder().plugin(plugin).build(context).unwrap();
+    let app = builder.plugin(plugin).build(context).unwrap();
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
     (app, window)
 }
@@ -341,4 +351,40 @@ fn a_panels_subscription_follows_its_plugins_grants_event_by_event() {
     invoke(&window, "revoke", json!({"plugin": "counter", "permission": "subscribe:news.*"})).unwrap();
     host.publish("news.second", rmp_serde::to_vec(&2).unwrap()).unwrap();
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "a revoked panel subscription still delivered");
+}
+
+#[test]
+fn a_tap_streams_every_message_to_the_webviews_channel() {
+    assert!(set_commands("manage").contains(&"tap".to_owned()));
+    assert!(!set_commands("default").contains(&"tap".to_owned()), "tapping is for trusted windows");
+    let data = tempfile::tempdir().unwrap();
+    // Channel messages to the webview, as (channel id, JSON).
+    let (tx, rx) = mpsc::channel::<(u32, Value)>();
+    let tx = std::sync::Mutex::new(tx);
+    let builder = mock_builder().channel_interceptor(move |_, channel, _, body| {
+        if let InvokeResponseBody::Json(json) = body {
+            let _ = tx.lock().unwrap().send((channel.0, serde_json::from_str(json).unwrap()));
+        }
+        true
+    });
+    let (app, window) = app_on(builder, &["default", "manage"], Ask::Deny, data.path());
+    load(&window, "echo");
+    assert_eq!(app.wasp().host().open_taps(), 0);
+    invoke(&window, "tap", json!({"channel": "__CHANNEL__:77"})).unwrap();
+    assert_eq!(app.wasp().host().open_taps(), 1);
+
+    assert_eq!(invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": "hi"})).unwrap(), "hi");
+    let record = loop {
+        let (channel, record) = rx.recv_timeout(Duration::from_secs(10)).expect("a tap record");
+        assert_eq!(channel, 77);
+        if record["to"] == "echo" {
+            break record;
+        }
+    };
+    assert_eq!(record["kind"], "request", "{record}");
+    assert_eq!((&record["from"], &record["topic"]), (&json!("host"), &json!("say")), "{record}");
+    assert_eq!(record["size"], 3, "{record}: \"hi\" is 3 bytes of MessagePack");
+    assert_eq!(record["outcome"], json!({"status": "ok"}), "{record}");
+    assert!(record["handled_nanos"].as_u64().unwrap() > 0, "{record}");
+    assert!(record["enqueued_unix_ms"].as_u64().unwrap() > 0, "{record}");
 }

@@ -6,6 +6,7 @@
 
 mod abi_wat;
 mod common;
+mod debugging;
 mod faults;
 mod hostile;
 mod import_boundary;
@@ -19,3 +20,4 @@ mod reload;
 mod scheduling;
 mod services;
 mod supervision;
+mod tap;
