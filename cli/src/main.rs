@@ -316,11 +316,7 @@ fn analyze_command(crate_dir: &Path, no_check: bool, json: bool, target_dir: Opt
             return ExitCode::from(2);
         }
     };
-    if json {
-        if let Err(code) = print_json(&report) {
-            return code;
-        }
-    } else if let Err(code) = out(&report.to_string()) {
+    if let Err(code) = show(&report, json) {
         return code;
     }
     if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
@@ -331,11 +327,7 @@ fn validate_command(args: &ValidateArgs) -> ExitCode {
         Ok(validation) => validation,
         Err(e) => return fail(&e),
     };
-    if args.json {
-        if let Err(code) = print_json(&validation) {
-            return code;
-        }
-    } else if let Err(code) = out(&validation.to_string()) {
+    if let Err(code) = show(&validation, args.json) {
         return code;
     }
     if validation.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) }
@@ -346,11 +338,7 @@ fn inspect_command(args: &InspectArgs) -> ExitCode {
         Ok(inspection) => inspection,
         Err(e) => return fail(&e),
     };
-    if args.json {
-        if let Err(code) = print_json(&inspection) {
-            return code;
-        }
-    } else if let Err(code) = out(&inspection.to_string()) {
+    if let Err(code) = show(&inspection, args.json) {
         return code;
     }
     ExitCode::SUCCESS
@@ -472,6 +460,11 @@ fn fail(e: &CommandError) -> ExitCode {
         None => eprintln!("error: {e}"),
     }
     ExitCode::from(e.exit_code())
+}
+
+/// Prints a result as JSON or as text.
+fn show<T: Serialize + std::fmt::Display>(value: &T, json: bool) -> Result<(), ExitCode> {
+    if json { print_json(value) } else { out(&value.to_string()) }
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), ExitCode> {

@@ -1,6 +1,6 @@
 //! JSON on the command line, MessagePack on the wire.
 
-use serde_json::{Map, Number, Value as Json};
+use serde_json::Value as Json;
 
 use crate::error::CommandError;
 
@@ -17,7 +17,7 @@ pub fn json_to_msgpack(text: &str) -> Result<Vec<u8>, CommandError> {
     let value: Json = serde_json::from_str(text).map_err(|e| {
         CommandError::Usage(format!("the payload `{text}` is not JSON ({e}); a string is quoted: '\"{text}\"'"))
     })?;
-    rmp_serde::to_vec_named(&value).map_err(|e| CommandError::Usage(format!("cannot encode the payload: {e}")))
+    wasp_protocol::json::from_json(&value).map_err(|e| CommandError::Usage(e.message))
 }
 
 /// Decodes a MessagePack reply as JSON: `None` for an empty reply. Binary
@@ -36,60 +36,7 @@ pub fn msgpack_to_json(bytes: &[u8]) -> Result<Option<Json>, CommandError> {
     if bytes.is_empty() {
         return Ok(None);
     }
-    // rmpv reads the reserved marker 0xc1 as nil; rmp-serde refuses it.
-    rmp_serde::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| CommandError::Reply(e.to_string()))?;
-    let mut rest = bytes;
-    let value = rmpv::decode::read_value(&mut rest).map_err(|e| CommandError::Reply(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(CommandError::Reply(format!("{} bytes follow the first value", rest.len())));
-    }
-    Ok(Some(to_json(value)))
-}
-
-fn to_json(value: rmpv::Value) -> Json {
-    use rmpv::Value;
-    match value {
-        Value::Nil => Json::Null,
-        Value::Boolean(b) => Json::Bool(b),
-        Value::Integer(i) => match (i.as_u64(), i.as_i64()) {
-            (Some(u), _) => Json::from(u),
-            (None, Some(s)) => Json::from(s),
-            (None, None) => Json::Null,
-        },
-        Value::F32(x) => float(f64::from(x)),
-        Value::F64(x) => float(x),
-        Value::String(s) => match s.into_str() {
-            Some(s) => Json::String(s),
-            None => Json::String("<invalid UTF-8>".to_owned()),
-        },
-        Value::Binary(bytes) => bytes_json(bytes),
-        Value::Array(items) => Json::Array(items.into_iter().map(to_json).collect()),
-        Value::Map(entries) => {
-            let mut map = Map::with_capacity(entries.len());
-            for (key, value) in entries {
-                let key = match to_json(key) {
-                    Json::String(s) => s,
-                    other => other.to_string(),
-                };
-                map.insert(key, to_json(value));
-            }
-            Json::Object(map)
-        }
-        Value::Ext(kind, data) => {
-            let mut map = Map::new();
-            map.insert("ext".into(), Json::from(kind));
-            map.insert("data".into(), bytes_json(data));
-            Json::Object(map)
-        }
-    }
-}
-
-fn float(x: f64) -> Json {
-    Number::from_f64(x).map_or_else(|| Json::String(x.to_string()), Json::Number)
-}
-
-fn bytes_json(bytes: Vec<u8>) -> Json {
-    Json::Array(bytes.into_iter().map(Json::from).collect())
+    wasp_protocol::json::to_json(bytes).map(Some).map_err(|e| CommandError::Reply(e.message))
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ mod address;
 pub mod codec;
 mod envelope;
 mod error;
+#[cfg(feature = "json")]
+pub mod json;
 mod permission;
 pub mod services;
 mod version;
