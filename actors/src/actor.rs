@@ -8,7 +8,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use wasp_protocol::{ErrorCode, WireError};
-use wasp_runtime::{AuditEvent, AuditKind, Inbound, Instance, ReplyTo};
+use wasp_runtime::{AuditEvent, AuditKind, Engine, Inbound, Instance, PluginEnv, PluginImage, ReplyTo};
 
 use crate::broker::{Broker, quarantined};
 use crate::metrics::{PluginCounters, PluginState, record};
@@ -35,8 +35,18 @@ pub(crate) enum PluginMsg {
     /// Restart the plugin fresh, between two messages.
     Restart(oneshot::Sender<Result<(), wasp_runtime::Error>>),
     /// Replace the instance with one of new code (a reload), between two
-    /// messages: messages queued behind this one go to the new instance.
-    Replace(Box<Instance>, oneshot::Sender<()>),
+    /// messages: the old instance hands its state to the new one, and
+    /// messages queued behind this one go to the new instance. On failure
+    /// the old instance keeps running.
+    Replace(Box<Replacement>, oneshot::Sender<Result<(), wasp_runtime::Error>>),
+}
+
+/// New code for a running plugin: what a [`PluginMsg::Replace`] starts.
+pub(crate) struct Replacement {
+    /// The new code; `None` restarts the running code (an in-process plugin).
+    pub(crate) image: Option<PluginImage>,
+    pub(crate) engine: Engine,
+    pub(crate) env: PluginEnv,
 }
 
 /// What the actor is started with.
@@ -67,6 +77,21 @@ impl Actor for PluginActor {
         })
     }
 
+    /// An orderly stop (an unload, a shutdown): the plugin's `on_unload`
+    /// runs, so it can flush what it must not lose; its state goes nowhere.
+    async fn post_stop(&self, _myself: ActorRef<PluginMsg>, st: &mut PluginActorState) -> Result<(), ActorProcessingErr> {
+        if st.counters.state() != PluginState::Quarantined && !st.instance.quarantined() {
+            match st.instance.unload().await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(target: "wasp::host", plugin = %st.name, "on_unload failed: {e}"),
+                Err(fault) => {
+                    st.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault in on_unload: {fault}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         _myself: ActorRef<PluginMsg>,
@@ -90,9 +115,9 @@ impl Actor for PluginActor {
                 let result = st.restart().await;
                 let _ = done.send(result);
             }
-            PluginMsg::Replace(instance, done) => {
-                st.replace(*instance);
-                let _ = done.send(());
+            PluginMsg::Replace(next, done) => {
+                let result = st.replace(*next).await;
+                let _ = done.send(result);
             }
         }
         Ok(())
@@ -244,9 +269,50 @@ impl PluginActorState {
         Ok(())
     }
 
+    /// A hot reload, between two messages: asks the old instance for its
+    /// state (`on_unload`), starts the new code with it (`on_load`), and
+    /// swaps. The old code's subscriptions and timers go once the new code
+    /// has started (it makes its own in `on_load`); if it fails to start,
+    /// they are put back and the old instance runs on.
+    async fn replace(&mut self, next: Replacement) -> Result<(), wasp_runtime::Error> {
+        let gone = || wasp_runtime::Error::Internal("the host is shutting down".into());
+        let broker = self.broker.upgrade().ok_or_else(gone)?;
+        let quarantined = self.counters.state() == PluginState::Quarantined || self.instance.quarantined();
+        // A quarantined instance is not asked: it must not run again.
+        let state = if quarantined {
+            None
+        } else {
+            match self.instance.unload().await {
+                Ok(Ok(state)) => state,
+                Ok(Err(error)) => return Err(wasp_runtime::Error::UnloadFailed { plugin: self.name.to_string(), error }),
+                Err(fault) => {
+                    self.counters.faults.fetch_add(1, Ordering::Relaxed);
+                    self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault in on_unload: {fault}"));
+                    self.supervise(&fault.to_string()).await;
+                    return Err(fault);
+                }
+            }
+        };
+        let subscriptions = broker.take_plugin_subscriptions(&self.name);
+        let timers = broker.timer_ids(&self.name);
+        let image = next.image.unwrap_or_else(|| self.instance.image());
+        match image.instantiate_with(&next.engine, next.env, state.as_deref()).await {
+            Ok(instance) => {
+                broker.cancel_timers_by(&self.name, &timers, true);
+                self.swap(instance);
+                Ok(())
+            }
+            Err(e) => {
+                broker.cancel_timers_by(&self.name, &timers, false);
+                broker.restore_plugin_subscriptions(&self.name, subscriptions);
+                Err(e)
+            }
+        }
+    }
+
     /// Swaps in a reloaded instance. What the old one deferred is answered
     /// (`unavailable`); a quarantine ends, since the code that earned it is gone.
-    fn replace(&mut self, instance: Instance) {
+    fn swap(&mut self, instance: Instance) {
         let mut old = std::mem::replace(&mut self.instance, instance);
         old.abandon();
         drop(old);

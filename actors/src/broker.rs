@@ -449,10 +449,38 @@ impl Broker {
             .retain(|s| !matches!(&s.subscriber, Subscriber::Host { id, .. } if ids.contains(id)));
     }
 
-    /// Forgets a plugin's own topic subscriptions (its new code is about
-    /// to subscribe afresh).
-    pub(crate) fn remove_plugin_subscriptions(&self, name: &str) {
-        self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !s.is_plugin(name));
+    /// Takes a plugin's own topic subscriptions away (its new code is about
+    /// to subscribe afresh) and returns them, to put back with
+    /// [`Broker::restore_plugin_subscriptions`] if the new code fails.
+    pub(crate) fn take_plugin_subscriptions(&self, name: &str) -> Vec<Subscription> {
+        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let (taken, kept) = std::mem::take(&mut *subs).into_iter().partition(|s| s.is_plugin(name));
+        *subs = kept;
+        taken
+    }
+
+    /// Replaces a plugin's own subscriptions with `taken`.
+    pub(crate) fn restore_plugin_subscriptions(&self, name: &str, taken: Vec<Subscription>) {
+        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|s| !s.is_plugin(name));
+        subs.extend(taken);
+    }
+
+    /// The ids of a plugin's active timers.
+    pub(crate) fn timer_ids(&self, plugin: &str) -> Vec<u64> {
+        self.timers.iter().filter(|t| &*t.value().0 == plugin).map(|t| *t.key()).collect()
+    }
+
+    /// Cancels a plugin's timers: those in `ids` when `among` is true, the
+    /// others when it is false.
+    pub(crate) fn cancel_timers_by(&self, plugin: &str, ids: &[u64], among: bool) {
+        self.timers.retain(|id, (owner, task)| {
+            let hit = &**owner == plugin && ids.contains(id) == among;
+            if hit {
+                task.abort();
+            }
+            !hit
+        });
     }
 
     /// Forgets every subscription of a plugin (it was unloaded).

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use ractor::Actor;
@@ -19,11 +19,12 @@ use wasp_runtime::{
 };
 use wasp_sdk::Plugin;
 
-use crate::actor::{PluginActor, PluginArgs, PluginMsg};
+use crate::actor::{PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::policy::{AskRequest, Decision, Policy};
 use crate::topics::{Event, HostFilter};
+use crate::watch::Watcher;
 use crate::{Error, Supervision};
 
 /// Configures and builds a [`Host`].
@@ -50,9 +51,29 @@ pub struct HostBuilder {
     no_http: bool,
     config: HashMap<String, BTreeMap<String, Vec<u8>>>,
     debug: bool,
+    hot_reload: bool,
+    debounce: Option<Duration>,
 }
 
 impl HostBuilder {
+    /// Hot reload: every plugin loaded from a file or folder
+    /// ([`Host::load`], [`Host::load_as`], [`Host::load_manifest`]) is
+    /// [watched](Host::watch), and reloaded when its module, library or
+    /// `plugin.toml` changes. Off by default; [`Host::watch`] watches one
+    /// plugin either way.
+    pub fn hot_reload(mut self, enabled: bool) -> Self {
+        self.hot_reload = enabled;
+        self
+    }
+
+    /// How long a watched plugin's files must be quiet before it reloads
+    /// (default 150 ms), so that a build writing a file in several steps
+    /// reloads it once.
+    pub fn hot_reload_debounce(mut self, quiet: Duration) -> Self {
+        self.debounce = Some(quiet);
+        self
+    }
+
     /// Debug mode for WASM plugins: they are compiled without optimization,
     /// with their DWARF debug info translated and registered with the GDB
     /// JIT interface, so that gdb or lldb attached to the app can break in
@@ -169,6 +190,9 @@ impl HostBuilder {
                 services,
                 config: self.config,
                 decisions: Mutex::default(),
+                hot_reload: self.hot_reload,
+                debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
+                watcher: OnceLock::new(),
             }),
         })
     }
@@ -195,7 +219,7 @@ pub struct Host {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     engine: Engine,
     broker: Arc<Broker>,
     limits: Limits,
@@ -206,6 +230,12 @@ struct Inner {
     config: HashMap<String, BTreeMap<String, Vec<u8>>>,
     /// Remembered decisions when the host has no database.
     decisions: Mutex<HashMap<(String, String), Decision>>,
+    /// Whether plugins loaded from files are watched.
+    hot_reload: bool,
+    /// Quiet time before a watched plugin reloads.
+    debounce: Duration,
+    /// The file watcher, started by the first [`Host::watch`].
+    watcher: OnceLock<Arc<Watcher>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -344,7 +374,101 @@ impl Host {
         let bytes = read_entry(entry).await?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let origin = origin.map(absolute);
-        self.load_image(manifest, bytes, file_name, origin).await
+        let plugin = self.load_image(manifest, bytes, file_name, origin).await?;
+        if self.inner.hot_reload
+            && let Err(e) = self.watch(plugin.name()).await
+        {
+            tracing::warn!(target: "wasp::reload", plugin = plugin.name(), "hot reload is off for this plugin: {e}");
+        }
+        Ok(plugin)
+    }
+
+    /// Watches a plugin's files — its `plugin.toml` and its module or
+    /// library — and [reloads](Host::reload) it when they change: the new
+    /// code is compiled and validated in the background, the old instance
+    /// hands its state to the new one (`on_unload` → `on_load`), and
+    /// messages queued meanwhile go to the new code. A reload that fails
+    /// leaves the old code running and is reported as an
+    /// [`AuditKind::ReloadFailed`] event ([`Host::audit_events`]) with the
+    /// reason; a successful one as [`AuditKind::Reloaded`].
+    ///
+    /// Only plugins loaded from a file or folder can be watched; hybrid
+    /// plugins cannot (they are not reloadable). Watching a plugin again
+    /// is harmless. [`HostBuilder::hot_reload`] watches every plugin
+    /// loaded from files.
+    pub async fn watch(&self, name: &str) -> Result<(), Error> {
+        let files = self.plugin_files(name).await?;
+        let watcher = match self.inner.watcher.get() {
+            Some(w) => w.clone(),
+            None => {
+                let started = Watcher::start(Arc::downgrade(&self.inner), self.inner.debounce)?;
+                self.inner.watcher.get_or_init(|| started).clone()
+            }
+        };
+        watcher.watch(name, files)
+    }
+
+    /// Stops watching a plugin's files ([`Host::watch`]).
+    pub fn unwatch(&self, name: &str) {
+        if let Some(watcher) = self.inner.watcher.get() {
+            watcher.forget(name);
+        }
+    }
+
+    /// The files a watched plugin reloads from: its manifest (if it has
+    /// one) and its entry file, with canonical folders.
+    async fn plugin_files(&self, name: &str) -> Result<Vec<PathBuf>, Error> {
+        let route = self.route(name)?;
+        self.reloadable(name, &route)?;
+        if route.kind == "in-process" {
+            return Err(Error::Unsupported(format!(
+                "plugin `{name}` runs in process: its code is the app's, there is no file to watch"
+            )));
+        }
+        let (manifest_file, entry) = match route.origin.as_deref() {
+            Some(origin) => {
+                let (manifest, entry) = locate(origin).await?;
+                (manifest.dir.map(|d| d.join(FILE_NAME)), entry)
+            }
+            None => match (route.manifest.dir.as_deref(), route.manifest.entry_path()) {
+                (Some(dir), Some(entry)) => (Some(dir.join(FILE_NAME)), entry),
+                _ => {
+                    return Err(Error::Unsupported(format!(
+                        "plugin `{name}` was not loaded from a file (bytes, or in process): there is nothing to watch"
+                    )));
+                }
+            },
+        };
+        let mut files = Vec::new();
+        for file in manifest_file.into_iter().chain([entry]) {
+            let (Some(dir), Some(file_name)) = (file.parent(), file.file_name()) else { continue };
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = tokio::fs::canonicalize(dir)
+                .await
+                .map_err(|e| Error::Environment(format!("cannot watch {}: {e}", dir.display())))?;
+            files.push(dir.join(file_name));
+        }
+        Ok(files)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// A watched plugin's files changed: reload it (a failure is audited),
+    /// then follow the files its manifest names now.
+    pub(crate) async fn reload_watched(&self, name: &str) {
+        if self.route(name).is_err() {
+            return;
+        }
+        if self.reload(name).await.is_ok()
+            && let Some(watcher) = self.inner.watcher.get()
+            && watcher.watches(name)
+            && let Ok(files) = self.plugin_files(name).await
+            && let Err(e) = watcher.watch(name, files)
+        {
+            tracing::warn!(target: "wasp::reload", plugin = name, "{e}");
+        }
     }
 
     /// Loads a plugin from bytes, with no manifest: default limits and no
@@ -618,6 +742,25 @@ impl Host {
         Ok(())
     }
 
+    /// What an instance of the plugin `manifest` describes runs in.
+    fn plugin_env(&self, manifest: &Manifest, grants: &Grants, family: Option<Arc<str>>) -> PluginEnv {
+        let name: Arc<str> = Arc::from(manifest.name.as_str());
+        let mut config = manifest.config.clone();
+        if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
+            config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let router: Arc<dyn Router> = self.inner.broker.clone();
+        PluginEnv {
+            name,
+            router,
+            limits: manifest.limits.apply(&self.inner.limits),
+            grants: grants.clone(),
+            services: self.inner.services.clone(),
+            config: Arc::new(config),
+            family,
+        }
+    }
+
     /// Creates a running instance of `image`: its `on_load` runs.
     async fn instantiate(
         &self,
@@ -626,22 +769,9 @@ impl Host {
         grants: &Grants,
         family: Option<Arc<str>>,
     ) -> Result<Instance, Error> {
-        let name: Arc<str> = Arc::from(manifest.name.as_str());
-        let mut config = manifest.config.clone();
-        if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
-            config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
+        let env = self.plugin_env(manifest, grants, family);
+        let name = env.name.clone();
         let broker = &self.inner.broker;
-        let router: Arc<dyn Router> = broker.clone();
-        let env = PluginEnv {
-            name: name.clone(),
-            router,
-            limits: manifest.limits.apply(&self.inner.limits),
-            grants: grants.clone(),
-            services: self.inner.services.clone(),
-            config: Arc::new(config),
-            family,
-        };
         image.instantiate(&self.inner.engine, env).await.map_err(|e| {
             // Timers its `on_load` may have set have nowhere to go.
             broker.cancel_timers(&name);
@@ -821,25 +951,50 @@ impl Host {
         Ok(())
     }
 
-    /// Reloads a plugin's code without losing a message: the file is read
-    /// and validated again, the permissions its (possibly changed) manifest
-    /// asks for are decided again, and the new instance starts (`on_load`
-    /// runs) while the old one goes on handling messages. Then, between two
-    /// messages, the new instance takes over: everything queued behind the
-    /// swap goes to it, requests the old one deferred are answered
-    /// `unavailable`, its timers are stopped and its topic subscriptions
-    /// are replaced by those the new `on_load` makes. A quarantine ends.
+    /// Reloads a plugin's code without losing a message or its state: the
+    /// file is read, compiled and validated again in the background, and the
+    /// permissions its (possibly changed) manifest asks for are decided
+    /// again, while the old instance goes on handling messages. Then,
+    /// between two messages, the plugin's actor asks the old instance for
+    /// its state (`on_unload`), starts the new code with it (`on_load`
+    /// finds it in `Context::restored`), and swaps: everything queued
+    /// meanwhile goes to the new instance, requests the old one deferred are
+    /// answered `unavailable`, its timers are stopped and its topic
+    /// subscriptions replaced by those the new `on_load` makes. A
+    /// quarantine ends (a quarantined instance is not asked for its state).
     ///
     /// A plugin loaded from a path ([`Host::load`]) is read from that path
     /// again (a changed `plugin.toml` included). One loaded from a manifest
     /// value is read from the manifest's entry; one loaded from bytes needs
-    /// [`Host::reload_bytes`]; an in-process plugin is restarted. A
-    /// component of a hybrid plugin cannot be reloaded on its own: unload
-    /// and load the hybrid.
+    /// [`Host::reload_bytes`]; an in-process plugin restarts with its state
+    /// handed over. A component of a hybrid plugin cannot be reloaded on its
+    /// own: unload and load the hybrid. [`Host::watch`] reloads a plugin
+    /// whenever its files change.
     ///
-    /// If the new code is refused or its `on_load` fails, the old instance
-    /// keeps running and the error is returned.
+    /// If the new code is refused, the old instance refuses to hand over its
+    /// state, or the new `on_load` fails, the old instance keeps running
+    /// with its state and subscriptions, the error is returned, and an
+    /// [`AuditKind::ReloadFailed`] event records it. A trap in the old
+    /// instance's `on_unload` is a fault like any other: the reload fails
+    /// and the plugin restarts under supervision, without its state.
     pub async fn reload(&self, name: &str) -> Result<PluginRef, Error> {
+        let result = self.reload_from_origin(name).await;
+        self.audit_reload_failure(name, &result);
+        result
+    }
+
+    /// Audits a failed reload of a loaded plugin as
+    /// [`AuditKind::ReloadFailed`] (its old code runs on).
+    fn audit_reload_failure(&self, name: &str, result: &Result<PluginRef, Error>) {
+        if let Err(e) = result
+            && !matches!(e, Error::NotLoaded(_))
+        {
+            let message = format!("plugin `{name}` was not reloaded, its old code runs on: {e}");
+            self.audit(name, AuditKind::ReloadFailed { code: e.code() }, message);
+        }
+    }
+
+    async fn reload_from_origin(&self, name: &str) -> Result<PluginRef, Error> {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         if let Some(origin) = route.origin.as_deref() {
@@ -856,7 +1011,9 @@ impl Host {
             return self.replace(&route, manifest, bytes, file_name).await;
         }
         if route.kind == "in-process" {
-            self.restart(name).await?;
+            // Same code, fresh instance, state handed over.
+            self.swap_in(&route, name, None, self.plugin_env(&route.manifest, &route.grants, None)).await?;
+            self.audit(name, AuditKind::Reloaded, format!("plugin `{name}` was reloaded (in-process)"));
             return Ok(self.plugin_ref(name, &route, None));
         }
         let manifest = (*route.manifest).clone();
@@ -875,6 +1032,12 @@ impl Host {
     /// [`Host::reload`] from bytes (a WASM module or a native library), under
     /// the manifest the plugin runs with now.
     pub async fn reload_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
+        let result = self.reload_from_bytes(name, bytes).await;
+        self.audit_reload_failure(name, &result);
+        result
+    }
+
+    async fn reload_from_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         let mut manifest = (*route.manifest).clone();
@@ -909,24 +1072,11 @@ impl Host {
         let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
         let decided = self.decide(&manifest).await?;
         let broker = &self.inner.broker;
-        // The old code's timers and subscriptions go; the new `on_load` makes its own.
-        broker.cancel_timers(&name);
-        broker.remove_plugin_subscriptions(&name);
-        let instance = match self.instantiate(&manifest, &image, &decided.grants, None).await {
-            Ok(instance) => instance,
-            Err(e) => {
-                // The old instance runs on, but its `on_load` subscriptions
-                // were dropped: restart it so it makes them again.
-                let _ = self.restart(&name).await;
-                return Err(e);
-            }
-        };
-        let (tx, rx) = oneshot::channel();
-        route
-            .actor
-            .cast(PluginMsg::Replace(Box::new(instance), tx))
-            .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
-        rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))?;
+        // Between two messages, the actor asks the old instance for its
+        // state, starts this code with it, and swaps; the old code runs on
+        // if anything fails.
+        let env = self.plugin_env(&manifest, &decided.grants, None);
+        self.swap_in(route, &name, Some(image.clone()), env).await?;
         if let Some(mut live) = broker.routes.get_mut(name.as_str()) {
             live.kind = image.kind();
             live.version = Arc::from(manifest.version.as_str());
@@ -941,6 +1091,20 @@ impl Host {
         plugin.granted = decided.granted;
         plugin.refused = decided.refused;
         Ok(plugin)
+    }
+
+    /// Has the plugin's actor replace its instance, between two messages,
+    /// with one of `image` (`None`: the running code) that starts from the
+    /// old instance's state.
+    async fn swap_in(&self, route: &Route, name: &str, image: Option<PluginImage>, env: PluginEnv) -> Result<(), Error> {
+        let next = Replacement { image, engine: self.inner.engine.clone(), env };
+        let (tx, rx) = oneshot::channel();
+        route
+            .actor
+            .cast(PluginMsg::Replace(Box::new(next), tx))
+            .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
+        rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))??;
+        Ok(())
     }
 
     fn plugin_ref(&self, name: &str, route: &Route, abi: Option<ApiVersion>) -> PluginRef {
@@ -1023,6 +1187,7 @@ impl Host {
             .map(|r| r.value().clone())
             .ok_or_else(|| Error::NotLoaded(name.to_owned()))?;
         self.inner.broker.remove_plugin(name);
+        self.unwatch(name);
         route
             .actor
             .drain_and_wait(Some(Duration::from_secs(60)))

@@ -42,6 +42,7 @@ mod policy;
 mod supervision;
 mod tap;
 mod topics;
+mod watch;
 
 pub use error::Error;
 pub use host::{Host, HostBuilder, PluginRef, Subscription};

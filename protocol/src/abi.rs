@@ -87,7 +87,26 @@ pub mod kind {
     /// The failed completion of the guest's `request_async` with that id; the
     /// payload is a MessagePack `WireError` map.
     pub const ERROR: i32 = 3;
+    /// (1.2) The host is about to discard the instance in an orderly way: a
+    /// reload replaces it with new code, or the plugin is unloaded. The guest
+    /// may answer with `reply(id, 0, state)`: on a reload those bytes are
+    /// handed to the new instance as a [`RESTORE`] message. Sent only to
+    /// plugins built for ABI 1.2 or later.
+    pub const UNLOAD: i32 = 4;
+    /// (1.2) The state the previous instance saved when it was unloaded for a
+    /// reload: delivered once to the new instance, before `wasp_load`. Sent
+    /// only to plugins built for ABI 1.2 or later, and only when there is a
+    /// state.
+    pub const RESTORE: i32 = 5;
 }
+
+/// The topic of an [`kind::UNLOAD`] message.
+pub const TOPIC_UNLOAD: &str = "wasp.unload";
+/// The topic of a [`kind::RESTORE`] message.
+pub const TOPIC_RESTORE: &str = "wasp.restore";
+/// The first ABI version whose plugins receive [`kind::UNLOAD`] and
+/// [`kind::RESTORE`].
+pub const LIFECYCLE_SINCE: crate::ApiVersion = crate::ApiVersion::new(1, 2);
 
 /// What `wasp_handle` and `wasp_load` return.
 pub mod status {

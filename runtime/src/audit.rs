@@ -79,6 +79,13 @@ pub enum AuditKind {
     /// The host replaced the plugin's code with a new build (a reload);
     /// no queued message was lost.
     Reloaded,
+    /// A reload failed (the new code did not build, validate or start, or
+    /// the old instance refused to hand over its state): the old code runs
+    /// on.
+    ReloadFailed {
+        /// The error code the reload failed with.
+        code: ErrorCode,
+    },
     /// A permission was granted (at load, or at run time).
     Granted {
         /// The permission.

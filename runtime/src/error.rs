@@ -228,6 +228,15 @@ pub enum Error {
         /// What `on_load` answered.
         error: WireError,
     },
+    /// The plugin refused to hand over its state for a reload (its
+    /// `on_unload` returned an error): the old code keeps running.
+    #[error("plugin `{plugin}` refused to hand over its state: {error}")]
+    UnloadFailed {
+        /// The plugin.
+        plugin: String,
+        /// What `on_unload` answered.
+        error: WireError,
+    },
     /// A fault in wasp or wasmtime.
     #[error("internal error: {0}")]
     Internal(String),
@@ -254,7 +263,7 @@ impl Error {
             Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
             Self::DeadlineExceeded { .. } | Self::Overrun { .. } => ErrorCode::DeadlineExceeded,
             Self::Quarantined { .. } => ErrorCode::Unavailable,
-            Self::LoadFailed { error, .. } => error.code,
+            Self::LoadFailed { error, .. } | Self::UnloadFailed { error, .. } => error.code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -12,6 +12,7 @@ use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
 
 use crate::hostcalls::HostCalls;
+use crate::lifecycle::Unloaded;
 use crate::router::Inbound;
 use crate::{Error, PluginEnv};
 
@@ -41,18 +42,20 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send), otherwise: &str) 
 }
 
 impl InProcessInstance {
-    /// Creates the plugin with `factory` and runs its `on_load`.
-    pub fn new(factory: PluginFactory, env: PluginEnv) -> Result<Self, Error> {
+    /// Creates the plugin with `factory` and runs its `on_load`, which finds
+    /// `restored` (the state a hot reload hands over) in
+    /// [`Context::restored`].
+    pub fn new(factory: PluginFactory, env: PluginEnv, restored: Option<&[u8]>) -> Result<Self, Error> {
         let mut host = HostCalls::new(env);
-        let plugin = Self::load(&factory, &mut host)?;
+        let plugin = Self::load(&factory, &mut host, restored)?;
         Ok(Self { factory, plugin, host })
     }
 
-    fn load(factory: &PluginFactory, host: &mut HostCalls) -> Result<Box<dyn Plugin>, Error> {
+    fn load(factory: &PluginFactory, host: &mut HostCalls, restored: Option<&[u8]>) -> Result<Box<dyn Plugin>, Error> {
         let name = host.name().to_string();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut plugin = factory();
-            let loaded = plugin.on_load(&mut Context::new(&mut Calls(host)));
+            let loaded = plugin.on_load(&mut Context::with_restored(&mut Calls(host), restored));
             loaded.map(|()| plugin)
         }));
         match result {
@@ -72,8 +75,28 @@ impl InProcessInstance {
         let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.host.name()));
         self.host.fail_all(&err);
         self.host.quarantined = false;
-        self.plugin = Self::load(&self.factory, &mut self.host)?;
+        self.plugin = Self::load(&self.factory, &mut self.host, None)?;
         Ok(())
+    }
+
+    /// Asks the plugin for the state to hand to its successor
+    /// ([`Plugin::on_unload`]). `Err` means it panicked and must be
+    /// recycled; `Ok(Err(_))` is the plugin refusing.
+    pub fn unload(&mut self) -> Result<Unloaded, Error> {
+        let plugin = &mut self.plugin;
+        let host = &mut self.host;
+        catch_unwind(AssertUnwindSafe(|| plugin.on_unload(&mut Context::new(&mut Calls(host))))).map_err(|panic| {
+            Error::Trap {
+                plugin: self.host.name().to_string(),
+                message: format!("panicked in on_unload: {}", panic_text(&*panic, "a panic with a non-text payload")),
+                backtrace: None,
+            }
+        })
+    }
+
+    /// The factory that makes this plugin.
+    pub fn factory(&self) -> &PluginFactory {
+        &self.factory
     }
 
     /// Whether the host quarantined the plugin while it ran.

@@ -1,6 +1,7 @@
 //! One plugin instance behind one type, whatever its backend.
 
 use crate::inprocess::{InProcessInstance, PluginFactory};
+use crate::lifecycle::Unloaded;
 use crate::loader::WasmPlugin;
 use crate::native::{NativeInstance, NativePlugin};
 use crate::router::Inbound;
@@ -51,10 +52,29 @@ impl PluginImage {
 
     /// Starts an instance in `env` (its name, router, limits, grants, services).
     pub async fn instantiate(&self, engine: &Engine, env: PluginEnv) -> Result<Instance, Error> {
+        self.instantiate_with(engine, env, None).await
+    }
+
+    /// [`PluginImage::instantiate`] for a hot reload: `restored` is the state
+    /// the old instance handed over ([`Instance::unload`]), which the new
+    /// one receives before its `on_load` (plugins built for ABI 1.2 or
+    /// later; older ones start without it).
+    pub async fn instantiate_with(
+        &self,
+        engine: &Engine,
+        env: PluginEnv,
+        restored: Option<&[u8]>,
+    ) -> Result<Instance, Error> {
         Ok(match self {
-            Self::Wasm(plugin) => Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env).await?)),
-            Self::Native(plugin) => Instance::Native(Box::new(NativeInstance::new(plugin.clone(), env).await?)),
-            Self::InProcess(factory) => Instance::InProcess(Box::new(InProcessInstance::new(factory.clone(), env)?)),
+            Self::Wasm(plugin) => {
+                Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env, restored).await?))
+            }
+            Self::Native(plugin) => {
+                Instance::Native(Box::new(NativeInstance::new(plugin.clone(), env, restored).await?))
+            }
+            Self::InProcess(factory) => {
+                Instance::InProcess(Box::new(InProcessInstance::new(factory.clone(), env, restored)?))
+            }
         })
     }
 }
@@ -78,6 +98,29 @@ impl Instance {
             Self::Wasm(w) => w.handle(msg).await,
             Self::Native(n) => n.handle(msg).await,
             Self::InProcess(p) => p.handle(msg),
+        }
+    }
+
+    /// Asks the instance for the state to hand to its successor in a hot
+    /// reload: the plugin's `on_unload` (an `unload` message, ABI 1.2), under
+    /// the CPU budget of one message. `Err` means the instance faulted and
+    /// must be [recycled](Instance::recycle); `Ok(Err(_))` is the plugin
+    /// refusing (the reload must not go on); `Ok(Ok(None))` is no state
+    /// (also for plugins built for an older ABI).
+    pub async fn unload(&mut self) -> Result<Unloaded, Error> {
+        match self {
+            Self::Wasm(w) => w.unload().await,
+            Self::Native(n) => n.unload().await,
+            Self::InProcess(p) => p.unload(),
+        }
+    }
+
+    /// What the instance was made from.
+    pub fn image(&self) -> PluginImage {
+        match self {
+            Self::Wasm(w) => PluginImage::Wasm(w.plugin().clone()),
+            Self::Native(n) => PluginImage::Native(n.plugin().clone()),
+            Self::InProcess(p) => PluginImage::InProcess(p.factory().clone()),
         }
     }
 

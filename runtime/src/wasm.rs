@@ -15,6 +15,7 @@ use wasp_sdk::{LogLevel, MessageKind};
 
 use crate::engine::ProfileSlot;
 use crate::hostcalls::HostCalls;
+use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded, speaks_lifecycle};
 use crate::loader::WasmPlugin;
 use crate::router::Inbound;
 use crate::scheduler::SliceState;
@@ -132,12 +133,50 @@ impl std::fmt::Debug for WasmInstance {
 }
 
 impl WasmInstance {
-    /// Instantiates the plugin and runs its `wasp_load`.
-    pub async fn new(engine: &Engine, plugin: WasmPlugin, env: PluginEnv) -> Result<Self, Error> {
+    /// Instantiates the plugin and runs its `wasp_load`. `restored` is the
+    /// state a hot reload hands over: a plugin built for ABI 1.2 or later
+    /// receives it as a `restore` message before `wasp_load`.
+    pub async fn new(
+        engine: &Engine,
+        plugin: WasmPlugin,
+        env: PluginEnv,
+        restored: Option<&[u8]>,
+    ) -> Result<Self, Error> {
         let grants_seen = env.grants.revision();
         let spec = Spec { engine: engine.clone(), plugin, env };
-        let live = Some(spec.start().await?);
+        let live = Some(spec.start(restored).await?);
         Ok(Self { spec, live, grants_seen })
+    }
+
+    /// Asks the instance for the state to hand to its successor (an
+    /// `unload` message, ABI 1.2). `Err` means the instance faulted and must
+    /// be recycled; `Ok(Err(_))` is the plugin refusing. A plugin built for
+    /// an older ABI, or with no running instance, has no state.
+    pub async fn unload(&mut self) -> Result<Unloaded, Error> {
+        if !speaks_lifecycle(self.spec.plugin.abi_version()) || self.live.is_none() {
+            return Ok(Ok(None));
+        }
+        let (capture, reply) = Capture::new();
+        let budget = self.spec.budget_slices();
+        let name = self.spec.plugin.name.clone();
+        let Some(live) = self.live.as_mut() else { return Ok(Ok(None)) };
+        live.store.data_mut().host.begin_request(LIFECYCLE_ID, reply, None);
+        live.store.data_mut().panic = None;
+        live.store.data_mut().slices.start(budget);
+        let first = live.store.data_mut().first_deadline();
+        live.store.set_epoch_deadline(first);
+        let result = deliver(live, abi::kind::UNLOAD, LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, &[]).await;
+        live.store.data_mut().host.end_request(LIFECYCLE_ID);
+        match result {
+            Ok(_) => Ok(capture.state()),
+            Err(Fault::Guest(detail)) => Err(Error::GuestFault { plugin: name.to_string(), detail }),
+            Err(Fault::Wasm(e)) => Err(self.fault_live(e)),
+        }
+    }
+
+    /// The compiled module this instance runs.
+    pub fn plugin(&self) -> &WasmPlugin {
+        &self.spec.plugin
     }
 
     /// Drops the current instance (answering its deferred requests with
@@ -148,7 +187,7 @@ impl WasmInstance {
             let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{name}` was restarted"));
             old.store.data_mut().host.fail_all(&err);
         }
-        self.live = Some(self.spec.start().await?);
+        self.live = Some(self.spec.start(None).await?);
         Ok(())
     }
 
@@ -226,7 +265,7 @@ impl WasmInstance {
         live.store.data_mut().slices.start(budget);
         let first = live.store.data_mut().first_deadline();
         live.store.set_epoch_deadline(first);
-        let result = deliver(live, msg.kind, msg.id, &msg.from, &msg.topic, &msg.payload).await;
+        let result = deliver(live, msg.kind.to_abi(), msg.id, &msg.from, &msg.topic, &msg.payload).await;
         let host = &mut live.store.data_mut().host;
         match result {
             Ok(abi::status::DONE) if is_request => host.end_request(msg.id),
@@ -331,7 +370,7 @@ impl Spec {
         builder.build_p1()
     }
 
-    async fn start(&self) -> Result<Live, Error> {
+    async fn start(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
         let name = &self.plugin.name;
         let schedule = self.engine.schedule();
         let fs_slots: Vec<(String, Access)> =
@@ -399,6 +438,26 @@ impl Spec {
                 return Err(self.fault(&mut store, e));
             }
         }
+        let mut live = Live { store, exports, buffer: None };
+        if let Some(state) = restored.filter(|_| speaks_lifecycle(self.plugin.abi_version())) {
+            live.store.data_mut().slices.start(budget);
+            live.store.set_epoch_deadline(schedule.slice_ticks());
+            match deliver(&mut live, abi::kind::RESTORE, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state).await {
+                Ok(abi::status::DONE | abi::status::DEFERRED) => {}
+                Ok(status) => {
+                    return Err(Error::LoadFailed {
+                        plugin: name.to_string(),
+                        error: WireError::new(
+                            ErrorCode::InvalidMessage,
+                            format!("wasp_handle returned status {status} for the restored state"),
+                        ),
+                    });
+                }
+                Err(Fault::Guest(detail)) => return Err(Error::GuestFault { plugin: name.to_string(), detail }),
+                Err(Fault::Wasm(e)) => return Err(self.fault(&mut live.store, e)),
+            }
+        }
+        let Live { mut store, exports, buffer } = live;
         if self.plugin.has_load {
             let load: TypedFunc<(), i32> =
                 instance.get_typed_func(&mut store, abi::EXPORT_LOAD).map_err(|e| missing(abi::EXPORT_LOAD, e))?;
@@ -418,7 +477,7 @@ impl Spec {
                 Err(e) => return Err(self.fault(&mut store, e)),
             }
         }
-        Ok(Live { store, exports, buffer: None })
+        Ok(Live { store, exports, buffer })
     }
 
     /// Turns a wasmtime error into a readable fault.
@@ -484,7 +543,7 @@ enum Fault {
 /// Writes the message into the guest's buffer and calls `wasp_handle`.
 async fn deliver(
     live: &mut Live,
-    kind: MessageKind,
+    kind: i32,
     id: u64,
     from: &str,
     topic: &str,
@@ -532,7 +591,7 @@ async fn deliver(
         .handle
         .call_async(
             &mut live.store,
-            (ptr as i32, kind.to_abi(), id as i64, from.len() as i32, topic.len() as i32, payload.len() as i32),
+            (ptr as i32, kind, id as i64, from.len() as i32, topic.len() as i32, payload.len() as i32),
         )
         .await
         .map_err(Fault::Wasm)

@@ -89,12 +89,45 @@ pub trait HostApi {
 /// host did not allow.
 pub struct Context<'a> {
     host: &'a mut dyn HostApi,
+    restored: Option<&'a [u8]>,
 }
 
 impl<'a> Context<'a> {
     /// Wraps a backend's host API. Backends call this; plugins receive it.
     pub fn new(host: &'a mut dyn HostApi) -> Self {
-        Self { host }
+        Self { host, restored: None }
+    }
+
+    /// A context for [`Plugin::on_load`](crate::Plugin::on_load) of an
+    /// instance started by a hot reload, carrying the state the old
+    /// instance returned from [`Plugin::on_unload`](crate::Plugin::on_unload).
+    /// Backends call this.
+    pub fn with_restored(host: &'a mut dyn HostApi, restored: Option<&'a [u8]>) -> Self {
+        Self { host, restored }
+    }
+
+    /// The state the previous instance returned from
+    /// [`Plugin::on_unload`](crate::Plugin::on_unload) when a hot reload
+    /// replaced it with this code. `Some` only during
+    /// [`Plugin::on_load`](crate::Plugin::on_load) of a reloaded instance
+    /// whose predecessor saved a state; `None` on a first load, after a
+    /// crash, and in every other call.
+    pub fn restored(&self) -> Option<&[u8]> {
+        self.restored
+    }
+
+    /// [`Context::restored`], decoded from MessagePack (the pair of
+    /// [`crate::encode`] in `on_unload`). A state that does not decode is an
+    /// `invalid_message` error: return it from `on_load` to refuse the reload
+    /// and keep the old code running, or ignore it to start afresh.
+    pub fn restored_as<T: DeserializeOwned>(&self) -> Result<Option<T>, WireError> {
+        self.restored
+            .map(|bytes| {
+                rmp_serde::from_slice(bytes).map_err(|e| {
+                    WireError::new(ErrorCode::InvalidMessage, format!("the restored state does not decode: {e}"))
+                })
+            })
+            .transpose()
     }
 
     /// Sends `value` one-way to the plugin `to` (or `host`).

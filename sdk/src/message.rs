@@ -120,7 +120,17 @@ impl Reply {
     }
 }
 
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
+/// MessagePack of `value` (maps with field names, as every typed SDK call
+/// sends): for a state returned from
+/// [`Plugin::on_unload`](crate::Plugin::on_unload), or a payload for the
+/// `*_raw` calls.
+///
+/// ```
+/// let bytes = wasp_sdk::encode(&42u64)?;
+/// assert_eq!(bytes, [42]);
+/// # Ok::<(), wasp_sdk::WireError>(())
+/// ```
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, WireError> {
     rmp_serde::to_vec_named(value)
         .map_err(|e| WireError::new(ErrorCode::InvalidMessage, format!("cannot encode payload: {e}")))
 }
@@ -160,6 +170,23 @@ pub fn dispatch<P: crate::Plugin + ?Sized>(
                 &format!("handling {kind:?} `{}` from `{}` failed: {e}", msg.topic, msg.from),
             );
             Dispatched::Done
+        }
+    }
+}
+
+/// Runs [`Plugin::on_unload`](crate::Plugin::on_unload) for an
+/// [`abi::kind::UNLOAD`] message `id` and hands its outcome to the host: a
+/// state as `host.reply(id, Ok(state))`, an error as `host.reply(id,
+/// Err(..))`, no state as no reply. Every backend calls this.
+pub fn dispatch_unload<P: crate::Plugin + ?Sized>(plugin: &mut P, host: &mut dyn crate::HostApi, id: u64) {
+    let result = plugin.on_unload(&mut crate::Context::new(host));
+    match result {
+        Ok(Some(state)) => {
+            let _ = host.reply(id, Ok(&state));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = host.reply(id, Err(&e));
         }
     }
 }

@@ -236,10 +236,17 @@ fn guarded<T>(host: &HostVTable, f: impl FnOnce() -> T) -> Result<T, ()> {
     })
 }
 
+/// What the handle of an instance points to.
+struct Slot<P> {
+    plugin: P,
+    /// The state a `restore` message brought, until `load` hands it to `on_load`.
+    restored: Option<Vec<u8>>,
+}
+
 unsafe extern "C" fn create<P: Plugin + Default>() -> *mut c_void {
     // `Default` may panic; there is no host table yet to report it to.
     match catch_unwind(P::default) {
-        Ok(plugin) => Box::into_raw(Box::new(plugin)).cast(),
+        Ok(plugin) => Box::into_raw(Box::new(Slot { plugin, restored: None })).cast(),
         Err(_) => core::ptr::null_mut(),
     }
 }
@@ -249,16 +256,18 @@ unsafe extern "C" fn destroy<P: Plugin + Default>(plugin: *mut c_void) {
         return;
     }
     // SAFETY: the host passes back a handle `create::<P>` made, once.
-    let plugin = unsafe { Box::from_raw(plugin.cast::<P>()) };
+    let plugin = unsafe { Box::from_raw(plugin.cast::<Slot<P>>()) };
     let _ = catch_unwind(AssertUnwindSafe(move || drop(plugin)));
 }
 
 unsafe extern "C" fn load<P: Plugin + Default>(plugin: *mut c_void, host: *const HostVTable) -> i32 {
     // SAFETY: the host passes its live table and a handle from `create::<P>`,
     // used by one thread at a time.
-    let (host, plugin) = unsafe { (&*host, &mut *plugin.cast::<P>()) };
+    let (host, slot) = unsafe { (&*host, &mut *plugin.cast::<Slot<P>>()) };
     let mut api = NativeHost(host);
-    match guarded(host, || plugin.on_load(&mut Context::new(&mut api))) {
+    let restored = slot.restored.take();
+    let plugin = &mut slot.plugin;
+    match guarded(host, || plugin.on_load(&mut Context::with_restored(&mut api, restored.as_deref()))) {
         Ok(Ok(())) => abi::status::DONE,
         Ok(Err(e)) => {
             api.log(LogLevel::Error, &e.to_string());
@@ -275,12 +284,26 @@ unsafe extern "C" fn handle<P: Plugin + Default>(
 ) -> i32 {
     // SAFETY: as in `load`; `msg` and the buffers it points to are the
     // host's, alive for the call.
-    let (host, plugin, msg) = unsafe { (&*host, &mut *plugin.cast::<P>(), &*msg) };
+    let (host, slot, msg) = unsafe { (&*host, &mut *plugin.cast::<Slot<P>>(), &*msg) };
     // SAFETY: the host's message fields describe live buffers (ABI §12).
     let (from, topic, payload) = unsafe {
         (bytes(msg.from, msg.from_len), bytes(msg.topic, msg.topic_len), bytes(msg.payload, msg.payload_len))
     };
     let mut api = NativeHost(host);
+    match msg.kind {
+        abi::kind::RESTORE => {
+            slot.restored = Some(payload.to_vec());
+            return abi::status::DONE;
+        }
+        abi::kind::UNLOAD => {
+            return match guarded(host, || crate::dispatch_unload(&mut slot.plugin, &mut api, msg.id)) {
+                Ok(()) => abi::status::DONE,
+                Err(()) => STATUS_PANICKED,
+            };
+        }
+        _ => {}
+    }
+    let plugin = &mut slot.plugin;
     let (Some(kind), Ok(from), Ok(topic)) =
         (MessageKind::from_abi(msg.kind), core::str::from_utf8(from), core::str::from_utf8(topic))
     else {

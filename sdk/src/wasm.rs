@@ -13,9 +13,14 @@ use crate::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
 /// Length of [`ABI_VERSION`].
 pub const ABI_VERSION_LEN: usize = 3;
 /// The `wasp:abi` custom section's content.
-pub const ABI_VERSION: [u8; ABI_VERSION_LEN] = *b"1.1";
+pub const ABI_VERSION: [u8; ABI_VERSION_LEN] = *b"1.2";
 
-const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_protocol::ApiVersion::CURRENT.minor == 1);
+const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_protocol::ApiVersion::CURRENT.minor == 2);
+
+std::thread_local! {
+    /// The state a `restore` message brought, until `wasp_load` hands it to `on_load`.
+    static RESTORED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
 
 #[link(wasm_import_module = "wasp")]
 unsafe extern "C" {
@@ -90,7 +95,8 @@ pub fn load<P: Plugin + Default>(cell: &RefCell<Option<P>>) -> i32 {
     }));
     let mut plugin = P::default();
     let mut host = WasmHost;
-    let result = plugin.on_load(&mut Context::new(&mut host));
+    let restored = RESTORED.with(|r| r.borrow_mut().take());
+    let result = plugin.on_load(&mut Context::with_restored(&mut host, restored.as_deref()));
     *cell.borrow_mut() = Some(plugin);
     match result {
         Ok(()) => abi::status::DONE,
@@ -125,6 +131,19 @@ pub unsafe fn handle<P: Plugin + Default>(
     let (topic, payload) = rest.split_at(topic_len as usize);
     let id = id as u64;
     let mut host = WasmHost;
+    match kind {
+        abi::kind::RESTORE => {
+            RESTORED.with(|r| *r.borrow_mut() = Some(payload.to_vec()));
+            return abi::status::DONE;
+        }
+        abi::kind::UNLOAD => {
+            if let Some(plugin) = cell.borrow_mut().as_mut() {
+                crate::dispatch_unload(plugin, &mut host, id);
+            }
+            return abi::status::DONE;
+        }
+        _ => {}
+    }
     let (Some(kind), Ok(from), Ok(topic)) =
         (MessageKind::from_abi(kind), core::str::from_utf8(from), core::str::from_utf8(topic))
     else {

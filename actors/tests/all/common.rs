@@ -248,3 +248,30 @@ pub(crate) fn is_denial(plugin: &str, permission: &str) -> impl Fn(&wasp_actors:
     let permission: wasp_actors::Permission = permission.parse().expect("valid permission");
     move |e| e.plugin == plugin && e.kind == wasp_actors::AuditKind::PermissionDenied { permission: permission.clone() }
 }
+
+/// A copy of an example's WASM bundle (plugin.toml and module) in a folder
+/// the test may change.
+pub(crate) fn bundle_copy(plugin: &str, into: &std::path::Path) -> std::path::PathBuf {
+    copy_files(&wasp_fixtures::wasm_bundle(plugin), &into.join(plugin))
+}
+
+/// A copy of an example's native bundle (plugin.toml and library).
+pub(crate) fn native_bundle_copy(plugin: &str, into: &std::path::Path) -> std::path::PathBuf {
+    copy_files(&wasp_fixtures::native_bundle(plugin), &into.join(format!("{plugin}-native")))
+}
+
+fn copy_files(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    to.to_owned()
+}
+
+/// A WAT test plugin for ABI 1.2 (it receives `unload` and `restore`):
+/// [`WAT_PRELUDE`], then `items`, then `wasp:abi` 1.2.
+pub(crate) fn wat_plugin_v12(items: &str) -> Vec<u8> {
+    wat(&format!("(module {WAT_PRELUDE} {items} (@custom \"wasp:abi\" \"1.2\"))"))
+}

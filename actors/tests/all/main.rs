@@ -8,6 +8,7 @@ mod abi_wat;
 mod common;
 mod debugging;
 mod faults;
+mod hot_reload;
 mod hostile;
 mod import_boundary;
 mod lifecycle;

@@ -7,20 +7,7 @@ use std::time::Duration;
 use wasp_actors::{AuditKind, Error, Host, Manifest};
 use wasp_protocol::codec;
 
-use crate::common::{FORMS, Form, host, load};
-
-/// A copy of an example's WASM bundle in a folder the test may change.
-fn bundle_copy(plugin: &str, into: &Path) -> std::path::PathBuf {
-    let from = wasp_fixtures::wasm_bundle(plugin);
-    let to = into.join(plugin);
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(&from).unwrap().flatten() {
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-    to
-}
+use crate::common::{FORMS, Form, bundle_copy, host, load};
 
 async fn work(host: &Host, to: &str, n: u64) -> Result<u64, wasp_protocol::WireError> {
     let reply = host.request(to, "work", codec::to_payload(&n).unwrap()).await?;
@@ -111,14 +98,15 @@ async fn each_way_of_loading_has_its_way_of_reloading() {
     host.load_manifest(manifest).await.unwrap();
     host.reload("echo-manifest").await.unwrap();
 
-    // In process: the code is the app's, so a reload is a fresh restart.
+    // In process: the code is the app's, so a reload is a restart that
+    // hands the state over (the counter keeps its value).
     for form in FORMS.into_iter().filter(|f| *f == Form::InProcess) {
         load(&host, form, "counter", "counter-inproc").await;
         host.request("counter-inproc", "add", codec::to_payload(&3u64).unwrap()).await.unwrap();
         host.reload("counter-inproc").await.unwrap();
         let value: u64 =
             codec::from_payload(&host.request("counter-inproc", "get", vec![0xc0]).await.unwrap()).unwrap();
-        assert_eq!(value, 0);
+        assert_eq!(value, 3);
     }
     assert!(matches!(host.reload("ghost").await.unwrap_err(), Error::NotLoaded(_)));
     tokio::time::timeout(Duration::from_secs(30), host.shutdown()).await.unwrap();

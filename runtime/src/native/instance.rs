@@ -24,6 +24,7 @@ use super::calls::CallCtx;
 use super::library::NativePlugin;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::hostcalls::HostCalls;
+use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded, speaks_lifecycle};
 use crate::router::Inbound;
 use crate::{Error, PluginEnv};
 
@@ -86,10 +87,13 @@ impl Shared {
 
 /// What the actor asks of the worker thread.
 enum Job {
-    /// Create the plugin and run its `on_load`.
-    Load(oneshot::Sender<Result<(), Error>>),
+    /// Create the plugin, hand it the state a reload restored (if any), and
+    /// run its `on_load`.
+    Load(Option<Vec<u8>>, oneshot::Sender<Result<(), Error>>),
     /// Handle one message.
     Handle(Inbound, oneshot::Sender<Result<(), Error>>),
+    /// Ask the plugin for the state to hand to its successor.
+    Unload(oneshot::Sender<Result<Unloaded, Error>>),
 }
 
 /// The actor's end of one worker thread.
@@ -129,18 +133,33 @@ impl std::fmt::Debug for NativeInstance {
 }
 
 impl NativeInstance {
-    /// Starts a worker thread, creates the plugin on it and runs its `on_load`.
-    pub async fn new(plugin: NativePlugin, env: PluginEnv) -> Result<Self, Error> {
+    /// Starts a worker thread, creates the plugin on it and runs its
+    /// `on_load`. `restored` is the state a hot reload hands over: a plugin
+    /// built for ABI 1.2 or later receives it as a `restore` message first.
+    pub async fn new(plugin: NativePlugin, env: PluginEnv, restored: Option<&[u8]>) -> Result<Self, Error> {
         let rt = tokio::runtime::Handle::current();
         let worker = spawn_worker(&plugin, &env, &rt)?;
         let mut instance = Self { plugin, env, rt, worker };
-        instance.load().await?;
+        instance.load(restored.map(<[u8]>::to_vec)).await?;
         Ok(instance)
     }
 
-    async fn load(&mut self) -> Result<(), Error> {
+    async fn load(&mut self, restored: Option<Vec<u8>>) -> Result<(), Error> {
         let (done, answer) = oneshot::channel();
-        self.submit(Job::Load(done))?;
+        self.submit(Job::Load(restored, done))?;
+        self.watch(answer, None).await
+    }
+
+    /// Asks the instance for the state to hand to its successor (an
+    /// `unload` message, ABI 1.2), under the watchdog. `Err` means the
+    /// instance faulted and must be recycled; `Ok(Err(_))` is the plugin
+    /// refusing. A plugin built for an older ABI has no state.
+    pub async fn unload(&mut self) -> Result<Unloaded, Error> {
+        if !speaks_lifecycle(self.plugin.abi_version()) {
+            return Ok(Ok(None));
+        }
+        let (done, answer) = oneshot::channel();
+        self.submit(Job::Unload(done))?;
         self.watch(answer, None).await
     }
 
@@ -172,7 +191,7 @@ impl NativeInstance {
     }
 
     /// Waits for the worker's answer under the watchdog.
-    async fn watch(&mut self, mut answer: oneshot::Receiver<Result<(), Error>>, id: Option<u64>) -> Result<(), Error> {
+    async fn watch<T>(&mut self, mut answer: oneshot::Receiver<Result<T, Error>>, id: Option<u64>) -> Result<T, Error> {
         let budget = self.env.limits.cpu_budget;
         let started = Instant::now();
         // Most calls take microseconds: wait for those without parking this
@@ -249,7 +268,12 @@ impl NativeInstance {
             )));
         }
         self.worker = spawn_worker(&self.plugin, &self.env, &self.rt)?;
-        self.load().await
+        self.load(None).await
+    }
+
+    /// The library this instance runs.
+    pub fn plugin(&self) -> &NativePlugin {
+        &self.plugin
     }
 
     /// Whether the host quarantined the plugin while it ran.
@@ -299,11 +323,14 @@ impl Thread {
         let mut instance = Handle(std::ptr::null_mut());
         while let Some(job) = next_job(&inbox) {
             match job {
-                Job::Load(done) => {
-                    let _ = done.send(self.load(&mut instance));
+                Job::Load(restored, done) => {
+                    let _ = done.send(self.load(&mut instance, restored.as_deref()));
                 }
                 Job::Handle(msg, done) => {
                     let _ = done.send(self.handle(&instance, msg));
+                }
+                Job::Unload(done) => {
+                    let _ = done.send(self.unload(&instance));
                 }
             }
         }
@@ -329,7 +356,7 @@ impl Thread {
         }
     }
 
-    fn load(&self, instance: &mut Handle) -> Result<(), Error> {
+    fn load(&self, instance: &mut Handle, restored: Option<&[u8]>) -> Result<(), Error> {
         let vtable = self.plugin.lib.vtable();
         if instance.0.is_null() {
             // SAFETY: `create` takes nothing and returns a new instance handle or NULL.
@@ -341,6 +368,21 @@ impl Thread {
                 message: "the library's `create` returned NULL (in a Rust plugin: its `Default` panicked)".into(),
                 backtrace: None,
             });
+        }
+        if let Some(state) = restored.filter(|_| speaks_lifecycle(self.plugin.abi_version())) {
+            match self.call(instance, abi::kind::RESTORE, abi::TOPIC_RESTORE, state) {
+                (abi::status::DONE | abi::status::DEFERRED, _) => {}
+                (STATUS_PANICKED, mut ctx) => return Err(self.panicked("restoring the state", &mut ctx)),
+                (status, _) => {
+                    return Err(Error::LoadFailed {
+                        plugin: self.name(),
+                        error: WireError::new(
+                            ErrorCode::InvalidMessage,
+                            format!("the native `handle` returned status {status} for the restored state"),
+                        ),
+                    });
+                }
+            }
         }
         let mut ctx = CallCtx::new(&self.shared, &self.rt);
         let host = ctx.vtable();
@@ -356,6 +398,46 @@ impl Thread {
                     ErrorCode::from_u16(u16::try_from(code).unwrap_or(0)),
                     format!("on_load failed with status {code}; the plugin's log says why"),
                 ),
+            }),
+        }
+    }
+
+    /// Calls `handle` with a lifecycle message from `host` (no reply target
+    /// of its own; the caller registers one if it wants the answer).
+    fn call(&self, instance: &Handle, kind: i32, topic: &str, payload: &[u8]) -> (i32, CallCtx<'_>) {
+        let from = "host";
+        let message = NativeMessage {
+            kind,
+            reserved: 0,
+            id: LIFECYCLE_ID,
+            from: from.as_ptr(),
+            from_len: from.len(),
+            topic: topic.as_ptr(),
+            topic_len: topic.len(),
+            payload: payload.as_ptr(),
+            payload_len: payload.len(),
+        };
+        let mut ctx = CallCtx::new(&self.shared, &self.rt);
+        let host = ctx.vtable();
+        // SAFETY: as in `load`; `message` points into live locals.
+        let status = unsafe { (self.plugin.lib.vtable().handle)(instance.0, &host, &message) };
+        (status, ctx)
+    }
+
+    fn unload(&self, instance: &Handle) -> Result<Unloaded, Error> {
+        if instance.0.is_null() {
+            return Ok(Ok(None));
+        }
+        let (capture, reply) = Capture::new();
+        self.shared.calls().begin_request(LIFECYCLE_ID, reply, None);
+        let (status, mut ctx) = self.call(instance, abi::kind::UNLOAD, abi::TOPIC_UNLOAD, &[]);
+        self.shared.calls().end_request(LIFECYCLE_ID);
+        match status {
+            abi::status::DONE | abi::status::DEFERRED => Ok(capture.state()),
+            STATUS_PANICKED => Err(self.panicked("on_unload", &mut ctx)),
+            other => Err(Error::GuestFault {
+                plugin: self.name(),
+                detail: format!("the native `handle` returned status {other}, which the ABI does not define"),
             }),
         }
     }

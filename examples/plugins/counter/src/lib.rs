@@ -4,6 +4,9 @@
 //!   new value, and answers the new value;
 //! - request `get`: answers the value;
 //! - event `counter.reset` (it subscribes on load): back to zero.
+//!
+//! Its value survives a hot reload: `on_unload` hands it to the new code,
+//! which takes it back in `on_load`.
 
 use wasp_sdk::prelude::*;
 
@@ -15,7 +18,15 @@ pub struct Counter {
 
 impl Plugin for Counter {
     fn on_load(&mut self, ctx: &mut Context<'_>) -> Result<(), WireError> {
+        // After a reload: carry on from the old code's value.
+        if let Some(value) = ctx.restored_as::<u64>()? {
+            self.value = value;
+        }
         ctx.subscribe("counter.reset")
+    }
+
+    fn on_unload(&mut self, _: &mut Context<'_>) -> Result<Option<Vec<u8>>, WireError> {
+        wasp_sdk::encode(&self.value).map(Some)
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
