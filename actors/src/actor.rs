@@ -79,7 +79,11 @@ impl Actor for PluginActor {
 
     /// An orderly stop (an unload, a shutdown): the plugin's `on_unload`
     /// runs, so it can flush what it must not lose; its state goes nowhere.
-    async fn post_stop(&self, _myself: ActorRef<PluginMsg>, st: &mut PluginActorState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<PluginMsg>,
+        st: &mut PluginActorState,
+    ) -> Result<(), ActorProcessingErr> {
         if st.counters.state() != PluginState::Quarantined && !st.instance.quarantined() {
             match st.instance.unload().await {
                 Ok(Ok(_)) => {}
@@ -284,7 +288,9 @@ impl PluginActorState {
         } else {
             match self.instance.unload().await {
                 Ok(Ok(state)) => state,
-                Ok(Err(error)) => return Err(wasp_runtime::Error::UnloadFailed { plugin: self.name.to_string(), error }),
+                Ok(Err(error)) => {
+                    return Err(wasp_runtime::Error::UnloadFailed { plugin: self.name.to_string(), error });
+                }
                 Err(fault) => {
                     self.counters.faults.fetch_add(1, Ordering::Relaxed);
                     self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault in on_unload: {fault}"));

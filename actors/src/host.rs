@@ -1096,7 +1096,13 @@ impl Host {
     /// Has the plugin's actor replace its instance, between two messages,
     /// with one of `image` (`None`: the running code) that starts from the
     /// old instance's state.
-    async fn swap_in(&self, route: &Route, name: &str, image: Option<PluginImage>, env: PluginEnv) -> Result<(), Error> {
+    async fn swap_in(
+        &self,
+        route: &Route,
+        name: &str,
+        image: Option<PluginImage>,
+        env: PluginEnv,
+    ) -> Result<(), Error> {
         let next = Replacement { image, engine: self.inner.engine.clone(), env };
         let (tx, rx) = oneshot::channel();
         route

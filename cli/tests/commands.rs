@@ -147,7 +147,7 @@ fn inspect_shows_echo_permissions_imports_and_abi() {
     let report = json(&output);
     assert_eq!(report["manifest"]["permissions"], serde_json::json!(["publish:echo.seen", "log"]));
     let file = &report["files"][0];
-    assert_eq!(file["abi"], "1.1");
+    assert_eq!(file["abi"], wasp_protocol::ApiVersion::CURRENT.to_string());
     let size = std::fs::metadata(bundle("echo").join("echo.wasm")).expect("echo.wasm").len();
     assert_eq!(file["size"], size);
     let imports: Vec<&str> =

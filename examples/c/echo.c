@@ -63,6 +63,14 @@ static int32_t echo_handle(void *plugin, const HostVTable *host, const NativeMes
         host->log(host->ctx, WASP_LOG_DEBUG, STR("event received"));
         return WASP_STATUS_DONE;
     }
+    if (msg->kind == WASP_KIND_UNLOAD) { /* a reload: hand the count to the new code */
+        host->reply(host->ctx, msg->id, 0, (const uint8_t *)&echo->events, sizeof echo->events);
+        return WASP_STATUS_DONE;
+    }
+    if (msg->kind == WASP_KIND_RESTORE && msg->payload_len == sizeof echo->events) {
+        memcpy(&echo->events, msg->payload, sizeof echo->events);
+        return WASP_STATUS_DONE;
+    }
     if (msg->kind != WASP_KIND_REQUEST) {
         return WASP_STATUS_DONE; /* completions of request_async: this plugin makes none */
     }

@@ -1,4 +1,4 @@
-/* wasp_native.h: the wasp native plugin ABI, version 1.1 (docs/abi.md §12). */
+/* wasp_native.h: the wasp native plugin ABI, version 1.2 (docs/abi.md §12). */
 #ifndef WASP_NATIVE_H
 #define WASP_NATIVE_H
 
@@ -11,7 +11,7 @@ extern "C" {
 
 /* The ABI version this header describes. */
 #define WASP_ABI_MAJOR 1u
-#define WASP_ABI_MINOR 1u
+#define WASP_ABI_MINOR 2u
 
 /* The first 8 bytes of every PluginVTable: "WASPNAT" and a NUL. */
 #define WASP_MAGIC { 'W', 'A', 'S', 'P', 'N', 'A', 'T', '\0' }
@@ -21,6 +21,8 @@ extern "C" {
 #define WASP_KIND_EVENT 1
 #define WASP_KIND_REPLY 2
 #define WASP_KIND_ERROR 3
+#define WASP_KIND_UNLOAD 4  /* 1.2: the instance is about to go; reply with its state */
+#define WASP_KIND_RESTORE 5 /* 1.2: the state the previous instance handed over */
 
 /* What PluginVTable.load and .handle return. */
 #define WASP_STATUS_DONE 0

@@ -168,7 +168,13 @@ impl WasmInstance {
         let result = deliver(live, abi::kind::UNLOAD, LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, &[]).await;
         live.store.data_mut().host.end_request(LIFECYCLE_ID);
         match result {
-            Ok(_) => Ok(capture.state()),
+            Ok(abi::status::DONE | abi::status::DEFERRED) => Ok(capture.state()),
+            Ok(status) => Ok(capture.state().and_then(|_| {
+                Err(WireError::new(
+                    ErrorCode::InvalidMessage,
+                    format!("plugin `{name}`: wasp_handle returned unknown status {status} for `unload`"),
+                ))
+            })),
             Err(Fault::Guest(detail)) => Err(Error::GuestFault { plugin: name.to_string(), detail }),
             Err(Fault::Wasm(e)) => Err(self.fault_live(e)),
         }
@@ -541,14 +547,7 @@ enum Fault {
 }
 
 /// Writes the message into the guest's buffer and calls `wasp_handle`.
-async fn deliver(
-    live: &mut Live,
-    kind: i32,
-    id: u64,
-    from: &str,
-    topic: &str,
-    payload: &[u8],
-) -> Result<i32, Fault> {
+async fn deliver(live: &mut Live, kind: i32, id: u64, from: &str, topic: &str, payload: &[u8]) -> Result<i32, Fault> {
     let needed = from.len() + topic.len() + payload.len();
     let needed32 = u32::try_from(needed)
         .map_err(|_| Fault::Guest(format!("message of {needed} bytes does not fit a 32-bit guest")))?;

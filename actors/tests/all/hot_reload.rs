@@ -12,8 +12,8 @@ use wasp_actors::{AuditEvent, AuditKind, Error, Host, Policy};
 use wasp_protocol::{ErrorCode, codec};
 
 use crate::common::{
-    FORMS, Form, WAT_ALLOC, audit_where, bundle_copy, host, load, load_wat, native_bundle_copy, wat_handle,
-    wat_plugin, wat_plugin_v12,
+    FORMS, Form, WAT_ALLOC, audit_where, bundle_copy, host, load, load_wat, native_bundle_copy, wat_handle, wat_plugin,
+    wat_plugin_v12,
 };
 
 async fn add(host: &Host, to: &str, n: u64) -> Result<u64, wasp_protocol::WireError> {
@@ -110,7 +110,8 @@ fn keeper(on_unload: &str, on_restore: &str) -> Vec<u8> {
 }
 
 /// Hands over the count's 8 bytes.
-const SAVE: &str = "(drop (call $reply (local.get $id) (i32.const 0) (i32.const 8192) (i32.const 8))) (return (i32.const 0))";
+const SAVE: &str =
+    "(drop (call $reply (local.get $id) (i32.const 0) (i32.const 8192) (i32.const 8))) (return (i32.const 0))";
 /// Takes the count back from a restore's 8-byte payload.
 const TAKE: &str = "(i64.store (i32.const 8192) (i64.load (global.get $payload))) (return (i32.const 0))";
 
@@ -138,14 +139,16 @@ async fn a_plugin_written_from_the_abi_hands_its_state_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unload_answered_with_an_error_keeps_the_old_code_and_its_state() {
     let host = host();
-    let refuse = "(drop (call $reply (local.get $id) (i32.const 1000) (i32.const 32) (i32.const 7))) (return (i32.const 0))";
+    let refuse =
+        "(drop (call $reply (local.get $id) (i32.const 1000) (i32.const 32) (i32.const 7))) (return (i32.const 0))";
     load_wat(&host, "stubborn", &keeper(refuse, TAKE)).await;
     host.call::<_, Vec<i64>>("stubborn", "add", &()).await.unwrap();
     let mut audit = host.audit_events();
     let err = host.reload_bytes("stubborn", &keeper(SAVE, TAKE)).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Plugin, "{err}");
     assert!(err.to_string().contains("not now"), "the plugin's reason is in the error: {err}");
-    let event = audit_where(&mut audit, |e| e.plugin == "stubborn" && matches!(e.kind, AuditKind::ReloadFailed { .. })).await;
+    let event =
+        audit_where(&mut audit, |e| e.plugin == "stubborn" && matches!(e.kind, AuditKind::ReloadFailed { .. })).await;
     assert_eq!(event.kind, AuditKind::ReloadFailed { code: ErrorCode::Plugin });
     assert_eq!(count(&host, "stubborn").await, 1, "the old instance runs on, count intact");
 }
@@ -251,10 +254,8 @@ fn watching_host() -> Host {
 
 /// The next `Reloaded` or `ReloadFailed` event of `plugin`.
 async fn next_reload(audit: &mut tokio::sync::broadcast::Receiver<AuditEvent>, plugin: &str) -> AuditEvent {
-    audit_where(audit, |e| {
-        e.plugin == plugin && matches!(e.kind, AuditKind::Reloaded | AuditKind::ReloadFailed { .. })
-    })
-    .await
+    audit_where(audit, |e| e.plugin == plugin && matches!(e.kind, AuditKind::Reloaded | AuditKind::ReloadFailed { .. }))
+        .await
 }
 
 /// Writes a file the way build tools do: a new file renamed over the old.
@@ -297,7 +298,10 @@ async fn a_watched_plugin_reloads_when_its_files_change_and_keeps_its_state() {
         // A broken build: refused, the old code runs on, and the event says why.
         std::fs::write(&entry, b"not a plugin at all").unwrap();
         let event = next_reload(&mut audit, &name).await;
-        assert!(matches!(event.kind, AuditKind::ReloadFailed { code: ErrorCode::InvalidArgument }), "{form:?}: {event:?}");
+        assert!(
+            matches!(event.kind, AuditKind::ReloadFailed { code: ErrorCode::InvalidArgument }),
+            "{form:?}: {event:?}"
+        );
         assert!(event.message.contains("old code runs on"), "{}", event.message);
         assert_eq!(add(&host, &name, 1).await.unwrap(), 9, "{form:?}");
 
@@ -334,12 +338,8 @@ async fn a_burst_of_writes_reloads_once() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let reloads: BTreeSet<_> = host
-        .audit_log()
-        .into_iter()
-        .filter(|e| e.kind == AuditKind::Reloaded)
-        .map(|e| e.at)
-        .collect();
+    let reloads: BTreeSet<_> =
+        host.audit_log().into_iter().filter(|e| e.kind == AuditKind::Reloaded).map(|e| e.at).collect();
     assert_eq!(reloads.len(), 1, "{:?}", host.audit_log());
 }
 

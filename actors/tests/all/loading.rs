@@ -293,18 +293,18 @@ async fn major_abi_version_2_is_refused_naming_both_versions() {
     assert_eq!(err.code(), ErrorCode::VersionMismatch);
     assert_eq!(problems(&err), [Problem::UnsupportedAbi { plugin: ApiVersion::new(2, 0), host: ApiVersion::CURRENT }]);
     let text = err.to_string();
-    assert!(text.contains("plugin requires ABI 2.0, host speaks 1.1"), "the wording of docs/abi.md: {text}");
+    assert!(text.contains("plugin requires ABI 2.0, host speaks 1.2"), "the wording of docs/abi.md: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newer_minor_abi_version_is_refused() {
     let host = host();
-    for version in ["1.9", "1.2", "0.9"] {
+    for version in ["1.9", "1.3", "0.9"] {
         let err = refused(&host, "newer", &module(&[MEMORY, ALLOC, DEALLOC, HANDLE], Some(version))).await;
         assert_eq!(err.code(), ErrorCode::VersionMismatch, "{version}");
         assert!(matches!(problems(&err), [Problem::UnsupportedAbi { .. }]), "{version}: {err:?}");
         let text = err.to_string();
-        assert!(text.contains(version) && text.contains("1.1"), "{text}");
+        assert!(text.contains(version) && text.contains("1.2"), "{text}");
     }
 }
 
@@ -443,7 +443,7 @@ async fn abi_version_is_judged_before_webassembly_validation() {
     let bad = r#"(func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) (i64.const 0))"#;
     let err = refused(&host, "future", &module(&[MEMORY, ALLOC, DEALLOC, bad], Some("2.0"))).await;
     assert_eq!(err.code(), ErrorCode::VersionMismatch, "{err}");
-    assert!(err.to_string().contains("plugin requires ABI 2.0, host speaks 1.1"), "{err}");
+    assert!(err.to_string().contains("plugin requires ABI 2.0, host speaks 1.2"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

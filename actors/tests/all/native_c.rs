@@ -256,6 +256,8 @@ fn the_c_declarations_have_the_layout_types_and_numbers_of_the_sdk() {
         ("WASP_KIND_EVENT", abi::kind::EVENT.into()),
         ("WASP_KIND_REPLY", abi::kind::REPLY.into()),
         ("WASP_KIND_ERROR", abi::kind::ERROR.into()),
+        ("WASP_KIND_UNLOAD", abi::kind::UNLOAD.into()),
+        ("WASP_KIND_RESTORE", abi::kind::RESTORE.into()),
         ("WASP_LOG_TRACE", abi::level::TRACE.into()),
         ("WASP_LOG_DEBUG", abi::level::DEBUG.into()),
         ("WASP_LOG_INFO", abi::level::INFO.into()),
@@ -313,6 +315,12 @@ async fn the_c_echo_of_the_abi_page_builds_loads_and_answers() {
     let events: u64 = decode(&host.request("echo-c", "events", mp(&())).await.expect("answers"));
     assert_eq!(events, 2);
 
+    // A reload hands the count to the new instance: `WASP_KIND_UNLOAD`,
+    // then `WASP_KIND_RESTORE` before `load`.
+    host.reload("echo-c").await.expect("reloads");
+    let events: u64 = decode(&host.request("echo-c", "events", mp(&())).await.expect("answers"));
+    assert_eq!(events, 2, "the count survived the reload");
+
     // An error the plugin reports itself.
     let err = host.request("echo-c", "fail", mp(&())).await.expect_err("fails");
     assert_eq!(err.code, ErrorCode::Plugin, "{err}");
@@ -334,7 +342,7 @@ async fn the_c_echo_of_the_abi_page_builds_loads_and_answers() {
     assert_eq!(events, 0);
     assert_eq!(host.request("echo-c", "after", mp("back")).await.expect("echoes"), mp("back"));
 
-    let info = info_after(&host, "echo-c", 11).await;
+    let info = info_after(&host, "echo-c", 12).await;
     assert_eq!((info.faults, info.restarts), (1, 1), "{info:?}");
     assert_eq!(info.denied, 1, "its log lines were allowed; only the publish was denied: {info:?}");
 

@@ -109,6 +109,29 @@ async fn main() -> Result<()> {
         println!("  {to:<15} keeps state across messages: 5 + 10 + 27 = {last}");
     }
 
+    section("Hot reload: new code, same state, nothing lost");
+    for to in ["counter", "native-counter", "inproc-counter"] {
+        let in_flight: Vec<_> = (0..100)
+            .map(|_| {
+                let host = host.clone();
+                let to = to.to_owned();
+                tokio::spawn(async move { host.call::<_, u64>(&to, "add", &1u64).await })
+            })
+            .collect();
+        let t = Instant::now();
+        host.reload(to).await?;
+        let took = t.elapsed();
+        let mut answered = 0;
+        for call in in_flight {
+            call.await??;
+            answered += 1;
+        }
+        let now: u64 = host.call(to, "get", &()).await?;
+        println!(
+            "  {to:<15} reloaded in {took:?} with 100 requests in flight: {answered} answered, value {now} (42 + 100)"
+        );
+    }
+
     section("Publish/subscribe");
     let mut changes = host.subscribe("counter.changed")?;
     host.publish("counter.reset", codec::to_payload(&())?)?;
