@@ -49,7 +49,7 @@ fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 fn validate_accepts_a_good_bundle() {
     let output = wasp([Path::new("validate"), &bundle("echo")]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.1)"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.2)"), "{}", stdout(&output));
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn validate_says_when_it_cannot_run() {
 fn validate_checks_native_libraries_with_the_loader() {
     let output = wasp([Path::new("validate"), &wasp_fixtures::native_bundle("echo")]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.1)"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.2)"), "{}", stdout(&output));
 
     let output = wasp([Path::new("validate"), &wasp_fixtures::native_fixture("wasp-fixture-no-entry")]);
     assert_exit(&output, 1);
@@ -121,7 +121,7 @@ fn validate_checks_native_libraries_with_the_loader() {
 
     let output = wasp([Path::new("validate"), &wasp_fixtures::native_fixture("wasp-fixture-abi-next")]);
     assert_exit(&output, 1);
-    assert!(stdout(&output).contains("plugin requires ABI 2.0, host speaks 1.1"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("plugin requires ABI 2.0, host speaks 1.2"), "{}", stdout(&output));
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn inspect_shows_echo_permissions_imports_and_abi() {
         "echo 0.1.0 (wasm, manifest ABI 1.1)",
         "permissions (2):\n  publish:echo.seen\n  log\n",
         "limits: none requested",
-        "ABI: 1.1",
+        "ABI: 1.2",
         "wasp_handle ",
         "wasp::log ",
         "wasp::publish ",

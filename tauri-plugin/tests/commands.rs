@@ -323,8 +323,8 @@ fn reload_swaps_the_code_and_keeps_the_name() {
     invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 4})).unwrap();
     let reloaded = invoke(&window, "reload", json!({"name": "counter"})).unwrap();
     assert_eq!(reloaded["name"], "counter");
-    // A fresh instance: its state starts over.
-    assert_eq!(invoke(&window, "request", json!({"to": "counter", "topic": "get"})).unwrap(), 0);
+    // New code, the same state: the counter handed its value over.
+    assert_eq!(invoke(&window, "request", json!({"to": "counter", "topic": "get"})).unwrap(), 4);
     assert!(app.wasp().host().audit_log().iter().any(|e| e.plugin == "counter" && e.message.contains("reloaded")));
     assert_eq!(invoke(&window, "reload", json!({"name": "ghost"})).unwrap_err()["code"], "not_loaded");
 }
