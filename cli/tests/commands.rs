@@ -292,6 +292,21 @@ fn new_build_validate_and_run_a_fresh_plugin() {
     assert_exit(&pong, 0);
     assert_eq!(stdout(&pong).trim(), "\"pong\"");
 
+    // Built again with loops unrolled: still a valid plugin that answers.
+    let unrolled = wasp([
+        OsStr::new("build"),
+        crate_dir.as_os_str(),
+        OsStr::new("--unroll"),
+        OsStr::new("8"),
+        OsStr::new("--target-dir"),
+        root.join("target/wasp-cli-tests").as_os_str(),
+    ]);
+    assert_exit(&unrolled, 0);
+    let pong = wasp([OsStr::new("run"), crate_dir.as_os_str(), OsStr::new("--request"), OsStr::new("ping")]);
+    assert_exit(&pong, 0);
+    assert_eq!(stdout(&pong).trim(), "\"pong\"");
+    assert_exit(&wasp([OsStr::new("build"), crate_dir.as_os_str(), OsStr::new("--unroll"), OsStr::new("1")]), 2);
+
     // A second `new` into the same place is refused, and says why.
     let again = wasp(["new", "hello-cli", "--dir"].map(OsStr::new).into_iter().chain([dir.path().as_os_str()]));
     assert_exit(&again, 2);
