@@ -21,3 +21,4 @@ mod scheduling;
 mod services;
 mod supervision;
 mod tap;
+mod windows;
