@@ -3,6 +3,8 @@
 
 pub mod http;
 pub mod storage;
+#[cfg(windows)]
+mod windows_file;
 
 use std::path::{Path, PathBuf};
 
