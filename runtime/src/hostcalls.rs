@@ -536,6 +536,14 @@ impl HostCalls {
             let _ = std::fs::create_dir_all(&host);
         }
         let rest = path[guest.len()..].trim_start_matches('/');
+        // On Windows `\` separates too and `C:` or `\\server` restarts a
+        // path: joined onto the directory, such a rest would leave it.
+        let stays_inside = std::path::Path::new(rest)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if !stays_inside {
+            return Err(invalid("leaves its directory"));
+        }
         let full = if rest.is_empty() { host } else { host.join(rest) };
         Ok(full.to_string_lossy().into_owned())
     }

@@ -107,7 +107,7 @@ impl Builder {
     /// No plugin directories, a policy that denies every permission, no
     /// questions asked, and the host's default limits. The host's database
     /// (plugin storage, remembered permission answers) lives in the app's
-    /// data directory, under `wasp/`.
+    /// local data directory, under `wasp/` (see [`Builder::data_dir`]).
     pub fn new() -> Self {
         Self {
             dirs: Vec::new(),
@@ -158,8 +158,10 @@ impl Builder {
         self
     }
 
-    /// Where the host keeps its database, instead of the app's data
-    /// directory.
+    /// Where the host keeps its database, instead of `wasp` in the app's
+    /// local data directory (`%LOCALAPPDATA%\<identifier>\wasp` on Windows,
+    /// `$XDG_DATA_HOME/<identifier>/wasp` on Linux, `~/Library/Application
+    /// Support/<identifier>/wasp` on macOS).
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
@@ -241,7 +243,9 @@ impl Builder {
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let data_dir = match self.data_dir {
             Some(dir) => dir,
-            None => app.path().app_data_dir()?.join("wasp"),
+            // The local (not roaming) data folder: `%LOCALAPPDATA%\<identifier>`
+            // on Windows; the same folder as the app's data elsewhere.
+            None => app.path().app_local_data_dir()?.join("wasp"),
         };
         let asks = asks::Asks::new(self.ask_timeout);
         let policy = asks.attach(self.ask, self.policy, app.clone());

@@ -136,14 +136,21 @@ async fn a_broken_native_library_file_is_refused_when_loaded_by_path() {
     let host = host();
     let dir = std::env::temp_dir().join(format!("wasp-loading-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("libnative.so");
-    let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
-    elf.resize(4096, 0);
-    std::fs::write(&path, &elf).unwrap();
+    use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+    let path = dir.join(format!("{DLL_PREFIX}native{DLL_SUFFIX}"));
+    // This platform's magic and nothing after it: an ELF header of zeros
+    // parses to no exports; a PE file without its `PE` header cannot be read.
+    let (mut bytes, why) = if cfg!(windows) {
+        (b"MZ".to_vec(), "cannot read a Windows PE")
+    } else {
+        (b"\x7fELF\x02\x01\x01\0".to_vec(), "wasp_native_plugin")
+    };
+    bytes.resize(4096, 0);
+    std::fs::write(&path, &bytes).unwrap();
     let err = host.load(&path).await.unwrap_err();
     std::fs::remove_dir_all(&dir).ok();
     let text = err.to_string();
-    assert!(text.contains("plugin `native`") && text.contains("wasp_native_plugin"), "{text}");
+    assert!(text.contains("plugin `native`") && text.contains(why), "{text}");
     assert!(host.plugins().is_empty());
 }
 

@@ -22,3 +22,4 @@ mod scheduling;
 mod services;
 mod supervision;
 mod tap;
+mod windows;

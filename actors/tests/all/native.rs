@@ -282,7 +282,8 @@ async fn a_native_plugin_keeps_to_its_file_grants_through_fs_resolve() {
     assert_eq!(listed, [FILE_NAME]);
 
     // A read-only grant: reading works, writing is refused before the file is touched.
-    let readme = format!("{shared_dir}/readme.txt");
+    // The paths the plugin sees (on Windows `/C:/…`, not `C:\…`).
+    let readme = format!("{}/readme.txt", wasp_runtime::services::guest_dir(&shared_dir));
     assert_eq!(host.call::<_, String>("journal", "read_file", &readme).await.unwrap(), "look, don't touch");
     let write = WriteFile { path: readme.clone(), text: "touched".into() };
     let err = host.call::<_, ()>("journal", "write_file", &write).await.expect_err("read-only");
@@ -292,7 +293,7 @@ async fn a_native_plugin_keeps_to_its_file_grants_through_fs_resolve() {
     assert!(denied.message.contains("fs.write"), "{}", denied.message);
 
     // A directory it was never granted.
-    let key = format!("{}/key.txt", secret.path().to_str().unwrap());
+    let key = format!("{}/key.txt", wasp_runtime::services::guest_dir(secret.path().to_str().unwrap()));
     let err = host.call::<_, String>("journal", "read_file", &key).await.expect_err("not granted");
     assert_eq!(err.code, ErrorCode::Plugin, "{err}");
     assert!(err.message.contains("key.txt"), "{err}");

@@ -3,6 +3,8 @@
 
 pub mod http;
 pub mod storage;
+#[cfg(windows)]
+mod windows_file;
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +44,7 @@ impl Services {
     /// Resolves the directory of an `fs.*` permission for `plugin`: the host
     /// path to open and the path the plugin sees. `$DATA[/sub]` maps to the
     /// plugin's data directory, seen as `/data[/sub]`; an absolute path is
-    /// seen under its own name.
+    /// seen under [`guest_dir`] of it (its own name on Unix).
     pub fn resolve_dir(&self, plugin: &str, dir: &str) -> Option<(PathBuf, String)> {
         match dir.strip_prefix(DATA_DIR) {
             Some(rest) => {
@@ -52,7 +54,30 @@ impl Services {
                 let guest = if rest.is_empty() { "/data".to_owned() } else { format!("/data/{rest}") };
                 Some((host, guest))
             }
-            None => Some((PathBuf::from(dir), dir.to_owned())),
+            None => Some((PathBuf::from(dir), guest_dir(dir))),
         }
     }
+}
+
+/// The path under which a plugin sees an absolute host directory granted to
+/// it (`fs.read:<dir>`): WASI paths start with `/` and separate with `/`.
+///
+/// On Unix that is the directory's own path. On Windows the separators
+/// become `/` and a drive path gains a leading `/`: `C:\Users\me\notes` is
+/// seen as `/C:/Users/me/notes`, and `\\server\share` as `//server/share`.
+///
+/// ```
+/// let seen = wasp_runtime::services::guest_dir("/srv/shared");
+/// if cfg!(windows) {
+///     assert_eq!(wasp_runtime::services::guest_dir(r"C:\Users\me"), "/C:/Users/me");
+/// } else {
+///     assert_eq!(seen, "/srv/shared");
+/// }
+/// ```
+pub fn guest_dir(dir: &str) -> String {
+    if !cfg!(windows) {
+        return dir.to_owned();
+    }
+    let slashed = dir.replace('\\', "/");
+    if slashed.starts_with('/') { slashed } else { format!("/{slashed}") }
 }

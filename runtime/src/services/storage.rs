@@ -211,7 +211,7 @@ impl Storage {
 
     fn open_unguarded(path: &Path) -> Result<Self, StorageError> {
         let fail = |e: redb::Error| StorageError::from_redb(path, e);
-        let db = Database::create(path).map_err(|e| fail(e.into()))?;
+        let db = create_database(path).map_err(|e| fail(e.into()))?;
         // Create every table up front, so that reads never meet a missing
         // table, and so that a redb file of another program is told apart.
         let txn = db.begin_write().map_err(|e| fail(e.into()))?;
@@ -544,6 +544,16 @@ impl fmt::Display for Op<'_> {
             Self::ForgetDecisions { plugin } => write!(f, "forget the permission decisions of plugin `{plugin}`"),
         }
     }
+}
+
+/// Opens or creates the database file: through redb's own file backend,
+/// except on Windows (see `windows_file`: redb's reads there never stop at
+/// the end of a truncated file).
+fn create_database(path: &Path) -> Result<Database, redb::DatabaseError> {
+    #[cfg(windows)]
+    return Database::builder().create_with_backend(super::windows_file::WindowsFile::open(path)?);
+    #[cfg(not(windows))]
+    Database::create(path)
 }
 
 #[cfg(test)]

@@ -26,6 +26,11 @@ fn fs_read(dir: &Path) -> Permission {
     Permission::FsRead(dir.to_str().expect("UTF-8 temp path").to_owned())
 }
 
+/// The path the plugin sees for a granted host directory (`/C:/…` on Windows).
+fn seen(dir: &Path) -> String {
+    wasp_runtime::services::guest_dir(dir.to_str().expect("UTF-8 temp path"))
+}
+
 async fn journal<R: serde::de::DeserializeOwned>(host: &Host, topic: &str, value: &str) -> Result<R, WireError> {
     host.call("journal", topic, value).await
 }
@@ -70,7 +75,7 @@ async fn a_read_only_directory_can_be_read_but_not_written() {
     std::fs::write(shared.path().join("readme.txt"), "look, don't touch").unwrap();
     let host = data_host(dir.path());
     load_journal(&host, &[fs_read(shared.path())]).await;
-    let root = shared.path().to_str().unwrap();
+    let root = &seen(shared.path());
     let listed: Vec<String> = journal(&host, "list", root).await.unwrap();
     assert_eq!(listed, ["readme.txt"]);
     let readme = format!("{root}/readme.txt");
@@ -132,10 +137,10 @@ async fn revoking_one_directory_leaves_the_others_where_they_were() {
     std::fs::write(shared.path().join("readme.txt"), "shared").unwrap();
     let host = data_host(dir.path());
     load_journal(&host, &[fs_read(shared.path())]).await;
-    let root = shared.path().to_str().unwrap();
+    let root = &seen(shared.path());
     assert_eq!(journal::<Vec<String>>(&host, "list", root).await.unwrap(), ["readme.txt"]);
     assert_eq!(journal::<u64>(&host, "append", "before").await.unwrap(), 1);
-    host.revoke("journal", &format!("fs.read:{root}")).await.unwrap();
+    host.revoke("journal", &fs_read(shared.path()).to_string()).await.unwrap();
     // The revoked directory is replaced by an empty, read-only one
     // (docs/abi.md §11): its files are gone, and its path leads nowhere else.
     assert_eq!(journal::<Vec<String>>(&host, "list", root).await.unwrap(), Vec::<String>::new());
@@ -156,8 +161,8 @@ async fn a_directory_granted_at_run_time_appears_at_the_next_restart_and_the_oth
     let host = data_host(dir.path());
     load_journal(&host, &[]).await;
     assert_eq!(journal::<u64>(&host, "append", "before").await.unwrap(), 1);
-    let root = shared.path().to_str().unwrap();
-    host.grant("journal", &format!("fs.read:{root}")).await.unwrap();
+    let root = &seen(shared.path());
+    host.grant("journal", &fs_read(shared.path()).to_string()).await.unwrap();
     // WASI libc read its table of directories once: the new one is not in it
     // yet (docs/abi.md §11), and nothing else moved.
     assert_eq!(journal::<u64>(&host, "append", "after").await.unwrap(), 2, "/data is still the data directory");
