@@ -1,6 +1,7 @@
 //! The one wasmtime engine a host shares between all its plugins.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Config, GuestProfiler, Linker, Module, OptLevel, WasmBacktraceDetails};
 
 use crate::Error;
+use crate::cache::{ModuleCache, engine_hash};
 use crate::scheduler::Schedule;
 use crate::wasm::{GuestState, define_imports};
 
@@ -34,6 +36,10 @@ struct EngineInner {
     linker: Linker<GuestState>,
     schedule: Schedule,
     debug: bool,
+    /// The engine half of module cache keys.
+    hash: [u8; 32],
+    /// Where compiled modules are kept between runs, if anywhere.
+    cache: Option<ModuleCache>,
     /// The profiling slot of each WASM plugin, by name.
     profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
 }
@@ -43,6 +49,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("schedule", &self.inner.schedule)
             .field("debug", &self.inner.debug)
+            .field("module_cache", &self.inner.cache.as_ref().map(ModuleCache::dir))
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +76,22 @@ impl Engine {
     /// # Ok::<(), wasp_runtime::Error>(())
     /// ```
     pub fn with_debug(schedule: Schedule, debug: bool) -> Result<Self, Error> {
+        Self::with_options(schedule, EngineOptions { debug, ..EngineOptions::default() })
+    }
+
+    /// An engine with epoch interruption on the given schedule, configured
+    /// by `options` (debug mode, module cache).
+    ///
+    /// ```
+    /// use wasp_runtime::{Engine, EngineOptions, Schedule};
+    /// let dir = std::env::temp_dir().join("wasp-doc-cache");
+    /// let options = EngineOptions { module_cache: Some(dir.clone()), ..EngineOptions::default() };
+    /// let engine = Engine::with_options(Schedule::default(), options)?;
+    /// assert_eq!(engine.module_cache().map(|c| c.dir()), Some(dir.as_path()));
+    /// # Ok::<(), wasp_runtime::Error>(())
+    /// ```
+    pub fn with_options(schedule: Schedule, options: EngineOptions) -> Result<Self, Error> {
+        let EngineOptions { debug, module_cache } = options;
         let mut config = Config::new();
         // The proposals a plugin may use are part of the ABI (docs/abi.md §1):
         // set them explicitly so a wasmtime upgrade cannot widen them.
@@ -95,7 +118,9 @@ impl Engine {
         define_imports(&mut linker).map_err(|e| Error::Internal(format!("cannot define host imports: {e}")))?;
         start_ticker(&wasmtime, schedule.tick)?;
         let profiles = Mutex::new(HashMap::new());
-        Ok(Self { inner: Arc::new(EngineInner { wasmtime, linker, schedule, debug, profiles }) })
+        let hash = engine_hash(&wasmtime, debug);
+        let cache = module_cache.map(ModuleCache::new);
+        Ok(Self { inner: Arc::new(EngineInner { wasmtime, linker, schedule, debug, hash, cache, profiles }) })
     }
 
     /// The underlying wasmtime engine.
@@ -112,6 +137,16 @@ impl Engine {
     /// [`Engine::with_debug`]).
     pub fn debug(&self) -> bool {
         self.inner.debug
+    }
+
+    /// The module cache compiled plugins are kept in, if any.
+    pub fn module_cache(&self) -> Option<&ModuleCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// The engine half of module cache keys.
+    pub(crate) fn cache_hash(&self) -> [u8; 32] {
+        self.inner.hash
     }
 
     pub(crate) fn linker(&self) -> &Linker<GuestState> {
@@ -167,6 +202,17 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("cannot write the profile of plugin `{plugin}`: {e}")))?;
         Ok(json)
     }
+}
+
+/// How an [`Engine`] is made: [`Engine::with_options`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Debug mode (see [`Engine::with_debug`]). Off by default.
+    pub debug: bool,
+    /// The folder of the on-disk [`ModuleCache`] of compiled plugins; none
+    /// by default (every load compiles). [`ModuleCache::default_dir`] is
+    /// the platform's folder for it.
+    pub module_cache: Option<PathBuf>,
 }
 
 /// Where the instances of one WASM plugin and [`Engine::start_profile`]

@@ -7,6 +7,7 @@ use wasmtime::{ExternType, FuncType, InstancePre, Module, ValType};
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::{self, FuncSig};
 
+use crate::cache::CacheKey;
 use crate::error::Problem;
 use crate::wasm::GuestState;
 use crate::{Engine, Error, Limits};
@@ -85,6 +86,10 @@ impl WasmPlugin {
     /// check (size, format, WebAssembly validity, ABI version, imports,
     /// exports and their signatures) happens first, and all ABI problems are
     /// reported together.
+    ///
+    /// When the engine has a [`ModuleCache`](crate::ModuleCache), the
+    /// compiled code is taken from it if an intact entry for these bytes and
+    /// this engine exists, and written to it after a successful compile.
     pub fn compile(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         if bytes.len() > limits.max_module_size {
             return Err(Error::TooLarge { plugin: name.into(), size: bytes.len(), limit: limits.max_module_size });
@@ -121,7 +126,18 @@ impl WasmPlugin {
                 }
             },
         };
-        let module = match Module::new(engine.wasmtime(), bytes) {
+        // A cached module was compiled from these very bytes (its key is
+        // their SHA-256) after they passed wasmtime's validation; the ABI
+        // checks below run on it all the same, as they read only the
+        // module's imports and exports (microseconds).
+        let cache = engine.module_cache().map(|cache| (cache, CacheKey::new(engine.cache_hash(), bytes)));
+        let cached = cache.as_ref().and_then(|(cache, key)| cache.load(engine.wasmtime(), key));
+        let from_cache = cached.is_some();
+        let compiled = match cached {
+            Some(module) => Ok(module),
+            None => Module::new(engine.wasmtime(), bytes),
+        };
+        let module = match compiled {
             Ok(module) => module,
             // The version is judged before validation (docs/abi.md section 1):
             // a plugin built for another ABI may use features this host does
@@ -138,6 +154,9 @@ impl WasmPlugin {
             plugin: name.into(),
             problems: vec![Problem::Unlinkable(format!("{e:#}"))],
         })?;
+        if !from_cache && let Some((cache, key)) = &cache {
+            cache.store(key, &module);
+        }
         Ok(Self { name: name.into(), pre, abi, has_load, has_initialize })
     }
 

@@ -14,6 +14,7 @@ mod import_boundary;
 mod lifecycle;
 mod loading;
 mod messaging;
+mod module_cache;
 mod native;
 mod native_c;
 mod permissions;
