@@ -15,7 +15,7 @@ use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
     AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Limits, ModuleCache, NativePlugin, PluginEnv,
-    PluginFactory, PluginImage, PluginKind, Problem, Router, Schedule, Services, WasmPlugin,
+    PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services, WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -41,6 +41,7 @@ use crate::{Error, Supervision};
 /// | [`data_dir`](HostBuilder::data_dir) | none: no plugin storage, no `$DATA` directories, decisions kept in memory |
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
+/// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -56,7 +57,12 @@ pub struct HostBuilder {
     debounce: Option<Duration>,
     /// `None`: the platform's folder; `Some(None)`: no cache.
     module_cache: Option<Option<PathBuf>>,
+    /// `None`: [`DEFAULT_POOL`].
+    pool: Option<u32>,
 }
+
+/// The default size of the instance pool ([`HostBuilder::instance_pool`]).
+const DEFAULT_POOL: u32 = 1000;
 
 impl HostBuilder {
     /// Hot reload: every plugin loaded from a file or folder
@@ -97,6 +103,20 @@ impl HostBuilder {
     /// that count hits give each host its own folder.
     pub fn module_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.module_cache = Some(Some(dir.into()));
+        self
+    }
+
+    /// How many WASM plugin instances wasmtime's pooling allocator holds
+    /// (default 1,000); `0` turns the pool off. Each slot is sized from
+    /// [`limits`](HostBuilder::limits) (`max_memory`, `max_table_elements`)
+    /// as they are when the host is built, and keeps its guard region, so
+    /// about 4 GiB of address space (not memory) is reserved per slot when
+    /// the host is built. Instances beyond the pool, and every instance of
+    /// a host that cannot reserve the pool, are allocated on demand: the
+    /// pool makes starting and restarting plugins cheaper, never refuses
+    /// one.
+    pub fn instance_pool(mut self, total_instances: u32) -> Self {
+        self.pool = Some(total_instances);
         self
     }
 
@@ -203,7 +223,8 @@ impl HostBuilder {
                 dir
             }
         };
-        let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache })?;
+        let pool = Some(Pool::new(self.pool.unwrap_or(DEFAULT_POOL), &self.limits));
+        let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache, pool })?;
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
@@ -1054,6 +1075,13 @@ impl Host {
     /// with its counters; `None` when the host has none.
     pub fn module_cache(&self) -> Option<&ModuleCache> {
         self.inner.engine.module_cache()
+    }
+
+    /// How many WASM instances the host's pool holds
+    /// ([`HostBuilder::instance_pool`]); `None` when it has no pool (turned
+    /// off, or its address space could not be reserved).
+    pub fn instance_pool(&self) -> Option<u32> {
+        self.inner.engine.pool_size()
     }
 
     /// Whether WASM plugins are compiled for a native debugger

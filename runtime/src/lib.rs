@@ -38,7 +38,7 @@ mod wasm;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use cache::{CacheStats, ModuleCache};
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineOptions, Pool};
 pub use env::PluginEnv;
 pub use error::{Error, Problem};
 pub use grants::Grants;

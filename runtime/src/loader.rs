@@ -1,6 +1,6 @@
 //! Recognising and validating plugin files before anything runs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmparser::{Parser, Payload};
 use wasmtime::{ExternType, FuncType, InstancePre, Module, ValType};
@@ -73,6 +73,9 @@ pub struct WasmPlugin {
     pub(crate) abi: ApiVersion,
     pub(crate) has_load: bool,
     pub(crate) has_initialize: bool,
+    /// The module for the engine's overflow (on-demand) allocator, made
+    /// when the pool is first found full.
+    pub(crate) overflow: Arc<OnceLock<InstancePre<GuestState>>>,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -157,7 +160,33 @@ impl WasmPlugin {
         if !from_cache && let Some((cache, key)) = &cache {
             cache.store(key, &module);
         }
-        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize })
+        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize, overflow: Arc::default() })
+    }
+
+    /// The plugin ready to instantiate in the engine's on-demand overflow
+    /// engine (its pool is full): the same machine code, loaded there.
+    pub(crate) fn overflow_pre(&self, engine: &Engine) -> Result<InstancePre<GuestState>, Error> {
+        if let Some(pre) = self.overflow.get() {
+            return Ok(pre.clone());
+        }
+        let failed = |e: wasmtime::Error| {
+            Error::Internal(format!(
+                "plugin `{}`: the instance pool is full and on-demand allocation failed: {e}",
+                self.name
+            ))
+        };
+        let Some((overflow, linker)) = engine.overflow() else {
+            return Err(Error::Internal(format!("plugin `{}`: the instance pool is full", self.name)));
+        };
+        let artifact = self.pre.module().serialize().map_err(failed)?;
+        // SAFETY: `artifact` is what `Module::serialize` returned a moment
+        // ago in this process, unmodified, as `Module::deserialize`
+        // requires. The two engines share every code-generation setting
+        // (only their instance allocators differ); wasmtime checks that and
+        // fails safely if they did not.
+        let module = unsafe { Module::deserialize(overflow, &artifact) }.map_err(failed)?;
+        let pre = linker.instantiate_pre(&module).map_err(failed)?;
+        Ok(self.overflow.get_or_init(|| pre).clone())
     }
 
     /// The plugin's name.

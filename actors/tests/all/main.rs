@@ -18,6 +18,7 @@ mod module_cache;
 mod native;
 mod native_c;
 mod permissions;
+mod pool;
 mod reload;
 mod scheduling;
 mod services;
