@@ -88,7 +88,7 @@ pub struct CacheStats {
 }
 
 /// The key of one module for one engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
     module: [u8; 32],
     engine: [u8; 32],

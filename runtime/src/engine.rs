@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
@@ -12,7 +12,7 @@ use wasmtime::{
 };
 
 use crate::Error;
-use crate::cache::{ModuleCache, engine_hash};
+use crate::cache::{CacheKey, ModuleCache, engine_hash};
 use crate::scheduler::Schedule;
 use crate::wasm::{GuestState, define_imports};
 
@@ -47,6 +47,10 @@ struct EngineInner {
     /// full, with its linker; and the pool's size.
     overflow: Option<(wasmtime::Engine, Linker<GuestState>)>,
     pool: Option<u32>,
+    /// The modules plugins of this engine run, by cache key: a module
+    /// loaded again while a plugin still runs it shares its machine code
+    /// instead of holding a copy.
+    modules: Mutex<HashMap<CacheKey, Weak<Module>>>,
     /// The profiling slot of each WASM plugin, by name.
     profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
 }
@@ -127,7 +131,8 @@ impl Engine {
         let profiles = Mutex::new(HashMap::new());
         let hash = engine_hash(&wasmtime, debug);
         let cache = module_cache.map(ModuleCache::new);
-        let inner = EngineInner { wasmtime, linker, schedule, debug, hash, cache, overflow, pool, profiles };
+        let modules = Mutex::default();
+        let inner = EngineInner { wasmtime, linker, schedule, debug, hash, cache, overflow, pool, modules, profiles };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -203,6 +208,20 @@ impl Engine {
     /// The engine half of module cache keys.
     pub(crate) fn cache_hash(&self) -> [u8; 32] {
         self.inner.hash
+    }
+
+    /// The module under `key` that a live plugin of this engine already
+    /// runs, if any.
+    pub(crate) fn shared_module(&self, key: &CacheKey) -> Option<Arc<Module>> {
+        let modules = self.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        modules.get(key).and_then(Weak::upgrade)
+    }
+
+    /// Shares `module` under `key` for as long as a plugin holds it.
+    pub(crate) fn share_module(&self, key: CacheKey, module: &Arc<Module>) {
+        let mut modules = self.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        modules.retain(|_, m| m.strong_count() > 0);
+        modules.insert(key, Arc::downgrade(module));
     }
 
     pub(crate) fn linker(&self) -> &Linker<GuestState> {

@@ -76,6 +76,9 @@ pub struct WasmPlugin {
     /// The module for the engine's overflow (on-demand) allocator, made
     /// when the pool is first found full.
     pub(crate) overflow: Arc<OnceLock<InstancePre<GuestState>>>,
+    /// Keeps the module shared with later loads of the same bytes
+    /// ([`Engine`]'s table holds it weakly).
+    _module: Arc<Module>,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -133,12 +136,17 @@ impl WasmPlugin {
         // their SHA-256) after they passed wasmtime's validation; the ABI
         // checks below run on it all the same, as they read only the
         // module's imports and exports (microseconds).
-        let cache = engine.module_cache().map(|cache| (cache, CacheKey::new(engine.cache_hash(), bytes)));
-        let cached = cache.as_ref().and_then(|(cache, key)| cache.load(engine.wasmtime(), key));
-        let from_cache = cached.is_some();
-        let compiled = match cached {
-            Some(module) => Ok(module),
-            None => Module::new(engine.wasmtime(), bytes),
+        let key = CacheKey::new(engine.cache_hash(), bytes);
+        // First the module a running plugin of this engine already has (its
+        // machine code is shared, not copied), then the disk cache.
+        let shared = engine.shared_module(&key);
+        let cache = engine.module_cache().filter(|_| shared.is_none());
+        let cached = cache.and_then(|cache| cache.load(engine.wasmtime(), &key));
+        let compile = shared.is_none() && cached.is_none();
+        let compiled = match (shared, cached) {
+            (Some(shared), _) => Ok(shared),
+            (None, Some(module)) => Ok(Arc::new(module)),
+            (None, None) => Module::new(engine.wasmtime(), bytes).map(Arc::new),
         };
         let module = match compiled {
             Ok(module) => module,
@@ -157,10 +165,11 @@ impl WasmPlugin {
             plugin: name.into(),
             problems: vec![Problem::Unlinkable(format!("{e:#}"))],
         })?;
-        if !from_cache && let Some((cache, key)) = &cache {
-            cache.store(key, &module);
+        if compile && let Some(cache) = cache {
+            cache.store(&key, &module);
         }
-        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize, overflow: Arc::default() })
+        engine.share_module(key, &module);
+        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize, overflow: Arc::default(), _module: module })
     }
 
     /// The plugin ready to instantiate in the engine's on-demand overflow
