@@ -254,7 +254,7 @@ impl HostBuilder {
 /// A plugin of [`Host::load_all`] between its two passes.
 enum Prepared {
     /// Validated and compiled, waiting to start.
-    Image(Manifest, PluginImage),
+    Image(Box<(Manifest, PluginImage)>),
     /// A hybrid plugin, loaded whole in the second pass.
     Hybrid,
 }
@@ -487,7 +487,8 @@ impl Host {
                 None => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
                 Some(Err(e)) => Err(e),
                 Some(Ok(Prepared::Hybrid)) => self.load(&path).await,
-                Some(Ok(Prepared::Image(manifest, image))) => {
+                Some(Ok(Prepared::Image(prepared))) => {
+                    let (manifest, image) = *prepared;
                     match self.start_image(manifest, image, Some(absolute(&path))).await {
                         Ok(plugin) => {
                             self.watch_if_hot(&plugin).await;
@@ -514,7 +515,7 @@ impl Host {
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let limits = manifest.limits.apply(&self.inner.limits);
         let image = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
-        Ok(Prepared::Image(manifest, image))
+        Ok(Prepared::Image(Box::new((manifest, image))))
     }
 
     /// Watches a plugin's files — its `plugin.toml` and its module or

@@ -51,6 +51,8 @@ struct EngineInner {
     /// loaded again while a plugin still runs it shares its machine code
     /// instead of holding a copy.
     modules: Mutex<HashMap<CacheKey, Weak<Module>>>,
+    /// The same for the overflow engine's copies.
+    overflow_modules: Mutex<HashMap<CacheKey, Weak<Module>>>,
     /// The profiling slot of each WASM plugin, by name.
     profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
 }
@@ -131,8 +133,20 @@ impl Engine {
         let profiles = Mutex::new(HashMap::new());
         let hash = engine_hash(&wasmtime, debug);
         let cache = module_cache.map(ModuleCache::new);
-        let modules = Mutex::default();
-        let inner = EngineInner { wasmtime, linker, schedule, debug, hash, cache, overflow, pool, modules, profiles };
+        let (modules, overflow_modules) = (Mutex::default(), Mutex::default());
+        let inner = EngineInner {
+            wasmtime,
+            linker,
+            schedule,
+            debug,
+            hash,
+            cache,
+            overflow,
+            pool,
+            modules,
+            overflow_modules,
+            profiles,
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -212,14 +226,16 @@ impl Engine {
 
     /// The module under `key` that a live plugin of this engine already
     /// runs, if any.
-    pub(crate) fn shared_module(&self, key: &CacheKey) -> Option<Arc<Module>> {
-        let modules = self.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn shared_module(&self, key: &CacheKey, overflow: bool) -> Option<Arc<Module>> {
+        let table = if overflow { &self.inner.overflow_modules } else { &self.inner.modules };
+        let modules = table.lock().unwrap_or_else(PoisonError::into_inner);
         modules.get(key).and_then(Weak::upgrade)
     }
 
     /// Shares `module` under `key` for as long as a plugin holds it.
-    pub(crate) fn share_module(&self, key: CacheKey, module: &Arc<Module>) {
-        let mut modules = self.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn share_module(&self, key: CacheKey, module: &Arc<Module>, overflow: bool) {
+        let table = if overflow { &self.inner.overflow_modules } else { &self.inner.modules };
+        let mut modules = table.lock().unwrap_or_else(PoisonError::into_inner);
         modules.retain(|_, m| m.strong_count() > 0);
         modules.insert(key, Arc::downgrade(module));
     }

@@ -75,10 +75,12 @@ pub struct WasmPlugin {
     pub(crate) has_initialize: bool,
     /// The module for the engine's overflow (on-demand) allocator, made
     /// when the pool is first found full.
-    pub(crate) overflow: Arc<OnceLock<InstancePre<GuestState>>>,
+    pub(crate) overflow: Arc<OnceLock<(InstancePre<GuestState>, Arc<Module>)>>,
     /// Keeps the module shared with later loads of the same bytes
     /// ([`Engine`]'s table holds it weakly).
     _module: Arc<Module>,
+    /// The module's cache key, to share its overflow copy too.
+    key: CacheKey,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -139,7 +141,7 @@ impl WasmPlugin {
         let key = CacheKey::new(engine.cache_hash(), bytes);
         // First the module a running plugin of this engine already has (its
         // machine code is shared, not copied), then the disk cache.
-        let shared = engine.shared_module(&key);
+        let shared = engine.shared_module(&key, false);
         let cache = engine.module_cache().filter(|_| shared.is_none());
         let cached = cache.and_then(|cache| cache.load(engine.wasmtime(), &key));
         let compile = shared.is_none() && cached.is_none();
@@ -168,14 +170,23 @@ impl WasmPlugin {
         if compile && let Some(cache) = cache {
             cache.store(&key, &module);
         }
-        engine.share_module(key, &module);
-        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize, overflow: Arc::default(), _module: module })
+        engine.share_module(key, &module, false);
+        Ok(Self {
+            name: name.into(),
+            pre,
+            abi,
+            has_load,
+            has_initialize,
+            overflow: Arc::default(),
+            key,
+            _module: module,
+        })
     }
 
     /// The plugin ready to instantiate in the engine's on-demand overflow
     /// engine (its pool is full): the same machine code, loaded there.
     pub(crate) fn overflow_pre(&self, engine: &Engine) -> Result<InstancePre<GuestState>, Error> {
-        if let Some(pre) = self.overflow.get() {
+        if let Some((pre, _)) = self.overflow.get() {
             return Ok(pre.clone());
         }
         let failed = |e: wasmtime::Error| {
@@ -187,15 +198,26 @@ impl WasmPlugin {
         let Some((overflow, linker)) = engine.overflow() else {
             return Err(Error::Internal(format!("plugin `{}`: the instance pool is full", self.name)));
         };
-        let artifact = self.pre.module().serialize().map_err(failed)?;
-        // SAFETY: `artifact` is what `Module::serialize` returned a moment
-        // ago in this process, unmodified, as `Module::deserialize`
-        // requires. The two engines share every code-generation setting
-        // (only their instance allocators differ); wasmtime checks that and
-        // fails safely if they did not.
-        let module = unsafe { Module::deserialize(overflow, &artifact) }.map_err(failed)?;
+        // One copy of the code in the overflow engine per module, shared by
+        // its plugins (each copy costs memory maps, and a process has a
+        // bounded number of them).
+        let module = match engine.shared_module(&self.key, true) {
+            Some(module) => module,
+            None => {
+                let artifact = self.pre.module().serialize().map_err(failed)?;
+                // SAFETY: `artifact` is what `Module::serialize` returned a
+                // moment ago in this process, unmodified, as
+                // `Module::deserialize` requires. The two engines share every
+                // code-generation setting (only their instance allocators
+                // differ); wasmtime checks that and fails safely if not.
+                let module = Arc::new(unsafe { Module::deserialize(overflow, &artifact) }.map_err(failed)?);
+                engine.share_module(self.key, &module, true);
+                module
+            }
+        };
         let pre = linker.instantiate_pre(&module).map_err(failed)?;
-        Ok(self.overflow.get_or_init(|| pre).clone())
+        let pre = self.overflow.get_or_init(|| (pre, module)).0.clone();
+        Ok(pre)
     }
 
     /// The plugin's name.

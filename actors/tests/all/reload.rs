@@ -1,7 +1,6 @@
 //! Reloading a plugin's code: nothing queued is lost, the manifest is read
 //! again, a broken build leaves the old code running.
 
-use std::path::Path;
 use std::time::Duration;
 
 use wasp_actors::{AuditKind, Error, Host, Manifest};
