@@ -14,8 +14,8 @@ use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, Grants, Instance, Limits, NativePlugin, PluginEnv, PluginFactory, PluginImage,
-    PluginKind, Problem, Router, Schedule, Services, WasmPlugin,
+    AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Limits, ModuleCache, NativePlugin, PluginEnv,
+    PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services, WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -40,6 +40,8 @@ use crate::{Error, Supervision};
 /// | [`supervision`](HostBuilder::supervision) | [`Supervision::default`] |
 /// | [`data_dir`](HostBuilder::data_dir) | none: no plugin storage, no `$DATA` directories, decisions kept in memory |
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
+/// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
+/// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -53,7 +55,14 @@ pub struct HostBuilder {
     debug: bool,
     hot_reload: bool,
     debounce: Option<Duration>,
+    /// `None`: the platform's folder; `Some(None)`: no cache.
+    module_cache: Option<Option<PathBuf>>,
+    /// `None`: [`DEFAULT_POOL`].
+    pool: Option<u32>,
 }
+
+/// The default size of the instance pool ([`HostBuilder::instance_pool`]).
+const DEFAULT_POOL: u32 = 1000;
 
 impl HostBuilder {
     /// Hot reload: every plugin loaded from a file or folder
@@ -81,6 +90,39 @@ impl HostBuilder {
     /// default; slower to compile and to run.
     pub fn debug(mut self, enabled: bool) -> Self {
         self.debug = enabled;
+        self
+    }
+
+    /// Keeps compiled WASM plugins in `dir` ([`ModuleCache`]): a plugin
+    /// loaded again, by this process or a later one, skips compiling (tens
+    /// to hundreds of milliseconds) and loads its machine code instead
+    /// (under a millisecond). Entries are checked before use; a bad one is
+    /// deleted and the plugin compiled again; a folder that cannot be
+    /// written only costs the speed-up. On by default, in
+    /// [`ModuleCache::default_dir`] (the platform's cache folder); tests
+    /// that count hits give each host its own folder.
+    pub fn module_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.module_cache = Some(Some(dir.into()));
+        self
+    }
+
+    /// How many WASM plugin instances wasmtime's pooling allocator holds
+    /// (default 1,000); `0` turns the pool off. Each slot is sized from
+    /// [`limits`](HostBuilder::limits) (`max_memory`, `max_table_elements`)
+    /// as they are when the host is built, and keeps its guard region, so
+    /// about 4 GiB of address space (not memory) is reserved per slot when
+    /// the host is built. Instances beyond the pool, and every instance of
+    /// a host that cannot reserve the pool, are allocated on demand: the
+    /// pool makes starting and restarting plugins cheaper, never refuses
+    /// one.
+    pub fn instance_pool(mut self, total_instances: u32) -> Self {
+        self.pool = Some(total_instances);
+        self
+    }
+
+    /// No module cache: every load compiles.
+    pub fn no_module_cache(mut self) -> Self {
+        self.module_cache = Some(None);
         self
     }
 
@@ -171,7 +213,18 @@ impl HostBuilder {
                 "wasp needs tokio's multi-thread runtime; with #[tokio::main] or #[tokio::test] add flavor = \"multi_thread\"".into(),
             ));
         }
-        let engine = Engine::with_debug(self.schedule, self.debug)?;
+        let module_cache = match self.module_cache {
+            Some(choice) => choice,
+            None => {
+                let dir = ModuleCache::default_dir();
+                if dir.is_none() {
+                    tracing::info!(target: "wasp::cache", "no cache folder in the environment (HOME, XDG_CACHE_HOME, LOCALAPPDATA): plugins are compiled at every load");
+                }
+                dir
+            }
+        };
+        let pool = Some(Pool::new(self.pool.unwrap_or(DEFAULT_POOL), &self.limits));
+        let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache, pool })?;
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
@@ -196,6 +249,14 @@ impl HostBuilder {
             }),
         })
     }
+}
+
+/// A plugin of [`Host::load_all`] between its two passes.
+enum Prepared {
+    /// Validated and compiled, waiting to start.
+    Image(Box<(Manifest, PluginImage)>),
+    /// A hybrid plugin, loaded whole in the second pass.
+    Hybrid,
 }
 
 /// The wasp host: loads plugins as actors and routes messages to them.
@@ -375,12 +436,86 @@ impl Host {
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let origin = origin.map(absolute);
         let plugin = self.load_image(manifest, bytes, file_name, origin).await?;
+        self.watch_if_hot(&plugin).await;
+        Ok(plugin)
+    }
+
+    /// Watches a plugin loaded from files when the host hot-reloads.
+    async fn watch_if_hot(&self, plugin: &PluginRef) {
         if self.inner.hot_reload
             && let Err(e) = self.watch(plugin.name()).await
         {
             tracing::warn!(target: "wasp::reload", plugin = plugin.name(), "hot reload is off for this plugin: {e}");
         }
-        Ok(plugin)
+    }
+
+    /// Loads several plugins, each as [`Host::load`] would, and returns each
+    /// path with its outcome, in the order given.
+    ///
+    /// Their files are read, validated and compiled in parallel (as many at
+    /// once as the machine has cores; a plugin found in the
+    /// [module cache](HostBuilder::module_cache) is not compiled at all);
+    /// then they start one after another in the order given, so a plugin
+    /// that talks to an earlier one in `on_load` finds it running, as with
+    /// successive [`Host::load`] calls. Hybrid plugins are loaded in that
+    /// second pass. One plugin failing does not stop the others.
+    pub async fn load_all<P: AsRef<Path>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Vec<(PathBuf, Result<PluginRef, Error>)> {
+        let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        let permits = std::thread::available_parallelism().map_or(2, usize::from);
+        let gate = Arc::new(tokio::sync::Semaphore::new(permits));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, path) in paths.iter().enumerate() {
+            let (host, path, gate) = (self.clone(), path.clone(), gate.clone());
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                (index, host.prepare(&path).await)
+            });
+        }
+        let mut prepared: Vec<Option<Result<Prepared, Error>>> = paths.iter().map(|_| None).collect();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((index, outcome)) => prepared[index] = Some(outcome),
+                Err(e) => tracing::error!(target: "wasp::load", "a load task failed: {e}"),
+            }
+        }
+        let mut outcomes = Vec::with_capacity(paths.len());
+        for (path, prepared) in paths.into_iter().zip(prepared) {
+            let outcome = match prepared {
+                None => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
+                Some(Err(e)) => Err(e),
+                Some(Ok(Prepared::Hybrid)) => self.load(&path).await,
+                Some(Ok(Prepared::Image(prepared))) => {
+                    let (manifest, image) = *prepared;
+                    match self.start_image(manifest, image, Some(absolute(&path))).await {
+                        Ok(plugin) => {
+                            self.watch_if_hot(&plugin).await;
+                            Ok(plugin)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            outcomes.push((path, outcome));
+        }
+        outcomes
+    }
+
+    /// The first, parallel half of [`Host::load_all`] for one path: find,
+    /// read, validate and compile.
+    async fn prepare(&self, path: &Path) -> Result<Prepared, Error> {
+        let (manifest, entry) = locate(path).await?;
+        if manifest.kind == ManifestKind::Hybrid {
+            return Ok(Prepared::Hybrid);
+        }
+        self.check_name(&manifest.name)?;
+        let bytes = read_entry(&entry).await?;
+        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let image = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
+        Ok(Prepared::Image(Box::new((manifest, image))))
     }
 
     /// Watches a plugin's files — its `plugin.toml` and its module or
@@ -511,6 +646,18 @@ impl Host {
         }
         let limits = manifest.limits.apply(&self.inner.limits);
         let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        self.start_image(manifest, image, origin).await
+    }
+
+    /// Starts a validated WASM module or native library: checks the
+    /// manifest's API, decides its permissions, starts its actor.
+    async fn start_image(
+        &self,
+        manifest: Manifest,
+        image: PluginImage,
+        origin: Option<PathBuf>,
+    ) -> Result<PluginRef, Error> {
+        self.check_name(&manifest.name)?;
         Self::check_api(&manifest)?;
         let decided = self.decide(&manifest).await?;
         self.start(manifest, image, &decided, None, origin).await
@@ -923,6 +1070,19 @@ impl Host {
         tokio::time::sleep(duration).await;
         stop.2 = true;
         Ok(engine.finish_profile(plugin)?)
+    }
+
+    /// The cache of compiled WASM plugins ([`HostBuilder::module_cache`]),
+    /// with its counters; `None` when the host has none.
+    pub fn module_cache(&self) -> Option<&ModuleCache> {
+        self.inner.engine.module_cache()
+    }
+
+    /// How many WASM instances the host's pool holds
+    /// ([`HostBuilder::instance_pool`]); `None` when it has no pool (turned
+    /// off, or its address space could not be reserved).
+    pub fn instance_pool(&self) -> Option<u32> {
+        self.inner.engine.pool_size()
     }
 
     /// Whether WASM plugins are compiled for a native debugger

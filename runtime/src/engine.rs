@@ -1,13 +1,18 @@
 //! The one wasmtime engine a host shares between all its plugins.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Config, GuestProfiler, Linker, Module, OptLevel, WasmBacktraceDetails};
+use wasmtime::{
+    Config, GuestProfiler, InstanceAllocationStrategy, Linker, Module, OptLevel, PoolingAllocationConfig,
+    WasmBacktraceDetails,
+};
 
 use crate::Error;
+use crate::cache::{CacheKey, ModuleCache, engine_hash};
 use crate::scheduler::Schedule;
 use crate::wasm::{GuestState, define_imports};
 
@@ -34,6 +39,20 @@ struct EngineInner {
     linker: Linker<GuestState>,
     schedule: Schedule,
     debug: bool,
+    /// The engine half of module cache keys.
+    hash: [u8; 32],
+    /// Where compiled modules are kept between runs, if anywhere.
+    cache: Option<ModuleCache>,
+    /// With a pool: the on-demand engine instances go to when the pool is
+    /// full, with its linker; and the pool's size.
+    overflow: Option<(wasmtime::Engine, Linker<GuestState>)>,
+    pool: Option<u32>,
+    /// The modules plugins of this engine run, by cache key: a module
+    /// loaded again while a plugin still runs it shares its machine code
+    /// instead of holding a copy.
+    modules: Mutex<HashMap<CacheKey, Weak<Module>>>,
+    /// The same for the overflow engine's copies.
+    overflow_modules: Mutex<HashMap<CacheKey, Weak<Module>>>,
     /// The profiling slot of each WASM plugin, by name.
     profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
 }
@@ -43,6 +62,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("schedule", &self.inner.schedule)
             .field("debug", &self.inner.debug)
+            .field("module_cache", &self.inner.cache.as_ref().map(ModuleCache::dir))
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +89,69 @@ impl Engine {
     /// # Ok::<(), wasp_runtime::Error>(())
     /// ```
     pub fn with_debug(schedule: Schedule, debug: bool) -> Result<Self, Error> {
+        Self::with_options(schedule, EngineOptions { debug, ..EngineOptions::default() })
+    }
+
+    /// An engine with epoch interruption on the given schedule, configured
+    /// by `options` (debug mode, module cache).
+    ///
+    /// ```
+    /// use wasp_runtime::{Engine, EngineOptions, Schedule};
+    /// let dir = std::env::temp_dir().join("wasp-doc-cache");
+    /// let options = EngineOptions { module_cache: Some(dir.clone()), ..EngineOptions::default() };
+    /// let engine = Engine::with_options(Schedule::default(), options)?;
+    /// assert_eq!(engine.module_cache().map(|c| c.dir()), Some(dir.as_path()));
+    /// # Ok::<(), wasp_runtime::Error>(())
+    /// ```
+    pub fn with_options(schedule: Schedule, options: EngineOptions) -> Result<Self, Error> {
+        let EngineOptions { debug, module_cache, pool } = options;
+        let on_demand = Self::config(debug);
+        // The pool reserves address space for every slot up front (about
+        // 4 GiB of it per linear memory, so that guard pages replace bounds
+        // checks): where that cannot be had, the engine allocates on demand.
+        let (wasmtime, overflow, pool) = match pool.filter(|p| p.total_instances > 0) {
+            None => (Self::build(&on_demand)?, None, None),
+            Some(pool) => {
+                let mut pooled = on_demand.clone();
+                pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.config()));
+                match wasmtime::Engine::new(&pooled) {
+                    Ok(engine) => {
+                        let overflow = Self::build(&on_demand)?;
+                        let linker = Self::linker_for(&overflow)?;
+                        start_ticker(&overflow, schedule.tick)?;
+                        (engine, Some((overflow, linker)), Some(pool.total_instances))
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "wasp::engine", "cannot reserve a pool of {} instances ({e:#}); allocating each instance on demand", pool.total_instances);
+                        (Self::build(&on_demand)?, None, None)
+                    }
+                }
+            }
+        };
+        let linker = Self::linker_for(&wasmtime)?;
+        start_ticker(&wasmtime, schedule.tick)?;
+        let profiles = Mutex::new(HashMap::new());
+        let hash = engine_hash(&wasmtime, debug);
+        let cache = module_cache.map(ModuleCache::new);
+        let (modules, overflow_modules) = (Mutex::default(), Mutex::default());
+        let inner = EngineInner {
+            wasmtime,
+            linker,
+            schedule,
+            debug,
+            hash,
+            cache,
+            overflow,
+            pool,
+            modules,
+            overflow_modules,
+            profiles,
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The wasmtime configuration, with the on-demand allocator.
+    fn config(debug: bool) -> Config {
         let mut config = Config::new();
         // The proposals a plugin may use are part of the ABI (docs/abi.md §1):
         // set them explicitly so a wasmtime upgrade cannot widen them.
@@ -89,13 +172,30 @@ impl Engine {
         if debug {
             config.debug_info(true).cranelift_opt_level(OptLevel::None).native_unwind_info(true);
         }
-        let wasmtime =
-            wasmtime::Engine::new(&config).map_err(|e| Error::Internal(format!("cannot create engine: {e}")))?;
-        let mut linker = Linker::new(&wasmtime);
+        config
+    }
+
+    fn build(config: &Config) -> Result<wasmtime::Engine, Error> {
+        wasmtime::Engine::new(config).map_err(|e| Error::Internal(format!("cannot create engine: {e}")))
+    }
+
+    fn linker_for(engine: &wasmtime::Engine) -> Result<Linker<GuestState>, Error> {
+        let mut linker = Linker::new(engine);
         define_imports(&mut linker).map_err(|e| Error::Internal(format!("cannot define host imports: {e}")))?;
-        start_ticker(&wasmtime, schedule.tick)?;
-        let profiles = Mutex::new(HashMap::new());
-        Ok(Self { inner: Arc::new(EngineInner { wasmtime, linker, schedule, debug, profiles }) })
+        Ok(linker)
+    }
+
+    /// How many instances the pooling allocator holds, when the engine has
+    /// one ([`EngineOptions::pool`]); instances beyond it are allocated on
+    /// demand.
+    pub fn pool_size(&self) -> Option<u32> {
+        self.inner.pool
+    }
+
+    /// The on-demand engine and linker instances overflow to when the pool
+    /// is full.
+    pub(crate) fn overflow(&self) -> Option<&(wasmtime::Engine, Linker<GuestState>)> {
+        self.inner.overflow.as_ref()
     }
 
     /// The underlying wasmtime engine.
@@ -112,6 +212,32 @@ impl Engine {
     /// [`Engine::with_debug`]).
     pub fn debug(&self) -> bool {
         self.inner.debug
+    }
+
+    /// The module cache compiled plugins are kept in, if any.
+    pub fn module_cache(&self) -> Option<&ModuleCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// The engine half of module cache keys.
+    pub(crate) fn cache_hash(&self) -> [u8; 32] {
+        self.inner.hash
+    }
+
+    /// The module under `key` that a live plugin of this engine already
+    /// runs, if any.
+    pub(crate) fn shared_module(&self, key: &CacheKey, overflow: bool) -> Option<Arc<Module>> {
+        let table = if overflow { &self.inner.overflow_modules } else { &self.inner.modules };
+        let modules = table.lock().unwrap_or_else(PoisonError::into_inner);
+        modules.get(key).and_then(Weak::upgrade)
+    }
+
+    /// Shares `module` under `key` for as long as a plugin holds it.
+    pub(crate) fn share_module(&self, key: CacheKey, module: &Arc<Module>, overflow: bool) {
+        let table = if overflow { &self.inner.overflow_modules } else { &self.inner.modules };
+        let mut modules = table.lock().unwrap_or_else(PoisonError::into_inner);
+        modules.retain(|_, m| m.strong_count() > 0);
+        modules.insert(key, Arc::downgrade(module));
     }
 
     pub(crate) fn linker(&self) -> &Linker<GuestState> {
@@ -166,6 +292,69 @@ impl Engine {
             .finish(&mut json)
             .map_err(|e| Error::Internal(format!("cannot write the profile of plugin `{plugin}`: {e}")))?;
         Ok(json)
+    }
+}
+
+/// How an [`Engine`] is made: [`Engine::with_options`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Debug mode (see [`Engine::with_debug`]). Off by default.
+    pub debug: bool,
+    /// The folder of the on-disk [`ModuleCache`] of compiled plugins; none
+    /// by default (every load compiles). [`ModuleCache::default_dir`] is
+    /// the platform's folder for it.
+    pub module_cache: Option<PathBuf>,
+    /// wasmtime's pooling allocator, sized for this many instances; none by
+    /// default (each instance maps its memory on demand).
+    pub pool: Option<Pool>,
+}
+
+/// The pooling allocator's size: slots for `total_instances` instances,
+/// each with one linear memory of at most `max_memory` bytes and tables of
+/// at most `max_table_elements` elements.
+///
+/// Every memory slot keeps wasmtime's default 4 GiB reservation and guard
+/// region, so compiled code needs no explicit bounds checks; the address
+/// space is reserved when the engine is made (about 4 GiB per slot). When it
+/// cannot be reserved the engine allocates on demand instead; when all slots
+/// are taken, further instances are allocated on demand. Memory protection
+/// keys stay off, and a freed slot keeps no memory resident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Instances (and linear memories, tables, async stacks) in the pool.
+    pub total_instances: u32,
+    /// The largest linear memory of one instance, in bytes
+    /// ([`Limits::max_memory`](crate::Limits::max_memory)).
+    pub max_memory: usize,
+    /// The most elements of one table
+    /// ([`Limits::max_table_elements`](crate::Limits::max_table_elements)).
+    pub max_table_elements: u32,
+}
+
+impl Pool {
+    /// A pool of `total_instances` sized from `limits`.
+    pub fn new(total_instances: u32, limits: &crate::Limits) -> Self {
+        Self { total_instances, max_memory: limits.max_memory, max_table_elements: limits.max_table_elements }
+    }
+
+    fn config(&self) -> PoolingAllocationConfig {
+        // Guard regions stay: memory protection keys (which would stripe
+        // memories without guards) are not compiled into this wasmtime.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(self.total_instances)
+            .total_memories(self.total_instances)
+            .total_tables(self.total_instances)
+            .total_stacks(self.total_instances)
+            .max_memories_per_module(1)
+            .max_tables_per_module(8)
+            .max_memory_size(self.max_memory)
+            .table_elements(self.max_table_elements as usize)
+            // An idle or freed slot holds nothing resident: freed memory and
+            // tables are decommitted with madvise, not zeroed in place.
+            .linear_memory_keep_resident(0)
+            .table_keep_resident(0)
+            .async_stack_keep_resident(0);
+        pool
     }
 }
 

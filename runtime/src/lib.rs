@@ -5,7 +5,8 @@
 //!
 //! - [`Engine`]: one wasmtime engine with epoch interruption and its ticker;
 //! - [`WasmPlugin::compile`]: validation before anything runs (format, size,
-//!   ABI version, imports, exports), then compilation;
+//!   ABI version, imports, exports), then compilation, or loading the code
+//!   from the [`ModuleCache`];
 //! - [`Schedule`]: time slices; a guest yields every slice and traps when its
 //!   per-message CPU budget ([`Limits::cpu_budget`]) is spent;
 //! - [`NativePlugin::open`]: a native plugin library (`.so`, `.dll`,
@@ -17,6 +18,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
+mod cache;
 mod engine;
 mod env;
 mod error;
@@ -35,7 +37,8 @@ pub mod services;
 mod wasm;
 
 pub use audit::{AuditEvent, AuditKind};
-pub use engine::Engine;
+pub use cache::{CacheStats, ModuleCache};
+pub use engine::{Engine, EngineOptions, Pool};
 pub use env::PluginEnv;
 pub use error::{Error, Problem};
 pub use grants::Grants;

@@ -1,12 +1,13 @@
 //! Recognising and validating plugin files before anything runs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmparser::{Parser, Payload};
 use wasmtime::{ExternType, FuncType, InstancePre, Module, ValType};
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::{self, FuncSig};
 
+use crate::cache::CacheKey;
 use crate::error::Problem;
 use crate::wasm::GuestState;
 use crate::{Engine, Error, Limits};
@@ -72,6 +73,14 @@ pub struct WasmPlugin {
     pub(crate) abi: ApiVersion,
     pub(crate) has_load: bool,
     pub(crate) has_initialize: bool,
+    /// The module for the engine's overflow (on-demand) allocator, made
+    /// when the pool is first found full.
+    pub(crate) overflow: Arc<OnceLock<(InstancePre<GuestState>, Arc<Module>)>>,
+    /// Keeps the module shared with later loads of the same bytes
+    /// ([`Engine`]'s table holds it weakly).
+    _module: Arc<Module>,
+    /// The module's cache key, to share its overflow copy too.
+    key: CacheKey,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -85,6 +94,10 @@ impl WasmPlugin {
     /// check (size, format, WebAssembly validity, ABI version, imports,
     /// exports and their signatures) happens first, and all ABI problems are
     /// reported together.
+    ///
+    /// When the engine has a [`ModuleCache`](crate::ModuleCache), the
+    /// compiled code is taken from it if an intact entry for these bytes and
+    /// this engine exists, and written to it after a successful compile.
     pub fn compile(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         if bytes.len() > limits.max_module_size {
             return Err(Error::TooLarge { plugin: name.into(), size: bytes.len(), limit: limits.max_module_size });
@@ -121,7 +134,23 @@ impl WasmPlugin {
                 }
             },
         };
-        let module = match Module::new(engine.wasmtime(), bytes) {
+        // A cached module was compiled from these very bytes (its key is
+        // their SHA-256) after they passed wasmtime's validation; the ABI
+        // checks below run on it all the same, as they read only the
+        // module's imports and exports (microseconds).
+        let key = CacheKey::new(engine.cache_hash(), bytes);
+        // First the module a running plugin of this engine already has (its
+        // machine code is shared, not copied), then the disk cache.
+        let shared = engine.shared_module(&key, false);
+        let cache = engine.module_cache().filter(|_| shared.is_none());
+        let cached = cache.and_then(|cache| cache.load(engine.wasmtime(), &key));
+        let compile = shared.is_none() && cached.is_none();
+        let compiled = match (shared, cached) {
+            (Some(shared), _) => Ok(shared),
+            (None, Some(module)) => Ok(Arc::new(module)),
+            (None, None) => Module::new(engine.wasmtime(), bytes).map(Arc::new),
+        };
+        let module = match compiled {
             Ok(module) => module,
             // The version is judged before validation (docs/abi.md section 1):
             // a plugin built for another ABI may use features this host does
@@ -138,7 +167,57 @@ impl WasmPlugin {
             plugin: name.into(),
             problems: vec![Problem::Unlinkable(format!("{e:#}"))],
         })?;
-        Ok(Self { name: name.into(), pre, abi, has_load, has_initialize })
+        if compile && let Some(cache) = cache {
+            cache.store(&key, &module);
+        }
+        engine.share_module(key, &module, false);
+        Ok(Self {
+            name: name.into(),
+            pre,
+            abi,
+            has_load,
+            has_initialize,
+            overflow: Arc::default(),
+            key,
+            _module: module,
+        })
+    }
+
+    /// The plugin ready to instantiate in the engine's on-demand overflow
+    /// engine (its pool is full): the same machine code, loaded there.
+    pub(crate) fn overflow_pre(&self, engine: &Engine) -> Result<InstancePre<GuestState>, Error> {
+        if let Some((pre, _)) = self.overflow.get() {
+            return Ok(pre.clone());
+        }
+        let failed = |e: wasmtime::Error| {
+            Error::Internal(format!(
+                "plugin `{}`: the instance pool is full and on-demand allocation failed: {e}",
+                self.name
+            ))
+        };
+        let Some((overflow, linker)) = engine.overflow() else {
+            return Err(Error::Internal(format!("plugin `{}`: the instance pool is full", self.name)));
+        };
+        // One copy of the code in the overflow engine per module, shared by
+        // its plugins (each copy costs memory maps, and a process has a
+        // bounded number of them).
+        let module = match engine.shared_module(&self.key, true) {
+            Some(module) => module,
+            None => {
+                let artifact = self.pre.module().serialize().map_err(failed)?;
+                // SAFETY: `artifact` is what `Module::serialize` returned a
+                // moment ago in this process, unmodified, as
+                // `Module::deserialize` requires. The two engines share every
+                // code-generation setting (only their instance allocators
+                // differ); wasmtime checks that and fails safely if not.
+                let module = Arc::new(unsafe { Module::deserialize(overflow, &artifact) }.map_err(failed)?);
+                engine.share_module(self.key, &module, true);
+                module
+            }
+        };
+        let pre = linker.instantiate_pre(&module).map_err(failed)?;
+        let pre = self.overflow.get_or_init(|| (pre, module)).0.clone();
+        Ok(pre)
     }
 
     /// The plugin's name.

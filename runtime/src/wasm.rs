@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::{
-    AsContextMut, Caller, Linker, Memory, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, WasmBacktrace,
+    AsContextMut, Caller, InstancePre, Linker, Memory, PoolConcurrencyLimitError, Store, StoreLimits,
+    StoreLimitsBuilder, Trap, TypedFunc, WasmBacktrace,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1;
@@ -312,6 +313,49 @@ impl WasmInstance {
 }
 
 impl Spec {
+    /// A store for `pre`'s engine with the plugin's limits, epoch deadline
+    /// and profiling hook.
+    fn store(&self, pre: &InstancePre<GuestState>, state: GuestState, budget: u32) -> Store<GuestState> {
+        let mut store = Store::new(pre.module().engine(), state);
+        store.limiter(|s| s);
+        store.data().profile.set_module(pre.module());
+        // Off, this costs one atomic load a slice; while the plugin is
+        // profiled, the deadline comes every tick and each takes a sample.
+        store.epoch_deadline_callback(|mut cx| {
+            if !cx.data().profile.active() {
+                return cx.data_mut().slices.on_deadline();
+            }
+            let profile = Arc::clone(&cx.data().profile);
+            profile.sample(&cx);
+            cx.data_mut().slices.on_epoch(1)
+        });
+        store.data_mut().slices.start(budget);
+        store.set_epoch_deadline(self.engine.schedule().slice_ticks());
+        store
+    }
+
+    /// Instantiates the plugin in the engine's instance pool, or on demand
+    /// when the pool is full.
+    async fn instantiate(
+        &self,
+        state: GuestState,
+        budget: u32,
+    ) -> Result<(Store<GuestState>, wasmtime::Instance), Error> {
+        let mut store = self.store(&self.plugin.pre, state, budget);
+        match self.plugin.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok((store, instance)),
+            Err(e) if e.is::<PoolConcurrencyLimitError>() && self.engine.overflow().is_some() => {
+                tracing::debug!(target: "wasp::engine", plugin = %self.plugin.name, "instance pool full; allocating on demand");
+                let pre = self.plugin.overflow_pre(&self.engine)?;
+                let mut store = self.store(&pre, store.into_data(), budget);
+                match pre.instantiate_async(&mut store).await {
+                    Ok(instance) => Ok((store, instance)),
+                    Err(e) => Err(self.fault(&mut store, e)),
+                }
+            }
+            Err(e) => Err(self.fault(&mut store, e)),
+        }
+    }
     fn budget_slices(&self) -> u32 {
         self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
     }
@@ -399,26 +443,8 @@ impl Spec {
                 .trap_on_grow_failure(false)
                 .build(),
         };
-        let mut store = Store::new(self.engine.wasmtime(), state);
-        store.limiter(|s| s);
-        store.data().profile.set_module(self.plugin.pre.module());
-        // Off, this costs one atomic load a slice; while the plugin is
-        // profiled, the deadline comes every tick and each takes a sample.
-        store.epoch_deadline_callback(|mut cx| {
-            if !cx.data().profile.active() {
-                return cx.data_mut().slices.on_deadline();
-            }
-            let profile = Arc::clone(&cx.data().profile);
-            profile.sample(&cx);
-            cx.data_mut().slices.on_epoch(1)
-        });
         let budget = self.budget_slices();
-        store.data_mut().slices.start(budget);
-        store.set_epoch_deadline(schedule.slice_ticks());
-        let instance = match self.plugin.pre.instantiate_async(&mut store).await {
-            Ok(i) => i,
-            Err(e) => return Err(self.fault(&mut store, e)),
-        };
+        let (mut store, instance) = self.instantiate(state, budget).await?;
         let missing = |what: &str, e: wasmtime::Error| Error::GuestFault {
             plugin: name.to_string(),
             detail: format!("export `{what}`: {e}"),

@@ -62,7 +62,9 @@ impl<R: Runtime> Wasp<R> {
     }
 
     /// Loads every plugin folder (one holding a `plugin.toml`) in the plugin
-    /// directories, in name order; returns each folder with its outcome.
+    /// directories; returns each folder with its outcome, in name order.
+    /// They are compiled in parallel and start in name order
+    /// ([`Host::load_all`]).
     pub async fn load_all(&self) -> Vec<(PathBuf, Result<PluginRef>)> {
         let mut found = Vec::new();
         for dir in &self.dirs {
@@ -78,12 +80,7 @@ impl<R: Runtime> Wasp<R> {
             }
         }
         found.sort();
-        let mut outcomes = Vec::with_capacity(found.len());
-        for path in found {
-            let result = self.load(&path).await;
-            outcomes.push((path, result));
-        }
-        outcomes
+        self.host.load_all(found).await.into_iter().map(|(path, result)| (path, result.map_err(Error::from))).collect()
     }
 
     /// A path the frontend asked to load, checked to lie inside a plugin
