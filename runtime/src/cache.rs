@@ -316,7 +316,10 @@ fn check_entry<'a>(entry: &'a [u8], key: &CacheKey) -> Result<&'a [u8], String> 
 /// [`ModuleCache::default_dir`] for operating system `os` (as in
 /// [`std::env::consts::OS`]) and environment `var`.
 fn platform_dir(os: &str, var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
-    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute() || os == "windows");
+    // Judged by the target platform's rules, not the running one's (a Unix
+    // path has no drive letter, so `Path::is_absolute` on Windows would refuse it).
+    let absolute =
+        |name: &str| var(name).filter(|v| os == "windows" || v.to_string_lossy().starts_with('/')).map(PathBuf::from);
     let base = match os {
         "windows" => var("LOCALAPPDATA").map(PathBuf::from).filter(|p| !p.as_os_str().is_empty())?,
         "macos" | "ios" => absolute("HOME")?.join("Library").join("Caches"),

