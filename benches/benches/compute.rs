@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store, TypedFunc};
-use wasp_benches::{median, runtime};
+use wasp_benches::{benching, criterion, median, runtime};
 
 /// SHA-256 input, matrix side, JSON records.
 const SHA_LEN: u32 = 1 << 20;
@@ -256,14 +256,8 @@ fn ratio_table(s: &Setup) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let benching =
-        args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a.starts_with("--profile-time"));
-    let mut c = Criterion::default()
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(20)
-        .configure_from_args();
+    let benching = benching();
+    let mut c = criterion(20);
     let setup = Setup { wasm: wasp_fixtures::wasm_bytes("compute"), native: Native::new() };
     assert_eq!(setup.native.run(Kernel::Sha), sha_hw(), "both SHA-256 implementations agree");
     kernels(&mut c, &setup);

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use wasp_actors::{Host, Manifest};
+use wasp_actors::Host;
 use wasp_runtime::{Engine, EngineOptions, Limits, Pool, Schedule, WasmPlugin};
 
 /// Every example plugin built for wasm32 (WASI ones included).
@@ -69,13 +69,8 @@ struct Spawned {
 /// module from the cache, primed beforehand), then sends each one request.
 async fn spawn(n: usize, cache: &std::path::Path, pool: u32) -> (Host, Spawned) {
     let host = Host::builder().module_cache(cache).instance_pool(pool).build().expect("host builds");
-    let bytes = wasp_fixtures::wasm_bytes("echo");
-    let manifest = Manifest::from_file(&wasp_fixtures::manifest_path("echo")).expect("manifest");
     // Prime: one load compiles or hits; the rest hit.
-    let mut first = manifest.clone();
-    "prime".clone_into(&mut first.name);
-    host.load_bytes_with(first, &bytes).await.expect("loads");
-    host.unload("prime").await.expect("unloads");
+    let (bytes, manifest) = wasp_benches::prime_echo(&host).await;
     let before = resident_bytes();
     let start = Instant::now();
     for i in 0..n {

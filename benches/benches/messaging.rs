@@ -208,17 +208,10 @@ fn ratio_table(s: &Setup) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
     // Like criterion: without `--bench` (e.g. `cargo test --benches`) each
     // benchmark runs once as a test, and the table is skipped.
-    // With `--profile-time` (criterion's mode for profilers) it is skipped too.
-    let benching =
-        args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a.starts_with("--profile-time"));
-    let mut c = Criterion::default()
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(30)
-        .configure_from_args();
+    let benching = wasp_benches::benching();
+    let mut c = wasp_benches::criterion(30);
     let setup = Setup::new();
     request_reply(&mut c, &setup);
     one_way_throughput(&mut c, &setup);

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::{Host, Manifest};
+use wasp_actors::Host;
 
 /// (resident, virtual) bytes of this process.
 fn memory() -> (u64, u64) {
@@ -40,12 +40,7 @@ fn main() {
         let host = Host::builder().module_cache(&cache).instance_pool(pool).build().expect("host builds");
         let built = built.elapsed();
         println!("host built in {:.1} ms, pool: {:?}", built.as_secs_f64() * 1e3, host.instance_pool());
-        let bytes = wasp_fixtures::wasm_bytes("echo");
-        let manifest = Manifest::from_file(&wasp_fixtures::manifest_path("echo")).expect("manifest");
-        let mut first = manifest.clone();
-        "prime".clone_into(&mut first.name);
-        host.load_bytes_with(first, &bytes).await.expect("loads");
-        host.unload("prime").await.expect("unloads");
+        let (bytes, manifest) = wasp_benches::prime_echo(&host).await;
         let (rss1, vm1) = memory();
         let start = Instant::now();
         let mut lap = Instant::now();

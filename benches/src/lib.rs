@@ -296,3 +296,34 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort_unstable();
     samples[samples.len() / 2]
 }
+
+/// Whether the binary runs as a benchmark (`cargo bench`, `--bench`), not as
+/// a smoke test (`cargo test --benches`, `--test`) or under criterion's
+/// `--profile-time`: only then do the benches print their tables.
+pub fn benching() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a.starts_with("--profile-time"))
+}
+
+/// Criterion as the benches configure it: 1 s warm-up, 3 s of measurement,
+/// `samples` samples, then the command line's own settings.
+pub fn criterion(samples: usize) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(samples)
+        .configure_from_args()
+}
+
+/// `echo`'s module bytes and manifest, after loading it once into `host`
+/// (as `prime`, unloaded again) so that later loads find its compiled
+/// module in the cache and the host's table of shared modules.
+pub async fn prime_echo(host: &Host) -> (Vec<u8>, Manifest) {
+    let bytes = wasp_fixtures::wasm_bytes("echo");
+    let manifest = Manifest::from_file(&wasp_fixtures::manifest_path("echo")).expect("manifest");
+    let mut first = manifest.clone();
+    "prime".clone_into(&mut first.name);
+    host.load_bytes_with(first, &bytes).await.expect("loads");
+    host.unload("prime").await.expect("unloads");
+    (bytes, manifest)
+}
