@@ -82,12 +82,18 @@ pub(crate) struct HostCalls {
     outstanding: Arc<std::sync::atomic::AtomicUsize>,
     /// The grants as of `grants.revision()`: checked without a lock.
     grants: (u64, Arc<Vec<Permission>>),
+    /// The last line the plugin logged at error level, kept even when
+    /// `log` is not granted: the reason a failed load reports.
+    last_error: Option<String>,
 }
 
 fn monotonic_origin() -> Instant {
     static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *ORIGIN.get_or_init(Instant::now)
 }
+
+/// The longest error line kept as the reason of a failed load, in bytes.
+const MAX_REASON: usize = 1024;
 
 /// Nanoseconds on the host's monotonic clock (origin fixed per process).
 pub(crate) fn monotonic_nanos() -> u128 {
@@ -130,11 +136,17 @@ impl HostCalls {
             quarantined: false,
             outstanding: Arc::default(),
             grants: (u64::MAX, Arc::default()),
+            last_error: None,
         }
     }
 
     pub(crate) fn name(&self) -> &Arc<str> {
         &self.env.name
+    }
+
+    /// The last error-level line the plugin logged, taken.
+    pub(crate) fn take_last_error(&mut self) -> Option<String> {
+        self.last_error.take()
     }
 
     /// Reports an event; latches quarantine if the host says so.
@@ -363,10 +375,19 @@ impl HostCalls {
         Ok(())
     }
 
-    /// Writes a log line, if `log` is granted and the rate allows.
+    /// Writes a log line, if `log` is granted and the rate allows. An
+    /// error-level line is also kept, whatever the grants, as the reason of
+    /// a load that fails ([`HostCalls::take_last_error`]).
     pub(crate) fn log(&mut self, level: LogLevel, message: &str) {
         if self.quarantined {
             return;
+        }
+        if level == LogLevel::Error {
+            let mut end = message.len().min(MAX_REASON);
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.last_error = Some(message[..end].to_owned());
         }
         if !self.allows("log", None) {
             if !self.log_denial_reported {

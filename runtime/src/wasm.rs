@@ -498,11 +498,12 @@ impl Spec {
             match load.call_async(&mut store, ()).await {
                 Ok(abi::status::DONE) => {}
                 Ok(status) => {
+                    let reason = store.data_mut().host.take_last_error();
                     return Err(Error::LoadFailed {
                         plugin: name.to_string(),
                         error: WireError::new(
                             ErrorCode::from_u16(u16::try_from(status).unwrap_or(0)),
-                            format!("wasp_load returned status {status}; the plugin's log says why"),
+                            load_failure("wasp_load returned status", status, reason),
                         ),
                     });
                 }
@@ -532,6 +533,15 @@ impl Spec {
             None => trap,
         };
         Error::Trap { plugin, message, backtrace }
+    }
+}
+
+/// The message of a failed load: the status, and the last line the plugin
+/// logged at error level (the SDK logs the error `on_load` returned) if any.
+pub(crate) fn load_failure(what: &str, status: i32, reason: Option<String>) -> String {
+    match reason {
+        Some(reason) => format!("{what} {status}: {reason}"),
+        None => format!("{what} {status}; the plugin logged no error to say why"),
     }
 }
 

@@ -12,7 +12,7 @@ use wasp_actors::{Error, Host, Limits};
 use wasp_protocol::{ApiVersion, ErrorCode};
 use wasp_runtime::Problem;
 
-use crate::common::{Form, host, load, mp, wat};
+use crate::common::{FORMS, Form, host, load, mp, wat};
 
 const MEMORY: &str = r#"(memory (export "memory") 1)"#;
 const ALLOC: &str = r#"(func (export "wasp_alloc") (param i32) (result i32) (i32.const 1024))"#;
@@ -499,4 +499,31 @@ async fn nonexistent_path_is_an_io_error() {
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert!(err.to_string().contains("ghost.wasm"), "{err}");
     assert!(host.plugins().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_on_load_says_why_in_every_form() {
+    // The default policy grants nothing: `counter`'s `on_load` cannot
+    // subscribe. The SDK logs the error before it returns the status; the
+    // host reports that line even though `log` is not granted either.
+    for form in FORMS {
+        let host = Host::builder().build().unwrap();
+        let bundle = match form {
+            Form::Wasm => wasp_fixtures::wasm_bundle("counter"),
+            Form::Native => wasp_fixtures::native_bundle("counter"),
+            Form::InProcess => {
+                let m = crate::common::manifest("counter", "counter");
+                let err = host.register_manifest(m, wasp_example_counter::Counter::default).await.unwrap_err();
+                assert!(err.to_string().contains("lacks the permission `subscribe:counter.reset`"), "{err}");
+                continue;
+            }
+        };
+        let err = host.load(&bundle).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied, "{form:?}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("status 3: ") && text.contains("lacks the permission `subscribe:counter.reset`"),
+            "{form:?}: {text}"
+        );
+    }
 }

@@ -396,7 +396,11 @@ impl Thread {
                 plugin: self.name(),
                 error: WireError::new(
                     ErrorCode::from_u16(u16::try_from(code).unwrap_or(0)),
-                    format!("on_load failed with status {code}; the plugin's log says why"),
+                    crate::wasm::load_failure(
+                        "on_load failed with status",
+                        code,
+                        self.shared.calls().take_last_error(),
+                    ),
                 ),
             }),
         }
