@@ -352,16 +352,8 @@ fn inspect_command(args: &InspectArgs) -> ExitCode {
 }
 
 fn run_command(args: &RunArgs) -> ExitCode {
-    let payload = match json_to_msgpack(&args.payload) {
-        Ok(payload) => payload,
-        Err(e) => return fail(&e),
-    };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let target = match start(&runtime, &args.plugin, &args.host) {
-        Ok(target) => target,
+    let (payload, runtime, target) = match prepare(&args.payload, &args.plugin, &args.host) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
     let reply = runtime.block_on(async {
@@ -386,16 +378,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
 }
 
 fn bench_command(args: &BenchArgs) -> ExitCode {
-    let payload = match json_to_msgpack(&args.payload) {
-        Ok(payload) => payload,
-        Err(e) => return fail(&e),
-    };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let target = match start(&runtime, &args.plugin, &args.host) {
-        Ok(target) => target,
+    let (payload, runtime, target) = match prepare(&args.payload, &args.plugin, &args.host) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
     let options = BenchOptions {
@@ -432,6 +416,19 @@ fn bench_command(args: &BenchArgs) -> ExitCode {
 
 /// Starts the one-shot host with the plugin, and says on stderr what it
 /// was not granted.
+/// What `run` and `bench` need before their first request: the payload as
+/// MessagePack, a runtime, and the plugin loaded in a one-shot host.
+fn prepare(
+    payload: &str,
+    plugin: &Path,
+    host: &HostArgs,
+) -> Result<(Vec<u8>, tokio::runtime::Runtime, OneShot), ExitCode> {
+    let payload = json_to_msgpack(payload).map_err(|e| fail(&e))?;
+    let runtime = runtime()?;
+    let target = start(&runtime, plugin, host)?;
+    Ok((payload, runtime, target))
+}
+
 fn start(runtime: &tokio::runtime::Runtime, plugin: &Path, host: &HostArgs) -> Result<OneShot, ExitCode> {
     let options = host.options();
     let target =

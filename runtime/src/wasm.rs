@@ -103,6 +103,19 @@ struct Live {
     buffer: Option<(u32, u32)>,
 }
 
+impl Live {
+    /// Prepares one call into the guest: a fresh CPU budget of `budget`
+    /// slices, the first deadline, and no panic message left over (one
+    /// belongs to the trap of the call that reported it).
+    fn arm(&mut self, budget: u32) {
+        let state = self.store.data_mut();
+        state.panic = None;
+        state.slices.start(budget);
+        let first = state.first_deadline();
+        self.store.set_epoch_deadline(first);
+    }
+}
+
 /// A running instance of a [`WasmPlugin`].
 ///
 /// It handles one message at a time under the engine's scheduler. After a
@@ -162,10 +175,7 @@ impl WasmInstance {
         let name = self.spec.plugin.name.clone();
         let Some(live) = self.live.as_mut() else { return Ok(Ok(None)) };
         live.store.data_mut().host.begin_request(LIFECYCLE_ID, reply, None);
-        live.store.data_mut().panic = None;
-        live.store.data_mut().slices.start(budget);
-        let first = live.store.data_mut().first_deadline();
-        live.store.set_epoch_deadline(first);
+        live.arm(budget);
         let result = deliver(live, abi::kind::UNLOAD, LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, &[]).await;
         live.store.data_mut().host.end_request(LIFECYCLE_ID);
         match result {
@@ -267,11 +277,7 @@ impl WasmInstance {
         if let Some(reply) = msg.reply {
             live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
         }
-        // A panic message belongs to the trap of the message that reported it.
-        live.store.data_mut().panic = None;
-        live.store.data_mut().slices.start(budget);
-        let first = live.store.data_mut().first_deadline();
-        live.store.set_epoch_deadline(first);
+        live.arm(budget);
         let result = deliver(live, msg.kind.to_abi(), msg.id, &msg.from, &msg.topic, &msg.payload).await;
         let host = &mut live.store.data_mut().host;
         match result {
@@ -472,8 +478,7 @@ impl Spec {
         }
         let mut live = Live { store, exports, buffer: None };
         if let Some(state) = restored.filter(|_| speaks_lifecycle(self.plugin.abi_version())) {
-            live.store.data_mut().slices.start(budget);
-            live.store.set_epoch_deadline(schedule.slice_ticks());
+            live.arm(budget);
             match deliver(&mut live, abi::kind::RESTORE, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state).await {
                 Ok(abi::status::DONE | abi::status::DEFERRED) => {}
                 Ok(status) => {
