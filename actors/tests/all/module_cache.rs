@@ -26,12 +26,36 @@ fn stats(host: &Host) -> CacheStats {
     host.module_cache().expect("the host has a module cache").stats()
 }
 
-/// The entries in a cache folder (temporary files excluded).
+/// The files in a cache folder, sorted (temporary files included: a test
+/// that expects none sees them).
 fn entries(dir: &Path) -> Vec<PathBuf> {
     let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut found: Vec<PathBuf> = read.map(|e| e.expect("readable entry").path()).collect();
     found.sort();
     found
+}
+
+/// One cache entry: its header and the artifact it describes.
+#[derive(Debug, Clone)]
+struct Entry {
+    header: PathBuf,
+    artifact: PathBuf,
+}
+
+impl Entry {
+    /// The one entry in `dir`.
+    fn only_one_in(dir: &Path) -> Entry {
+        let found = entries(dir);
+        let [artifact, header] = found.as_slice() else { panic!("expected one entry, found {found:?}") };
+        assert_eq!(artifact.extension().unwrap(), "cwasm", "{found:?}");
+        assert_eq!(header.extension().unwrap(), "wasp-module", "{found:?}");
+        assert_eq!(artifact.file_stem(), header.file_stem(), "{found:?}");
+        Entry { header: header.clone(), artifact: artifact.clone() }
+    }
+
+    fn files(&self) -> [&PathBuf; 2] {
+        [&self.artifact, &self.header]
+    }
 }
 
 /// Loads the echo example from its bundle and checks that it answers.
@@ -42,30 +66,29 @@ async fn load_echo(host: &Host) {
 }
 
 /// A cache folder holding the one entry a load of echo wrote; returns it.
-async fn primed(dir: &Path) -> PathBuf {
+async fn primed(dir: &Path) -> Entry {
     let host = host_with(dir, false);
     load_echo(&host).await;
     let s = stats(&host);
     assert_eq!((s.hits, s.misses, s.writes, s.rejected), (0, 1, 1, 0), "{s:?}");
     host.shutdown().await;
-    let found = entries(dir);
-    assert_eq!(found.len(), 1, "{found:?}");
-    found[0].clone()
+    Entry::only_one_in(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_load_comes_from_the_cache_without_compiling() {
     let tmp = tempfile::tempdir().unwrap();
     let entry = primed(tmp.path()).await;
-    let before = std::fs::metadata(&entry).unwrap().modified().unwrap();
+    let modified = || entry.files().map(|f| std::fs::metadata(f).unwrap().modified().unwrap());
+    let before = modified();
     std::thread::sleep(Duration::from_millis(20));
     let host = host_with(tmp.path(), false);
     load_echo(&host).await;
     let s = stats(&host);
     assert_eq!((s.hits, s.misses, s.writes, s.rejected), (1, 0, 0, 0), "{s:?}");
     // Nothing was rewritten.
-    assert_eq!(std::fs::metadata(&entry).unwrap().modified().unwrap(), before);
-    assert_eq!(entries(tmp.path()), vec![entry]);
+    assert_eq!(modified(), before);
+    assert_eq!(entries(tmp.path()), entry.files().map(Clone::clone).to_vec());
     // A second plugin of the same bytes in the same host shares the module
     // the first one runs: neither compiled nor read again.
     host.load_as("echo2", wasp_fixtures::wasm_bundle("echo")).await.unwrap();
@@ -74,20 +97,31 @@ async fn a_second_load_comes_from_the_cache_without_compiling() {
     host.shutdown().await;
 }
 
-/// Loads echo with a damaged entry in place: the entry is rejected, the
-/// plugin compiled, answers, and the entry is whole again.
-async fn damaged_entry_is_rebuilt(damage: impl FnOnce(&mut Vec<u8>)) {
+/// Which file of an entry a test damages.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Header,
+    Artifact,
+}
+
+/// Loads echo with one file of its entry damaged in place: the entry is
+/// rejected, the plugin compiled, answers, and the entry is whole again.
+async fn damaged_entry_is_rebuilt(part: Part, damage: impl FnOnce(&mut Vec<u8>)) {
     let tmp = tempfile::tempdir().unwrap();
     let entry = primed(tmp.path()).await;
-    let good = std::fs::read(&entry).unwrap();
-    let mut bad = good.clone();
+    let good = entry.files().map(|f| std::fs::read(f).unwrap());
+    let file = match part {
+        Part::Header => &entry.header,
+        Part::Artifact => &entry.artifact,
+    };
+    let mut bad = std::fs::read(file).unwrap();
     damage(&mut bad);
-    std::fs::write(&entry, &bad).unwrap();
+    std::fs::write(file, &bad).unwrap();
     let host = host_with(tmp.path(), false);
     load_echo(&host).await;
     let s = stats(&host);
-    assert_eq!((s.hits, s.misses, s.rejected, s.writes), (0, 1, 1, 1), "{s:?}");
-    assert_eq!(std::fs::read(&entry).unwrap(), good, "the entry was rebuilt");
+    assert_eq!((s.hits, s.misses, s.rejected, s.writes), (0, 1, 1, 1), "{part:?}: {s:?}");
+    assert_eq!(entry.files().map(|f| std::fs::read(f).unwrap()), good, "the entry was rebuilt");
     // And the rebuilt entry is used by the next host.
     let next = host_with(tmp.path(), false);
     load_echo(&next).await;
@@ -98,27 +132,57 @@ async fn damaged_entry_is_rebuilt(damage: impl FnOnce(&mut Vec<u8>)) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_entry_is_detected_and_rebuilt() {
-    damaged_entry_is_rebuilt(|bytes| bytes.truncate(bytes.len() / 2)).await;
+    damaged_entry_is_rebuilt(Part::Artifact, |bytes| bytes.truncate(bytes.len() / 2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_cut_inside_its_header_is_detected_and_rebuilt() {
-    damaged_entry_is_rebuilt(|bytes| bytes.truncate(20)).await;
+    damaged_entry_is_rebuilt(Part::Header, |bytes| bytes.truncate(20)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_entry_is_detected_and_rebuilt() {
-    // One bit flipped in the machine code, well past the header.
-    damaged_entry_is_rebuilt(|bytes| {
+    // One bit flipped in the machine code's file, near its end.
+    damaged_entry_is_rebuilt(Part::Artifact, |bytes| {
         let at = bytes.len() - 100;
         bytes[at] ^= 0x40;
+    })
+    .await;
+    // One bit flipped in the checksum the header keeps (its last bytes).
+    damaged_entry_is_rebuilt(Part::Header, |bytes| {
+        let at = bytes.len() - 1;
+        bytes[at] ^= 0x01;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_entry_is_detected_and_rebuilt() {
-    damaged_entry_is_rebuilt(Vec::clear).await;
+    damaged_entry_is_rebuilt(Part::Header, Vec::clear).await;
+    damaged_entry_is_rebuilt(Part::Artifact, Vec::clear).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_missing_one_of_its_files_is_rebuilt() {
+    // Without its artifact, a header is a bad entry: rejected and rebuilt.
+    let tmp = tempfile::tempdir().unwrap();
+    let entry = primed(tmp.path()).await;
+    std::fs::remove_file(&entry.artifact).unwrap();
+    let host = host_with(tmp.path(), false);
+    load_echo(&host).await;
+    let s = stats(&host);
+    assert_eq!((s.hits, s.misses, s.rejected, s.writes), (0, 1, 1, 1), "{s:?}");
+    host.shutdown().await;
+    // Without its header, an artifact is never looked at: a plain miss,
+    // and the new entry replaces it.
+    std::fs::remove_file(&entry.header).unwrap();
+    let host = host_with(tmp.path(), false);
+    load_echo(&host).await;
+    let s = stats(&host);
+    assert_eq!((s.hits, s.misses, s.rejected, s.writes), (0, 1, 0, 1), "{s:?}");
+    host.shutdown().await;
+    let again = Entry::only_one_in(tmp.path());
+    assert_eq!(again.files(), entry.files());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,20 +192,21 @@ async fn an_entry_from_an_engine_with_other_settings_is_stale_and_rebuilt() {
     let normal = tempfile::tempdir().unwrap();
     let debug = tempfile::tempdir().unwrap();
     let entry = primed(normal.path()).await;
-    let good = std::fs::read(&entry).unwrap();
+    let good = entry.files().map(|f| std::fs::read(f).unwrap());
     let host = host_with(debug.path(), true);
     load_echo(&host).await;
     host.shutdown().await;
-    let debug_entries = entries(debug.path());
-    assert_eq!(debug_entries.len(), 1);
-    assert_ne!(debug_entries[0].file_name(), entry.file_name(), "debug mode is part of the key");
-    std::fs::copy(&debug_entries[0], &entry).unwrap();
+    let debug_entry = Entry::only_one_in(debug.path());
+    assert_ne!(debug_entry.header.file_name(), entry.header.file_name(), "debug mode is part of the key");
+    for (from, to) in debug_entry.files().into_iter().zip(entry.files()) {
+        std::fs::copy(from, to).unwrap();
+    }
 
     let host = host_with(normal.path(), false);
     load_echo(&host).await;
     let s = stats(&host);
     assert_eq!((s.hits, s.misses, s.rejected, s.writes), (0, 1, 1, 1), "{s:?}");
-    assert_eq!(std::fs::read(&entry).unwrap(), good);
+    assert_eq!(entry.files().map(|f| std::fs::read(f).unwrap()), good);
     host.shutdown().await;
 }
 
@@ -176,8 +241,8 @@ async fn hosts_loading_the_same_module_at_once_share_one_whole_entry() {
     for task in tasks {
         task.await.expect("load task");
     }
-    let found = entries(tmp.path());
-    assert_eq!(found.len(), 1, "one entry and no temporary files left: {found:?}");
+    // One entry and no temporary files left.
+    Entry::only_one_in(tmp.path());
     let written: u64 = hosts.iter().map(|h| stats(h).writes).sum();
     assert!(written >= 1, "{written}");
     assert!(hosts.iter().all(|h| stats(h).rejected == 0));
