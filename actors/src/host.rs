@@ -252,7 +252,7 @@ impl HostBuilder {
 }
 
 /// A plugin of [`Host::load_all`] between its two passes.
-enum Prepared {
+enum Staged {
     /// Validated and compiled, waiting to start.
     Image(Box<(Manifest, PluginImage)>),
     /// A hybrid plugin, loaded whole in the second pass.
@@ -314,6 +314,27 @@ pub struct PluginRef {
     granted: Vec<Permission>,
     refused: Vec<Permission>,
     components: Vec<String>,
+}
+
+/// A plugin validated and compiled once by [`Host::prepare`], ready to
+/// start any number of times with [`Host::load_prepared`]. Cheap to clone:
+/// the compiled code is shared.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    kind: ManifestKind,
+    image: PluginImage,
+}
+
+impl Prepared {
+    /// `"wasm"` or `"native"`.
+    pub fn kind(&self) -> &'static str {
+        self.image.kind()
+    }
+
+    /// The ABI version the plugin was built for.
+    pub fn abi_version(&self) -> Option<ApiVersion> {
+        self.image.abi_version()
+    }
 }
 
 /// A plugin's permissions, decided once (for every component of a hybrid).
@@ -471,24 +492,24 @@ impl Host {
             let (host, path, gate) = (self.clone(), path.clone(), gate.clone());
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                (index, host.prepare(&path).await)
+                (index, host.stage(&path).await)
             });
         }
-        let mut prepared: Vec<Option<Result<Prepared, Error>>> = paths.iter().map(|_| None).collect();
+        let mut staged: Vec<Option<Result<Staged, Error>>> = paths.iter().map(|_| None).collect();
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok((index, outcome)) => prepared[index] = Some(outcome),
+                Ok((index, outcome)) => staged[index] = Some(outcome),
                 Err(e) => tracing::error!(target: "wasp::load", "a load task failed: {e}"),
             }
         }
         let mut outcomes = Vec::with_capacity(paths.len());
-        for (path, prepared) in paths.into_iter().zip(prepared) {
-            let outcome = match prepared {
+        for (path, staged) in paths.into_iter().zip(staged) {
+            let outcome = match staged {
                 None => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
                 Some(Err(e)) => Err(e),
-                Some(Ok(Prepared::Hybrid)) => self.load(&path).await,
-                Some(Ok(Prepared::Image(prepared))) => {
-                    let (manifest, image) = *prepared;
+                Some(Ok(Staged::Hybrid)) => self.load(&path).await,
+                Some(Ok(Staged::Image(staged))) => {
+                    let (manifest, image) = *staged;
                     match self.start_image(manifest, image, Some(absolute(&path))).await {
                         Ok(plugin) => {
                             self.watch_if_hot(&plugin).await;
@@ -505,17 +526,17 @@ impl Host {
 
     /// The first, parallel half of [`Host::load_all`] for one path: find,
     /// read, validate and compile.
-    async fn prepare(&self, path: &Path) -> Result<Prepared, Error> {
+    async fn stage(&self, path: &Path) -> Result<Staged, Error> {
         let (manifest, entry) = locate(path).await?;
         if manifest.kind == ManifestKind::Hybrid {
-            return Ok(Prepared::Hybrid);
+            return Ok(Staged::Hybrid);
         }
         self.check_name(&manifest.name)?;
         let bytes = read_entry(&entry).await?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let limits = manifest.limits.apply(&self.inner.limits);
         let image = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
-        Ok(Prepared::Image(Box::new((manifest, image))))
+        Ok(Staged::Image(Box::new((manifest, image))))
     }
 
     /// Watches a plugin's files — its `plugin.toml` and its module or
@@ -627,6 +648,74 @@ impl Host {
     pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
         self.load_image(manifest, bytes.to_vec(), file_name, None).await
+    }
+
+    /// Validates and compiles a WASM module (or checks and maps a native
+    /// library) once, without starting it: [`Host::load_prepared`] then
+    /// starts it under as many names as the application wants, each start
+    /// skipping the reading, hashing and compiling of the bytes. For a
+    /// host that runs many copies of one plugin (one per document, per
+    /// connection, per tenant …).
+    ///
+    /// `manifest` gives the kind (`wasm` or `native`), the name used in
+    /// errors and audit events, and the limits the module is checked
+    /// against (its size); its permissions and configuration are not used
+    /// here, but those of each manifest given to `load_prepared`.
+    ///
+    /// ```
+    /// # use wasp_actors::{Host, Manifest, ManifestKind};
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let host = Host::builder().build()?;
+    /// let bytes = wat::parse_str(r#"(module
+    ///     (@custom "wasp:abi" "1.0")
+    ///     (memory (export "memory") 1)
+    ///     (func (export "wasp_alloc") (param i32) (result i32) i32.const 1024)
+    ///     (func (export "wasp_dealloc") (param i32 i32))
+    ///     (func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) i32.const 0))"#)?;
+    /// let manifest = |name: &str| -> Result<Manifest, Box<dyn std::error::Error>> {
+    ///     let mut m = Manifest::new(name)?;
+    ///     m.kind = ManifestKind::Wasm;
+    ///     Ok(m)
+    /// };
+    /// let prepared = host.prepare(&manifest("worker")?, &bytes).await?;
+    /// for i in 0..3 {
+    ///     host.load_prepared(manifest(&format!("worker-{i}"))?, &prepared).await?;
+    /// }
+    /// assert_eq!(host.plugins().len(), 3);
+    /// # host.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn prepare(&self, manifest: &Manifest, bytes: &[u8]) -> Result<Prepared, Error> {
+        let name = &manifest.name;
+        if manifest.kind == ManifestKind::Hybrid {
+            return Err(Error::Unsupported(format!(
+                "plugin `{name}` is a hybrid of several files; load it from its folder or plugin.toml"
+            )));
+        }
+        let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let image = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
+        Ok(Prepared { kind: manifest.kind, image })
+    }
+
+    /// Starts a plugin [prepared](Host::prepare) earlier, described by
+    /// `manifest` (its name, permissions, limits and configuration; its
+    /// kind must be the prepared one's, its `entry` is not read). Like
+    /// [`Host::load_bytes_with`], without reading or compiling anything:
+    /// the plugin's permissions are decided, its actor started and its
+    /// instance made from the prepared code.
+    pub async fn load_prepared(&self, manifest: Manifest, prepared: &Prepared) -> Result<PluginRef, Error> {
+        if manifest.kind != prepared.kind {
+            return Err(Error::Unsupported(format!(
+                "plugin `{}` has kind `{}` in its manifest, but the prepared plugin is `{}`",
+                manifest.name,
+                manifest.kind.as_str(),
+                prepared.kind.as_str()
+            )));
+        }
+        self.start_image(manifest, prepared.image.clone(), None).await
     }
 
     /// Validates, then starts, a WASM module or a native library.

@@ -45,7 +45,7 @@ mod topics;
 mod watch;
 
 pub use error::Error;
-pub use host::{Host, HostBuilder, PluginRef, Subscription};
+pub use host::{Host, HostBuilder, PluginRef, Prepared, Subscription};
 pub use metrics::{HostMetrics, PluginInfo, PluginState};
 pub use policy::{AskRequest, Decision, Policy};
 pub use supervision::Supervision;

@@ -65,18 +65,35 @@ struct Spawned {
     resident: Option<u64>,
 }
 
-/// Loads `echo` `n` times under different names into a fresh host (its
+/// How a benchmark starts its copies of echo.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// `Host::prepare` once, then `Host::load_prepared` for each copy.
+    Prepared,
+    /// `Host::load_bytes_with` for each copy: every load hashes the bytes
+    /// to find the shared module.
+    Bytes,
+}
+
+/// Starts `n` copies of `echo` under different names in a fresh host (its
 /// module from the cache, primed beforehand), then sends each one request.
-async fn spawn(n: usize, cache: &std::path::Path, pool: u32) -> (Host, Spawned) {
+async fn spawn(n: usize, cache: &std::path::Path, pool: u32, how: Start) -> (Host, Spawned) {
     let host = Host::builder().module_cache(cache).instance_pool(pool).build().expect("host builds");
     // Prime: one load compiles or hits; the rest hit.
     let (bytes, manifest) = wasp_benches::prime_echo(&host).await;
     let before = resident_bytes();
     let start = Instant::now();
+    let prepared = match how {
+        Start::Prepared => Some(host.prepare(&manifest, &bytes).await.expect("prepares")),
+        Start::Bytes => None,
+    };
     for i in 0..n {
         let mut m = manifest.clone();
         m.name = format!("echo-{i}");
-        host.load_bytes_with(m, &bytes).await.expect("loads");
+        match &prepared {
+            Some(prepared) => host.load_prepared(m, prepared).await.expect("starts"),
+            None => host.load_bytes_with(m, &bytes).await.expect("loads"),
+        };
     }
     let loaded = Instant::now();
     let payload = wasp_protocol::codec::to_payload(&"ping").expect("encodes");
@@ -101,7 +118,7 @@ fn spawn_1000(c: &mut Criterion, rt: &tokio::runtime::Runtime, cache: &std::path
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (host, s) = rt.block_on(spawn(1000, cache, 1000));
+                let (host, s) = rt.block_on(spawn(1000, cache, 1000, Start::Prepared));
                 total += s.load + s.answer;
                 rt.block_on(host.shutdown());
             }
@@ -111,17 +128,21 @@ fn spawn_1000(c: &mut Criterion, rt: &tokio::runtime::Runtime, cache: &std::path
     group.finish();
 }
 
-/// The table printed after criterion: one spawn of 1,000, split.
+/// The table printed after criterion: one spawn of 1,000 each way, split.
 fn spawn_table(rt: &tokio::runtime::Runtime, cache: &std::path::Path) {
     println!("\nspawn 1,000 WASM echo actors (module from the cache), one request each:");
-    println!("| pool | load 1,000 | answer 1,000 | total | resident added | per idle plugin |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for pool in [1000, 0] {
-        let (host, s) = rt.block_on(spawn(1000, cache, pool));
+    println!("| start | pool | load 1,000 | answer 1,000 | total | resident added | per idle plugin |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for (how, pool) in [(Start::Prepared, 1000), (Start::Prepared, 0), (Start::Bytes, 1000)] {
+        let (host, s) = rt.block_on(spawn(1000, cache, pool, how));
         let per = s.resident.map_or("n/a".into(), |r| format!("{:.0} KiB", r as f64 / 1000.0 / 1024.0));
         let total = s.resident.map_or("n/a".into(), |r| format!("{:.1} MiB", r as f64 / (1 << 20) as f64));
+        let how = match how {
+            Start::Prepared => "`prepare` + `load_prepared`",
+            Start::Bytes => "`load_bytes_with`",
+        };
         println!(
-            "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {total} | {per} |",
+            "| {how} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {total} | {per} |",
             if pool == 0 { "off (on demand)".to_owned() } else { pool.to_string() },
             s.load.as_secs_f64() * 1e3,
             s.answer.as_secs_f64() * 1e3,

@@ -527,3 +527,72 @@ async fn a_failed_on_load_says_why_in_every_form() {
         );
     }
 }
+
+/// `Host::prepare` compiles once; `Host::load_prepared` starts copies that
+/// keep their own state, in both forms that have files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_plugin_starts_as_many_independent_copies() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = Host::builder()
+        .request_timeout(Duration::from_secs(10))
+        .policy(wasp_actors::Policy::new().trust("*").unwrap())
+        .module_cache(cache.path())
+        .build()
+        .unwrap();
+    let wasm = std::fs::read(wasp_fixtures::wasm_plugin("counter")).unwrap();
+    let native = std::fs::read(wasp_fixtures::native_library("counter")).unwrap();
+    for (form, bytes, kind) in
+        [("wasm", wasm, wasp_actors::ManifestKind::Wasm), ("native", native, wasp_actors::ManifestKind::Native)]
+    {
+        let mut m = crate::common::manifest("counter", &format!("{form}-template"));
+        m.kind = kind;
+        let prepared = host.prepare(&m, &bytes).await.unwrap_or_else(|e| panic!("{form}: {e}"));
+        assert_eq!(prepared.kind(), form);
+        assert_eq!(prepared.abi_version(), Some(ApiVersion::CURRENT));
+        let stats = host.module_cache().unwrap().stats();
+        for i in 1..=3u64 {
+            let mut copy = m.clone();
+            copy.name = format!("{form}-{i}");
+            let started = host.load_prepared(copy, &prepared).await.unwrap();
+            assert_eq!(started.kind(), form);
+            // Copy i adds i once: each has its own state.
+            let got: u64 = host.call(&format!("{form}-{i}"), "add", &i).await.unwrap();
+            assert_eq!(got, i, "{form}-{i}");
+        }
+        for i in 1..=3u64 {
+            let got: u64 = host.call(&format!("{form}-{i}"), "get", &()).await.unwrap();
+            assert_eq!(got, i, "{form}-{i} kept its own count");
+        }
+        // Starting copies touched neither the compiler nor the cache.
+        assert_eq!(host.module_cache().unwrap().stats(), stats, "{form}");
+        // A name in use is refused, as for any load.
+        let mut again = m.clone();
+        again.name = format!("{form}-1");
+        assert!(matches!(host.load_prepared(again, &prepared).await, Err(Error::AlreadyLoaded(_))));
+        // The manifest must say what was prepared.
+        let mut wrong = m.clone();
+        wrong.name = format!("{form}-wrong");
+        wrong.kind = if kind == wasp_actors::ManifestKind::Wasm {
+            wasp_actors::ManifestKind::Native
+        } else {
+            wasp_actors::ManifestKind::Wasm
+        };
+        let err = host.load_prepared(wrong, &prepared).await.unwrap_err();
+        assert!(err.to_string().contains("prepared plugin is"), "{err}");
+    }
+    assert_eq!(host.plugins().len(), 6);
+    // Bad bytes are refused by `prepare` as by any load, and audited.
+    let mut m = wasp_actors::Manifest::new("garbage").unwrap();
+    // `Manifest::new` describes an in-process plugin, which has no bytes.
+    let err = host.prepare(&m, b"").await.unwrap_err();
+    assert!(err.to_string().contains("in-process"), "{err}");
+    m.kind = wasp_actors::ManifestKind::Wasm;
+    let err = host.prepare(&m, b"\0asm\x01\0\0\0garbage").await.unwrap_err();
+    assert!(err.to_string().contains("not valid WebAssembly"), "{err}");
+    assert!(
+        host.audit_log()
+            .iter()
+            .any(|e| e.plugin == "garbage" && matches!(e.kind, wasp_actors::AuditKind::LoadRefused { .. }))
+    );
+    host.shutdown().await;
+}
