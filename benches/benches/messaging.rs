@@ -4,6 +4,7 @@
 //!   16 B, 1 KiB and 64 KiB;
 //! - `one_way`: batches of one-way sends to `echo`, closed by one request
 //!   queued behind them; throughput in messages per second;
+//! - `large`: 1 MiB through `echo` and back, the answer sent again;
 //! - `plugin_to_plugin`: host → `relay` (`forward`) → `echo` and back;
 //! - `backend`: `echo`'s `Instance::handle` called directly (no actor, no
 //!   broker, no task switch), and a bare wasmtime call, sync vs `call_async`:
@@ -21,8 +22,8 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use tokio::runtime::Runtime;
 use wasp_actors::Host;
 use wasp_benches::{
-    BareCall, Form, bin_payload, echo_busy, echo_instance, handle_directly, median, one_way, relay_payload, requests,
-    runtime,
+    BareCall, Form, bin_payload, echo_busy, echo_instance, echo_passing, handle_directly, median, one_way,
+    relay_payload, requests, runtime,
 };
 use wasp_runtime::Instance;
 
@@ -62,6 +63,51 @@ fn request_reply(c: &mut Criterion, s: &Setup) {
         }
     }
     group.finish();
+}
+
+/// The large payload of `large`: 1 MiB of data in a MessagePack `bin`.
+const LARGE: usize = 1 << 20;
+
+/// 1 MiB through `echo` and back, each request carrying the previous
+/// answer (no copy on the caller's side); throughput counts the payload once.
+fn large(c: &mut Criterion, s: &Setup) {
+    let mut group = c.benchmark_group("large");
+    let payload = bin_payload(LARGE);
+    group.throughput(Throughput::Bytes(payload.len() as u64));
+    group.sample_size(20);
+    for (form, host) in &s.hosts {
+        group.bench_function(BenchmarkId::new(form.label(), "echo 1 MiB"), |b| {
+            b.iter_custom(|iters| echo_passing(&s.rt, host, &payload, iters));
+        });
+    }
+    group.finish();
+}
+
+/// The 1 MiB echo of [`large`] in the same interleaved rounds as the ratio
+/// table (fewer operations: each moves 2 MiB), with throughput.
+fn large_table(s: &Setup) {
+    const OPS: u64 = 500;
+    let payload = bin_payload(LARGE);
+    let mut rounds: Vec<Vec<Duration>> = vec![Vec::new(); s.hosts.len()];
+    for (_, host) in &s.hosts {
+        echo_passing(&s.rt, host, &payload, OPS / 5);
+    }
+    for _ in 0..TABLE_ROUNDS {
+        for (i, (_, host)) in s.hosts.iter().enumerate() {
+            rounds[i].push(echo_passing(&s.rt, host, &payload, OPS));
+        }
+    }
+    println!(
+        "1 MiB through echo and back, the answer sent again ({OPS} round trips per round, median of {TABLE_ROUNDS}):"
+    );
+    println!();
+    println!("| form | µs per round trip | GB/s (payload once per round trip) |");
+    println!("| --- | ---: | ---: |");
+    for ((form, _), rounds) in s.hosts.iter().zip(rounds) {
+        let per = median(rounds).as_secs_f64() / OPS as f64;
+        println!("| {} | {:.1} | {:.2} |", form.label(), per * 1e6, payload.len() as f64 / per / 1e9);
+    }
+    println!();
 }
 
 fn one_way_throughput(c: &mut Criterion, s: &Setup) {
@@ -215,11 +261,13 @@ fn main() {
     let setup = Setup::new();
     request_reply(&mut c, &setup);
     one_way_throughput(&mut c, &setup);
+    large(&mut c, &setup);
     plugin_to_plugin(&mut c, &setup);
     backend(&mut c, &setup);
     c.final_summary();
     if benching {
         ratio_table(&setup);
+        large_table(&setup);
         backend_table(&setup);
     }
 }

@@ -114,6 +114,28 @@ pub fn requests(
     })
 }
 
+/// Runs `iters` sequential requests to `echo` from a task on a runtime
+/// worker, each sending the previous answer (echo answers with what it got),
+/// so no iteration copies the payload on the caller's side. Returns the time
+/// they took.
+pub fn echo_passing(rt: &Runtime, host: &Host, payload: &[u8], iters: u64) -> Duration {
+    let (host, payload) = (host.clone(), payload.to_vec());
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let mut payload = payload;
+            let started = Instant::now();
+            for _ in 0..iters {
+                payload = host.request("echo", "ping", payload).await.expect("request answered");
+            }
+            let took = started.elapsed();
+            black_box(payload);
+            took
+        })
+        .await
+        .expect("measuring task")
+    })
+}
+
 /// Runs `iters` batches, each of `batch` one-way sends to `echo` followed by
 /// one request that queues behind them (a mailbox is FIFO), so every batch
 /// is fully processed before the next starts. Returns the time taken.

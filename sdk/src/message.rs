@@ -84,39 +84,82 @@ impl<'a> Message<'a> {
 
 /// A plugin's answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply(pub(crate) Option<Vec<u8>>);
+pub struct Reply(pub(crate) Answer);
+
+/// What a [`Reply`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Send this payload.
+    Payload(Vec<u8>),
+    /// The plugin answers later.
+    Deferred,
+    /// The plugin has answered already, during the call.
+    Sent,
+}
 
 impl Reply {
     /// Encodes `value` as the reply's MessagePack payload.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Reply, WireError> {
-        encode(value).map(|bytes| Reply(Some(bytes)))
+        encode(value).map(|bytes| Reply(Answer::Payload(bytes)))
     }
 
     /// A reply whose payload is already MessagePack.
     pub fn bytes(payload: Vec<u8>) -> Reply {
-        Reply(Some(payload))
+        Reply(Answer::Payload(payload))
     }
 
     /// A reply with a MessagePack `nil` payload.
     pub fn empty() -> Reply {
-        Reply(Some(vec![0xc0]))
+        Reply(Answer::Payload(vec![0xc0]))
     }
 
     /// No reply now: the plugin promises to call [`Context::reply`](crate::Context::reply)
     /// with the request's id later (for example when a `request_async` of its
     /// own completes). The caller's timeout still applies.
     pub fn deferred() -> Reply {
-        Reply(None)
+        Reply(Answer::Deferred)
     }
 
-    /// The payload, or `None` when deferred.
+    /// Nothing more to send: the plugin has answered this request itself
+    /// during this call, with [`Context::reply_raw`](crate::Context::reply_raw)
+    /// (or [`reply`](crate::Context::reply),
+    /// [`reply_error`](crate::Context::reply_error)). This answers straight
+    /// from borrowed bytes, for instance from the message's own payload,
+    /// without copying them into a `Vec` first — for plugins that move large
+    /// blobs. A request the plugin has not answered after all gets
+    /// `no_reply`, as with every form of plugin.
+    ///
+    /// ```
+    /// use wasp_sdk::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Echo;
+    ///
+    /// impl Plugin for Echo {
+    ///     fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+    ///         ctx.reply_raw(msg.id, msg.payload)?;
+    ///         Ok(Reply::sent())
+    ///     }
+    /// }
+    /// ```
+    pub fn sent() -> Reply {
+        Reply(Answer::Sent)
+    }
+
+    /// The payload to send, or `None` when deferred or sent already.
     pub fn payload(&self) -> Option<&[u8]> {
-        self.0.as_deref()
+        match &self.0 {
+            Answer::Payload(payload) => Some(payload),
+            Answer::Deferred | Answer::Sent => None,
+        }
     }
 
-    /// Takes the payload, or `None` when deferred.
+    /// Takes the payload to send, or `None` when deferred or sent already.
     pub fn into_payload(self) -> Option<Vec<u8>> {
-        self.0
+        match self.0 {
+            Answer::Payload(payload) => Some(payload),
+            Answer::Deferred | Answer::Sent => None,
+        }
     }
 }
 
@@ -154,11 +197,12 @@ pub fn dispatch<P: crate::Plugin + ?Sized>(
 ) -> Dispatched {
     let result = plugin.on_message(&mut crate::Context::new(host), msg);
     match (msg.kind, result) {
-        (MessageKind::Request, Ok(Reply(Some(payload)))) => {
+        (MessageKind::Request, Ok(Reply(Answer::Payload(payload)))) => {
             let _ = host.reply(msg.id, Ok(&payload));
             Dispatched::Done
         }
-        (MessageKind::Request, Ok(Reply(None))) => Dispatched::Deferred,
+        (MessageKind::Request, Ok(Reply(Answer::Sent))) => Dispatched::Done,
+        (MessageKind::Request, Ok(Reply(Answer::Deferred))) => Dispatched::Deferred,
         (MessageKind::Request, Err(e)) => {
             let _ = host.reply(msg.id, Err(&e));
             Dispatched::Done

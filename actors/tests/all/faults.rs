@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasp_actors::{Host, Limits};
 use wasp_protocol::ErrorCode;
 
-use crate::common::{FORMS, Form, WAT_ALLOC, host, info_after, load, load_wat, mp, wat_handle, wat_plugin};
+use crate::common::{FORMS, Form, WAT_ALLOC, host, info, info_after, load, load_wat, mp, wat_handle, wat_plugin};
 
 /// Checks that `other` (an echo) still answers, and returns once `name` has
 /// handled `handled` messages with `faults` faults and as many restarts.
@@ -350,4 +350,27 @@ async fn request_that_expired_while_queued_is_answered_timeout_without_running()
     let i = info_after(&host, "spinner", 2).await;
     // `work` and the last `ping` ran; the expired `ping` did not.
     assert_eq!((i.handled, i.expired, i.faults), (2, 1, 0), "{i:?}");
+}
+
+/// `Reply::sent()` tells the host the plugin answered already; one that
+/// did not is reported to its caller as `no_reply`, alike in every form,
+/// and the plugin keeps working (it is not a fault).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claiming_an_answer_never_sent_is_no_reply_in_every_form() {
+    for form in FORMS {
+        let host = host();
+        load(&host, form, "faulty", "faulty").await;
+        load(&host, form, "echo", "echo").await;
+        let err = host.request("faulty", "forget", mp(&())).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoReply, "{form:?}: {err}");
+        let pong: String = host.call("faulty", "ping", &()).await.unwrap();
+        assert_eq!(pong, "pong", "{form:?}");
+        // And echo, which answers through `reply_raw` + `Reply::sent()`,
+        // answers every request exactly once, small and large.
+        for size in [0, 16, 1 << 20] {
+            let payload = mp(&serde_bytes::ByteBuf::from(vec![7u8; size]));
+            assert_eq!(host.request("echo", "ping", payload.clone()).await.unwrap(), payload, "{form:?}");
+        }
+        assert_eq!(info(&host, "faulty").restarts, 0, "{form:?}");
+    }
 }

@@ -14,7 +14,11 @@ impl Plugin for Echo {
     fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
         match (msg.kind, msg.topic) {
             (MessageKind::Request, "len") => Reply::encode(&(msg.payload.len() as u64)),
-            (MessageKind::Request, _) => Ok(Reply::bytes(msg.payload.to_vec())),
+            // Answered straight from the message's bytes: no copy, no allocation.
+            (MessageKind::Request, _) => {
+                ctx.reply_raw(msg.id, msg.payload)?;
+                Ok(Reply::sent())
+            }
             (MessageKind::Event, topic) => {
                 ctx.publish_raw("echo.seen", msg.payload)?;
                 ctx.log(LogLevel::Debug, &format!("event `{topic}` from `{}`", msg.from));

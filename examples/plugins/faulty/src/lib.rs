@@ -10,6 +10,8 @@
 //!   fails (then it panics with `grow: out of memory after N bytes`). Under a
 //!   small `max_memory` the WASM form fails; keep the limit modest in
 //!   process, where the allocation is real host memory;
+//! - request `forget`: claims to have answered (`Reply::sent()`) without
+//!   answering; the caller gets `no_reply`;
 //! - request `ping`: answers `"pong"`.
 
 use wasp_sdk::prelude::*;
@@ -52,6 +54,7 @@ impl Plugin for Faulty {
                 // The chunks are freed by now, so the panic message can be formatted.
                 Err(held) => panic!("grow: out of memory after {held} bytes"),
             },
+            "forget" => Ok(Reply::sent()),
             "ping" => Reply::encode("pong"),
             topic => Err(WireError::new(ErrorCode::NotFound, format!("faulty has no topic `{topic}`"))),
         }
