@@ -636,7 +636,13 @@ impl Broker {
                     Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
                 };
                 let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
-                if let Err(undelivered) = requester.push(&from, inbound, tap.stamp(TapKind::Reply), false, Some(member).filter(|_| requester.pool.is_some())) {
+                if let Err(undelivered) = requester.push(
+                    &from,
+                    inbound,
+                    tap.stamp(TapKind::Reply),
+                    false,
+                    Some(member).filter(|_| requester.pool.is_some()),
+                ) {
                     let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
                     tap.immediate(TapKind::Reply, &undelivered.inbound, &from, outcome);
                     counters.dead_letters.fetch_add(1, Ordering::Relaxed);

@@ -82,22 +82,40 @@ fn throughput(c: &mut Criterion, rt: &Runtime, host: &Host) {
     group.finish();
 }
 
+/// Time the instances of `to` spent handling messages so far.
+fn busy(host: &Host, to: &str) -> Duration {
+    let micros = host.plugins().iter().find(|p| p.name == to).map_or(0, |p| p.busy_micros);
+    Duration::from_micros(micros)
+}
+
 /// Requests per second, 1 instance against one per core, 9 interleaved
-/// rounds of 4 batches each, median round.
+/// rounds of 4 batches each, median round; and how many instances were
+/// busy at once on average (their summed handling time over wall time).
 fn table(rt: &Runtime, host: &Host) {
     const ROUNDS: usize = 9;
     let [one, per_core] = sizes();
     println!("\n### Pools: `compute` matmul {SIDE}×{SIDE}, {BATCH} requests in flight, median of {ROUNDS} rounds\n");
-    println!("| form | 1 instance req/s | {per_core} instances req/s | speed-up |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| form | 1 instance req/s | {per_core} instances req/s | speed-up | busy at once, 1 / {per_core} |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for form in ["wasm", "native"] {
+        let names = [format!("{form}-{one}"), format!("{form}-{per_core}")];
         let mut times: [Vec<Duration>; 2] = Default::default();
+        let mut overlap = [0.0; 2];
         for _ in 0..ROUNDS {
-            times[0].push(batches(rt, host, &format!("{form}-{one}"), 4));
-            times[1].push(batches(rt, host, &format!("{form}-{per_core}"), 4));
+            for (i, name) in names.iter().enumerate() {
+                let before = busy(host, name);
+                let wall = batches(rt, host, name, 4);
+                overlap[i] += (busy(host, name) - before).as_secs_f64() / wall.as_secs_f64() / ROUNDS as f64;
+                times[i].push(wall);
+            }
         }
         let [single, pooled] = times.map(|t| (4 * BATCH) as f64 / median(t).as_secs_f64());
-        println!("| {form} | {single:.0} | {pooled:.0} | {:.2} |", pooled / single);
+        println!(
+            "| {form} | {single:.0} | {pooled:.0} | {:.2} | {:.2} / {:.2} |",
+            pooled / single,
+            overlap[0],
+            overlap[1]
+        );
     }
     println!();
 }
