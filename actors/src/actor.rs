@@ -379,6 +379,8 @@ impl PluginActorState {
         };
         let subscriptions = broker.take_plugin_subscriptions(&self.name);
         let timers = broker.timer_ids(&self.name);
+        // The new code's `on_load` sets its own timers; the old ones go if it starts.
+        broker.retire_timers(&timers, true);
         let image = next.image.unwrap_or_else(|| self.instance.image());
         match image.instantiate_with(&next.engine, next.env, state.as_deref()).await {
             Ok(instance) => {
@@ -388,6 +390,7 @@ impl PluginActorState {
             }
             Err(e) => {
                 broker.cancel_timers_by(&self.name, &timers, false);
+                broker.retire_timers(&timers, false);
                 broker.restore_plugin_subscriptions(&self.name, subscriptions);
                 Err(e)
             }

@@ -170,6 +170,9 @@ struct Timer {
     /// stops when that instance is recycled.
     member: usize,
     task: tokio::task::AbortHandle,
+    /// Set by a reload while the new code starts: the timer stops if the
+    /// new code starts, so it does not count against the limit meanwhile.
+    retiring: bool,
 }
 
 /// The most topic patterns one plugin may subscribe to (`docs/abi.md` §4).
@@ -519,6 +522,16 @@ impl Broker {
         self.timers.iter().filter(|t| &*t.value().owner == plugin).map(|t| *t.key()).collect()
     }
 
+    /// Marks the timers `ids` as retiring (a reload's new code is starting
+    /// and will replace them), or no longer so (it failed to start).
+    pub(crate) fn retire_timers(&self, ids: &[u64], retiring: bool) {
+        for id in ids {
+            if let Some(mut t) = self.timers.get_mut(id) {
+                t.retiring = retiring;
+            }
+        }
+    }
+
     /// Cancels a plugin's timers: those in `ids` when `among` is true, the
     /// others when it is false.
     pub(crate) fn cancel_timers_by(&self, plugin: &str, ids: &[u64], among: bool) {
@@ -581,7 +594,7 @@ impl Broker {
     /// instance): the timer stops when that instance is recycled; its
     /// events go to the plugin's address (any idle instance of a pool).
     pub(crate) fn set_timer_for(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
-        let active = self.timers.iter().filter(|t| t.value().owner == *from).count();
+        let active = self.timers.iter().filter(|t| t.value().owner == *from && !t.value().retiring).count();
         if active >= spec.max_timers {
             return Err(WireError::new(
                 ErrorCode::Busy,
@@ -604,7 +617,7 @@ impl Broker {
                 next = (next + period).max(tokio::time::Instant::now());
             }
         });
-        self.timers.insert(id, Timer { owner: from.clone(), member, task: task.abort_handle() });
+        self.timers.insert(id, Timer { owner: from.clone(), member, task: task.abort_handle(), retiring: false });
         Ok(id)
     }
 

@@ -1368,6 +1368,8 @@ impl Host {
         let broker = &self.inner.broker;
         let subscriptions = broker.take_plugin_subscriptions(name);
         let timers = broker.timer_ids(name);
+        // The new code's `on_load`s set their own timers; the old ones go if they start.
+        broker.retire_timers(&timers, true);
         let mut fresh = Vec::with_capacity(pool.size());
         for index in 0..pool.size() {
             let env = self.member_env(manifest, grants, index);
@@ -1378,6 +1380,7 @@ impl Host {
                         instance.abandon();
                     }
                     broker.cancel_timers_by(name, &timers, false);
+                    broker.retire_timers(&timers, false);
                     broker.restore_plugin_subscriptions(name, subscriptions);
                     return Err(e.into());
                 }

@@ -421,3 +421,51 @@ async fn unloading_a_busy_pool_answers_what_was_queued_for_it() {
     assert!(host.plugins().iter().all(|p| p.name != "relay"));
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_belongs_to_the_instance_that_set_it() {
+    /// Sets an hourly interval in `on_load` (and on `arm`); `boom` panics.
+    struct Ticker;
+    impl Plugin for Ticker {
+        fn on_load(&mut self, ctx: &mut Context<'_>) -> Result<(), WireError> {
+            ctx.set_interval(3_600_000, "tick", &()).map(drop)
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+            match msg.topic {
+                "boom" => panic!("boom"),
+                "arm" => {
+                    ctx.set_interval(3_600_000, "tick", &())?;
+                    Reply::encode("armed")
+                }
+                _ => Ok(Reply::empty()),
+            }
+        }
+    }
+    let supervision = Supervision { backoff_initial: Duration::from_millis(1), ..Supervision::default() };
+    let host = host_with(Limits::default(), supervision);
+    // Room for exactly one timer per instance.
+    let manifest = Manifest::new("ticker")
+        .unwrap()
+        .instances(3)
+        .permission("timers".parse().unwrap())
+        .limits(wasp_actors::LimitRequests { timers: Some(3), ..Default::default() });
+    host.register_manifest(manifest, || Ticker).await.unwrap();
+    let full = async || {
+        let e = host.request("ticker", "arm", mp(&())).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Busy, "three timers are active: {e}");
+    };
+    full().await;
+    // The instance that traps loses its timer and its successor sets one;
+    // the other two instances keep theirs.
+    let e = host.request("ticker", "boom", mp(&())).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::PluginCrashed);
+    wait_until(|| info(&host, "ticker").restarts == 1).await;
+    assert_eq!(info(&host, "ticker").state, PluginState::Running, "the new instance's on_load found room");
+    full().await;
+    // A restart and a reload of the pool replace every instance's timer.
+    host.restart("ticker").await.unwrap();
+    full().await;
+    host.reload("ticker").await.unwrap();
+    full().await;
+    host.shutdown().await;
+}
