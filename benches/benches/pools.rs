@@ -88,33 +88,61 @@ fn busy(host: &Host, to: &str) -> Duration {
     Duration::from_micros(micros)
 }
 
+/// CPU time this process has used (user and system, every thread), where
+/// the platform tells it cheaply (Linux: `/proc/self/stat`, in clock ticks
+/// of 10 ms); `None` elsewhere.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Requests per second, 1 instance against one per core, 9 interleaved
 /// rounds of 4 batches each, median round; and how many instances were
-/// busy at once on average (their summed handling time over wall time).
+/// busy at once on average (their summed handling time over wall time),
+/// and how many cores the process got meanwhile (its CPU time over wall
+/// time): on a machine busy with other work, that bounds the speed-up.
 fn table(rt: &Runtime, host: &Host) {
     const ROUNDS: usize = 9;
     let [one, per_core] = sizes();
     println!("\n### Pools: `compute` matmul {SIDE}×{SIDE}, {BATCH} requests in flight, median of {ROUNDS} rounds\n");
-    println!("| form | 1 instance req/s | {per_core} instances req/s | speed-up | busy at once, 1 / {per_core} |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| form | 1 instance req/s | {per_core} instances req/s | speed-up | busy at once, 1 / {per_core} | cores used, 1 / {per_core} |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for form in ["wasm", "native"] {
         let names = [format!("{form}-{one}"), format!("{form}-{per_core}")];
         let mut times: [Vec<Duration>; 2] = Default::default();
         let mut overlap = [0.0; 2];
+        let (mut cpu, mut wall_total) = ([Some(Duration::ZERO); 2], [Duration::ZERO; 2]);
         for _ in 0..ROUNDS {
             for (i, name) in names.iter().enumerate() {
-                let before = busy(host, name);
+                let (before, cpu_before) = (busy(host, name), cpu_time());
                 let wall = batches(rt, host, name, 4);
                 overlap[i] += (busy(host, name) - before).as_secs_f64() / wall.as_secs_f64() / ROUNDS as f64;
+                cpu[i] = match (cpu[i], cpu_before, cpu_time()) {
+                    (Some(sum), Some(a), Some(b)) => Some(sum + b.saturating_sub(a)),
+                    _ => None,
+                };
+                wall_total[i] += wall;
                 times[i].push(wall);
             }
         }
+        let cores = |i: usize| {
+            cpu[i].map_or("n/a".to_owned(), |c| format!("{:.2}", c.as_secs_f64() / wall_total[i].as_secs_f64()))
+        };
         let [single, pooled] = times.map(|t| (4 * BATCH) as f64 / median(t).as_secs_f64());
         println!(
-            "| {form} | {single:.0} | {pooled:.0} | {:.2} | {:.2} / {:.2} |",
+            "| {form} | {single:.0} | {pooled:.0} | {:.2} | {:.2} / {:.2} | {} / {} |",
             pooled / single,
             overlap[0],
-            overlap[1]
+            overlap[1],
+            cores(0),
+            cores(1)
         );
     }
     println!();
