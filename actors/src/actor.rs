@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use wasp_protocol::{ErrorCode, WireError};
@@ -12,6 +12,7 @@ use wasp_runtime::{AuditEvent, AuditKind, Engine, Inbound, Instance, PluginEnv, 
 
 use crate::broker::{Broker, quarantined};
 use crate::metrics::{PluginCounters, PluginState, record};
+use crate::pool::{InstancePool, Work};
 use crate::tap::{Head, Stamp, TapOutcome};
 
 /// The actor. Behaviour only; its state is [`PluginActorState`].
@@ -24,12 +25,26 @@ pub(crate) struct PluginActorState {
     queued: Arc<AtomicUsize>,
     counters: Arc<PluginCounters>,
     broker: Weak<Broker>,
+    member: Option<Member>,
+}
+
+/// Which instance of which pool an actor is.
+pub(crate) struct Member {
+    pub(crate) pool: Arc<InstancePool>,
+    pub(crate) index: usize,
 }
 
 /// Messages to a plugin actor.
 pub(crate) enum PluginMsg {
     /// A message for the plugin, stamped if a tap was open when it was queued.
     Deliver(Inbound, Option<Box<Stamp>>),
+    /// A message the pool handed to this idle instance; once it is handled
+    /// the instance takes the next one waiting for the pool, if any.
+    Work(Inbound, Option<Box<Stamp>>),
+    /// Swaps in an instance of a pool's new code (a pool's reload), between
+    /// two messages: the old instance's `on_unload` runs as a flush and its
+    /// state is dropped.
+    Swap(Box<Instance>, oneshot::Sender<Result<(), wasp_runtime::Error>>),
     /// Lift the quarantine: restart the plugin fresh and take messages again.
     Lift(oneshot::Sender<Result<(), wasp_runtime::Error>>),
     /// Restart the plugin fresh, between two messages.
@@ -56,6 +71,8 @@ pub(crate) struct PluginArgs {
     pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) counters: Arc<PluginCounters>,
     pub(crate) broker: Weak<Broker>,
+    /// For an instance of a pool: the pool and its index in it.
+    pub(crate) member: Option<Member>,
 }
 
 impl Actor for PluginActor {
@@ -74,6 +91,7 @@ impl Actor for PluginActor {
             queued: args.queued,
             counters: args.counters,
             broker: args.broker,
+            member: args.member,
         })
     }
 
@@ -84,25 +102,23 @@ impl Actor for PluginActor {
         _myself: ActorRef<PluginMsg>,
         st: &mut PluginActorState,
     ) -> Result<(), ActorProcessingErr> {
-        if st.counters.state() != PluginState::Quarantined && !st.instance.quarantined() {
-            match st.instance.unload().await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(target: "wasp::host", plugin = %st.name, "on_unload failed: {e}"),
-                Err(fault) => {
-                    st.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault in on_unload: {fault}"));
-                }
-            }
-        }
+        st.flush().await;
         Ok(())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<PluginMsg>,
+        myself: ActorRef<PluginMsg>,
         msg: PluginMsg,
         st: &mut PluginActorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            PluginMsg::Work(inbound, stamp) => st.work((inbound, stamp), &myself).await,
+            PluginMsg::Swap(instance, done) => {
+                st.flush().await;
+                st.swap(*instance);
+                let _ = done.send(Ok(()));
+            }
             PluginMsg::Deliver(inbound, None) => {
                 st.queued.fetch_sub(1, Ordering::AcqRel);
                 st.deliver(inbound).await;
@@ -129,6 +145,59 @@ impl Actor for PluginActor {
 }
 
 impl PluginActorState {
+    /// Runs the plugin's `on_unload` so it can flush what it must not lose;
+    /// its state goes nowhere. Not for a quarantined instance.
+    async fn flush(&mut self) {
+        if self.counters.state() != PluginState::Quarantined && !self.instance.quarantined() {
+            match self.instance.unload().await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(target: "wasp::host", plugin = %self.name, "on_unload failed: {e}"),
+                Err(fault) => {
+                    self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault in on_unload: {fault}"));
+                }
+            }
+        }
+    }
+
+    /// Handles a message the pool handed over, then takes the next one
+    /// waiting for the pool. The next one goes through the mailbox, so a
+    /// restart or reload queued meanwhile runs between the two; when the
+    /// mailbox takes nothing more (the plugin is being unloaded), it is
+    /// handled here, so nothing queued for the pool is lost.
+    async fn work(&mut self, first: Work, myself: &ActorRef<PluginMsg>) {
+        let Some(index) = self.member.as_ref().map(|m| m.index) else {
+            // Only pool members are handed work; answer it all the same.
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.deliver(first.0).await;
+            return;
+        };
+        let mut work = Some(first);
+        while let Some((inbound, stamp)) = work.take() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            match stamp {
+                None => drop(self.deliver(inbound).await),
+                Some(stamp) => self.deliver_tapped(inbound, &stamp).await,
+            }
+            let next = self.member.as_ref().and_then(|m| m.pool.next(index));
+            if let Some((inbound, stamp)) = next {
+                match myself.cast(PluginMsg::Work(inbound, stamp)) {
+                    Ok(()) => {}
+                    Err(MessagingErr::SendErr(PluginMsg::Work(inbound, stamp))) => work = Some((inbound, stamp)),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Stops the timers this instance set (all the plugin's, for a single
+    /// instance): it is about to be recycled.
+    fn cancel_own_timers(&self, broker: &Broker) {
+        match &self.member {
+            Some(m) => broker.cancel_member_timers(&self.name, m.index),
+            None => broker.cancel_timers(&self.name),
+        }
+    }
+
     fn audit(&self, kind: AuditKind, message: String) {
         if let Some(broker) = self.broker.upgrade() {
             broker.record_audit(AuditEvent::new(&*self.name, kind, message));
@@ -239,15 +308,24 @@ impl PluginActorState {
                 return;
             }
             let delay = policy.backoff(failures);
-            self.counters.set_state(PluginState::Restarting);
-            broker.cancel_timers(&self.name);
+            // A pool answers while any instance runs: it is restarting only
+            // when all of them are.
+            let all = self.member.as_ref().is_none_or(|m| m.pool.begin_restart());
+            if all {
+                self.counters.set_state(PluginState::Restarting);
+            }
+            self.cancel_own_timers(&broker);
             self.audit(
                 AuditKind::Restarted { failures, delay },
                 format!("plugin `{}` restarts in {} ms (failure {failures})", self.name, delay.as_millis()),
             );
             // Messages that arrive meanwhile wait in the mailbox for the new instance.
             tokio::time::sleep(delay).await;
-            match self.instance.recycle().await {
+            let recycled = self.instance.recycle().await;
+            if let Some(m) = &self.member {
+                m.pool.end_restart();
+            }
+            match recycled {
                 Ok(()) => {
                     self.counters.restarts.fetch_add(1, Ordering::Relaxed);
                     if self.counters.state() == PluginState::Restarting {
@@ -266,7 +344,7 @@ impl PluginActorState {
 
     async fn restart(&mut self) -> Result<(), wasp_runtime::Error> {
         if let Some(broker) = self.broker.upgrade() {
-            broker.cancel_timers(&self.name);
+            self.cancel_own_timers(&broker);
         }
         self.instance.recycle().await?;
         self.counters.restarts.fetch_add(1, Ordering::Relaxed);
@@ -301,6 +379,8 @@ impl PluginActorState {
         };
         let subscriptions = broker.take_plugin_subscriptions(&self.name);
         let timers = broker.timer_ids(&self.name);
+        // The new code's `on_load` sets its own timers; the old ones go if it starts.
+        broker.retire_timers(&timers, true);
         let image = next.image.unwrap_or_else(|| self.instance.image());
         match image.instantiate_with(&next.engine, next.env, state.as_deref()).await {
             Ok(instance) => {
@@ -310,6 +390,7 @@ impl PluginActorState {
             }
             Err(e) => {
                 broker.cancel_timers_by(&self.name, &timers, false);
+                broker.retire_timers(&timers, false);
                 broker.restore_plugin_subscriptions(&self.name, subscriptions);
                 Err(e)
             }
@@ -332,7 +413,7 @@ impl PluginActorState {
     async fn lift(&mut self) -> Result<(), wasp_runtime::Error> {
         let broker = self.broker.upgrade();
         if let Some(broker) = &broker {
-            broker.cancel_timers(&self.name);
+            self.cancel_own_timers(broker);
         }
         self.instance.recycle().await?;
         self.counters.recent_failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -340,7 +421,10 @@ impl PluginActorState {
         *self.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.counters.restarts.fetch_add(1, Ordering::Relaxed);
         self.counters.set_state(PluginState::Running);
-        self.audit(AuditKind::QuarantineLifted, format!("the quarantine of plugin `{}` was lifted", self.name));
+        // A pool's quarantine is lifted once, by its first instance.
+        if self.member.as_ref().is_none_or(|m| m.index == 0) {
+            self.audit(AuditKind::QuarantineLifted, format!("the quarantine of plugin `{}` was lifted", self.name));
+        }
         Ok(())
     }
 }

@@ -22,6 +22,7 @@ use crate::Supervision;
 use crate::actor::PluginMsg;
 use crate::audit::AuditLog;
 use crate::metrics::{BrokerCounters, PluginCounters, PluginState, record};
+use crate::pool::InstancePool;
 use crate::tap::{Stamp, TapHub, TapKind, TapOutcome};
 use crate::topics::{Event, HostFilter, Subscriber, Subscription, topic_matches};
 
@@ -43,10 +44,23 @@ pub(crate) struct Route {
     pub(crate) manifest: Arc<Manifest>,
     /// The path it was loaded from, for [`Host::reload`](crate::Host::reload).
     pub(crate) origin: Option<Arc<Path>>,
+    /// For a plugin running several instances, the pool that spreads its
+    /// messages over them (`actor` is then its first instance).
+    pub(crate) pool: Option<Arc<InstancePool>>,
 }
 
 impl Route {
-    /// Pushes into the mailbox, with its tap stamp if a tap is open.
+    /// Every instance's actor: the pool's members, or the one actor.
+    pub(crate) fn actors(&self) -> Vec<ActorRef<PluginMsg>> {
+        match &self.pool {
+            Some(pool) => pool.members().to_vec(),
+            None => vec![self.actor.clone()],
+        }
+    }
+
+    /// Pushes into the mailbox, with its tap stamp if a tap is open: of an
+    /// idle instance of a pool (or the pool's backlog), or of instance
+    /// `member` when given (a completion of that instance's own request).
     /// `bounded` is false for completions of the plugin's own requests,
     /// which must never be refused.
     fn push(
@@ -55,6 +69,7 @@ impl Route {
         inbound: Inbound,
         stamp: Option<Box<Stamp>>,
         bounded: bool,
+        member: Option<usize>,
     ) -> Result<(), Box<Undelivered>> {
         if bounded && self.counters.state() == PluginState::Quarantined {
             let err = quarantined(name, &self.counters);
@@ -70,14 +85,32 @@ impl Route {
             );
             return Err(Box::new(Undelivered { error: err, inbound }));
         }
-        match self.actor.cast(PluginMsg::Deliver(inbound, stamp)) {
+        let stopping = |queued: &AtomicUsize, inbound: Inbound| {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
+            Err(Box::new(Undelivered { error: err, inbound }))
+        };
+        let actor = match (&self.pool, member) {
+            (Some(pool), None) => {
+                return match pool.dispatch((inbound, stamp)) {
+                    Ok(()) => Ok(()),
+                    Err((inbound, _)) => stopping(&self.queued, inbound),
+                };
+            }
+            (Some(pool), Some(i)) => match pool.members().get(i) {
+                Some(actor) => actor,
+                None => return stopping(&self.queued, inbound),
+            },
+            (None, _) => &self.actor,
+        };
+        match actor.cast(PluginMsg::Deliver(inbound, stamp)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
                 let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
                 let inbound = match e {
                     MessagingErr::SendErr(PluginMsg::Deliver(inbound, _)) => inbound,
-                    _ => Inbound::lost(),
+                    _ => lost_inbound(),
                 };
                 Err(Box::new(Undelivered { error: err, inbound }))
             }
@@ -98,23 +131,17 @@ pub(crate) struct Undelivered {
     pub(crate) inbound: Inbound,
 }
 
-trait LostInbound {
-    fn lost() -> Self;
-}
-
-impl LostInbound for Inbound {
-    /// Placeholder for a message ractor did not hand back (it always does
-    /// for a failed cast; this keeps the types total).
-    fn lost() -> Self {
-        Inbound {
-            kind: MessageKind::Event,
-            id: 0,
-            from: Arc::from(HOST),
-            topic: Arc::from("lost"),
-            payload: Vec::new(),
-            reply: None,
-            deadline: None,
-        }
+/// Placeholder for a message ractor did not hand back (it always does for a
+/// failed cast; this keeps the types total).
+pub(crate) fn lost_inbound() -> Inbound {
+    Inbound {
+        kind: MessageKind::Event,
+        id: 0,
+        from: Arc::from(HOST),
+        topic: Arc::from("lost"),
+        payload: Vec::new(),
+        reply: None,
+        deadline: None,
     }
 }
 
@@ -131,8 +158,21 @@ pub(crate) struct Broker {
     pub(crate) supervision: Supervision,
     /// The message tap.
     pub(crate) tap: Arc<TapHub>,
-    /// Active plugin timers: id → (plugin, task).
-    timers: DashMap<u64, (Arc<str>, tokio::task::AbortHandle)>,
+    /// Active plugin timers by id.
+    timers: DashMap<u64, Timer>,
+}
+
+/// One active plugin timer.
+struct Timer {
+    /// The plugin that set it.
+    owner: Arc<str>,
+    /// The instance of a pool that set it (0 for a single instance): it
+    /// stops when that instance is recycled.
+    member: usize,
+    task: tokio::task::AbortHandle,
+    /// Set by a reload while the new code starts: the timer stops if the
+    /// new code starts, so it does not count against the limit meanwhile.
+    retiring: bool,
 }
 
 /// The most topic patterns one plugin may subscribe to (`docs/abi.md` §4).
@@ -200,10 +240,21 @@ impl Broker {
 
     /// Stops every timer of `plugin`.
     pub(crate) fn cancel_timers(&self, plugin: &str) {
-        self.timers.retain(|_, (owner, task)| {
-            let keep = &**owner != plugin;
+        self.timers.retain(|_, t| {
+            let keep = &*t.owner != plugin;
             if !keep {
-                task.abort();
+                t.task.abort();
+            }
+            keep
+        });
+    }
+
+    /// Stops the timers that instance `member` of the pool `plugin` set.
+    pub(crate) fn cancel_member_timers(&self, plugin: &str, member: usize) {
+        self.timers.retain(|_, t| {
+            let keep = &*t.owner != plugin || t.member != member;
+            if !keep {
+                t.task.abort();
             }
             keep
         });
@@ -233,7 +284,7 @@ impl Broker {
             reply: None,
             deadline: None,
         };
-        if let Err(undelivered) = route.push(plugin, inbound, self.tap.stamp(TapKind::Timer), true) {
+        if let Err(undelivered) = route.push(plugin, inbound, self.tap.stamp(TapKind::Timer), true, None) {
             self.tap_undelivered(TapKind::Timer, &undelivered, plugin);
             self.dead_letter(&undelivered.error, &undelivered.inbound, plugin);
         }
@@ -252,7 +303,7 @@ impl Broker {
     /// the caller can answer it.
     fn deliver(&self, to: &str, inbound: Inbound, kind: TapKind) -> Result<(), Box<Undelivered>> {
         let result = match self.route(to) {
-            Some(route) => route.push(to, inbound, self.tap.stamp(kind), true),
+            Some(route) => route.push(to, inbound, self.tap.stamp(kind), true, None),
             None => Err(Box::new(Undelivered { error: not_found(to), inbound })),
         };
         if let Err(undelivered) = &result {
@@ -468,16 +519,26 @@ impl Broker {
 
     /// The ids of a plugin's active timers.
     pub(crate) fn timer_ids(&self, plugin: &str) -> Vec<u64> {
-        self.timers.iter().filter(|t| &*t.value().0 == plugin).map(|t| *t.key()).collect()
+        self.timers.iter().filter(|t| &*t.value().owner == plugin).map(|t| *t.key()).collect()
+    }
+
+    /// Marks the timers `ids` as retiring (a reload's new code is starting
+    /// and will replace them), or no longer so (it failed to start).
+    pub(crate) fn retire_timers(&self, ids: &[u64], retiring: bool) {
+        for id in ids {
+            if let Some(mut t) = self.timers.get_mut(id) {
+                t.retiring = retiring;
+            }
+        }
     }
 
     /// Cancels a plugin's timers: those in `ids` when `among` is true, the
     /// others when it is false.
     pub(crate) fn cancel_timers_by(&self, plugin: &str, ids: &[u64], among: bool) {
-        self.timers.retain(|id, (owner, task)| {
-            let hit = &**owner == plugin && ids.contains(id) == among;
+        self.timers.retain(|id, t| {
+            let hit = &*t.owner == plugin && ids.contains(id) == among;
             if hit {
-                task.abort();
+                t.task.abort();
             }
             !hit
         });
@@ -527,13 +588,13 @@ fn host_requests_unsupported(to: &str) -> WireError {
     WireError::new(ErrorCode::NotFound, format!("`{to}` answers no requests from plugins; send it events instead"))
 }
 
-impl Router for Broker {
-    fn audit(&self, event: AuditEvent) -> bool {
-        self.record_audit(event)
-    }
-
-    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
-        let active = self.timers.iter().filter(|t| t.value().0 == *from).count();
+/// What a plugin asks of the broker, on behalf of one instance of it.
+impl Broker {
+    /// [`Router::set_timer`] for instance `member` (0 for a single
+    /// instance): the timer stops when that instance is recycled; its
+    /// events go to the plugin's address (any idle instance of a pool).
+    pub(crate) fn set_timer_for(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
+        let active = self.timers.iter().filter(|t| t.value().owner == *from && !t.value().retiring).count();
         if active >= spec.max_timers {
             return Err(WireError::new(
                 ErrorCode::Busy,
@@ -556,14 +617,107 @@ impl Router for Broker {
                 next = (next + period).max(tokio::time::Instant::now());
             }
         });
-        self.timers.insert(id, (from.clone(), task.abort_handle()));
+        self.timers.insert(id, Timer { owner: from.clone(), member, task: task.abort_handle(), retiring: false });
         Ok(id)
     }
 
+    /// [`Router::request_async`] for instance `member` of a pool (0 for a
+    /// single instance): the completion goes to that instance's mailbox,
+    /// since it is the one that deferred an answer on it.
+    pub(crate) fn request_async_for(
+        &self,
+        from: &Arc<str>,
+        member: usize,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<u64, WireError> {
+        if to == HOST {
+            return Err(host_requests_unsupported(to));
+        }
+        let requester = self.route(from).ok_or_else(|| not_found(from))?;
+        let timeout = timeout.unwrap_or(self.request_timeout);
+        let id = self.next_id();
+        let completion = Arc::new(Completion { deliver: Mutex::new(None), timer: Mutex::new(None) });
+        {
+            let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
+            let (counters, tap) = (self.counters.clone(), self.tap.clone());
+            let deliver: CompletionFn = Box::new(move |answer: Answer| {
+                let (kind, payload) = match answer {
+                    Ok(payload) => (MessageKind::Reply, payload),
+                    Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
+                };
+                let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
+                if let Err(undelivered) = requester.push(
+                    &from,
+                    inbound,
+                    tap.stamp(TapKind::Reply),
+                    false,
+                    Some(member).filter(|_| requester.pool.is_some()),
+                ) {
+                    let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
+                    tap.immediate(TapKind::Reply, &undelivered.inbound, &from, outcome);
+                    counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    let err = undelivered.error;
+                    tracing::warn!(target: "wasp::audit", plugin = %from, id, "completion undeliverable: {err}");
+                }
+            });
+            *lock(&completion.deliver) = Some(deliver);
+        }
+        let on_answer = {
+            let (completion, counters) = (completion.clone(), self.counters.clone());
+            ReplyTo::new(move |answer| {
+                if !completion.complete(answer) {
+                    counters.late_replies.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let inbound = Inbound {
+            kind: MessageKind::Request,
+            id,
+            from: from.clone(),
+            topic: Arc::from(topic),
+            payload,
+            reply: Some(on_answer),
+            deadline: Instant::now().checked_add(timeout),
+        };
+        if let Err(undelivered) = self.deliver(to, inbound, TapKind::Request) {
+            let Undelivered { error, inbound } = *undelivered;
+            if let Some(reply) = inbound.reply {
+                reply.disarm();
+            }
+            return Err(error);
+        }
+        let to = to.to_owned();
+        let timer = {
+            let completion = completion.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                completion.complete(Err(WireError::new(
+                    ErrorCode::Timeout,
+                    format!("no answer from `{to}` within {} ms", timeout.as_millis()),
+                )));
+            })
+        };
+        *lock(&completion.timer) = Some(timer.abort_handle());
+        Ok(id)
+    }
+}
+
+impl Router for Broker {
+    fn audit(&self, event: AuditEvent) -> bool {
+        self.record_audit(event)
+    }
+
+    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
+        self.set_timer_for(from, 0, spec)
+    }
+
     fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
-        match self.timers.remove_if(&id, |_, (owner, _)| owner == from) {
-            Some((_, (_, task))) => {
-                task.abort();
+        match self.timers.remove_if(&id, |_, t| t.owner == *from) {
+            Some((_, t)) => {
+                t.task.abort();
                 true
             }
             None => false,
@@ -642,69 +796,7 @@ impl Router for Broker {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<u64, WireError> {
-        if to == HOST {
-            return Err(host_requests_unsupported(to));
-        }
-        let requester = self.route(from).ok_or_else(|| not_found(from))?;
-        let timeout = timeout.unwrap_or(self.request_timeout);
-        let id = self.next_id();
-        let completion = Arc::new(Completion { deliver: Mutex::new(None), timer: Mutex::new(None) });
-        {
-            let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
-            let (counters, tap) = (self.counters.clone(), self.tap.clone());
-            let deliver: CompletionFn = Box::new(move |answer: Answer| {
-                let (kind, payload) = match answer {
-                    Ok(payload) => (MessageKind::Reply, payload),
-                    Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
-                };
-                let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
-                if let Err(undelivered) = requester.push(&from, inbound, tap.stamp(TapKind::Reply), false) {
-                    let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
-                    tap.immediate(TapKind::Reply, &undelivered.inbound, &from, outcome);
-                    counters.dead_letters.fetch_add(1, Ordering::Relaxed);
-                    let err = undelivered.error;
-                    tracing::warn!(target: "wasp::audit", plugin = %from, id, "completion undeliverable: {err}");
-                }
-            });
-            *lock(&completion.deliver) = Some(deliver);
-        }
-        let on_answer = {
-            let (completion, counters) = (completion.clone(), self.counters.clone());
-            ReplyTo::new(move |answer| {
-                if !completion.complete(answer) {
-                    counters.late_replies.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        };
-        let inbound = Inbound {
-            kind: MessageKind::Request,
-            id,
-            from: from.clone(),
-            topic: Arc::from(topic),
-            payload,
-            reply: Some(on_answer),
-            deadline: Instant::now().checked_add(timeout),
-        };
-        if let Err(undelivered) = self.deliver(to, inbound, TapKind::Request) {
-            let Undelivered { error, inbound } = *undelivered;
-            if let Some(reply) = inbound.reply {
-                reply.disarm();
-            }
-            return Err(error);
-        }
-        let to = to.to_owned();
-        let timer = {
-            let completion = completion.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(timeout).await;
-                completion.complete(Err(WireError::new(
-                    ErrorCode::Timeout,
-                    format!("no answer from `{to}` within {} ms", timeout.as_millis()),
-                )));
-            })
-        };
-        *lock(&completion.timer) = Some(timer.abort_handle());
-        Ok(id)
+        self.request_async_for(from, 0, to, topic, payload, timeout)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use ractor::Actor;
+use ractor::{Actor, ActorRef};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use wasp_protocol::{Address, ApiVersion, ErrorCode, HOST, Permission, WireError, codec, validate_topic};
@@ -19,10 +19,11 @@ use wasp_runtime::{
 };
 use wasp_sdk::Plugin;
 
-use crate::actor::{PluginActor, PluginArgs, PluginMsg, Replacement};
+use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::policy::{AskRequest, Decision, Policy};
+use crate::pool::{InstancePool, MemberRouter};
 use crate::topics::{Event, HostFilter};
 use crate::watch::Watcher;
 use crate::{Error, Supervision};
@@ -1016,7 +1017,8 @@ impl Host {
         })
     }
 
-    /// Starts one actor for `image`, with permissions already decided.
+    /// Starts the actor for `image` (one per instance for a pool), with
+    /// permissions already decided.
     async fn start(
         &self,
         manifest: Manifest,
@@ -1030,22 +1032,49 @@ impl Host {
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let broker = &self.inner.broker;
         let limits = manifest.limits.apply(&self.inner.limits);
-        let instance = self.instantiate(&manifest, &image, &grants, family.clone()).await?;
+        // A component of a hybrid plugin runs one instance.
+        let size = if family.is_some() { 1 } else { manifest.pool_size(&self.inner.limits) };
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(PluginCounters::default());
-        counters.record_memory(instance.memory_size() as u64);
-        let args = PluginArgs {
-            name: name.clone(),
-            instance,
-            queued: queued.clone(),
-            counters: counters.clone(),
-            broker: Arc::downgrade(broker),
-        };
-        let (actor, _join) = Actor::spawn(None, PluginActor, args)
-            .await
-            .map_err(|e| Error::Actor(format!("cannot start plugin `{name}`: {e}")))?;
+        let pool = (size > 1).then(|| Arc::new(InstancePool::new(size, image.clone())));
+        let mut actors: Vec<ActorRef<PluginMsg>> = Vec::with_capacity(size);
+        for index in 0..size {
+            let started = async {
+                let instance = match &pool {
+                    Some(_) => self.instantiate_member(&manifest, &image, &grants, index).await?,
+                    None => self.instantiate(&manifest, &image, &grants, family.clone()).await?,
+                };
+                counters.record_memory(instance.memory_size() as u64);
+                let args = PluginArgs {
+                    name: name.clone(),
+                    instance,
+                    queued: queued.clone(),
+                    counters: counters.clone(),
+                    broker: Arc::downgrade(broker),
+                    member: pool.as_ref().map(|pool| Member { pool: pool.clone(), index }),
+                };
+                let (actor, _join) = Actor::spawn(None, PluginActor, args)
+                    .await
+                    .map_err(|e| Error::Actor(format!("cannot start plugin `{name}`: {e}")))?;
+                Ok::<_, Error>(actor)
+            };
+            match started.await {
+                Ok(actor) => actors.push(actor),
+                Err(e) => {
+                    // The instances started so far go, with their timers.
+                    for actor in &actors {
+                        actor.stop(None);
+                    }
+                    broker.cancel_timers(&name);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(pool) = &pool {
+            pool.set_members(actors.clone());
+        }
         let route = Route {
-            actor: actor.clone(),
+            actor: actors[0].clone(),
             queued,
             mailbox_depth: limits.mailbox_depth,
             counters,
@@ -1055,18 +1084,45 @@ impl Host {
             family,
             manifest: Arc::new(manifest),
             origin: origin.map(Arc::from),
+            pool,
         };
         match broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => {
-                actor.stop(None);
+                for actor in &actors {
+                    actor.stop(None);
+                }
                 return Err(Error::AlreadyLoaded(name.to_string()));
             }
             dashmap::Entry::Vacant(slot) => {
                 slot.insert(route);
             }
         }
-        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), "plugin loaded");
+        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), instances = size, "plugin loaded");
         Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused, components: Vec::new() })
+    }
+
+    /// What instance `index` of a pool runs in: the plugin's environment,
+    /// with a router that brings its own completions back to it.
+    fn member_env(&self, manifest: &Manifest, grants: &Grants, index: usize) -> PluginEnv {
+        let mut env = self.plugin_env(manifest, grants, None);
+        env.router = Arc::new(MemberRouter { broker: self.inner.broker.clone(), member: index });
+        env
+    }
+
+    /// [`Host::instantiate`] for instance `index` of a pool.
+    async fn instantiate_member(
+        &self,
+        manifest: &Manifest,
+        image: &PluginImage,
+        grants: &Grants,
+        index: usize,
+    ) -> Result<Instance, Error> {
+        let env = self.member_env(manifest, grants, index);
+        let name = env.name.clone();
+        image.instantiate(&self.inner.engine, env).await.map_err(|e| {
+            self.audit(&name, AuditKind::Fault { code: e.code() }, format!("plugin `{name}` failed to start: {e}"));
+            e.into()
+        })
     }
 
     fn route(&self, name: &str) -> Result<Route, Error> {
@@ -1122,9 +1178,17 @@ impl Host {
         if route.counters.state() != PluginState::Quarantined {
             return Err(Error::NotQuarantined(plugin.to_owned()));
         }
-        let (tx, rx) = oneshot::channel();
-        route.actor.cast(PluginMsg::Lift(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
-        rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while lifting its quarantine")))??;
+        // Every instance first, so that nothing queued after the lift runs
+        // on an instance that has not been restarted.
+        let mut waits = Vec::new();
+        for actor in route.actors() {
+            let (tx, rx) = oneshot::channel();
+            actor.cast(PluginMsg::Lift(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while lifting its quarantine")))??;
+        }
         Ok(())
     }
 
@@ -1194,9 +1258,15 @@ impl Host {
                 format!("plugin `{plugin}` is quarantined; lift the quarantine to restart it"),
             )));
         }
-        let (tx, rx) = oneshot::channel();
-        route.actor.cast(PluginMsg::Restart(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
-        rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while restarting")))??;
+        let mut waits = Vec::new();
+        for actor in route.actors() {
+            let (tx, rx) = oneshot::channel();
+            actor.cast(PluginMsg::Restart(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while restarting")))??;
+        }
         Ok(())
     }
 
@@ -1261,7 +1331,11 @@ impl Host {
         }
         if route.kind == "in-process" {
             // Same code, fresh instance, state handed over.
-            self.swap_in(&route, name, None, self.plugin_env(&route.manifest, &route.grants, None)).await?;
+            if let Some(pool) = &route.pool {
+                self.swap_in_pool(pool, &route.manifest, pool.image(), &route.grants).await?;
+            } else {
+                self.swap_in(&route, name, None, self.plugin_env(&route.manifest, &route.grants, None)).await?;
+            }
             self.audit(name, AuditKind::Reloaded, format!("plugin `{name}` was reloaded (in-process)"));
             return Ok(self.plugin_ref(name, &route, None));
         }
@@ -1324,8 +1398,13 @@ impl Host {
         // Between two messages, the actor asks the old instance for its
         // state, starts this code with it, and swaps; the old code runs on
         // if anything fails.
-        let env = self.plugin_env(&manifest, &decided.grants, None);
-        self.swap_in(route, &name, Some(image.clone()), env).await?;
+        match &route.pool {
+            Some(pool) => self.swap_in_pool(pool, &manifest, image.clone(), &decided.grants).await?,
+            None => {
+                let env = self.plugin_env(&manifest, &decided.grants, None);
+                self.swap_in(route, &name, Some(image.clone()), env).await?;
+            }
+        }
         if let Some(mut live) = broker.routes.get_mut(name.as_str()) {
             live.kind = image.kind();
             live.version = Arc::from(manifest.version.as_str());
@@ -1359,6 +1438,56 @@ impl Host {
             .cast(PluginMsg::Replace(Box::new(next), tx))
             .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
         rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))??;
+        Ok(())
+    }
+
+    /// A pool's reload: every instance of `image` is started first, with no
+    /// state (a pool keeps none worth handing over); if one fails, they all
+    /// go and the old code runs on with its subscriptions and timers. Then
+    /// each instance's actor swaps its new instance in between two
+    /// messages, running the old one's `on_unload` as a flush.
+    async fn swap_in_pool(
+        &self,
+        pool: &InstancePool,
+        manifest: &Manifest,
+        image: PluginImage,
+        grants: &Grants,
+    ) -> Result<(), Error> {
+        let name = manifest.name.as_str();
+        let broker = &self.inner.broker;
+        let subscriptions = broker.take_plugin_subscriptions(name);
+        let timers = broker.timer_ids(name);
+        // The new code's `on_load`s set their own timers; the old ones go if they start.
+        broker.retire_timers(&timers, true);
+        let mut fresh = Vec::with_capacity(pool.size());
+        for index in 0..pool.size() {
+            let env = self.member_env(manifest, grants, index);
+            match image.instantiate(&self.inner.engine, env).await {
+                Ok(instance) => fresh.push(instance),
+                Err(e) => {
+                    for mut instance in fresh {
+                        instance.abandon();
+                    }
+                    broker.cancel_timers_by(name, &timers, false);
+                    broker.retire_timers(&timers, false);
+                    broker.restore_plugin_subscriptions(name, subscriptions);
+                    return Err(e.into());
+                }
+            }
+        }
+        broker.cancel_timers_by(name, &timers, true);
+        pool.set_image(image);
+        let mut waits = Vec::new();
+        for (actor, instance) in pool.members().iter().zip(fresh) {
+            let (tx, rx) = oneshot::channel();
+            actor
+                .cast(PluginMsg::Swap(Box::new(instance), tx))
+                .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))??;
+        }
         Ok(())
     }
 
@@ -1443,11 +1572,14 @@ impl Host {
             .ok_or_else(|| Error::NotLoaded(name.to_owned()))?;
         self.inner.broker.remove_plugin(name);
         self.unwatch(name);
-        route
-            .actor
-            .drain_and_wait(Some(Duration::from_secs(60)))
-            .await
-            .map_err(|e| Error::Actor(format!("stopping plugin `{name}`: {e}")))?;
+        // A pool's instances each finish what they hold; those still busy
+        // take what waits for the pool.
+        for actor in route.actors() {
+            actor
+                .drain_and_wait(Some(Duration::from_secs(60)))
+                .await
+                .map_err(|e| Error::Actor(format!("stopping plugin `{name}`: {e}")))?;
+        }
         tracing::info!(target: "wasp::host", plugin = %name, "plugin unloaded");
         Ok(())
     }
@@ -1627,6 +1759,8 @@ impl Host {
                     permissions: r.grants.list().iter().map(ToString::to_string).collect(),
                     has_ui: r.manifest.ui.is_some(),
                     queued: r.queued.load(Ordering::Relaxed) as u64,
+                    instances: r.pool.as_ref().map_or(1, |p| p.size()),
+                    idle_instances: r.pool.as_ref().map(|p| p.idle()),
                     handled: load(&c.handled),
                     faults: load(&c.faults),
                     restarts: load(&c.restarts),

@@ -39,6 +39,7 @@ mod error;
 mod host;
 mod metrics;
 mod policy;
+mod pool;
 mod supervision;
 mod tap;
 mod topics;

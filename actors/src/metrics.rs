@@ -118,8 +118,15 @@ pub struct PluginInfo {
     /// Whether its manifest names a UI folder (`ui`), served to a Tauri
     /// app's panels; see [`Host::ui_dir`](crate::Host::ui_dir).
     pub has_ui: bool,
-    /// Messages waiting in its mailbox.
+    /// Messages waiting in its mailbox (for a pool: waiting for any of
+    /// its instances, in their mailboxes or its backlog).
     pub queued: u64,
+    /// How many instances run behind its address: 1, or the size of its
+    /// instance pool (`docs/pools.md`).
+    pub instances: usize,
+    /// For a pool, how many of its instances are idle now; `None` for a
+    /// single instance.
+    pub idle_instances: Option<usize>,
     /// Messages it has handled.
     pub handled: u64,
     /// Traps, panics and spent budgets.

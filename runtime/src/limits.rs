@@ -21,6 +21,7 @@ use std::time::Duration;
 /// | `log_rate` | 100 log lines per second (burst: as many) |
 /// | `storage_quota` | 16 MiB of keys and values |
 /// | `max_timers` | 256 active timers |
+/// | `max_instances` | 64 instances of one pooled plugin |
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,6 +58,11 @@ pub struct Limits {
     pub storage_quota: u64,
     /// Timers the plugin may have active at once.
     pub max_timers: usize,
+    /// The most instances one plugin may run behind its address (an
+    /// instance pool, `docs/pools.md`): a manifest's `instances` above it,
+    /// or `stateless = true` on a machine with more cores, gets this many.
+    /// `1` turns pools off: every plugin runs one instance.
+    pub max_instances: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +80,7 @@ impl Default for Limits {
             log_rate: 100,
             storage_quota: 16 << 20,
             max_timers: 256,
+            max_instances: 64,
         }
     }
 }

@@ -84,6 +84,15 @@ pub struct Manifest {
     pub permissions: Vec<Permission>,
     /// The limits the plugin asks for; the host caps them.
     pub limits: LimitRequests,
+    /// How many instances the plugin asks to run behind its address
+    /// (`instances = N`, an instance pool: `docs/pools.md`); `None` leaves
+    /// it to [`stateless`](Self::stateless). The host caps it with
+    /// [`Limits::max_instances`]; see [`pool_size`](Self::pool_size).
+    pub instances: Option<usize>,
+    /// Whether the plugin keeps no state between messages that matters
+    /// (`stateless = true`): any instance may answer any message, so the
+    /// host may run one instance per core behind its address.
+    pub stateless: bool,
     /// Configuration values by key, each encoded as MessagePack (what the
     /// `config.get` host service answers).
     pub config: BTreeMap<String, Vec<u8>>,
@@ -318,6 +327,8 @@ impl Manifest {
             description: None,
             permissions: Vec::new(),
             limits: LimitRequests::default(),
+            instances: None,
+            stateless: false,
             config: BTreeMap::new(),
             components: Vec::new(),
             ui: None,
@@ -342,6 +353,44 @@ impl Manifest {
     pub fn limits(mut self, limits: LimitRequests) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Asks for an instance pool of `n` instances (`instances = n`), as a
+    /// host registering an in-process plugin may; `n` is capped by
+    /// [`Limits::max_instances`] when the plugin starts.
+    ///
+    /// ```
+    /// use wasp_runtime::{Limits, Manifest};
+    /// let manifest = Manifest::new("resize")?.instances(4);
+    /// assert_eq!(manifest.pool_size(&Limits::default()), 4);
+    /// assert_eq!(manifest.pool_size(&Limits { max_instances: 2, ..Limits::default() }), 2);
+    /// # Ok::<(), wasp_runtime::manifest::ManifestError>(())
+    /// ```
+    pub fn instances(mut self, n: usize) -> Self {
+        self.instances = Some(n);
+        self
+    }
+
+    /// Declares the plugin stateless (`stateless = true`): without
+    /// [`instances`](Self::instances) it runs one instance per core.
+    pub fn stateless(mut self, stateless: bool) -> Self {
+        self.stateless = stateless;
+        self
+    }
+
+    /// How many instances the plugin runs behind its address under the
+    /// host's `caps`: `instances` when the manifest names it; otherwise,
+    /// for a `stateless` plugin, one per core the process may use
+    /// ([`std::thread::available_parallelism`], 1 if unknown); otherwise
+    /// 1. Always at least 1 and at most `caps.max_instances` (at least 1).
+    pub fn pool_size(&self, caps: &Limits) -> usize {
+        let cap = caps.max_instances.max(1);
+        let wanted = match self.instances {
+            Some(n) => n,
+            None if self.stateless => std::thread::available_parallelism().map_or(1, usize::from),
+            None => 1,
+        };
+        wanted.clamp(1, cap)
     }
 
     /// Sets one configuration value, encoded as MessagePack.

@@ -167,6 +167,8 @@ prop_compose! {
         limits in limits(),
         config in prop::collection::btree_map(any::<String>(), simple(), 0..5),
         ui in prop::option::of("[a-z0-9_]{1,8}(/[a-z0-9_]{1,8}){0,2}"),
+        instances in prop::option::of(1..=i64::MAX as usize),
+        stateless in any::<bool>(),
     ) -> Manifest {
         let mut m = Manifest::new(&name)
             .unwrap()
@@ -181,6 +183,9 @@ prop_compose! {
         };
         m.description = description;
         m.ui = ui.map(Into::into);
+        m.instances = instances;
+        // `stateless = false` is not written, so every pairing round-trips.
+        m.stateless = stateless;
         for (key, value) in &config {
             m = m.config_value(key, value).unwrap();
         }

@@ -19,6 +19,7 @@ mod native;
 mod native_c;
 mod permissions;
 mod pool;
+mod pools;
 mod reload;
 mod scheduling;
 mod services;

@@ -15,8 +15,21 @@ use super::config::ConfigValue;
 use super::{Component, LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
 
 /// The top-level keys, in the order [`Manifest::to_toml`] writes them.
-const KEYS: &[&str] =
-    &["name", "version", "api", "kind", "entry", "description", "permissions", "limits", "config", "components", "ui"];
+const KEYS: &[&str] = &[
+    "name",
+    "version",
+    "api",
+    "kind",
+    "entry",
+    "description",
+    "permissions",
+    "instances",
+    "stateless",
+    "limits",
+    "config",
+    "components",
+    "ui",
+];
 
 /// The keys of one `[[components]]` table.
 const COMPONENT_KEYS: &[&str] = &["name", "kind", "entry"];
@@ -86,6 +99,8 @@ impl Reader<'_> {
         let mut config = BTreeMap::new();
         let mut components = None;
         let mut ui = None;
+        let mut instances = None;
+        let mut stateless = None;
         for (key, value) in in_file_order(doc) {
             match key.get_ref().as_ref() {
                 "name" => {
@@ -133,6 +148,11 @@ impl Reader<'_> {
                     check_relative("ui", text).map_err(|m| self.error(value.span(), "ui", m))?;
                     ui = Some(PathBuf::from(text));
                 }
+                "instances" => instances = Some((self.count::<usize>("instances", value, true)?, value.span())),
+                "stateless" => match value.get_ref() {
+                    DeValue::Boolean(b) => stateless = Some((*b, value.span())),
+                    _ => return Err(self.wrong_type("stateless", value, "true or false")),
+                },
                 "permissions" => permissions = self.permissions(value)?,
                 "limits" => limits = self.limits(value)?,
                 "config" => config = self.config(value)?,
@@ -179,6 +199,21 @@ impl Reader<'_> {
             );
             return Err(self.error(kind_span, "entry", message));
         }
+        if let (Some((false, _)), Some((n, span))) = (&stateless, &instances)
+            && *n > 1
+        {
+            let message = format!(
+                "a plugin that says `stateless = false` keeps state in its instance, so it cannot run {n} \
+                 instances; drop `stateless = false`, or ask for `instances = 1`"
+            );
+            return Err(self.error(span.clone(), "instances", message));
+        }
+        let pooled = stateless.as_ref().is_some_and(|(s, _)| *s) || instances.as_ref().is_some_and(|(n, _)| *n > 1);
+        if kind == ManifestKind::Hybrid && pooled {
+            let message = "a `hybrid` plugin runs one instance of each component; it cannot be pooled \
+                           (`instances` above 1 or `stateless = true`)";
+            return Err(self.error(kind_span, "instances", message));
+        }
         Ok(Manifest {
             name,
             version,
@@ -187,6 +222,8 @@ impl Reader<'_> {
             entry,
             description,
             permissions,
+            instances: instances.map(|(n, _)| n),
+            stateless: stateless.is_some_and(|(s, _)| s),
             limits,
             config,
             components,

@@ -346,3 +346,56 @@ fn to_toml_round_trips() {
     m.config.insert("broken".into(), vec![0xc1]);
     assert!(m.to_toml().contains("# broken left out"));
 }
+
+#[test]
+fn instances_and_stateless_parse_and_round_trip() {
+    let m = Manifest::parse(&format!("{HEAD}entry = \"a.wasm\"\ninstances = 4\nstateless = true\n")).unwrap();
+    assert_eq!(m.instances, Some(4));
+    assert!(m.stateless);
+    assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+    let plain = Manifest::parse(&format!("{HEAD}entry = \"a.wasm\"\n")).unwrap();
+    assert_eq!((plain.instances, plain.stateless), (None, false));
+    assert!(!plain.to_toml().contains("instances") && !plain.to_toml().contains("stateless"));
+    let built = Manifest::new("pool").unwrap().instances(3).stateless(true);
+    assert_eq!(Manifest::parse(&built.to_toml()).unwrap(), built);
+}
+
+#[test]
+fn pool_size_follows_the_manifest_within_the_host_cap() {
+    let caps = Limits { max_instances: 8, ..Limits::default() };
+    let m = |instances: Option<usize>, stateless: bool| {
+        let mut m = Manifest::new("p").unwrap().stateless(stateless);
+        m.instances = instances;
+        m
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(m(None, false).pool_size(&caps), 1);
+    assert_eq!(m(Some(3), false).pool_size(&caps), 3);
+    assert_eq!(m(Some(100), true).pool_size(&caps), 8, "capped by the host");
+    assert_eq!(m(None, true).pool_size(&caps), cores.min(8), "one per core");
+    assert_eq!(m(Some(3), true).pool_size(&caps), 3, "instances wins over stateless");
+    let off = Limits { max_instances: 1, ..Limits::default() };
+    assert_eq!(m(Some(3), true).pool_size(&off), 1, "a cap of 1 turns pools off");
+    let zero = Limits { max_instances: 0, ..Limits::default() };
+    assert_eq!(m(Some(3), false).pool_size(&zero), 1, "never fewer than one");
+}
+
+#[test]
+fn bad_instances_and_stateless_are_refused_with_their_line() {
+    assert_err(&format!("{HEAD}entry = \"a.wasm\"\ninstances = 0\n"), "instances", 5, "too small");
+    assert_err(&format!("{HEAD}entry = \"a.wasm\"\ninstances = -2\n"), "instances", 5, "negative");
+    assert_err(&format!("{HEAD}entry = \"a.wasm\"\ninstances = \"4\"\n"), "instances", 5, "expected a whole number");
+    assert_err(&format!("{HEAD}entry = \"a.wasm\"\nstateless = \"yes\"\n"), "stateless", 5, "true or false");
+    assert_err(
+        &format!("{HEAD}entry = \"a.wasm\"\nstateless = false\ninstances = 2\n"),
+        "instances",
+        6,
+        "cannot run 2 instances",
+    );
+    // One instance of a plugin with state is fine.
+    Manifest::parse(&format!("{HEAD}entry = \"a.wasm\"\nstateless = false\ninstances = 1\n")).unwrap();
+    let hybrid = format!(
+        "{HEAD}kind = \"hybrid\"\ninstances = 2\n[[components]]\nname = \"a\"\nkind = \"wasm\"\nentry = \"a.wasm\"\n"
+    );
+    assert_err(&hybrid, "instances", 4, "cannot be pooled");
+}

@@ -26,6 +26,12 @@ pub(super) fn manifest(m: &Manifest) -> String {
     if let Some(ui) = &m.ui {
         line("ui", quote(&ui.to_string_lossy()));
     }
+    if let Some(n) = m.instances {
+        line("instances", count_toml(n));
+    }
+    if m.stateless {
+        line("stateless", "true".to_owned());
+    }
     let limits = limits_toml(&m.limits);
     if !limits.is_empty() {
         out.push_str("\n[limits]\n");

@@ -1,0 +1,196 @@
+//! Instance pools: several instances of one plugin behind its one address
+//! (`docs/pools.md`).
+//!
+//! Each instance is its own [`PluginActor`](crate::actor::PluginActor) with
+//! its own mailbox, so a trap recycles only that instance. The pool hands a
+//! message to an idle instance, or keeps it in one shared backlog until an
+//! instance finishes what it is doing: a message never waits behind a busy
+//! instance while another is idle. Messages meant for one instance (the
+//! completion of its own `request_async`) go to its mailbox directly.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use ractor::{ActorRef, MessagingErr};
+use wasp_protocol::WireError;
+use wasp_runtime::{Answer, AuditEvent, BoxFuture, Inbound, PluginImage, Router, TimerSpec};
+
+use crate::actor::PluginMsg;
+use crate::broker::Broker;
+use crate::tap::Stamp;
+
+/// One message for the pool, with its tap stamp.
+pub(crate) type Work = (Inbound, Option<Box<Stamp>>);
+
+/// The instances of one pooled plugin and the work waiting for them.
+pub(crate) struct InstancePool {
+    /// Each instance's actor, by index; set once they have all started.
+    members: OnceLock<Vec<ActorRef<PluginMsg>>>,
+    size: usize,
+    dispatch: Mutex<Dispatch>,
+    /// Instances between a fault and their restart.
+    restarting: AtomicUsize,
+    /// The code the instances run, for an in-process reload.
+    image: Mutex<PluginImage>,
+}
+
+/// Who is idle and what waits: one lock, so that an instance going idle
+/// and a message being queued cannot miss each other.
+struct Dispatch {
+    /// Idle instances, the most recently idle last (it is handed work first:
+    /// its memory is still warm).
+    idle: Vec<usize>,
+    backlog: VecDeque<Work>,
+}
+
+impl InstancePool {
+    /// A pool of `size` instances, all idle, running `image`.
+    pub(crate) fn new(size: usize, image: PluginImage) -> Self {
+        Self {
+            members: OnceLock::new(),
+            size,
+            dispatch: Mutex::new(Dispatch { idle: (0..size).rev().collect(), backlog: VecDeque::new() }),
+            restarting: AtomicUsize::new(0),
+            image: Mutex::new(image),
+        }
+    }
+
+    /// Records the instances' actors, once they have all started.
+    pub(crate) fn set_members(&self, members: Vec<ActorRef<PluginMsg>>) {
+        let _ = self.members.set(members);
+    }
+
+    /// How many instances the pool runs.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The instances' actors, by index.
+    pub(crate) fn members(&self) -> &[ActorRef<PluginMsg>] {
+        self.members.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// How many instances are idle now.
+    pub(crate) fn idle(&self) -> usize {
+        lock(&self.dispatch).idle.len()
+    }
+
+    /// The code the instances run.
+    pub(crate) fn image(&self) -> PluginImage {
+        lock(&self.image).clone()
+    }
+
+    /// Records the code the instances run after a reload.
+    pub(crate) fn set_image(&self, image: PluginImage) {
+        *lock(&self.image) = image;
+    }
+
+    /// Hands `work` to an idle instance, or queues it for the first one to
+    /// finish. Hands it back if the chosen instance is stopping.
+    pub(crate) fn dispatch(&self, work: Work) -> Result<(), Work> {
+        let mut d = lock(&self.dispatch);
+        let Some(index) = d.idle.pop() else {
+            d.backlog.push_back(work);
+            return Ok(());
+        };
+        let Some(member) = self.members().get(index) else {
+            d.idle.push(index);
+            return Err(work);
+        };
+        match member.cast(PluginMsg::Work(work.0, work.1)) {
+            Ok(()) => Ok(()),
+            // A stopping instance stays out of the idle list.
+            Err(MessagingErr::SendErr(PluginMsg::Work(inbound, stamp))) => Err((inbound, stamp)),
+            Err(_) => Err((crate::broker::lost_inbound(), None)),
+        }
+    }
+
+    /// Instance `index` has finished a message: the next one waiting, or
+    /// `None` (the instance is idle now).
+    pub(crate) fn next(&self, index: usize) -> Option<Work> {
+        let mut d = lock(&self.dispatch);
+        let next = d.backlog.pop_front();
+        if next.is_none() {
+            d.idle.push(index);
+        }
+        next
+    }
+
+    /// An instance faulted and restarts: says whether every instance is
+    /// restarting now (the address answers nothing until one is back).
+    pub(crate) fn begin_restart(&self) -> bool {
+        self.restarting.fetch_add(1, Ordering::AcqRel) + 1 >= self.size
+    }
+
+    /// An instance is back after its restart.
+    pub(crate) fn end_restart(&self) {
+        let _ = self.restarting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
+/// The broker as one instance of a pool sees it: everything goes to the
+/// broker under the plugin's name, except what must come back to this
+/// instance (the completions of its `request_async`) and what belongs to it
+/// (its timers stop when it is recycled).
+pub(crate) struct MemberRouter {
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) member: usize,
+}
+
+impl Router for MemberRouter {
+    fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.broker.send(from, to, topic, payload)
+    }
+
+    fn publish(&self, from: &Arc<str>, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        self.broker.publish(from, topic, payload)
+    }
+
+    fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
+        self.broker.subscribe(from, pattern)
+    }
+
+    fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
+        self.broker.unsubscribe(from, pattern)
+    }
+
+    fn request(
+        &self,
+        from: &Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<Answer> {
+        self.broker.request(from, to, topic, payload, timeout)
+    }
+
+    fn request_async(
+        &self,
+        from: &Arc<str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<u64, WireError> {
+        self.broker.request_async_for(from, self.member, to, topic, payload, timeout)
+    }
+
+    fn audit(&self, event: AuditEvent) -> bool {
+        self.broker.record_audit(event)
+    }
+
+    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
+        self.broker.set_timer_for(from, self.member, spec)
+    }
+
+    fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
+        self.broker.cancel_timer(from, id)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
