@@ -346,3 +346,37 @@ fn to_toml_round_trips() {
     m.config.insert("broken".into(), vec![0xc1]);
     assert!(m.to_toml().contains("# broken left out"));
 }
+
+#[test]
+fn uses_lists_library_requirements_and_round_trips() {
+    let m = Manifest::parse(
+        "name = \"a\"\nversion = \"0.1.0\"\napi = \"1.2\"\nentry = \"a.wasm\"\nuses = [\"json@1\", \"regex@0.3.1\"]\n",
+    )
+    .unwrap();
+    let names: Vec<String> = m.uses.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["json@1", "regex@0.3.1"]);
+    assert!(m.to_toml().contains("uses = [\"json@1\", \"regex@0.3.1\"]"), "{}", m.to_toml());
+    assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+    let built = Manifest::new("b").unwrap().uses("json@1".parse().unwrap()).uses("json@2".parse().unwrap());
+    assert_eq!(built.uses.len(), 1);
+    assert_eq!(built.uses[0].to_string(), "json@2");
+    assert_eq!(Manifest::parse(&built.to_toml()).unwrap(), built);
+}
+
+#[test]
+fn bad_uses_name_the_entry_and_the_line() {
+    let base = "name = \"a\"\nversion = \"0.1.0\"\napi = \"1.2\"\nentry = \"a.wasm\"\n";
+    for (uses, field, says) in [
+        ("uses = \"json@1\"", "uses", "expected an array of strings"),
+        ("uses = [\"json\"]", "uses[0]", "names no version"),
+        ("uses = [\"json@1\", 2]", "uses[1]", "expected a string"),
+        ("uses = [\"Json@1\"]", "uses[0]", "not a library name"),
+        ("uses = [\"json@1.x\"]", "uses[0]", "is not a version"),
+        ("uses = [\"json@1\", \"json@2\"]", "uses[1]", "names the library `json` again"),
+    ] {
+        let e = Manifest::parse(&format!("{base}{uses}\n")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{uses}: {e}");
+        assert_eq!(e.line, Some(5), "{uses}: {e}");
+        assert!(e.message.contains(says), "{uses}: {e}");
+    }
+}
