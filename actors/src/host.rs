@@ -15,7 +15,8 @@ use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
     AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Libraries, Library, Limits, ModuleCache,
-    NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services, WasmPlugin,
+    NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
+    WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -42,6 +43,7 @@ use crate::{Error, Supervision};
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
+/// | [`library`](HostBuilder::library), [`libraries`](HostBuilder::libraries) | none: a plugin that `uses` a library is refused |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,

@@ -118,12 +118,7 @@ fn child(scenario: &str) {
     let cold = rt.block_on(run(scenario, &cache));
     let resident = resident_bytes().unwrap_or(0).saturating_sub(before);
     let warm = rt.block_on(run(scenario, &cache));
-    println!(
-        "{} {} {resident} {}",
-        cold.as_secs_f64() * 1e3,
-        warm.as_secs_f64() * 1e3,
-        folder_bytes(&cache)
-    );
+    println!("{} {} {resident} {}", cold.as_secs_f64() * 1e3, warm.as_secs_f64() * 1e3, folder_bytes(&cache));
     let _ = std::fs::remove_dir_all(&cache);
 }
 
@@ -131,7 +126,9 @@ fn child(scenario: &str) {
 fn table() {
     let exe = std::env::current_exe().expect("own executable");
     println!("\n{N} plugins, each loaded and answering one `pack` (machine shared with other builds):");
-    println!("| plugins | cold: compile + load + answer | warm: from the cache | resident added (cold) | compiled code cached |");
+    println!(
+        "| plugins | cold: compile + load + answer | warm: from the cache | resident added (cold) | compiled code cached |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: |");
     for (scenario, label) in [("embedded", "each embeds serde_json"), ("shared", "share the json library")] {
         let out = std::process::Command::new(&exe).env(SCENARIO, scenario).output().expect("child runs");

@@ -226,9 +226,8 @@ impl Library {
         if PluginKind::detect(bytes) != PluginKind::WasmModule {
             return Err(invalid("it is not a core WebAssembly module".into()));
         }
-        let declared = read_section(bytes)
-            .map_err(|e| invalid(format!("not valid WebAssembly: {e}")))?
-            .ok_or_else(|| {
+        let declared =
+            read_section(bytes).map_err(|e| invalid(format!("not valid WebAssembly: {e}")))?.ok_or_else(|| {
                 invalid(format!(
                     "no `{}` custom section: a library declares NAME@MAJOR.MINOR.PATCH there (wasp-sdk's \
                      `export_library!` writes it)",
@@ -252,8 +251,7 @@ impl Library {
             (Some(shared), _) => shared,
             (None, Some(module)) => Arc::new(module),
             (None, None) => Arc::new(
-                Module::new(engine.wasmtime(), bytes)
-                    .map_err(|e| invalid(format!("not valid WebAssembly: {e:#}")))?,
+                Module::new(engine.wasmtime(), bytes).map_err(|e| invalid(format!("not valid WebAssembly: {e:#}")))?,
             ),
         };
         let functions = check_module(&module).map_err(|problems| invalid(problems.join("; ")))?;
@@ -306,8 +304,7 @@ impl Library {
         if let Some(module) = self.0.overflow.get() {
             return Ok(module.clone());
         }
-        let Some((overflow, _)) = self.0.engine.overflow().filter(|(e, _)| wasmtime::Engine::same(e, wasmtime))
-        else {
+        let Some((overflow, _)) = self.0.engine.overflow().filter(|(e, _)| wasmtime::Engine::same(e, wasmtime)) else {
             return Err(format!("library `{}` was compiled for another engine", self.0.name));
         };
         let module = match self.0.engine.shared_module(&self.0.key, true) {

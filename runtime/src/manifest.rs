@@ -25,7 +25,7 @@ use serde::Serialize;
 use wasp_protocol::{Address, ApiVersion, Permission};
 
 use self::config::ConfigValue;
-use crate::{Limits, LibraryRequirement};
+use crate::{LibraryRequirement, Limits};
 
 /// The manifest's file name, beside the plugin's entry file.
 pub const FILE_NAME: &str = "plugin.toml";

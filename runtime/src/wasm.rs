@@ -869,7 +869,9 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
             });
             let fut = match pending {
                 Ok(Pending::Service(fut)) => fut,
-                Ok(Pending::Library(name, function, input)) => return call_library(&mut c, &name, &function, &input).await,
+                Ok(Pending::Library(name, function, input)) => {
+                    return call_library(&mut c, &name, &function, &input).await;
+                }
                 Err(code) => return status(&c, Err(code)),
             };
             let answer = fut.await;
@@ -890,7 +892,12 @@ enum Pending {
 /// A library call of the `call` import, run in the plugin's own store: its
 /// CPU budget and memory limit cover the library, whose trap, spent budget
 /// or ABI break is the plugin's fault (the error traps the plugin).
-async fn call_library(c: &mut Caller<'_, GuestState>, name: &str, function: &str, input: &[u8]) -> wasmtime::Result<i32> {
+async fn call_library(
+    c: &mut Caller<'_, GuestState>,
+    name: &str,
+    function: &str,
+    input: &[u8],
+) -> wasmtime::Result<i32> {
     let plugin = c.data().host.name().clone();
     let max = c.data().host.env.limits.max_message_size;
     match library::call(&mut *c, &plugin, name, function, input, max).await {

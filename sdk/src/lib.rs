@@ -50,8 +50,8 @@ mod plugin;
 pub mod wasm;
 
 pub use context::{Context, FileAccess, HostApi, LogLevel};
-pub use message::{Dispatched, Message, MessageKind, Reply, dispatch, dispatch_unload, encode};
 pub use library::Library;
+pub use message::{Dispatched, Message, MessageKind, Reply, dispatch, dispatch_unload, encode};
 pub use plugin::Plugin;
 pub use wasp_protocol::services::{ClockNow, HttpRequest, HttpResponse, KvUsage};
 pub use wasp_protocol::{self as protocol, ApiVersion, ErrorCode, WireError};

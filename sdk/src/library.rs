@@ -66,9 +66,7 @@ pub fn run(ptr: i32, len: i32, f: fn(&[u8]) -> Result<Vec<u8>, String>) -> i64 {
         Err(message) => (ERR, message.into_bytes()),
     };
     let total = body.len() + 1;
-    let Ok(total32) = i32::try_from(total) else {
-        core::arch::wasm32::unreachable()
-    };
+    let Ok(total32) = i32::try_from(total) else { core::arch::wasm32::unreachable() };
     let out = crate::wasm::alloc(total32);
     if out == 0 {
         core::arch::wasm32::unreachable()

@@ -63,7 +63,12 @@ fn file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// The jsonpack example (WASM) named `name`, using `uses`.
-async fn load_jsonpack(host: &Host, name: &str, uses: &[&str], limits: LimitRequests) -> Result<(), wasp_actors::Error> {
+async fn load_jsonpack(
+    host: &Host,
+    name: &str,
+    uses: &[&str],
+    limits: LimitRequests,
+) -> Result<(), wasp_actors::Error> {
     let mut m = Manifest::from_file(&wasp_fixtures::manifest_path("jsonpack")).expect("manifest parses");
     name.clone_into(&mut m.name);
     m.uses = uses.iter().map(|u| u.parse().expect("valid requirement")).collect();

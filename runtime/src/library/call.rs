@@ -14,9 +14,9 @@ use wasmtime::{AsContextMut, Instance, Memory, Store, StoreLimits, StoreLimitsBu
 use wasp_protocol::{ErrorCode, WireError, abi};
 
 use super::{Library, LinkedLibraries};
+use crate::Limits;
 use crate::router::{Answer, BoxFuture};
 use crate::scheduler::SliceState;
-use crate::Limits;
 
 /// Why a library call failed.
 pub(crate) enum Failure {
@@ -34,7 +34,9 @@ pub(crate) fn parse_service(service: &str) -> Option<Result<(&str, &str), WireEr
     Some(rest.split_once('/').filter(|(lib, func)| !lib.is_empty() && !func.is_empty()).ok_or_else(|| {
         WireError::new(
             ErrorCode::InvalidArgument,
-            format!("`{service}` is not a library call; write library:<name>/<function>, such as library:json/validate"),
+            format!(
+                "`{service}` is not a library call; write library:<name>/<function>, such as library:json/validate"
+            ),
         )
     }))
 }
@@ -128,8 +130,12 @@ pub(crate) async fn call<T: HasLibraries + Send + 'static>(
 }
 
 /// Instantiates `library` in `store` (it imports nothing).
-async fn instantiate<T: Send + 'static>(mut store: impl AsContextMut<Data = T>, library: &Library) -> Result<LibraryInstance, Failure> {
-    let module = library.module_for(store.as_context().engine()).map_err(|e| Failure::Fault(wasmtime::Error::msg(e)))?;
+async fn instantiate<T: Send + 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    library: &Library,
+) -> Result<LibraryInstance, Failure> {
+    let module =
+        library.module_for(store.as_context().engine()).map_err(|e| Failure::Fault(wasmtime::Error::msg(e)))?;
     let instance = Instance::new_async(&mut store, &module, &[]).await.map_err(|e| {
         Failure::Fault(e.context(format!("cannot instantiate library `{}` {}", library.name(), library.version())))
     })?;
@@ -322,6 +328,11 @@ impl LibraryHost {
 }
 
 /// [`LibraryHost::call`] as a host call's future.
-pub(crate) fn host_call(host: Arc<tokio::sync::Mutex<LibraryHost>>, name: String, function: String, input: Vec<u8>) -> BoxFuture<Answer> {
+pub(crate) fn host_call(
+    host: Arc<tokio::sync::Mutex<LibraryHost>>,
+    name: String,
+    function: String,
+    input: Vec<u8>,
+) -> BoxFuture<Answer> {
     Box::pin(async move { host.lock().await.call(&name, &function, input).await })
 }

@@ -17,8 +17,7 @@ use super::config::ConfigValue;
 use super::{Component, LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
 
 /// The top-level keys, in the order [`Manifest::to_toml`] writes them.
-const KEYS: &[&str] =
-    &[
+const KEYS: &[&str] = &[
     "name",
     "version",
     "api",
@@ -313,7 +312,10 @@ impl Reader<'_> {
             let text = self.string(&field, item, "a string such as \"json@1\"")?;
             let wanted: LibraryRequirement = text.parse().map_err(|e: String| self.error(item.span(), &field, e))?;
             if let Some(earlier) = out.iter().find(|r| r.name() == wanted.name()) {
-                let message = format!("`{wanted}` names the library `{}` again (after `{earlier}`); list each once", wanted.name());
+                let message = format!(
+                    "`{wanted}` names the library `{}` again (after `{earlier}`); list each once",
+                    wanted.name()
+                );
                 return Err(self.error(item.span(), &field, message));
             }
             out.push(wanted);
