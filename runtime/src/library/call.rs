@@ -137,6 +137,17 @@ async fn instantiate<T: Send + 'static>(
     let module =
         library.module_for(store.as_context().engine()).map_err(|e| Failure::Fault(wasmtime::Error::msg(e)))?;
     let instance = Instance::new_async(&mut store, &module, &[]).await.map_err(|e| {
+        if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+            // Not the plugin's fault: it may try again once slots are free.
+            return Failure::Call(WireError::new(
+                ErrorCode::Busy,
+                format!(
+                    "library `{}` {}: the host's instance pool is full; try again later",
+                    library.name(),
+                    library.version()
+                ),
+            ));
+        }
         Failure::Fault(e.context(format!("cannot instantiate library `{}` {}", library.name(), library.version())))
     })?;
     let fault = |what: &str, e: wasmtime::Error| broke(library, format!("export `{what}`: {e}"));
