@@ -47,6 +47,15 @@ fn wat_library(id: &str, body: &str) -> Vec<u8> {
     ))
 }
 
+/// docs/libraries.md, whose WAT library the tests run as written.
+const LIBRARIES_MD: &str = include_str!("../../../docs/libraries.md");
+
+/// The ```wat block of docs/libraries.md: the `tally@1.2.0` library.
+fn documented_library() -> Vec<u8> {
+    let block = LIBRARIES_MD.split("```wat\n").nth(1).and_then(|rest| rest.split("```").next());
+    wat(block.expect("docs/libraries.md shows a library in WAT"))
+}
+
 /// `to_msgpack` of a counting library: one more each call, answered as a
 /// MessagePack positive fixint (status byte 0, then the count).
 const COUNT: &str = r#"
@@ -84,7 +93,8 @@ fn decode(bytes: &[u8]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_plugins_use_one_library_each_through_its_own_instance() {
     let tmp = tempfile::tempdir().unwrap();
-    let tally = file(tmp.path(), "tally", &wat_library("tally@1.2.0", COUNT));
+    // The library of docs/libraries.md, exactly as the page shows it.
+    let tally = file(tmp.path(), "tally", &documented_library());
     let host = host_with(&[&tally]);
     let offered: Vec<String> = host.libraries().iter().map(|l| format!("{}@{}", l.name(), l.version())).collect();
     assert_eq!(offered, ["json@1.0.0", "tally@1.2.0"]);
