@@ -322,3 +322,53 @@ async fn a_full_instance_pool_answers_busy_and_the_plugin_runs_on() {
     assert_eq!(info.restarts, 0, "{info:?}");
     host.shutdown().await;
 }
+
+/// A plugin in WAT from `docs/abi.md` §10.1 alone: every request calls
+/// `library:<payload as the library name>/to_msgpack` with no input and
+/// answers with the result slot: the output, or the error's code and message.
+const WAT_CALLER: &str = r#"(module
+  (import "wasp" "call" (func $call (param i32 i32 i32 i32) (result i32)))
+  (import "wasp" "result_len" (func $result_len (result i32)))
+  (import "wasp" "result_read" (func $result_read (param i32 i32) (result i32)))
+  (import "wasp" "reply" (func $reply (param i64 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "library:")
+  (func (export "wasp_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "wasp_dealloc") (param i32 i32))
+  ;; The payload is the library's name as a MessagePack fixstr (one header byte).
+  (func (export "wasp_handle") (param $ptr i32) (param $kind i32) (param $id i64)
+        (param $from_len i32) (param $topic_len i32) (param $payload_len i32) (result i32)
+    (local $name i32) (local $name_len i32) (local $status i32) (local $n i32)
+    (local.set $name (i32.add (i32.add (local.get $ptr) (i32.add (local.get $from_len) (local.get $topic_len))) (i32.const 1)))
+    (local.set $name_len (i32.sub (local.get $payload_len) (i32.const 1)))
+    ;; "library:" + name + "/to_msgpack" at 512
+    (memory.copy (i32.const 520) (local.get $name) (local.get $name_len))
+    (memory.copy (i32.add (i32.const 520) (local.get $name_len)) (i32.const 600) (i32.const 11))
+    (local.set $status
+      (call $call (i32.const 512) (i32.add (i32.const 19) (local.get $name_len)) (i32.const 0) (i32.const 0)))
+    (local.set $n (call $result_len))
+    (drop (call $result_read (i32.const 1024) (local.get $n)))
+    (drop (call $reply (local.get $id) (local.get $status) (i32.const 1024) (local.get $n)))
+    (i32.const 0))
+  (data (i32.const 600) "/to_msgpack")
+  (@custom "wasp:abi" "1.1"))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_written_from_the_abi_calls_a_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tally = file(tmp.path(), "tally", &documented_library());
+    let host = host_with(&[&tally]);
+    let mut m = Manifest::new("caller").expect("valid name").uses("tally@1".parse().expect("valid"));
+    m.kind = wasp_actors::ManifestKind::Wasm;
+    host.load_bytes_with(m, &wat(WAT_CALLER)).await.expect("loads");
+    for n in 1..=3 {
+        assert_eq!(host.request("caller", "go", mp("tally")).await.expect("answers"), [n]);
+    }
+    let e = host.request("caller", "go", mp("json")).await.expect_err("not in uses");
+    assert_eq!(e.code, ErrorCode::PermissionDenied, "{e}");
+    assert_eq!(
+        e.message,
+        "plugin `caller` does not use the library `json` (it uses: tally@1.2.0); name it in `uses` in its plugin.toml"
+    );
+    host.shutdown().await;
+}
