@@ -174,8 +174,7 @@ impl LibraryInstance {
             .instance
             .get_typed_func(&mut store, function)
             .map_err(|e| broke(library, format!("export `{function}`: {e}")))?;
-        // Lengths up to the message limit fit an i32 (validated by the caller's limit check only
-        // when the limit is below 2 GiB, so check again).
+        // A message-size limit of 2 GiB or more would let a length past i32 through.
         let len = i32::try_from(input.len()).map_err(|_| {
             Failure::Call(WireError::new(ErrorCode::TooLarge, format!("input of {} bytes", input.len())))
         })?;
