@@ -14,8 +14,9 @@ use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Limits, ModuleCache, NativePlugin, PluginEnv,
-    PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services, WasmPlugin,
+    AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Libraries, Library, Limits, ModuleCache,
+    NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
+    WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -43,6 +44,7 @@ use crate::{Error, Supervision};
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
+/// | [`library`](HostBuilder::library), [`libraries`](HostBuilder::libraries) | none: a plugin that `uses` a library is refused |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -60,6 +62,8 @@ pub struct HostBuilder {
     module_cache: Option<Option<PathBuf>>,
     /// `None`: [`DEFAULT_POOL`].
     pool: Option<u32>,
+    /// Shared library files, and folders of them, to compile at build.
+    libraries: Vec<(PathBuf, bool)>,
 }
 
 /// The default size of the instance pool ([`HostBuilder::instance_pool`]).
@@ -118,6 +122,23 @@ impl HostBuilder {
     /// one.
     pub fn instance_pool(mut self, total_instances: u32) -> Self {
         self.pool = Some(total_instances);
+        self
+    }
+
+    /// Offers the shared library module in the file `path` to plugins that
+    /// name it in their manifest's `uses` (`docs/libraries.md`). It is
+    /// validated and compiled (or taken from the [module cache](Self::module_cache))
+    /// once, by [`build`](Self::build), which fails if it is not a valid
+    /// library; every plugin that uses it gets its own instance of that code.
+    pub fn library(mut self, path: impl Into<PathBuf>) -> Self {
+        self.libraries.push((path.into(), false));
+        self
+    }
+
+    /// Offers every `*.wasm` file in the folder `dir` as a shared library
+    /// module, as [`library`](Self::library) does for one.
+    pub fn libraries(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.libraries.push((dir.into(), true));
         self
     }
 
@@ -226,6 +247,7 @@ impl HostBuilder {
         };
         let pool = Some(Pool::new(self.pool.unwrap_or(DEFAULT_POOL), &self.limits));
         let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache, pool })?;
+        let libraries = compile_libraries(&engine, &self.libraries)?;
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
@@ -247,9 +269,38 @@ impl HostBuilder {
                 hot_reload: self.hot_reload,
                 debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
                 watcher: OnceLock::new(),
+                libraries,
             }),
         })
     }
+}
+
+/// Reads and compiles the libraries of [`HostBuilder::library`] and
+/// [`HostBuilder::libraries`], in the order given (a folder's files by name).
+fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)]) -> Result<Libraries, Error> {
+    let io = |path: &Path, source: std::io::Error| wasp_runtime::Error::Io { path: path.to_owned(), source };
+    let mut files = Vec::new();
+    for (path, folder) in sources {
+        if *folder {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| io(path, e))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut libraries = Libraries::default();
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+        let library = Library::compile(engine, &file.display().to_string(), &bytes)?;
+        tracing::debug!(target: "wasp::library", library = library.name(), version = %library.version(), file = %file.display(), "library ready");
+        libraries.add(library)?;
+    }
+    Ok(libraries)
 }
 
 /// A plugin of [`Host::load_all`] between its two passes.
@@ -298,6 +349,8 @@ pub(crate) struct Inner {
     debounce: Duration,
     /// The file watcher, started by the first [`Host::watch`].
     watcher: OnceLock<Arc<Watcher>>,
+    /// The shared libraries plugins may `use`.
+    libraries: Libraries,
 }
 
 impl std::fmt::Debug for Host {
@@ -749,6 +802,7 @@ impl Host {
     ) -> Result<PluginRef, Error> {
         self.check_name(&manifest.name)?;
         Self::check_api(&manifest)?;
+        self.check_uses(&manifest)?;
         let decided = self.decide(&manifest).await?;
         self.start(manifest, image, &decided, None, origin).await
     }
@@ -800,6 +854,7 @@ impl Host {
     /// actor sharing them. If one fails to start, the others are unloaded.
     async fn load_hybrid(&self, manifest: Manifest) -> Result<PluginRef, Error> {
         Self::check_api(&manifest)?;
+        self.check_uses(&manifest)?;
         let entries = manifest.component_entries();
         for (address, _, _) in &entries {
             self.check_name(address)?;
@@ -864,6 +919,7 @@ impl Host {
         self.check_name(&manifest.name)?;
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
         Self::check_api(&manifest)?;
+        self.check_uses(&manifest)?;
         let decided = self.decide(&manifest).await?;
         self.start(manifest, PluginImage::InProcess(factory), &decided, None, None).await
     }
@@ -979,6 +1035,23 @@ impl Host {
         Ok(())
     }
 
+    /// Refuses a manifest that `uses` a library this host lacks, or has
+    /// only in versions the manifest does not accept (audited as a refused
+    /// load).
+    fn check_uses(&self, manifest: &Manifest) -> Result<(), Error> {
+        if let Err(e) = self.inner.libraries.resolve(&manifest.name, &manifest.uses) {
+            let name = &manifest.name;
+            self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// The shared libraries this host offers ([`HostBuilder::library`]).
+    pub fn libraries(&self) -> &Libraries {
+        &self.inner.libraries
+    }
+
     /// What an instance of the plugin `manifest` describes runs in.
     fn plugin_env(&self, manifest: &Manifest, grants: &Grants, family: Option<Arc<str>>) -> PluginEnv {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
@@ -995,6 +1068,8 @@ impl Host {
             services: self.inner.services.clone(),
             config: Arc::new(config),
             family,
+            // `check_uses` refused the manifest at load if this fails.
+            libraries: self.inner.libraries.resolve(&manifest.name, &manifest.uses).unwrap_or_default(),
         }
     }
 
@@ -1391,6 +1466,7 @@ impl Host {
     ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         Self::check_api(&manifest)?;
+        self.check_uses(&manifest)?;
         let limits = manifest.limits.apply(&self.inner.limits);
         let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
         let decided = self.decide(&manifest).await?;

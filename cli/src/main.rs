@@ -231,6 +231,10 @@ struct HostArgs {
     /// one, `storage` is unavailable.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Offer a shared library module (repeatable): a `.wasm` library, or a
+    /// folder of them, for plugins whose manifest `uses` it.
+    #[arg(long = "library", value_name = "FILE|DIR")]
+    libraries: Vec<PathBuf>,
 }
 
 impl HostArgs {
@@ -240,6 +244,7 @@ impl HostArgs {
             grant_all: self.grant_all,
             timeout: Duration::from_millis(self.timeout_ms),
             data_dir: self.data_dir.clone(),
+            libraries: self.libraries.clone(),
         }
     }
 }

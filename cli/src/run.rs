@@ -27,11 +27,20 @@ pub struct RunOptions {
     /// The host's data directory (plugin storage, `$DATA` folders); none
     /// by default, and then `storage` does not work.
     pub data_dir: Option<PathBuf>,
+    /// Shared library modules to offer the plugin (`docs/libraries.md`):
+    /// files, or folders of `*.wasm`.
+    pub libraries: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { grants: Vec::new(), grant_all: false, timeout: Duration::from_secs(30), data_dir: None }
+        Self {
+            grants: Vec::new(),
+            grant_all: false,
+            timeout: Duration::from_secs(30),
+            data_dir: None,
+            libraries: Vec::new(),
+        }
     }
 }
 
@@ -77,6 +86,9 @@ impl OneShot {
         let mut builder = Host::builder().policy(policy).request_timeout(options.timeout);
         if let Some(dir) = &options.data_dir {
             builder = builder.data_dir(dir);
+        }
+        for library in &options.libraries {
+            builder = if library.is_dir() { builder.libraries(library) } else { builder.library(library) };
         }
         let host = builder.build()?;
         match host.load(path).await {

@@ -180,6 +180,24 @@ fn run_prints_the_reply_as_json() {
 }
 
 #[test]
+fn run_offers_the_libraries_it_is_given() {
+    let jsonpack = bundle("jsonpack");
+    let ask =
+        [Path::new("run"), &jsonpack, Path::new("--request"), Path::new("pack"), Path::new(r#""[1, {\"a\": 2}]""#)];
+    let output = wasp(ask);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(err.contains("error: not_found: plugin `jsonpack` uses the library `json@1`, which this host"), "{err}");
+
+    let library = wasp_fixtures::wasm_library("json");
+    let mut args: Vec<&Path> = ask.to_vec();
+    args.extend([Path::new("--library"), &library]);
+    let output = wasp(args);
+    assert_exit(&output, 0);
+    assert_eq!(json(&output), serde_json::json!([1, {"a": 2}]));
+}
+
+#[test]
 fn run_grants_nothing_unless_asked() {
     let notes = bundle("notes");
     let output = wasp([Path::new("run"), &notes, Path::new("--request"), Path::new("now")]);

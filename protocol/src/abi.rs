@@ -212,3 +212,18 @@ impl core::fmt::Display for FuncSig {
         Ok(())
     }
 }
+
+/// Shared library modules (`docs/libraries.md`): WASM code that plugins
+/// name in their manifest's `uses` and call through the `call` import.
+pub mod library {
+    /// The custom section holding a library's name and version as UTF-8
+    /// `NAME@MAJOR.MINOR.PATCH`, such as `json@1.0.0`.
+    pub const SECTION: &str = "wasp:library";
+    /// The service-name prefix of a library call: `library:<name>/<function>`
+    /// (the `call` import, `docs/abi.md` §10).
+    pub const SERVICE_PREFIX: &str = "library:";
+    /// The first byte of a library function's output: success, the output follows.
+    pub const OK: u8 = 0;
+    /// The first byte of a library function's output: failure, a UTF-8 message follows.
+    pub const ERR: u8 = 1;
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::router::Router;
 use crate::services::Services;
-use crate::{Grants, Limits};
+use crate::{Grants, Limits, LinkedLibraries};
 
 /// What the host hands a plugin instance: its name, where its messages go,
 /// its limits, its live grants, the host services and its configuration.
@@ -27,6 +27,9 @@ pub struct PluginEnv {
     /// message the plugin's other components (the plugin's name and
     /// `<name>.*`) without `send:` or `request:` permissions.
     pub family: Option<Arc<str>>,
+    /// The shared libraries its manifest `uses`, resolved by the host: what
+    /// its `library:<name>/<function>` calls reach.
+    pub libraries: LinkedLibraries,
 }
 
 impl std::fmt::Debug for PluginEnv {
@@ -51,6 +54,7 @@ impl PluginEnv {
             services: Services::default(),
             config: Arc::default(),
             family: None,
+            libraries: LinkedLibraries::default(),
         }
     }
 }

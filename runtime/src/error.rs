@@ -237,6 +237,36 @@ pub enum Error {
         /// What `on_unload` answered.
         error: WireError,
     },
+    /// A shared library module is not one this host can use: not a core
+    /// WebAssembly module, no or a malformed `wasp:library` section, an
+    /// import, a missing or wrong export (`docs/libraries.md`).
+    #[error("library `{library}` is not a valid wasp library: {detail}")]
+    InvalidLibrary {
+        /// The library's `name@version`, or its file until that is known.
+        library: String,
+        /// Everything found wrong.
+        detail: String,
+    },
+    /// A plugin `uses` a library this host does not have.
+    #[error("plugin `{plugin}` uses the library `{wanted}`, which this host does not have (it has: {offered})")]
+    MissingLibrary {
+        /// The plugin.
+        plugin: String,
+        /// Its requirement, such as `json@1`.
+        wanted: String,
+        /// The names of the libraries the host has, or `none`.
+        offered: String,
+    },
+    /// A plugin `uses` a library in versions the host does not have.
+    #[error("plugin `{plugin}` uses the library `{wanted}`, but this host has only version {offered} of it")]
+    IncompatibleLibrary {
+        /// The plugin.
+        plugin: String,
+        /// Its requirement, such as `json@2`.
+        wanted: String,
+        /// The versions the host has, such as `1.0.0, 1.2.0`.
+        offered: String,
+    },
     /// A fault in wasp or wasmtime.
     #[error("internal error: {0}")]
     Internal(String),
@@ -264,6 +294,9 @@ impl Error {
             Self::DeadlineExceeded { .. } | Self::Overrun { .. } => ErrorCode::DeadlineExceeded,
             Self::Quarantined { .. } => ErrorCode::Unavailable,
             Self::LoadFailed { error, .. } | Self::UnloadFailed { error, .. } => error.code,
+            Self::InvalidLibrary { .. } => ErrorCode::InvalidArgument,
+            Self::MissingLibrary { .. } => ErrorCode::NotFound,
+            Self::IncompatibleLibrary { .. } => ErrorCode::VersionMismatch,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -17,6 +17,7 @@ use wasp_sdk::LogLevel;
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::env::PluginEnv;
+use crate::library::call::{LibraryHost, host_call, parse_service};
 use crate::router::{Answer, BoxFuture, ReplyTo, TimerSpec};
 use crate::services::http::HttpClient;
 
@@ -85,6 +86,9 @@ pub(crate) struct HostCalls {
     /// The last line the plugin logged at error level, kept even when
     /// `log` is not granted: the reason a failed load reports.
     last_error: Option<String>,
+    /// The store of a native or in-process plugin's libraries, made at its
+    /// first library call (a WASM plugin's live in its own store).
+    library_host: Option<Arc<tokio::sync::Mutex<LibraryHost>>>,
 }
 
 fn monotonic_origin() -> Instant {
@@ -137,6 +141,7 @@ impl HostCalls {
             outstanding: Arc::default(),
             grants: (u64::MAX, Arc::default()),
             last_error: None,
+            library_host: None,
         }
     }
 
@@ -198,6 +203,12 @@ impl HostCalls {
             self.audit(AuditKind::LimitExceeded { limit: "host_call_rate".into() }, err.message.clone());
         }
         Err(err)
+    }
+
+    /// Admits a library call (`library:<name>/<function>`): counted against
+    /// the rate limit like any `call`.
+    pub(crate) fn admit_library(&mut self) -> Result<(), WireError> {
+        self.admit("library")
     }
 
     /// A WASI call's permission check (audited, rate-limited like any call).
@@ -424,6 +435,25 @@ impl HostCalls {
         let ready = |answer: Answer| -> BoxFuture<Answer> { Box::pin(std::future::ready(answer)) };
         if let Err(e) = self.admit(service) {
             return ready(Err(e));
+        }
+        if let Some(parsed) = parse_service(service) {
+            return match parsed {
+                Ok((name, function)) => {
+                    let env = &self.env;
+                    let host = self
+                        .library_host
+                        .get_or_insert_with(|| {
+                            Arc::new(tokio::sync::Mutex::new(LibraryHost::new(
+                                env.name.clone(),
+                                env.libraries.clone(),
+                                env.limits.clone(),
+                            )))
+                        })
+                        .clone();
+                    host_call(host, name.to_owned(), function.to_owned(), payload)
+                }
+                Err(e) => ready(Err(e)),
+            };
         }
         match self.call_inner(service, payload) {
             Ok(fut) => fut,

@@ -14,6 +14,8 @@
 //! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]), native
 //!   library ([`NativeInstance`]) or in process ([`InProcessInstance`]),
 //!   behind one interface;
+//! - [`Library`]: a shared library module, compiled once and instantiated
+//!   into each plugin that `uses` it ([`Libraries`]);
 //! - [`Router`]: the seam through which a running plugin reaches the world.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -26,6 +28,7 @@ mod grants;
 mod hostcalls;
 mod inprocess;
 mod instance;
+mod library;
 mod lifecycle;
 mod limits;
 mod loader;
@@ -44,6 +47,7 @@ pub use error::{Error, Problem};
 pub use grants::Grants;
 pub use inprocess::{InProcessInstance, PluginFactory};
 pub use instance::{Instance, PluginImage};
+pub use library::{Libraries, Library, LibraryRequirement, LibraryVersion, LinkedLibraries};
 pub use lifecycle::Unloaded;
 pub use limits::Limits;
 pub use loader::{PluginKind, WasmPlugin};

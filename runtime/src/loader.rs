@@ -254,7 +254,7 @@ fn sig_matches(ty: &FuncType, sig: &FuncSig) -> bool {
     same(&mut ty.params(), sig.params) && same(&mut ty.results(), sig.results)
 }
 
-fn describe(ty: &ExternType) -> String {
+pub(crate) fn describe(ty: &ExternType) -> String {
     match ty {
         ExternType::Func(f) => {
             let list = |v: &mut dyn Iterator<Item = ValType>| v.map(|t| t.to_string()).collect::<Vec<_>>().join(", ");

@@ -25,7 +25,7 @@ use serde::Serialize;
 use wasp_protocol::{Address, ApiVersion, Permission};
 
 use self::config::ConfigValue;
-use crate::Limits;
+use crate::{LibraryRequirement, Limits};
 
 /// The manifest's file name, beside the plugin's entry file.
 pub const FILE_NAME: &str = "plugin.toml";
@@ -82,6 +82,11 @@ pub struct Manifest {
     /// The permissions the plugin asks for, without duplicates, in the order
     /// written.
     pub permissions: Vec<Permission>,
+    /// The shared libraries the plugin links (`uses = ["json@1"]`), each
+    /// name once, in the order written: the host refuses to load the plugin
+    /// unless it has a version of each that the requirement accepts
+    /// (`docs/libraries.md`).
+    pub uses: Vec<LibraryRequirement>,
     /// The limits the plugin asks for; the host caps them.
     pub limits: LimitRequests,
     /// How many instances the plugin asks to run behind its address
@@ -326,6 +331,7 @@ impl Manifest {
             entry: None,
             description: None,
             permissions: Vec::new(),
+            uses: Vec::new(),
             limits: LimitRequests::default(),
             instances: None,
             stateless: false,
@@ -347,6 +353,13 @@ impl Manifest {
     /// Adds permissions, skipping those already there.
     pub fn permissions<I: IntoIterator<Item = Permission>>(self, permissions: I) -> Self {
         permissions.into_iter().fold(self, Self::permission)
+    }
+
+    /// Adds a shared library requirement, replacing one of the same name.
+    pub fn uses(mut self, requirement: LibraryRequirement) -> Self {
+        self.uses.retain(|r| r.name() != requirement.name());
+        self.uses.push(requirement);
+        self
     }
 
     /// Replaces the limit requests.

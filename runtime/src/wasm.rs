@@ -16,6 +16,7 @@ use wasp_sdk::{LogLevel, MessageKind};
 
 use crate::engine::ProfileSlot;
 use crate::hostcalls::HostCalls;
+use crate::library::call::{self as library, Failure, HasLibraries, LiveLibraries};
 use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded, speaks_lifecycle};
 use crate::loader::WasmPlugin;
 use crate::router::Inbound;
@@ -42,6 +43,15 @@ pub(crate) struct GuestState {
     limits: StoreLimits,
     /// Where [`Engine::start_profile`] asks for samples.
     profile: Arc<ProfileSlot>,
+    /// The shared libraries the plugin uses, instantiated in this store at
+    /// their first call.
+    libraries: LiveLibraries,
+}
+
+impl HasLibraries for GuestState {
+    fn libraries(&mut self) -> &mut LiveLibraries {
+        &mut self.libraries
+    }
 }
 
 /// The store's resource limiter: wasmtime's [`StoreLimits`], plus an audit
@@ -431,8 +441,11 @@ impl Spec {
         let schedule = self.engine.schedule();
         let fs_slots: Vec<(String, Access)> =
             self.fs_dirs().into_iter().map(|dir| (dir.clone(), self.access(&dir))).collect();
+        // The plugin and each library it uses: one instance, one memory.
+        let instances = 1 + self.env.libraries.len();
         let state = GuestState {
             host: HostCalls::new(self.env.clone()),
+            libraries: LiveLibraries::new(self.env.libraries.clone()),
             wasi: self.wasi_ctx(&fs_slots),
             fs_slots,
             memory: None,
@@ -443,9 +456,9 @@ impl Spec {
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.env.limits.max_memory)
                 .table_elements(self.env.limits.max_table_elements as usize)
-                .instances(1)
-                .memories(1)
-                .tables(8)
+                .instances(instances)
+                .memories(instances)
+                .tables(8 * instances)
                 .trap_on_grow_failure(false)
                 .build(),
         };
@@ -845,10 +858,20 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         Box::new(async move {
             let pending = with_memory(&mut c, "call", |mem, st| {
                 let (service, payload) = (text(mem, sp, sl, "service")?, bytes(mem, pp, pl)?);
-                Ok(st.host.call(service, payload.to_vec()))
+                match library::parse_service(service) {
+                    None => Ok(Pending::Service(st.host.call(service, payload.to_vec()))),
+                    Some(parsed) => {
+                        let (name, function) = parsed?;
+                        st.host.admit_library()?;
+                        Ok(Pending::Library(name.to_owned(), function.to_owned(), payload.to_vec()))
+                    }
+                }
             });
             let fut = match pending {
-                Ok(fut) => fut,
+                Ok(Pending::Service(fut)) => fut,
+                Ok(Pending::Library(name, function, input)) => {
+                    return call_library(&mut c, &name, &function, &input).await;
+                }
                 Err(code) => return status(&c, Err(code)),
             };
             let answer = fut.await;
@@ -856,6 +879,39 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         })
     })?;
     define_wasi(linker)
+}
+
+/// What a `call` import goes on to do.
+enum Pending {
+    /// Await a host service.
+    Service(crate::BoxFuture<crate::Answer>),
+    /// Run a library function in this store: library, function, input.
+    Library(String, String, Vec<u8>),
+}
+
+/// A library call of the `call` import, run in the plugin's own store: its
+/// CPU budget and memory limit cover the library, whose trap, spent budget
+/// or ABI break is the plugin's fault (the error traps the plugin).
+async fn call_library(
+    c: &mut Caller<'_, GuestState>,
+    name: &str,
+    function: &str,
+    input: &[u8],
+) -> wasmtime::Result<i32> {
+    let plugin = c.data().host.name().clone();
+    let max = c.data().host.env.limits.max_message_size;
+    match library::call(&mut *c, &plugin, name, function, input, max).await {
+        Ok(output) => {
+            guard(c)?;
+            c.data_mut().result = output;
+            Ok(0)
+        }
+        Err(Failure::Call(e)) => {
+            let code = fail(c.data_mut(), e);
+            status(c, Err(code))
+        }
+        Err(Failure::Fault(e)) => Err(e),
+    }
 }
 
 /// After awaiting an answer inside an import: a fresh slice (waiting is

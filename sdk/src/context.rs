@@ -130,6 +130,20 @@ impl<'a> Context<'a> {
             .transpose()
     }
 
+    /// The shared library `name` that the plugin's manifest `uses`
+    /// (`uses = ["json@1"]`): call its functions with
+    /// [`Library::call`](crate::Library::call).
+    ///
+    /// ```no_run
+    /// # use wasp_sdk::prelude::*;
+    /// # fn f(ctx: &mut Context<'_>) -> Result<(), WireError> {
+    /// let packed = ctx.library("json").call("to_msgpack", br#"{"a": 1}"#)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn library<'c>(&'c mut self, name: &'c str) -> crate::Library<'c, 'a> {
+        crate::Library::new(self, name)
+    }
+
     /// Sends `value` one-way to the plugin `to` (or `host`).
     pub fn send<T: Serialize + ?Sized>(&mut self, to: &str, topic: &str, value: &T) -> Result<(), WireError> {
         self.host.send(to, topic, &encode(value)?)

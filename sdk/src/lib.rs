@@ -39,6 +39,8 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod context;
+#[doc(hidden)]
+pub mod library;
 mod message;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -48,6 +50,7 @@ mod plugin;
 pub mod wasm;
 
 pub use context::{Context, FileAccess, HostApi, LogLevel};
+pub use library::Library;
 pub use message::{Dispatched, Message, MessageKind, Reply, dispatch, dispatch_unload, encode};
 pub use plugin::Plugin;
 pub use wasp_protocol::services::{ClockNow, HttpRequest, HttpResponse, KvUsage};

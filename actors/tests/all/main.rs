@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod hot_reload;
 mod import_boundary;
+mod libraries;
 mod lifecycle;
 mod loading;
 mod messaging;

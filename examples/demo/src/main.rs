@@ -7,7 +7,8 @@
 //! (waiting and with completion callbacks), deadlock refusal, a runaway WASM
 //! plugin preempted while the others keep answering, a runaway native one
 //! cut off by the watchdog, a hybrid plugin (native + WASM under one
-//! identity), a permission denied and then granted at run time, and
+//! identity), two plugins sharing one compiled library module (each with
+//! its own instance), a permission denied and then granted at run time, and
 //! structured errors for bad input. Every plugin
 //! loads with its manifest (`plugin.toml`); the host's policy decides what
 //! it may do. Run it with `cargo run -p wasp-demo`; set `RUST_LOG=wasp=debug` to
@@ -49,7 +50,12 @@ async fn main() -> Result<()> {
         .trust("native-*")?
         .trust("inproc-*")?
         .trust("sysinfo")?;
-    let host = Host::builder().cpu_budget(Duration::from_millis(500)).policy(policy).build()?;
+    let host = Host::builder()
+        .cpu_budget(Duration::from_millis(500))
+        .policy(policy)
+        // A shared library module for the plugins whose manifests `use` it.
+        .library(wasp_fixtures::wasm_library("json"))
+        .build()?;
 
     section("Loading plugins with their manifests");
     for name in ["echo", "counter", "relay", "spinner"] {
@@ -201,6 +207,37 @@ async fn main() -> Result<()> {
     println!("  `{}` ({}) with components {:?}", sysinfo.name(), sysinfo.kind(), sysinfo.components());
     let report: wasp_example_sysinfo_logic::Report = host.call("sysinfo", "report", &()).await?;
     println!("  sysinfo (WASM) asked sysinfo.os (native): {}", report.summary);
+
+    section("Shared libraries: two plugins, one compiled `json` library, an instance each");
+    for library in host.libraries().iter() {
+        println!("  the host offers {}@{} with {}", library.name(), library.version(), library.functions().join(", "));
+    }
+    for name in ["jsonpack", "jsoncheck"] {
+        let bundle = wasp_fixtures::wasm_bundle(name);
+        let uses = Manifest::from_file(&bundle.join("plugin.toml"))?.uses;
+        host.load(&bundle).await.with_context(|| format!("loading {name}"))?;
+        let uses: Vec<String> = uses.iter().map(ToString::to_string).collect();
+        println!("  {name:<10} uses [{}] and has no JSON parser of its own", uses.join(", "));
+    }
+    let text = r#"{"id": 7, "tags": ["a", "b"], "ok": true}"#;
+    let packed = host.request("jsonpack", "pack", codec::to_payload(&text)?).await?;
+    println!("  jsonpack:  {} bytes of JSON -> {} bytes of MessagePack", text.len(), packed.len());
+    #[derive(serde::Deserialize)]
+    struct Verdict {
+        valid: bool,
+        error: Option<String>,
+    }
+    for text in ["[1, 2, 3]", r#"{"id": }"#] {
+        let v: Verdict = host.call("jsoncheck", "check", &text).await?;
+        println!("  jsoncheck: {text:<10} valid: {} {}", v.valid, v.error.unwrap_or_default());
+    }
+    let mut wants_yaml = Manifest::from_file(&wasp_fixtures::manifest_path("jsonpack"))?;
+    "yamlpack".clone_into(&mut wants_yaml.name);
+    wants_yaml.uses = vec!["yaml@1".parse().map_err(anyhow::Error::msg)?];
+    let bytes = std::fs::read(wasp_fixtures::wasm_plugin("jsonpack"))?;
+    if let Err(e) = host.load_bytes_with(wants_yaml, &bytes).await {
+        println!("  a plugin that uses yaml@1 is refused: {e}");
+    }
 
     section("Permissions: denied by default, granted at run time");
     // The same relay code with no manifest: it asks for nothing, so it gets nothing.

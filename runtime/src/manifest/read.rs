@@ -11,6 +11,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use wasp_protocol::{ApiVersion, Permission};
 
+use crate::LibraryRequirement;
+
 use super::config::ConfigValue;
 use super::{Component, LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
 
@@ -25,6 +27,7 @@ const KEYS: &[&str] = &[
     "permissions",
     "instances",
     "stateless",
+    "uses",
     "limits",
     "config",
     "components",
@@ -95,6 +98,7 @@ impl Reader<'_> {
         let mut entry = None;
         let mut description = None;
         let mut permissions = Vec::new();
+        let mut uses = Vec::new();
         let mut limits = LimitRequests::default();
         let mut config = BTreeMap::new();
         let mut components = None;
@@ -154,6 +158,7 @@ impl Reader<'_> {
                     _ => return Err(self.wrong_type("stateless", value, "true or false")),
                 },
                 "permissions" => permissions = self.permissions(value)?,
+                "uses" => uses = self.uses(value)?,
                 "limits" => limits = self.limits(value)?,
                 "config" => config = self.config(value)?,
                 "components" => components = Some((self.components(value)?, value.span())),
@@ -224,6 +229,7 @@ impl Reader<'_> {
             permissions,
             instances: instances.map(|(n, _)| n),
             stateless: stateless.is_some_and(|(s, _)| s),
+            uses,
             limits,
             config,
             components,
@@ -317,6 +323,28 @@ impl Reader<'_> {
             if seen.insert(permission.clone()) {
                 out.push(permission);
             }
+        }
+        Ok(out)
+    }
+
+    fn uses(&self, value: &Value<'_>) -> Result<Vec<LibraryRequirement>, ManifestError> {
+        let expected = "an array of strings such as [\"json@1\"]";
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self.wrong_type("uses", value, expected));
+        };
+        let mut out: Vec<LibraryRequirement> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("uses[{i}]");
+            let text = self.string(&field, item, "a string such as \"json@1\"")?;
+            let wanted: LibraryRequirement = text.parse().map_err(|e: String| self.error(item.span(), &field, e))?;
+            if let Some(earlier) = out.iter().find(|r| r.name() == wanted.name()) {
+                let message = format!(
+                    "`{wanted}` names the library `{}` again (after `{earlier}`); list each once",
+                    wanted.name()
+                );
+                return Err(self.error(item.span(), &field, message));
+            }
+            out.push(wanted);
         }
         Ok(out)
     }

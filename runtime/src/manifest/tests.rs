@@ -361,6 +361,22 @@ fn instances_and_stateless_parse_and_round_trip() {
 }
 
 #[test]
+fn uses_lists_library_requirements_and_round_trips() {
+    let m = Manifest::parse(
+        "name = \"a\"\nversion = \"0.1.0\"\napi = \"1.2\"\nentry = \"a.wasm\"\nuses = [\"json@1\", \"regex@0.3.1\"]\n",
+    )
+    .unwrap();
+    let names: Vec<String> = m.uses.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["json@1", "regex@0.3.1"]);
+    assert!(m.to_toml().contains("uses = [\"json@1\", \"regex@0.3.1\"]"), "{}", m.to_toml());
+    assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+    let built = Manifest::new("b").unwrap().uses("json@1".parse().unwrap()).uses("json@2".parse().unwrap());
+    assert_eq!(built.uses.len(), 1);
+    assert_eq!(built.uses[0].to_string(), "json@2");
+    assert_eq!(Manifest::parse(&built.to_toml()).unwrap(), built);
+}
+
+#[test]
 fn pool_size_follows_the_manifest_within_the_host_cap() {
     let caps = Limits { max_instances: 8, ..Limits::default() };
     let m = |instances: Option<usize>, stateless: bool| {
@@ -398,4 +414,19 @@ fn bad_instances_and_stateless_are_refused_with_their_line() {
         "{HEAD}kind = \"hybrid\"\ninstances = 2\n[[components]]\nname = \"a\"\nkind = \"wasm\"\nentry = \"a.wasm\"\n"
     );
     assert_err(&hybrid, "instances", 4, "cannot be pooled");
+fn bad_uses_name_the_entry_and_the_line() {
+    let base = "name = \"a\"\nversion = \"0.1.0\"\napi = \"1.2\"\nentry = \"a.wasm\"\n";
+    for (uses, field, says) in [
+        ("uses = \"json@1\"", "uses", "expected an array of strings"),
+        ("uses = [\"json\"]", "uses[0]", "names no version"),
+        ("uses = [\"json@1\", 2]", "uses[1]", "expected a string"),
+        ("uses = [\"Json@1\"]", "uses[0]", "not a library name"),
+        ("uses = [\"json@1.x\"]", "uses[0]", "is not a version"),
+        ("uses = [\"json@1\", \"json@2\"]", "uses[1]", "names the library `json` again"),
+    ] {
+        let e = Manifest::parse(&format!("{base}{uses}\n")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{uses}: {e}");
+        assert_eq!(e.line, Some(5), "{uses}: {e}");
+        assert!(e.message.contains(says), "{uses}: {e}");
+    }
 }

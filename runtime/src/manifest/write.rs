@@ -23,6 +23,10 @@ pub(super) fn manifest(m: &Manifest) -> String {
         let list: Vec<String> = m.permissions.iter().map(|p| quote(&p.to_string())).collect();
         line("permissions", format!("[{}]", list.join(", ")));
     }
+    if !m.uses.is_empty() {
+        let list: Vec<String> = m.uses.iter().map(|r| quote(&r.to_string())).collect();
+        line("uses", format!("[{}]", list.join(", ")));
+    }
     if let Some(ui) = &m.ui {
         line("ui", quote(&ui.to_string_lossy()));
     }
