@@ -2,7 +2,9 @@
 //! calls one through [`Context::library`](crate::Context::library); a
 //! library crate exports its functions with [`export_library!`](crate::export_library).
 
-use crate::{Context, WireError};
+use serde::de::DeserializeOwned;
+
+use crate::{Context, ErrorCode, WireError};
 
 /// A plugin's handle on one shared library its manifest `uses`, made by
 /// [`Context::library`](crate::Context::library).
@@ -30,6 +32,19 @@ impl<'c, 'a> Library<'c, 'a> {
     pub fn call(&mut self, function: &str, input: &[u8]) -> Result<Vec<u8>, WireError> {
         let service = format!("{}{}/{function}", wasp_protocol::abi::library::SERVICE_PREFIX, self.name);
         self.ctx.call_raw(&service, input)
+    }
+
+    /// [`Library::call`] for a function whose output is MessagePack: the
+    /// output decoded as `R` (an output that does not decode is
+    /// `invalid_message`).
+    pub fn call_as<R: DeserializeOwned>(&mut self, function: &str, input: &[u8]) -> Result<R, WireError> {
+        let output = self.call(function, input)?;
+        rmp_serde::from_slice(&output).map_err(|e| {
+            WireError::new(
+                ErrorCode::InvalidMessage,
+                format!("library:{}/{function}: the output is not the MessagePack expected: {e}", self.name),
+            )
+        })
     }
 }
 

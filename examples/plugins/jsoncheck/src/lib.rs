@@ -29,8 +29,8 @@ impl Plugin for JsonCheck {
             "check" => {
                 let text: String = msg.decode()?;
                 self.checked += 1;
-                let verdict = match ctx.library("json").call("validate", text.as_bytes()) {
-                    Ok(_) => Verdict { valid: true, error: None },
+                let verdict = match ctx.library("json").call_as::<bool>("validate", text.as_bytes()) {
+                    Ok(valid) => Verdict { valid, error: None },
                     // The library's own failure (`plugin`); anything else is the host's.
                     Err(e) if e.code == ErrorCode::Plugin => Verdict { valid: false, error: Some(e.message) },
                     Err(e) => return Err(e),
