@@ -43,6 +43,7 @@ use crate::{Error, Supervision};
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
+/// | [`max_instances`](HostBuilder::max_instances) | 64 instances per pooled plugin (`docs/pools.md`) |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -155,6 +156,15 @@ impl HostBuilder {
     /// Messages a plugin's mailbox holds before senders get `busy`.
     pub fn mailbox_depth(mut self, depth: usize) -> Self {
         self.limits.mailbox_depth = depth;
+        self
+    }
+
+    /// The most instances one plugin may run behind its address
+    /// ([`Limits::max_instances`], default 64): a manifest's `instances`
+    /// or `stateless = true` gets at most this many (`docs/pools.md`). `1`
+    /// turns instance pools off.
+    pub fn max_instances(mut self, n: usize) -> Self {
+        self.limits.max_instances = n;
         self
     }
 
