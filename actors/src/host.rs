@@ -45,6 +45,7 @@ use crate::{Error, Supervision};
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
 /// | [`library`](HostBuilder::library), [`libraries`](HostBuilder::libraries) | none: a plugin that `uses` a library is refused |
+/// | [`max_instances`](HostBuilder::max_instances) | 64 instances per pooled plugin (`docs/pools.md`) |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -176,6 +177,15 @@ impl HostBuilder {
     /// Messages a plugin's mailbox holds before senders get `busy`.
     pub fn mailbox_depth(mut self, depth: usize) -> Self {
         self.limits.mailbox_depth = depth;
+        self
+    }
+
+    /// The most instances one plugin may run behind its address
+    /// ([`Limits::max_instances`], default 64): a manifest's `instances`
+    /// or `stateless = true` gets at most this many (`docs/pools.md`). `1`
+    /// turns instance pools off.
+    pub fn max_instances(mut self, n: usize) -> Self {
+        self.limits.max_instances = n;
         self
     }
 

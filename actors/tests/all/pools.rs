@@ -281,7 +281,7 @@ async fn a_trap_makes_exactly_one_new_instance_and_the_others_keep_their_state()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_reaches_a_pool_once_however_many_instances_subscribed() {
+async fn an_event_or_a_send_reaches_a_pool_once_however_many_instances_subscribed() {
     /// Subscribes in `on_load`, as each instance does; counts what it sees.
     struct Listener;
     impl Plugin for Listener {
@@ -306,15 +306,26 @@ async fn an_event_reaches_a_pool_once_however_many_instances_subscribed() {
     for _ in 0..10 {
         tokio::time::timeout(Duration::from_secs(5), seen.recv()).await.expect("seen in time").expect("open");
     }
+    // One-way sends, too, are each handled by one instance.
+    for i in 0..5 {
+        host.send("listener", "direct", mp(&i)).unwrap();
+    }
+    for _ in 0..5 {
+        tokio::time::timeout(Duration::from_secs(5), seen.recv()).await.expect("seen in time").expect("open");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(seen.try_recv().is_none(), "each event was handled once by the pool");
-    assert_eq!(info_after(&host, "listener", 10).await.handled, 10);
+    assert!(seen.try_recv().is_none(), "each event and send was handled once by the pool");
+    assert_eq!(info_after(&host, "listener", 15).await.handled, 15);
     host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_caps_the_pool_and_stateless_means_one_instance_per_core() {
-    let host = host_with(Limits { max_instances: 2, ..Limits::default() }, Supervision::default());
+    let host = Host::builder()
+        .max_instances(2)
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds");
     load_pool(&host, Form::Wasm, "echo", "wide", 16).await;
     assert_eq!(info(&host, "wide").instances, 2, "capped by Limits::max_instances");
     let stateless = pool_manifest(Form::InProcess, "echo", "free", 1);

@@ -414,6 +414,9 @@ fn bad_instances_and_stateless_are_refused_with_their_line() {
         "{HEAD}kind = \"hybrid\"\ninstances = 2\n[[components]]\nname = \"a\"\nkind = \"wasm\"\nentry = \"a.wasm\"\n"
     );
     assert_err(&hybrid, "instances", 4, "cannot be pooled");
+}
+
+#[test]
 fn bad_uses_name_the_entry_and_the_line() {
     let base = "name = \"a\"\nversion = \"0.1.0\"\napi = \"1.2\"\nentry = \"a.wasm\"\n";
     for (uses, field, says) in [
