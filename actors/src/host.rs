@@ -694,7 +694,7 @@ impl Host {
             if native {
                 NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
             } else {
-                WasmPlugin::compile(&engine, &task_name, &bytes, &limits).map(PluginImage::Wasm)
+                PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
             }
         })
         .await

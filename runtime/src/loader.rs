@@ -106,7 +106,9 @@ impl WasmPlugin {
         if kind != PluginKind::WasmModule {
             let detail = match kind {
                 PluginKind::WasmComponent => {
-                    "it is a WebAssembly component; this host runs core modules built with wasp-sdk".to_owned()
+                    "it is a WebAssembly component; compile it with `ComponentPlugin::compile` \
+                     (`PluginImage::compile_wasm` tells the two apart)"
+                        .to_owned()
                 }
                 PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => {
                     format!("it is {}; set `kind = \"native\"` in its plugin.toml", kind.describe())
