@@ -15,7 +15,7 @@ use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
     AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Limits, ModuleCache, NativePlugin, PluginEnv,
-    PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services, WasmPlugin,
+    PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
 };
 use wasp_sdk::Plugin;
 

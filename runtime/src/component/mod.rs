@@ -29,8 +29,9 @@ pub const WORLD_PACKAGE: &str = "wasp:plugin";
 /// The version of the `wasp:plugin` world this host speaks (`wit/plugin.wit`).
 pub const WORLD_VERSION: WorldVersion = WorldVersion { major: 1, minor: 0, patch: 0 };
 
-/// The interface a component imports: what the host offers.
-const HOST_INTERFACE: &str = "host";
+/// The interfaces a component may import: what the host offers, and the
+/// types it shares with the guest.
+const IMPORTABLE: [&str; 2] = ["host", "types"];
 /// The interface a component exports: what the host calls.
 const GUEST_INTERFACE: &str = "guest";
 
@@ -177,9 +178,10 @@ fn check_world(engine: &Engine, component: &Component, problems: &mut Vec<Proble
             Ok(v) if WORLD_VERSION.accepts(v) => Some(v),
             Ok(_) | Err(_) => {
                 let found = if found.is_empty() { "no version".to_owned() } else { found.to_owned() };
-                let problem = Problem::UnsupportedWorld { item: name.to_owned(), found, host: WORLD_VERSION };
-                if !problems.contains(&problem) {
-                    problems.push(problem);
+                // One problem per version named, however many items name it.
+                let named = problems.iter().any(|p| matches!(p, Problem::UnsupportedWorld { found: f, .. } if *f == found));
+                if !named {
+                    problems.push(Problem::UnsupportedWorld { item: name.to_owned(), found, host: WORLD_VERSION });
                 }
                 None
             }
@@ -187,7 +189,7 @@ fn check_world(engine: &Engine, component: &Component, problems: &mut Vec<Proble
     };
     for (name, _) in ty.imports(engine.wasmtime()) {
         match split_name(name) {
-            Some((WORLD_PACKAGE, HOST_INTERFACE, _)) => {
+            Some((WORLD_PACKAGE, interface, _)) if IMPORTABLE.contains(&interface) => {
                 version_of(name, problems);
             }
             _ => problems.push(Problem::ForbiddenComponentImport(name.to_owned())),
