@@ -203,3 +203,24 @@ async fn garbage_behind_a_component_header_is_refused_as_malformed() {
     let err = refused(&host, "header", &bytes[..8]).await;
     assert_eq!(err.to_wire().code, ErrorCode::InvalidArgument, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_hands_the_state_over_between_core_module_and_component() {
+    let host = host();
+    load(&host, Form::Wasm, "counter", "counter").await;
+    let add = |n: u64| {
+        let host = host.clone();
+        async move { host.call::<_, u64>("counter", "add", &n).await.unwrap() }
+    };
+    assert_eq!(add(3).await, 3);
+    // Core module to component: `unload` from the module, `restore` into the component.
+    let r = host.reload_bytes("counter", &wasp_fixtures::component_bytes("counter")).await.unwrap();
+    assert_eq!(r.kind(), "component");
+    assert_eq!(add(4).await, 7, "the count survived the change of form");
+    // Component to component, and back to the core module.
+    host.reload_bytes("counter", &wasp_fixtures::component_bytes("counter")).await.unwrap();
+    assert_eq!(add(1).await, 8);
+    let r = host.reload_bytes("counter", &wasp_fixtures::wasm_bytes("counter")).await.unwrap();
+    assert_eq!(r.kind(), "wasm");
+    assert_eq!(add(2).await, 10);
+}
