@@ -1,4 +1,4 @@
-//! The on-disk cache of compiled WASM modules.
+//! The on-disk cache of compiled WASM modules (core modules and components).
 //!
 //! Compiling a plugin with Cranelift takes tens to hundreds of milliseconds;
 //! loading the machine code wasmtime produced for it last time takes well
@@ -47,6 +47,44 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Module;
+use wasmtime::component::Component;
+
+/// Compiled code the cache holds: a core module, or a component.
+pub(crate) trait Compiled: Sized {
+    /// The artifact to write.
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+
+    /// Loads an artifact [`Compiled::serialize`] wrote.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Module::deserialize`]: `bytes` must be an artifact that
+    /// wasmtime serialized, unmodified.
+    unsafe fn deserialize(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+}
+
+impl Compiled for Module {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+
+    unsafe fn deserialize(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is `Module::deserialize`'s.
+        unsafe { Module::deserialize(engine, bytes) }
+    }
+}
+
+impl Compiled for Component {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+
+    unsafe fn deserialize(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is `Component::deserialize`'s, the
+        // same as `Module::deserialize`'s.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+}
 
 const MAGIC: &[u8; 8] = b"WASPMODC";
 /// Bumped whenever the header changes; older entries are then rebuilt.
@@ -177,7 +215,7 @@ impl ModuleCache {
 
     /// The module stored under `key`, or `None` (counted as a miss) when
     /// there is no usable entry. A bad entry is logged and deleted.
-    pub(crate) fn load(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<Module> {
+    pub(crate) fn load<C: Compiled>(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<C> {
         let path = self.entry_path(key);
         let entry = match fs::read(&path) {
             Ok(entry) => entry,
@@ -209,7 +247,7 @@ impl ModuleCache {
         // module docs for what that leaves out. wasmtime additionally
         // checks its own version and settings and fails safely on a
         // mismatch, handled below.
-        match unsafe { Module::deserialize(engine, artifact) } {
+        match unsafe { C::deserialize(engine, artifact) } {
             Ok(module) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Some(module)
@@ -234,7 +272,7 @@ impl ModuleCache {
 
     /// Writes `module` under `key`. A failure is logged and counted, never
     /// returned: the module is loaded either way.
-    pub(crate) fn store(&self, key: &CacheKey, module: &Module) {
+    pub(crate) fn store<C: Compiled>(&self, key: &CacheKey, module: &C) {
         match self.try_store(key, module) {
             Ok(()) => {
                 self.writes.fetch_add(1, Ordering::Relaxed);
@@ -246,7 +284,7 @@ impl ModuleCache {
         }
     }
 
-    fn try_store(&self, key: &CacheKey, module: &Module) -> Result<(), String> {
+    fn try_store<C: Compiled>(&self, key: &CacheKey, module: &C) -> Result<(), String> {
         let artifact = module.serialize().map_err(|e| format!("cannot serialize the module: {e}"))?;
         create_private_dir(&self.dir).map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let mut entry = Vec::with_capacity(HEADER_LEN + artifact.len());

@@ -224,3 +224,25 @@ async fn a_reload_hands_the_state_over_between_core_module_and_component() {
     assert_eq!(r.kind(), "wasm");
     assert_eq!(add(2).await, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_load_of_a_component_comes_from_the_module_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = || {
+        Host::builder()
+            .policy(wasp_actors::Policy::new().trust("*").expect("valid rule"))
+            .module_cache(dir.path())
+            .build()
+            .expect("host builds")
+    };
+    let first = build();
+    load_component(&first, "echo", "echo").await;
+    let s = first.module_cache().unwrap().stats();
+    assert_eq!((s.hits, s.misses, s.writes), (0, 1, 1), "{s:?}");
+    first.shutdown().await;
+    let second = build();
+    load_component(&second, "echo", "echo").await;
+    let s = second.module_cache().unwrap().stats();
+    assert_eq!((s.hits, s.misses, s.writes), (1, 0, 0), "{s:?}");
+    assert_eq!(second.request("echo", "ping", mp(&"cached")).await.unwrap(), mp(&"cached"));
+}

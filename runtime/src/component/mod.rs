@@ -15,6 +15,7 @@ use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 
+use crate::cache::CacheKey;
 use crate::error::Problem;
 use crate::loader::PluginKind;
 use crate::{Engine, Error, Limits};
@@ -127,8 +128,20 @@ impl ComponentPlugin {
                 detail: format!("it is {}, not a WebAssembly component", kind.describe()),
             });
         }
-        let component = Component::new(engine.wasmtime(), bytes)
-            .map_err(|e| Error::Malformed { plugin: name.into(), detail: format!("{e:#}") })?;
+        // The module cache holds components too: its key is the SHA-256 of
+        // these bytes (a component's differ from any module's by the
+        // header) and the engine's settings; an entry was written only
+        // after the same bytes compiled, so validation passed.
+        let key = CacheKey::new(engine.cache_hash(), bytes);
+        let cache = engine.module_cache();
+        let (component, compiled) = match cache.and_then(|cache| cache.load::<Component>(engine.wasmtime(), &key)) {
+            Some(component) => (component, false),
+            None => {
+                let component = Component::new(engine.wasmtime(), bytes)
+                    .map_err(|e| Error::Malformed { plugin: name.into(), detail: format!("{e:#}") })?;
+                (component, true)
+            }
+        };
         let mut problems = Vec::new();
         let world = check_world(engine, &component, &mut problems);
         let Some(world) = world.filter(|_| problems.is_empty()) else {
@@ -143,6 +156,9 @@ impl ComponentPlugin {
         };
         let pre = linker.instantiate_pre(&component).map_err(unlinkable)?;
         let pre = PluginPre::new(pre).map_err(unlinkable)?;
+        if compiled && let Some(cache) = cache {
+            cache.store(&key, &component);
+        }
         Ok(Self { name: name.into(), pre, world })
     }
 
