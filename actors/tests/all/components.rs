@@ -246,3 +246,23 @@ async fn a_second_load_of_a_component_comes_from_the_module_cache() {
     assert_eq!((s.hits, s.misses, s.writes), (1, 0, 0), "{s:?}");
     assert_eq!(second.request("echo", "ping", mp(&"cached")).await.unwrap(), mp(&"cached"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_share_the_instance_pool_and_overflow_it() {
+    let host = Host::builder()
+        .policy(wasp_actors::Policy::new().trust("*").expect("valid rule"))
+        .instance_pool(2)
+        .no_module_cache()
+        .build()
+        .expect("host builds");
+    let names: Vec<String> = (0..5).map(|i| format!("echo{i}")).collect();
+    for name in &names {
+        load_component(&host, "echo", name).await;
+    }
+    load(&host, Form::Wasm, "echo", "core").await;
+    for name in names.iter().chain([&"core".to_owned()]) {
+        let payload = mp(name.as_str());
+        assert_eq!(host.request(name, "ping", payload.clone()).await.unwrap(), payload, "{name}");
+    }
+    host.shutdown().await;
+}

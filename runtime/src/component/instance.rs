@@ -1,7 +1,7 @@
 //! A running component plugin: one wasmtime store, the same scheduler,
 //! budget, limits and host calls as a core module's.
 
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, WasmBacktrace};
 use wasp_protocol::{ErrorCode, WireError, abi};
 use wasp_sdk::MessageKind as Kind;
 
@@ -161,13 +161,19 @@ impl ComponentInstance {
                 .build(),
             waited: false,
         };
-        let mut store = Store::new(self.engine.wasmtime(), state);
-        store.limiter(|s| s);
-        store.epoch_deadline_callback(|mut cx| cx.data_mut().on_deadline());
         let budget = self.budget_slices();
-        arm(&mut store, budget);
+        let mut store = new_store(self.engine.wasmtime(), state, budget);
         let bindings = match self.plugin.pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings,
+            Err(e) if e.is::<PoolConcurrencyLimitError>() && self.engine.overflow().is_some() => {
+                tracing::debug!(target: "wasp::engine", plugin = %name, "instance pool full; allocating the component on demand");
+                let pre = self.plugin.overflow_pre(&self.engine)?;
+                store = new_store(pre.engine(), store.into_data(), budget);
+                match pre.instantiate_async(&mut store).await {
+                    Ok(bindings) => bindings,
+                    Err(e) => return Err(self.fault(&mut store, e)),
+                }
+            }
             Err(e) => return Err(self.fault(&mut store, e)),
         };
         let mut live = Live { store, bindings };
@@ -305,6 +311,16 @@ impl ComponentInstance {
         };
         Error::Trap { plugin, message, backtrace }
     }
+}
+
+/// A store for `engine` with the plugin's limits and the scheduler's
+/// deadline policy, armed for one call.
+fn new_store(engine: &wasmtime::Engine, state: ComponentState, budget: u32) -> Store<ComponentState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| s);
+    store.epoch_deadline_callback(|mut cx| cx.data_mut().on_deadline());
+    arm(&mut store, budget);
+    store
 }
 
 /// Prepares one call into the guest: a fresh CPU budget, the first

@@ -10,7 +10,7 @@
 mod bindings;
 mod instance;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
@@ -101,6 +101,9 @@ pub struct ComponentPlugin {
     pub(crate) name: Arc<str>,
     pub(crate) pre: PluginPre<ComponentState>,
     world: WorldVersion,
+    /// The component for the engine's overflow (on-demand) allocator, made
+    /// when the instance pool is first found full.
+    overflow: Arc<OnceLock<PluginPre<ComponentState>>>,
 }
 
 impl std::fmt::Debug for ComponentPlugin {
@@ -147,9 +150,7 @@ impl ComponentPlugin {
         let Some(world) = world.filter(|_| problems.is_empty()) else {
             return Err(Error::Invalid { plugin: name.into(), problems });
         };
-        let mut linker: Linker<ComponentState> = Linker::new(engine.wasmtime());
-        bindings::add_to_linker(&mut linker)
-            .map_err(|e| Error::Internal(format!("cannot define the component host imports: {e:#}")))?;
+        let linker = linker_for(engine.wasmtime())?;
         let unlinkable = |e: wasmtime::Error| Error::Invalid {
             plugin: name.into(),
             problems: vec![Problem::Unlinkable(format!("{e:#}"))],
@@ -159,7 +160,34 @@ impl ComponentPlugin {
         if compiled && let Some(cache) = cache {
             cache.store(&key, &component);
         }
-        Ok(Self { name: name.into(), pre, world })
+        Ok(Self { name: name.into(), pre, world, overflow: Arc::default() })
+    }
+
+    /// The plugin ready to instantiate in the engine's on-demand overflow
+    /// engine (its pool is full): the same machine code, loaded there.
+    pub(crate) fn overflow_pre(&self, engine: &Engine) -> Result<PluginPre<ComponentState>, Error> {
+        if let Some(pre) = self.overflow.get() {
+            return Ok(pre.clone());
+        }
+        let failed = |e: wasmtime::Error| {
+            Error::Internal(format!(
+                "plugin `{}`: the instance pool is full and on-demand allocation failed: {e:#}",
+                self.name
+            ))
+        };
+        let Some((overflow, _)) = engine.overflow() else {
+            return Err(Error::Internal(format!("plugin `{}`: the instance pool is full", self.name)));
+        };
+        let artifact = self.pre.instance_pre().component().serialize().map_err(failed)?;
+        // SAFETY: `artifact` is what `Component::serialize` returned a
+        // moment ago in this process, unmodified, as
+        // `Component::deserialize` requires. The two engines share every
+        // code-generation setting (only their instance allocators differ);
+        // wasmtime checks that and fails safely if not.
+        let component = unsafe { Component::deserialize(overflow, &artifact) }.map_err(failed)?;
+        let pre = linker_for(overflow)?.instantiate_pre(&component).map_err(failed)?;
+        let pre = PluginPre::new(pre).map_err(failed)?;
+        Ok(self.overflow.get_or_init(|| pre).clone())
     }
 
     /// The plugin's name.
@@ -171,6 +199,14 @@ impl ComponentPlugin {
     pub fn world_version(&self) -> WorldVersion {
         self.world
     }
+}
+
+/// A linker holding the `wasp:plugin/host` imports, for `engine`.
+fn linker_for(engine: &wasmtime::Engine) -> Result<Linker<ComponentState>, Error> {
+    let mut linker = Linker::new(engine);
+    bindings::add_to_linker(&mut linker)
+        .map_err(|e| Error::Internal(format!("cannot define the component host imports: {e:#}")))?;
+    Ok(linker)
 }
 
 /// Splits `wasp:plugin/host@1.0.0` into (`wasp:plugin`, `host`, `1.0.0`).
