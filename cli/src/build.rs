@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use serde_json::Value;
-use wasp_runtime::{Engine, Limits, Manifest, ManifestKind, NativePlugin, Problem, PluginImage, Schedule};
+use wasp_runtime::{Engine, Limits, Manifest, ManifestKind, NativePlugin, PluginImage, Problem, Schedule};
 
 /// The target features of WebAssembly builds.
 const SIMD_FLAGS: &str = "-C target-feature=+simd128";

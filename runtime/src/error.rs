@@ -278,7 +278,10 @@ impl Error {
             Self::NotWasm { .. } | Self::NotNative { .. } | Self::Malformed { .. } => ErrorCode::InvalidArgument,
             Self::TooLarge { .. } => ErrorCode::TooLarge,
             Self::Invalid { problems, .. } => {
-                if problems.iter().any(|p| matches!(p, Problem::UnsupportedAbi { .. } | Problem::UnsupportedWorld { .. })) {
+                if problems
+                    .iter()
+                    .any(|p| matches!(p, Problem::UnsupportedAbi { .. } | Problem::UnsupportedWorld { .. }))
+                {
                     ErrorCode::VersionMismatch
                 } else {
                     ErrorCode::InvalidArgument

@@ -2,8 +2,8 @@
 
 use crate::component::{ComponentInstance, ComponentPlugin};
 use crate::inprocess::{InProcessInstance, PluginFactory};
-use crate::loader::PluginKind;
 use crate::lifecycle::Unloaded;
+use crate::loader::PluginKind;
 use crate::loader::WasmPlugin;
 use crate::native::{NativeInstance, NativePlugin};
 use crate::router::Inbound;

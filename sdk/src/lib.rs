@@ -122,47 +122,47 @@ macro_rules! export_plugin {
 #[macro_export]
 macro_rules! __wasp_wasm_exports {
     ($plugin:ty) => {
-            ::std::thread_local! {
-                static WASP_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
-                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
-            }
+        ::std::thread_local! {
+            static WASP_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
 
-            #[unsafe(link_section = "wasp:abi")]
-            #[used]
-            static WASP_ABI_VERSION: [u8; $crate::wasm::ABI_VERSION_LEN] = $crate::wasm::ABI_VERSION;
+        #[unsafe(link_section = "wasp:abi")]
+        #[used]
+        static WASP_ABI_VERSION: [u8; $crate::wasm::ABI_VERSION_LEN] = $crate::wasm::ABI_VERSION;
 
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_alloc(len: i32) -> i32 {
-                $crate::wasm::alloc(len)
-            }
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_alloc(len: i32) -> i32 {
+            $crate::wasm::alloc(len)
+        }
 
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_dealloc(ptr: i32, len: i32) {
-                // SAFETY: the ABI only lets the host free what `wasp_alloc` gave it, with its length.
-                unsafe { $crate::wasm::dealloc(ptr, len) }
-            }
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_dealloc(ptr: i32, len: i32) {
+            // SAFETY: the ABI only lets the host free what `wasp_alloc` gave it, with its length.
+            unsafe { $crate::wasm::dealloc(ptr, len) }
+        }
 
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_load() -> i32 {
-                WASP_PLUGIN.with(|cell| $crate::wasm::load::<$plugin>(cell))
-            }
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_load() -> i32 {
+            WASP_PLUGIN.with(|cell| $crate::wasm::load::<$plugin>(cell))
+        }
 
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_handle(
-                ptr: i32,
-                kind: i32,
-                id: i64,
-                from_len: i32,
-                topic_len: i32,
-                payload_len: i32,
-            ) -> i32 {
-                WASP_PLUGIN.with(|cell| {
-                    // SAFETY: the ABI has the host write `from_len + topic_len + payload_len`
-                    // bytes at `ptr`, in a buffer it got from `wasp_alloc`.
-                    unsafe { $crate::wasm::handle::<$plugin>(cell, ptr, kind, id, from_len, topic_len, payload_len) }
-                })
-            }
-            };
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_handle(
+            ptr: i32,
+            kind: i32,
+            id: i64,
+            from_len: i32,
+            topic_len: i32,
+            payload_len: i32,
+        ) -> i32 {
+            WASP_PLUGIN.with(|cell| {
+                // SAFETY: the ABI has the host write `from_len + topic_len + payload_len`
+                // bytes at `ptr`, in a buffer it got from `wasp_alloc`.
+                unsafe { $crate::wasm::handle::<$plugin>(cell, ptr, kind, id, from_len, topic_len, payload_len) }
+            })
+        }
+    };
 }
 
 /// The `wasm32` exports of [`export_plugin!`] with the `component` feature:

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use wasp_actors::{Error, Host, Manifest, PluginRef};
-use wasp_runtime::Problem;
 use wasp_protocol::ErrorCode;
+use wasp_runtime::Problem;
 
 use crate::common::{Form, host, info_after, load, manifest, mp};
 
@@ -119,7 +119,10 @@ async fn component_trap_is_plugin_crashed_with_its_panic_and_the_instance_comes_
     load_component(&host, "faulty", "faulty").await;
     let err = host.request("faulty", "panic", mp(&"component boom")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::PluginCrashed, "{err}");
-    assert!(err.message.contains("after a panic") && err.message.contains("component boom"), "the panic is lost: {err}");
+    assert!(
+        err.message.contains("after a panic") && err.message.contains("component boom"),
+        "the panic is lost: {err}"
+    );
     let pong: String = host.call("faulty", "ping", &()).await.unwrap();
     assert_eq!(pong, "pong");
     let i = info_after(&host, "faulty", 2).await;
@@ -165,11 +168,7 @@ async fn component_of_another_world_version_is_refused_naming_both_versions() {
         assert_eq!(wire.code, ErrorCode::VersionMismatch, "{err}");
         assert!(wire.message.contains(&format!("wasp:plugin@{version}")), "{err}");
         assert!(wire.message.contains("host speaks wasp:plugin@1.0.0"), "{err}");
-        assert!(
-            problems(&err).iter().all(|p| matches!(p, Problem::UnsupportedWorld { .. })),
-            "{:?}",
-            problems(&err)
-        );
+        assert!(problems(&err).iter().all(|p| matches!(p, Problem::UnsupportedWorld { .. })), "{:?}", problems(&err));
     }
     // The same world at this host's version passes validation: its
     // (dummy) `load` runs, and traps.

@@ -1,7 +1,9 @@
 //! A running component plugin: one wasmtime store, the same scheduler,
 //! budget, limits and host calls as a core module's.
 
-use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime::{
+    PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, WasmBacktrace,
+};
 use wasp_protocol::{ErrorCode, WireError, abi};
 use wasp_sdk::MessageKind as Kind;
 

@@ -231,7 +231,8 @@ fn check_world(engine: &Engine, component: &Component, problems: &mut Vec<Proble
             Ok(_) | Err(_) => {
                 let found = if found.is_empty() { "no version".to_owned() } else { found.to_owned() };
                 // One problem per version named, however many items name it.
-                let named = problems.iter().any(|p| matches!(p, Problem::UnsupportedWorld { found: f, .. } if *f == found));
+                let named =
+                    problems.iter().any(|p| matches!(p, Problem::UnsupportedWorld { found: f, .. } if *f == found));
                 if !named {
                     problems.push(Problem::UnsupportedWorld { item: name.to_owned(), found, host: WORLD_VERSION });
                 }
@@ -263,9 +264,9 @@ fn check_world(engine: &Engine, component: &Component, problems: &mut Vec<Proble
             }
         }
     }
-    let exported = ty.exports(engine.wasmtime()).any(|(name, _)| {
-        matches!(split_name(name), Some((WORLD_PACKAGE, GUEST_INTERFACE, _)))
-    });
+    let exported = ty
+        .exports(engine.wasmtime())
+        .any(|(name, _)| matches!(split_name(name), Some((WORLD_PACKAGE, GUEST_INTERFACE, _))));
     if !exported {
         problems.push(Problem::MissingExport(format!("{WORLD_PACKAGE}/{GUEST_INTERFACE}@{WORLD_VERSION}")));
     }

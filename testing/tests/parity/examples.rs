@@ -139,14 +139,10 @@ async fn spinner() {
         // Seconds of work, far past the budget: WASM is preempted, the native
         // watchdog answers (its thread finishes the work in the background;
         // `spin` would leave it spinning for the rest of the test run).
-        .step(
-            Step::request("work", &1_000_000_000u64)
-                .timeout(Duration::from_secs(20))
-                .only(
-                    &[Form::Native, Form::Wasm, Form::Component],
-                    "in-process code has no watchdog and cannot be preempted",
-                ),
-        )
+        .step(Step::request("work", &1_000_000_000u64).timeout(Duration::from_secs(20)).only(
+            &[Form::Native, Form::Wasm, Form::Component],
+            "in-process code has no watchdog and cannot be preempted",
+        ))
         .request("ping", &())
         .request("work", &"many");
     let parity = parity("spinner").host(|b| b.cpu_budget(Duration::from_millis(200)));

@@ -36,5 +36,9 @@ pub(crate) fn example(plugin: &str) -> Subject {
         other => panic!("no example plugin `{other}`"),
     };
     let subject = subject.native(wasp_fixtures::native_bundle(plugin)).wasm(wasp_fixtures::wasm_bundle(plugin));
-    if wasp_fixtures::PLUGINS.contains(&plugin) { subject.component(wasp_fixtures::component_bundle(plugin)) } else { subject }
+    if wasp_fixtures::PLUGINS.contains(&plugin) {
+        subject.component(wasp_fixtures::component_bundle(plugin))
+    } else {
+        subject
+    }
 }
