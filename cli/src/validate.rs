@@ -50,7 +50,8 @@ pub struct CheckedFile {
     pub path: String,
     /// `wasm` or `native`.
     pub kind: String,
-    /// The ABI version it was built for, when it passed.
+    /// The ABI version it was built for (`1.2`), or for a component the
+    /// world it targets (`wasp:plugin@1.0.0`), when it passed.
     pub abi: Option<String>,
 }
 
