@@ -292,6 +292,23 @@ mod tests {
     }
 
     #[test]
+    fn the_loader_checks_kind_size_validity_then_the_world() {
+        let engine = Engine::new(crate::Schedule::default()).unwrap();
+        let limits = Limits::default();
+        let err = ComponentPlugin::compile(&engine, "m", b"\0asm\x01\0\0\0", &limits).unwrap_err();
+        assert!(matches!(&err, Error::NotWasm { detail, .. } if detail.contains("a WebAssembly module")), "{err}");
+        let small = Limits { max_module_size: 4, ..Limits::default() };
+        let err = ComponentPlugin::compile(&engine, "c", b"\0asm\x0d\0\x01\0", &small).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { size: 8, limit: 4, .. }), "{err}");
+        // The header alone is a valid, empty component: it exports nothing.
+        let err = ComponentPlugin::compile(&engine, "c", b"\0asm\x0d\0\x01\0", &limits).unwrap_err();
+        let missing = Problem::MissingExport("wasp:plugin/guest@1.0.0".into());
+        assert!(matches!(&err, Error::Invalid { problems, .. } if problems == &[missing]), "{err}");
+        let err = ComponentPlugin::compile(&engine, "c", b"\0asm\x0d\0\x01\0\x07garbage", &limits).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    }
+
+    #[test]
     fn names_split_into_package_interface_and_version() {
         assert_eq!(split_name("wasp:plugin/host@1.0.0"), Some(("wasp:plugin", "host", Some("1.0.0"))));
         assert_eq!(split_name("wasi:cli/environment"), Some(("wasi:cli", "environment", None)));
