@@ -265,3 +265,41 @@ async fn components_share_the_instance_pool_and_overflow_it() {
     }
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn component_with_a_changed_signature_at_this_version_is_refused_as_unlinkable() {
+    let host = host();
+    let send = "send: func(to: string, topic: string, payload: list<u8>) -> result<_, wire-error>;";
+    let wit = world("1.0.0", "").replace(send, "send: func(to: u32);");
+    assert_ne!(wit, world("1.0.0", ""), "the test must change the signature");
+    let bytes = wasp_fixtures::component_from_wit(&wit).unwrap();
+    let err = refused(&host, "changed", &bytes).await;
+    assert_eq!(err.to_wire().code, ErrorCode::InvalidArgument, "{err}");
+    assert!(matches!(problems(&err), [Problem::Unlinkable(detail)] if detail.contains("send")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_denials_quarantine_a_component_until_the_host_lifts_it() {
+    let host = Host::builder()
+        .policy(wasp_actors::Policy::new().trust("*").expect("valid rule"))
+        .supervision(wasp_actors::Supervision { max_violations: 5, ..wasp_actors::Supervision::default() })
+        .build()
+        .expect("host builds");
+    let mut m = manifest("relay", "relay");
+    m.permissions.clear();
+    load_component_with(&host, m, "relay").await;
+    load_component(&host, "echo", "echo").await;
+    let forward = wasp_example_relay::Forward::new("echo", "ping", &"through");
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(host.call::<_, String>("relay", "forward", &forward).await.unwrap_err().code);
+    }
+    assert_eq!(codes[0], ErrorCode::PermissionDenied);
+    assert_eq!(*codes.last().unwrap(), ErrorCode::Unavailable, "{codes:?}");
+    assert_eq!(crate::common::info(&host, "relay").state, wasp_actors::PluginState::Quarantined);
+    // Echo is untouched; once lifted, the relay answers (and is denied) again.
+    assert_eq!(host.request("echo", "ping", mp(&"still")).await.unwrap(), mp(&"still"));
+    host.lift_quarantine("relay").await.unwrap();
+    let err = host.call::<_, String>("relay", "forward", &forward).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::PermissionDenied, "{err}");
+}
