@@ -16,7 +16,6 @@ use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
     AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Libraries, Library, Limits, ModuleCache,
     NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
-    WasmPlugin,
 };
 use wasp_sdk::Plugin;
 
@@ -848,7 +847,7 @@ impl Host {
             if native {
                 NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
             } else {
-                WasmPlugin::compile(&engine, &task_name, &bytes, &limits).map(PluginImage::Wasm)
+                PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
             }
         })
         .await

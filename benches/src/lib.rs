@@ -206,6 +206,32 @@ impl Router for NullRouter {
     }
 }
 
+/// A host with `echo` and `relay` loaded as components of the
+/// `wasp:plugin` world (`docs/components.md`), from the same sources as
+/// [`host`]'s, with every permission they request.
+pub fn component_host(rt: &Runtime) -> Host {
+    rt.block_on(async move {
+        let policy = Policy::new().trust("*").expect("valid rule");
+        let host = Host::builder().policy(policy).build().expect("host builds");
+        for plugin in ["echo", "relay"] {
+            let loaded = host.load(wasp_fixtures::component_bundle(plugin)).await;
+            loaded.unwrap_or_else(|e| panic!("loading {plugin} (component): {e}"));
+        }
+        host
+    })
+}
+
+/// A bare `echo` component instance, outside any actor or broker (the
+/// component counterpart of [`echo_instance`]).
+pub fn component_echo_instance(rt: &Runtime) -> Instance {
+    let engine = Engine::new(Schedule::default()).expect("engine builds");
+    let limits = Limits::default();
+    let bytes = wasp_fixtures::component_bytes("echo");
+    let image = PluginImage::compile_wasm(&engine, "echo", &bytes, &limits).expect("echo compiles");
+    let env = PluginEnv { limits, ..PluginEnv::new("echo", Arc::new(NullRouter)) };
+    rt.block_on(image.instantiate(&engine, env)).expect("echo starts")
+}
+
 /// A bare `echo` instance in the given form, outside any actor or broker,
 /// with default limits and schedule.
 pub fn echo_instance(rt: &Runtime, form: Form) -> Instance {

@@ -5,8 +5,8 @@
 //! that makes one of its entry files — a `wasm` entry for WebAssembly, a
 //! `native` entry for this machine, every component of a `hybrid` plugin —
 //! copies each built file beside the manifest under the name its `entry`
-//! gives, and validates it: `WasmPlugin::compile` for a module,
-//! `NativePlugin::open` for a library.
+//! gives, and validates it: `PluginImage::compile_wasm` for a module (or
+//! a component), `NativePlugin::open` for a library.
 //!
 //! # Flags
 //!
@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use serde_json::Value;
-use wasp_runtime::{Engine, Limits, Manifest, ManifestKind, NativePlugin, Problem, Schedule, WasmPlugin};
+use wasp_runtime::{Engine, Limits, Manifest, ManifestKind, NativePlugin, PluginImage, Problem, Schedule};
 
 /// The target features of WebAssembly builds.
 const SIMD_FLAGS: &str = "-C target-feature=+simd128";
@@ -498,7 +498,7 @@ fn validate(plugin: &str, job: &Job<'_>, bytes: &[u8]) -> Result<(), BuildError>
         }
         _ => {
             let engine = Engine::new(Schedule::default()).map_err(rejected)?;
-            WasmPlugin::compile(&engine, &name, bytes, &Limits::default()).map(drop).map_err(rejected)
+            PluginImage::compile_wasm(&engine, &name, bytes, &Limits::default()).map(drop).map_err(rejected)
         }
     }
 }

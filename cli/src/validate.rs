@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use wasp_protocol::ApiVersion;
 use wasp_runtime::manifest::{Manifest, ManifestKind};
-use wasp_runtime::{Engine, Error, Limits, NativePlugin, Problem, Schedule, WasmPlugin};
+use wasp_runtime::{Engine, Error, Limits, NativePlugin, PluginImage, Problem, Schedule};
 
 use crate::error::CommandError;
 use crate::locate::{PluginFile, locate};
@@ -50,7 +50,8 @@ pub struct CheckedFile {
     pub path: String,
     /// `wasm` or `native`.
     pub kind: String,
-    /// The ABI version it was built for, when it passed.
+    /// The ABI version it was built for (`1.2`), or for a component the
+    /// world it targets (`wasp:plugin@1.0.0`), when it passed.
     pub abi: Option<String>,
 }
 
@@ -96,8 +97,9 @@ impl fmt::Display for Validation {
 
 /// Validates the plugin `path` names (see [`locate`](crate::locate::locate())):
 /// its manifest, then each of its files exactly as the host's loader would
-/// before running it (`WasmPlugin::compile`, `NativePlugin::open`), with the
-/// limits the manifest asks for under the default host's caps.
+/// before running it (`PluginImage::compile_wasm` for a module or a
+/// component, `NativePlugin::open`), with the limits the manifest asks for
+/// under the default host's caps.
 ///
 /// Validating a native library loads it, as the loader does: that runs its
 /// initializers.
@@ -139,7 +141,7 @@ pub fn validate(path: &Path) -> Result<Validation, CommandError> {
             abi: None,
         };
         match check_file(file, &limits, &mut engine) {
-            Ok(abi) => checked.abi = Some(abi.to_string()),
+            Ok(abi) => checked.abi = Some(abi),
             Err(Error::Invalid { problems, .. }) => {
                 validation.problems.extend(problems.iter().map(|p| finding(&display, p)));
             }
@@ -165,15 +167,20 @@ fn finding(file: &str, problem: &Problem) -> Finding {
 }
 
 /// Runs the loader's checks on one file; creates the engine on first need.
-fn check_file(file: &PluginFile, limits: &Limits, engine: &mut Option<Engine>) -> Result<ApiVersion, Error> {
+/// Returns the version the file was built for: its ABI (`1.2`), or for a
+/// component the world it targets (`wasp:plugin@1.0.0`).
+fn check_file(file: &PluginFile, limits: &Limits, engine: &mut Option<Engine>) -> Result<String, Error> {
     let bytes = std::fs::read(&file.path).map_err(|source| Error::Io { path: file.path.clone(), source })?;
     if file.kind == ManifestKind::Native {
         let file_name = file.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        return NativePlugin::open(&file.address, &file_name, &bytes).map(|p| p.abi_version());
+        return NativePlugin::open(&file.address, &file_name, &bytes).map(|p| p.abi_version().to_string());
     }
     let engine = match engine {
         Some(engine) => engine,
         None => engine.insert(Engine::new(Schedule::default())?),
     };
-    WasmPlugin::compile(engine, &file.address, &bytes, limits).map(|p| p.abi_version())
+    Ok(match PluginImage::compile_wasm(engine, &file.address, &bytes, limits)? {
+        PluginImage::Component(c) => format!("{}@{}", wasp_runtime::WORLD_PACKAGE, c.world_version()),
+        image => image.abi_version().map(|v| v.to_string()).unwrap_or_default(),
+    })
 }

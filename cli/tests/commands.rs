@@ -53,6 +53,17 @@ fn validate_accepts_a_good_bundle() {
 }
 
 #[test]
+fn validate_checks_components_with_the_component_loader() {
+    let output = wasp([Path::new("validate"), &wasp_fixtures::component_bundle("echo")]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains("plugin `echo` is valid (ABI wasp:plugin@1.0.0)"), "{}", stdout(&output));
+    let (_dir, path) = temp_file("garbage.wasm", b"\0asm\x0d\0\x01\0not a component");
+    let output = wasp([Path::new("validate"), &path]);
+    assert_exit(&output, 1);
+    assert!(stdout(&output).contains("is not valid WebAssembly"), "{}", stdout(&output));
+}
+
+#[test]
 fn validate_refuses_a_file_that_is_not_a_plugin() {
     let (_dir, path) = temp_file("garbage.wasm", b"this is not a module");
     let output = wasp([Path::new("validate"), &path]);

@@ -1,4 +1,4 @@
-//! The on-disk cache of compiled WASM modules.
+//! The on-disk cache of compiled WASM modules (core modules and components).
 //!
 //! Compiling a plugin with Cranelift takes tens to hundreds of milliseconds;
 //! loading the machine code wasmtime produced for it last time takes well
@@ -61,6 +61,57 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::Module;
+use wasmtime::component::Component;
+
+/// Compiled code the cache holds: a core module, or a component.
+pub(crate) trait Compiled: Sized {
+    /// Whether [`Compiled::load`] maps the artifact's file (core modules)
+    /// rather than taking its bytes (components: wasmtime 48 has no
+    /// `Component::deserialize_open_file`, and mapping by path would map a
+    /// file other than the one checked if a new entry were renamed over it
+    /// in between).
+    const MAPPED: bool;
+
+    /// The artifact to write.
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+
+    /// Loads an artifact [`Compiled::serialize`] wrote: mapped from `file`
+    /// when [`Compiled::MAPPED`], otherwise from `bytes`, the file's content.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Module::deserialize_open_file`]: the file (and `bytes`) must
+    /// be an artifact that wasmtime serialized, unmodified, and the file must
+    /// not change while the code is in use.
+    unsafe fn load(engine: &wasmtime::Engine, file: fs::File, bytes: Vec<u8>) -> wasmtime::Result<Self>;
+}
+
+impl Compiled for Module {
+    const MAPPED: bool = true;
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+
+    unsafe fn load(engine: &wasmtime::Engine, file: fs::File, _: Vec<u8>) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is `Module::deserialize_open_file`'s.
+        unsafe { Module::deserialize_open_file(engine, file) }
+    }
+}
+
+impl Compiled for Component {
+    const MAPPED: bool = false;
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+
+    unsafe fn load(engine: &wasmtime::Engine, _: fs::File, bytes: Vec<u8>) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract covers `bytes`, and is
+        // `Component::deserialize`'s, the same as `Module::deserialize`'s.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+}
 
 const MAGIC: &[u8; 8] = b"WASPMODC";
 /// Bumped whenever the entry's layout changes; older entries are then rebuilt.
@@ -200,7 +251,7 @@ impl ModuleCache {
 
     /// The module stored under `key`, or `None` (counted as a miss) when
     /// there is no usable entry. A bad entry is logged and deleted.
-    pub(crate) fn load(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<Module> {
+    pub(crate) fn load<C: Compiled>(&self, engine: &wasmtime::Engine, key: &CacheKey) -> Option<C> {
         let path = self.entry_path(key);
         let header = match fs::read(&path) {
             Ok(header) => header,
@@ -225,16 +276,17 @@ impl ModuleCache {
         let artifact_path = self.artifact_path(key);
         let checked = fs::File::open(&artifact_path)
             .map_err(|e| format!("its artifact cannot be opened: {e}"))
-            .and_then(|file| check_artifact(file, length, checksum));
-        let file = match checked {
-            Ok(file) => file,
+            .and_then(|file| check_artifact(file, length, checksum, !C::MAPPED));
+        let (file, bytes) = match checked {
+            Ok(checked) => checked,
             Err(why) => {
                 self.reject(key, &why);
                 return None;
             }
         };
-        // SAFETY: `Module::deserialize_open_file` must only see a file that
-        // `Module::serialize` produced (it trusts it to be machine code that
+        // SAFETY: `Module::deserialize_open_file` (and `Component::deserialize`
+        // for the bytes of a component's artifact) must only see a file that
+        // `serialize` produced (it trusts it to be machine code that
         // keeps wasm's sandbox), and the file must not change while the
         // module lives. `check_artifact` has just read this very file
         // (through the same handle) and established that it is exactly the
@@ -249,7 +301,7 @@ impl ModuleCache {
         // intact. See the module docs for what that leaves out. wasmtime
         // additionally checks its own version and settings and fails safely
         // on a mismatch, handled below.
-        match unsafe { Module::deserialize_open_file(engine, file) } {
+        match unsafe { C::load(engine, file, bytes) } {
             Ok(module) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Some(module)
@@ -277,7 +329,7 @@ impl ModuleCache {
 
     /// Writes `module` under `key`. A failure is logged and counted, never
     /// returned: the module is loaded either way.
-    pub(crate) fn store(&self, key: &CacheKey, module: &Module) {
+    pub(crate) fn store<C: Compiled>(&self, key: &CacheKey, module: &C) {
         match self.try_store(key, module) {
             Ok(()) => {
                 self.writes.fetch_add(1, Ordering::Relaxed);
@@ -289,7 +341,7 @@ impl ModuleCache {
         }
     }
 
-    fn try_store(&self, key: &CacheKey, module: &Module) -> Result<(), String> {
+    fn try_store<C: Compiled>(&self, key: &CacheKey, module: &C) -> Result<(), String> {
         let artifact = module.serialize().map_err(|e| format!("cannot serialize the module: {e}"))?;
         create_private_dir(&self.dir).map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let mut header = Vec::with_capacity(HEADER_LEN);
@@ -358,12 +410,21 @@ fn check_header(header: &[u8], key: &CacheKey) -> Result<(u64, u128), String> {
 }
 
 /// `file`, rewound, if it holds `length` bytes whose XXH3-128 is
-/// `checksum`; otherwise what is wrong.
-fn check_artifact(mut file: fs::File, length: u64, checksum: u128) -> Result<fs::File, String> {
+/// `checksum`, with those bytes when `keep` (otherwise an empty `Vec`);
+/// otherwise what is wrong.
+fn check_artifact(mut file: fs::File, length: u64, checksum: u128, keep: bool) -> Result<(fs::File, Vec<u8>), String> {
     use std::io::{Read, Seek};
     let size = file.metadata().map_err(|e| format!("its artifact cannot be read: {e}"))?.len();
     if size != length {
         return Err(format!("truncated or padded: its header says {length} bytes of code, the file holds {size}"));
+    }
+    if keep {
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.read_to_end(&mut bytes).map_err(|e| format!("its artifact cannot be read: {e}"))?;
+        if bytes.len() as u64 != length || xxh3_128(&bytes) != checksum {
+            return Err("corrupted: the checksum does not match".into());
+        }
+        return Ok((file, bytes));
     }
     // Read in pieces: the artifact is megabytes, the buffer stays small.
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -384,7 +445,7 @@ fn check_artifact(mut file: fs::File, length: u64, checksum: u128) -> Result<fs:
         return Err("corrupted: the checksum does not match".into());
     }
     file.rewind().map_err(|e| format!("its artifact cannot be read: {e}"))?;
-    Ok(file)
+    Ok((file, Vec::new()))
 }
 
 /// [`ModuleCache::default_dir`] for operating system `os` (as in
@@ -486,8 +547,12 @@ mod tests {
         std::fs::write(&path, &artifact).unwrap();
         let open = || fs::File::open(&path).unwrap();
         let sum = xxh3_128(&artifact);
-        assert!(check_artifact(open(), artifact.len() as u64, sum).is_ok());
-        assert!(check_artifact(open(), artifact.len() as u64, sum ^ 1).unwrap_err().contains("corrupted"));
-        assert!(check_artifact(open(), artifact.len() as u64 + 1, sum).unwrap_err().contains("truncated"));
+        let len = artifact.len() as u64;
+        for keep in [false, true] {
+            let (_, bytes) = check_artifact(open(), len, sum, keep).unwrap();
+            assert_eq!(bytes, if keep { artifact.clone() } else { Vec::new() });
+            assert!(check_artifact(open(), len, sum ^ 1, keep).unwrap_err().contains("corrupted"));
+            assert!(check_artifact(open(), len + 1, sum, keep).unwrap_err().contains("truncated"));
+        }
     }
 }

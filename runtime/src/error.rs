@@ -65,6 +65,18 @@ pub enum Problem {
     /// A native library whose entry function returned something that is not
     /// a wasp plugin table.
     BadEntryTable(String),
+    /// A component targets a version of the `wasp:plugin` world this host
+    /// does not speak.
+    UnsupportedWorld {
+        /// The import or export naming the version.
+        item: String,
+        /// The version it names.
+        found: String,
+        /// What the host speaks.
+        host: crate::WorldVersion,
+    },
+    /// A component imports something outside the `wasp:plugin` world.
+    ForbiddenComponentImport(String),
     /// A wasp import with the wrong signature.
     WrongImport {
         /// The import's name.
@@ -115,6 +127,18 @@ impl std::fmt::Display for Problem {
                 )
             }
             Self::BadEntryTable(detail) => write!(f, "bad native entry table: {detail}"),
+            Self::UnsupportedWorld { item, found, host } => write!(
+                f,
+                "component targets `{item}` ({}@{found}), host speaks {}@{host}",
+                crate::WORLD_PACKAGE,
+                crate::WORLD_PACKAGE
+            ),
+            Self::ForbiddenComponentImport(name) => write!(
+                f,
+                "import `{name}` is not part of the `{}@{}` world",
+                crate::WORLD_PACKAGE,
+                crate::WORLD_VERSION
+            ),
         }
     }
 }
@@ -284,7 +308,10 @@ impl Error {
             Self::NotWasm { .. } | Self::NotNative { .. } | Self::Malformed { .. } => ErrorCode::InvalidArgument,
             Self::TooLarge { .. } => ErrorCode::TooLarge,
             Self::Invalid { problems, .. } => {
-                if problems.iter().any(|p| matches!(p, Problem::UnsupportedAbi { .. })) {
+                if problems
+                    .iter()
+                    .any(|p| matches!(p, Problem::UnsupportedAbi { .. } | Problem::UnsupportedWorld { .. }))
+                {
                     ErrorCode::VersionMismatch
                 } else {
                     ErrorCode::InvalidArgument

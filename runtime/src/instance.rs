@@ -1,19 +1,23 @@
 //! One plugin instance behind one type, whatever its backend.
 
+use crate::component::{ComponentInstance, ComponentPlugin};
 use crate::inprocess::{InProcessInstance, PluginFactory};
 use crate::lifecycle::Unloaded;
+use crate::loader::PluginKind;
 use crate::loader::WasmPlugin;
 use crate::native::{NativeInstance, NativePlugin};
 use crate::router::Inbound;
 use crate::wasm::WasmInstance;
-use crate::{Engine, Error, PluginEnv};
+use crate::{Engine, Error, Limits, PluginEnv};
 
-/// What a plugin is made from: compiled WASM, a native library, or an
-/// in-process factory.
+/// What a plugin is made from: compiled WASM (a core module or a
+/// component), a native library, or an in-process factory.
 #[derive(Clone)]
 pub enum PluginImage {
     /// A validated, compiled WebAssembly module.
     Wasm(WasmPlugin),
+    /// A validated, compiled WebAssembly component (`wasp:plugin` world).
+    Component(ComponentPlugin),
     /// A validated, loaded native library.
     Native(NativePlugin),
     /// A Rust type registered in process.
@@ -24,6 +28,7 @@ impl std::fmt::Debug for PluginImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Wasm(p) => p.fmt(f),
+            Self::Component(p) => p.fmt(f),
             Self::Native(p) => p.fmt(f),
             Self::InProcess(_) => f.write_str("InProcess"),
         }
@@ -31,22 +36,34 @@ impl std::fmt::Debug for PluginImage {
 }
 
 impl PluginImage {
-    /// `"wasm"`, `"native"` or `"in-process"`.
+    /// Validates and compiles a WebAssembly plugin file (manifest
+    /// `kind = "wasm"`): a core module ([`WasmPlugin::compile`]) or a
+    /// component ([`ComponentPlugin::compile`]), told apart by the header.
+    pub fn compile_wasm(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
+        match PluginKind::detect(bytes) {
+            PluginKind::WasmComponent => ComponentPlugin::compile(engine, name, bytes, limits).map(Self::Component),
+            _ => WasmPlugin::compile(engine, name, bytes, limits).map(Self::Wasm),
+        }
+    }
+
+    /// `"wasm"`, `"component"`, `"native"` or `"in-process"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Wasm(_) => "wasm",
+            Self::Component(_) => "component",
             Self::Native(_) => "native",
             Self::InProcess(_) => "in-process",
         }
     }
 
     /// The ABI version a WASM module or native library was built for
-    /// (`None` in process: the host's own).
+    /// (`None` in process: the host's own; `None` for a component, which
+    /// has a world version instead, [`ComponentPlugin::world_version`]).
     pub fn abi_version(&self) -> Option<wasp_protocol::ApiVersion> {
         match self {
             Self::Wasm(p) => Some(p.abi_version()),
             Self::Native(p) => Some(p.abi_version()),
-            Self::InProcess(_) => None,
+            Self::Component(_) | Self::InProcess(_) => None,
         }
     }
 
@@ -69,6 +86,9 @@ impl PluginImage {
             Self::Wasm(plugin) => {
                 Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env, restored).await?))
             }
+            Self::Component(plugin) => {
+                Instance::Component(Box::new(ComponentInstance::new(engine, plugin.clone(), env, restored).await?))
+            }
             Self::Native(plugin) => {
                 Instance::Native(Box::new(NativeInstance::new(plugin.clone(), env, restored).await?))
             }
@@ -84,6 +104,8 @@ impl PluginImage {
 pub enum Instance {
     /// Running in wasmtime.
     Wasm(Box<WasmInstance>),
+    /// A component, running in wasmtime.
+    Component(Box<ComponentInstance>),
     /// A native library's plugin, on its own thread.
     Native(Box<NativeInstance>),
     /// Running in process.
@@ -96,6 +118,7 @@ impl Instance {
     pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
         match self {
             Self::Wasm(w) => w.handle(msg).await,
+            Self::Component(c) => c.handle(msg).await,
             Self::Native(n) => n.handle(msg).await,
             Self::InProcess(p) => p.handle(msg),
         }
@@ -110,6 +133,7 @@ impl Instance {
     pub async fn unload(&mut self) -> Result<Unloaded, Error> {
         match self {
             Self::Wasm(w) => w.unload().await,
+            Self::Component(c) => c.unload().await,
             Self::Native(n) => n.unload().await,
             Self::InProcess(p) => p.unload(),
         }
@@ -119,6 +143,7 @@ impl Instance {
     pub fn image(&self) -> PluginImage {
         match self {
             Self::Wasm(w) => PluginImage::Wasm(w.plugin().clone()),
+            Self::Component(c) => PluginImage::Component(c.plugin().clone()),
             Self::Native(n) => PluginImage::Native(n.plugin().clone()),
             Self::InProcess(p) => PluginImage::InProcess(p.factory().clone()),
         }
@@ -128,6 +153,7 @@ impl Instance {
     pub async fn recycle(&mut self) -> Result<(), Error> {
         match self {
             Self::Wasm(w) => w.recycle().await,
+            Self::Component(c) => c.recycle().await,
             Self::Native(n) => n.recycle().await,
             Self::InProcess(p) => p.recycle(),
         }
@@ -138,6 +164,7 @@ impl Instance {
     pub fn quarantined(&self) -> bool {
         match self {
             Self::Wasm(w) => w.quarantined(),
+            Self::Component(c) => c.quarantined(),
             Self::Native(n) => n.quarantined(),
             Self::InProcess(p) => p.quarantined(),
         }
@@ -149,16 +176,18 @@ impl Instance {
     pub fn abandon(&mut self) {
         match self {
             Self::Wasm(w) => w.abandon(),
+            Self::Component(c) => c.abandon(),
             Self::Native(n) => n.abandon(),
             Self::InProcess(p) => p.abandon(),
         }
     }
 
-    /// Linear memory in use, in bytes (0 for native and in-process plugins).
+    /// Linear memory in use, in bytes (0 for components, whose memory is
+    /// not exported, and for native and in-process plugins).
     pub fn memory_size(&self) -> usize {
         match self {
             Self::Wasm(w) => w.memory_size(),
-            Self::Native(_) | Self::InProcess(_) => 0,
+            Self::Component(_) | Self::Native(_) | Self::InProcess(_) => 0,
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   from the [`ModuleCache`];
 //! - [`Schedule`]: time slices; a guest yields every slice and traps when its
 //!   per-message CPU budget ([`Limits::cpu_budget`]) is spent;
+//! - [`ComponentPlugin::compile`]: a WebAssembly component targeting the
+//!   `wasp:plugin` WIT world (`wit/plugin.wit`), checked the same way;
 //! - [`NativePlugin::open`]: a native plugin library (`.so`, `.dll`,
 //!   `.dylib`), checked before it is loaded;
 //! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]), native
@@ -21,6 +23,7 @@
 
 mod audit;
 mod cache;
+mod component;
 mod engine;
 mod env;
 mod error;
@@ -41,6 +44,7 @@ mod wasm;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use cache::{CacheStats, ModuleCache};
+pub use component::{ComponentInstance, ComponentPlugin, WORLD_PACKAGE, WORLD_VERSION, WorldVersion};
 pub use engine::{Engine, EngineOptions, Pool};
 pub use env::PluginEnv;
 pub use error::{Error, Problem};

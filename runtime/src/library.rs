@@ -245,7 +245,7 @@ impl Library {
         let key = CacheKey::new(engine.cache_hash(), bytes);
         let shared = engine.shared_module(&key, false);
         let cache = engine.module_cache().filter(|_| shared.is_none());
-        let cached = cache.and_then(|cache| cache.load(engine.wasmtime(), &key));
+        let cached = cache.and_then(|cache| cache.load::<Module>(engine.wasmtime(), &key));
         let compile = shared.is_none() && cached.is_none();
         let module = match (shared, cached) {
             (Some(shared), _) => shared,
@@ -256,7 +256,7 @@ impl Library {
         };
         let functions = check_module(&module).map_err(|problems| invalid(problems.join("; ")))?;
         if compile && let Some(cache) = cache {
-            cache.store(&key, &module);
+            cache.store(&key, &*module);
         }
         engine.share_module(key, &module, false);
         Ok(Self(Arc::new(Inner {

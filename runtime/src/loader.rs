@@ -106,7 +106,9 @@ impl WasmPlugin {
         if kind != PluginKind::WasmModule {
             let detail = match kind {
                 PluginKind::WasmComponent => {
-                    "it is a WebAssembly component; this host runs core modules built with wasp-sdk".to_owned()
+                    "it is a WebAssembly component; compile it with `ComponentPlugin::compile` \
+                     (`PluginImage::compile_wasm` tells the two apart)"
+                        .to_owned()
                 }
                 PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => {
                     format!("it is {}; set `kind = \"native\"` in its plugin.toml", kind.describe())
@@ -143,7 +145,7 @@ impl WasmPlugin {
         // machine code is shared, not copied), then the disk cache.
         let shared = engine.shared_module(&key, false);
         let cache = engine.module_cache().filter(|_| shared.is_none());
-        let cached = cache.and_then(|cache| cache.load(engine.wasmtime(), &key));
+        let cached = cache.and_then(|cache| cache.load::<Module>(engine.wasmtime(), &key));
         let compile = shared.is_none() && cached.is_none();
         let compiled = match (shared, cached) {
             (Some(shared), _) => Ok(shared),
@@ -168,7 +170,7 @@ impl WasmPlugin {
             problems: vec![Problem::Unlinkable(format!("{e:#}"))],
         })?;
         if compile && let Some(cache) = cache {
-            cache.store(&key, &module);
+            cache.store(&key, &*module);
         }
         engine.share_module(key, &module, false);
         Ok(Self {

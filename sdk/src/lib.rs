@@ -38,6 +38,13 @@
 //! bytes you encoded yourself.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+// The component glue's generated code names this crate by its path.
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
+extern crate self as wasp_sdk;
+
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
+#[doc(hidden)]
+pub mod component;
 mod context;
 #[doc(hidden)]
 pub mod library;
@@ -45,7 +52,7 @@ mod message;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 mod plugin;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "component")))]
 #[doc(hidden)]
 pub mod wasm;
 
@@ -70,7 +77,10 @@ pub mod prelude {
 ///
 /// - on `wasm32` it exports the WebAssembly ABI of `docs/abi.md`
 ///   (`wasp_alloc`, `wasp_dealloc`, `wasp_load`, `wasp_handle`) and writes
-///   the ABI version into the `wasp:abi` custom section;
+///   the ABI version into the `wasp:abi` custom section; with this crate's
+///   `component` feature it exports the `wasp:plugin` WIT world instead
+///   (a core module that `wit-component` turns into a component,
+///   `docs/components.md`);
 /// - on every other target it exports the native entry point of
 ///   `docs/abi.md` §12, `wasp_native_plugin_<crate name>`, which a host
 ///   finds in the crate's `cdylib` (`.so`, `.dll`, `.dylib`) — see
@@ -95,46 +105,7 @@ macro_rules! export_plugin {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            ::std::thread_local! {
-                static WASP_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
-                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
-            }
-
-            #[unsafe(link_section = "wasp:abi")]
-            #[used]
-            static WASP_ABI_VERSION: [u8; $crate::wasm::ABI_VERSION_LEN] = $crate::wasm::ABI_VERSION;
-
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_alloc(len: i32) -> i32 {
-                $crate::wasm::alloc(len)
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_dealloc(ptr: i32, len: i32) {
-                // SAFETY: the ABI only lets the host free what `wasp_alloc` gave it, with its length.
-                unsafe { $crate::wasm::dealloc(ptr, len) }
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_load() -> i32 {
-                WASP_PLUGIN.with(|cell| $crate::wasm::load::<$plugin>(cell))
-            }
-
-            #[unsafe(no_mangle)]
-            extern "C" fn wasp_handle(
-                ptr: i32,
-                kind: i32,
-                id: i64,
-                from_len: i32,
-                topic_len: i32,
-                payload_len: i32,
-            ) -> i32 {
-                WASP_PLUGIN.with(|cell| {
-                    // SAFETY: the ABI has the host write `from_len + topic_len + payload_len`
-                    // bytes at `ptr`, in a buffer it got from `wasp_alloc`.
-                    unsafe { $crate::wasm::handle::<$plugin>(cell, ptr, kind, id, from_len, topic_len, payload_len) }
-                })
-            }
+            $crate::__wasp_wasm_exports!($plugin);
         };
 
         #[cfg(not(target_arch = "wasm32"))]
@@ -145,5 +116,84 @@ macro_rules! export_plugin {
                 &VTABLE
             }
         };
+    };
+}
+
+/// The `wasm32` exports of [`export_plugin!`]: the core ABI of `docs/abi.md`.
+#[cfg(not(feature = "component"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wasp_wasm_exports {
+    ($plugin:ty) => {
+        ::std::thread_local! {
+            static WASP_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+
+        #[unsafe(link_section = "wasp:abi")]
+        #[used]
+        static WASP_ABI_VERSION: [u8; $crate::wasm::ABI_VERSION_LEN] = $crate::wasm::ABI_VERSION;
+
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_alloc(len: i32) -> i32 {
+            $crate::wasm::alloc(len)
+        }
+
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_dealloc(ptr: i32, len: i32) {
+            // SAFETY: the ABI only lets the host free what `wasp_alloc` gave it, with its length.
+            unsafe { $crate::wasm::dealloc(ptr, len) }
+        }
+
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_load() -> i32 {
+            WASP_PLUGIN.with(|cell| $crate::wasm::load::<$plugin>(cell))
+        }
+
+        #[unsafe(no_mangle)]
+        extern "C" fn wasp_handle(
+            ptr: i32,
+            kind: i32,
+            id: i64,
+            from_len: i32,
+            topic_len: i32,
+            payload_len: i32,
+        ) -> i32 {
+            WASP_PLUGIN.with(|cell| {
+                // SAFETY: the ABI has the host write `from_len + topic_len + payload_len`
+                // bytes at `ptr`, in a buffer it got from `wasp_alloc`.
+                unsafe { $crate::wasm::handle::<$plugin>(cell, ptr, kind, id, from_len, topic_len, payload_len) }
+            })
+        }
+    };
+}
+
+/// The `wasm32` exports of [`export_plugin!`] with the `component` feature:
+/// the `wasp:plugin` WIT world's `guest` interface.
+#[cfg(feature = "component")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wasp_wasm_exports {
+    ($plugin:ty) => {
+        ::std::thread_local! {
+            static WASP_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+
+        struct WaspComponent;
+
+        impl $crate::component::exports::wasp::plugin::guest::Guest for WaspComponent {
+            fn load() -> ::core::result::Result<(), $crate::component::wasp::plugin::types::WireError> {
+                WASP_PLUGIN.with(|cell| $crate::component::load::<$plugin>(cell))
+            }
+
+            fn handle(
+                message: $crate::component::wasp::plugin::types::Message,
+            ) -> $crate::component::wasp::plugin::types::Status {
+                WASP_PLUGIN.with(|cell| $crate::component::handle::<$plugin>(cell, message))
+            }
+        }
+
+        $crate::component::__wasp_export_component!(WaspComponent with_types_in $crate::component);
     };
 }

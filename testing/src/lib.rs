@@ -1,8 +1,9 @@
 //! Test wasp plugins: one scripted conversation against every form of a plugin.
 //!
-//! A wasp plugin can run in three forms — compiled into the application
-//! ([`Form::InProcess`]), as a native dynamic library ([`Form::Native`]) or
-//! as WebAssembly ([`Form::Wasm`]) — and moving a plugin from one to another
+//! A wasp plugin can run in four forms — compiled into the application
+//! ([`Form::InProcess`]), as a native dynamic library ([`Form::Native`]), as
+//! a WebAssembly module ([`Form::Wasm`]) or as a WebAssembly component of
+//! the `wasp:plugin` world ([`Form::Component`]) — and moving a plugin from one to another
 //! should not change what it does. This crate checks that: a [`Parity`] runs
 //! one [`Script`] against each form of a [`Subject`], each in a fresh
 //! [`Host`](wasp_actors::Host) configured the same way, records what every

@@ -19,7 +19,7 @@ use crate::report::Report;
 use crate::script::{Action, Earlier, Payload, Script, Step};
 use crate::transcript::{Data, ErrorSeen, EventSeen, Incident, IncidentKind, Observation, Outcome, Transcript};
 
-/// One of the three forms a wasp plugin takes.
+/// One of the forms a wasp plugin takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Form {
     /// A Rust type compiled into the application, registered with
@@ -29,11 +29,14 @@ pub enum Form {
     Native,
     /// A WebAssembly module, loaded from its bundle folder.
     Wasm,
+    /// A WebAssembly component of the `wasp:plugin` world
+    /// (`docs/components.md`), loaded from its bundle folder.
+    Component,
 }
 
 impl Form {
     /// Every form, in the order runs use (and compare against the first).
-    pub const ALL: [Form; 3] = [Form::InProcess, Form::Native, Form::Wasm];
+    pub const ALL: [Form; 4] = [Form::InProcess, Form::Native, Form::Wasm, Form::Component];
 
     /// What `PluginRef::kind` says of a plugin in this form.
     pub const fn kind(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Form {
             Self::InProcess => "in-process",
             Self::Native => "native",
             Self::Wasm => "wasm",
+            Self::Component => "component",
         }
     }
 }
@@ -158,6 +162,13 @@ impl Subject {
     /// `.wasm` it names (or that manifest, or the module itself).
     pub fn wasm(mut self, bundle: impl Into<PathBuf>) -> Self {
         self.loaders.insert(Form::Wasm, Loader::Bundle(bundle.into()));
+        self
+    }
+
+    /// The component form: a bundle folder holding a `plugin.toml` and the
+    /// component it names (or that manifest, or the component itself).
+    pub fn component(mut self, bundle: impl Into<PathBuf>) -> Self {
+        self.loaders.insert(Form::Component, Loader::Bundle(bundle.into()));
         self
     }
 

@@ -6,6 +6,7 @@
 
 mod abi_wat;
 mod common;
+mod components;
 mod debugging;
 mod faults;
 mod hostile;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use wasp_protocol::ErrorCode;
 use wasp_testing::{Form, IncidentKind, Observation, Parity, Report, Script, Step, Value, redact};
 
-use crate::subjects::{FORMS, example};
+use crate::subjects::{example, forms_of};
 
-/// A parity run of example `plugin`, demanding every form.
+/// A parity run of example `plugin`, demanding every form it has.
 fn parity(plugin: &str) -> Parity {
-    Parity::new(example(plugin)).forms(FORMS)
+    Parity::new(example(plugin)).forms(forms_of(plugin))
 }
 
 /// Runs, prints the whole conversation, and checks the forms agree.
@@ -20,7 +20,7 @@ async fn agree(parity: Parity, script: &Script) -> Report {
     let report = parity.run(script).await.expect("the parity run completes");
     println!("{report}");
     report.assert_same();
-    assert_eq!(report.forms(), FORMS);
+    assert_eq!(report.forms(), forms_of(report.subject()));
     for t in report.transcripts() {
         assert_eq!(t.kind(), t.form().kind(), "each form is loaded as what it claims");
     }
@@ -139,11 +139,10 @@ async fn spinner() {
         // Seconds of work, far past the budget: WASM is preempted, the native
         // watchdog answers (its thread finishes the work in the background;
         // `spin` would leave it spinning for the rest of the test run).
-        .step(
-            Step::request("work", &1_000_000_000u64)
-                .timeout(Duration::from_secs(20))
-                .only(&[Form::Native, Form::Wasm], "in-process code has no watchdog and cannot be preempted"),
-        )
+        .step(Step::request("work", &1_000_000_000u64).timeout(Duration::from_secs(20)).only(
+            &[Form::Native, Form::Wasm, Form::Component],
+            "in-process code has no watchdog and cannot be preempted",
+        ))
         .request("ping", &())
         .request("work", &"many");
     let parity = parity("spinner").host(|b| b.cpu_budget(Duration::from_millis(200)));
@@ -152,7 +151,7 @@ async fn spinner() {
     assert_eq!(reply(&r, 2), wasp_example_spinner::work(1000).to_string());
     assert_eq!(reply(&r, 4), r#""pong""#);
     assert_eq!(code(&r, 5), ErrorCode::InvalidMessage);
-    for form in [Form::Native, Form::Wasm] {
+    for form in [Form::Native, Form::Wasm, Form::Component] {
         let Some(t) = r.transcript(form) else { continue };
         let spin = t.step(3).expect("step 3");
         assert_eq!(spin.error().map(|e| e.code), Some(ErrorCode::DeadlineExceeded), "{form}: {spin}");

@@ -1,0 +1,341 @@
+//! A running component plugin: one wasmtime store, the same scheduler,
+//! budget, limits and host calls as a core module's.
+
+use wasmtime::{
+    PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, WasmBacktrace,
+};
+use wasp_protocol::{ErrorCode, WireError, abi};
+use wasp_sdk::MessageKind as Kind;
+
+use super::ComponentPlugin;
+use super::bindings::{Message, MessageKind, Plugin, Status};
+use crate::hostcalls::HostCalls;
+use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded};
+use crate::router::Inbound;
+use crate::scheduler::SliceState;
+use crate::{Engine, Error, PluginEnv};
+
+/// What a component's store holds.
+pub(crate) struct ComponentState {
+    pub(super) host: HostCalls,
+    /// The message the guest's panic hook reported, if any.
+    pub(super) panic: Option<String>,
+    slices: SliceState,
+    limits: StoreLimits,
+    /// Set when a host call finished waiting (a `request`, a service): the
+    /// wait is not CPU time, so the next deadline starts a fresh slice
+    /// instead of counting the one the wait overran.
+    waited: bool,
+}
+
+impl ComponentState {
+    /// Stops the guest once the host has quarantined it.
+    pub(super) fn guard(&self) -> wasmtime::Result<()> {
+        if self.host.quarantined {
+            return Err(wasmtime::Error::msg("the plugin was quarantined"));
+        }
+        Ok(())
+    }
+
+    /// After a host call waited: a fresh slice from the next deadline on.
+    pub(super) fn waited(&mut self) {
+        self.slices.fresh_slice();
+        self.waited = true;
+    }
+
+    fn on_deadline(&mut self) -> wasmtime::Result<UpdateDeadline> {
+        if std::mem::take(&mut self.waited) {
+            return Ok(UpdateDeadline::Continue(self.slices.fresh_slice()));
+        }
+        self.slices.on_deadline()
+    }
+}
+
+/// The store's resource limiter: wasmtime's [`StoreLimits`], plus an audit
+/// event when the plugin is refused memory or table growth (as for core
+/// modules).
+impl wasmtime::ResourceLimiter for ComponentState {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            let limit = self.host.env.limits.max_memory;
+            let message =
+                format!("plugin `{}` was refused {desired} bytes of memory; its limit is {limit}", self.host.name());
+            self.host.limit_exceeded("max_memory", message);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.table_growing(current, desired, maximum)?;
+        if !allowed {
+            let limit = self.host.env.limits.max_table_elements;
+            let message = format!(
+                "plugin `{}` was refused a table of {desired} elements; its limit is {limit}",
+                self.host.name()
+            );
+            self.host.limit_exceeded("max_table_elements", message);
+        }
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+struct Live {
+    store: Store<ComponentState>,
+    bindings: Plugin,
+}
+
+/// A running instance of a [`ComponentPlugin`].
+///
+/// The component counterpart of [`WasmInstance`](crate::WasmInstance), with
+/// the same contract: one message at a time under the engine's scheduler;
+/// after a fault (trap, spent budget) call [`ComponentInstance::recycle`].
+pub struct ComponentInstance {
+    engine: Engine,
+    plugin: ComponentPlugin,
+    env: PluginEnv,
+    live: Option<Live>,
+}
+
+impl std::fmt::Debug for ComponentInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentInstance")
+            .field("plugin", &self.plugin.name)
+            .field("live", &self.live.is_some())
+            .finish()
+    }
+}
+
+/// Why a call into the component failed.
+type Fault = wasmtime::Error;
+
+impl ComponentInstance {
+    /// Instantiates the component and calls its `load`. `restored` is the
+    /// state a hot reload hands over, delivered as a `restore` message first.
+    pub async fn new(
+        engine: &Engine,
+        plugin: ComponentPlugin,
+        env: PluginEnv,
+        restored: Option<&[u8]>,
+    ) -> Result<Self, Error> {
+        let mut instance = Self { engine: engine.clone(), plugin, env, live: None };
+        instance.live = Some(instance.start(restored).await?);
+        Ok(instance)
+    }
+
+    /// The compiled component this instance runs.
+    pub fn plugin(&self) -> &ComponentPlugin {
+        &self.plugin
+    }
+
+    fn budget_slices(&self) -> u32 {
+        self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
+    }
+
+    async fn start(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
+        let name = &self.plugin.name;
+        let slice_ticks = self.engine.schedule().slice_ticks();
+        let state = ComponentState {
+            host: HostCalls::new(self.env.clone()),
+            panic: None,
+            slices: SliceState { slice_ticks, ..SliceState::default() },
+            // A component made from one core module holds a few core
+            // instances (the module and wit-component's adapter shims).
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.env.limits.max_memory)
+                .table_elements(self.env.limits.max_table_elements as usize)
+                .instances(16)
+                .memories(1)
+                .tables(8)
+                .trap_on_grow_failure(false)
+                .build(),
+            waited: false,
+        };
+        let budget = self.budget_slices();
+        let mut store = new_store(self.engine.wasmtime(), state, budget);
+        let bindings = match self.plugin.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(e) if e.is::<PoolConcurrencyLimitError>() && self.engine.overflow().is_some() => {
+                tracing::debug!(target: "wasp::engine", plugin = %name, "instance pool full; allocating the component on demand");
+                let pre = self.plugin.overflow_pre(&self.engine)?;
+                store = new_store(pre.engine(), store.into_data(), budget);
+                match pre.instantiate_async(&mut store).await {
+                    Ok(bindings) => bindings,
+                    Err(e) => return Err(self.fault(&mut store, e)),
+                }
+            }
+            Err(e) => return Err(self.fault(&mut store, e)),
+        };
+        let mut live = Live { store, bindings };
+        if let Some(state) = restored {
+            arm(&mut live.store, budget);
+            let restore = message(MessageKind::Restore, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state.to_vec());
+            if let Err(e) = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &restore).await {
+                return Err(self.fault(&mut live.store, e));
+            }
+        }
+        arm(&mut live.store, budget);
+        match live.bindings.wasp_plugin_guest().call_load(&mut live.store).await {
+            Ok(Ok(())) => Ok(live),
+            Ok(Err(e)) => Err(Error::LoadFailed { plugin: name.to_string(), error: e.into() }),
+            Err(e) => Err(self.fault(&mut live.store, e)),
+        }
+    }
+
+    /// Asks the instance for the state to hand to its successor (an
+    /// `unload` message). `Err` means the instance faulted and must be
+    /// recycled; `Ok(Err(_))` is the plugin refusing.
+    pub async fn unload(&mut self) -> Result<Unloaded, Error> {
+        let budget = self.budget_slices();
+        let Some(live) = self.live.as_mut() else { return Ok(Ok(None)) };
+        let (capture, reply) = Capture::new();
+        live.store.data_mut().host.begin_request(LIFECYCLE_ID, reply, None);
+        arm(&mut live.store, budget);
+        let unload = message(MessageKind::Unload, LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, Vec::new());
+        let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &unload).await;
+        live.store.data_mut().host.end_request(LIFECYCLE_ID);
+        match result {
+            Ok(_) => Ok(capture.state()),
+            Err(e) => Err(self.fault_live(e)),
+        }
+    }
+
+    /// Drops the current instance (answering its deferred requests with
+    /// `plugin_crashed`) and starts a fresh one.
+    pub async fn recycle(&mut self) -> Result<(), Error> {
+        if let Some(mut old) = self.live.take() {
+            let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.plugin.name));
+            old.store.data_mut().host.fail_all(&err);
+        }
+        self.live = Some(self.start(None).await?);
+        Ok(())
+    }
+
+    /// Whether the host quarantined the plugin while it ran.
+    pub fn quarantined(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.store.data().host.quarantined)
+    }
+
+    /// Drops the instance without starting another (the plugin was
+    /// quarantined), answering the requests it had deferred with
+    /// `unavailable`.
+    pub fn abandon(&mut self) {
+        if let Some(mut old) = self.live.take() {
+            let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{}` was quarantined", self.plugin.name));
+            old.store.data_mut().host.fail_all(&err);
+        }
+    }
+
+    /// Handles one message. `Ok` means the instance is healthy (the message
+    /// itself may have failed and been answered with an error); `Err` means
+    /// it faulted, the message was answered with the fault, and the
+    /// instance must be recycled.
+    pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
+        let budget = self.budget_slices();
+        let Some(live) = self.live.as_mut() else {
+            if let Some(reply) = msg.reply {
+                let name = &self.plugin.name;
+                reply.send(Err(WireError::new(
+                    ErrorCode::Unavailable,
+                    format!("plugin `{name}` has no running instance"),
+                )));
+            }
+            return Ok(());
+        };
+        let kind = match msg.kind {
+            Kind::Request => MessageKind::Request,
+            Kind::Event => MessageKind::Event,
+            Kind::Reply => MessageKind::Reply,
+            Kind::Error => MessageKind::Failure,
+        };
+        if matches!(msg.kind, Kind::Reply | Kind::Error) {
+            live.store.data().host.completion_arrived();
+        }
+        if let Some(reply) = msg.reply {
+            live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
+        }
+        arm(&mut live.store, budget);
+        let delivered = message(kind, msg.id, &msg.from, &msg.topic, msg.payload);
+        let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &delivered).await;
+        match result {
+            Ok(Status::Done) if msg.kind == Kind::Request => live.store.data_mut().host.end_request(msg.id),
+            Ok(_) => {}
+            Err(e) => {
+                let err = self.fault_live(e);
+                if let Some(live) = self.live.as_mut() {
+                    live.store.data_mut().host.fail_request(msg.id, err.to_wire());
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    fn fault_live(&mut self, e: Fault) -> Error {
+        match self.live.take() {
+            Some(mut live) => {
+                let err = self.fault(&mut live.store, e);
+                self.live = Some(live);
+                err
+            }
+            None => Error::Internal(e.to_string()),
+        }
+    }
+
+    /// Turns a wasmtime error into a readable fault, as for core modules.
+    fn fault(&self, store: &mut Store<ComponentState>, e: Fault) -> Error {
+        let plugin = self.plugin.name.to_string();
+        let state = store.data_mut();
+        if state.slices.exceeded {
+            state.slices.exceeded = false;
+            return Error::DeadlineExceeded { plugin, budget: self.env.limits.cpu_budget };
+        }
+        if state.host.quarantined {
+            return Error::Quarantined { plugin };
+        }
+        let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+        let trap = e.downcast_ref::<Trap>().map_or_else(|| e.root_cause().to_string(), |t| t.to_string());
+        let message = match state.panic.take() {
+            Some(panic) => format!("{trap} after a panic: {panic}"),
+            None => trap,
+        };
+        Error::Trap { plugin, message, backtrace }
+    }
+}
+
+/// A store for `engine` with the plugin's limits and the scheduler's
+/// deadline policy, armed for one call.
+fn new_store(engine: &wasmtime::Engine, state: ComponentState, budget: u32) -> Store<ComponentState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| s);
+    store.epoch_deadline_callback(|mut cx| cx.data_mut().on_deadline());
+    arm(&mut store, budget);
+    store
+}
+
+/// Prepares one call into the guest: a fresh CPU budget, the first
+/// deadline, and no panic message left over.
+fn arm(store: &mut Store<ComponentState>, budget: u32) {
+    let state = store.data_mut();
+    state.panic = None;
+    state.waited = false;
+    state.slices.start(budget);
+    let ticks = state.slices.slice_ticks;
+    store.set_epoch_deadline(ticks);
+}
+
+fn message(kind: MessageKind, id: u64, from: &str, topic: &str, payload: Vec<u8>) -> Message {
+    Message { kind, id, sender: from.to_owned(), topic: topic.to_owned(), payload }
+}
