@@ -46,6 +46,9 @@ extern crate self as wasp_sdk;
 #[doc(hidden)]
 pub mod component;
 mod context;
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod guest_alloc;
 #[doc(hidden)]
 pub mod library;
 mod message;

@@ -82,7 +82,7 @@ pub fn run(ptr: i32, len: i32, f: fn(&[u8]) -> Result<Vec<u8>, String>) -> i64 {
     };
     let total = body.len() + 1;
     let Ok(total32) = i32::try_from(total) else { core::arch::wasm32::unreachable() };
-    let out = crate::wasm::alloc(total32);
+    let out = crate::guest_alloc::alloc(total32);
     if out == 0 {
         core::arch::wasm32::unreachable()
     }
@@ -128,13 +128,13 @@ macro_rules! export_library {
 
             #[unsafe(no_mangle)]
             extern "C" fn wasp_alloc(len: i32) -> i32 {
-                $crate::wasm::alloc(len)
+                $crate::guest_alloc::alloc(len)
             }
 
             #[unsafe(no_mangle)]
             extern "C" fn wasp_dealloc(ptr: i32, len: i32) {
                 // SAFETY: the library ABI only lets the host free what `wasp_alloc` gave it, with its length.
-                unsafe { $crate::wasm::dealloc(ptr, len) }
+                unsafe { $crate::guest_alloc::dealloc(ptr, len) }
             }
 
             $(

@@ -4,7 +4,6 @@
 //! guest side of `docs/abi.md`.
 
 use core::cell::RefCell;
-use std::alloc::{Layout, alloc as raw_alloc, dealloc as raw_dealloc};
 
 use wasp_protocol::{ErrorCode, WireError, abi};
 
@@ -61,30 +60,7 @@ unsafe extern "C" {
     fn call(service: *const u8, service_len: usize, payload: *const u8, payload_len: usize) -> i32;
 }
 
-/// `wasp_alloc`: `len` bytes with alignment 8, or 0.
-pub fn alloc(len: i32) -> i32 {
-    let Ok(layout) = Layout::from_size_align(len.max(1) as usize, 8) else {
-        return 0;
-    };
-    // SAFETY: the layout has a non-zero size.
-    unsafe { raw_alloc(layout) as i32 }
-}
-
-/// `wasp_dealloc`.
-///
-/// # Safety
-///
-/// `ptr` must come from [`alloc`] called with the same `len`, and not be freed yet.
-pub unsafe fn dealloc(ptr: i32, len: i32) {
-    if ptr == 0 {
-        return;
-    }
-    let Ok(layout) = Layout::from_size_align(len.max(1) as usize, 8) else {
-        return;
-    };
-    // SAFETY: the caller passes what `alloc` returned for this layout.
-    unsafe { raw_dealloc(ptr as *mut u8, layout) }
-}
+pub use crate::guest_alloc::{alloc, dealloc};
 
 /// `wasp_load`: creates the plugin and calls `on_load`.
 pub fn load<P: Plugin + Default>(cell: &RefCell<Option<P>>) -> i32 {
