@@ -41,6 +41,10 @@ pub(crate) enum PluginMsg {
     Replace(Box<Replacement>, oneshot::Sender<Result<(), wasp_runtime::Error>>),
 }
 
+// `ractor_cluster` turns on `ractor/cluster`, which drops ractor's blanket
+// `Message` impl: a message that never leaves the process says so itself.
+impl ractor::Message for PluginMsg {}
+
 /// New code for a running plugin: what a [`PluginMsg::Replace`] starts.
 pub(crate) struct Replacement {
     /// The new code; `None` restarts the running code (an in-process plugin).

@@ -42,6 +42,8 @@ use crate::{Error, Supervision};
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
+/// | [`out_of_process`](HostBuilder::out_of_process) | none: native plugins run in the host's process |
+/// | [`node_binary`](HostBuilder::node_binary) | `$WASP_NODE`, else `wasp-node` beside the running executable |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -59,6 +61,8 @@ pub struct HostBuilder {
     module_cache: Option<Option<PathBuf>>,
     /// `None`: [`DEFAULT_POOL`].
     pool: Option<u32>,
+    /// Native plugins that run in a `wasp-node` child process.
+    nodes: crate::node::NodeConfig,
 }
 
 /// The default size of the instance pool ([`HostBuilder::instance_pool`]).
@@ -200,6 +204,33 @@ impl HostBuilder {
         Ok(self)
     }
 
+    /// Runs the native plugin `name` out of process: in a child `wasp-node`
+    /// process of its own, reached through `ractor_cluster` on loopback.
+    /// A crash or an abort in the plugin then ends only that process: the
+    /// requests it held are answered `plugin_crashed`, and it is restarted
+    /// under the [`supervision`](HostBuilder::supervision) rules. Its
+    /// messages, host calls and permissions are the same as in process.
+    /// Call once per plugin; see `docs/distributed.md`.
+    pub fn out_of_process(mut self, name: impl Into<String>) -> Self {
+        self.nodes.names.insert(name.into());
+        self
+    }
+
+    /// Runs every native plugin out of process ([`HostBuilder::out_of_process`]).
+    pub fn all_native_out_of_process(mut self, enabled: bool) -> Self {
+        self.nodes.all = enabled;
+        self
+    }
+
+    /// The `wasp-node` executable that runs out-of-process plugins. Default:
+    /// the `WASP_NODE` environment variable, else `wasp-node` (`wasp-node.exe`
+    /// on Windows) in the folder of the running executable, where a Tauri
+    /// bundle or `cargo build` puts it.
+    pub fn node_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.nodes.binary = Some(path.into());
+        self
+    }
+
     /// Builds the host: one wasmtime engine and its epoch ticker.
     ///
     /// Plugins run as tasks of the ambient tokio runtime, which must be the
@@ -232,6 +263,8 @@ impl HostBuilder {
         let http = if self.no_http { None } else { Some(HttpClient::new(self.limits.request_timeout)?) };
         let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
         let broker = Broker::new(self.limits.request_timeout, self.supervision);
+        let binary = self.nodes.binary.clone().unwrap_or_else(crate::node::default_binary);
+        let cluster = Arc::new(crate::node::Cluster::new(binary, !self.no_http)?);
         Ok(Host {
             inner: Arc::new(Inner {
                 engine,
@@ -246,6 +279,8 @@ impl HostBuilder {
                 hot_reload: self.hot_reload,
                 debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
                 watcher: OnceLock::new(),
+                nodes: self.nodes,
+                cluster,
             }),
         })
     }
@@ -297,6 +332,10 @@ pub(crate) struct Inner {
     debounce: Duration,
     /// The file watcher, started by the first [`Host::watch`].
     watcher: OnceLock<Arc<Watcher>>,
+    /// Which native plugins run out of process.
+    nodes: crate::node::NodeConfig,
+    /// The host's end of the cluster of `wasp-node` processes.
+    cluster: Arc<crate::node::Cluster>,
 }
 
 impl std::fmt::Debug for Host {
@@ -690,8 +729,20 @@ impl Host {
         // Compiling (or mapping a library) takes milliseconds of CPU and
         // file I/O: keep it off the async workers.
         let task_name = name.to_owned();
+        let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
         let image = tokio::task::spawn_blocking(move || {
-            if native {
+            if let Some(cluster) = cluster {
+                // Checked here, loaded only in its own process.
+                NativePlugin::check(&task_name, &bytes).map(|()| {
+                    PluginImage::Remote(Arc::new(crate::node::NodeImage {
+                        name: task_name.clone(),
+                        file_name,
+                        library: Arc::new(bytes),
+                        abi: OnceLock::new(),
+                        cluster,
+                    }))
+                })
+            } else if native {
                 NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
             } else {
                 WasmPlugin::compile(&engine, &task_name, &bytes, &limits).map(PluginImage::Wasm)
@@ -937,11 +988,12 @@ impl Host {
         origin: Option<PathBuf>,
     ) -> Result<PluginRef, Error> {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
-        let abi = image.abi_version();
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let broker = &self.inner.broker;
         let limits = manifest.limits.apply(&self.inner.limits);
         let instance = self.instantiate(&manifest, &image, &grants, family.clone()).await?;
+        // Known once started, for a library that runs in another process.
+        let abi = image.abi_version();
         let queued = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(PluginCounters::default());
         counters.record_memory(instance.memory_size() as u64);

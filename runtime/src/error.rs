@@ -237,6 +237,17 @@ pub enum Error {
         /// What `on_unload` answered.
         error: WireError,
     },
+    /// A plugin running in another process (a `wasp-node`) faulted there,
+    /// or that process ended.
+    #[error("plugin `{plugin}` (in its own process): {message}")]
+    Remote {
+        /// The plugin.
+        plugin: String,
+        /// The fault's stable code.
+        code: ErrorCode,
+        /// What happened.
+        message: String,
+    },
     /// A fault in wasp or wasmtime.
     #[error("internal error: {0}")]
     Internal(String),
@@ -265,6 +276,7 @@ impl Error {
             Self::Quarantined { .. } => ErrorCode::Unavailable,
             Self::LoadFailed { error, .. } | Self::UnloadFailed { error, .. } => error.code,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Remote { code, .. } => *code,
         }
     }
 

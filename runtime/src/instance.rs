@@ -4,6 +4,7 @@ use crate::inprocess::{InProcessInstance, PluginFactory};
 use crate::lifecycle::Unloaded;
 use crate::loader::WasmPlugin;
 use crate::native::{NativeInstance, NativePlugin};
+use crate::remote::{RemoteImage, RemoteInstance};
 use crate::router::Inbound;
 use crate::wasm::WasmInstance;
 use crate::{Engine, Error, PluginEnv};
@@ -18,6 +19,8 @@ pub enum PluginImage {
     Native(NativePlugin),
     /// A Rust type registered in process.
     InProcess(PluginFactory),
+    /// Code that runs in another process (a `wasp-node` child).
+    Remote(std::sync::Arc<dyn RemoteImage>),
 }
 
 impl std::fmt::Debug for PluginImage {
@@ -26,6 +29,7 @@ impl std::fmt::Debug for PluginImage {
             Self::Wasm(p) => p.fmt(f),
             Self::Native(p) => p.fmt(f),
             Self::InProcess(_) => f.write_str("InProcess"),
+            Self::Remote(r) => r.fmt(f),
         }
     }
 }
@@ -37,16 +41,19 @@ impl PluginImage {
             Self::Wasm(_) => "wasm",
             Self::Native(_) => "native",
             Self::InProcess(_) => "in-process",
+            Self::Remote(r) => r.kind(),
         }
     }
 
     /// The ABI version a WASM module or native library was built for
-    /// (`None` in process: the host's own).
+    /// (`None` in process: the host's own; `None` for code in another
+    /// process until an instance has started).
     pub fn abi_version(&self) -> Option<wasp_protocol::ApiVersion> {
         match self {
             Self::Wasm(p) => Some(p.abi_version()),
             Self::Native(p) => Some(p.abi_version()),
             Self::InProcess(_) => None,
+            Self::Remote(r) => r.abi_version(),
         }
     }
 
@@ -75,6 +82,7 @@ impl PluginImage {
             Self::InProcess(factory) => {
                 Instance::InProcess(Box::new(InProcessInstance::new(factory.clone(), env, restored)?))
             }
+            Self::Remote(image) => Instance::Remote(image.instantiate(env, restored.map(<[u8]>::to_vec)).await?),
         })
     }
 }
@@ -88,6 +96,8 @@ pub enum Instance {
     Native(Box<NativeInstance>),
     /// Running in process.
     InProcess(Box<InProcessInstance>),
+    /// Running in another process.
+    Remote(Box<dyn RemoteInstance>),
 }
 
 impl Instance {
@@ -98,6 +108,7 @@ impl Instance {
             Self::Wasm(w) => w.handle(msg).await,
             Self::Native(n) => n.handle(msg).await,
             Self::InProcess(p) => p.handle(msg),
+            Self::Remote(r) => r.handle(msg).await,
         }
     }
 
@@ -112,6 +123,7 @@ impl Instance {
             Self::Wasm(w) => w.unload().await,
             Self::Native(n) => n.unload().await,
             Self::InProcess(p) => p.unload(),
+            Self::Remote(r) => r.unload().await,
         }
     }
 
@@ -121,6 +133,7 @@ impl Instance {
             Self::Wasm(w) => PluginImage::Wasm(w.plugin().clone()),
             Self::Native(n) => PluginImage::Native(n.plugin().clone()),
             Self::InProcess(p) => PluginImage::InProcess(p.factory().clone()),
+            Self::Remote(r) => PluginImage::Remote(r.image()),
         }
     }
 
@@ -130,6 +143,7 @@ impl Instance {
             Self::Wasm(w) => w.recycle().await,
             Self::Native(n) => n.recycle().await,
             Self::InProcess(p) => p.recycle(),
+            Self::Remote(r) => r.recycle().await,
         }
     }
 
@@ -140,6 +154,7 @@ impl Instance {
             Self::Wasm(w) => w.quarantined(),
             Self::Native(n) => n.quarantined(),
             Self::InProcess(p) => p.quarantined(),
+            Self::Remote(r) => r.quarantined(),
         }
     }
 
@@ -151,14 +166,15 @@ impl Instance {
             Self::Wasm(w) => w.abandon(),
             Self::Native(n) => n.abandon(),
             Self::InProcess(p) => p.abandon(),
+            Self::Remote(r) => r.abandon(),
         }
     }
 
-    /// Linear memory in use, in bytes (0 for native and in-process plugins).
+    /// Linear memory in use, in bytes (0 for native, in-process and remote plugins).
     pub fn memory_size(&self) -> usize {
         match self {
             Self::Wasm(w) => w.memory_size(),
-            Self::Native(_) | Self::InProcess(_) => 0,
+            Self::Native(_) | Self::InProcess(_) | Self::Remote(_) => 0,
         }
     }
 }

@@ -14,7 +14,9 @@
 //! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]), native
 //!   library ([`NativeInstance`]) or in process ([`InProcessInstance`]),
 //!   behind one interface;
-//! - [`Router`]: the seam through which a running plugin reaches the world.
+//! - [`Router`]: the seam through which a running plugin reaches the world;
+//! - [`RemoteImage`] / [`RemoteInstance`]: the seam for plugins that run in
+//!   another process.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
@@ -31,6 +33,7 @@ mod limits;
 mod loader;
 pub mod manifest;
 mod native;
+mod remote;
 mod router;
 mod scheduler;
 pub mod services;
@@ -49,6 +52,7 @@ pub use limits::Limits;
 pub use loader::{PluginKind, WasmPlugin};
 pub use manifest::{Component, LimitRequests, Manifest, ManifestKind};
 pub use native::{MAX_STRANDED_THREADS, NativeInstance, NativePlugin};
+pub use remote::{RemoteFuture, RemoteImage, RemoteInstance};
 pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
 pub use scheduler::Schedule;
 pub use services::Services;

@@ -1,0 +1,259 @@
+//! One `wasp-node` child process: started, connected to, watched, killed.
+
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorRef, MessagingErr, RpcReplyPort, rpc::CallResult};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{oneshot, watch};
+use wasp_protocol::{ApiVersion, ErrorCode, WireError};
+use wasp_runtime::{Error as RuntimeError, PluginEnv};
+
+use super::gateway::{Gateway, GatewayState};
+use super::wire::{self, GatewayMsg, NodeMsg, Start, Started, WireLimits};
+use super::{NodeImage, Shared, fail_all};
+
+/// How long a node may take to start listening, and to be found.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running node, as the host holds it. Dropping it kills the process.
+pub(crate) struct Process {
+    node: ActorRef<NodeMsg>,
+    pid: Option<u32>,
+    exited: watch::Receiver<Option<String>>,
+    kill: Option<oneshot::Sender<()>>,
+}
+
+fn failed(name: &str, message: String) -> RuntimeError {
+    RuntimeError::Remote { plugin: name.to_owned(), code: ErrorCode::Unavailable, message }
+}
+
+impl Process {
+    /// Starts a node for `image`, connects to it, and starts the plugin in
+    /// it (its `on_load` runs there). Returns the library's ABI version.
+    pub(crate) async fn spawn(
+        image: &Arc<NodeImage>,
+        env: &PluginEnv,
+        shared: &Shared,
+        restored: Option<Vec<u8>>,
+    ) -> Result<(Self, ApiVersion), RuntimeError> {
+        let name = &*env.name;
+        let cluster = &image.cluster;
+        let token = cluster.token();
+        let state = GatewayState { name: env.name.clone(), router: env.router.clone(), shared: shared.clone() };
+        let (gateway, _) = Actor::spawn(None, Gateway, state)
+            .await
+            .map_err(|e| failed(name, format!("cannot start its gateway: {e}")))?;
+        ractor::pg::join(wire::gateway_group(&token), vec![gateway.get_cell()]);
+        let started = Self::launch(image, env, shared, &token, gateway.clone(), restored).await;
+        if started.is_err() {
+            gateway.stop(None);
+        }
+        started
+    }
+
+    async fn launch(
+        image: &Arc<NodeImage>,
+        env: &PluginEnv,
+        shared: &Shared,
+        token: &str,
+        gateway: ActorRef<GatewayMsg>,
+        restored: Option<Vec<u8>>,
+    ) -> Result<(Self, ApiVersion), RuntimeError> {
+        let name = &*env.name;
+        let cluster = &image.cluster;
+        let mut child = tokio::process::Command::new(&cluster.binary)
+            .arg("--token")
+            .arg(token)
+            .arg("--watch-stdin")
+            .env(wire::COOKIE_ENV, &cluster.cookie)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| failed(name, format!("cannot start `{}`: {e}", cluster.binary.display())))?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        // The node exits when this pipe closes: the host went away.
+        let stdin = child.stdin.take();
+        let listening = async {
+            let mut lines = BufReader::new(stdout?).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.strip_prefix(wire::LISTENING) {
+                    return addr.trim().parse::<std::net::SocketAddr>().ok();
+                }
+            }
+            None
+        };
+        let addr = match tokio::time::timeout(START_TIMEOUT, listening).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => {
+                let status = child.wait().await.ok();
+                return Err(failed(name, format!("its node did not start ({})", describe(status))));
+            }
+            Err(_) => return Err(failed(name, "its node did not start listening in time".into())),
+        };
+        let server = cluster.server().await?;
+        ractor_cluster::client_connect(&server, addr)
+            .await
+            .map_err(|e| failed(name, format!("cannot connect to its node at {addr}: {e}")))?;
+        let group = wire::node_group(token);
+        let since = Instant::now();
+        let cell = loop {
+            if let Some(cell) = ractor::pg::get_members(&group).into_iter().next() {
+                break cell;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(failed(name, format!("its node ended before it joined ({})", describe(Some(status)))));
+            }
+            if since.elapsed() > START_TIMEOUT {
+                return Err(failed(name, format!("its node at {addr} never joined the cluster")));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let node: ActorRef<NodeMsg> = cell.into();
+        let (exited_tx, exited) = watch::channel(None);
+        let (kill, killed) = oneshot::channel::<()>();
+        let pending = shared.pending.clone();
+        let plugin = env.name.clone();
+        tokio::spawn(async move {
+            let reason = tokio::select! {
+                status = child.wait() => describe(status.ok()),
+                _ = killed => {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    "it was stopped by the host".to_owned()
+                }
+            };
+            drop(stdin);
+            let how = format!("its node process ended: {reason}");
+            tracing::warn!(target: "wasp::node", plugin = %plugin, pid = ?pid, "{how}");
+            let _ = exited_tx.send(Some(how.clone()));
+            let crashed = RuntimeError::Remote { plugin: plugin.to_string(), code: ErrorCode::PluginCrashed, message: how };
+            fail_all(&pending, &crashed.to_wire());
+            gateway.stop(None);
+        });
+        let process = Self { node, pid, exited, kill: Some(kill) };
+        let start = Start {
+            name: name.to_owned(),
+            file_name: image.file_name.clone(),
+            library: image.library.to_vec(),
+            limits: WireLimits::from(&env.limits),
+            grants: env.grants.list(),
+            config: env.config.iter().map(|(k, v)| (k.clone(), serde_bytes::ByteBuf::from(v.clone()))).collect(),
+            family: env.family.as_deref().map(str::to_owned),
+            restored: restored.map(serde_bytes::ByteBuf::from),
+            http: cluster.http,
+            data_root: env.services.data_root.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        };
+        let bytes = wire::encode(&start);
+        let reply = process
+            .call(|port| NodeMsg::Start(bytes, port))
+            .await
+            .map_err(|how| RuntimeError::Remote { plugin: name.to_owned(), code: ErrorCode::PluginCrashed, message: how })?;
+        let started: Started = wire::decode("start answer", &reply).map_err(|e| failed(name, e.message))?;
+        match started {
+            Ok(abi) => Ok((process, abi)),
+            Err(fault) if fault.code == ErrorCode::PluginCrashed || fault.code == ErrorCode::Unavailable => {
+                Err(RuntimeError::Remote { plugin: name.to_owned(), code: fault.code, message: fault.message })
+            }
+            Err(fault) => Err(RuntimeError::LoadFailed {
+                plugin: name.to_owned(),
+                error: WireError::new(fault.code, fault.message),
+            }),
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Calls the node's actor; `Err` says how the process ended meanwhile.
+    pub(crate) async fn call(
+        &self,
+        msg: impl FnOnce(RpcReplyPort<Vec<u8>>) -> NodeMsg,
+    ) -> Result<Vec<u8>, String> {
+        let mut exited = self.exited.clone();
+        let mut later = self.exited.clone();
+        let call = self.node.call(msg, None);
+        tokio::select! {
+            biased;
+            result = call => match result {
+                Ok(CallResult::Success(reply)) => Ok(reply),
+                other => {
+                    // The session closed: the process is going; say how it went.
+                    let how = tokio::time::timeout(Duration::from_secs(5), async {
+                        later.wait_for(Option::is_some).await.map(|h| h.clone().unwrap_or_default())
+                    })
+                    .await;
+                    match how {
+                        Ok(Ok(how)) => Err(how),
+                        _ => Err(match other {
+                            Err(MessagingErr::SendErr(_)) | Err(MessagingErr::ChannelClosed) => "its node is unreachable".into(),
+                            _ => "its node did not answer".into(),
+                        }),
+                    }
+                }
+            },
+            how = async { exited.wait_for(Option::is_some).await.map(|h| h.clone().unwrap_or_default()) } => {
+                Err(how.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Kills the process and waits until it is gone.
+    pub(crate) async fn kill(mut self) {
+        let mut exited = self.exited.clone();
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        let _ = exited.wait_for(Option::is_some).await;
+    }
+
+    /// Kills the process without waiting.
+    pub(crate) fn kill_now(mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+    }
+}
+
+/// How a process ended, in words.
+fn describe(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else { return "its exit status is unknown".into() };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                7 => " (SIGBUS)",
+                4 => " (SIGILL)",
+                _ => "",
+            };
+            return format!("killed by signal {signal}{name}");
+        }
+    }
+    match status.code() {
+        #[cfg(windows)]
+        Some(code) if code as u32 == 0xC000_0005 => "access violation (0xC0000005)".into(),
+        #[cfg(windows)]
+        Some(code) if code as u32 == 0xC000_0409 => "fast fail / abort (0xC0000409)".into(),
+        Some(code) => format!("exit code {code}"),
+        None => "it ended".into(),
+    }
+}
