@@ -41,4 +41,11 @@ pub trait RemoteInstance: Send + std::fmt::Debug + 'static {
     fn abandon(&mut self);
     /// What the instance was made from.
     fn image(&self) -> std::sync::Arc<dyn RemoteImage>;
+    /// Asks to be told, with how it ended, when the instance ends by itself
+    /// (its process crashed or was killed) while the host is not waiting on
+    /// it: the owner then restarts it as after a fault. Kept across
+    /// [`RemoteInstance::recycle`].
+    fn on_exit(&mut self, notify: std::sync::Arc<dyn Fn(String) + Send + Sync>);
+    /// How the current instance ended, if it has ended by itself.
+    fn exited(&self) -> Option<String>;
 }

@@ -64,7 +64,6 @@ pub(crate) struct Cluster {
     binary: PathBuf,
     cookie: String,
     server: tokio::sync::OnceCell<ActorRef<NodeServerMessage>>,
-    next: AtomicU64,
     /// Whether the host offers outbound HTTP (a node offers it too).
     http: bool,
 }
@@ -81,7 +80,7 @@ impl Cluster {
         getrandom::fill(&mut secret)
             .map_err(|e| crate::Error::Environment(format!("no randomness for the node cookie: {e}")))?;
         let cookie = secret.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { binary, cookie, server: tokio::sync::OnceCell::new(), next: AtomicU64::new(1), http })
+        Ok(Self { binary, cookie, server: tokio::sync::OnceCell::new(), http })
     }
 
     async fn server(&self) -> Result<ActorRef<NodeServerMessage>, RuntimeError> {
@@ -105,8 +104,11 @@ impl Cluster {
             .cloned()
     }
 
+    /// A name for one node, unique in this process: `ractor::pg` groups
+    /// are process-wide, shared by every host of the process.
     fn token(&self) -> String {
-        format!("{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed))
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -163,7 +165,11 @@ impl RemoteImage for NodeImage {
                 abi: self.abi.clone(),
                 cluster: self.cluster.clone(),
             });
-            let shared = Shared { pending: Pending::default(), quarantined: Arc::new(AtomicBool::new(false)) };
+            let shared = Shared {
+                pending: Pending::default(),
+                quarantined: Arc::new(AtomicBool::new(false)),
+                notify: Arc::default(),
+            };
             let (process, abi) = Process::spawn(&image, &env, &shared, restored).await?;
             let _ = image.abi.set(abi);
             let _ = self.abi.set(abi);
@@ -179,7 +185,12 @@ impl RemoteImage for NodeImage {
 pub(crate) struct Shared {
     pub(crate) pending: Pending,
     pub(crate) quarantined: Arc<AtomicBool>,
+    /// Told when the process ends by itself.
+    pub(crate) notify: Arc<Mutex<Option<Notify>>>,
 }
+
+/// What to call, with how it ended, when a node's process ends by itself.
+pub(crate) type Notify = Arc<dyn Fn(String) + Send + Sync>;
 
 /// One plugin instance in a `wasp-node`, as its actor sees it.
 pub(crate) struct NodeInstance {
@@ -310,6 +321,17 @@ impl RemoteInstance for NodeInstance {
 
     fn image(&self) -> Arc<dyn RemoteImage> {
         self.image.clone()
+    }
+
+    fn on_exit(&mut self, notify: Notify) {
+        *lock(&self.shared.notify) = Some(notify);
+    }
+
+    fn exited(&self) -> Option<String> {
+        match &self.process {
+            Some(process) => process.exited(),
+            None => Some("its node process is gone".into()),
+        }
     }
 }
 

@@ -117,14 +117,15 @@ impl Process {
         let (exited_tx, exited) = watch::channel(None);
         let (kill, killed) = oneshot::channel::<()>();
         let pending = shared.pending.clone();
+        let notify = shared.notify.clone();
         let plugin = env.name.clone();
         tokio::spawn(async move {
-            let reason = tokio::select! {
-                status = child.wait() => describe(status.ok()),
+            let (reason, by_itself) = tokio::select! {
+                status = child.wait() => (describe(status.ok()), true),
                 _ = killed => {
                     let _ = child.start_kill();
                     let _ = child.wait().await;
-                    "it was stopped by the host".to_owned()
+                    ("it was stopped by the host".to_owned(), false)
                 }
             };
             drop(stdin);
@@ -134,6 +135,12 @@ impl Process {
             let crashed = RuntimeError::Remote { plugin: plugin.to_string(), code: ErrorCode::PluginCrashed, message: how };
             fail_all(&pending, &crashed.to_wire());
             gateway.stop(None);
+            if by_itself {
+                let notify = super::lock(&notify).clone();
+                if let Some(notify) = notify {
+                    notify(crashed.to_string());
+                }
+            }
         });
         let process = Self { node, pid, exited, kill: Some(kill) };
         let start = Start {
@@ -164,6 +171,11 @@ impl Process {
                 error: WireError::new(fault.code, fault.message),
             }),
         }
+    }
+
+    /// How the process ended, if it has.
+    pub(crate) fn exited(&self) -> Option<String> {
+        self.exited.borrow().clone()
     }
 
     /// The process id.
