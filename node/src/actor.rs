@@ -4,9 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
-use wasp_actors::node::wire::{
-    self, Answers, Delivery, Fault, GatewayMsg, Handled, NodeMsg, Start, Started, Unloaded,
-};
+use wasp_actors::node::wire::{self, Answers, Delivery, Fault, GatewayMsg, Handled, NodeMsg, Start, Started, Unloaded};
 use wasp_protocol::{ErrorCode, Permission};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::{Answer, Grants, Inbound, Limits, NativeInstance, NativePlugin, PluginEnv, ReplyTo, Services};
@@ -153,8 +151,8 @@ impl NodeState {
             router,
             limits,
             grants: grants.clone(),
-            // The plugin's key-value store lives in the host's database, which
-            // one process holds: `kv.*` answers `unavailable` here.
+            // The plugin's key-value store is the host's database, which one
+            // process holds: `kv.*` calls go to the host (`NodeRouter::storage`).
             services: Services { storage: None, http, data_root: start.data_root.map(Into::into) },
             config: Arc::new(start.config.into_iter().map(|(k, v)| (k, v.into_vec())).collect()),
             family: start.family.map(|f| Arc::from(f.as_str())),
@@ -169,7 +167,10 @@ impl NodeState {
 
     async fn deliver(&mut self, bytes: &[u8]) -> Handled {
         let Some(running) = self.running.as_mut() else {
-            return Handled { answers: Vec::new(), fault: Some(fault(ErrorCode::Unavailable, "the plugin has not started")) };
+            return Handled {
+                answers: Vec::new(),
+                fault: Some(fault(ErrorCode::Unavailable, "the plugin has not started")),
+            };
         };
         let delivery: Delivery = match wire::decode("delivery", bytes) {
             Ok(d) => d,

@@ -63,7 +63,8 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WASP_LOG").unwrap_or_else(|_| "warn,ractor_cluster=error".into()),
+            tracing_subscriber::EnvFilter::try_from_env("WASP_LOG")
+                .unwrap_or_else(|_| "warn,ractor_cluster=error".into()),
         )
         .init();
     match run().await {
@@ -103,7 +104,8 @@ async fn listen(args: &Args, cookie: &str) -> Result<SocketAddr, String> {
     let mut last = String::new();
     for _ in 0..5 {
         let addr = if args.listen.port() == 0 {
-            let probe = std::net::TcpListener::bind(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            let probe = std::net::TcpListener::bind(args.listen)
+                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
             probe.local_addr().map_err(|e| e.to_string())?
         } else {
             args.listen

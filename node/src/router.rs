@@ -125,4 +125,8 @@ impl Router for NodeRouter {
     fn cancel_timer(&self, _: &Arc<str>, id: u64) -> bool {
         self.value(&RouteCall::CancelTimer(id)).unwrap_or(false)
     }
+
+    fn storage(&self, _: &Arc<str>, service: &str, payload: Vec<u8>) -> Option<BoxFuture<Answer>> {
+        Some(self.call(&RouteCall::Storage { service: service.into(), payload }))
+    }
 }

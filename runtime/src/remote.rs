@@ -23,7 +23,11 @@ pub trait RemoteImage: Send + Sync + std::fmt::Debug + 'static {
     /// started and reported it (`None` before).
     fn abi_version(&self) -> Option<ApiVersion>;
     /// Starts an instance in `env`, handing it `restored` state (a hot reload).
-    fn instantiate(&self, env: PluginEnv, restored: Option<Vec<u8>>) -> RemoteFuture<'_, Result<Box<dyn RemoteInstance>, Error>>;
+    fn instantiate(
+        &self,
+        env: PluginEnv,
+        restored: Option<Vec<u8>>,
+    ) -> RemoteFuture<'_, Result<Box<dyn RemoteInstance>, Error>>;
 }
 
 /// A running out-of-process instance: the operations of

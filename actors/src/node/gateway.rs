@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use wasp_protocol::{ErrorCode, WireError};
+use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{AuditEvent, Router, TimerSpec};
 
 use super::wire::{self, Answers, GatewayMsg, RouteAnswer, RouteCall};
@@ -19,6 +21,9 @@ pub(crate) struct GatewayState {
     pub(crate) name: Arc<str>,
     pub(crate) router: Arc<dyn Router>,
     pub(crate) shared: Shared,
+    /// The host's store, and the plugin's quota in it.
+    pub(crate) storage: Option<Storage>,
+    pub(crate) quota: u64,
 }
 
 /// Hands the plugin's answers to the requests they answer.
@@ -44,7 +49,12 @@ impl Actor for Gateway {
         Ok(args)
     }
 
-    async fn handle(&self, _: ActorRef<GatewayMsg>, msg: GatewayMsg, st: &mut GatewayState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        st: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             GatewayMsg::Answer(bytes) => match wire::decode::<Answers>("answer", &bytes) {
                 Ok(answers) => resolve(&st.shared.pending, answers),
@@ -105,6 +115,24 @@ impl GatewayState {
                 router.set_timer(from, spec).and_then(|id| value(&id))
             }
             RouteCall::CancelTimer(id) => value(&router.cancel_timer(from, id)),
+            RouteCall::Storage { service, payload } => {
+                let served = match self.storage.clone() {
+                    Some(storage) => {
+                        wasp_runtime::services::serve_storage(storage, from.clone(), self.quota, &service, &payload)
+                    }
+                    None => Err(WireError::new(
+                        ErrorCode::Unavailable,
+                        format!("{service}: this host keeps no plugin storage (it was built without a data directory)"),
+                    )),
+                };
+                match served {
+                    Ok(fut) => {
+                        tokio::spawn(async move { answer(port, fut.await.map(serde_bytes::ByteBuf::from)) });
+                    }
+                    Err(e) => answer(port, Err(e)),
+                }
+                return;
+            }
         };
         answer(port, result);
     }

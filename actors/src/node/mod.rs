@@ -213,7 +213,11 @@ impl std::fmt::Debug for NodeInstance {
 
 impl NodeInstance {
     fn crashed(&self, how: &str) -> RuntimeError {
-        RuntimeError::Remote { plugin: self.env.name.to_string(), code: ErrorCode::PluginCrashed, message: how.to_owned() }
+        RuntimeError::Remote {
+            plugin: self.env.name.to_string(),
+            code: ErrorCode::PluginCrashed,
+            message: how.to_owned(),
+        }
     }
 
     fn gone(&self) -> RuntimeError {
@@ -263,9 +267,11 @@ impl NodeInstance {
         gateway::resolve(&self.shared.pending, handled.answers);
         match handled.fault {
             None => Ok(()),
-            Some(fault) => {
-                Err(RuntimeError::Remote { plugin: self.env.name.to_string(), code: fault.code, message: fault.message })
-            }
+            Some(fault) => Err(RuntimeError::Remote {
+                plugin: self.env.name.to_string(),
+                code: fault.code,
+                message: fault.message,
+            }),
         }
     }
 
@@ -275,9 +281,11 @@ impl NodeInstance {
         let unloaded: wire::Unloaded = wire::decode("unload answer", &reply).map_err(|e| self.crashed(&e.message))?;
         match unloaded {
             Ok(state) => Ok(state.map(|s| s.map(serde_bytes::ByteBuf::into_vec))),
-            Err(fault) => {
-                Err(RuntimeError::Remote { plugin: self.env.name.to_string(), code: fault.code, message: fault.message })
-            }
+            Err(fault) => Err(RuntimeError::Remote {
+                plugin: self.env.name.to_string(),
+                code: fault.code,
+                message: fault.message,
+            }),
         }
     }
 

@@ -41,7 +41,13 @@ impl Process {
         let name = &*env.name;
         let cluster = &image.cluster;
         let token = cluster.token();
-        let state = GatewayState { name: env.name.clone(), router: env.router.clone(), shared: shared.clone() };
+        let state = GatewayState {
+            name: env.name.clone(),
+            router: env.router.clone(),
+            shared: shared.clone(),
+            storage: env.services.storage.clone(),
+            quota: env.limits.storage_quota,
+        };
         let (gateway, _) = Actor::spawn(None, Gateway, state)
             .await
             .map_err(|e| failed(name, format!("cannot start its gateway: {e}")))?;
@@ -132,7 +138,8 @@ impl Process {
             let how = format!("its node process ended: {reason}");
             tracing::warn!(target: "wasp::node", plugin = %plugin, pid = ?pid, "{how}");
             let _ = exited_tx.send(Some(how.clone()));
-            let crashed = RuntimeError::Remote { plugin: plugin.to_string(), code: ErrorCode::PluginCrashed, message: how };
+            let crashed =
+                RuntimeError::Remote { plugin: plugin.to_string(), code: ErrorCode::PluginCrashed, message: how };
             fail_all(&pending, &crashed.to_wire());
             gateway.stop(None);
             if by_itself {
@@ -156,10 +163,11 @@ impl Process {
             data_root: env.services.data_root.as_ref().map(|p| p.to_string_lossy().into_owned()),
         };
         let bytes = wire::encode(&start);
-        let reply = process
-            .call(|port| NodeMsg::Start(bytes, port))
-            .await
-            .map_err(|how| RuntimeError::Remote { plugin: name.to_owned(), code: ErrorCode::PluginCrashed, message: how })?;
+        let reply = process.call(|port| NodeMsg::Start(bytes, port)).await.map_err(|how| RuntimeError::Remote {
+            plugin: name.to_owned(),
+            code: ErrorCode::PluginCrashed,
+            message: how,
+        })?;
         let started: Started = wire::decode("start answer", &reply).map_err(|e| failed(name, e.message))?;
         match started {
             Ok(abi) => Ok((process, abi)),
@@ -184,10 +192,7 @@ impl Process {
     }
 
     /// Calls the node's actor; `Err` says how the process ended meanwhile.
-    pub(crate) async fn call(
-        &self,
-        msg: impl FnOnce(RpcReplyPort<Vec<u8>>) -> NodeMsg,
-    ) -> Result<Vec<u8>, String> {
+    pub(crate) async fn call(&self, msg: impl FnOnce(RpcReplyPort<Vec<u8>>) -> NodeMsg) -> Result<Vec<u8>, String> {
         let mut exited = self.exited.clone();
         let mut later = self.exited.clone();
         let call = self.node.call(msg, None);

@@ -204,10 +204,18 @@ pub enum RouteCall {
     },
     /// `timer.cancel`.
     CancelTimer(u64),
+    /// `kv.*`, served from the host's store.
+    Storage {
+        /// The service (`kv.get`, ...).
+        service: String,
+        /// Its arguments.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
 }
 
 /// The answer to a [`RouteCall`]: MessagePack of the call's value (nil, an
-/// id, a bool, or the reply payload itself for a waited request).
+/// id, a bool), or the answer itself for a waited request and a storage call.
 pub type RouteAnswer = Result<serde_bytes::ByteBuf, WireError>;
 
 /// [`Limits`] on the wire (durations in milliseconds).
@@ -275,11 +283,51 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 
 /// Decodes a wire document; a malformed one is an `invalid_message` error.
 pub fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, WireError> {
-    rmp_serde::from_slice(bytes)
-        .map_err(|e| WireError::new(ErrorCode::InvalidMessage, format!("a malformed {what} from the other process: {e}")))
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        WireError::new(ErrorCode::InvalidMessage, format!("a malformed {what} from the other process: {e}"))
+    })
 }
 
 /// An audit event on the wire.
 pub fn encode_audit(event: &AuditEvent) -> Vec<u8> {
     encode(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_document_is_an_invalid_message_error() {
+        for bytes in [&[][..], &[0xc1], &[0x93, 0x01], b"not msgpack at all"] {
+            let err = decode::<Delivery>("delivery", bytes).expect_err("refused");
+            assert_eq!(err.code, ErrorCode::InvalidMessage);
+            assert!(err.message.contains("delivery"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn limits_and_calls_cross_the_wire_unchanged() {
+        let limits = Limits { cpu_budget: Duration::from_millis(250), max_timers: 7, ..Limits::default() };
+        assert_eq!(Limits::from(&WireLimits::from(&limits)), limits);
+        let call = RouteCall::Request {
+            to: "b".into(),
+            topic: "t".into(),
+            payload: vec![1, 2],
+            timeout_ms: Some(5),
+            wait: true,
+        };
+        let back: RouteCall = decode("host call", &encode(&call)).expect("decodes");
+        assert!(
+            matches!(back, RouteCall::Request { ref to, ref payload, timeout_ms: Some(5), wait: true, .. } if to == "b" && payload == &[1, 2])
+        );
+        let event = AuditEvent::new(
+            "p",
+            wasp_runtime::AuditKind::PermissionDenied { permission: "log".parse().expect("valid") },
+            "no",
+        );
+        let back: AuditEvent = decode("audit event", &encode_audit(&event)).expect("decodes");
+        assert_eq!(back.kind, event.kind);
+        assert_eq!(back.message, "no");
+    }
 }

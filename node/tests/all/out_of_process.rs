@@ -33,6 +33,10 @@ fn library() -> Vec<u8> {
 
 /// A host that runs `crasher` (and only it) out of process, with quick restarts.
 fn host() -> Host {
+    builder().build().expect("host builds")
+}
+
+fn builder() -> wasp_actors::HostBuilder {
     Host::builder()
         .out_of_process("crasher")
         .node_binary(env!("CARGO_BIN_EXE_wasp-node"))
@@ -44,18 +48,18 @@ fn host() -> Host {
                 .and_then(|p| p.allow("crasher", "request:echo"))
                 .and_then(|p| p.allow("local", "log"))
                 .and_then(|p| p.allow("local", "request:echo"))
+                .and_then(|p| p.allow("crasher", "storage"))
                 .expect("valid rules"),
         )
-        .build()
-        .expect("host builds")
 }
 
-/// Loads the crasher as `name`, asking for `log`, `request:echo` and
-/// `send:echo` (the policy grants the first two).
+/// Loads the crasher as `name`, asking for `log`, `request:echo`,
+/// `storage` and `send:echo` (the policy grants all but the last).
 async fn load(host: &Host, name: &str) {
     let mut manifest = Manifest::new(name).expect("valid name");
     manifest.kind = ManifestKind::Native;
-    manifest.permissions = ["log", "request:echo", "send:echo"].iter().map(|p| p.parse().expect("permission")).collect();
+    manifest.permissions =
+        ["log", "request:echo", "send:echo", "storage"].iter().map(|p| p.parse().expect("permission")).collect();
     host.load_bytes_with(manifest, &library()).await.expect("the crasher loads");
 }
 
@@ -88,7 +92,8 @@ async fn host_calls_from_the_node_meet_the_same_checks_as_in_process() {
     // The same library in the host's own process, for comparison.
     let mut manifest = Manifest::new("local").expect("valid name");
     manifest.kind = ManifestKind::Native;
-    manifest.permissions = ["log", "request:echo", "send:echo"].iter().map(|p| p.parse().expect("permission")).collect();
+    manifest.permissions =
+        ["log", "request:echo", "send:echo"].iter().map(|p| p.parse().expect("permission")).collect();
     host.load_bytes_with(manifest, &library()).await.expect("loads in process");
     let mut audit = host.audit_events();
     for name in ["crasher", "local"] {
@@ -223,6 +228,26 @@ async fn unload_ends_the_node_process() {
     host.unload("crasher").await.expect("unloads");
     gone(node).await;
     host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugins_store_is_the_hosts() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = builder().data_dir(data.path()).build().expect("host builds");
+    load(&host, "crasher").await;
+    let back: String = decode(&host.request("crasher", "kv", mp("kept")).await.expect("stores and reads back"));
+    assert_eq!(back, "kept");
+    // A restarted node reaches the same store.
+    host.restart("crasher").await.expect("restarts");
+    let back: String = decode(&host.request("crasher", "kv", mp("again")).await.expect("answers"));
+    assert_eq!(back, "again");
+    host.shutdown().await;
+    // Without a data directory, as in process: `unavailable`.
+    let bare = self::host();
+    load(&bare, "crasher").await;
+    let err = bare.request("crasher", "kv", mp("x")).await.expect_err("no store");
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    bare.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
