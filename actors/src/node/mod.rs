@@ -2,7 +2,7 @@
 //! reached through `ractor_cluster` (ractor's distributed actors over TCP on
 //! loopback), so a crash or an abort in the plugin ends only that process.
 //!
-//! The host side of one plugin is a [`NodeInstance`] (what the plugin's
+//! The host side of one plugin is a `NodeInstance` (what the plugin's
 //! actor holds, in place of an in-process instance) and a gateway actor
 //! through which the plugin's host calls come back to the broker. The
 //! [`wire`] module is the protocol both sides speak; the `wasp-node` crate
