@@ -6,9 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use wasp_protocol::Permission;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::services::storage::Storage;
-use wasp_runtime::{AuditEvent, Router, TimerSpec};
+use wasp_runtime::{AuditEvent, AuditKind, Grants, Router, TimerSpec};
 
 use super::wire::{self, Answers, GatewayMsg, RouteAnswer, RouteCall};
 use super::{Pending, Shared, lock};
@@ -24,6 +25,10 @@ pub(crate) struct GatewayState {
     /// The host's store, and the plugin's quota in it.
     pub(crate) storage: Option<Storage>,
     pub(crate) quota: u64,
+    /// The plugin's live grants, checked again here.
+    pub(crate) grants: Grants,
+    /// For a component of a hybrid plugin, the plugin's name.
+    pub(crate) family: Option<Arc<str>>,
 }
 
 /// Hands the plugin's answers to the requests they answer.
@@ -77,6 +82,39 @@ impl Actor for Gateway {
 }
 
 impl GatewayState {
+    /// Whether `to` is another component of the same hybrid plugin (as
+    /// `HostCalls` decides it in process).
+    fn sibling(&self, to: &str) -> bool {
+        self.family.as_deref().is_some_and(|family| {
+            to != &*self.name && (to == family || to.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')))
+        })
+    }
+
+    /// The permission a call needs, checked again on the host: the node
+    /// checked it already, against the grants it was last sent; this
+    /// catches a revocation since then, and a node that lies.
+    fn permit(&self, call: &RouteCall) -> Result<(), WireError> {
+        let (kind, target) = match call {
+            RouteCall::Send { to, .. } if !self.sibling(to) => ("send", Some(to.as_str())),
+            RouteCall::Request { to, .. } if !self.sibling(to) => ("request", Some(to.as_str())),
+            RouteCall::Publish { topic, .. } => ("publish", Some(topic.as_str())),
+            RouteCall::Subscribe(pattern) => ("subscribe", Some(pattern.as_str())),
+            RouteCall::SetTimer { .. } | RouteCall::CancelTimer(_) => ("timers", None),
+            RouteCall::Storage { .. } => ("storage", None),
+            RouteCall::Send { .. } | RouteCall::Request { .. } | RouteCall::Unsubscribe(_) => return Ok(()),
+        };
+        if self.grants.allows_parts(kind, target) {
+            return Ok(());
+        }
+        let wanted = Permission::from_parts(kind, target).unwrap_or(Permission::Log);
+        let Err(e) = self.grants.check(&self.name, &wanted) else { return Ok(()) };
+        let event = AuditEvent::new(&*self.name, AuditKind::PermissionDenied { permission: wanted }, e.message.clone());
+        if self.router.audit(event) {
+            self.shared.quarantined.store(true, Ordering::Release);
+        }
+        Err(e)
+    }
+
     /// Serves one host call. A waited request is answered from a task, so
     /// the gateway keeps serving while the plugin waits.
     fn route(&self, bytes: &[u8], port: RpcReplyPort<Vec<u8>>) {
@@ -87,6 +125,9 @@ impl GatewayState {
             Ok(call) => call,
             Err(e) => return answer(port, Err(e)),
         };
+        if let Err(e) = self.permit(&call) {
+            return answer(port, Err(e));
+        }
         let (from, router) = (&self.name, &self.router);
         let nil = || value(&());
         let result = match call {
@@ -135,5 +176,100 @@ impl GatewayState {
             }
         };
         answer(port, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use wasp_runtime::{Answer, BoxFuture};
+
+    use super::*;
+
+    /// A broker stand-in that records audit events and serves nothing.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<AuditEvent>>);
+
+    impl Router for Recorder {
+        fn send(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn publish(&self, _: &Arc<str>, _: &str, _: Vec<u8>) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn subscribe(&self, _: &Arc<str>, _: &str) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn unsubscribe(&self, _: &Arc<str>, _: &str) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn request(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>, _: Option<Duration>) -> BoxFuture<Answer> {
+            Box::pin(std::future::ready(Ok(Vec::new())))
+        }
+        fn request_async(
+            &self,
+            _: &Arc<str>,
+            _: &str,
+            _: &str,
+            _: Vec<u8>,
+            _: Option<Duration>,
+        ) -> Result<u64, WireError> {
+            Ok(1)
+        }
+        fn audit(&self, event: AuditEvent) -> bool {
+            self.0.lock().unwrap().push(event);
+            true
+        }
+        fn set_timer(&self, _: &Arc<str>, _: TimerSpec) -> Result<u64, WireError> {
+            Ok(1)
+        }
+        fn cancel_timer(&self, _: &Arc<str>, _: u64) -> bool {
+            false
+        }
+    }
+
+    fn gateway(name: &str, family: Option<&str>, granted: &[&str]) -> (GatewayState, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        let state = GatewayState {
+            name: Arc::from(name),
+            router: recorder.clone(),
+            shared: Shared { pending: Pending::default(), quarantined: Arc::default(), notify: Arc::default() },
+            storage: None,
+            quota: 0,
+            grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
+            family: family.map(Arc::from),
+        };
+        (state, recorder)
+    }
+
+    fn send(to: &str) -> RouteCall {
+        RouteCall::Send { to: to.into(), topic: "t".into(), payload: Vec::new() }
+    }
+
+    #[test]
+    fn the_host_checks_a_nodes_calls_again_and_audits_what_it_refuses() {
+        let (gw, recorder) = gateway("p", None, &["send:echo", "storage"]);
+        assert!(gw.permit(&send("echo")).is_ok());
+        assert!(gw.permit(&RouteCall::Storage { service: "kv.get".into(), payload: Vec::new() }).is_ok());
+        let err = gw.permit(&send("other")).expect_err("not granted");
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        let err = gw.permit(&RouteCall::CancelTimer(1)).expect_err("not granted");
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        let events = recorder.0.lock().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].plugin, "p");
+        assert!(
+            matches!(&events[0].kind, AuditKind::PermissionDenied { permission } if permission.to_string() == "send:other")
+        );
+        assert!(gw.shared.quarantined.load(Ordering::Acquire), "the host's verdict on quarantine is kept");
+    }
+
+    #[test]
+    fn a_hybrid_plugins_components_reach_each_other_without_grants() {
+        let (gw, _) = gateway("fam.ui", Some("fam"), &[]);
+        assert!(gw.permit(&send("fam.core")).is_ok());
+        assert!(gw.permit(&send("fam")).is_ok());
+        assert!(gw.permit(&send("famous")).is_err());
     }
 }

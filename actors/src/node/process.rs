@@ -47,6 +47,8 @@ impl Process {
             shared: shared.clone(),
             storage: env.services.storage.clone(),
             quota: env.limits.storage_quota,
+            grants: env.grants.clone(),
+            family: env.family.clone(),
         };
         let (gateway, _) = Actor::spawn(None, Gateway, state)
             .await

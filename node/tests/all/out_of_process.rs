@@ -67,6 +67,7 @@ async fn pid(host: &Host, name: &str) -> u32 {
     decode(&host.request(name, "pid", mp(&())).await.expect("answers its pid"))
 }
 
+#[cfg(unix)]
 fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -127,6 +128,7 @@ async fn host_calls_from_the_node_meet_the_same_checks_as_in_process() {
     host.shutdown().await;
 }
 
+#[cfg(unix)]
 /// Asks the crasher to die by `topic`; checks the caller's answer, the
 /// restart, the audit trail and that the host and other plugins run on.
 async fn dies_and_comes_back(topic: &str, signal: &str) {
@@ -163,6 +165,7 @@ async fn dies_and_comes_back(topic: &str, signal: &str) {
 }
 
 /// Waits until the process `pid` has ended.
+#[cfg(unix)]
 async fn gone(pid: u32) {
     let since = std::time::Instant::now();
     while alive(pid) {
@@ -227,6 +230,21 @@ async fn unload_ends_the_node_process() {
     assert!(alive(node));
     host.unload("crasher").await.expect("unloads");
     gone(node).await;
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_stays_out_of_process_in_a_new_node() {
+    let host = host();
+    load(&host, "crasher").await;
+    let before = pid(&host, "crasher").await;
+    let plugin = host.reload_bytes("crasher", &library()).await.expect("reloads");
+    assert_eq!(plugin.abi_version(), Some(wasp_protocol::ApiVersion::CURRENT), "reported by the node");
+    let after = pid(&host, "crasher").await;
+    assert_ne!(after, before, "the new code runs in a new node");
+    assert_ne!(after, std::process::id(), "and still out of the host's process");
+    #[cfg(unix)]
+    gone(before).await;
     host.shutdown().await;
 }
 
