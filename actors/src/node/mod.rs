@@ -89,7 +89,8 @@ impl Cluster {
                 let server = ractor_cluster::NodeServer::new(
                     0,
                     self.cookie.clone(),
-                    format!("wasp-host-{}", std::process::id()),
+                    // Unique per host: several hosts may share a process.
+                    format!("wasp-host-{}", self.token()),
                     "127.0.0.1".into(),
                     None,
                     None,
