@@ -231,6 +231,28 @@ impl HostBuilder {
         self
     }
 
+    /// Runs the native plugin `name` in a `wasp-node` that someone else
+    /// started — on another machine, say — listening at `addr`
+    /// (`wasp-node --token <name> --listen <addr>`, with the same
+    /// [`node_cookie`](HostBuilder::node_cookie) in its `WASP_NODE_COOKIE`).
+    /// The host connects to it instead of starting a child; if the
+    /// connection is lost, what the plugin held is answered
+    /// `plugin_crashed` and the restarts reconnect. Read the limits of this
+    /// path (no TLS, the cookie is the only authentication) in
+    /// `docs/distributed.md` before using it.
+    pub fn remote_node(mut self, name: impl Into<String>, addr: std::net::SocketAddr) -> Self {
+        self.nodes.remote.insert(name.into(), addr);
+        self
+    }
+
+    /// The secret every node of this host must present
+    /// ([`remote_node`](HostBuilder::remote_node)). Default: a fresh random
+    /// 256-bit cookie, handed to the host's own child nodes.
+    pub fn node_cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.nodes.cookie = Some(cookie.into());
+        self
+    }
+
     /// Builds the host: one wasmtime engine and its epoch ticker.
     ///
     /// Plugins run as tasks of the ambient tokio runtime, which must be the
@@ -264,7 +286,7 @@ impl HostBuilder {
         let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
         let broker = Broker::new(self.limits.request_timeout, self.supervision);
         let binary = self.nodes.binary.clone().unwrap_or_else(crate::node::default_binary);
-        let cluster = Arc::new(crate::node::Cluster::new(binary, !self.no_http)?);
+        let cluster = Arc::new(crate::node::Cluster::new(binary, self.nodes.cookie.clone(), !self.no_http)?);
         Ok(Host {
             inner: Arc::new(Inner {
                 engine,
@@ -730,6 +752,7 @@ impl Host {
         // file I/O: keep it off the async workers.
         let task_name = name.to_owned();
         let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
+        let remote = self.inner.nodes.remote.get(name).copied();
         let image = tokio::task::spawn_blocking(move || {
             if let Some(cluster) = cluster {
                 // Checked here, loaded only in its own process.
@@ -740,6 +763,7 @@ impl Host {
                         library: Arc::new(bytes),
                         abi: OnceLock::new(),
                         cluster,
+                        remote,
                     }))
                 })
             } else if native {

@@ -18,14 +18,8 @@ const FIND_GATEWAY: Duration = Duration::from_secs(10);
 /// The actor; its state is [`NodeState`].
 pub(crate) struct NodeActor;
 
-/// What the node is started with.
-pub(crate) struct NodeArgs {
-    pub(crate) token: String,
-}
-
 /// The instance, once started, and where its answers go.
 pub(crate) struct NodeState {
-    token: String,
     running: Option<Running>,
 }
 
@@ -77,10 +71,10 @@ fn fault(code: ErrorCode, message: impl Into<String>) -> Fault {
 impl Actor for NodeActor {
     type Msg = NodeMsg;
     type State = NodeState;
-    type Arguments = NodeArgs;
+    type Arguments = ();
 
-    async fn pre_start(&self, _: ActorRef<NodeMsg>, args: NodeArgs) -> Result<NodeState, ActorProcessingErr> {
-        Ok(NodeState { token: args.token, running: None })
+    async fn pre_start(&self, _: ActorRef<NodeMsg>, (): ()) -> Result<NodeState, ActorProcessingErr> {
+        Ok(NodeState { running: None })
     }
 
     async fn handle(&self, _: ActorRef<NodeMsg>, msg: NodeMsg, st: &mut NodeState) -> Result<(), ActorProcessingErr> {
@@ -93,6 +87,7 @@ impl Actor for NodeActor {
                 let handled = st.deliver(&bytes).await;
                 reply(port, &handled);
             }
+            NodeMsg::Stop(_) => st.running = None,
             NodeMsg::Unload(_, port) => {
                 let unloaded: Unloaded = match st.running.as_mut() {
                     None => Err(fault(ErrorCode::Unavailable, "the plugin has not started")),
@@ -112,12 +107,11 @@ fn reply<T: serde::Serialize>(port: RpcReplyPort<Vec<u8>>, value: &T) {
     let _ = port.send(wire::encode(value));
 }
 
-/// Finds the host's gateway for this node among the cluster's groups.
-async fn find_gateway(token: &str) -> Option<ActorCell> {
-    let group = wire::gateway_group(token);
+/// Finds the host's gateway for this instance among the cluster's groups.
+async fn find_gateway(group: &str) -> Option<ActorCell> {
     let since = Instant::now();
     loop {
-        if let Some(cell) = ractor::pg::get_members(&group).into_iter().next() {
+        if let Some(cell) = ractor::pg::get_members(&group.to_owned()).into_iter().next() {
             return Some(cell);
         }
         if since.elapsed() > FIND_GATEWAY {
@@ -133,7 +127,7 @@ impl NodeState {
             return Err(fault(ErrorCode::Internal, "this node already runs a plugin"));
         }
         let start: Start = wire::decode("start", bytes).map_err(|e| fault(e.code, e.message))?;
-        let gateway: ActorRef<GatewayMsg> = find_gateway(&self.token)
+        let gateway: ActorRef<GatewayMsg> = find_gateway(&start.gateway)
             .await
             .ok_or_else(|| fault(ErrorCode::Unavailable, "this node cannot find its host's gateway"))?
             .into();

@@ -13,6 +13,12 @@
 //! wasp-node --token <token> [--listen <ip:port>] [--watch-stdin]
 //! ```
 //!
+//! A host starts its own nodes on loopback. A node for a host on another
+//! machine is started by hand with the plugin's name as its token and an
+//! address to listen on (`--listen 10.0.0.5:7000`), and the host is told
+//! where it is (`HostBuilder::remote_node`); it then waits for its host,
+//! and runs the plugin again after each restart.
+//!
 //! The cookie that authenticates the host comes from the `WASP_NODE_COOKIE`
 //! environment variable. With `--watch-stdin` the node exits when its
 //! standard input closes (its host is gone).
@@ -27,7 +33,7 @@ use ractor::Actor;
 use tokio::io::AsyncReadExt;
 use wasp_actors::node::wire;
 
-use crate::actor::{NodeActor, NodeArgs};
+use crate::actor::NodeActor;
 
 /// The largest frame a node accepts: a plugin library travels in one.
 const MAX_FRAME: u64 = 256 << 20;
@@ -79,9 +85,8 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), String> {
     let args = parse_args()?;
     let cookie = std::env::var(wire::COOKIE_ENV).map_err(|_| format!("{} is not set", wire::COOKIE_ENV))?;
-    let (actor, _) = Actor::spawn(None, NodeActor, NodeArgs { token: args.token.clone() })
-        .await
-        .map_err(|e| format!("cannot start the node actor: {e}"))?;
+    let (actor, _) =
+        Actor::spawn(None, NodeActor, ()).await.map_err(|e| format!("cannot start the node actor: {e}"))?;
     ractor::pg::join(wire::node_group(&args.token), vec![actor.get_cell()]);
     let addr = listen(&args, &cookie).await?;
     // The host reads this line to learn where to connect.

@@ -37,11 +37,15 @@ pub(crate) struct NodeConfig {
     pub(crate) all: bool,
     /// The `wasp-node` executable; `None`: [`default_binary`].
     pub(crate) binary: Option<PathBuf>,
+    /// Plugins that run in a node someone else started, by address.
+    pub(crate) remote: HashMap<String, std::net::SocketAddr>,
+    /// The cluster's cookie; `None`: a fresh random one.
+    pub(crate) cookie: Option<String>,
 }
 
 impl NodeConfig {
     pub(crate) fn isolates(&self, name: &str) -> bool {
-        self.all || self.names.contains(name)
+        self.all || self.names.contains(name) || self.remote.contains_key(name)
     }
 }
 
@@ -75,11 +79,16 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    pub(crate) fn new(binary: PathBuf, http: bool) -> Result<Self, crate::Error> {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| crate::Error::Environment(format!("no randomness for the node cookie: {e}")))?;
-        let cookie = secret.iter().map(|b| format!("{b:02x}")).collect();
+    pub(crate) fn new(binary: PathBuf, cookie: Option<String>, http: bool) -> Result<Self, crate::Error> {
+        let cookie = match cookie {
+            Some(cookie) => cookie,
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret)
+                    .map_err(|e| crate::Error::Environment(format!("no randomness for the node cookie: {e}")))?;
+                secret.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        };
         Ok(Self { binary, cookie, server: tokio::sync::OnceCell::new(), http })
     }
 
@@ -121,6 +130,8 @@ pub(crate) struct NodeImage {
     pub(crate) library: Arc<Vec<u8>>,
     pub(crate) abi: OnceLock<ApiVersion>,
     pub(crate) cluster: Arc<Cluster>,
+    /// A node someone else started, at this address; `None`: a child.
+    pub(crate) remote: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for NodeImage {
@@ -165,6 +176,7 @@ impl RemoteImage for NodeImage {
                 library: self.library.clone(),
                 abi: self.abi.clone(),
                 cluster: self.cluster.clone(),
+                remote: self.remote,
             });
             let shared = Shared {
                 pending: Pending::default(),

@@ -12,7 +12,31 @@ use wasp_runtime::{Error as RuntimeError, PluginEnv};
 
 use super::gateway::{Gateway, GatewayState};
 use super::wire::{self, GatewayMsg, NodeMsg, Start, Started, WireLimits};
-use super::{NodeImage, Shared, fail_all};
+use super::{NodeImage, Notify, Pending, Shared, fail_all};
+
+/// What happens when a node's process ends (or its connection is lost).
+struct Exit {
+    pending: Pending,
+    notify: Arc<std::sync::Mutex<Option<Notify>>>,
+    gateway: ActorRef<GatewayMsg>,
+}
+
+impl Exit {
+    /// Answers what the plugin held, stops its gateway, and (when it ended
+    /// by itself) tells the plugin's actor.
+    fn ended(self, plugin: &str, how: String, by_itself: bool, exited: &watch::Sender<Option<String>>) {
+        let _ = exited.send(Some(how.clone()));
+        let crashed = RuntimeError::Remote { plugin: plugin.to_owned(), code: ErrorCode::PluginCrashed, message: how };
+        fail_all(&self.pending, &crashed.to_wire());
+        self.gateway.stop(None);
+        if by_itself {
+            let notify = super::lock(&self.notify).clone();
+            if let Some(notify) = notify {
+                notify(crashed.to_string());
+            }
+        }
+    }
+}
 
 /// How long a node may take to start listening, and to be found.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -54,21 +78,23 @@ impl Process {
             .await
             .map_err(|e| failed(name, format!("cannot start its gateway: {e}")))?;
         ractor::pg::join(wire::gateway_group(&token), vec![gateway.get_cell()]);
-        let started = Self::launch(image, env, shared, &token, gateway.clone(), restored).await;
+        let exit = Exit { pending: shared.pending.clone(), notify: shared.notify.clone(), gateway: gateway.clone() };
+        let connected = match image.remote {
+            None => Self::launch(image, env, &token, exit).await,
+            Some(addr) => Self::attach(image, env, addr, exit).await,
+        };
+        let started = match connected {
+            Ok(process) => process.start(image, env, &token, restored).await,
+            Err(e) => Err(e),
+        };
         if started.is_err() {
             gateway.stop(None);
         }
         started
     }
 
-    async fn launch(
-        image: &Arc<NodeImage>,
-        env: &PluginEnv,
-        shared: &Shared,
-        token: &str,
-        gateway: ActorRef<GatewayMsg>,
-        restored: Option<Vec<u8>>,
-    ) -> Result<(Self, ApiVersion), RuntimeError> {
+    /// Starts a child `wasp-node` and connects to it.
+    async fn launch(image: &Arc<NodeImage>, env: &PluginEnv, token: &str, exit: Exit) -> Result<Self, RuntimeError> {
         let name = &*env.name;
         let cluster = &image.cluster;
         let mut child = tokio::process::Command::new(&cluster.binary)
@@ -124,8 +150,6 @@ impl Process {
         let node: ActorRef<NodeMsg> = cell.into();
         let (exited_tx, exited) = watch::channel(None);
         let (kill, killed) = oneshot::channel::<()>();
-        let pending = shared.pending.clone();
-        let notify = shared.notify.clone();
         let plugin = env.name.clone();
         tokio::spawn(async move {
             let (reason, by_itself) = tokio::select! {
@@ -137,22 +161,80 @@ impl Process {
                 }
             };
             drop(stdin);
-            let how = format!("its node process ended: {reason}");
-            tracing::warn!(target: "wasp::node", plugin = %plugin, pid = ?pid, "{how}");
-            let _ = exited_tx.send(Some(how.clone()));
-            let crashed =
-                RuntimeError::Remote { plugin: plugin.to_string(), code: ErrorCode::PluginCrashed, message: how };
-            fail_all(&pending, &crashed.to_wire());
-            gateway.stop(None);
-            if by_itself {
-                let notify = super::lock(&notify).clone();
-                if let Some(notify) = notify {
-                    notify(crashed.to_string());
-                }
-            }
+            tracing::warn!(target: "wasp::node", plugin = %plugin, pid = ?pid, "its node process ended: {reason}");
+            exit.ended(&plugin, format!("its node process ended: {reason}"), by_itself, &exited_tx);
         });
-        let process = Self { node, pid, exited, kill: Some(kill) };
+        Ok(Self { node, pid, exited, kill: Some(kill) })
+    }
+
+    /// Connects to a `wasp-node` someone else started, at `addr`, that was
+    /// given the plugin's name as its token.
+    async fn attach(
+        image: &Arc<NodeImage>,
+        env: &PluginEnv,
+        addr: std::net::SocketAddr,
+        exit: Exit,
+    ) -> Result<Self, RuntimeError> {
+        let name = &*env.name;
+        let group = wire::node_group(name);
+        if ractor::pg::get_members(&group).is_empty() {
+            let server = image.cluster.server().await?;
+            ractor_cluster::client_connect(&server, addr)
+                .await
+                .map_err(|e| failed(name, format!("cannot connect to its node at {addr}: {e}")))?;
+        }
+        let since = Instant::now();
+        let cell = loop {
+            if let Some(cell) = ractor::pg::get_members(&group).into_iter().next() {
+                break cell;
+            }
+            if since.elapsed() > START_TIMEOUT {
+                return Err(failed(name, format!("no node with token `{name}` joined from {addr}")));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let node: ActorRef<NodeMsg> = cell.into();
+        let (exited_tx, exited) = watch::channel(None);
+        let (kill, killed) = oneshot::channel::<()>();
+        let plugin = env.name.clone();
+        let stop = node.clone();
+        tokio::spawn(async move {
+            // The node's actor leaves its group when the connection closes.
+            // Gone for 200 ms: a group can be empty for a moment while
+            // ractor_cluster resynchronises it.
+            let lost = async {
+                let mut missing = 0;
+                while missing < 10 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    missing = if ractor::pg::get_members(&group).is_empty() { missing + 1 } else { 0 };
+                }
+            };
+            let (how, by_itself) = tokio::select! {
+                () = lost => (format!("the connection to its node at {addr} was lost"), true),
+                _ = killed => {
+                    let _ = stop.cast(NodeMsg::Stop(Vec::new()));
+                    ("it was stopped by the host".to_owned(), false)
+                }
+            };
+            tracing::warn!(target: "wasp::node", plugin = %plugin, %addr, "{how}");
+            exit.ended(&plugin, how, by_itself, &exited_tx);
+        });
+        Ok(Self { node, pid: None, exited, kill: Some(kill) })
+    }
+
+    /// Starts the plugin in the connected node (its `on_load` runs there).
+    async fn start(
+        self,
+        image: &Arc<NodeImage>,
+        env: &PluginEnv,
+        token: &str,
+        restored: Option<Vec<u8>>,
+    ) -> Result<(Self, ApiVersion), RuntimeError> {
+        let name = &*env.name;
+        let cluster = &image.cluster;
+        let process = self;
         let start = Start {
+            gateway: wire::gateway_group(token),
             name: name.to_owned(),
             file_name: image.file_name.clone(),
             library: image.library.to_vec(),

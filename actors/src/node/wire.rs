@@ -21,7 +21,7 @@ pub fn node_group(token: &str) -> String {
     format!("wasp.node.{token}")
 }
 
-/// The `ractor::pg` group the host's [`GatewayMsg`] actor for one node joins.
+/// The `ractor::pg` group the host's [`GatewayMsg`] actor for one instance joins.
 pub fn gateway_group(token: &str) -> String {
     format!("wasp.gateway.{token}")
 }
@@ -48,6 +48,9 @@ pub enum NodeMsg {
     /// Run the plugin's `on_unload`; the reply is an [`Unloaded`].
     #[rpc]
     Unload(Vec<u8>, RpcReplyPort<Vec<u8>>),
+    /// Drop the instance (the document is empty): a node the host did not
+    /// start is not killed, it waits for its next [`NodeMsg::Start`].
+    Stop(Vec<u8>),
 }
 
 /// Messages to the host's gateway for one node: everything the plugin asks
@@ -66,6 +69,8 @@ pub enum GatewayMsg {
 /// What a node starts its instance with.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Start {
+    /// The `ractor::pg` group of the host's gateway for this instance.
+    pub gateway: String,
     /// The plugin's address.
     pub name: String,
     /// The library's file name (for the loaded copy's name).

@@ -282,3 +282,84 @@ async fn a_missing_node_binary_fails_the_load_with_a_clear_error() {
     assert!(err.to_string().contains("/nonexistent/wasp-node"), "{err}");
     host.shutdown().await;
 }
+
+/// A `wasp-node` started by hand, as on another machine: `--listen`, the
+/// plugin's name as its token, the cookie in its environment.
+struct StandaloneNode {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl StandaloneNode {
+    fn start(token: &str, cookie: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasp-node"))
+            .args(["--token", token, "--listen", "127.0.0.1:0"])
+            .env(wasp_actors::node::wire::COOKIE_ENV, cookie)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("wasp-node starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("reads");
+        let addr = line
+            .trim()
+            .strip_prefix(wasp_actors::node::wire::LISTENING)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("not a listening line: {line:?}"));
+        Self { child, addr }
+    }
+}
+
+impl Drop for StandaloneNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_reaches_a_node_it_did_not_start_and_survives_its_crash() {
+    let node = StandaloneNode::start("faraway", "a shared secret");
+    let host = Host::builder()
+        .remote_node("faraway", node.addr)
+        .node_cookie("a shared secret")
+        .request_timeout(Duration::from_secs(20))
+        .supervision(Supervision {
+            backoff_initial: Duration::from_millis(5),
+            max_failures: 2,
+            ..Supervision::default()
+        })
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds");
+    let mut manifest = Manifest::new("faraway").expect("valid name");
+    manifest.kind = ManifestKind::Native;
+    host.load_bytes_with(manifest.clone(), &library()).await.expect("loads in the remote node");
+    let back: String = decode(&host.request("faraway", "echo", mp("over there")).await.expect("answers"));
+    assert_eq!(back, "over there");
+    assert_eq!(pid(&host, "faraway").await, node.child.id(), "it runs in the node we started");
+    // Unloading stops the plugin, not the node: it can be loaded again.
+    host.unload("faraway").await.expect("unloads");
+    host.load_bytes_with(manifest, &library()).await.expect("loads again in the same node");
+    assert_eq!(pid(&host, "faraway").await, node.child.id());
+    // The node dies: what it held is answered, the host runs on.
+    let err = host.request("faraway", "abort", mp(&())).await.expect_err("the node dies");
+    assert_eq!(err.code, ErrorCode::PluginCrashed, "{err}");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_host_with_the_wrong_cookie() {
+    let node = StandaloneNode::start("guarded", "the right secret");
+    let host = Host::builder()
+        .remote_node("guarded", node.addr)
+        .node_cookie("a wrong secret")
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds");
+    let mut manifest = Manifest::new("guarded").expect("valid name");
+    manifest.kind = ManifestKind::Native;
+    let err = host.load_bytes_with(manifest, &library()).await.expect_err("not authenticated");
+    assert!(err.to_string().contains("guarded"), "{err}");
+    host.shutdown().await;
+}
