@@ -44,6 +44,8 @@ use crate::{Error, Supervision};
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
 /// | [`out_of_process`](HostBuilder::out_of_process) | none: native plugins run in the host's process |
 /// | [`node_binary`](HostBuilder::node_binary) | `$WASP_NODE`, else `wasp-node` beside the running executable |
+/// | [`remote_node`](HostBuilder::remote_node) | none: out-of-process plugins run in the host's own children |
+/// | [`node_cookie`](HostBuilder::node_cookie) | a fresh random 256-bit cookie per host |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,

@@ -35,9 +35,6 @@ use wasp_actors::node::wire;
 
 use crate::actor::NodeActor;
 
-/// The largest frame a node accepts: a plugin library travels in one.
-const MAX_FRAME: u64 = 256 << 20;
-
 struct Args {
     token: String,
     listen: SocketAddr,
@@ -124,7 +121,7 @@ async fn listen(args: &Args, cookie: &str) -> Result<SocketAddr, String> {
             None,
         )
         .with_listen_addr(addr.ip())
-        .with_max_inbound_frame_size(MAX_FRAME);
+        .with_max_inbound_frame_size(wire::MAX_FRAME);
         match Actor::spawn(None, server, ()).await {
             Ok(_) => return Ok(addr),
             Err(e) if args.listen.port() == 0 => last = e.to_string(),

@@ -104,7 +104,9 @@ impl Cluster {
                     None,
                     None,
                 )
-                .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into());
+                .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+                // A reply may be as large as a plugin's messages may be.
+                .with_max_inbound_frame_size(wire::MAX_FRAME);
                 let (server, _) = ractor::Actor::spawn(None, server, ())
                     .await
                     .map_err(|e| RuntimeError::Internal(format!("cannot start the cluster's node server: {e}")))?;

@@ -30,6 +30,10 @@ pub fn gateway_group(token: &str) -> String {
 /// this prefix, then `<ip>:<port>`.
 pub const LISTENING: &str = "wasp-node listening on ";
 
+/// The largest frame either side accepts: a plugin library travels in one,
+/// and so does a reply as large as a plugin's messages may be.
+pub const MAX_FRAME: u64 = 256 << 20;
+
 /// The environment variable that hands a node its cookie (kept off the
 /// command line, where other users of the machine could read it).
 pub const COOKIE_ENV: &str = "WASP_NODE_COOKIE";
