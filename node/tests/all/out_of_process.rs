@@ -363,3 +363,29 @@ async fn a_node_refuses_a_host_with_the_wrong_cookie() {
     assert!(err.to_string().contains("guarded"), "{err}");
     host.shutdown().await;
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_keeps_crashing_is_quarantined_until_lifted() {
+    let host = builder()
+        .supervision(Supervision {
+            backoff_initial: Duration::from_millis(5),
+            max_failures: 2,
+            ..Supervision::default()
+        })
+        .build()
+        .expect("host builds");
+    load(&host, "crasher").await;
+    for _ in 0..2 {
+        let err = host.request("crasher", "abort", mp(&())).await.expect_err("dies");
+        assert_eq!(err.code, ErrorCode::PluginCrashed, "{err}");
+    }
+    let info = host.plugins().into_iter().find(|p| p.name == "crasher").expect("listed");
+    assert_eq!(info.state, wasp_actors::PluginState::Quarantined);
+    let err = host.request("crasher", "echo", mp("x")).await.expect_err("quarantined");
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    host.lift_quarantine("crasher").await.expect("lifts");
+    let back: String = decode(&host.request("crasher", "echo", mp("back")).await.expect("a new node answers"));
+    assert_eq!(back, "back");
+    host.shutdown().await;
+}
