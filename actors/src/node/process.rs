@@ -116,13 +116,23 @@ impl Process {
             let mut lines = BufReader::new(stdout?).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(addr) = line.strip_prefix(wire::LISTENING) {
-                    return addr.trim().parse::<std::net::SocketAddr>().ok();
+                    return Some((addr.trim().parse::<std::net::SocketAddr>().ok()?, lines));
                 }
             }
             None
         };
         let addr = match tokio::time::timeout(START_TIMEOUT, listening).await {
-            Ok(Some(addr)) => addr,
+            Ok(Some((addr, mut lines))) => {
+                // What the plugin prints goes on being read (a closed pipe
+                // would make its next `println!` panic), into the log.
+                let plugin = env.name.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        tracing::info!(target: "wasp::node", plugin = %plugin, "{line}");
+                    }
+                });
+                addr
+            }
             Ok(None) => {
                 let status = child.wait().await.ok();
                 return Err(failed(name, format!("its node did not start ({})", describe(status))));

@@ -82,6 +82,12 @@ async fn a_plugin_out_of_process_answers_from_its_own_process() {
     assert_eq!(back, "hello");
     let node = pid(&host, "crasher").await;
     assert_ne!(node, std::process::id(), "the plugin runs in a process of its own");
+    // Its standard output is read (into the host's log), so printing works
+    // as in process, again and again.
+    for _ in 0..3 {
+        let printed: String = decode(&host.request("crasher", "print", mp("a line")).await.expect("prints"));
+        assert_eq!(printed, "printed");
+    }
     host.shutdown().await;
 }
 
@@ -380,8 +386,16 @@ async fn a_node_that_keeps_crashing_is_quarantined_until_lifted() {
         let err = host.request("crasher", "abort", mp(&())).await.expect_err("dies");
         assert_eq!(err.code, ErrorCode::PluginCrashed, "{err}");
     }
-    let info = host.plugins().into_iter().find(|p| p.name == "crasher").expect("listed");
-    assert_eq!(info.state, wasp_actors::PluginState::Quarantined);
+    // The caller hears of the crash first; the actor quarantines just after.
+    let since = std::time::Instant::now();
+    loop {
+        let info = host.plugins().into_iter().find(|p| p.name == "crasher").expect("listed");
+        if info.state == wasp_actors::PluginState::Quarantined {
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(10), "not quarantined: {:?}", info.state);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let err = host.request("crasher", "echo", mp("x")).await.expect_err("quarantined");
     assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     host.lift_quarantine("crasher").await.expect("lifts");
