@@ -54,7 +54,14 @@ pub(crate) enum PluginMsg {
     /// messages queued behind this one go to the new instance. On failure
     /// the old instance keeps running.
     Replace(Box<Replacement>, oneshot::Sender<Result<(), wasp_runtime::Error>>),
+    /// The plugin's process (a `wasp-node`) ended by itself between
+    /// messages: restart it as after a fault.
+    Exited(String),
 }
+
+// `ractor_cluster` turns on `ractor/cluster`, which drops ractor's blanket
+// `Message` impl: a message that never leaves the process says so itself.
+impl ractor::Message for PluginMsg {}
 
 /// New code for a running plugin: what a [`PluginMsg::Replace`] starts.
 pub(crate) struct Replacement {
@@ -82,9 +89,10 @@ impl Actor for PluginActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<PluginMsg>,
-        args: PluginArgs,
+        myself: ActorRef<PluginMsg>,
+        mut args: PluginArgs,
     ) -> Result<PluginActorState, ActorProcessingErr> {
+        watch_exit(&mut args.instance, &myself);
         Ok(PluginActorState {
             name: args.name,
             instance: args.instance,
@@ -137,10 +145,22 @@ impl Actor for PluginActor {
             }
             PluginMsg::Replace(next, done) => {
                 let result = st.replace(*next).await;
+                watch_exit(&mut st.instance, &myself);
                 let _ = done.send(result);
             }
+            PluginMsg::Exited(how) => st.exited(how).await,
         }
         Ok(())
+    }
+}
+
+/// Has an out-of-process instance tell the actor when its process ends by itself.
+fn watch_exit(instance: &mut Instance, actor: &ActorRef<PluginMsg>) {
+    if let Instance::Remote(remote) = instance {
+        let actor = actor.clone();
+        remote.on_exit(Arc::new(move |how| {
+            let _ = actor.cast(PluginMsg::Exited(how));
+        }));
     }
 }
 
@@ -196,6 +216,19 @@ impl PluginActorState {
             Some(m) => broker.cancel_member_timers(&self.name, m.index),
             None => broker.cancel_timers(&self.name),
         }
+    }
+
+    /// The plugin's process ended between messages (what it held was
+    /// answered `plugin_crashed`): a fault like any other. Nothing to do
+    /// if the instance was restarted since (the crash came mid-message).
+    async fn exited(&mut self, how: String) {
+        let Instance::Remote(remote) = &self.instance else { return };
+        if remote.exited().is_none() {
+            return;
+        }
+        self.counters.faults.fetch_add(1, Ordering::Relaxed);
+        self.audit(AuditKind::Fault { code: ErrorCode::PluginCrashed }, format!("plugin fault: {how}"));
+        self.supervise(&how).await;
     }
 
     fn audit(&self, kind: AuditKind, message: String) {

@@ -45,6 +45,10 @@ use crate::{Error, Supervision};
 /// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
 /// | [`library`](HostBuilder::library), [`libraries`](HostBuilder::libraries) | none: a plugin that `uses` a library is refused |
 /// | [`max_instances`](HostBuilder::max_instances) | 64 instances per pooled plugin (`docs/pools.md`) |
+/// | [`out_of_process`](HostBuilder::out_of_process) | none: native plugins run in the host's process |
+/// | [`node_binary`](HostBuilder::node_binary) | `$WASP_NODE`, else `wasp-node` beside the running executable |
+/// | [`remote_node`](HostBuilder::remote_node) | none: out-of-process plugins run in the host's own children |
+/// | [`node_cookie`](HostBuilder::node_cookie) | a fresh random 256-bit cookie per host |
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
     schedule: Schedule,
@@ -64,6 +68,8 @@ pub struct HostBuilder {
     pool: Option<u32>,
     /// Shared library files, and folders of them, to compile at build.
     libraries: Vec<(PathBuf, bool)>,
+    /// Native plugins that run in a `wasp-node` child process.
+    nodes: crate::node::NodeConfig,
 }
 
 /// The default size of the instance pool ([`HostBuilder::instance_pool`]).
@@ -231,6 +237,55 @@ impl HostBuilder {
         Ok(self)
     }
 
+    /// Runs the native plugin `name` out of process: in a child `wasp-node`
+    /// process of its own, reached through `ractor_cluster` on loopback.
+    /// A crash or an abort in the plugin then ends only that process: the
+    /// requests it held are answered `plugin_crashed`, and it is restarted
+    /// under the [`supervision`](HostBuilder::supervision) rules. Its
+    /// messages, host calls and permissions are the same as in process.
+    /// Call once per plugin; see `docs/distributed.md`.
+    pub fn out_of_process(mut self, name: impl Into<String>) -> Self {
+        self.nodes.names.insert(name.into());
+        self
+    }
+
+    /// Runs every native plugin out of process ([`HostBuilder::out_of_process`]).
+    pub fn all_native_out_of_process(mut self, enabled: bool) -> Self {
+        self.nodes.all = enabled;
+        self
+    }
+
+    /// The `wasp-node` executable that runs out-of-process plugins. Default:
+    /// the `WASP_NODE` environment variable, else `wasp-node` (`wasp-node.exe`
+    /// on Windows) in the folder of the running executable, where a Tauri
+    /// bundle or `cargo build` puts it.
+    pub fn node_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.nodes.binary = Some(path.into());
+        self
+    }
+
+    /// Runs the native plugin `name` in a `wasp-node` that someone else
+    /// started — on another machine, say — listening at `addr`
+    /// (`wasp-node --token <name> --listen <addr>`, with the same
+    /// [`node_cookie`](HostBuilder::node_cookie) in its `WASP_NODE_COOKIE`).
+    /// The host connects to it instead of starting a child; if the
+    /// connection is lost, what the plugin held is answered
+    /// `plugin_crashed` and the restarts reconnect. Read the limits of this
+    /// path (no TLS, the cookie is the only authentication) in
+    /// `docs/distributed.md` before using it.
+    pub fn remote_node(mut self, name: impl Into<String>, addr: std::net::SocketAddr) -> Self {
+        self.nodes.remote.insert(name.into(), addr);
+        self
+    }
+
+    /// The secret every node of this host must present
+    /// ([`remote_node`](HostBuilder::remote_node)). Default: a fresh random
+    /// 256-bit cookie, handed to the host's own child nodes.
+    pub fn node_cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.nodes.cookie = Some(cookie.into());
+        self
+    }
+
     /// Builds the host: one wasmtime engine and its epoch ticker.
     ///
     /// Plugins run as tasks of the ambient tokio runtime, which must be the
@@ -264,6 +319,8 @@ impl HostBuilder {
         let http = if self.no_http { None } else { Some(HttpClient::new(self.limits.request_timeout)?) };
         let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
         let broker = Broker::new(self.limits.request_timeout, self.supervision);
+        let binary = self.nodes.binary.clone().unwrap_or_else(crate::node::default_binary);
+        let cluster = Arc::new(crate::node::Cluster::new(binary, self.nodes.cookie.clone(), !self.no_http)?);
         Ok(Host {
             inner: Arc::new(Inner {
                 engine,
@@ -279,6 +336,8 @@ impl HostBuilder {
                 debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
                 watcher: OnceLock::new(),
                 libraries,
+                nodes: self.nodes,
+                cluster,
             }),
         })
     }
@@ -360,6 +419,10 @@ pub(crate) struct Inner {
     watcher: OnceLock<Arc<Watcher>>,
     /// The shared libraries plugins may `use`.
     libraries: Libraries,
+    /// Which native plugins run out of process.
+    nodes: crate::node::NodeConfig,
+    /// The host's end of the cluster of `wasp-node` processes.
+    cluster: Arc<crate::node::Cluster>,
 }
 
 impl std::fmt::Debug for Host {
@@ -843,8 +906,22 @@ impl Host {
         // Compiling (or mapping a library) takes milliseconds of CPU and
         // file I/O: keep it off the async workers.
         let task_name = name.to_owned();
+        let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
+        let remote = self.inner.nodes.remote.get(name).copied();
         let image = tokio::task::spawn_blocking(move || {
-            if native {
+            if let Some(cluster) = cluster {
+                // Checked here, loaded only in its own process.
+                NativePlugin::check(&task_name, &bytes).map(|()| {
+                    PluginImage::Remote(Arc::new(crate::node::NodeImage {
+                        name: task_name.clone(),
+                        file_name,
+                        library: Arc::new(bytes),
+                        abi: OnceLock::new(),
+                        cluster,
+                        remote,
+                    }))
+                })
+            } else if native {
                 NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
             } else {
                 PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
@@ -1048,6 +1125,16 @@ impl Host {
     /// only in versions the manifest does not accept (audited as a refused
     /// load).
     fn check_uses(&self, manifest: &Manifest) -> Result<(), Error> {
+        let name = &manifest.name;
+        // A `wasp-node` has no engine to run WASM libraries in.
+        if !manifest.uses.is_empty() && manifest.kind == ManifestKind::Native && self.inner.nodes.isolates(name) {
+            let e = Error::Unsupported(format!(
+                "plugin `{name}` uses shared libraries, which plugins running out of process cannot reach yet; \
+                 run it in process or drop `uses`"
+            ));
+            self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
+            return Err(e);
+        }
         if let Err(e) = self.inner.libraries.resolve(&manifest.name, &manifest.uses) {
             let name = &manifest.name;
             self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
@@ -1112,7 +1199,6 @@ impl Host {
         origin: Option<PathBuf>,
     ) -> Result<PluginRef, Error> {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
-        let abi = image.abi_version();
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let broker = &self.inner.broker;
         let limits = manifest.limits.apply(&self.inner.limits);
@@ -1157,6 +1243,8 @@ impl Host {
         if let Some(pool) = &pool {
             pool.set_members(actors.clone());
         }
+        // Known once started, for a library that runs in another process.
+        let abi = image.abi_version();
         let route = Route {
             actor: actors[0].clone(),
             queued,

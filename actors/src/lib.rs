@@ -38,6 +38,7 @@ mod broker;
 mod error;
 mod host;
 mod metrics;
+pub mod node;
 mod policy;
 mod pool;
 mod supervision;

@@ -291,6 +291,17 @@ pub enum Error {
         /// The versions the host has, such as `1.0.0, 1.2.0`.
         offered: String,
     },
+    /// A plugin running in another process (a `wasp-node`) faulted there,
+    /// or that process ended.
+    #[error("plugin `{plugin}` (in its own process): {message}")]
+    Remote {
+        /// The plugin.
+        plugin: String,
+        /// The fault's stable code.
+        code: ErrorCode,
+        /// What happened.
+        message: String,
+    },
     /// A fault in wasp or wasmtime.
     #[error("internal error: {0}")]
     Internal(String),
@@ -325,6 +336,7 @@ impl Error {
             Self::MissingLibrary { .. } => ErrorCode::NotFound,
             Self::IncompatibleLibrary { .. } => ErrorCode::VersionMismatch,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Remote { code, .. } => *code,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::env::PluginEnv;
 use crate::library::call::{LibraryHost, host_call, parse_service};
 use crate::router::{Answer, BoxFuture, ReplyTo, TimerSpec};
 use crate::services::http::HttpClient;
+use crate::services::storage::Storage;
 
 /// The most keys one `kv.list` returns.
 const MAX_LIST: usize = 10_000;
@@ -600,46 +601,18 @@ impl HostCalls {
     }
 
     fn storage_call(&mut self, service: &str, payload: Vec<u8>) -> Result<BoxFuture<Answer>, WireError> {
-        let storage = self.env.services.storage.clone().ok_or_else(|| {
-            WireError::new(
-                ErrorCode::Unavailable,
-                format!("{service}: this host keeps no plugin storage (it was built without a data directory)"),
-            )
-        })?;
-        let plugin = self.env.name.clone();
-        let quota = self.env.limits.storage_quota;
-        let service: &'static str = svc::ALL.iter().copied().find(|s| *s == service).unwrap_or("kv");
-        let op: Box<dyn FnOnce() -> Answer + Send> = match service {
-            svc::KV_GET => {
-                let KvKey { key } = decode(service, "{ key }", &payload)?;
-                Box::new(move || match storage.get(&plugin, &key)? {
-                    Some(value) => encode(serde_bytes::Bytes::new(&value)),
-                    None => Ok(NIL.to_vec()),
-                })
+        match self.env.services.storage.clone() {
+            Some(storage) => {
+                serve_storage(storage, self.env.name.clone(), self.env.limits.storage_quota, service, &payload)
             }
-            svc::KV_SET => {
-                let KvSet { key, value } = decode(service, "{ key, value }", &payload)?;
-                Box::new(move || {
-                    storage.set(&plugin, &key, &value, quota)?;
-                    Ok(NIL.to_vec())
-                })
-            }
-            svc::KV_DELETE => {
-                let KvKey { key } = decode(service, "{ key }", &payload)?;
-                Box::new(move || encode(&storage.delete(&plugin, &key)?))
-            }
-            svc::KV_LIST => {
-                let KvList { prefix } = decode(service, "{ prefix }", &payload)?;
-                Box::new(move || encode(&storage.list(&plugin, &prefix, MAX_LIST)?))
-            }
-            _ => Box::new(move || encode(&KvUsage { used: storage.usage(&plugin)?, quota })),
-        };
-        Ok(Box::pin(async move {
-            // The database does file I/O (a write waits for fsync): keep it off the async workers.
-            tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
-                Err(WireError::new(ErrorCode::Internal, format!("{service}: the storage task failed: {e}")))
-            })
-        }))
+            // A plugin out of process: the store is its host's.
+            None => self.env.router.storage(&self.env.name, service, payload).ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::Unavailable,
+                    format!("{service}: this host keeps no plugin storage (it was built without a data directory)"),
+                )
+            }),
+        }
     }
 
     /// Registers a request about to be handed to the plugin.
@@ -676,4 +649,48 @@ impl HostCalls {
             pending.reply.send(Err(error.clone()));
         }
     }
+}
+
+/// Serves one `kv.*` call of `plugin` from `storage` (its permission
+/// already checked): the store's half of a plugin's storage calls, for a
+/// host that serves them for a plugin running elsewhere (a `wasp-node`).
+pub fn serve_storage(
+    storage: Storage,
+    plugin: Arc<str>,
+    quota: u64,
+    service: &str,
+    payload: &[u8],
+) -> Result<BoxFuture<Answer>, WireError> {
+    let service: &'static str = svc::ALL.iter().copied().find(|s| *s == service).unwrap_or("kv");
+    let op: Box<dyn FnOnce() -> Answer + Send> = match service {
+        svc::KV_GET => {
+            let KvKey { key } = decode(service, "{ key }", payload)?;
+            Box::new(move || match storage.get(&plugin, &key)? {
+                Some(value) => encode(serde_bytes::Bytes::new(&value)),
+                None => Ok(NIL.to_vec()),
+            })
+        }
+        svc::KV_SET => {
+            let KvSet { key, value } = decode(service, "{ key, value }", payload)?;
+            Box::new(move || {
+                storage.set(&plugin, &key, &value, quota)?;
+                Ok(NIL.to_vec())
+            })
+        }
+        svc::KV_DELETE => {
+            let KvKey { key } = decode(service, "{ key }", payload)?;
+            Box::new(move || encode(&storage.delete(&plugin, &key)?))
+        }
+        svc::KV_LIST => {
+            let KvList { prefix } = decode(service, "{ prefix }", payload)?;
+            Box::new(move || encode(&storage.list(&plugin, &prefix, MAX_LIST)?))
+        }
+        _ => Box::new(move || encode(&KvUsage { used: storage.usage(&plugin)?, quota })),
+    };
+    Ok(Box::pin(async move {
+        // The database does file I/O (a write waits for fsync): keep it off the async workers.
+        tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
+            Err(WireError::new(ErrorCode::Internal, format!("{service}: the storage task failed: {e}")))
+        })
+    }))
 }

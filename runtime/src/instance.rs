@@ -6,6 +6,7 @@ use crate::lifecycle::Unloaded;
 use crate::loader::PluginKind;
 use crate::loader::WasmPlugin;
 use crate::native::{NativeInstance, NativePlugin};
+use crate::remote::{RemoteImage, RemoteInstance};
 use crate::router::Inbound;
 use crate::wasm::WasmInstance;
 use crate::{Engine, Error, Limits, PluginEnv};
@@ -22,6 +23,8 @@ pub enum PluginImage {
     Native(NativePlugin),
     /// A Rust type registered in process.
     InProcess(PluginFactory),
+    /// Code that runs in another process (a `wasp-node` child).
+    Remote(std::sync::Arc<dyn RemoteImage>),
 }
 
 impl std::fmt::Debug for PluginImage {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for PluginImage {
             Self::Component(p) => p.fmt(f),
             Self::Native(p) => p.fmt(f),
             Self::InProcess(_) => f.write_str("InProcess"),
+            Self::Remote(r) => r.fmt(f),
         }
     }
 }
@@ -53,17 +57,20 @@ impl PluginImage {
             Self::Component(_) => "component",
             Self::Native(_) => "native",
             Self::InProcess(_) => "in-process",
+            Self::Remote(r) => r.kind(),
         }
     }
 
     /// The ABI version a WASM module or native library was built for
     /// (`None` in process: the host's own; `None` for a component, which
-    /// has a world version instead, [`ComponentPlugin::world_version`]).
+    /// has a world version instead, [`ComponentPlugin::world_version`];
+    /// `None` for code in another process until an instance has started).
     pub fn abi_version(&self) -> Option<wasp_protocol::ApiVersion> {
         match self {
             Self::Wasm(p) => Some(p.abi_version()),
             Self::Native(p) => Some(p.abi_version()),
             Self::Component(_) | Self::InProcess(_) => None,
+            Self::Remote(r) => r.abi_version(),
         }
     }
 
@@ -95,6 +102,7 @@ impl PluginImage {
             Self::InProcess(factory) => {
                 Instance::InProcess(Box::new(InProcessInstance::new(factory.clone(), env, restored)?))
             }
+            Self::Remote(image) => Instance::Remote(image.instantiate(env, restored.map(<[u8]>::to_vec)).await?),
         })
     }
 }
@@ -110,6 +118,8 @@ pub enum Instance {
     Native(Box<NativeInstance>),
     /// Running in process.
     InProcess(Box<InProcessInstance>),
+    /// Running in another process.
+    Remote(Box<dyn RemoteInstance>),
 }
 
 impl Instance {
@@ -121,6 +131,7 @@ impl Instance {
             Self::Component(c) => c.handle(msg).await,
             Self::Native(n) => n.handle(msg).await,
             Self::InProcess(p) => p.handle(msg),
+            Self::Remote(r) => r.handle(msg).await,
         }
     }
 
@@ -136,6 +147,7 @@ impl Instance {
             Self::Component(c) => c.unload().await,
             Self::Native(n) => n.unload().await,
             Self::InProcess(p) => p.unload(),
+            Self::Remote(r) => r.unload().await,
         }
     }
 
@@ -146,6 +158,7 @@ impl Instance {
             Self::Component(c) => PluginImage::Component(c.plugin().clone()),
             Self::Native(n) => PluginImage::Native(n.plugin().clone()),
             Self::InProcess(p) => PluginImage::InProcess(p.factory().clone()),
+            Self::Remote(r) => PluginImage::Remote(r.image()),
         }
     }
 
@@ -156,6 +169,7 @@ impl Instance {
             Self::Component(c) => c.recycle().await,
             Self::Native(n) => n.recycle().await,
             Self::InProcess(p) => p.recycle(),
+            Self::Remote(r) => r.recycle().await,
         }
     }
 
@@ -167,6 +181,7 @@ impl Instance {
             Self::Component(c) => c.quarantined(),
             Self::Native(n) => n.quarantined(),
             Self::InProcess(p) => p.quarantined(),
+            Self::Remote(r) => r.quarantined(),
         }
     }
 
@@ -179,15 +194,16 @@ impl Instance {
             Self::Component(c) => c.abandon(),
             Self::Native(n) => n.abandon(),
             Self::InProcess(p) => p.abandon(),
+            Self::Remote(r) => r.abandon(),
         }
     }
 
     /// Linear memory in use, in bytes (0 for components, whose memory is
-    /// not exported, and for native and in-process plugins).
+    /// not exported, and for native, in-process and remote plugins).
     pub fn memory_size(&self) -> usize {
         match self {
             Self::Wasm(w) => w.memory_size(),
-            Self::Component(_) | Self::Native(_) | Self::InProcess(_) => 0,
+            Self::Component(_) | Self::Native(_) | Self::InProcess(_) | Self::Remote(_) => 0,
         }
     }
 }

@@ -18,7 +18,9 @@
 //!   behind one interface;
 //! - [`Library`]: a shared library module, compiled once and instantiated
 //!   into each plugin that `uses` it ([`Libraries`]);
-//! - [`Router`]: the seam through which a running plugin reaches the world.
+//! - [`Router`]: the seam through which a running plugin reaches the world;
+//! - [`RemoteImage`] / [`RemoteInstance`]: the seam for plugins that run in
+//!   another process.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
@@ -37,6 +39,7 @@ mod limits;
 mod loader;
 pub mod manifest;
 mod native;
+mod remote;
 mod router;
 mod scheduler;
 pub mod services;
@@ -57,6 +60,7 @@ pub use limits::Limits;
 pub use loader::{PluginKind, WasmPlugin};
 pub use manifest::{Component, LimitRequests, Manifest, ManifestKind};
 pub use native::{MAX_STRANDED_THREADS, NativeInstance, NativePlugin};
+pub use remote::{RemoteFuture, RemoteImage, RemoteInstance};
 pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
 pub use scheduler::Schedule;
 pub use services::Services;

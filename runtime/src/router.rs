@@ -127,6 +127,13 @@ pub trait Router: Send + Sync + 'static {
     fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError>;
     /// Stops a timer of `from`; says whether it was active.
     fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool;
+    /// Serves a `kv.*` call of `from` (its `storage` permission checked)
+    /// from a store this process does not hold: a plugin running in a
+    /// `wasp-node` reaches its host's. `None` (the default): no such store.
+    fn storage(&self, from: &Arc<str>, service: &str, payload: Vec<u8>) -> Option<BoxFuture<Answer>> {
+        let _ = (from, service, payload);
+        None
+    }
 }
 
 /// A timer a plugin asked for (`timer.set_timeout` / `timer.set_interval`).

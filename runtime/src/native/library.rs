@@ -236,6 +236,15 @@ impl NativePlugin {
         Ok(Self { name: name.into(), lib, stranded: stranded(name) })
     }
 
+    /// Checks a native plugin library from its bytes without loading it:
+    /// its format and architecture are this host's, and it exports exactly
+    /// one entry function. What [`NativePlugin::open`] checks before it runs
+    /// any of the library's code; a host that runs the library in another
+    /// process checks this much before handing the bytes over.
+    pub fn check(name: &str, bytes: &[u8]) -> Result<(), Error> {
+        inspect(name, bytes).map(drop)
+    }
+
     /// The ABI version the library was built for.
     pub fn abi_version(&self) -> ApiVersion {
         self.lib.abi

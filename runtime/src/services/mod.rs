@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use wasp_protocol::DATA_DIR;
 
+pub use crate::hostcalls::serve_storage;
+
 use self::http::HttpClient;
 use self::storage::Storage;
 

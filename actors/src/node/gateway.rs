@@ -1,0 +1,275 @@
+//! The host's gateway for one node: the plugin's host calls come back
+//! through it and meet the broker as if the plugin ran in process.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use wasp_protocol::Permission;
+use wasp_protocol::{ErrorCode, WireError};
+use wasp_runtime::services::storage::Storage;
+use wasp_runtime::{AuditEvent, AuditKind, Grants, Router, TimerSpec};
+
+use super::wire::{self, Answers, GatewayMsg, RouteAnswer, RouteCall};
+use super::{Pending, Shared, lock};
+
+/// The actor; its state is [`GatewayState`].
+pub(crate) struct Gateway;
+
+/// The plugin it serves, and where its calls go.
+pub(crate) struct GatewayState {
+    pub(crate) name: Arc<str>,
+    pub(crate) router: Arc<dyn Router>,
+    pub(crate) shared: Shared,
+    /// The host's store, and the plugin's quota in it.
+    pub(crate) storage: Option<Storage>,
+    pub(crate) quota: u64,
+    /// The plugin's live grants, checked again here.
+    pub(crate) grants: Grants,
+    /// For a component of a hybrid plugin, the plugin's name.
+    pub(crate) family: Option<Arc<str>>,
+}
+
+/// Hands the plugin's answers to the requests they answer.
+pub(crate) fn resolve(pending: &Pending, answers: Answers) {
+    for (id, answer) in answers {
+        let reply = lock(pending).remove(&id);
+        if let Some(reply) = reply {
+            reply.send(answer.map(serde_bytes::ByteBuf::into_vec));
+        }
+    }
+}
+
+fn value<T: serde::Serialize>(v: &T) -> RouteAnswer {
+    Ok(serde_bytes::ByteBuf::from(wire::encode(v)))
+}
+
+impl Actor for Gateway {
+    type Msg = GatewayMsg;
+    type State = GatewayState;
+    type Arguments = GatewayState;
+
+    async fn pre_start(&self, _: ActorRef<GatewayMsg>, args: GatewayState) -> Result<GatewayState, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        st: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            GatewayMsg::Answer(bytes) => match wire::decode::<Answers>("answer", &bytes) {
+                Ok(answers) => resolve(&st.shared.pending, answers),
+                Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
+            },
+            GatewayMsg::Audit(bytes) => match wire::decode::<AuditEvent>("audit event", &bytes) {
+                Ok(mut event) => {
+                    // The node speaks for its own plugin only.
+                    event.plugin = st.name.to_string();
+                    if st.router.audit(event) {
+                        st.shared.quarantined.store(true, Ordering::Release);
+                    }
+                }
+                Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
+            },
+            GatewayMsg::Route(bytes, port) => st.route(&bytes, port),
+        }
+        Ok(())
+    }
+}
+
+impl GatewayState {
+    /// Whether `to` is another component of the same hybrid plugin (as
+    /// `HostCalls` decides it in process).
+    fn sibling(&self, to: &str) -> bool {
+        self.family.as_deref().is_some_and(|family| {
+            to != &*self.name && (to == family || to.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')))
+        })
+    }
+
+    /// The permission a call needs, checked again on the host: the node
+    /// checked it already, against the grants it was last sent; this
+    /// catches a revocation since then, and a node that lies.
+    fn permit(&self, call: &RouteCall) -> Result<(), WireError> {
+        let (kind, target) = match call {
+            RouteCall::Send { to, .. } if !self.sibling(to) => ("send", Some(to.as_str())),
+            RouteCall::Request { to, .. } if !self.sibling(to) => ("request", Some(to.as_str())),
+            RouteCall::Publish { topic, .. } => ("publish", Some(topic.as_str())),
+            RouteCall::Subscribe(pattern) => ("subscribe", Some(pattern.as_str())),
+            RouteCall::SetTimer { .. } | RouteCall::CancelTimer(_) => ("timers", None),
+            RouteCall::Storage { .. } => ("storage", None),
+            RouteCall::Send { .. } | RouteCall::Request { .. } | RouteCall::Unsubscribe(_) => return Ok(()),
+        };
+        if self.grants.allows_parts(kind, target) {
+            return Ok(());
+        }
+        let wanted = Permission::from_parts(kind, target).unwrap_or(Permission::Log);
+        let Err(e) = self.grants.check(&self.name, &wanted) else { return Ok(()) };
+        let event = AuditEvent::new(&*self.name, AuditKind::PermissionDenied { permission: wanted }, e.message.clone());
+        if self.router.audit(event) {
+            self.shared.quarantined.store(true, Ordering::Release);
+        }
+        Err(e)
+    }
+
+    /// Serves one host call. A waited request is answered from a task, so
+    /// the gateway keeps serving while the plugin waits.
+    fn route(&self, bytes: &[u8], port: RpcReplyPort<Vec<u8>>) {
+        let answer = |port: RpcReplyPort<Vec<u8>>, a: RouteAnswer| {
+            let _ = port.send(wire::encode(&a));
+        };
+        let call = match wire::decode::<RouteCall>("host call", bytes) {
+            Ok(call) => call,
+            Err(e) => return answer(port, Err(e)),
+        };
+        if let Err(e) = self.permit(&call) {
+            return answer(port, Err(e));
+        }
+        let (from, router) = (&self.name, &self.router);
+        let nil = || value(&());
+        let result = match call {
+            RouteCall::Send { to, topic, payload } => router.send(from, &to, &topic, payload).and_then(|()| nil()),
+            RouteCall::Publish { topic, payload } => router.publish(from, &topic, payload).and_then(|()| nil()),
+            RouteCall::Subscribe(pattern) => router.subscribe(from, &pattern).and_then(|()| nil()),
+            RouteCall::Unsubscribe(pattern) => router.unsubscribe(from, &pattern).and_then(|()| nil()),
+            RouteCall::Request { to, topic, payload, timeout_ms, wait: false } => router
+                .request_async(from, &to, &topic, payload, timeout_ms.map(Duration::from_millis))
+                .and_then(|id| value(&id)),
+            RouteCall::Request { to, topic, payload, timeout_ms, wait: true } => {
+                let fut = router.request(from, &to, &topic, payload, timeout_ms.map(Duration::from_millis));
+                tokio::spawn(async move {
+                    answer(port, fut.await.map(serde_bytes::ByteBuf::from));
+                });
+                return;
+            }
+            RouteCall::SetTimer { period_ms, repeat, topic, payload, max_timers } => {
+                let spec = TimerSpec {
+                    period: Duration::from_millis(period_ms),
+                    repeat,
+                    topic,
+                    payload,
+                    max_timers: usize::try_from(max_timers).unwrap_or(usize::MAX),
+                };
+                router.set_timer(from, spec).and_then(|id| value(&id))
+            }
+            RouteCall::CancelTimer(id) => value(&router.cancel_timer(from, id)),
+            RouteCall::Storage { service, payload } => {
+                let served = match self.storage.clone() {
+                    Some(storage) => {
+                        wasp_runtime::services::serve_storage(storage, from.clone(), self.quota, &service, &payload)
+                    }
+                    None => Err(WireError::new(
+                        ErrorCode::Unavailable,
+                        format!("{service}: this host keeps no plugin storage (it was built without a data directory)"),
+                    )),
+                };
+                match served {
+                    Ok(fut) => {
+                        tokio::spawn(async move { answer(port, fut.await.map(serde_bytes::ByteBuf::from)) });
+                    }
+                    Err(e) => answer(port, Err(e)),
+                }
+                return;
+            }
+        };
+        answer(port, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use wasp_runtime::{Answer, BoxFuture};
+
+    use super::*;
+
+    /// A broker stand-in that records audit events and serves nothing.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<AuditEvent>>);
+
+    impl Router for Recorder {
+        fn send(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn publish(&self, _: &Arc<str>, _: &str, _: Vec<u8>) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn subscribe(&self, _: &Arc<str>, _: &str) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn unsubscribe(&self, _: &Arc<str>, _: &str) -> Result<(), WireError> {
+            Ok(())
+        }
+        fn request(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>, _: Option<Duration>) -> BoxFuture<Answer> {
+            Box::pin(std::future::ready(Ok(Vec::new())))
+        }
+        fn request_async(
+            &self,
+            _: &Arc<str>,
+            _: &str,
+            _: &str,
+            _: Vec<u8>,
+            _: Option<Duration>,
+        ) -> Result<u64, WireError> {
+            Ok(1)
+        }
+        fn audit(&self, event: AuditEvent) -> bool {
+            self.0.lock().unwrap().push(event);
+            true
+        }
+        fn set_timer(&self, _: &Arc<str>, _: TimerSpec) -> Result<u64, WireError> {
+            Ok(1)
+        }
+        fn cancel_timer(&self, _: &Arc<str>, _: u64) -> bool {
+            false
+        }
+    }
+
+    fn gateway(name: &str, family: Option<&str>, granted: &[&str]) -> (GatewayState, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        let state = GatewayState {
+            name: Arc::from(name),
+            router: recorder.clone(),
+            shared: Shared { pending: Pending::default(), quarantined: Arc::default(), notify: Arc::default() },
+            storage: None,
+            quota: 0,
+            grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
+            family: family.map(Arc::from),
+        };
+        (state, recorder)
+    }
+
+    fn send(to: &str) -> RouteCall {
+        RouteCall::Send { to: to.into(), topic: "t".into(), payload: Vec::new() }
+    }
+
+    #[test]
+    fn the_host_checks_a_nodes_calls_again_and_audits_what_it_refuses() {
+        let (gw, recorder) = gateway("p", None, &["send:echo", "storage"]);
+        assert!(gw.permit(&send("echo")).is_ok());
+        assert!(gw.permit(&RouteCall::Storage { service: "kv.get".into(), payload: Vec::new() }).is_ok());
+        let err = gw.permit(&send("other")).expect_err("not granted");
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        let err = gw.permit(&RouteCall::CancelTimer(1)).expect_err("not granted");
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        let events = recorder.0.lock().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].plugin, "p");
+        assert!(
+            matches!(&events[0].kind, AuditKind::PermissionDenied { permission } if permission.to_string() == "send:other")
+        );
+        assert!(gw.shared.quarantined.load(Ordering::Acquire), "the host's verdict on quarantine is kept");
+    }
+
+    #[test]
+    fn a_hybrid_plugins_components_reach_each_other_without_grants() {
+        let (gw, _) = gateway("fam.ui", Some("fam"), &[]);
+        assert!(gw.permit(&send("fam.core")).is_ok());
+        assert!(gw.permit(&send("fam")).is_ok());
+        assert!(gw.permit(&send("famous")).is_err());
+    }
+}
