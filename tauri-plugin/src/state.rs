@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tauri::async_runtime::JoinHandle;
@@ -29,6 +29,10 @@ pub struct Wasp<R: Runtime> {
 struct Forward {
     webview: String,
     task: JoinHandle<()>,
+    /// Cleared by `unsubscribe` before it returns: aborting the task takes
+    /// effect only at its next await, and an event already received must
+    /// not reach the webview after its unsubscribe has answered.
+    alive: Arc<AtomicBool>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Wasp<R> {
@@ -139,9 +143,16 @@ impl<R: Runtime> Wasp<R> {
         };
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let event = format!("wasp://event/{key}");
-        let task =
-            tauri::async_runtime::spawn(forward(self.app.clone(), label.to_owned(), id, event.clone(), subscription));
-        self.lock().insert(id, Forward { webview: label.to_owned(), task });
+        let alive = Arc::new(AtomicBool::new(true));
+        let task = tauri::async_runtime::spawn(forward(
+            self.app.clone(),
+            label.to_owned(),
+            id,
+            event.clone(),
+            subscription,
+            alive.clone(),
+        ));
+        self.lock().insert(id, Forward { webview: label.to_owned(), task, alive });
         Ok(Subscribed { id, event })
     }
 
@@ -153,6 +164,7 @@ impl<R: Runtime> Wasp<R> {
             _ => return Err(Error::NotFound(format!("this webview has no subscription #{id}"))),
         }
         if let Some(forward) = forwards.remove(&id) {
+            forward.alive.store(false, Ordering::Release);
             forward.task.abort();
         }
         Ok(())
@@ -163,6 +175,7 @@ impl<R: Runtime> Wasp<R> {
         self.lock().retain(|_, f| {
             let keep = f.webview != label;
             if !keep {
+                f.alive.store(false, Ordering::Release);
                 f.task.abort();
             }
             keep
@@ -195,8 +208,18 @@ fn random_key() -> Result<String> {
 }
 
 /// Forwards one subscription's events to one webview until it ends.
-async fn forward<R: Runtime>(app: AppHandle<R>, label: String, id: u64, name: String, mut subscription: Subscription) {
+async fn forward<R: Runtime>(
+    app: AppHandle<R>,
+    label: String,
+    id: u64,
+    name: String,
+    mut subscription: Subscription,
+    alive: Arc<AtomicBool>,
+) {
     while let Some(event) = subscription.recv().await {
+        if !alive.load(Ordering::Acquire) {
+            return;
+        }
         let payload = match convert::to_json(&event.payload, &event.from) {
             Ok(payload) => payload,
             Err(e) => {
