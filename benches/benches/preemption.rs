@@ -98,7 +98,9 @@ fn main() {
         return;
     }
     println!("\n### Other plugins while a runaway WASM plugin spins (slice {} ms)\n", slice.as_millis());
-    println!("| tokio workers | requests | p50 | p90 | p99 | max | p99 beyond one slice | waited over one slice + 1 ms |");
+    println!(
+        "| tokio workers | requests | p50 | p90 | p99 | max | p99 beyond one slice | waited over one slice + 1 ms |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for case in &rows {
         let l = &case.latencies;
