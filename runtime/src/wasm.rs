@@ -533,24 +533,9 @@ impl Spec {
 
     /// Turns a wasmtime error into a readable fault.
     fn fault(&self, store: &mut Store<GuestState>, e: wasmtime::Error) -> Error {
-        let plugin = self.plugin.name.to_string();
         let state = store.data_mut();
-        if state.slices.exceeded {
-            state.slices.exceeded = false;
-            return Error::DeadlineExceeded { plugin, budget: self.env.limits.cpu_budget };
-        }
-        if state.host.quarantined {
-            return Error::Quarantined { plugin };
-        }
-        let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
-        // A host function's error (WASI's `proc_exit`, say) is the root cause
-        // under wasmtime's "error while executing" context.
-        let trap = e.downcast_ref::<Trap>().map_or_else(|| e.root_cause().to_string(), |t| t.to_string());
-        let message = match state.panic.take() {
-            Some(panic) => format!("{trap} after a panic: {panic}"),
-            None => trap,
-        };
-        Error::Trap { plugin, message, backtrace }
+        let (slices, quarantined) = (&mut state.slices, state.host.quarantined);
+        fault_of(&self.plugin.name, self.env.limits.cpu_budget, slices, quarantined, state.panic.take(), &e)
     }
 }
 
@@ -1102,4 +1087,34 @@ fn write_guest(c: &mut Caller<'_, GuestState>, call: &str, ptr: i32, data: &[u8]
             errno::FAULT
         }
     }
+}
+
+/// What a guest's trap means, for core modules and components alike: its
+/// CPU budget spent (`slices` says so), a quarantine, or a trap with the
+/// panic message the guest recorded and its backtrace.
+pub(crate) fn fault_of(
+    plugin: &str,
+    budget: std::time::Duration,
+    slices: &mut crate::scheduler::SliceState,
+    quarantined: bool,
+    panic: Option<String>,
+    e: &wasmtime::Error,
+) -> Error {
+    let plugin = plugin.to_owned();
+    if slices.exceeded {
+        slices.exceeded = false;
+        return Error::DeadlineExceeded { plugin, budget };
+    }
+    if quarantined {
+        return Error::Quarantined { plugin };
+    }
+    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    // A host function's error (WASI's `proc_exit`, say) is the root cause
+    // under wasmtime's "error while executing" context.
+    let trap = e.downcast_ref::<Trap>().map_or_else(|| e.root_cause().to_string(), |t| t.to_string());
+    let message = match panic {
+        Some(panic) => format!("{trap} after a panic: {panic}"),
+        None => trap,
+    };
+    Error::Trap { plugin, message, backtrace }
 }

@@ -1,9 +1,7 @@
 //! A running component plugin: one wasmtime store, the same scheduler,
 //! budget, limits and host calls as a core module's.
 
-use wasmtime::{
-    PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, WasmBacktrace,
-};
+use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasp_protocol::{ErrorCode, WireError, abi};
 use wasp_sdk::MessageKind as Kind;
 
@@ -296,22 +294,16 @@ impl ComponentInstance {
 
     /// Turns a wasmtime error into a readable fault, as for core modules.
     fn fault(&self, store: &mut Store<ComponentState>, e: Fault) -> Error {
-        let plugin = self.plugin.name.to_string();
         let state = store.data_mut();
-        if state.slices.exceeded {
-            state.slices.exceeded = false;
-            return Error::DeadlineExceeded { plugin, budget: self.env.limits.cpu_budget };
-        }
-        if state.host.quarantined {
-            return Error::Quarantined { plugin };
-        }
-        let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
-        let trap = e.downcast_ref::<Trap>().map_or_else(|| e.root_cause().to_string(), |t| t.to_string());
-        let message = match state.panic.take() {
-            Some(panic) => format!("{trap} after a panic: {panic}"),
-            None => trap,
-        };
-        Error::Trap { plugin, message, backtrace }
+        let (slices, quarantined) = (&mut state.slices, state.host.quarantined);
+        crate::wasm::fault_of(
+            &self.plugin.name,
+            self.env.limits.cpu_budget,
+            slices,
+            quarantined,
+            state.panic.take(),
+            &e,
+        )
     }
 }
 
