@@ -28,7 +28,8 @@
 //! [`wasmtime::Module::deserialize_open_file`]: an entry that is truncated,
 //! corrupted, of another format, made by another engine, or missing one of
 //! its files is logged (target `wasp::cache`), deleted, and the module
-//! compiled again. The artifact is *mapped*, not copied: wasmtime uses the
+//! compiled again. The artifact is *mapped*, not copied (except on Windows,
+//! see [`Compiled::MAPPED`]): wasmtime uses the
 //! file's pages in place (copy-on-write), so a load touches only the code it
 //! runs — for the example plugins, whose DWARF makes up most of the
 //! artifact, that is the difference between 1 ms and 0.1 ms.
@@ -87,15 +88,25 @@ pub(crate) trait Compiled: Sized {
 }
 
 impl Compiled for Module {
-    const MAPPED: bool = true;
+    /// Mapped except on Windows, where a mapped file can be neither
+    /// replaced nor deleted while any host uses it (a rebuilt entry could
+    /// not be renamed into place), and where wine's file mappings refuse
+    /// wasmtime's: there the checked bytes are copied, as before.
+    const MAPPED: bool = !cfg!(windows);
 
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Module::serialize(self)
     }
 
-    unsafe fn load(engine: &wasmtime::Engine, file: fs::File, _: Vec<u8>) -> wasmtime::Result<Self> {
-        // SAFETY: the caller's contract is `Module::deserialize_open_file`'s.
-        unsafe { Module::deserialize_open_file(engine, file) }
+    unsafe fn load(engine: &wasmtime::Engine, file: fs::File, bytes: Vec<u8>) -> wasmtime::Result<Self> {
+        if Self::MAPPED {
+            // SAFETY: the caller's contract is `Module::deserialize_open_file`'s.
+            unsafe { Module::deserialize_open_file(engine, file) }
+        } else {
+            // SAFETY: the caller's contract covers `bytes`, and is
+            // `Module::deserialize`'s.
+            unsafe { Module::deserialize(engine, bytes) }
+        }
     }
 }
 
