@@ -101,7 +101,16 @@ async fn requests_deferred_by_a_crashed_instance_are_answered_plugin_crashed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_panic_is_plugin_crashed_naming_the_panic_in_every_form() {
     for form in FORMS {
-        let host = host();
+        // A generous CPU budget: a native panic captures a backtrace, which
+        // under wine on a loaded machine has taken over the default 1 s, and
+        // the watchdog then reports `deadline_exceeded` instead of the crash
+        // this test is about.
+        let host = Host::builder()
+            .request_timeout(Duration::from_secs(30))
+            .cpu_budget(Duration::from_secs(20))
+            .policy(wasp_actors::Policy::new().trust("*").expect("valid rule"))
+            .build()
+            .expect("host builds");
         load(&host, form, "faulty", "faulty").await;
         load(&host, form, "echo", "echo").await;
         let err = host.request("faulty", "panic", mp(&"payload-x")).await.unwrap_err();
