@@ -203,7 +203,9 @@ impl PluginActorState {
                 match myself.cast(PluginMsg::Work(inbound, stamp)) {
                     Ok(()) => {}
                     Err(MessagingErr::SendErr(PluginMsg::Work(inbound, stamp))) => work = Some((inbound, stamp)),
-                    Err(_) => {}
+                    // Not handed back: dropped, its request answered
+                    // `plugin_crashed` by its reply target.
+                    Err(_) => drop(self.queued.fetch_sub(1, Ordering::AcqRel)),
                 }
             }
         }
@@ -303,13 +305,16 @@ impl PluginActorState {
         let started = Instant::now();
         let result = self.instance.handle(inbound).instrument(span).await;
         let counters = &self.counters;
-        counters.handled.fetch_add(1, Ordering::Relaxed);
         let took = started.elapsed();
         counters.busy_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
         counters.record_memory(self.instance.memory_size() as u64);
+        if result.is_err() {
+            counters.faults.fetch_add(1, Ordering::Relaxed);
+        }
+        // Last, so that whoever sees the message counted sees the rest too.
+        counters.handled.fetch_add(1, Ordering::Release);
         let mut faulted = None;
         if let Err(fault) = result {
-            counters.faults.fetch_add(1, Ordering::Relaxed);
             faulted = Some(fault.code());
             self.audit(AuditKind::Fault { code: fault.code() }, format!("plugin fault: {fault}"));
             self.supervise(&fault.to_string()).await;

@@ -1934,7 +1934,8 @@ impl Host {
                     queued: r.queued.load(Ordering::Relaxed) as u64,
                     instances: r.pool.as_ref().map_or(1, |p| p.size()),
                     idle_instances: r.pool.as_ref().map(|p| p.idle()),
-                    handled: load(&c.handled),
+                    // Acquire: what the actor counted before `handled` (actor.rs) is seen.
+                    handled: c.handled.load(Ordering::Acquire),
                     faults: load(&c.faults),
                     restarts: load(&c.restarts),
                     refused: load(&c.refused),
