@@ -5,6 +5,7 @@
 //! wasmtime); one module per concern.
 
 mod abi_wat;
+mod bundle_load;
 mod common;
 mod components;
 mod debugging;
