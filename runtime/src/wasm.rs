@@ -665,6 +665,13 @@ fn bytes(mem: &[u8], ptr: i32, len: i32) -> Result<&[u8], CallError> {
     p.checked_add(l).and_then(|end| mem.get(p..end)).ok_or_else(|| out_of_bounds(ptr, len, mem.len()))
 }
 
+/// Bounds-checked, writable view of guest memory.
+fn bytes_mut(mem: &mut [u8], ptr: i32, len: i32) -> Result<&mut [u8], CallError> {
+    let (p, l) = (ptr as u32 as usize, len as u32 as usize);
+    let size = mem.len();
+    p.checked_add(l).and_then(|end| mem.get_mut(p..end)).ok_or_else(|| out_of_bounds(ptr, len, size))
+}
+
 fn text<'a>(mem: &'a [u8], ptr: i32, len: i32, what: &str) -> Result<&'a str, CallError> {
     std::str::from_utf8(bytes(mem, ptr, len)?)
         .map_err(|e| CallError::Abi(WireError::new(ErrorCode::InvalidArgument, format!("{what} is not UTF-8: {e}"))))
@@ -806,15 +813,16 @@ pub(crate) fn define_imports(linker: &mut Linker<GuestState>) -> wasmtime::Resul
         guard(&c)?;
         let Some(memory) = c.data().memory else { return Ok(-i32::from(ErrorCode::Internal.as_u16())) };
         let (mem, st) = memory.data_and_store_mut(&mut c);
-        let n = (len.max(0) as usize).min(st.result.len());
-        let size = mem.len();
-        let read = match (ptr as u32 as usize).checked_add(n).and_then(|end| mem.get_mut(ptr as u32 as usize..end)) {
-            Some(dst) => {
-                dst.copy_from_slice(&st.result[..n]);
+        // The whole pair must lie in memory, as for every import (a length
+        // is a u32), even when the slot is shorter: nothing is copied
+        // otherwise.
+        let read = match bytes_mut(mem, ptr, len) {
+            Ok(dst) => {
+                let n = dst.len().min(st.result.len()).min(i32::MAX as usize);
+                dst[..n].copy_from_slice(&st.result[..n]);
                 n as i32
             }
-            None => {
-                let (CallError::Abi(e) | CallError::Call(e)) = out_of_bounds(ptr, len, size);
+            Err(CallError::Abi(e) | CallError::Call(e)) => {
                 st.host.invalid_call("result_read", &e);
                 -fail(st, e)
             }
@@ -1074,15 +1082,13 @@ impl GuestState {
 fn write_guest(c: &mut Caller<'_, GuestState>, call: &str, ptr: i32, data: &[u8]) -> i32 {
     let Some(memory) = c.data().memory else { return errno::FAULT };
     let (mem, st) = memory.data_and_store_mut(&mut *c);
-    let start = ptr as u32 as usize;
-    let size = mem.len();
-    match start.checked_add(data.len()).and_then(|end| mem.get_mut(start..end)) {
-        Some(dst) => {
+    // `data` is at most 1 MiB (`random_get`), so its length fits an i32.
+    match bytes_mut(mem, ptr, data.len() as i32) {
+        Ok(dst) => {
             dst.copy_from_slice(data);
             errno::SUCCESS
         }
-        None => {
-            let (CallError::Abi(e) | CallError::Call(e)) = out_of_bounds(ptr, data.len() as i32, size);
+        Err(CallError::Abi(e) | CallError::Call(e)) => {
             st.host.invalid_call(call, &e);
             errno::FAULT
         }

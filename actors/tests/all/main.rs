@@ -4,6 +4,7 @@
 //! One binary for the whole crate (each extra test binary re-links
 //! wasmtime); one module per concern.
 
+mod abi_edges;
 mod abi_wat;
 mod bundle_load;
 mod common;
