@@ -21,15 +21,15 @@
 //! that belongs to another request: a duplicate or a cross-delivery), the
 //! answers by kind, the answer-time percentiles, and the resident memory
 //! every 10 % of the run (Linux, `/proc/self/statm`). It exits with status 1
-//! when a request was lost or mismatched, or an answer had a code the
-//! operation cannot produce. Figures in docs/security.md.
+//! when a request was lost or mismatched, an answer had a code the
+//! operation cannot produce, or anything but a plugin panicked. Figures in docs/security.md.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wasp_actors::{Host, Manifest, Policy, Supervision};
+use wasp_actors::{Host, Manifest, ManifestKind, Policy, Supervision};
 use wasp_protocol::{ErrorCode, WireError};
 
 /// The request timeout of the soak's host.
@@ -70,7 +70,8 @@ enum Op {
     Relay,
     /// `faulty` panics: `plugin_crashed`.
     Panic(&'static str),
-    /// `faulty` answers bytes that are not MessagePack.
+    /// `faulty` answers bytes that are not MessagePack (the broker passes
+    /// payloads through undecoded: the caller gets them).
     Garbage(&'static str),
     /// `spinner` spins past its CPU budget: `deadline_exceeded`.
     Spin,
@@ -128,6 +129,7 @@ struct Tally {
     mismatched: u64,
     unexpected: u64,
     latencies_us: Vec<u32>,
+    by_op: BTreeMap<String, Vec<u32>>,
     outcomes: BTreeMap<(String, String), u64>,
 }
 
@@ -138,6 +140,9 @@ impl Tally {
         self.mismatched += other.mismatched;
         self.unexpected += other.unexpected;
         self.latencies_us.extend(other.latencies_us);
+        for (k, v) in other.by_op {
+            self.by_op.entry(k).or_default().extend(v);
+        }
         for (k, v) in other.outcomes {
             *self.outcomes.entry(k).or_default() += v;
         }
@@ -170,12 +175,15 @@ async fn one(host: &Host, op: Op, worker: u64, seq: u64, tally: &mut Tally) {
         return;
     };
     tally.answered += 1;
-    tally.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+    let micros = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+    tally.latencies_us.push(micros);
+    tally.by_op.entry(op.label()).or_default().push(micros);
     let outcome = match &answer {
         Ok(reply) => {
             let expected = match op {
                 // relay answers with echo's answer, which is the payload.
                 Op::Echo(_) | Op::Relay => Some(payload[..] == reply[..]),
+                Op::Garbage(_) => Some(reply[..] == [0xc1]),
                 // The others never answer successfully.
                 _ => None,
             };
@@ -268,13 +276,19 @@ async fn load_everything(host: &Host) {
     m.limits.cpu_budget = Some(Duration::from_millis(20));
     host.load_bytes_with(m, &wasp_fixtures::wasm_bytes("spinner")).await.expect("spinner");
 
-    let mut m = Manifest::new("sink").expect("name");
+    let wasm = |name: &str| {
+        let mut m = Manifest::new(name).expect("name");
+        m.kind = ManifestKind::Wasm;
+        m
+    };
+    let mut m = manifest("echo");
+    m.name = "sink".into();
     m.limits.mailbox = Some(16);
     host.load_bytes_with(m, &echo_bytes).await.expect("sink");
-    let mut m = Manifest::new("flooder").expect("name");
+    let mut m = wasm("flooder");
     m.permissions = vec!["send:sink".parse().expect("permission")];
     host.load_bytes_with(m, &wat::parse_str(FLOODER).expect("flooder assembles")).await.expect("flooder");
-    let m = Manifest::new("violator").expect("name");
+    let m = wasm("violator");
     host.load_bytes_with(m, &wat::parse_str(VIOLATOR).expect("violator assembles")).await.expect("violator");
 }
 
@@ -286,12 +300,14 @@ async fn chaos(host: Host, stop: Arc<AtomicBool>, events: Arc<AtomicU64>) {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let done = match rng.below(5) {
             0 => host.reload_bytes("echo-wasm", &echo).await.map(drop),
-            1 => async {
-                host.revoke("relay", "request:echo-wasm").await?;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                host.grant("relay", "request:echo-wasm").await
+            1 => {
+                async {
+                    host.revoke("relay", "request:echo-wasm").await?;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    host.grant("relay", "request:echo-wasm").await
+                }
+                .await
             }
-            .await,
             2 => host.restart("faulty-wasm").await,
             3 => match host.lift_quarantine("violator").await {
                 // Not quarantined (yet): nothing to lift.
@@ -324,7 +340,23 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[at]
 }
 
+/// Panics seen: the plugins' own (`faulty`'s "boom"), and any other, which
+/// would be the host's.
+static PLUGIN_PANICS: AtomicU64 = AtomicU64::new(0);
+static HOST_PANICS: AtomicU64 = AtomicU64::new(0);
+
 fn main() {
+    // Count panics instead of printing a backtrace for each of the thousands
+    // the faulty plugins cause in process; print any other.
+    std::panic::set_hook(Box::new(|info| {
+        let text = info.payload_as_str().unwrap_or_default();
+        if text.starts_with("boom") || text.starts_with("grow") {
+            PLUGIN_PANICS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            HOST_PANICS.fetch_add(1, Ordering::Relaxed);
+            eprintln!("host panic: {info}");
+        }
+    }));
     let mut args = std::env::args().skip(1);
     let total: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let concurrency: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
@@ -421,6 +453,16 @@ fn main() {
             percentile(&lat, 0.999),
             lat.last().copied().unwrap_or(0)
         );
+        println!("answer time by operation (µs):");
+        for (op, mut times) in std::mem::take(&mut tally.by_op) {
+            times.sort_unstable();
+            println!(
+                "  {op:<22} p50 {:>8} · p99 {:>8} · max {:>8}",
+                percentile(&times, 0.5),
+                percentile(&times, 0.99),
+                times.last().copied().unwrap_or(0)
+            );
+        }
         println!(
             "{:.1} s, {:.0} requests/s; {} chaos steps; host: {} dead letters, {} late replies, {} audit events",
             elapsed.as_secs_f64(),
@@ -446,9 +488,18 @@ fn main() {
                 mib(last) - mib(warm)
             );
         }
+        let host_panics = HOST_PANICS.load(Ordering::Relaxed);
+        println!(
+            "panics: {} in the plugins (in process), {host_panics} elsewhere",
+            PLUGIN_PANICS.load(Ordering::Relaxed)
+        );
         host.shutdown().await;
         let answered_once = tally.answered + tally.lost == total;
-        if tally.lost == 0 && tally.mismatched == 0 && tally.unexpected == 0 && answered_once { 0 } else { 1 }
+        if tally.lost == 0 && tally.mismatched == 0 && tally.unexpected == 0 && answered_once && host_panics == 0 {
+            0
+        } else {
+            1
+        }
     });
     std::process::exit(code);
 }

@@ -32,8 +32,21 @@ fn line() -> impl Strategy<Value = String> {
         "",
     ]);
     let permissions = prop::sample::select(vec![
-        "log", "storage", "timers", "clock", "random", "config", "send:*", "request:echo", "publish:*",
-        "subscribe:*", "fs.write:$DATA", "fs.read:/", "net:localhost", "ui:*", "bogus:thing",
+        "log",
+        "storage",
+        "timers",
+        "clock",
+        "random",
+        "config",
+        "send:*",
+        "request:echo",
+        "publish:*",
+        "subscribe:*",
+        "fs.write:$DATA",
+        "fs.read:/",
+        "net:localhost",
+        "ui:*",
+        "bogus:thing",
     ]);
     let sizes = prop::sample::select(vec!["0", "1 B", "64 KiB", "16 MiB", "4 GiB", "-1", "1 ZiB", "lots"]);
     prop_oneof![
@@ -42,8 +55,10 @@ fn line() -> impl Strategy<Value = String> {
         prop::sample::select(vec!["1.0", "1.1", "1.2", "2.0", "1.99", "x"]).prop_map(|a| format!("api = \"{a}\"")),
         kinds.clone().prop_map(|k| format!("kind = \"{k}\"")),
         entries.clone().prop_map(|e| format!("entry = \"{e}\"")),
-        prop::collection::vec(permissions, 0..4)
-            .prop_map(|p| format!("permissions = [{}]", p.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "))),
+        prop::collection::vec(permissions, 0..4).prop_map(|p| format!(
+            "permissions = [{}]",
+            p.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ")
+        )),
         prop::sample::select(vec!["0", "1", "4", "100000", "-3"]).prop_map(|n| format!("instances = {n}")),
         Just("ui = \"ui\"".to_owned()),
         Just("uses = [\"json@1\"]".to_owned()),
@@ -51,9 +66,8 @@ fn line() -> impl Strategy<Value = String> {
         (prop::sample::select(vec!["memory", "message_size", "storage_quota"]), sizes)
             .prop_map(|(k, v)| format!("[limits]\n{k} = \"{v}\"")),
         Just("[config]\nkey = [[[[[[1]]]]]]".to_owned()),
-        (names, kinds, entries).prop_map(|(n, k, e)| format!(
-            "[[components]]\nname = \"{n}\"\nkind = \"{k}\"\nentry = \"{e}\""
-        )),
+        (names, kinds, entries)
+            .prop_map(|(n, k, e)| format!("[[components]]\nname = \"{n}\"\nkind = \"{k}\"\nentry = \"{e}\"")),
         "[ -~]{0,40}",
     ]
 }
@@ -110,14 +124,16 @@ fn any_bundle_loads_or_is_refused_with_a_message() {
     let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
     let result = TestRunner::new(config).run(&(manifest(), body()), |(manifest, body)| {
         let data = case::join(&manifest, &body);
-        rt.block_on(bundles.check(&data)).map_err(|e| {
-            TestCaseError::fail(format!("{e}\nplugin.toml:\n{}", String::from_utf8_lossy(&manifest)))
-        })
+        rt.block_on(bundles.check(&data))
+            .map_err(|e| TestCaseError::fail(format!("{e}\nplugin.toml:\n{}", String::from_utf8_lossy(&manifest))))
     });
     rt.block_on(bundles.host.shutdown());
     if let Err(e) = result {
         panic!("{e}");
     }
+    // The generator reaches both outcomes, or the test proves little.
+    let (loaded, refused) = (bundles.loaded.into_inner(), bundles.refused.into_inner());
+    assert!(loaded > 0 && refused > 0, "{loaded} bundles loaded and {refused} were refused");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{Host, Manifest, Policy, Supervision};
+use wasp_actors::{Host, Manifest, ManifestKind, Policy, Supervision};
 
 /// How long one load may take before the case fails.
 pub(crate) const LOAD_WITHIN: Duration = Duration::from_secs(20);
@@ -72,6 +72,9 @@ pub(crate) struct Bundles {
     pub(crate) host: Host,
     root: PathBuf,
     next: AtomicU64,
+    /// How many inputs loaded, and how many were refused.
+    pub(crate) loaded: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 /// The tokio runtime the host runs on.
@@ -99,8 +102,16 @@ impl Bundles {
             .build()
             .expect("host builds");
         let echo = wat::parse_str(ECHO_WAT).expect("echo assembles");
-        host.load_bytes_with(Manifest::new("echo").expect("name"), &echo).await.expect("echo loads");
-        Self { host, root: root.to_owned(), next: AtomicU64::new(0) }
+        let mut manifest = Manifest::new("echo").expect("name");
+        manifest.kind = ManifestKind::Wasm;
+        host.load_bytes_with(manifest, &echo).await.expect("echo loads");
+        Self {
+            host,
+            root: root.to_owned(),
+            next: AtomicU64::new(0),
+            loaded: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
     }
 
     /// Writes `data` as a plugin folder, loads it, and checks what must hold.
@@ -120,8 +131,14 @@ impl Bundles {
         let outcome = match loaded {
             Err(_) => Err(format!("the load took longer than {LOAD_WITHIN:?}")),
             Ok(Err(e)) if e.to_string().trim().is_empty() => Err(format!("a refusal without a message: {e:?}")),
-            Ok(Err(_)) => Ok(()),
-            Ok(Ok(plugin)) => self.exercise(plugin.name()).await,
+            Ok(Err(_)) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Ok(plugin)) => {
+                self.loaded.fetch_add(1, Ordering::Relaxed);
+                self.exercise(plugin.name()).await
+            }
         };
         let _ = std::fs::remove_dir_all(&dir);
         outcome?;
