@@ -5,7 +5,6 @@
 //! and a mailbox push on the caller's own thread, so a request costs one
 //! actor hop, not two.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -15,7 +14,9 @@ use dashmap::DashMap;
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::{mpsc, oneshot};
 use wasp_protocol::{ErrorCode, HOST, Permission, WireError, codec};
-use wasp_runtime::{Answer, AuditEvent, AuditKind, BoxFuture, Grants, Inbound, Manifest, ReplyTo, Router, TimerSpec};
+use wasp_runtime::{
+    Answer, AuditEvent, AuditKind, BoxFuture, Family, Grants, Inbound, Manifest, ReplyTo, Router, TimerSpec,
+};
 use wasp_sdk::MessageKind;
 
 use crate::Supervision;
@@ -25,6 +26,7 @@ use crate::metrics::{BrokerCounters, PluginCounters, PluginState, record};
 use crate::pool::InstancePool;
 use crate::tap::{Stamp, TapHub, TapKind, TapOutcome};
 use crate::topics::{Event, HostFilter, Subscriber, Subscription, topic_matches};
+use crate::waits::{WaitGraph, Waiter};
 
 /// Where messages for one plugin go.
 #[derive(Clone)]
@@ -38,8 +40,8 @@ pub(crate) struct Route {
     pub(crate) version: Arc<str>,
     /// The plugin's live permissions.
     pub(crate) grants: Grants,
-    /// For a component of a hybrid plugin, the plugin's name.
-    pub(crate) family: Option<Arc<str>>,
+    /// For a component of a hybrid plugin, its family.
+    pub(crate) family: Option<Family>,
     /// The manifest it runs under (its name is the address).
     pub(crate) manifest: Arc<Manifest>,
     /// The path it was loaded from, for [`Host::reload`](crate::Host::reload).
@@ -150,8 +152,8 @@ pub(crate) struct Broker {
     pub(crate) routes: DashMap<Arc<str>, Route>,
     subscriptions: RwLock<Vec<Subscription>>,
     next_id: AtomicU64,
-    /// Wait-for graph: plugin → the plugin whose answer it is blocked on.
-    waits: Mutex<HashMap<Arc<str>, Arc<str>>>,
+    /// Wait-for graph: instance → the plugin whose answer it is blocked on.
+    waits: Mutex<WaitGraph>,
     pub(crate) counters: Arc<BrokerCounters>,
     pub(crate) request_timeout: Duration,
     pub(crate) audit: AuditLog,
@@ -175,6 +177,19 @@ struct Timer {
     retiring: bool,
 }
 
+/// Where an event for subscribers comes from, which decides who hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A publish: host subscriptions (the host's own, UI ones, and panels
+    /// acting as a plugin that may follow the topic) and plugins
+    /// subscribed to the topic.
+    Publish,
+    /// A plugin's `send` to `host`: the host's own and UI subscriptions
+    /// only. It is addressed to the host; a panel acting as another plugin
+    /// never reads it, and plugins never do.
+    SentToHost,
+}
+
 /// The most topic patterns one plugin may subscribe to (`docs/abi.md` §4).
 const MAX_SUBSCRIPTIONS: usize = 1024;
 
@@ -189,7 +204,7 @@ impl Broker {
             routes: DashMap::new(),
             subscriptions: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
-            waits: Mutex::new(HashMap::new()),
+            waits: Mutex::default(),
             counters: Arc::default(),
             request_timeout,
             audit: AuditLog::new(),
@@ -369,42 +384,37 @@ impl Broker {
         }
     }
 
-    /// Records that `from` now waits for `to`, unless that closes a cycle.
-    fn begin_wait(&self, from: &Arc<str>, to: &str) -> Result<WaitGuard, WireError> {
-        let mut waits = lock(&self.waits);
-        let mut chain = vec![from.to_string(), to.to_owned()];
-        let mut current: &str = to;
-        for _ in 0..=waits.len() {
-            if current == &**from {
-                return Err(WireError::new(
-                    ErrorCode::WouldDeadlock,
-                    format!(
-                        "request from `{from}` to `{to}` would deadlock: {} are waiting on each other; use request_async",
-                        chain.join(" → ")
-                    ),
-                ));
-            }
-            match waits.get(current) {
-                Some(next) => {
-                    chain.push(next.to_string());
-                    current = next;
-                }
-                None => break,
-            }
+    /// Records that instance `member` of `from` now waits for `to`, unless
+    /// that closes a cycle ([`WaitGraph::begin`]).
+    fn begin_wait(&self, from: &Arc<str>, member: usize, to: &str) -> Result<WaitGuard, WireError> {
+        let waiter = Waiter { plugin: from.clone(), member };
+        match lock(&self.waits).begin(&waiter, to) {
+            Ok(()) => Ok(WaitGuard { broker: self.me.clone(), waiter }),
+            Err(cycle) => Err(WireError::new(
+                ErrorCode::WouldDeadlock,
+                format!(
+                    "request from `{from}` to `{to}` would deadlock: {} are waiting on each other; use request_async",
+                    cycle.join(" → ")
+                ),
+            )),
         }
-        waits.insert(from.clone(), Arc::from(to));
-        Ok(WaitGuard { broker: self.me.clone(), from: from.clone() })
     }
 
-    /// Delivers an event to host subscribers matching `topic`.
-    fn to_host(&self, event: Event, plugins_too: bool) {
+    /// Delivers an event to the subscribers matching its topic that may
+    /// hear an event of that `origin`.
+    fn to_host(&self, event: Event, origin: Origin) {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
-        let kind = if plugins_too { TapKind::Event } else { TapKind::Send };
+        let kind = match origin {
+            Origin::Publish => TapKind::Event,
+            Origin::SentToHost => TapKind::Send,
+        };
         let mut closed = Vec::new();
         let mut revoked = Vec::new();
         for sub in subs.iter().filter(|s| topic_matches(&s.pattern, &event.topic)) {
             match &sub.subscriber {
                 Subscriber::Host { filter: HostFilter::Ui, .. } if !self.may_reach_ui(&event) => {}
+                // A message to the host is the host's, not any plugin's to read.
+                Subscriber::Host { filter: HostFilter::AsPlugin(_), .. } if origin == Origin::SentToHost => {}
                 Subscriber::Host { filter: HostFilter::AsPlugin(plugin), .. } if !self.may_follow(plugin, &event) => {}
                 Subscriber::Host { id, tx, .. } => match tx.try_send(event.clone()) {
                     Ok(()) => self.tap_to_host(kind, &event, TapOutcome::Ok),
@@ -415,10 +425,17 @@ impl Broker {
                         tracing::warn!(target: "wasp::audit", topic = %event.topic, "host subscriber is full; event dropped");
                     }
                 },
-                Subscriber::Plugin(name) if plugins_too => {
-                    if self.route(name).is_some_and(|r| !r.grants.allows_parts("subscribe", Some(&event.topic))) {
-                        let wanted = Permission::Subscribe(event.topic.clone());
-                        revoked.push((name.clone(), sub.pattern.clone(), wanted));
+                Subscriber::Plugin(name) if origin == Origin::Publish => {
+                    if let Some(route) = self.route(name)
+                        && !route.grants.allows_parts("subscribe", Some(&event.topic))
+                    {
+                        // A topic excepted from a pattern it may still
+                        // follow is skipped; a pattern it may no longer
+                        // follow ends.
+                        if !route.grants.allows_parts("subscribe", Some(&sub.pattern)) {
+                            let wanted = Permission::Subscribe(event.topic.clone());
+                            revoked.push((name.clone(), sub.pattern.clone(), wanted));
+                        }
                         continue;
                     }
                     let inbound = Inbound {
@@ -466,7 +483,7 @@ impl Broker {
 
     pub(crate) fn publish_from(&self, from: &str, topic: &str, payload: Vec<u8>) {
         self.counters.published.fetch_add(1, Ordering::Relaxed);
-        self.to_host(Event { from: from.to_owned(), topic: topic.to_owned(), payload }, true);
+        self.to_host(Event { from: from.to_owned(), topic: topic.to_owned(), payload }, Origin::Publish);
     }
 
     /// Whether a panel acting as `plugin` may see `event`: its plugin still
@@ -554,7 +571,7 @@ impl Broker {
     pub(crate) fn send_from(&self, from: Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         if to == HOST {
-            self.to_host(Event { from: from.to_string(), topic: topic.to_owned(), payload }, false);
+            self.to_host(Event { from: from.to_string(), topic: topic.to_owned(), payload }, Origin::SentToHost);
             return Ok(());
         }
         let inbound = Inbound {
@@ -573,13 +590,13 @@ impl Broker {
 /// Removes a wait-for edge when the waiting request ends.
 pub(crate) struct WaitGuard {
     broker: Weak<Broker>,
-    from: Arc<str>,
+    waiter: Waiter,
 }
 
 impl Drop for WaitGuard {
     fn drop(&mut self) {
         if let Some(broker) = self.broker.upgrade() {
-            lock(&broker.waits).remove(&self.from);
+            lock(&broker.waits).end(&self.waiter);
         }
     }
 }
@@ -619,6 +636,37 @@ impl Broker {
         });
         self.timers.insert(id, Timer { owner: from.clone(), member, task: task.abort_handle(), retiring: false });
         Ok(id)
+    }
+
+    /// [`Router::request`] for instance `member` of a pool (0 for a single
+    /// instance): the wait-for graph records each instance's wait.
+    pub(crate) fn request_for(
+        &self,
+        from: &Arc<str>,
+        member: usize,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<Answer> {
+        if to == HOST {
+            return Box::pin(std::future::ready(Err(host_requests_unsupported(to))));
+        }
+        let guard = match self.begin_wait(from, member, to) {
+            Ok(guard) => guard,
+            Err(e) => {
+                self.counters.deadlocks_refused.fetch_add(1, Ordering::Relaxed);
+                return Box::pin(std::future::ready(Err(e)));
+            }
+        };
+        let timeout = timeout.unwrap_or(self.request_timeout);
+        let rx = self.start_request(from.clone(), to, topic, payload, timeout);
+        let to = to.to_owned();
+        Box::pin(async move {
+            let answer = Self::await_answer(rx, &to, timeout).await;
+            drop(guard);
+            answer
+        })
     }
 
     /// [`Router::request_async`] for instance `member` of a pool (0 for a
@@ -768,24 +816,7 @@ impl Router for Broker {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> BoxFuture<Answer> {
-        if to == HOST {
-            return Box::pin(std::future::ready(Err(host_requests_unsupported(to))));
-        }
-        let guard = match self.begin_wait(from, to) {
-            Ok(guard) => guard,
-            Err(e) => {
-                self.counters.deadlocks_refused.fetch_add(1, Ordering::Relaxed);
-                return Box::pin(std::future::ready(Err(e)));
-            }
-        };
-        let timeout = timeout.unwrap_or(self.request_timeout);
-        let rx = self.start_request(from.clone(), to, topic, payload, timeout);
-        let to = to.to_owned();
-        Box::pin(async move {
-            let answer = Self::await_answer(rx, &to, timeout).await;
-            drop(guard);
-            answer
-        })
+        self.request_for(from, 0, to, topic, payload, timeout)
     }
 
     fn request_async(

@@ -14,7 +14,7 @@ use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Libraries, Library, Limits, ModuleCache,
+    AuditEvent, AuditKind, Engine, EngineOptions, Family, GrantSet, Grants, Instance, Libraries, Library, Limits, ModuleCache,
     NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
 };
 use wasp_sdk::Plugin;
@@ -22,6 +22,7 @@ use wasp_sdk::Plugin;
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
+use crate::namespace;
 use crate::policy::{AskRequest, Decision, Policy};
 use crate::pool::{InstancePool, MemberRouter};
 use crate::topics::{Event, HostFilter};
@@ -332,6 +333,7 @@ impl HostBuilder {
                 services,
                 config: self.config,
                 decisions: Mutex::default(),
+                admission: Mutex::default(),
                 hot_reload: self.hot_reload,
                 debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
                 watcher: OnceLock::new(),
@@ -411,6 +413,8 @@ pub(crate) struct Inner {
     config: HashMap<String, BTreeMap<String, Vec<u8>>>,
     /// Remembered decisions when the host has no database.
     decisions: Mutex<HashMap<(String, String), Decision>>,
+    /// Held while a plugin's route is checked and registered ([`Host::admit`]).
+    admission: Mutex<()>,
     /// Whether plugins loaded from files are watched.
     hot_reload: bool,
     /// Quiet time before a watched plugin reloads.
@@ -942,8 +946,9 @@ impl Host {
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
         let entries = manifest.component_entries();
+        let family = Family::new(manifest.name.as_str(), entries.iter().map(|(address, _, _)| address.as_str()));
         for (address, _, _) in &entries {
-            self.check_name(address)?;
+            self.check_name_in(address, Some(&family))?;
         }
         let limits = manifest.limits.apply(&self.inner.limits);
         let mut images = Vec::new();
@@ -955,7 +960,6 @@ impl Host {
             images.push((address.clone(), component.kind, image));
         }
         let decided = self.decide(&manifest).await?;
-        let family: Arc<str> = Arc::from(manifest.name.as_str());
         let mut started: Vec<PluginRef> = Vec::new();
         for (address, kind, image) in images {
             let mut part = manifest.clone();
@@ -1011,11 +1015,45 @@ impl Host {
     }
 
     fn check_name(&self, name: &str) -> Result<(), Error> {
+        self.check_name_in(name, None)
+    }
+
+    /// Refuses a name that breaks the rule of [`Address`], is taken, or
+    /// clashes with a hybrid plugin's namespace ([`namespace::clash`]): a
+    /// first look, before anything is compiled; the look that counts is
+    /// made again as the plugin is registered ([`Host::admit`]).
+    fn check_name_in(&self, name: &str, family: Option<&Family>) -> Result<(), Error> {
         Address::plugin(name).map_err(|e| Error::InvalidName { name: name.to_owned(), reason: e.to_string() })?;
         if self.inner.broker.routes.contains_key(name) {
             return Err(Error::AlreadyLoaded(name.to_owned()));
         }
-        Ok(())
+        self.check_namespace(name, family)
+    }
+
+    /// [`namespace::clash`] against every loaded plugin.
+    fn check_namespace(&self, name: &str, family: Option<&Family>) -> Result<(), Error> {
+        let loaded: Vec<(Arc<str>, Option<Family>)> =
+            self.inner.broker.routes.iter().map(|r| (r.key().clone(), r.value().family.clone())).collect();
+        match namespace::clash(loaded.iter().map(|(n, f)| (&**n, f.as_ref())), name, family) {
+            Some(reason) => Err(Error::InvalidName { name: name.to_owned(), reason }),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers a started plugin's route under its name, unless the name
+    /// was taken, or came to clash with a hybrid plugin's namespace, while
+    /// it started: one load at a time passes here, so two loads cannot both
+    /// pass the check and then both register.
+    fn admit(&self, name: &Arc<str>, route: Route) -> Result<(), Error> {
+        let _one_at_a_time = lock(&self.inner.admission);
+        self.check_namespace(name, route.family.as_ref())?;
+        match self.inner.broker.routes.entry(name.clone()) {
+            dashmap::Entry::Occupied(_) => Err(Error::AlreadyLoaded(name.to_string())),
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(route);
+                Ok(())
+            }
+        }
     }
 
     /// Every remembered decision about `plugin`, by permission text: one
@@ -1105,8 +1143,36 @@ impl Host {
                 }
             }
         }
-        let grants = Grants::new(granted.iter().cloned());
+        let excepted = self.exceptions_remembered(name, &granted, &remembered);
+        let grants = Grants::from_set(GrantSet::new(granted.clone(), excepted));
         Ok(Decided { granted, refused, grants })
+    }
+
+    /// The remembered refusals that a granted permission covers: exceptions
+    /// to it, as [`Host::revoke`] made them (audited at each load, so that
+    /// the log says why they are refused). Directories have none.
+    fn exceptions_remembered(
+        &self,
+        name: &str,
+        granted: &[Permission],
+        remembered: &HashMap<String, Decision>,
+    ) -> Vec<Permission> {
+        let mut excepted: Vec<Permission> = remembered
+            .iter()
+            .filter(|(_, decision)| **decision == Decision::Deny)
+            .filter_map(|(text, _)| text.parse::<Permission>().ok())
+            .filter(|p| !matches!(p.kind(), "fs.read" | "fs.write"))
+            .filter(|p| granted.iter().any(|g| g.covers(p) && !p.covers(g)))
+            .collect();
+        excepted.sort();
+        for p in &excepted {
+            let broader: Vec<String> =
+                granted.iter().filter(|g| g.covers(p)).map(|g| format!("`{g}`")).collect();
+            let message =
+                format!("plugin `{name}` keeps `{p}` refused (stored), an exception to {}", broader.join(", "));
+            self.audit(name, AuditKind::Revoked { permission: p.clone(), by: "stored".into() }, message);
+        }
+        excepted
     }
 
     /// Refuses a manifest written for an ABI major version this host does not speak.
@@ -1149,10 +1215,10 @@ impl Host {
     }
 
     /// What an instance of the plugin `manifest` describes runs in.
-    fn plugin_env(&self, manifest: &Manifest, grants: &Grants, family: Option<Arc<str>>) -> PluginEnv {
+    fn plugin_env(&self, manifest: &Manifest, grants: &Grants, family: Option<Family>) -> PluginEnv {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
         let mut config = manifest.config.clone();
-        if let Some(overrides) = self.inner.config.get(family.as_deref().unwrap_or(&*name)) {
+        if let Some(overrides) = self.inner.config.get(family.as_ref().map_or(&*name, Family::name)) {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let router: Arc<dyn Router> = self.inner.broker.clone();
@@ -1175,7 +1241,7 @@ impl Host {
         manifest: &Manifest,
         image: &PluginImage,
         grants: &Grants,
-        family: Option<Arc<str>>,
+        family: Option<Family>,
     ) -> Result<Instance, Error> {
         let env = self.plugin_env(manifest, grants, family);
         let name = env.name.clone();
@@ -1195,7 +1261,7 @@ impl Host {
         manifest: Manifest,
         image: PluginImage,
         decided: &Decided,
-        family: Option<Arc<str>>,
+        family: Option<Family>,
         origin: Option<PathBuf>,
     ) -> Result<PluginRef, Error> {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
@@ -1258,16 +1324,16 @@ impl Host {
             origin: origin.map(Arc::from),
             pool,
         };
-        match broker.routes.entry(name.clone()) {
-            dashmap::Entry::Occupied(_) => {
-                for actor in &actors {
-                    actor.stop(None);
-                }
-                return Err(Error::AlreadyLoaded(name.to_string()));
+        if let Err(e) = self.admit(&name, route) {
+            for actor in &actors {
+                actor.stop(None);
             }
-            dashmap::Entry::Vacant(slot) => {
-                slot.insert(route);
+            // Timers its `on_load` set have nowhere to go; under a name
+            // already loaded they are the loaded plugin's.
+            if !matches!(e, Error::AlreadyLoaded(_)) {
+                broker.cancel_timers(&name);
             }
+            return Err(e);
         }
         tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), instances = size, "plugin loaded");
         Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused, components: Vec::new() })
@@ -1304,32 +1370,92 @@ impl Host {
     /// Grants `permission` to a loaded plugin now; it takes effect on the
     /// plugin's next host call. The decision is remembered (across restarts
     /// when the host has a data directory).
+    ///
+    /// It lifts the exceptions it covers ([`Host::revoke`]): granting
+    /// `request:*` again allows `request:vault` again. For a component of
+    /// a hybrid plugin, the grant is the whole plugin's, and remembered
+    /// under the plugin's name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoaded`], a malformed permission, or the database
+    /// failing to remember the decision.
     pub async fn grant(&self, plugin: &str, permission: &str) -> Result<(), Error> {
         let permission: Permission = permission.parse()?;
         let route = self.route(plugin)?;
+        let identity = route.family.as_ref().map_or(plugin, Family::name);
         route.grants.grant(permission.clone());
-        self.remember(plugin, &permission, Decision::Allow).await?;
+        // Refusals it overrides must not come back at the next load.
+        let overridden: Vec<Permission> = self
+            .remembered(identity)
+            .await?
+            .into_iter()
+            .filter(|(_, decision)| *decision == Decision::Deny)
+            .filter_map(|(text, _)| text.parse::<Permission>().ok())
+            .filter(|p| permission.covers(p))
+            .collect();
+        for p in overridden.iter().chain(std::iter::once(&permission)) {
+            self.remember(identity, p, Decision::Allow).await?;
+        }
         let message = format!("plugin `{plugin}` was granted `{permission}` (host)");
         self.audit(plugin, AuditKind::Granted { permission, by: "host".into() }, message);
         Ok(())
     }
 
-    /// Revokes every permission of a loaded plugin that `permission` covers
-    /// (`send:*` revokes `send:echo`); it takes effect on the plugin's next
-    /// host call — including the events of its subscriptions and timers.
-    /// A revoked `fs.*` directory disappears before the plugin's next
-    /// message. The decision is remembered.
+    /// Takes `permission` away from a loaded plugin: every permission it
+    /// holds that `permission` covers goes (`send:*` takes `send:echo`), and
+    /// if it holds a broader one that covers `permission` (`request:*` for
+    /// `request:vault`), `permission` becomes an exception to it: refused,
+    /// while the rest of the broader grant stays. It takes effect on the
+    /// plugin's next host call — including the events of its subscriptions
+    /// and timers. A revoked `fs.*` directory disappears before the
+    /// plugin's next message. The decision is remembered (for a component
+    /// of a hybrid plugin, under the plugin's name: its permissions are the
+    /// whole plugin's), exceptions included; the audit event says what the
+    /// plugin lost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoaded`], a malformed permission, the database failing
+    /// to remember the decision, or `invalid_argument` ([`Error::Wire`]),
+    /// changing nothing, for a directory inside one the plugin holds (a
+    /// directory is granted whole; the error names the broader grant).
     pub async fn revoke(&self, plugin: &str, permission: &str) -> Result<(), Error> {
         let permission: Permission = permission.parse()?;
         let route = self.route(plugin)?;
-        let covered: Vec<Permission> = route.grants.list().into_iter().filter(|g| permission.covers(g)).collect();
-        route.grants.revoke(&permission);
-        for p in covered.iter().chain(std::iter::once(&permission)) {
-            self.remember(plugin, p, Decision::Deny).await?;
+        let identity = route.family.as_ref().map_or(plugin, Family::name);
+        let revocation = route.grants.revoke(&permission)?;
+        for p in revocation.removed.iter().chain(std::iter::once(&permission)) {
+            self.remember(identity, p, Decision::Deny).await?;
         }
-        let message = format!("plugin `{plugin}` lost `{permission}` (host)");
+        let list = |ps: &[Permission]| ps.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        let message = match (&revocation.removed[..], &revocation.narrowed[..]) {
+            ([], []) => format!(
+                "plugin `{plugin}` held nothing `{permission}` covers; it is refused `{permission}` from now on (host)"
+            ),
+            (removed, []) if removed == [permission.clone()] => format!("plugin `{plugin}` lost `{permission}` (host)"),
+            (removed, []) => format!("plugin `{plugin}` lost {} (host revoked `{permission}`)", list(removed)),
+            (removed, broader) => {
+                let others: Vec<Permission> = removed.iter().filter(|p| **p != permission).cloned().collect();
+                let also = if others.is_empty() { String::new() } else { format!(" and {}", list(&others)) };
+                format!(
+                    "plugin `{plugin}` lost `{permission}`{also} (host); it keeps {} except `{permission}`",
+                    list(broader)
+                )
+            }
+        };
         self.audit(plugin, AuditKind::Revoked { permission, by: "host".into() }, message);
         Ok(())
+    }
+
+    /// The exceptions to a loaded plugin's permissions: those revoked while
+    /// a broader one it holds still covers them ([`Host::revoke`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoaded`].
+    pub fn exceptions(&self, plugin: &str) -> Result<Vec<Permission>, Error> {
+        Ok(self.route(plugin)?.grants.exceptions())
     }
 
     /// The permissions a loaded plugin holds now.
@@ -1546,6 +1672,7 @@ impl Host {
 
     fn reloadable(&self, name: &str, route: &Route) -> Result<(), Error> {
         if let Some(family) = &route.family {
+            let family = family.name();
             return Err(Error::Unsupported(format!(
                 "`{name}` is a component of the hybrid plugin `{family}`; unload `{family}` and load it again"
             )));
@@ -1726,7 +1853,7 @@ impl Host {
             .broker
             .routes
             .iter()
-            .filter(|r| r.value().family.as_deref() == Some(name))
+            .filter(|r| r.value().family.as_ref().is_some_and(|f| f.name() == name))
             .map(|r| r.key().to_string())
             .collect();
         for part in parts {
@@ -1843,11 +1970,7 @@ impl Host {
     fn check_acting(&self, plugin: &str, kind: &str, target: &str) -> Result<(), WireError> {
         let route = self.route(plugin).map_err(|e| e.to_wire())?;
         let own = matches!(kind, "send" | "request")
-            && (target == plugin
-                || route
-                    .family
-                    .as_deref()
-                    .is_some_and(|f| target == f || target.strip_prefix(f).is_some_and(|rest| rest.starts_with('.'))));
+            && (target == plugin || route.family.as_ref().is_some_and(|f| f.is_sibling(plugin, target)));
         // A panel may listen to its plugin's own topics as well as those it subscribes to.
         let listens = kind == "subscribe" && route.grants.allows_parts("publish", Some(target));
         if own || listens || route.grants.allows_parts(kind, Some(target)) {
@@ -1930,6 +2053,7 @@ impl Host {
                     state: c.state(),
                     quarantine_reason: lock(&c.quarantine_reason).clone(),
                     permissions: r.grants.list().iter().map(ToString::to_string).collect(),
+                    exceptions: r.grants.exceptions().iter().map(ToString::to_string).collect(),
                     has_ui: r.manifest.ui.is_some(),
                     queued: r.queued.load(Ordering::Relaxed) as u64,
                     instances: r.pool.as_ref().map_or(1, |p| p.size()),

@@ -38,12 +38,14 @@ mod broker;
 mod error;
 mod host;
 mod metrics;
+mod namespace;
 pub mod node;
 mod policy;
 mod pool;
 mod supervision;
 mod tap;
 mod topics;
+mod waits;
 mod watch;
 
 pub use error::Error;

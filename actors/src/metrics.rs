@@ -115,6 +115,9 @@ pub struct PluginInfo {
     pub quarantine_reason: Option<String>,
     /// The permissions it holds now.
     pub permissions: Vec<String>,
+    /// Permissions revoked from it that one it holds still covers: refused
+    /// all the same, exceptions to those ([`Host::revoke`](crate::Host::revoke)).
+    pub exceptions: Vec<String>,
     /// Whether its manifest names a UI folder (`ui`), served to a Tauri
     /// app's panels; see [`Host::ui_dir`](crate::Host::ui_dir).
     pub has_ui: bool,

@@ -164,7 +164,7 @@ impl Router for MemberRouter {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> BoxFuture<Answer> {
-        self.broker.request(from, to, topic, payload, timeout)
+        self.broker.request_for(from, self.member, to, topic, payload, timeout)
     }
 
     fn request_async(

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use wasp_actors::node::wire::{self, Answers, Delivery, Fault, GatewayMsg, Handled, NodeMsg, Start, Started, Unloaded};
-use wasp_protocol::{ErrorCode, Permission};
+use wasp_protocol::ErrorCode;
 use wasp_runtime::services::http::HttpClient;
-use wasp_runtime::{Answer, Grants, Inbound, Limits, NativeInstance, NativePlugin, PluginEnv, ReplyTo, Services};
+use wasp_runtime::{Answer, Family, Grants, Inbound, Limits, NativeInstance, NativePlugin, PluginEnv, ReplyTo, Services};
 use wasp_sdk::MessageKind;
 
 use crate::router::NodeRouter;
@@ -138,7 +138,7 @@ impl NodeState {
             .map_err(|e| Fault::of(&e))?;
         let limits = Limits::from(&start.limits);
         let http = if start.http { HttpClient::new(limits.request_timeout).ok() } else { None };
-        let grants = Grants::new(start.grants);
+        let grants = Grants::from_set(start.grants);
         let router = Arc::new(NodeRouter { gateway: gateway.clone(), rt: tokio::runtime::Handle::current() });
         let env = PluginEnv {
             name: Arc::from(start.name.as_str()),
@@ -149,7 +149,7 @@ impl NodeState {
             // process holds: `kv.*` calls go to the host (`NodeRouter::storage`).
             services: Services { storage: None, http, data_root: start.data_root.map(Into::into) },
             config: Arc::new(start.config.into_iter().map(|(k, v)| (k, v.into_vec())).collect()),
-            family: start.family.map(|f| Arc::from(f.as_str())),
+            family: start.family.map(|(name, members)| Family::new(name, members)),
             // The host refuses out-of-process plugins that `use` libraries.
             libraries: Default::default(),
         };
@@ -172,8 +172,8 @@ impl NodeState {
             Ok(d) => d,
             Err(e) => return Handled { answers: Vec::new(), fault: Some(fault(e.code, e.message)) },
         };
-        if let Some(granted) = &delivery.grants {
-            sync_grants(&running.grants, granted);
+        if let Some(granted) = delivery.grants {
+            running.grants.replace(granted);
         }
         let kind = match delivery.kind {
             0 => MessageKind::Request,
@@ -197,14 +197,3 @@ impl NodeState {
     }
 }
 
-/// Makes `grants` hold exactly `granted`.
-fn sync_grants(grants: &Grants, granted: &[Permission]) {
-    for held in grants.list() {
-        if !granted.contains(&held) {
-            grants.revoke(&held);
-        }
-    }
-    for p in granted {
-        grants.grant(p.clone());
-    }
-}

@@ -17,7 +17,11 @@ pub const MAX_TOPIC_LEN: usize = 256;
 ///
 /// On the wire an address is a string: `"host"`, or a plugin's name. Plugin
 /// names are 1 to 64 bytes of lower-case ASCII letters, digits, `-`, `_` and
-/// `.`, and never `host`.
+/// `.`, never `host`, and made of `.`-separated segments that each start with
+/// a letter or a digit: `sysinfo.os` is a name, `.`, `..`, `a..b`, `.a`,
+/// `a.` and `-a` are not. A name is also the plugin's folder under the host's
+/// data directory, so it can never be one that a file system reads as a
+/// path step (`.`, `..`) or strips (a trailing `.` on Windows).
 ///
 /// ```
 /// use wasp_protocol::Address;
@@ -58,7 +62,9 @@ impl Address {
     }
 }
 
-/// Checks a plugin name against the rules of [`Address`].
+/// Checks a plugin name against the rules of [`Address`]: the one rule
+/// every way of naming a plugin goes through (manifests, every load path of
+/// the host, the wire).
 pub(crate) fn validate_name(name: &str) -> Result<(), AddressError> {
     if name == HOST {
         return Err(AddressError::Reserved);
@@ -70,6 +76,9 @@ pub(crate) fn validate_name(name: &str) -> Result<(), AddressError> {
         name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
         return Err(AddressError::Character(c));
+    }
+    if name.split('.').any(|segment| !segment.starts_with(|c: char| c.is_ascii_alphanumeric())) {
+        return Err(AddressError::Segment);
     }
     Ok(())
 }
@@ -119,6 +128,9 @@ pub enum AddressError {
     TopicLength(usize),
     /// A character that is not allowed.
     Character(char),
+    /// A `.`-separated segment of a plugin name is empty or does not start
+    /// with a letter or a digit (`.`, `..`, `a..b`, `.a`, `a.`, `-a`).
+    Segment,
 }
 
 impl fmt::Display for AddressError {
@@ -128,6 +140,9 @@ impl fmt::Display for AddressError {
             Self::Length(n) => write!(f, "a plugin name must be 1 to {MAX_NAME_LEN} bytes, got {n}"),
             Self::TopicLength(n) => write!(f, "a topic must be 1 to {MAX_TOPIC_LEN} bytes, got {n}"),
             Self::Character(c) => write!(f, "character {c:?} is not allowed"),
+            Self::Segment => f.write_str(
+                "each `.`-separated part of a plugin name must be non-empty and start with a letter or a digit",
+            ),
         }
     }
 }
@@ -145,6 +160,19 @@ mod tests {
         assert_eq!(Address::plugin(""), Err(AddressError::Length(0)));
         assert_eq!(Address::plugin("Echo"), Err(AddressError::Character('E')));
         assert!(Address::plugin(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn a_name_is_dot_separated_segments_each_starting_with_a_letter_or_digit() {
+        for good in ["a", "7", "sysinfo.os", "com.acme.vault", "a-b_c.d9", "x.1-y_"] {
+            assert_eq!(Address::plugin(good).map(|a| a.to_string()), Ok(good.to_owned()), "{good}");
+        }
+        for bad in [".", "..", "...", "a..b", ".a", "a.", "-a", "_a", "a.-b", "a._b", "./a", "a/..", ".hidden"] {
+            let err = Address::plugin(bad).expect_err(bad);
+            assert!(matches!(err, AddressError::Segment | AddressError::Character('/')), "{bad}: {err:?}");
+        }
+        assert_eq!(Address::parse(".."), Err(AddressError::Segment));
+        assert!(Address::plugin("a.").expect_err("trailing dot").to_string().contains("start with a letter or a digit"));
     }
 
     #[test]

@@ -14,7 +14,10 @@ use wasp_protocol::{Address, Envelope, ErrorCode, Kind, PERMISSION_KINDS, WireEr
 fn address() -> impl Strategy<Value = Address> {
     prop_oneof![
         Just(Address::Host),
-        "[a-z0-9_.-]{1,64}".prop_filter("host is reserved", |s| s != "host").prop_map(Address::Plugin),
+        // `.`-separated segments, each starting with a letter or a digit.
+        "[a-z0-9][a-z0-9_-]{0,14}(\\.[a-z0-9][a-z0-9_-]{0,14}){0,3}"
+            .prop_filter("host is reserved", |s| s != "host")
+            .prop_map(Address::Plugin),
     ]
 }
 

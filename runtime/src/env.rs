@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::router::Router;
 use crate::services::Services;
-use crate::{Grants, Limits, LinkedLibraries};
+use crate::{Family, Grants, Limits, LinkedLibraries};
 
 /// What the host hands a plugin instance: its name, where its messages go,
 /// its limits, its live grants, the host services and its configuration.
@@ -23,10 +23,10 @@ pub struct PluginEnv {
     pub services: Services,
     /// Configuration values, each MessagePack-encoded, read with `config.get`.
     pub config: Arc<BTreeMap<String, Vec<u8>>>,
-    /// For a component of a hybrid plugin, the plugin's name: it may
-    /// message the plugin's other components (the plugin's name and
-    /// `<name>.*`) without `send:` or `request:` permissions.
-    pub family: Option<Arc<str>>,
+    /// For a component of a hybrid plugin, its family: it may message the
+    /// plugin's other components (exactly the addresses the hybrid
+    /// registered) without `send:` or `request:` permissions.
+    pub family: Option<Family>,
     /// The shared libraries its manifest `uses`, resolved by the host: what
     /// its `library:<name>/<function>` calls reach.
     pub libraries: LinkedLibraries,

@@ -17,6 +17,7 @@ use wasp_sdk::LogLevel;
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::env::PluginEnv;
+use crate::grants::GrantSet;
 use crate::library::call::{LibraryHost, host_call, parse_service};
 use crate::router::{Answer, BoxFuture, ReplyTo, TimerSpec};
 use crate::services::http::HttpClient;
@@ -83,7 +84,7 @@ pub(crate) struct HostCalls {
     /// The plugin's own requests awaiting answers.
     outstanding: Arc<std::sync::atomic::AtomicUsize>,
     /// The grants as of `grants.revision()`: checked without a lock.
-    grants: (u64, Arc<Vec<Permission>>),
+    grants: (u64, Arc<GrantSet>),
     /// The last line the plugin logged at error level, kept even when
     /// `log` is not granted: the reason a failed load reports.
     last_error: Option<String>,
@@ -229,7 +230,7 @@ impl HostCalls {
     /// Whether the grants of this moment cover `kind` on `target`.
     fn allows(&mut self, kind: &str, target: Option<&str>) -> bool {
         self.refresh_grants();
-        self.grants.1.iter().any(|g| g.covers_parts(kind, target))
+        self.grants.1.allows_parts(kind, target)
     }
 
     /// Checks a permission; a denial is audited.
@@ -276,9 +277,7 @@ impl HostCalls {
 
     /// Whether `to` is another component of the same hybrid plugin.
     fn sibling(&self, to: &str) -> bool {
-        self.env.family.as_deref().is_some_and(|family| {
-            to != &*self.env.name && (to == family || to.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')))
-        })
+        self.env.family.as_ref().is_some_and(|family| family.is_sibling(&self.env.name, to))
     }
 
     pub(crate) fn send(&mut self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
@@ -564,7 +563,7 @@ impl HostCalls {
         self.refresh_grants();
         // The granted directory whose guest path is the longest prefix of `path`.
         let mut best: Option<(std::path::PathBuf, String, String)> = None;
-        for grant in self.grants.1.iter() {
+        for grant in self.grants.1.granted() {
             let (Permission::FsRead(dir) | Permission::FsWrite(dir)) = grant else { continue };
             let Some((host, guest)) = self.env.services.resolve_dir(&self.env.name, dir) else { continue };
             let inside = path == guest || path.starts_with(&format!("{}/", guest.trim_end_matches('/')));

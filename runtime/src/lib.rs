@@ -29,6 +29,7 @@ mod component;
 mod engine;
 mod env;
 mod error;
+mod family;
 mod grants;
 mod hostcalls;
 mod inprocess;
@@ -51,7 +52,8 @@ pub use component::{ComponentInstance, ComponentPlugin, WORLD_PACKAGE, WORLD_VER
 pub use engine::{Engine, EngineOptions, Pool};
 pub use env::PluginEnv;
 pub use error::{Error, Problem};
-pub use grants::Grants;
+pub use family::Family;
+pub use grants::{GrantSet, Grants, Revocation};
 pub use inprocess::{InProcessInstance, PluginFactory};
 pub use instance::{Instance, PluginImage};
 pub use library::{Libraries, Library, LibraryRequirement, LibraryVersion, LinkedLibraries};

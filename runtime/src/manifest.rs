@@ -121,7 +121,8 @@ pub struct Manifest {
 /// may message each other without `send:` or `request:` permissions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
-    /// The component's name: 1 to 32 bytes of a-z, 0-9, `-` and `_`.
+    /// The component's name: 1 to 32 bytes of a-z, 0-9, `-` and `_`,
+    /// starting with a letter or a digit.
     pub name: String,
     /// [`ManifestKind::Wasm`] or [`ManifestKind::Native`].
     pub kind: ManifestKind,
@@ -512,7 +513,7 @@ fn check_name(name: &str) -> Result<(), String> {
     Address::plugin(name).map(drop).map_err(|e| {
         format!(
             "`{name}` is not a valid plugin name: {e}; a name is 1 to 64 bytes of a-z, 0-9, `-`, `_` and `.`, \
-             and not `host`"
+             in `.`-separated parts that each start with a letter or a digit, and not `host`"
         )
     })
 }

@@ -9,7 +9,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use wasp_protocol::Permission;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::services::storage::Storage;
-use wasp_runtime::{AuditEvent, AuditKind, Grants, Router, TimerSpec};
+use wasp_runtime::{AuditEvent, AuditKind, Family, Grants, Router, TimerSpec};
 
 use super::wire::{self, Answers, GatewayMsg, RouteAnswer, RouteCall};
 use super::{Pending, Shared, lock};
@@ -27,8 +27,8 @@ pub(crate) struct GatewayState {
     pub(crate) quota: u64,
     /// The plugin's live grants, checked again here.
     pub(crate) grants: Grants,
-    /// For a component of a hybrid plugin, the plugin's name.
-    pub(crate) family: Option<Arc<str>>,
+    /// For a component of a hybrid plugin, its family.
+    pub(crate) family: Option<Family>,
 }
 
 /// Hands the plugin's answers to the requests they answer.
@@ -85,9 +85,7 @@ impl GatewayState {
     /// Whether `to` is another component of the same hybrid plugin (as
     /// `HostCalls` decides it in process).
     fn sibling(&self, to: &str) -> bool {
-        self.family.as_deref().is_some_and(|family| {
-            to != &*self.name && (to == family || to.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')))
-        })
+        self.family.as_ref().is_some_and(|family| family.is_sibling(&self.name, to))
     }
 
     /// The permission a call needs, checked again on the host: the node
@@ -229,7 +227,7 @@ mod tests {
         }
     }
 
-    fn gateway(name: &str, family: Option<&str>, granted: &[&str]) -> (GatewayState, Arc<Recorder>) {
+    fn gateway(name: &str, family: Option<Family>, granted: &[&str]) -> (GatewayState, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
         let state = GatewayState {
             name: Arc::from(name),
@@ -238,7 +236,7 @@ mod tests {
             storage: None,
             quota: 0,
             grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
-            family: family.map(Arc::from),
+            family,
         };
         (state, recorder)
     }
@@ -267,9 +265,11 @@ mod tests {
 
     #[test]
     fn a_hybrid_plugins_components_reach_each_other_without_grants() {
-        let (gw, _) = gateway("fam.ui", Some("fam"), &[]);
+        let (gw, _) = gateway("fam.ui", Some(Family::new("fam", ["fam", "fam.ui", "fam.core"])), &[]);
         assert!(gw.permit(&send("fam.core")).is_ok());
         assert!(gw.permit(&send("fam")).is_ok());
         assert!(gw.permit(&send("famous")).is_err());
+        // Only the components the hybrid registered, not every name under it.
+        assert!(gw.permit(&send("fam.other")).is_err());
     }
 }

@@ -247,7 +247,7 @@ impl NodeInstance {
             return Err(self.gone());
         };
         let (revision, granted) = self.env.grants.snapshot();
-        let grants = (revision != self.sent_grants).then(|| granted.to_vec());
+        let grants = (revision != self.sent_grants).then(|| (*granted).clone());
         self.sent_grants = revision;
         let kind = match msg.kind {
             wasp_sdk::MessageKind::Request => 0,

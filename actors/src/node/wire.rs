@@ -13,8 +13,8 @@ use std::time::Duration;
 use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
-use wasp_protocol::{ApiVersion, ErrorCode, Permission, WireError};
-use wasp_runtime::{AuditEvent, Limits};
+use wasp_protocol::{ApiVersion, ErrorCode, WireError};
+use wasp_runtime::{AuditEvent, GrantSet, Limits};
 
 /// The `ractor::pg` group a node's [`NodeMsg`] actor joins.
 pub fn node_group(token: &str) -> String {
@@ -84,12 +84,13 @@ pub struct Start {
     pub library: Vec<u8>,
     /// Its effective limits.
     pub limits: WireLimits,
-    /// Its permissions now.
-    pub grants: Vec<Permission>,
+    /// Its permissions now, with their exceptions.
+    pub grants: GrantSet,
     /// Its configuration values (MessagePack each).
     pub config: BTreeMap<String, serde_bytes::ByteBuf>,
-    /// For a component of a hybrid plugin, the plugin's name.
-    pub family: Option<String>,
+    /// For a component of a hybrid plugin, the plugin's name and the
+    /// addresses of its components.
+    pub family: Option<(String, Vec<String>)>,
     /// State handed over by the previous instance (a hot reload).
     pub restored: Option<serde_bytes::ByteBuf>,
     /// Whether the host offers outbound HTTP.
@@ -120,7 +121,7 @@ pub struct Delivery {
     /// Milliseconds left before the caller stops waiting.
     pub deadline_ms: Option<u64>,
     /// The plugin's permissions, when they changed since the last delivery.
-    pub grants: Option<Vec<Permission>>,
+    pub grants: Option<GrantSet>,
 }
 
 /// The reply to [`NodeMsg::Deliver`]: the answers the plugin gave while it

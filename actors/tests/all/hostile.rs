@@ -11,6 +11,8 @@
 mod abi;
 mod cpu_and_memory;
 mod floods;
+mod names;
+mod panels;
 mod plugins;
 mod probe;
 mod quarantine;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{AuditKind, Decision, Host, Permission, Policy};
+use wasp_actors::{AuditKind, Decision, Host, Manifest, Permission, Policy};
 use wasp_example_relay::Forward;
 use wasp_protocol::ErrorCode;
 
@@ -144,6 +144,95 @@ async fn grants_and_revocations_take_effect_on_the_next_call_without_a_restart()
         assert_eq!(i.restarts, 0, "no restart was needed");
         assert!(host.audit_log().iter().any(|e| matches!(&e.kind, AuditKind::Revoked { by, .. } if by == "host")));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_narrower_permission_refuses_exactly_it_across_restarts_and_the_audit_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let forward = |to: &str| Forward::new(to, "ping", &"hi");
+    // Three starts of the app on one data directory: the revocation, then
+    // the grant that lifts it, are each remembered.
+    for start in 0..3 {
+        let host =
+            Host::builder().data_dir(data.path()).policy(Policy::new().trust("*").unwrap()).build().unwrap();
+        load(&host, Form::Wasm, "echo", "echo").await;
+        load(&host, Form::Wasm, "echo", "victim").await;
+        load(&host, Form::Wasm, "relay", "relay").await;
+        let mut audit = host.audit_events();
+        if start == 0 {
+            host.revoke("relay", "request:victim").await.unwrap();
+            let event = audit_where(&mut audit, |e| matches!(e.kind, AuditKind::Revoked { .. })).await;
+            assert_eq!(event.plugin, "relay");
+            assert_eq!(event.kind, AuditKind::Revoked { permission: perm("request:victim"), by: "host".into() });
+            assert_eq!(event.message, "plugin `relay` lost `request:victim` (host); it keeps `request:*` except `request:victim`");
+        }
+        let to_victim = host.call::<_, String>("relay", "forward", &forward("victim")).await;
+        if start < 2 {
+            let err = to_victim.expect_err("the exception holds");
+            assert_eq!(err.code, ErrorCode::PermissionDenied, "start {start}: {err}");
+            assert!(err.message.contains("lacks the permission `request:victim`"), "{err}");
+            audit_where(&mut audit, is_denial("relay", "request:victim")).await;
+            let err = host.call::<_, String>("relay", "forward_async", &forward("victim")).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::PermissionDenied, "request_async alike: {err}");
+            assert_eq!(host.permissions("relay").unwrap(), [perm("request:*")]);
+            assert_eq!(host.exceptions("relay").unwrap(), [perm("request:victim")]);
+            assert_eq!(info(&host, "relay").exceptions, ["request:victim"]);
+            assert!(!host.permits("relay", &perm("request:victim")));
+        } else {
+            assert_eq!(to_victim.unwrap(), "hi", "the grant was remembered");
+            assert!(host.exceptions("relay").unwrap().is_empty());
+        }
+        // The rest of `request:*` stays.
+        assert_eq!(host.call::<_, String>("relay", "forward", &forward("echo")).await.unwrap(), "hi");
+        if start == 1 {
+            host.grant("relay", "request:*").await.unwrap();
+            assert_eq!(host.call::<_, String>("relay", "forward", &forward("victim")).await.unwrap(), "hi");
+        }
+        host.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_audits_only_what_the_plugin_lost() {
+    let host = host();
+    let relay = manifest("relay", "relay").permissions([perm("send:echo"), perm("send:log")]);
+    host.register_manifest(relay, wasp_example_relay::Relay::default).await.unwrap();
+    let mut audit = host.audit_events();
+    let revoked = |audit: &mut tokio::sync::broadcast::Receiver<wasp_actors::AuditEvent>| {
+        let event = audit.try_recv().expect("one event per revocation");
+        assert!(matches!(event.kind, AuditKind::Revoked { .. }), "{event:?}");
+        event.message
+    };
+    host.revoke("relay", "send:*").await.unwrap();
+    assert_eq!(revoked(&mut audit), "plugin `relay` lost `send:echo`, `send:log` (host revoked `send:*`)");
+    host.revoke("relay", "request:*").await.unwrap();
+    assert_eq!(revoked(&mut audit), "plugin `relay` lost `request:*` (host)");
+    host.revoke("relay", "storage").await.unwrap();
+    assert_eq!(revoked(&mut audit), "plugin `relay` held nothing `storage` covers; it is refused `storage` from now on (host)");
+    assert!(host.permissions("relay").unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_inside_a_granted_one_cannot_be_revoked_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::builder().data_dir(data.path()).policy(Policy::new().trust("*").unwrap()).build().unwrap();
+    let journal = Manifest::from_file(&wasp_fixtures::manifest_path("journal")).unwrap();
+    host.load_bytes_with(journal, &wasp_fixtures::wasm_bytes("journal")).await.unwrap();
+    let held = host.permissions("journal").unwrap();
+    assert!(held.contains(&perm("fs.write:$DATA")));
+    for narrower in ["fs.read:$DATA", "fs.write:$DATA/private"] {
+        let err = host.revoke("journal", narrower).await.expect_err("a directory is granted whole");
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(err.to_string().contains("revoke `fs.write:$DATA` instead"), "{err}");
+    }
+    assert_eq!(host.permissions("journal").unwrap(), held, "nothing changed");
+    assert!(host.exceptions("journal").unwrap().is_empty());
+    assert!(
+        !host.audit_log().iter().any(|e| matches!(&e.kind, AuditKind::Revoked { by, .. } if by == "host")),
+        "a refused revocation is not audited as one"
+    );
+    let files: Vec<String> = host.call("journal", "list", "/data").await.unwrap();
+    assert!(files.is_empty(), "{files:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

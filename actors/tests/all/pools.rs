@@ -170,6 +170,40 @@ async fn forward_owned(host: Host) -> Result<String, WireError> {
     forward(&host, "relay").await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_instance_of_a_pool_keeps_its_own_wait_so_a_cycle_through_it_is_refused() {
+    let host = host();
+    for name in ["gate-a", "gate-b"] {
+        host.register_with(name, || Gate { need: 2, pending: Vec::new(), open: false }).await.expect("registers");
+    }
+    load_pool(&host, Form::InProcess, "relay", "hub", 1).await;
+    load_pool(&host, Form::InProcess, "relay", "pool", 2).await;
+    let request = |to: &str, forward: Forward| {
+        let (host, to) = (host.clone(), to.to_owned());
+        tokio::spawn(async move { host.request(&to, "forward", mp(&forward)).await })
+    };
+    // `hub` waits at the first gate.
+    let hub = request("hub", Forward::new("gate-a", "wait", &()));
+    wait_until(|| info(&host, "gate-a").handled == 1).await;
+    // One instance of `pool` waits on `hub` (which, once free, will ask `pool`)…
+    let inner = Forward::new("pool", "pending", &());
+    let cycle = request("pool", Forward { to: "hub".into(), topic: "forward".into(), body: mp(&inner) });
+    wait_until(|| info(&host, "hub").queued == 1).await;
+    // … and then the other waits at the second gate.
+    let other = request("pool", Forward::new("gate-b", "wait", &()));
+    wait_until(|| info(&host, "gate-b").handled == 1).await;
+    // Free `hub`: its request to `pool` would wait on the instance that
+    // waits on it (the other is busy too): refused at once.
+    assert_eq!(host.call::<_, String>("gate-a", "wait", &()).await.unwrap(), "open");
+    assert!(hub.await.unwrap().is_ok());
+    assert_eq!(host.call::<_, String>("gate-b", "wait", &()).await.unwrap(), "open");
+    assert!(other.await.unwrap().is_ok());
+    let err = cycle.await.unwrap().expect_err("the cycle is refused");
+    assert_eq!(err.code, ErrorCode::WouldDeadlock, "{err}");
+    assert!(err.message.contains("hub → pool → hub"), "{err}");
+    host.shutdown().await;
+}
+
 /// Polls `cond` every 2 ms, for at most 10 s.
 async fn wait_until(cond: impl Fn() -> bool) {
     let give_up = std::time::Instant::now() + Duration::from_secs(10);

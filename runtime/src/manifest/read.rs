@@ -257,14 +257,17 @@ impl Reader<'_> {
                 match key.get_ref().as_ref() {
                     "name" => {
                         let text = self.string(&at("name"), value, "a string such as \"logic\"")?;
-                        let ok = !text.is_empty()
-                            && text.len() <= 32
+                        // `<plugin>.<component>` is an address: it follows the name rule.
+                        let ok = text.len() <= 32
+                            && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                             && text
                                 .chars()
                                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
                         if !ok {
-                            let message =
-                                format!("`{text}` is not a component name: 1 to 32 bytes of a-z, 0-9, `-` and `_`");
+                            let message = format!(
+                                "`{text}` is not a component name: 1 to 32 bytes of a-z, 0-9, `-` and `_`, \
+                                 starting with a letter or a digit"
+                            );
                             return Err(self.error(value.span(), &at("name"), message));
                         }
                         if out.iter().any(|c| c.name == text) {

@@ -213,6 +213,10 @@ fn invalid_values_are_named_with_their_line() {
     assert!(e.message.contains("unknown kind `fly`"), "{e}");
     assert_err("name = \"Notes\"\n", "name", 1, "not a valid plugin name");
     assert_err("name = \"host\"\n", "name", 1, "reserved");
+    for name in ["..", ".", "a..b", ".notes", "notes."] {
+        assert_err(&format!("name = \"{name}\"\n"), "name", 1, "start with a letter or a digit");
+        assert!(Manifest::new(name).is_err(), "{name}");
+    }
     assert_err("name = \"a\"\nversion = \"1.0\"\n", "version", 2, "not a version");
     assert_err("name = \"a\"\nversion = \"01.0.0\"\n", "version", 2, "not a version");
     assert_err("name = \"a\"\nversion = \"1.0.0-\"\n", "version", 2, "not a version");
@@ -432,4 +436,17 @@ fn bad_uses_name_the_entry_and_the_line() {
         assert_eq!(e.line, Some(5), "{uses}: {e}");
         assert!(e.message.contains(says), "{uses}: {e}");
     }
+}
+
+#[test]
+fn a_component_name_starts_with_a_letter_or_digit_as_its_address_must() {
+    let head = "name = \"h\"\nversion = \"0.1.0\"\napi = \"1.1\"\nkind = \"hybrid\"\n[[components]]\nname = \"a\"\n\
+                kind = \"wasm\"\nentry = \"a.wasm\"\n[[components]]\n";
+    for bad in ["-os", "_os", ""] {
+        let e = err(&format!("{head}name = \"{bad}\"\nkind = \"wasm\"\nentry = \"b.wasm\"\n"));
+        assert_eq!(e.field.as_deref(), Some("components[1].name"), "{e}");
+        assert!(e.message.contains("starting with a letter or a digit"), "{e}");
+    }
+    let m = Manifest::parse(&format!("{head}name = \"9os\"\nkind = \"wasm\"\nentry = \"b.wasm\"\n")).unwrap();
+    assert_eq!(m.component_entries()[1].0, "h.9os");
 }
