@@ -34,6 +34,7 @@ pub mod build;
 pub mod error;
 pub mod inspect;
 pub mod locate;
+pub mod port;
 pub mod run;
 pub mod scaffold;
 pub mod transcode;
