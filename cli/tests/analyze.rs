@@ -216,3 +216,6 @@ fn errors_of_the_crate_itself_are_reported_where_they_are() {
 
 #[path = "migration/recall.rs"]
 mod recall;
+
+#[path = "migration/port.rs"]
+mod port;

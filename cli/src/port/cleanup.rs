@@ -209,6 +209,18 @@ fn dead_lets(
             let rest = text.get(after..block_end).unwrap_or_default();
             let used_now = uses(rest, &names);
             let used_before = before.is_some_and(|b| original_uses(b, &names));
+            // `let (program, args) = …` where only `args` went unused: `_args`.
+            if used_now && names.len() > 1 {
+                for (name, span) in pattern_idents(&local.pat) {
+                    let unused = !uses(rest, std::slice::from_ref(&name));
+                    if unused && before.is_some_and(|b| original_uses(b, std::slice::from_ref(&name))) {
+                        let at = lines.offset(span.start());
+                        if !edits.overlaps(at, at + name.len()) {
+                            edits.replace(at, at + name.len(), format!("_{name}"));
+                        }
+                    }
+                }
+            }
             if !used_now && used_before {
                 let (s, e) = lines_of(lines, stmt.span());
                 if !edits.overlaps(s, e) {
@@ -228,6 +240,17 @@ fn dead_lets(
             let before_inner = before; // the same function: names are looked for in all of it
             dead_lets(&b, lines, before_inner, edits, removed);
         }
+    }
+}
+
+/// The identifiers a pattern binds, at their places.
+fn pattern_idents(pat: &syn::Pat) -> Vec<(String, proc_macro2::Span)> {
+    match pat {
+        syn::Pat::Ident(i) => vec![(ident(&i.ident), i.ident.span())],
+        syn::Pat::Type(t) => pattern_idents(&t.pat),
+        syn::Pat::Tuple(t) => t.elems.iter().flat_map(pattern_idents).collect(),
+        syn::Pat::TupleStruct(t) => t.elems.iter().flat_map(pattern_idents).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -277,17 +300,13 @@ fn dead_uses(
         let mut leaves = Vec::new();
         leaf_spans(&u.tree, &mut leaves);
         for (name, span) in leaves {
-            if now.get(&name).copied().unwrap_or(0) <= 1 && before.get(&name).copied().unwrap_or(0) > 1 {
-                if let Some((s, e, text)) = remove_leaf(lines, u, span) {
-                    if !edits.overlaps(s, e) {
-                        edits.replace(s, e, text);
-                        removed.push((
-                            span.start().line,
-                            format!("use of `{name}`"),
-                            "nothing uses it any more".into(),
-                        ));
-                    }
-                }
+            if now.get(&name).copied().unwrap_or(0) <= 1
+                && before.get(&name).copied().unwrap_or(0) > 1
+                && let Some((s, e, text)) = remove_leaf(lines, u, span)
+                && !edits.overlaps(s, e)
+            {
+                edits.replace(s, e, text);
+                removed.push((span.start().line, format!("use of `{name}`"), "nothing uses it any more".into()));
             }
         }
     }

@@ -124,9 +124,9 @@ fn script_text(work: &Work, files: &[SourceFile]) -> String {
          //! order they happen.\n{left_out}\n\
          use wasp_testing::{{Script, Step}};\n\n\
          /// The name both forms are loaded under.\n\
-         pub const NAME: &str = {name:?};\n\n\
+         pub(crate) const NAME: &str = {name:?};\n\n\
          /// The steps, run against each form.\n\
-         pub fn script() -> Script {{\n    Script::new()\n{steps}        .step(Step::request(\"no-such-topic\", &()))\n}}\n",
+         pub(crate) fn script() -> Script {{\n    Script::new()\n{steps}        .step(Step::request(\"no-such-topic\", &()))\n}}\n",
         name = work.plugin,
     )
 }
@@ -294,16 +294,16 @@ fn decoded_type(body: &Expr, params: &HashMap<String, Vec<String>>) -> Option<St
     }
     impl<'a> Visit<'a> for Finder<'_> {
         fn visit_expr_method_call(&mut self, m: &'a syn::ExprMethodCall) {
-            if let Some(d) = is_decode(&Expr::MethodCall(m.clone())) {
-                if let Some(t) = d.turbofish.as_ref().and_then(|t| t.args.first()) {
-                    self.found.get_or_insert(quote::ToTokens::to_token_stream(t).to_string().replace(' ', ""));
-                }
+            if let Some(d) = is_decode(&Expr::MethodCall(m.clone()))
+                && let Some(t) = d.turbofish.as_ref().and_then(|t| t.args.first())
+            {
+                self.found.get_or_insert(quote::ToTokens::to_token_stream(t).to_string().replace(' ', ""));
             }
             let at = m.args.iter().position(|a| is_decode(a).is_some());
-            if let (Some(at), Some(types)) = (at, self.params.get(&ident(&m.method))) {
-                if let Some(t) = types.get(at) {
-                    self.found.get_or_insert(t.clone());
-                }
+            if let (Some(at), Some(types)) = (at, self.params.get(&ident(&m.method)))
+                && let Some(t) = types.get(at)
+            {
+                self.found.get_or_insert(t.clone());
             }
             syn::visit::visit_expr_method_call(self, m);
         }
@@ -314,19 +314,19 @@ fn decoded_type(body: &Expr, params: &HashMap<String, Vec<String>>) -> Option<St
                 Expr::Path(p) => p.path.segments.last().map(|s| ident(&s.ident)),
                 _ => None,
             };
-            if let (Some(at), Some(types)) = (at, name.and_then(|n| self.params.get(&n))) {
-                if let Some(t) = types.get(at) {
-                    self.found.get_or_insert(t.clone());
-                }
+            if let (Some(at), Some(types)) = (at, name.and_then(|n| self.params.get(&n)))
+                && let Some(t) = types.get(at)
+            {
+                self.found.get_or_insert(t.clone());
             }
             syn::visit::visit_expr_call(self, c);
         }
 
         fn visit_local(&mut self, l: &'a syn::Local) {
-            if let (Pat::Type(t), Some(init)) = (&l.pat, &l.init) {
-                if is_decode(&init.expr).is_some() {
-                    self.found.get_or_insert(type_text(&t.ty));
-                }
+            if let (Pat::Type(t), Some(init)) = (&l.pat, &l.init)
+                && is_decode(&init.expr).is_some()
+            {
+                self.found.get_or_insert(type_text(&t.ty));
             }
             syn::visit::visit_local(self, l);
         }

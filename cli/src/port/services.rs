@@ -85,15 +85,15 @@ pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
         taken = true;
         work.shims.extend(p.parts.iter().copied());
         work.permissions.extend(p.permissions.iter().cloned());
-        if let Some(c) = p.config {
-            if !work.config.contains(&c) {
-                work.config.push(c);
-            }
+        if let Some(c) = p.config
+            && !work.config.contains(&c)
+        {
+            work.config.push(c);
         }
-        if let Some(n) = p.note {
-            if !work.notes.contains(&n) {
-                work.notes.push(n);
-            }
+        if let Some(n) = p.note
+            && !work.notes.contains(&n)
+        {
+            work.notes.push(n);
         }
         work.rewrote(p.kind, Some(&p.site), p.what, p.into);
     }

@@ -7,7 +7,7 @@ pub(crate) struct TcpStream<'a, 'c> {
     ctx: &'a mut Context<'c>,
     address: String,
     written: Vec<u8>,
-    timeout_ms: std::cell::Cell<Option<u64>>,
+    timeout_ms: std::cell::Cell<Option<u32>>,
     response: Option<std::io::Cursor<Vec<u8>>>,
 }
 
@@ -17,7 +17,7 @@ impl<'a, 'c> TcpStream<'a, 'c> {
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
-        self.timeout_ms.set(timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));
+        self.timeout_ms.set(timeout.map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)));
         Ok(())
     }
 

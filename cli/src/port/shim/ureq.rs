@@ -38,7 +38,7 @@ pub(crate) mod ureq {
 
     impl Request {
         pub(crate) fn timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.request.timeout_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            self.request.timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
             self
         }
 
