@@ -30,6 +30,7 @@
 pub(crate) mod cargo;
 pub(crate) mod catalog;
 pub(crate) mod crates;
+mod load;
 pub(crate) mod names;
 pub(crate) mod source;
 pub(crate) mod types;
