@@ -7,28 +7,28 @@
 //! rewrites splice new text into the old at `syn` spans, so the rest of
 //! each file stays byte for byte as it was. In order:
 //!
-//! 1. **Folders** ([`folders`]): a folder the plugin owns under a host
+//! 1. **Folders** (`port/folders.rs`): a folder the plugin owns under a host
 //!    folder (`std::env::temp_dir()`, `dirs::data_dir()`, …) becomes its
 //!    `/data`, seen through WASI: the crate switches to `wasm32-wasip1` and
 //!    asks for `fs.write:$DATA`, and `std::fs` keeps working.
-//! 2. **Threads** ([`timers`]): a thread that does work once, after a
+//! 2. **Threads** (`port/timers.rs`): a thread that does work once, after a
 //!    sleep, or in a loop with a sleep becomes a timer (`ctx.set_timeout`,
 //!    `ctx.set_interval`) whose event runs the same work.
-//! 3. **Services** ([`services`]): clocks, environment variables,
+//! 3. **Services** (`port/services.rs`): clocks, environment variables,
 //!    randomness, blocking HTTP (`ureq`, raw `TcpStream` GETs) and URL
 //!    openers become calls of the host services through the plugin's
 //!    `Context`, in the shape of the API they replace (`src/wasp_port.rs`,
 //!    [`shim`]), and the `Context` is passed down to every function that
-//!    needs it ([`context`]).
-//! 4. **Clean-up** ([`cleanup`]): what the rewrites left unused (the name
+//!    needs it (`port/context.rs`).
+//! 4. **Clean-up** (`port/cleanup.rs`): what the rewrites left unused (the name
 //!    of a folder that is now `/data` and what computed only that, imports)
 //!    goes.
-//! 5. **Markers** ([`markers`]): whatever still blocks WebAssembly gets a
+//! 5. **Markers** (`port/markers.rs`): whatever still blocks WebAssembly gets a
 //!    `// wasp port:` comment naming the blocker and the choice left to the
 //!    author; the code itself is left as it was.
-//! 6. **Manifests** ([`manifest`]): `plugin.toml` with exactly the
+//! 6. **Manifests** (`port/manifest.rs`): `plugin.toml` with exactly the
 //!    permissions the rewrites need (and `[config]` keys), `Cargo.toml`
-//!    without the crates replaced, and a parity test ([`parity`]).
+//!    without the crates replaced, and a parity test (`port/parity.rs`).
 
 mod ast;
 mod cleanup;
