@@ -18,7 +18,7 @@
 //!    randomness, blocking HTTP (`ureq`, raw `TcpStream` GETs) and URL
 //!    openers become calls of the host services through the plugin's
 //!    `Context`, in the shape of the API they replace (`src/wasp_port.rs`,
-//!    [`shim`]), and the `Context` is passed down to every function that
+//!    `port/shim.rs`), and the `Context` is passed down to every function that
 //!    needs it (`port/context.rs`).
 //! 4. **Clean-up** (`port/cleanup.rs`): what the rewrites left unused (the name
 //!    of a folder that is now `/data` and what computed only that, imports)
