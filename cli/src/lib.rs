@@ -14,7 +14,9 @@
 //!   one-shot host for a request, or for timed round trips;
 //! - [`analyze`] (`wasp analyze`): the migration analyzer, which reports what
 //!   keeps a native plugin crate from running as WebAssembly and which host
-//!   service to use instead (`docs/migration.md`).
+//!   service to use instead (`docs/migration.md`);
+//! - [`port::port`] (`wasp port`): rewrites what has a mechanical
+//!   replacement, marks the rest, writes `plugin.toml` and a parity test.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -34,6 +36,7 @@ pub mod build;
 pub mod error;
 pub mod inspect;
 pub mod locate;
+pub mod port;
 pub mod run;
 pub mod scaffold;
 pub mod transcode;

@@ -4,6 +4,7 @@
 //! wasp new <name> [--kind wasm|native|hybrid] [--dir <parent>] [--sdk-path <dir>]
 //! wasp build [<crate-dir>] [--target <triple>] [--debug] [--unroll <n>] [--target-dir <dir>]
 //! wasp analyze <crate-dir> [--no-check] [--json] [--target-dir <dir>]
+//! wasp port <crate-dir> [--apply] [--json]
 //! wasp validate <plugin> [--json]
 //! wasp inspect <plugin> [--json]
 //! wasp run <plugin> --request <topic> [<json>] [--grant <perm>]… [--grant-all] [--timeout-ms <ms>]
@@ -12,7 +13,7 @@
 //!
 //! A `<plugin>` is a plugin folder, its `plugin.toml`, a `.wasm` file or a
 //! native library. The work is done by the library (`wasp_cli::validate`,
-//! `inspect`, `run`, `bench`, `analyze`); this file parses arguments and
+//! `inspect`, `run`, `bench`, `analyze`, `port`); this file parses arguments and
 //! prints. Exit status: 0 success, 1 when the plugin (or crate) has a
 //! problem or answered an error, 2 when the command itself could not run.
 
@@ -64,6 +65,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         target_dir: Option<PathBuf>,
     },
+    Port(PortArgs),
     Validate(ValidateArgs),
     Inspect(InspectArgs),
     Run(RunArgs),
@@ -123,6 +125,25 @@ struct BuildArgs {
     /// Cargo's target directory.
     #[arg(long, value_name = "DIR")]
     target_dir: Option<PathBuf>,
+}
+
+/// Rewrite what keeps a native plugin crate from running as WebAssembly,
+/// where the rewrite is mechanical; mark the rest for you.
+///
+/// Prints the change as a unified diff (stdout) and a summary (stderr);
+/// `--apply` writes it: the sources, `src/wasp_port.rs`, `Cargo.toml`,
+/// `plugin.toml` and a parity test. Exits with 0 when nothing is left to
+/// decide, 1 when `// wasp port:` markers remain, 2 on error.
+#[derive(Debug, Args)]
+struct PortArgs {
+    /// The crate's directory (holding its Cargo.toml).
+    crate_dir: PathBuf,
+    /// Write the changes instead of showing them.
+    #[arg(long)]
+    apply: bool,
+    /// Print the result (files with their diffs, rewrites, markers, permissions) as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Run the loader's validation on a plugin and list every problem.
@@ -257,6 +278,7 @@ fn main() -> ExitCode {
         Command::Analyze { crate_dir, no_check, json, target_dir } => {
             analyze_command(&crate_dir, no_check, json, target_dir)
         }
+        Command::Port(args) => port_command(&args),
         Command::Validate(args) => validate_command(&args),
         Command::Inspect(args) => inspect_command(&args),
         Command::Run(args) => run_command(&args),
@@ -332,6 +354,34 @@ fn analyze_command(crate_dir: &Path, no_check: bool, json: bool, target_dir: Opt
         return code;
     }
     if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn port_command(args: &PortArgs) -> ExitCode {
+    let port = match wasp_cli::port::port(&args.crate_dir) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.apply
+        && let Err(e) = port.apply()
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let shown = if args.json {
+        print_json(&port)
+    } else if args.apply {
+        out(&port.to_string())
+    } else {
+        eprint!("{port}");
+        out(&port.diff())
+    };
+    if let Err(code) = shown {
+        return code;
+    }
+    if port.needs_decisions() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 fn validate_command(args: &ValidateArgs) -> ExitCode {

@@ -213,3 +213,9 @@ fn errors_of_the_crate_itself_are_reported_where_they_are() {
     assert!(errors.iter().all(|b| !b.instead.is_empty()));
     assert!(report.blockers.iter().all(|b| b.kind != BlockerKind::Dependency), "{report}");
 }
+
+#[path = "migration/recall.rs"]
+mod recall;
+
+#[path = "migration/port.rs"]
+mod port;

@@ -300,7 +300,7 @@ pub(crate) fn check(
             location,
             what: if version.is_empty() { name.to_owned() } else { format!("{name} v{version}") },
             detail: (!detail.is_empty()).then_some(detail),
-            instead: catalog::instead_of_dependency(name).to_owned(),
+            instead: catalog::instead_of_dependency(name, names.get(1).copied()).to_owned(),
         });
     }
     for (text, location) in own_errors {

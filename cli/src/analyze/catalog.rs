@@ -3,7 +3,7 @@
 //! Each entry names a wasp host service (a `Context` method of `wasp-sdk`)
 //! and the permission it needs, as `docs/manifest.md` spells them.
 
-use super::BlockerKind;
+use super::{BlockerKind, crates};
 
 /// Files: the key-value store, or WASI files on `wasm32-wasip1`.
 pub(crate) const FS: &str = "`ctx.kv_get`/`ctx.kv_set` (permission `storage`), or std::fs on paths from `ctx.file_path` \
@@ -24,6 +24,9 @@ pub(crate) const SLEEP: &str = "never block: `ctx.set_timeout` (permission `time
 /// Child processes.
 pub(crate) const PROCESS: &str =
     "no processes: keep this part native in a hybrid plugin, or publish a message the app acts on";
+/// The process id.
+pub(crate) const PROCESS_ID: &str = "a plugin has no process of its own: name things after the plugin (its manifest's `name`), \
+     or tag them with `ctx.random_bytes(len)` (permission `random`)";
 /// Ending the process.
 pub(crate) const EXIT: &str = "return a `WireError`: exiting ends the WASM instance like a trap";
 /// C code.
@@ -55,8 +58,6 @@ pub(crate) const COMPILE: &str =
 
 /// External crates whose paths are foreign code.
 const FFI_CRATES: &[&str] = &["libc", "winapi", "windows", "windows_sys", "nix"];
-/// External crates whose paths are randomness.
-const RANDOM_CRATES: &[&str] = &["getrandom", "rand", "rand_core"];
 
 /// The blocker a fully resolved path (`["std", "fs", "write"]`) is, with
 /// what to use instead; `None` when it runs on WebAssembly.
@@ -68,11 +69,8 @@ pub(crate) fn classify(path: &[String]) -> Option<(BlockerKind, &'static str)> {
     if FFI_CRATES.contains(&first) {
         return Some((BlockerKind::Ffi, FFI));
     }
-    if RANDOM_CRATES.contains(&first) {
-        return Some((BlockerKind::Random, RANDOM));
-    }
     if first != "std" {
-        return None;
+        return crates::classify(path);
     }
     let item = seg(2)?;
     match seg(1)? {
@@ -91,6 +89,7 @@ pub(crate) fn classify(path: &[String]) -> Option<(BlockerKind, &'static str)> {
         },
         "process" => match item {
             "exit" | "abort" => Some((BlockerKind::Process, EXIT)),
+            "id" => Some((BlockerKind::Process, PROCESS_ID)),
             // `ExitCode` and `Termination` only matter to `main`.
             "ExitCode" | "Termination" => None,
             _ => Some((BlockerKind::Process, PROCESS)),
@@ -111,17 +110,43 @@ pub(crate) fn classify(path: &[String]) -> Option<(BlockerKind, &'static str)> {
     }
 }
 
-/// What to use instead of the dependency `name` when it does not build.
-pub(crate) fn instead_of_dependency(name: &str) -> &'static str {
-    let name = name.replace('-', "_");
-    match name.as_str() {
-        "getrandom" | "rand" | "rand_core" | "uuid" => DEPENDENCY_RANDOM,
-        "reqwest" | "hyper" | "ureq" | "curl" | "isahc" | "attohttpc" => DEPENDENCY_HTTP,
-        "tokio" | "mio" | "socket2" | "async_std" | "smol" => DEPENDENCY_ASYNC,
-        n if FFI_CRATES.contains(&n) || n.ends_with("_sys") => FFI,
-        _ => DEPENDENCY,
+/// What to use instead of a dependency that does not build: the advice for
+/// the crate the analyzed crate depends on directly (`direct`: `ureq`,
+/// `uuid`), which is what its author can change, else for the failing crate
+/// itself (`failing`: `getrandom`, `ring`).
+pub(crate) fn instead_of_dependency(failing: &str, direct: Option<&str>) -> &'static str {
+    direct.and_then(crates::dependency).or_else(|| crates::dependency(failing)).unwrap_or_else(|| {
+        let name = failing.replace('-', "_");
+        if FFI_CRATES.contains(&name.as_str()) || name.ends_with("_sys") { FFI } else { DEPENDENCY }
+    })
+}
+
+/// The blocker a method call is, from its receiver's resolved type
+/// (`None` when unknown) and the method's name.
+pub(crate) fn classify_method(receiver: Option<&[String]>, method: &str) -> Option<(BlockerKind, &'static str)> {
+    let ty = receiver.map(|r| r.iter().map(String::as_str).collect::<Vec<_>>());
+    match (ty.as_deref(), method) {
+        (Some(["std", "path", "Path" | "PathBuf"]), m) if PATH_FS_METHODS.contains(&m) => Some((BlockerKind::Fs, FS)),
+        (Some(["std", "time", "Instant" | "SystemTime"]) | None, "elapsed") => Some((BlockerKind::Clock, CLOCK)),
+        // A trait method of `std::net::ToSocketAddrs`: a DNS lookup, whatever the receiver.
+        (_, "to_socket_addrs") => Some((BlockerKind::Net, NET_CLIENT)),
+        _ => None,
     }
 }
+
+/// The methods of `Path` that ask the file system.
+pub(crate) const PATH_FS_METHODS: &[&str] = &[
+    "exists",
+    "try_exists",
+    "is_file",
+    "is_dir",
+    "is_symlink",
+    "metadata",
+    "symlink_metadata",
+    "read_dir",
+    "read_link",
+    "canonicalize",
+];
 
 #[cfg(test)]
 mod tests {
@@ -145,14 +170,43 @@ mod tests {
         assert_eq!(classify(&path("std::time::Duration::from_secs")), None);
         assert_eq!(classify(&path("libc::getpid")).map(|c| c.0), Some(BlockerKind::Ffi));
         assert_eq!(classify(&path("getrandom::fill")).map(|c| c.0), Some(BlockerKind::Random));
+        assert_eq!(classify(&path("std::process::id")).map(|c| c.1), Some(PROCESS_ID));
         assert_eq!(classify(&path("serde::Serialize")), None);
         assert_eq!(classify(&path("windows")), None);
     }
 
     #[test]
     fn dependencies_get_advice_by_name() {
-        assert_eq!(instead_of_dependency("getrandom"), DEPENDENCY_RANDOM);
-        assert_eq!(instead_of_dependency("openssl-sys"), FFI);
-        assert_eq!(instead_of_dependency("something-else"), DEPENDENCY);
+        assert_eq!(instead_of_dependency("getrandom", Some("getrandom")), DEPENDENCY_RANDOM);
+        assert_eq!(instead_of_dependency("openssl-sys", None), FFI);
+        assert_eq!(instead_of_dependency("something-else", Some("something-else")), DEPENDENCY);
+    }
+
+    #[test]
+    fn a_dependency_is_advised_by_the_crate_the_author_chose() {
+        // getrandom fails, but the author depends on ureq: the advice is ctx.http.
+        assert_eq!(instead_of_dependency("getrandom", Some("ureq")), DEPENDENCY_HTTP);
+        assert_eq!(instead_of_dependency("ring", Some("reqwest")), DEPENDENCY_HTTP);
+        // uuid's advice is uuid's, not getrandom's feature.
+        let uuid = instead_of_dependency("getrandom", Some("uuid"));
+        assert!(uuid.contains("uuid::Builder::from_random_bytes") && !uuid.contains("wasm_js"), "{uuid}");
+        // A direct dependency without advice of its own: the failing crate's.
+        assert_eq!(instead_of_dependency("getrandom", Some("my-helpers")), DEPENDENCY_RANDOM);
+    }
+
+    #[test]
+    fn methods_are_classified_by_their_receiver() {
+        let p = path("std::path::PathBuf");
+        assert_eq!(classify_method(Some(&p), "exists").map(|c| c.0), Some(BlockerKind::Fs));
+        assert_eq!(classify_method(Some(&p), "join"), None);
+        assert_eq!(classify_method(None, "exists"), None, "an unknown receiver's `exists` is not a path's");
+        let t = path("std::time::Instant");
+        assert_eq!(classify_method(Some(&t), "elapsed").map(|c| c.0), Some(BlockerKind::Clock));
+        assert_eq!(classify_method(None, "elapsed").map(|c| c.0), Some(BlockerKind::Clock));
+        assert_eq!(classify_method(Some(&path("Stopwatch")), "elapsed"), None, "the crate's own `elapsed`");
+        assert_eq!(
+            classify_method(Some(&path("std::string::String")), "to_socket_addrs").map(|c| c.0),
+            Some(BlockerKind::Net)
+        );
     }
 }

@@ -27,9 +27,13 @@
 //! The [`Report`] prints as text (grouped by kind, one finding a line) and
 //! serializes with `serde` (the `--json` of `wasp analyze`).
 
-mod cargo;
-mod catalog;
-mod source;
+pub(crate) mod cargo;
+pub(crate) mod catalog;
+pub(crate) mod crates;
+mod load;
+pub(crate) mod names;
+pub(crate) mod source;
+pub(crate) mod types;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -302,10 +306,7 @@ impl fmt::Display for Report {
             let what_width = what_width(b.kind);
             writeln!(f, "  {:place_width$}  {:what_width$}  -> {}", place(b), b.what, b.instead)?;
             if let Some(detail) = &b.detail {
-                let mut detail = detail.lines().next().unwrap_or_default().to_owned();
-                if detail.chars().count() > DETAIL_WIDTH {
-                    detail = detail.chars().take(DETAIL_WIDTH - 1).chain(['…']).collect();
-                }
+                let detail = shorten(detail.lines().next().unwrap_or_default(), DETAIL_WIDTH);
                 writeln!(f, "  {:place_width$}  {detail}", "")?;
             }
         }
@@ -316,5 +317,37 @@ impl fmt::Display for Report {
             }
             None => writeln!(f, "cargo check --target {WASM_TARGET}: not run"),
         }
+    }
+}
+
+/// `text` cut to at most `width` characters at a word boundary, with `…`
+/// where it was cut: a message is never cut mid-word.
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let limit = text.char_indices().nth(width.saturating_sub(1)).map_or(text.len(), |(i, _)| i);
+    let head = &text[..limit];
+    // A word cut in two loses its tail; a single word longer than the line is cut anyway.
+    let cut = match text[limit..].chars().next() {
+        Some(c) if !c.is_whitespace() => head.rfind(char::is_whitespace).unwrap_or(limit),
+        _ => limit,
+    };
+    let head = text[..cut].trim_end().trim_end_matches([',', ';', ':']);
+    format!("{head}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn long_details_are_cut_between_words() {
+        let text = "error: The wasm32-unknown-unknown targets are not supported by default; you may need to enable";
+        let short = shorten(text, 60);
+        assert_eq!(short, "error: The wasm32-unknown-unknown targets are not supported…");
+        assert!(short.chars().count() <= 60);
+        assert_eq!(shorten("short", 60), "short");
+        assert_eq!(shorten("abcdefghij", 5), "abcd…", "one long word is still cut");
     }
 }

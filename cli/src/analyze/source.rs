@@ -1,88 +1,98 @@
 //! The source scan: every module of the crate's library and binaries,
-//! parsed with `syn`, searched for the APIs of [`catalog`](super::catalog).
+//! parsed with `syn`, searched for the APIs of [`catalog`](super::catalog)
+//! and [`crates`](super::crates).
 //!
-//! Names are resolved the simple way a reader would: `use` declarations
-//! (renames, groups, `self`, and `use` inside functions) map a local name to
-//! a path, so `use std::fs; fs::write(..)` and `use std::fs::File;
-//! File::open(..)` are both found at the call. Functions declared in
-//! `extern` blocks are found where they are called. Glob imports of a
-//! blocked module are reported at the `use`. Items under `#[cfg(test)]`
-//! (and `#[test]` functions) are skipped: tests do not ship in the plugin.
-//! Every other `cfg` is ignored, so code for any platform is reported.
-//! Arguments of macros that take expressions (`println!`, `format!`,
-//! `assert_eq!`, …) are searched too.
+//! Names are resolved the simple way a reader would ([`names`](super::names)):
+//! `use` declarations and the crate's `type` aliases map a local name to a
+//! path, so `use std::fs; fs::write(..)`, `use std::fs::File;
+//! File::open(..)` and `type Stamp = SystemTime; Stamp::now()` are all
+//! found at the call. Method calls are resolved from their receiver's type
+//! ([`types`](super::types)): `path.exists()` on a `PathBuf`,
+//! `started.elapsed()` on an `Instant`. Only names in expression position
+//! are reported: `-> Command` or a `JoinHandle` field uses nothing.
+//! Functions declared in `extern` blocks are found where they are called.
+//! Glob imports of a blocked module are reported at the `use`. Items under
+//! `#[cfg(test)]` (and `#[test]` functions) are skipped: tests do not ship
+//! in the plugin. Every other `cfg` is ignored, so code for any platform is
+//! reported. Arguments of macros that take expressions (`println!`,
+//! `format!`, …) are searched as expressions; other macro arguments, and
+//! the bodies of the crate's own `macro_rules!`, token by token.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use proc_macro2::Span;
+use proc_macro2::{LineColumn, Span, TokenStream, TokenTree};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
-use syn::{Attribute, Expr, Item, Meta, Token, UseTree};
+use syn::{Expr, Item, Meta, Token};
 
-use super::{AnalyzeError, Blocker, BlockerKind, Location, catalog};
+pub(crate) use super::load::{index, load};
+use super::names::{Binding, Resolver, abi_name, ident, pattern_names, test_only, use_globs};
+use super::types::{self, CrateIndex, Ty};
+use super::{AnalyzeError, Blocker, BlockerKind, Location, catalog, crates};
 
-/// What a local name stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Binding {
-    /// A path, fully resolved: `["std", "fs"]` for `use std::fs;`.
-    Path(Vec<String>),
-    /// A function or static declared in an `extern "<abi>"` block.
-    Foreign {
-        /// The block's ABI (`C` when unwritten).
-        abi: String,
-    },
+/// One parsed source file of the crate.
+pub(crate) struct SourceFile {
+    /// The file, relative to the crate directory, with `/` separators.
+    pub(crate) rel: String,
+    /// Its text.
+    pub(crate) text: String,
+    /// Its syntax tree.
+    pub(crate) ast: syn::File,
 }
 
-/// The names visible in a module or block.
-#[derive(Debug, Default)]
-struct Scope {
-    names: HashMap<String, Binding>,
-    /// Modules see nothing of the scopes around them (but the prelude).
-    module: bool,
+/// The target a scan judges the code for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `wasm32-unknown-unknown`: no files, no clock, no randomness.
+    Unknown,
+    /// `wasm32-wasip1`: files in granted folders, the clock and randomness
+    /// work (with their permissions); the rest is as blocked.
+    Wasip1,
+}
+
+/// A finding with what the port needs to rewrite it: the resolved path
+/// (for a method, the receiver's type and the method) and the span of the
+/// whole call (or path) that uses it.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    pub(crate) blocker: Blocker,
+    pub(crate) path: Vec<String>,
+    pub(crate) start: LineColumn,
+    pub(crate) end: LineColumn,
 }
 
 /// Scans the modules reachable from `roots` (crate root files) and returns
 /// what blocks WebAssembly, with locations relative to `crate_dir`.
 pub(crate) fn scan(crate_dir: &Path, roots: &[PathBuf]) -> Result<Vec<Blocker>, AnalyzeError> {
-    let mut queue: Vec<(PathBuf, PathBuf)> =
-        roots.iter().map(|r| (r.clone(), r.parent().unwrap_or(crate_dir).to_path_buf())).collect();
-    let mut seen = HashSet::new();
-    let mut findings = Vec::new();
-    while let Some((file, mod_dir)) = queue.pop() {
-        if !seen.insert(file.clone()) {
-            continue;
-        }
-        let text =
-            std::fs::read_to_string(&file).map_err(|source| AnalyzeError::Read { path: file.clone(), source })?;
-        let rel = relative(crate_dir, &file);
-        let ast = syn::parse_file(&text).map_err(|e| {
-            let at = e.span().start();
-            AnalyzeError::Parse { file: rel.clone(), line: at.line, column: at.column + 1, message: e.to_string() }
-        })?;
+    let files = load(crate_dir, roots)?;
+    let index = index(&files);
+    Ok(sites(&files, &index, Target::Unknown).into_iter().map(|s| s.blocker).collect())
+}
+
+/// Every finding in `files` for `target`, sorted by kind, then place.
+pub(crate) fn sites(files: &[SourceFile], index: &CrateIndex, target: Target) -> Vec<Site> {
+    let mut all = Vec::new();
+    for file in files {
         let mut scanner = Scanner {
-            file: rel,
-            file_dir: file.parent().unwrap_or(crate_dir).to_path_buf(),
-            mod_dir,
-            inline_depth: 0,
-            scopes: vec![Scope { names: HashMap::new(), module: true }],
+            file: file.rel.clone(),
+            names: Resolver::module(),
+            index,
+            self_ty: Vec::new(),
+            closure_param: None,
+            target,
             findings: Vec::new(),
-            modules: Vec::new(),
-            missing: None,
         };
-        scanner.bind_items(ast.items.iter());
-        for item in &ast.items {
+        scanner.names.bind_items(file.ast.items.iter());
+        for item in &file.ast.items {
             scanner.visit_item(item);
         }
-        if let Some(err) = scanner.missing {
-            return Err(err);
-        }
-        findings.append(&mut scanner.findings);
-        queue.extend(scanner.modules);
+        all.append(&mut scanner.findings);
     }
-    findings.sort_by(|a: &Blocker, b| (a.kind, &a.location, &a.what).cmp(&(b.kind, &b.location, &b.what)));
-    findings.dedup_by(|a, b| a.kind == b.kind && a.location == b.location && a.what == b.what);
-    Ok(findings)
+    let key = |s: &Site| (s.blocker.kind, s.blocker.location.clone(), s.blocker.what.clone());
+    all.sort_by_key(key);
+    all.dedup_by(|a, b| key(a) == key(b));
+    all
 }
 
 /// `file` relative to `dir`, with `/` separators.
@@ -92,123 +102,181 @@ pub(crate) fn relative(dir: &Path, file: &Path) -> String {
 }
 
 /// Walks one file.
-struct Scanner {
+struct Scanner<'i> {
     /// The file, relative to the crate directory.
     file: String,
-    /// The directory holding the file.
-    file_dir: PathBuf,
-    /// Where the files of the current module's child modules live.
-    mod_dir: PathBuf,
-    /// How many inline `mod m { .. }` blocks the walk is inside.
-    inline_depth: usize,
-    scopes: Vec<Scope>,
-    findings: Vec<Blocker>,
-    /// Module files declared here: (file, directory of its children).
-    modules: Vec<(PathBuf, PathBuf)>,
-    /// A declared module without a file.
-    missing: Option<AnalyzeError>,
+    names: Resolver,
+    index: &'i CrateIndex,
+    /// The `Self` of the `impl` blocks the walk is inside.
+    self_ty: Vec<Option<Ty>>,
+    /// The type of the first parameter of the closure about to be visited.
+    closure_param: Option<Ty>,
+    target: Target,
+    findings: Vec<Site>,
 }
 
-impl Scanner {
+impl Scanner<'_> {
     fn location(&self, span: Span) -> Location {
         let at = span.start();
         Location { file: self.file.clone(), line: at.line, column: at.column + 1 }
     }
 
-    fn report(&mut self, kind: BlockerKind, span: Span, what: String, instead: &str) {
-        let location = Some(self.location(span));
-        self.findings.push(Blocker { kind, location, what, detail: None, instead: instead.to_owned() });
+    /// Records a finding at `at`, for the code spanning `whole`.
+    fn report(&mut self, (kind, instead): (BlockerKind, &str), at: Span, whole: Span, what: String, path: Vec<String>) {
+        if self.target == Target::Wasip1 && works_on_wasi(instead) {
+            return;
+        }
+        let blocker =
+            Blocker { kind, location: Some(self.location(at)), what, detail: None, instead: instead.to_owned() };
+        self.findings.push(Site { blocker, path, start: whole.start(), end: whole.end() });
     }
 
-    fn lookup(&self, name: &str) -> Option<&Binding> {
-        for scope in self.scopes.iter().rev() {
-            if let Some(b) = scope.names.get(name) {
-                return Some(b);
+    fn resolve(&self, ty: &syn::Type) -> Option<Ty> {
+        let self_ty = self.self_ty.last().cloned().flatten();
+        types::from_syn(ty, &|p| self.names.expand(p), self_ty.as_ref())
+    }
+
+    /// The type of `expr`, when the local environment knows it.
+    fn type_of(&self, expr: &Expr) -> Option<Ty> {
+        match expr {
+            Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+                let name = ident(&p.path.segments[0].ident);
+                if name == "self" {
+                    return self.self_ty.last().cloned().flatten();
+                }
+                self.names.var(&name).flatten().cloned()
             }
-            if scope.module {
-                break;
-            }
-        }
-        None
-    }
-
-    /// Expands the first segment of `path` through the scope.
-    fn expand(&self, mut path: Vec<String>) -> Vec<String> {
-        if let Some(Binding::Path(full)) = path.first().and_then(|first| self.lookup(first)) {
-            let mut out = full.clone();
-            out.extend(path.drain(1..));
-            return out;
-        }
-        path
-    }
-
-    fn bind(&mut self, name: String, binding: Binding) {
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.names.insert(name, binding);
-        }
-    }
-
-    /// Binds the names that `items` (of one module or block) bring into scope.
-    fn bind_items<'a>(&mut self, items: impl Iterator<Item = &'a Item>) {
-        for item in items {
-            match item {
-                Item::Use(u) if !test_only(&u.attrs) => {
-                    let mut leaves = Vec::new();
-                    use_leaves(&u.tree, &mut Vec::new(), &mut leaves);
-                    for (name, path) in leaves {
-                        let path = if u.leading_colon.is_some() { path } else { self.expand(path) };
-                        self.bind(name, Binding::Path(path));
+            Expr::Reference(r) => self.type_of(&r.expr),
+            Expr::Paren(p) => self.type_of(&p.expr),
+            Expr::Group(g) => self.type_of(&g.expr),
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.type_of(&u.expr),
+            Expr::Try(t) => self.type_of(&t.expr).and_then(|ty| ty.element()),
+            Expr::Field(f) => match &f.member {
+                syn::Member::Named(name) => self.index.field(&self.type_of(&f.base)?, &ident(name)),
+                syn::Member::Unnamed(_) => None,
+            },
+            Expr::Call(c) => {
+                let Expr::Path(func) = &*c.func else { return None };
+                let segments: Vec<String> = func.path.segments.iter().map(|s| ident(&s.ident)).collect();
+                match segments.as_slice() {
+                    [wrap] if wrap == "Some" || wrap == "Ok" => {
+                        let inner = self.type_of(c.args.first()?)?;
+                        Some(Ty {
+                            path: vec![if wrap == "Some" { "Option" } else { "Result" }.to_owned()],
+                            args: vec![inner],
+                        })
+                    }
+                    [name] => self.index.function(name),
+                    [ty, method] if ty == "Self" => {
+                        self.index.method(self.self_ty.last().cloned().flatten().as_ref()?, method)
+                    }
+                    _ => {
+                        let full = self.names.expand(segments.clone());
+                        types::known_return(&full).or_else(|| {
+                            let (method, ty) = segments.split_last()?;
+                            self.index.method(&Ty { path: ty.to_vec(), args: Vec::new() }, method)
+                        })
                     }
                 }
-                Item::ExternCrate(e) => {
-                    if let Some((_, rename)) = &e.rename {
-                        self.bind(rename.to_string(), Binding::Path(vec![ident(&e.ident)]));
-                    }
+            }
+            Expr::MethodCall(m) => {
+                let recv = self.type_of(&m.receiver)?;
+                let method = ident(&m.method);
+                self.index.method(&recv, &method).or_else(|| types::std_method_return(&recv, &method))
+            }
+            Expr::Struct(s) => {
+                Some(Ty { path: s.path.segments.iter().map(|s| ident(&s.ident)).collect(), args: Vec::new() })
+            }
+            Expr::Macro(m) if m.mac.path.is_ident("format") => Some(Ty::plain(&["String"])),
+            _ => None,
+        }
+    }
+
+    /// Reports the path `path` (of an expression) if it is a blocker; `whole` spans its use.
+    fn check_path(&mut self, path: &syn::Path, whole: Span) {
+        let segments: Vec<String> = path.segments.iter().map(|s| ident(&s.ident)).collect();
+        let span = path.segments.first().map_or_else(Span::call_site, |s| s.ident.span());
+        let local = path.leading_colon.is_none();
+        if local && segments.len() == 1 && self.names.var(&segments[0]).is_some() {
+            return; // a local variable
+        }
+        let foreign = match (local, segments.as_slice(), segments.first().and_then(|f| self.names.lookup(f))) {
+            (true, [name], Some(Binding::Foreign { abi })) => Some(format!("{name} (extern \"{abi}\" function)")),
+            _ => None,
+        };
+        if let Some(what) = foreign {
+            self.report((BlockerKind::Ffi, catalog::FFI), span, whole, what, segments);
+        } else if !matches!(segments.first().map(String::as_str), Some("crate" | "self" | "super" | "Self")) {
+            let full = if local { self.names.expand(segments) } else { segments };
+            if let Some(found) = catalog::classify(&full) {
+                self.report(found, span, whole, full.join("::"), full);
+            }
+        }
+    }
+
+    /// Binds the parameters of a function or method.
+    fn bind_params<'a>(&mut self, inputs: impl Iterator<Item = &'a syn::FnArg>) {
+        for input in inputs {
+            if let syn::FnArg::Typed(t) = input {
+                let ty = self.resolve(&t.ty);
+                let mut names = Vec::new();
+                pattern_names(&t.pat, &mut names);
+                let single = names.len() == 1;
+                for (name, _) in names {
+                    self.names.bind_var(name, if single { ty.clone() } else { None });
                 }
-                Item::ForeignMod(f) => {
-                    let abi = abi_name(&f.abi);
-                    for foreign in &f.items {
-                        let name = match foreign {
-                            syn::ForeignItem::Fn(f) => ident(&f.sig.ident),
-                            syn::ForeignItem::Static(s) => ident(&s.ident),
-                            _ => continue,
-                        };
-                        self.bind(name, Binding::Foreign { abi: abi.clone() });
+            }
+        }
+    }
+
+    /// Looks for blocked paths and `.elapsed()`-like calls in tokens that are not parsed.
+    fn scan_tokens(&mut self, tokens: TokenStream) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut i = 0;
+        while i < tokens.len() {
+            match &tokens[i] {
+                TokenTree::Group(g) => self.scan_tokens(g.stream()),
+                TokenTree::Ident(first) => {
+                    let after_dot = i > 0 && matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
+                    let mut segments = vec![ident(first)];
+                    let mut j = i + 1;
+                    while let (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(TokenTree::Ident(next))) =
+                        (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2))
+                    {
+                        if a.as_char() != ':' || b.as_char() != ':' {
+                            break;
+                        }
+                        segments.push(ident(next));
+                        j += 3;
                     }
+                    let called = matches!(tokens.get(j), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
+                    if after_dot && segments.len() == 1 && called {
+                        if let Some(found) = catalog::classify_method(None, &segments[0]) {
+                            let what = format!(".{}()", segments[0]);
+                            self.report(found, first.span(), first.span(), what, segments);
+                        }
+                    } else if !after_dot && segments.len() > 1 {
+                        let full = self.names.expand(segments);
+                        if let Some(found) = catalog::classify(&full) {
+                            self.report(found, first.span(), first.span(), full.join("::"), full);
+                        }
+                    }
+                    i = j;
+                    continue;
                 }
                 _ => {}
             }
-        }
-    }
-
-    /// Records the file of `mod name;`, or the error of a missing one.
-    fn module_file(&mut self, m: &syn::ItemMod) {
-        let name = ident(&m.ident);
-        if let Some(path) = path_attr(&m.attrs) {
-            let base = if self.inline_depth == 0 { &self.file_dir } else { &self.mod_dir };
-            let file = base.join(path);
-            // A module file named by `#[path]` keeps its children beside it.
-            let dir = file.parent().unwrap_or(base).to_path_buf();
-            self.modules.push((file, dir));
-            return;
-        }
-        let flat = self.mod_dir.join(format!("{name}.rs"));
-        let nested = self.mod_dir.join(&name).join("mod.rs");
-        if flat.is_file() {
-            self.modules.push((flat, self.mod_dir.join(&name)));
-        } else if nested.is_file() {
-            self.modules.push((nested, self.mod_dir.join(&name)));
-        } else if self.missing.is_none() {
-            self.missing = Some(AnalyzeError::MissingModule {
-                module: name,
-                declared_at: self.location(m.ident.span()).to_string(),
-                candidates: [flat, nested],
-            });
+            i += 1;
         }
     }
 }
 
-impl<'ast> Visit<'ast> for Scanner {
+/// Whether advice `instead` is for something that works on `wasm32-wasip1`.
+fn works_on_wasi(instead: &str) -> bool {
+    [catalog::FS, catalog::CLOCK, catalog::RANDOM, crates::CHRONO, crates::LOGGER, crates::UUID].contains(&instead)
+}
+
+impl<'ast> Visit<'ast> for Scanner<'_> {
     fn visit_item(&mut self, item: &'ast Item) {
         let attrs = match item {
             Item::Fn(i) => &i.attrs,
@@ -227,61 +295,167 @@ impl<'ast> Visit<'ast> for Scanner {
         }
     }
 
-    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
-        if !test_only(&f.attrs) {
-            visit::visit_impl_item_fn(self, f);
-        }
-    }
-
     fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
-        let Some((_, items)) = &m.content else {
-            self.module_file(m);
-            return;
-        };
-        let outer_dir = self.mod_dir.clone();
-        self.mod_dir = match path_attr(&m.attrs) {
-            Some(path) => self.mod_dir.join(path),
-            None => self.mod_dir.join(ident(&m.ident)),
-        };
-        self.inline_depth += 1;
-        self.scopes.push(Scope { names: HashMap::new(), module: true });
-        self.bind_items(items.iter());
+        // A module file is scanned on its own.
+        let Some((_, items)) = &m.content else { return };
+        self.names.push_module();
+        self.names.bind_items(items.iter());
         for item in items {
             self.visit_item(item);
         }
-        self.scopes.pop();
-        self.inline_depth -= 1;
-        self.mod_dir = outer_dir;
+        self.names.pop();
+    }
+
+    fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
+        let self_ty = self.resolve(&i.self_ty);
+        self.self_ty.push(self_ty);
+        for item in &i.items {
+            self.visit_impl_item(item);
+        }
+        self.self_ty.pop();
+    }
+
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        self.names.push_block();
+        self.bind_params(f.sig.inputs.iter());
+        self.visit_block(&f.block);
+        self.names.pop();
+    }
+
+    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+        if test_only(&f.attrs) {
+            return;
+        }
+        self.names.push_block();
+        self.bind_params(f.sig.inputs.iter());
+        self.visit_block(&f.block);
+        self.names.pop();
     }
 
     fn visit_block(&mut self, block: &'ast syn::Block) {
-        self.scopes.push(Scope::default());
-        self.bind_items(block.stmts.iter().filter_map(|s| match s {
+        self.names.push_block();
+        self.names.bind_items(block.stmts.iter().filter_map(|s| match s {
             syn::Stmt::Item(item) => Some(item),
             _ => None,
         }));
         visit::visit_block(self, block);
-        self.scopes.pop();
+        self.names.pop();
     }
+
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        if let Some(init) = &local.init {
+            self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+        }
+        let mut names = Vec::new();
+        pattern_names(&local.pat, &mut names);
+        let inferred = match (&local.init, names.len()) {
+            (Some(init), 1) => self.type_of(&init.expr),
+            _ => None,
+        };
+        // `let (a, b) = (x, y);`: each name from its element.
+        let elements: Vec<Option<Ty>> = match (&local.pat, local.init.as_ref().map(|i| &*i.expr)) {
+            (syn::Pat::Tuple(_), Some(Expr::Tuple(t))) if t.elems.len() == names.len() => {
+                t.elems.iter().map(|e| self.type_of(e)).collect()
+            }
+            _ => Vec::new(),
+        };
+        for (i, (name, written)) in names.into_iter().enumerate() {
+            let ty = written
+                .as_ref()
+                .and_then(|t| self.resolve(t))
+                .or_else(|| elements.get(i).cloned().flatten())
+                .or_else(|| inferred.clone());
+            self.names.bind_var(name, ty);
+        }
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        let given = self.closure_param.take();
+        self.names.push_block();
+        for (i, input) in c.inputs.iter().enumerate() {
+            let mut names = Vec::new();
+            pattern_names(input, &mut names);
+            for (name, written) in names {
+                let ty = written
+                    .as_ref()
+                    .and_then(|t| self.resolve(t))
+                    .or_else(|| (i == 0).then(|| given.clone()).flatten());
+                self.names.bind_var(name, ty);
+            }
+        }
+        self.visit_expr(&c.body);
+        self.names.pop();
+    }
+
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        self.visit_expr(&m.receiver);
+        let recv = self.type_of(&m.receiver);
+        for arg in &m.args {
+            if matches!(arg, Expr::Closure(_)) {
+                self.closure_param = recv.as_ref().and_then(Ty::element);
+            }
+            self.visit_expr(arg);
+            self.closure_param = None;
+        }
+        let method = ident(&m.method);
+        // The crate's own method of that name is not std's.
+        if recv.as_ref().is_some_and(|r| self.index.has_method(r, &method)) {
+            return;
+        }
+        let resolved = recv.as_ref().map(|r| r.deref().path.clone());
+        if let Some(found) = catalog::classify_method(resolved.as_deref(), &method) {
+            let (what, path) = match resolved {
+                Some(mut p) => {
+                    p.push(method.clone());
+                    (p.join("::"), p)
+                }
+                None => (format!(".{method}()"), vec![method.clone()]),
+            };
+            self.report(found, m.method.span(), m.span(), what, path);
+        }
+    }
+
+    fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+        match &*c.func {
+            Expr::Path(p) if p.qself.is_none() => self.check_path(&p.path, c.span()),
+            func => self.visit_expr(func),
+        }
+        for arg in &c.args {
+            self.visit_expr(arg);
+        }
+    }
+
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        if p.qself.is_none() {
+            self.check_path(&p.path, p.span());
+        }
+    }
+
+    /// Names in type position use nothing: `-> Command`, a `JoinHandle` field.
+    fn visit_type(&mut self, _: &'ast syn::Type) {}
 
     fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
         let mut globs = Vec::new();
         use_globs(&u.tree, &mut Vec::new(), &mut globs);
         for (span, path) in globs {
-            let path = if u.leading_colon.is_some() { path } else { self.expand(path) };
+            let path = if u.leading_colon.is_some() { path } else { self.names.expand(path) };
             // A glob of a blocked module, or of the crate holding it.
             let mut probe = path.clone();
             probe.push("*".to_owned());
-            if let Some((kind, instead)) = catalog::classify(&probe) {
-                self.report(kind, span, format!("use {}::*", path.join("::")), instead);
+            if let Some(found) = catalog::classify(&probe) {
+                self.report(found, span, span, format!("use {}::*", path.join("::")), probe);
             }
         }
     }
 
     fn visit_item_extern_crate(&mut self, e: &'ast syn::ItemExternCrate) {
         let name = ident(&e.ident);
-        if let Some((kind @ BlockerKind::Ffi, instead)) = catalog::classify(&[name.clone(), "*".to_owned()]) {
-            self.report(kind, e.extern_token.span, format!("extern crate {name}"), instead);
+        if let Some(found @ (BlockerKind::Ffi, _)) = catalog::classify(&[name.clone(), "*".to_owned()]) {
+            let span = e.extern_token.span;
+            self.report(found, span, span, format!("extern crate {name}"), vec![name]);
         }
     }
 
@@ -305,260 +479,35 @@ impl<'ast> Visit<'ast> for Scanner {
         });
         let span = f.unsafety.map_or(f.abi.extern_token.span, |u| u.span);
         let what = format!("{}extern \"{abi}\" {{ {} }}", link.unwrap_or_default(), names.join(", "));
-        self.report(BlockerKind::Ffi, span, what, catalog::FFI);
+        self.report((BlockerKind::Ffi, catalog::FFI), span, f.span(), what, Vec::new());
     }
 
-    fn visit_path(&mut self, path: &'ast syn::Path) {
-        let segments: Vec<String> = path.segments.iter().map(|s| ident(&s.ident)).collect();
-        let span = path.segments.first().map_or_else(Span::call_site, |s| s.ident.span());
-        let local = path.leading_colon.is_none();
-        let foreign = match (local, segments.as_slice(), segments.first().and_then(|f| self.lookup(f))) {
-            (true, [name], Some(Binding::Foreign { abi })) => Some(format!("{name} (extern \"{abi}\" function)")),
-            _ => None,
-        };
-        if let Some(what) = foreign {
-            self.report(BlockerKind::Ffi, span, what, catalog::FFI);
-        } else if !matches!(segments.first().map(String::as_str), Some("crate" | "self" | "super" | "Self")) {
-            let full = if local { self.expand(segments) } else { segments };
-            if let Some((kind, instead)) = catalog::classify(&full) {
-                self.report(kind, span, full.join("::"), instead);
-            }
+    fn visit_item_macro(&mut self, m: &'ast syn::ItemMacro) {
+        // The body of the crate's own `macro_rules!` is code too, though not parsable as such.
+        if m.mac.path.is_ident("macro_rules") {
+            self.scan_tokens(m.mac.tokens.clone());
+        } else {
+            self.visit_macro(&m.mac);
         }
-        visit::visit_path(self, path);
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        visit::visit_macro(self, mac);
         // `cfg!(windows)` names a platform, not a crate.
         if mac.path.is_ident("cfg") {
             return;
         }
         // `println!`, `format!`, `assert_eq!`, …: arguments are expressions.
-        if let Ok(args) = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
-            for arg in &args {
-                self.visit_expr(arg);
-            }
-        }
-    }
-}
-
-/// The text of an identifier, without a raw `r#`.
-fn ident(i: &syn::Ident) -> String {
-    let s = i.to_string();
-    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
-}
-
-fn abi_name(abi: &syn::Abi) -> String {
-    abi.name.as_ref().map_or_else(|| "C".to_owned(), syn::LitStr::value)
-}
-
-/// The names a `use` tree binds, with the paths they stand for.
-fn use_leaves(tree: &UseTree, prefix: &mut Vec<String>, out: &mut Vec<(String, Vec<String>)>) {
-    match tree {
-        UseTree::Path(p) => {
-            prefix.push(ident(&p.ident));
-            use_leaves(&p.tree, prefix, out);
-            prefix.pop();
-        }
-        UseTree::Name(n) => {
-            let name = ident(&n.ident);
-            if name == "self" {
-                if let Some(last) = prefix.last() {
-                    out.push((last.clone(), prefix.clone()));
+        match mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
+            Ok(args) => {
+                for arg in &args {
+                    self.visit_expr(arg);
                 }
-            } else {
-                let mut path = prefix.clone();
-                path.push(name.clone());
-                out.push((name, path));
             }
-        }
-        UseTree::Rename(r) => {
-            let name = ident(&r.ident);
-            let rename = ident(&r.rename);
-            if rename == "_" {
-                return;
-            }
-            let mut path = prefix.clone();
-            if name != "self" {
-                path.push(name);
-            }
-            out.push((rename, path));
-        }
-        UseTree::Glob(_) => {}
-        UseTree::Group(g) => {
-            for tree in &g.items {
-                use_leaves(tree, prefix, out);
-            }
+            Err(_) => self.scan_tokens(mac.tokens.clone()),
         }
     }
-}
-
-/// The glob imports of a `use` tree: where each is, and its module's path.
-fn use_globs(tree: &UseTree, prefix: &mut Vec<String>, out: &mut Vec<(Span, Vec<String>)>) {
-    match tree {
-        UseTree::Path(p) => {
-            prefix.push(ident(&p.ident));
-            use_globs(&p.tree, prefix, out);
-            prefix.pop();
-        }
-        UseTree::Glob(g) => out.push((g.star_token.span, prefix.clone())),
-        UseTree::Group(g) => {
-            for tree in &g.items {
-                use_globs(tree, prefix, out);
-            }
-        }
-        UseTree::Name(_) | UseTree::Rename(_) => {}
-    }
-}
-
-/// Whether `attrs` make an item exist only in tests: `#[test]` (or
-/// `#[tokio::test]` and the like), `#[cfg(test)]`, `#[cfg(all(test, ..))]`.
-fn test_only(attrs: &[Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        if a.path().segments.last().is_some_and(|s| s.ident == "test") {
-            return true;
-        }
-        a.path().is_ident("cfg") && a.parse_args::<Meta>().is_ok_and(|m| cfg_requires_test(&m))
-    })
-}
-
-fn cfg_requires_test(meta: &Meta) -> bool {
-    match meta {
-        Meta::Path(p) => p.is_ident("test"),
-        Meta::List(l) if l.path.is_ident("all") => l
-            .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
-            .is_ok_and(|all| all.iter().any(cfg_requires_test)),
-        _ => false,
-    }
-}
-
-/// The value of `#[path = "…"]`.
-fn path_attr(attrs: &[Attribute]) -> Option<String> {
-    attrs.iter().find(|a| a.path().is_ident("path")).and_then(|a| match &a.meta {
-        Meta::NameValue(nv) => match &nv.value {
-            Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
-            _ => None,
-        },
-        _ => None,
-    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Scans `files` (name, text) written to a temporary crate; the first is the root.
-    fn scan_files(files: &[(&str, &str)]) -> Vec<Blocker> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&path, text).expect("write");
-        }
-        scan(dir.path(), &[dir.path().join(files[0].0)]).expect("scan")
-    }
-
-    fn found(blockers: &[Blocker]) -> Vec<(String, usize, usize, String)> {
-        blockers
-            .iter()
-            .map(|b| {
-                let l = b.location.as_ref().expect("location");
-                (l.file.clone(), l.line, l.column, b.what.clone())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn resolves_use_aliases_to_the_call_site() {
-        let src = "\
-use std::fs;
-use std::fs::File;
-use std::{net::TcpStream as Tcp, thread};
-use std::io::Write as _;
-
-pub fn run() {
-    fs::write(\"a\", b\"x\").ok();
-    let _ = File::open(\"a\");
-    let _ = Tcp::connect(\"example.com:80\");
-    thread::spawn(|| ());
-    let fs = 3; // a local named like a module is not confused with it in paths
-    let _ = fs;
-}
-";
-        let got = found(&scan_files(&[("src/lib.rs", src)]));
-        assert_eq!(
-            got,
-            vec![
-                ("src/lib.rs".into(), 7, 5, "std::fs::write".into()),
-                ("src/lib.rs".into(), 8, 13, "std::fs::File::open".into()),
-                ("src/lib.rs".into(), 9, 13, "std::net::TcpStream::connect".into()),
-                ("src/lib.rs".into(), 10, 5, "std::thread::spawn".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn uses_inside_functions_and_nested_imports_resolve() {
-        let src = "\
-fn run() {
-    use std::process;
-    use process::Command;
-    Command::new(\"ls\");
-}
-fn other() {
-    Command::new(\"not the std one\");
-}
-";
-        let got = scan_files(&[("src/main.rs", src)]);
-        assert_eq!(found(&got), vec![("src/main.rs".into(), 4, 5, "std::process::Command::new".into())]);
-        assert_eq!(got[0].kind, BlockerKind::Process);
-    }
-
-    #[test]
-    fn follows_module_files_and_skips_tests() {
-        let lib = "mod store;\n#[cfg(test)]\nmod tests { fn t() { std::fs::remove_file(\"x\").ok(); } }\n";
-        let store =
-            "mod disk;\npub fn load() { let _ = std::fs::read(\"x\"); }\n#[test]\nfn t() { std::fs::read(\"y\"); }\n";
-        let disk = "pub fn save() { println!(\"{:?}\", std::fs::write(\"x\", \"\")); }\n";
-        let got = found(&scan_files(&[("src/lib.rs", lib), ("src/store.rs", store), ("src/store/disk.rs", disk)]));
-        assert_eq!(
-            got,
-            vec![
-                ("src/store.rs".into(), 2, 25, "std::fs::read".into()),
-                ("src/store/disk.rs".into(), 1, 34, "std::fs::write".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn finds_extern_blocks_their_calls_and_ffi_crates() {
-        let src = "\
-unsafe extern \"C\" {
-    fn getpid() -> i32;
-}
-use libc::*;
-pub fn pid() -> i32 {
-    unsafe { getpid() }
-}
-";
-        let got = found(&scan_files(&[("src/lib.rs", src)]));
-        assert_eq!(
-            got,
-            vec![
-                ("src/lib.rs".into(), 1, 1, "extern \"C\" { getpid }".into()),
-                ("src/lib.rs".into(), 4, 11, "use libc::*".into()),
-                ("src/lib.rs".into(), 6, 14, "getpid (extern \"C\" function)".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_missing_module_file_is_an_error() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("src")).expect("mkdir");
-        std::fs::write(dir.path().join("src/lib.rs"), "mod gone;\n").expect("write");
-        let err = scan(dir.path(), &[dir.path().join("src/lib.rs")]).expect_err("missing module");
-        assert!(err.to_string().contains("module `gone`"), "{err}");
-        assert!(err.to_string().contains("src/lib.rs:1:5"), "{err}");
-    }
-}
+#[path = "source_tests.rs"]
+mod tests;
