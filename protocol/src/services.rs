@@ -104,7 +104,8 @@ pub struct KvList {
 /// `{ used, quota }`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvUsage {
-    /// Bytes of keys and values stored.
+    /// Bytes the store uses: each entry's key, value, the plugin's name and
+    /// the host's per-entry overhead (128 bytes on a wasp host).
     pub used: u64,
     /// The most bytes the plugin may store.
     pub quota: u64,

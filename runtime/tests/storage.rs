@@ -9,9 +9,14 @@ use std::thread;
 use proptest::prelude::*;
 use wasp_protocol::services::MAX_KEY_LEN;
 use wasp_protocol::{ErrorCode, WireError};
-use wasp_runtime::services::storage::{Storage, StorageError};
+use wasp_runtime::services::storage::{ENTRY_OVERHEAD, Storage, StorageError, entry_size};
 
 const QUOTA: u64 = 1 << 20;
+
+/// What an entry of plugin `p` with `key` and a value of `len` bytes counts.
+fn e(key: &str, len: usize) -> u64 {
+    entry_size("p", key, &vec![0; len])
+}
 
 fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -41,7 +46,7 @@ fn set_get_delete_list_and_usage_round_trip() {
     storage.set("p", "user.age", b"36", QUOTA).unwrap();
     storage.set("p", "theme", b"dark", QUOTA).unwrap();
     assert_eq!(storage.get("p", "user.name").unwrap(), Some(b"ada".to_vec()));
-    assert_eq!(storage.usage("p").unwrap(), (9 + 3) + (8 + 2) + (5 + 4));
+    assert_eq!(storage.usage("p").unwrap(), e("user.name", 3) + e("user.age", 2) + e("theme", 4));
 
     assert_eq!(all_keys(&storage, "p"), ["theme", "user.age", "user.name"]);
     assert_eq!(storage.list("p", "user.", 10).unwrap(), ["user.age", "user.name"]);
@@ -51,16 +56,16 @@ fn set_get_delete_list_and_usage_round_trip() {
 
     // Replacing a key counts only the difference.
     storage.set("p", "user.name", b"ada lovelace", QUOTA).unwrap();
-    assert_eq!(storage.usage("p").unwrap(), (9 + 12) + (8 + 2) + (5 + 4));
+    assert_eq!(storage.usage("p").unwrap(), e("user.name", 12) + e("user.age", 2) + e("theme", 4));
     storage.set("p", "user.name", b"", QUOTA).unwrap();
     assert_eq!(storage.get("p", "user.name").unwrap(), Some(Vec::new()));
-    assert_eq!(storage.usage("p").unwrap(), 9 + (8 + 2) + (5 + 4));
+    assert_eq!(storage.usage("p").unwrap(), e("user.name", 0) + e("user.age", 2) + e("theme", 4));
 
     // Deleting frees the key and its value.
     assert!(storage.delete("p", "user.age").unwrap());
     assert!(!storage.delete("p", "user.age").unwrap());
     assert_eq!(storage.get("p", "user.age").unwrap(), None);
-    assert_eq!(storage.usage("p").unwrap(), 9 + (5 + 4));
+    assert_eq!(storage.usage("p").unwrap(), e("user.name", 0) + e("theme", 4));
 
     storage.clear("p").unwrap();
     assert!(all_keys(&storage, "p").is_empty());
@@ -88,7 +93,8 @@ fn data_and_decisions_survive_reopening() {
     let storage = open(&path);
     assert_eq!(storage.get("notes", "draft").unwrap(), Some(b"hello".to_vec()));
     assert_eq!(all_keys(&storage, "notes"), ["draft", "title"]);
-    assert_eq!(storage.usage("notes").unwrap(), (5 + 5) + (5 + 1));
+    let n = |key: &str, value: &[u8]| entry_size("notes", key, value);
+    assert_eq!(storage.usage("notes").unwrap(), n("draft", b"hello") + n("title", b"t"));
     assert_eq!(
         storage.decisions("notes").unwrap(),
         [("clock".to_string(), true), ("fs.read:/etc".to_string(), false), ("net:example.com".to_string(), true)]
@@ -159,39 +165,99 @@ fn plugins_never_see_each_others_keys() {
 fn a_write_over_quota_fails_and_changes_nothing() {
     let (_dir, path) = temp_db();
     let storage = open(&path);
-    storage.set("p", "a", &[0; 9], 20).unwrap(); // 10 bytes
+    // Each entry of `p` costs its overhead, the name `p` and its key: 130 + value.
+    let q = e("a", 0) * 2 + 10;
+    storage.set("p", "a", &[0; 9], q).unwrap(); // 139 bytes
+    let used = e("a", 9);
 
-    let err = storage.set("p", "b", &[0; 10], 20).unwrap_err(); // 11 more: 21 > 20
+    let err = storage.set("p", "b", &[0; 10], q).unwrap_err(); // 140 more: 279 > 270
     assert_eq!(err.code, ErrorCode::TooLarge);
-    for number in ["10 bytes", "11 bytes", "quota of 20 bytes"] {
-        assert!(err.message.contains(number), "{number:?} missing from {:?}", err.message);
+    for number in [format!("{used} bytes"), format!("{} bytes", e("b", 10)), format!("quota of {q} bytes")] {
+        assert!(err.message.contains(&number), "{number:?} missing from {:?}", err.message);
     }
     assert_eq!(storage.get("p", "b").unwrap(), None);
-    assert_eq!(storage.usage("p").unwrap(), 10);
+    assert_eq!(storage.usage("p").unwrap(), used);
     assert_eq!(all_keys(&storage, "p"), ["a"]);
 
     // Exactly at the quota is allowed.
-    storage.set("p", "b", &[0; 9], 20).unwrap();
-    assert_eq!(storage.usage("p").unwrap(), 20);
+    storage.set("p", "b", &[0; 1], q).unwrap();
+    assert_eq!(storage.usage("p").unwrap(), q);
 
     // Replacing counts the difference: same size fits, one byte more does not.
-    storage.set("p", "b", &[1; 9], 20).unwrap();
-    let err = storage.set("p", "b", &[2; 10], 20).unwrap_err();
+    storage.set("p", "b", &[1; 1], q).unwrap();
+    let err = storage.set("p", "b", &[2; 2], q).unwrap_err();
     assert_eq!(err.code, ErrorCode::TooLarge);
-    assert_eq!(storage.get("p", "b").unwrap(), Some(vec![1; 9]));
-    assert_eq!(storage.usage("p").unwrap(), 20);
+    assert_eq!(storage.get("p", "b").unwrap(), Some(vec![1; 1]));
+    assert_eq!(storage.usage("p").unwrap(), q);
 
     // Shrinking and deleting make room again.
-    storage.set("p", "b", &[3; 4], 20).unwrap();
-    assert_eq!(storage.usage("p").unwrap(), 15);
+    storage.set("p", "b", &[3; 0], q).unwrap();
+    assert_eq!(storage.usage("p").unwrap(), q - 1);
     assert!(storage.delete("p", "a").unwrap());
-    storage.set("p", "c", &[4; 14], 20).unwrap();
-    assert_eq!(storage.usage("p").unwrap(), 20);
+    storage.set("p", "c", &[4; 10], q).unwrap();
+    assert_eq!(storage.usage("p").unwrap(), q);
 
-    // The quota is per plugin.
-    storage.set("q", "b", &[0; 19], 20).unwrap();
-    let err = storage.set("p", "x", &[], 0).unwrap_err();
+    // The quota is per plugin; even an empty entry costs its overhead.
+    storage.set("q", "b", &[0; 19], q).unwrap();
+    let err = storage.set("r", "x", &[], ENTRY_OVERHEAD).unwrap_err();
     assert_eq!(err.code, ErrorCode::TooLarge);
+}
+
+#[test]
+fn many_tiny_entries_are_refused_before_the_file_grows_much_past_the_quota() {
+    // 8,192 two-byte keys with empty values were once counted as 16 KiB
+    // while the file grew by more than 700 KB.
+    const QUOTA: u64 = 64 << 10;
+    let (_dir, path) = temp_db();
+    let storage = open(&path);
+    let start = std::fs::metadata(&path).unwrap().len();
+    let mut written = 0u32;
+    for i in 0..8192u32 {
+        let key: String =
+            [char::from(b'!' + (i / 94 % 94) as u8), char::from(b'!' + (i % 94) as u8)].into_iter().collect();
+        match storage.set("p", &key, b"", QUOTA) {
+            Ok(()) => written += 1,
+            Err(err) => {
+                assert_eq!(err.code, ErrorCode::TooLarge, "{err}");
+                break;
+            }
+        }
+    }
+    assert!(written < 8192, "every write was accepted");
+    assert!(storage.usage("p").unwrap() <= QUOTA);
+    assert!(u64::from(written) * ENTRY_OVERHEAD <= QUOTA, "{written} entries");
+    // redb starts a file with 1 MiB it gives back later: growth is measured
+    // from the file as it was opened.
+    let grown = std::fs::metadata(&path).unwrap().len().saturating_sub(start);
+    assert!(grown <= 2 * QUOTA, "{written} entries grew the file by {grown} bytes, quota {QUOTA}");
+}
+
+#[test]
+fn a_format_1_file_has_its_usage_recounted_when_opened() {
+    let (_dir, path) = temp_db();
+    {
+        let storage = open(&path);
+        storage.set("p", "k", b"vv", QUOTA).unwrap();
+        storage.set("q", "key", b"", QUOTA).unwrap();
+    }
+    {
+        // As wasp's format 1 left it: usage was key and value bytes.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(redb::TableDefinition::<&str, u32>::new("wasp_meta")).unwrap();
+            meta.insert("format", 1).unwrap();
+            let mut usage = txn.open_table(redb::TableDefinition::<&str, u64>::new("kv_usage")).unwrap();
+            usage.insert("p", 3).unwrap();
+            usage.insert("q", 3).unwrap();
+            usage.insert("gone", 7).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let storage = open(&path);
+    assert_eq!(storage.usage("p").unwrap(), e("k", 2));
+    assert_eq!(storage.usage("q").unwrap(), entry_size("q", "key", b""));
+    assert_eq!(storage.usage("gone").unwrap(), 0);
 }
 
 #[test]
@@ -201,7 +267,7 @@ fn keys_must_be_one_to_max_key_len_bytes() {
     let longest = "k".repeat(MAX_KEY_LEN);
     storage.set("p", &longest, b"v", QUOTA).unwrap();
     assert_eq!(storage.get("p", &longest).unwrap(), Some(b"v".to_vec()));
-    assert_eq!(storage.usage("p").unwrap(), MAX_KEY_LEN as u64 + 1);
+    assert_eq!(storage.usage("p").unwrap(), e(&longest, 1));
 
     let too_long = "k".repeat(MAX_KEY_LEN + 1);
     for key in ["", too_long.as_str()] {
@@ -364,7 +430,7 @@ fn concurrent_writers_keep_usage_exact() {
     for plugin in std::iter::once("shared".to_string()).chain((0..8).map(|t| format!("own-{t}"))) {
         let actual: u64 = all_keys(&storage, &plugin)
             .iter()
-            .map(|k| (k.len() + storage.get(&plugin, k).unwrap().unwrap().len()) as u64)
+            .map(|k| entry_size(&plugin, k, &storage.get(&plugin, k).unwrap().unwrap()))
             .sum();
         assert_eq!(storage.usage(&plugin).unwrap(), actual, "plugin {plugin}");
     }
@@ -378,7 +444,8 @@ enum KvOp {
 }
 
 const PLUGINS: [&str; 4] = ["a", "ab", "a\0", "b"];
-const MODEL_QUOTA: u64 = 200;
+/// Room for a few entries of overhead and up to 60 bytes of value.
+const MODEL_QUOTA: u64 = 4 * ENTRY_OVERHEAD + 200;
 
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -398,7 +465,7 @@ fn op() -> impl Strategy<Value = KvOp> {
 }
 
 fn model_usage(model: &BTreeMap<(usize, String), Vec<u8>>, plugin: usize) -> u64 {
-    model.iter().filter(|((p, _), _)| *p == plugin).map(|((_, k), v)| (k.len() + v.len()) as u64).sum()
+    model.iter().filter(|((p, _), _)| *p == plugin).map(|((_, k), v)| entry_size(PLUGINS[plugin], k, v)).sum()
 }
 
 proptest! {
@@ -413,8 +480,8 @@ proptest! {
             match op {
                 KvOp::Set { plugin, key, len } => {
                     let value = vec![n as u8; len];
-                    let old = model.get(&(plugin, key.clone())).map_or(0, |v| (key.len() + v.len()) as u64);
-                    let after = model_usage(&model, plugin) - old + (key.len() + len) as u64;
+                    let old = model.get(&(plugin, key.clone())).map_or(0, |v| entry_size(PLUGINS[plugin], &key, v));
+                    let after = model_usage(&model, plugin) - old + entry_size(PLUGINS[plugin], &key, &value);
                     let result = storage.set(PLUGINS[plugin], &key, &value, MODEL_QUOTA);
                     if after > MODEL_QUOTA {
                         prop_assert_eq!(result.unwrap_err().code, ErrorCode::TooLarge);

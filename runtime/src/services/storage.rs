@@ -2,10 +2,10 @@
 //! permission decisions, in one [redb](https://docs.rs/redb) file.
 //!
 //! A plugin's keys live under composite `(plugin, key)` keys, so one plugin
-//! can never name, read or list another's. Each plugin's usage (the sum of
-//! `key.len() + value.len()` over its entries) is kept in its own table and
-//! updated in the same write transaction as the data, so it is exact and
-//! survives a crash together with the data it counts.
+//! can never name, read or list another's. Each plugin's usage (the sum over
+//! its entries of what each costs the file: [`entry_size`]) is kept in its
+//! own table and updated in the same write transaction as the data, so it is
+//! exact and survives a crash together with the data it counts.
 //!
 //! Every method is synchronous and may block on disk I/O: async callers run
 //! them on `spawn_blocking`.
@@ -30,7 +30,20 @@ const DECISIONS: TableDefinition<(&str, &str), bool> = TableDefinition::new("dec
 const META: TableDefinition<&str, u32> = TableDefinition::new("wasp_meta");
 const FORMAT_KEY: &str = "format";
 /// The layout of the tables above. Bump it, and migrate, when they change.
-const FORMAT: u32 = 1;
+/// 2: usage counts each entry's overhead and its plugin's name
+/// ([`entry_size`]); a format-1 file's usage is recounted when it is opened.
+const FORMAT: u32 = 2;
+
+/// What one entry costs the database beyond its plugin's name, its key and
+/// its value, in bytes: redb's own bookkeeping for it (the B-tree's slot and
+/// length fields for the composite key and the value, pages never full, and
+/// pages a commit frees only for later ones). Measured as the file's growth
+/// when a plugin writes thousands of entries with empty values under
+/// two-byte keys, one commit each: 30 to 100 bytes an entry (more for a
+/// longer plugin name, which is part of every key), rounded up. Counting it
+/// keeps a store of tiny entries within its quota on disk, not only in key
+/// and value bytes.
+pub const ENTRY_OVERHEAD: u64 = 128;
 
 /// The host's database: plugin key-value stores and permission decisions, in
 /// one redb file.
@@ -54,7 +67,8 @@ const FORMAT: u32 = 1;
 /// storage.set("counter", "hits", b"42", 1024)?;
 /// assert_eq!(storage.get("counter", "hits")?, Some(b"42".to_vec()));
 /// assert_eq!(storage.get("other", "hits")?, None); // plugins never see each other's keys
-/// assert_eq!(storage.usage("counter")?, 6); // "hits" + "42"
+/// // "counter" + "hits" + "42", and the entry's overhead
+/// assert_eq!(storage.usage("counter")?, 7 + 4 + 2 + wasp_runtime::services::storage::ENTRY_OVERHEAD);
 /// assert_eq!(storage.list("counter", "h", 10)?, vec!["hits".to_string()]);
 ///
 /// storage.record_decision("counter", "net:example.com", true)?;
@@ -226,6 +240,10 @@ impl Storage {
                 None => {
                     meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(e.into()))?;
                 }
+                Some(1) => {
+                    recount_usage(&txn).map_err(|e| fail(e.into()))?;
+                    meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(e.into()))?;
+                }
                 Some(found) => {
                     return Err(StorageError::UnsupportedFormat { path: path.to_path_buf(), found, supported: FORMAT });
                 }
@@ -256,8 +274,8 @@ impl Storage {
     ///
     /// Fails with [`ErrorCode::TooLarge`], and changes nothing, when the
     /// plugin's usage after the write would exceed `quota` bytes (usage is
-    /// the sum over its entries of `key.len() + value.len()`; replacing a key
-    /// counts the difference).
+    /// the sum over its entries of [`entry_size`]; replacing a key counts
+    /// the difference).
     pub fn set(&self, plugin: &str, key: &str, value: &[u8], quota: u64) -> Result<(), WireError> {
         check_key(plugin, key)?;
         let op = Op::Write { plugin, key };
@@ -267,8 +285,9 @@ impl Storage {
                 let mut data = txn.open_table(DATA).map_err(|e| op.fail(e))?;
                 let mut usage = txn.open_table(USAGE).map_err(|e| op.fail(e))?;
                 let used = usage.get(plugin).map_err(|e| op.fail(e))?.map_or(0, |g| g.value());
-                let old = data.get((plugin, key)).map_err(|e| op.fail(e))?.map(|v| entry_size(key, v.value()));
-                let write = entry_size(key, value);
+                let old =
+                    data.get((plugin, key)).map_err(|e| op.fail(e))?.map(|v| entry_size(plugin, key, v.value()));
+                let write = entry_size(plugin, key, value);
                 let after = used.saturating_sub(old.unwrap_or(0)).saturating_add(write);
                 if after > quota {
                     // Dropping the uncommitted transaction discards it.
@@ -276,7 +295,7 @@ impl Storage {
                         ErrorCode::TooLarge,
                         format!(
                             "storage: plugin `{plugin}` uses {used} bytes; writing key `{}` ({write} bytes \
-                             of key and value) would bring it to {after} bytes, over its quota of {quota} bytes",
+                             with the entry's overhead) would bring it to {after} bytes, over its quota of {quota} bytes",
                             key.escape_debug()
                         ),
                     ));
@@ -296,7 +315,8 @@ impl Storage {
             let txn = db.begin_write().map_err(|e| op.fail(e))?;
             let existed = {
                 let mut data = txn.open_table(DATA).map_err(|e| op.fail(e))?;
-                let removed = data.remove((plugin, key)).map_err(|e| op.fail(e))?.map(|v| entry_size(key, v.value()));
+                let removed =
+                    data.remove((plugin, key)).map_err(|e| op.fail(e))?.map(|v| entry_size(plugin, key, v.value()));
                 if let Some(freed) = removed {
                     let mut usage = txn.open_table(USAGE).map_err(|e| op.fail(e))?;
                     let used = usage.get(plugin).map_err(|e| op.fail(e))?.map_or(0, |g| g.value());
@@ -346,7 +366,7 @@ impl Storage {
     }
 
     /// The bytes `plugin`'s store uses: the sum over its entries of
-    /// `key.len() + value.len()`.
+    /// [`entry_size`].
     pub fn usage(&self, plugin: &str) -> Result<u64, WireError> {
         let op = Op::Usage { plugin };
         self.guarded(op, |db| {
@@ -472,10 +492,36 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     crate::inprocess::panic_text(panic, "the database engine panicked")
 }
 
-/// What one entry counts against its plugin's quota.
-fn entry_size(key: &str, value: &[u8]) -> u64 {
+/// What one entry counts against its plugin's quota: its plugin's name
+/// (part of every key), its key, its value and [`ENTRY_OVERHEAD`].
+pub fn entry_size(plugin: &str, key: &str, value: &[u8]) -> u64 {
     // usize always fits in u64 on the platforms wasp runs on.
-    u64::try_from(key.len() + value.len()).unwrap_or(u64::MAX)
+    let bytes = u64::try_from(plugin.len() + key.len() + value.len()).unwrap_or(u64::MAX);
+    bytes.saturating_add(ENTRY_OVERHEAD)
+}
+
+/// Recounts every plugin's usage from its entries (a file of an older
+/// format counted them otherwise).
+fn recount_usage(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    let mut used: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    {
+        let data = txn.open_table(DATA)?;
+        for entry in data.iter()? {
+            let (k, v) = entry?;
+            let (plugin, key) = k.value();
+            let total = used.entry(plugin.to_owned()).or_default();
+            *total = total.saturating_add(entry_size(plugin, key, v.value()));
+        }
+    }
+    let mut usage = txn.open_table(USAGE)?;
+    let stale: Vec<String> = usage.iter()?.map(|e| e.map(|(k, _)| k.value().to_owned())).collect::<Result<_, _>>()?;
+    for plugin in stale {
+        usage.remove(plugin.as_str())?;
+    }
+    for (plugin, bytes) in used {
+        usage.insert(plugin.as_str(), bytes)?;
+    }
+    Ok(())
 }
 
 /// Refuses keys outside 1..=[`MAX_KEY_LEN`] bytes.
@@ -593,8 +639,8 @@ mod tests {
     }
 
     #[test]
-    fn entry_size_counts_key_and_value() {
-        assert_eq!(entry_size("abc", b"de"), 5);
-        assert_eq!(entry_size("k", b""), 1);
+    fn entry_size_counts_plugin_key_value_and_overhead() {
+        assert_eq!(entry_size("p", "abc", b"de"), 6 + ENTRY_OVERHEAD);
+        assert_eq!(entry_size("p", "k", b""), 2 + ENTRY_OVERHEAD);
     }
 }
