@@ -7,7 +7,8 @@
 //! wasp port <crate-dir> [--apply] [--json]
 //! wasp validate <plugin> [--json]
 //! wasp inspect <plugin> [--json]
-//! wasp run <plugin> --request <topic> [<json>] [--grant <perm>]… [--grant-all] [--timeout-ms <ms>]
+//! wasp run <plugin> (--request|--send|--publish) <topic> [<json> | --msgpack-hex <hex> | --msgpack-file <file>]
+//!          [--with <plugin>]… [--watch <pattern>]… [--reply-hex] [--grant <perm>]… [--grant-all] [--timeout-ms <ms>]
 //! wasp bench <plugin> [--topic <t>] [--payload <json>] [--requests <n>] [--concurrency <c>] [--json]
 //! ```
 //!
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use wasp_cli::analyze::{AnalyzeOptions, WASM_TARGET, analyze};
@@ -181,27 +182,74 @@ struct InspectArgs {
     json: bool,
 }
 
-/// Load a plugin in a one-shot host, send it one request, print the reply.
+/// Load a plugin in a one-shot host, send it one request or event, print
+/// the reply.
 ///
-/// The payload is JSON, sent as MessagePack; the reply is printed as JSON
-/// (binary as an array of numbers). The plugin gets none of the permissions
-/// its manifest requests unless granted with --grant or --grant-all.
+/// The payload is JSON, sent as MessagePack, or raw MessagePack given in
+/// hex or in a file; the reply is printed as JSON (binary as an array of
+/// numbers), or as hex. --send and --publish deliver an event instead and
+/// wait until the plugin has handled it. --with loads other plugins first,
+/// for the plugin to talk to; --watch prints on stderr the events the
+/// plugins send to the host. The plugins get none of the permissions their
+/// manifests request unless granted with --grant or --grant-all.
 ///
-/// Exits with 0 on a reply; 1 when the plugin is refused or answers an
-/// error (printed as `error: <code>: <message>`); 2 when the command could
-/// not run.
+/// Exits with 0 on a reply (or a handled event); 1 when a plugin is
+/// refused, answers an error or faults on the event (printed as `error:
+/// <code>: <message>`); 2 when the command could not run.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("message").required(true).args(["request", "send", "publish"])))]
 struct RunArgs {
     /// A plugin folder, its plugin.toml, a .wasm file or a native library.
     plugin: PathBuf,
-    /// The request's topic.
-    #[arg(long = "request", value_name = "TOPIC")]
-    topic: String,
+    /// Send a request on TOPIC and print the reply.
+    #[arg(long, value_name = "TOPIC")]
+    request: Option<String>,
+    /// Send the plugin a one-way event on TOPIC.
+    #[arg(long, value_name = "TOPIC")]
+    send: Option<String>,
+    /// Publish an event on TOPIC (the plugin gets it if it subscribed).
+    #[arg(long, value_name = "TOPIC")]
+    publish: Option<String>,
     /// The payload, as JSON (a string is quoted: '"hi"').
     #[arg(value_name = "JSON", default_value = "null", allow_hyphen_values = true)]
     payload: String,
+    /// The payload as MessagePack bytes in hex (`93010203`; spaces allowed),
+    /// sent as they are.
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["payload", "msgpack_file"])]
+    msgpack_hex: Option<String>,
+    /// The payload as the bytes of FILE, sent as they are (`-`: standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "payload")]
+    msgpack_file: Option<PathBuf>,
+    /// Print the reply's bytes in hex instead of as JSON.
+    #[arg(long)]
+    reply_hex: bool,
+    /// Print on stderr the events the plugins send to the host or publish
+    /// on topics matching PATTERN (repeatable): `echo.*`, `*`.
+    #[arg(long = "watch", value_name = "PATTERN")]
+    watch: Vec<String>,
     #[command(flatten)]
     host: HostArgs,
+}
+
+impl RunArgs {
+    /// The payload the options give: raw bytes, or JSON encoded.
+    fn payload(&self) -> Result<Vec<u8>, CommandError> {
+        if let Some(hex) = &self.msgpack_hex {
+            let digits: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
+            return hex::decode(&digits)
+                .map_err(|e| CommandError::Usage(format!("`--msgpack-hex {hex}` is not hex: {e}")));
+        }
+        if let Some(path) = &self.msgpack_file {
+            let read = if path.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map(|_| bytes)
+            } else {
+                std::fs::read(path)
+            };
+            return read.map_err(|source| CommandError::Io { path: path.clone(), source });
+        }
+        json_to_msgpack(&self.payload)
+    }
 }
 
 /// Time request round trips to a plugin through a one-shot host.
@@ -256,6 +304,10 @@ struct HostArgs {
     /// folder of them, for plugins whose manifest `uses` it.
     #[arg(long = "library", value_name = "FILE|DIR")]
     libraries: Vec<PathBuf>,
+    /// Load another plugin first (repeatable), for the plugin to talk to;
+    /// --grant and --grant-all apply to it too.
+    #[arg(long = "with", value_name = "PLUGIN")]
+    with: Vec<PathBuf>,
 }
 
 impl HostArgs {
@@ -266,6 +318,7 @@ impl HostArgs {
             timeout: Duration::from_millis(self.timeout_ms),
             data_dir: self.data_dir.clone(),
             libraries: self.libraries.clone(),
+            with: self.with.clone(),
         }
     }
 }
@@ -407,28 +460,70 @@ fn inspect_command(args: &InspectArgs) -> ExitCode {
 }
 
 fn run_command(args: &RunArgs) -> ExitCode {
-    let (payload, runtime, target) = match prepare(&args.payload, &args.plugin, &args.host) {
-        Ok(prepared) => prepared,
-        Err(code) => return code,
-    };
-    let reply = runtime.block_on(async {
-        let reply = target.request(&args.topic, payload).await;
-        target.shutdown().await;
-        reply
-    });
-    let reply = match reply.and_then(|bytes| wasp_cli::transcode::msgpack_to_json(&bytes)) {
-        Ok(reply) => reply,
+    let payload = match args.payload() {
+        Ok(payload) => payload,
         Err(e) => return fail(&e),
     };
-    match reply {
-        Some(json) => match print_json(&json) {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let mut target = match start(&runtime, &args.plugin, &args.host) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    for pattern in &args.watch {
+        if let Err(e) = target.watch(pattern) {
+            runtime.block_on(target.shutdown());
+            return fail(&e);
+        }
+    }
+    let (result, outcome) = runtime.block_on(async {
+        let result = match (&args.request, &args.send, &args.publish) {
+            (Some(topic), _, _) => target.request(topic, payload).await.map(Some),
+            (_, Some(topic), _) => target.send(topic, payload).map(|()| None),
+            (_, _, Some(topic)) => target.publish(topic, payload).map(|()| None),
+            (None, None, None) => Err(CommandError::Usage("nothing to send".into())),
+        };
+        (result, target.finish().await)
+    });
+    for event in &outcome.events {
+        let payload = match wasp_cli::transcode::msgpack_to_json(&event.payload) {
+            Ok(Some(json)) => json.to_string(),
+            Ok(None) => "(empty)".into(),
+            Err(_) => format!("(not MessagePack) {}", hex::encode(&event.payload)),
+        };
+        eprintln!("wasp: event `{}` from `{}`: {payload}", event.topic, event.from);
+    }
+    match result {
+        Err(e) => fail(&e),
+        Ok(Some(reply)) => print_reply(&reply, args.reply_hex),
+        Ok(None) => match outcome.faults.last() {
+            // The fault the event caused; the request-less way to see it.
+            Some(fault) => fail(&CommandError::Request(fault.clone())),
+            None => ExitCode::SUCCESS,
+        },
+    }
+}
+
+/// Prints a reply as JSON, or its bytes in hex.
+fn print_reply(reply: &[u8], hex: bool) -> ExitCode {
+    if hex {
+        return match out(&format!("{}\n", hex::encode(reply))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        };
+    }
+    match wasp_cli::transcode::msgpack_to_json(reply) {
+        Ok(Some(json)) => match print_json(&json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },
-        None => {
+        Ok(None) => {
             eprintln!("wasp: the reply is empty");
             ExitCode::SUCCESS
         }
+        Err(e) => fail(&e),
     }
 }
 
@@ -469,8 +564,6 @@ fn bench_command(args: &BenchArgs) -> ExitCode {
     if report.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// Starts the one-shot host with the plugin, and says on stderr what it
-/// was not granted.
 /// What `run` and `bench` need before their first request: the payload as
 /// MessagePack, a runtime, and the plugin loaded in a one-shot host.
 fn prepare(
@@ -484,6 +577,8 @@ fn prepare(
     Ok((payload, runtime, target))
 }
 
+/// Starts the one-shot host with the plugin (and the `--with` ones), and
+/// says on stderr what each was not granted.
 fn start(runtime: &tokio::runtime::Runtime, plugin: &Path, host: &HostArgs) -> Result<OneShot, ExitCode> {
     let options = host.options();
     let target =
@@ -491,15 +586,20 @@ fn start(runtime: &tokio::runtime::Runtime, plugin: &Path, host: &HostArgs) -> R
             .map_err(|e| fail(&e))?;
     let loaded = target.plugin();
     for unused in target.unused_grants() {
-        eprintln!("wasp: warning: `{}` does not request `{unused}`, so it is not granted", loaded.name());
+        match target.with() {
+            [] => eprintln!("wasp: warning: `{}` does not request `{unused}`, so it is not granted", loaded.name()),
+            _ => eprintln!("wasp: warning: no plugin requests `{unused}`, so it is not granted"),
+        }
     }
-    if !loaded.refused().is_empty() {
-        let refused: Vec<String> = loaded.refused().iter().map(ToString::to_string).collect();
-        eprintln!(
-            "wasp: `{}` runs without {} (grant with --grant <permission> or --grant-all)",
-            loaded.name(),
-            refused.join(", ")
-        );
+    for loaded in target.with().iter().chain([loaded]) {
+        if !loaded.refused().is_empty() {
+            let refused: Vec<String> = loaded.refused().iter().map(ToString::to_string).collect();
+            eprintln!(
+                "wasp: `{}` runs without {} (grant with --grant <permission> or --grant-all)",
+                loaded.name(),
+                refused.join(", ")
+            );
+        }
     }
     Ok(target)
 }

@@ -1,10 +1,11 @@
-//! `wasp run`: a one-shot host holding one plugin, for sending it requests
-//! from the command line.
+//! `wasp run`: a one-shot host holding one plugin (and the plugins it
+//! talks to), for sending it a request or an event from the command line.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wasp_actors::{Host, Permission, PluginRef, Policy};
+use wasp_actors::{AuditKind, Event, Host, Permission, PluginRef, Policy, Subscription};
+use wasp_protocol::WireError;
 
 use crate::error::CommandError;
 use crate::transcode::{json_to_msgpack, msgpack_to_json};
@@ -30,6 +31,9 @@ pub struct RunOptions {
     /// Shared library modules to offer the plugin (`docs/libraries.md`):
     /// files, or folders of `*.wasm`.
     pub libraries: Vec<PathBuf>,
+    /// Other plugins to load first, in this order, so that the plugin can
+    /// talk to them (from its `wasp_load` on): paths as for the plugin.
+    pub with: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +44,7 @@ impl Default for RunOptions {
             timeout: Duration::from_secs(30),
             data_dir: None,
             libraries: Vec::new(),
+            with: Vec::new(),
         }
     }
 }
@@ -62,8 +67,24 @@ impl Default for RunOptions {
 pub struct OneShot {
     host: Host,
     plugin: PluginRef,
+    with: Vec<PluginRef>,
     grants: Vec<Permission>,
     timeout: Duration,
+    watches: Vec<Subscription>,
+    /// How many faults of the plugin the audit log held once it was loaded.
+    faults_at_start: usize,
+}
+
+/// What happened after the last message, once every plugin has handled
+/// everything queued for it: see [`OneShot::finish`].
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The events the host received on the [watched](OneShot::watch)
+    /// patterns: pattern by pattern, each in the order they arrived.
+    pub events: Vec<Event>,
+    /// The plugin's faults since it was loaded (traps, spent budgets), as
+    /// the code and message of their audit events.
+    pub faults: Vec<WireError>,
 }
 
 impl OneShot {
@@ -91,13 +112,32 @@ impl OneShot {
             builder = if library.is_dir() { builder.libraries(library) } else { builder.library(library) };
         }
         let host = builder.build()?;
+        let mut with = Vec::new();
+        for other in &options.with {
+            match host.load(other).await {
+                Ok(plugin) => with.push(plugin),
+                Err(e) => {
+                    host.shutdown().await;
+                    return Err(e.into());
+                }
+            }
+        }
         match host.load(path).await {
-            Ok(plugin) => Ok(Self { host, plugin, grants, timeout: options.timeout }),
+            Ok(plugin) => {
+                let faults_at_start = faults_of(&host, plugin.name()).len();
+                let timeout = options.timeout;
+                Ok(Self { host, plugin, with, grants, timeout, watches: Vec::new(), faults_at_start })
+            }
             Err(e) => {
                 host.shutdown().await;
                 Err(e.into())
             }
         }
+    }
+
+    /// The plugins loaded with [`RunOptions::with`], in order.
+    pub fn with(&self) -> &[PluginRef] {
+        &self.with
     }
 
     /// The loaded plugin: its name, kind, ABI version, granted and refused
@@ -120,8 +160,48 @@ impl OneShot {
     /// (and so grant nothing: a policy honours requests, it does not add
     /// permissions).
     pub fn unused_grants(&self) -> Vec<&Permission> {
-        let requested = || self.plugin.granted().iter().chain(self.plugin.refused());
+        let plugins = || std::iter::once(&self.plugin).chain(&self.with);
+        let requested = || plugins().flat_map(|p| p.granted().iter().chain(p.refused()));
         self.grants.iter().filter(|g| !requested().any(|p| g.covers(p))).collect()
+    }
+
+    /// Keeps the events the plugins send to `host`, or publish, on topics
+    /// matching `pattern` (a topic, or a prefix ending in `*`), for
+    /// [`finish`](Self::finish) to return.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Usage`] for a pattern that is not one.
+    pub fn watch(&mut self, pattern: &str) -> Result<(), CommandError> {
+        let subscription = self
+            .host
+            .subscribe(pattern)
+            .map_err(|e| CommandError::Usage(format!("`--watch {pattern}`: {}", e.message)))?;
+        self.watches.push(subscription);
+        Ok(())
+    }
+
+    /// Sends the plugin a one-way event (kind 1, from `host`) with a
+    /// MessagePack payload; [`finish`](Self::finish) waits until it has
+    /// been handled.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Request`] when the host refuses it at once (a bad
+    /// topic, too large, the plugin's mailbox full).
+    pub fn send(&self, topic: &str, payload: Vec<u8>) -> Result<(), CommandError> {
+        self.host.send(self.plugin.name(), topic, payload).map_err(CommandError::Request)
+    }
+
+    /// Publishes an event from `host` on `topic`: it reaches every plugin
+    /// subscribed to a matching pattern (and holding `subscribe:` for it).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Request`] when the host refuses it (a bad topic, too
+    /// large).
+    pub fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), CommandError> {
+        self.host.publish(topic, payload).map_err(CommandError::Request)
     }
 
     /// Sends one request with a MessagePack payload and waits for the
@@ -142,6 +222,34 @@ impl OneShot {
 
     /// Stops the plugin and the host.
     pub async fn shutdown(self) {
-        self.host.shutdown().await;
+        self.finish().await;
     }
+
+    /// Stops the plugin once it has handled everything queued for it (an
+    /// unload waits for its mailbox), then the other plugins likewise, and
+    /// says what happened meanwhile.
+    pub async fn finish(mut self) -> Outcome {
+        let _ = self.host.unload(self.plugin.name()).await;
+        self.host.shutdown().await;
+        let mut events = Vec::new();
+        for watch in &mut self.watches {
+            while let Some(event) = watch.try_recv() {
+                events.push(event);
+            }
+        }
+        let faults = faults_of(&self.host, self.plugin.name()).into_iter().skip(self.faults_at_start).collect();
+        Outcome { events, faults }
+    }
+}
+
+/// The faults of `plugin` in the host's audit log, oldest first.
+fn faults_of(host: &Host, plugin: &str) -> Vec<WireError> {
+    host.audit_log()
+        .into_iter()
+        .filter(|e| e.plugin == plugin)
+        .filter_map(|e| match e.kind {
+            AuditKind::Fault { code } => Some(WireError::new(code, e.message)),
+            _ => None,
+        })
+        .collect()
 }

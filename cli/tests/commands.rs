@@ -254,6 +254,134 @@ fn run_reports_errors_with_their_code() {
     assert!(stderr(&output).contains("the reply is not valid MessagePack"), "{}", stderr(&output));
 }
 
+/// `{to: "echo", topic: "ping", body: bin(msgpack "hi")}`: a relay `Forward`.
+const FORWARD_TO_ECHO: &str = "83 a2746f a46563686f a5746f706963 a470696e67 a4626f6479 c403 a26869";
+
+#[test]
+fn run_sends_raw_msgpack_and_prints_the_reply_in_hex() {
+    let echo = bundle("echo");
+    let run = |extra: &[&OsStr]| {
+        let mut args = vec![OsStr::new("run"), echo.as_os_str(), OsStr::new("--request"), OsStr::new("say")];
+        args.extend_from_slice(extra);
+        wasp(args)
+    };
+    let output = run(&[OsStr::new("--msgpack-hex"), OsStr::new("93 01 02 03")]);
+    assert_exit(&output, 0);
+    assert_eq!(json(&output), serde_json::json!([1, 2, 3]));
+    let output = run(&[OsStr::new("--msgpack-hex"), OsStr::new("93010203"), OsStr::new("--reply-hex")]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "93010203\n");
+    // Bytes that are not MessagePack travel as they are; the reply in hex shows them.
+    let (_dir, path) = temp_file("payload.bin", &[0xc1, 0xff]);
+    let output = run(&[OsStr::new("--msgpack-file"), path.as_os_str(), OsStr::new("--reply-hex")]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "c1ff\n");
+
+    let output = run(&[OsStr::new("--msgpack-hex"), OsStr::new("9g")]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("`--msgpack-hex 9g` is not hex"), "{}", stderr(&output));
+    let output = run(&[OsStr::new("--msgpack-hex"), OsStr::new("c0"), OsStr::new("null")]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("cannot be used with"), "{}", stderr(&output));
+}
+
+#[test]
+fn run_with_loads_the_plugins_the_plugin_talks_to() {
+    let relay = bundle("relay");
+    let ask = |with: &[&OsStr]| {
+        let mut args = vec![
+            OsStr::new("run"),
+            relay.as_os_str(),
+            OsStr::new("--request"),
+            OsStr::new("forward"),
+            OsStr::new("--msgpack-hex"),
+            OsStr::new(FORWARD_TO_ECHO),
+            OsStr::new("--grant-all"),
+        ];
+        args.extend_from_slice(with);
+        wasp(args)
+    };
+    let output = ask(&[]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("error: not_found: "), "{}", stderr(&output));
+    let echo = bundle("echo");
+    let output = ask(&[OsStr::new("--with"), echo.as_os_str()]);
+    assert_exit(&output, 0);
+    assert_eq!(json(&output), serde_json::json!("hi"));
+}
+
+/// A bundle whose plugin subscribes to `news.*` in `wasp_load` and sends
+/// every event on to `host` as `heard`, with the event's payload.
+fn listener_bundle() -> tempfile::TempDir {
+    let module = wat::parse_str(
+        r#"(module
+            (import "wasp" "subscribe" (func $subscribe (param i32 i32) (result i32)))
+            (import "wasp" "send" (func $send (param i32 i32 i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 2)
+            (data (i32.const 0) "host")
+            (data (i32.const 16) "news.*")
+            (data (i32.const 32) "heard")
+            (func (export "wasp_alloc") (param i32) (result i32) (i32.const 65536))
+            (func (export "wasp_dealloc") (param i32 i32))
+            (func (export "wasp_load") (result i32) (call $subscribe (i32.const 16) (i32.const 6)))
+            (func (export "wasp_handle") (param $ptr i32) (param $kind i32) (param $id i64)
+                  (param $from_len i32) (param $topic_len i32) (param $payload_len i32) (result i32)
+              (if (i32.eq (local.get $kind) (i32.const 1))
+                (then (drop (call $send (i32.const 0) (i32.const 4) (i32.const 32) (i32.const 5)
+                  (i32.add (local.get $ptr) (i32.add (local.get $from_len) (local.get $topic_len)))
+                  (local.get $payload_len)))))
+              (i32.const 0))
+            (@custom "wasp:abi" "1.0"))"#,
+    )
+    .expect("valid text");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("listener.wasm"), module).expect("write");
+    let manifest = "name = \"listener\"\nversion = \"0.1.0\"\napi = \"1.0\"\nentry = \"listener.wasm\"\n\
+                    permissions = [\"subscribe:news.*\", \"send:host\"]\n";
+    std::fs::write(dir.path().join("plugin.toml"), manifest).expect("write");
+    dir
+}
+
+#[test]
+fn run_sends_and_publishes_events_and_shows_what_comes_back() {
+    // `--send`: echo republishes an event it receives on `echo.seen`.
+    let output = wasp([
+        Path::new("run"),
+        &bundle("echo"),
+        Path::new("--send"),
+        Path::new("note"),
+        Path::new("\"hi\""),
+        Path::new("--grant-all"),
+        Path::new("--watch"),
+        Path::new("echo.*"),
+    ]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(stderr(&output).contains("wasp: event `echo.seen` from `echo`: \"hi\""), "{}", stderr(&output));
+
+    // `--publish`: a subscriber hears it; without the grant, it cannot subscribe.
+    let listener = listener_bundle();
+    let publish = |extra: &[&str]| {
+        let mut args = vec![OsStr::new("run"), listener.path().as_os_str(), OsStr::new("--publish")];
+        args.extend(["news.today", "[1,2]", "--watch", "heard"].map(OsStr::new));
+        args.extend(extra.iter().map(OsStr::new));
+        wasp(args)
+    };
+    let output = publish(&["--grant-all"]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("wasp: event `heard` from `listener`: [1,2]"), "{}", stderr(&output));
+    let output = publish(&[]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("error: permission_denied: "), "{}", stderr(&output));
+
+    // A fault while handling the event is the command's error.
+    let output =
+        wasp([Path::new("run"), &bundle("faulty"), Path::new("--send"), Path::new("panic"), Path::new("\"now\"")]);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(err.contains("error: plugin_crashed: ") && err.contains("boom: now"), "{err}");
+}
+
 #[test]
 fn bench_prints_its_stats() {
     let output = wasp([Path::new("bench"), &bundle("echo"), Path::new("--requests"), Path::new("200")]);
@@ -284,7 +412,19 @@ fn every_command_has_help() {
         assert!(stdout(&output).contains(&format!("Usage: wasp {command}")), "{}", stdout(&output));
     }
     let output = wasp(["run", "--help"]);
-    for flag in ["--request <TOPIC>", "--grant <PERMISSION>", "--grant-all", "--timeout-ms <MS>"] {
+    for flag in [
+        "--request <TOPIC>",
+        "--send <TOPIC>",
+        "--publish <TOPIC>",
+        "--msgpack-hex <HEX>",
+        "--msgpack-file <FILE>",
+        "--reply-hex",
+        "--watch <PATTERN>",
+        "--with <PLUGIN>",
+        "--grant <PERMISSION>",
+        "--grant-all",
+        "--timeout-ms <MS>",
+    ] {
         assert!(stdout(&output).contains(flag), "`{flag}` missing from:\n{}", stdout(&output));
     }
 }
