@@ -14,8 +14,9 @@ use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, EngineOptions, Family, GrantSet, Grants, Instance, Libraries, Library, Limits, ModuleCache,
-    NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
+    AuditEvent, AuditKind, Engine, EngineOptions, Family, GrantSet, Grants, Instance, Libraries, Library, Limits,
+    ModuleCache, NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule,
+    Services,
 };
 use wasp_sdk::Plugin;
 
@@ -1166,8 +1167,7 @@ impl Host {
             .collect();
         excepted.sort();
         for p in &excepted {
-            let broader: Vec<String> =
-                granted.iter().filter(|g| g.covers(p)).map(|g| format!("`{g}`")).collect();
+            let broader: Vec<String> = granted.iter().filter(|g| g.covers(p)).map(|g| format!("`{g}`")).collect();
             let message =
                 format!("plugin `{name}` keeps `{p}` refused (stored), an exception to {}", broader.join(", "));
             self.audit(name, AuditKind::Revoked { permission: p.clone(), by: "stored".into() }, message);

@@ -7,7 +7,9 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use wasp_actors::node::wire::{self, Answers, Delivery, Fault, GatewayMsg, Handled, NodeMsg, Start, Started, Unloaded};
 use wasp_protocol::ErrorCode;
 use wasp_runtime::services::http::HttpClient;
-use wasp_runtime::{Answer, Family, Grants, Inbound, Limits, NativeInstance, NativePlugin, PluginEnv, ReplyTo, Services};
+use wasp_runtime::{
+    Answer, Family, Grants, Inbound, Limits, NativeInstance, NativePlugin, PluginEnv, ReplyTo, Services,
+};
 use wasp_sdk::MessageKind;
 
 use crate::router::NodeRouter;
@@ -196,4 +198,3 @@ impl NodeState {
         Handled { answers: outbox.close(), fault: result.err().map(|e| Fault::of(&e)) }
     }
 }
-

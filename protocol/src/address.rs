@@ -172,7 +172,9 @@ mod tests {
             assert!(matches!(err, AddressError::Segment | AddressError::Character('/')), "{bad}: {err:?}");
         }
         assert_eq!(Address::parse(".."), Err(AddressError::Segment));
-        assert!(Address::plugin("a.").expect_err("trailing dot").to_string().contains("start with a letter or a digit"));
+        assert!(
+            Address::plugin("a.").expect_err("trailing dot").to_string().contains("start with a letter or a digit")
+        );
     }
 
     #[test]

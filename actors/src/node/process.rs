@@ -251,7 +251,10 @@ impl Process {
             limits: WireLimits::from(&env.limits),
             grants: (*env.grants.snapshot().1).clone(),
             config: env.config.iter().map(|(k, v)| (k.clone(), serde_bytes::ByteBuf::from(v.clone()))).collect(),
-            family: env.family.as_ref().map(|f| (f.name().to_owned(), f.members().iter().map(|m| m.to_string()).collect())),
+            family: env
+                .family
+                .as_ref()
+                .map(|f| (f.name().to_owned(), f.members().iter().map(|m| m.to_string()).collect())),
             restored: restored.map(serde_bytes::ByteBuf::from),
             http: cluster.http,
             data_root: env.services.data_root.as_ref().map(|p| p.to_string_lossy().into_owned()),

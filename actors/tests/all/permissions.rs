@@ -153,8 +153,7 @@ async fn revoking_a_narrower_permission_refuses_exactly_it_across_restarts_and_t
     // Three starts of the app on one data directory: the revocation, then
     // the grant that lifts it, are each remembered.
     for start in 0..3 {
-        let host =
-            Host::builder().data_dir(data.path()).policy(Policy::new().trust("*").unwrap()).build().unwrap();
+        let host = Host::builder().data_dir(data.path()).policy(Policy::new().trust("*").unwrap()).build().unwrap();
         load(&host, Form::Wasm, "echo", "echo").await;
         load(&host, Form::Wasm, "echo", "victim").await;
         load(&host, Form::Wasm, "relay", "relay").await;
@@ -164,7 +163,10 @@ async fn revoking_a_narrower_permission_refuses_exactly_it_across_restarts_and_t
             let event = audit_where(&mut audit, |e| matches!(e.kind, AuditKind::Revoked { .. })).await;
             assert_eq!(event.plugin, "relay");
             assert_eq!(event.kind, AuditKind::Revoked { permission: perm("request:victim"), by: "host".into() });
-            assert_eq!(event.message, "plugin `relay` lost `request:victim` (host); it keeps `request:*` except `request:victim`");
+            assert_eq!(
+                event.message,
+                "plugin `relay` lost `request:victim` (host); it keeps `request:*` except `request:victim`"
+            );
         }
         let to_victim = host.call::<_, String>("relay", "forward", &forward("victim")).await;
         if start < 2 {
@@ -208,7 +210,10 @@ async fn a_revocation_audits_only_what_the_plugin_lost() {
     host.revoke("relay", "request:*").await.unwrap();
     assert_eq!(revoked(&mut audit), "plugin `relay` lost `request:*` (host)");
     host.revoke("relay", "storage").await.unwrap();
-    assert_eq!(revoked(&mut audit), "plugin `relay` held nothing `storage` covers; it is refused `storage` from now on (host)");
+    assert_eq!(
+        revoked(&mut audit),
+        "plugin `relay` held nothing `storage` covers; it is refused `storage` from now on (host)"
+    );
     assert!(host.permissions("relay").unwrap().is_empty());
 }
 

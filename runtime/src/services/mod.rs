@@ -71,7 +71,8 @@ impl Services {
             Some(rest) => {
                 let base = self.plugin_dir(plugin)?;
                 let rest = rest.trim_start_matches('/');
-                let inside = Path::new(rest).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+                let inside =
+                    Path::new(rest).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
                 if !inside {
                     return None;
                 }

@@ -106,9 +106,8 @@ async fn dotted_names_are_refused_in_every_load_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_named_dotdot_with_data_write_cannot_touch_the_database() {
     let data = tempfile::tempdir().unwrap();
-    let builder = || {
-        Host::builder().data_dir(data.path()).policy(wasp_actors::Policy::new().trust("*").expect("valid rule"))
-    };
+    let builder =
+        || Host::builder().data_dir(data.path()).policy(wasp_actors::Policy::new().trust("*").expect("valid rule"));
     let host = builder().build().expect("host builds");
     let db = data.path().join("wasp.redb");
     let size = std::fs::metadata(&db).expect("the host made its database").len();

@@ -43,10 +43,10 @@ async fn a_panel_listening_to_everything_never_reads_another_plugins_messages_to
 
     // The host hears both; its UI the message (`ui:secret`), not the news.
     let (a, b) = (next(&mut own).await, next(&mut own).await);
-    assert_eq!([(a.from.as_str(), a.topic.as_str()), (b.from.as_str(), b.topic.as_str())], [
-        ("teller", "secret"),
-        ("teller", "news")
-    ]);
+    assert_eq!(
+        [(a.from.as_str(), a.topic.as_str()), (b.from.as_str(), b.topic.as_str())],
+        [("teller", "secret"), ("teller", "news")]
+    );
     assert_eq!(next(&mut ui).await.decode::<String>().unwrap(), "secret");
     // The panel hears the publish, which its plugin may follow, and not
     // the message to the host (both were handed out before `own` got `news`).
