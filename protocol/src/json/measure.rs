@@ -144,6 +144,23 @@ mod tests {
         assert!(size.text >= text && size.values == values, "{size:?}");
     }
 
+    proptest::proptest! {
+        /// The bound is never short, whatever the nesting, keys and escapes.
+        #[test]
+        fn the_bound_is_never_short(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![0x91u8, 0x92, 0x81, 0x82, 0xc0, 0xc3, 0xa1, b'"', b'\\', 0x01, 0xc4, 0xd0, 0xff]),
+                1..300,
+            ),
+        ) {
+            if let Ok(size) = json_size(&bytes) {
+                let (text, values) = actual(&bytes);
+                proptest::prop_assert!(size.text >= text, "{} < {text}", size.text);
+                proptest::prop_assert!(size.values >= values, "{} < {values}", size.values);
+            }
+        }
+    }
+
     #[test]
     fn keys_that_are_not_strings_are_bounded_through_every_level_of_quoting() {
         use rmpv::Value as V;

@@ -15,6 +15,18 @@ proptest! {
     fn arbitrary_bytes_never_panic_the_conversion(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         json_cases::json(&bytes).map_err(TestCaseError::fail)?;
     }
+
+    /// Nested arrays and maps, maps as keys of maps, strings of quotes and
+    /// control characters, small binaries: the shapes the size bound is about.
+    #[test]
+    fn nested_keys_and_escapes_never_panic_the_conversion(
+        bytes in proptest::collection::vec(
+            prop::sample::select(vec![0x91u8, 0x92, 0x81, 0x82, 0xc0, 0xa1, b'"', 0x01, 0xc4, 0xcb, 0x7f]),
+            0..300,
+        ),
+    ) {
+        json_cases::json(&bytes).map_err(TestCaseError::fail)?;
+    }
 }
 
 #[test]
