@@ -233,8 +233,17 @@ impl HostBuilder {
 
     /// A configuration value for `plugin`, read with `config.get`; it
     /// overrides the manifest's `[config]` value of the same key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Environment`] for a value that does not encode, or whose
+    /// arrays and maps nest deeper than
+    /// [`codec::MAX_DEPTH`](wasp_protocol::codec::MAX_DEPTH) (no plugin
+    /// could decode it).
     pub fn config<T: Serialize + ?Sized>(mut self, plugin: &str, key: &str, value: &T) -> Result<Self, Error> {
-        let bytes = codec::to_payload(value).map_err(|e| Error::Environment(format!("config `{key}`: {e}")))?;
+        let bytes = codec::to_payload(value)
+            .and_then(|bytes| codec::check(&bytes).map(|()| bytes))
+            .map_err(|e| Error::Environment(format!("config `{key}`: {e}")))?;
         self.config.entry(plugin.to_owned()).or_default().insert(key.to_owned(), bytes);
         Ok(self)
     }
@@ -1928,6 +1937,13 @@ impl Host {
     }
 
     /// A typed request: encodes `value`, decodes the reply as `R`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Host::request`]; `invalid_message` for a reply that is not
+    /// exactly one MessagePack value (trailing bytes included, as `wasp run`
+    /// refuses them), nests deeper than
+    /// [`codec::MAX_DEPTH`](wasp_protocol::codec::MAX_DEPTH), or is not an `R`.
     pub async fn call<T: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         to: &str,

@@ -60,6 +60,32 @@ mod tests {
     }
 
     #[test]
+    fn nesting_past_the_limit_is_an_error_both_ways_on_a_small_stack() {
+        let (reply, payload, deeper) = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+                (
+                    msgpack_to_json(&[vec![0x91; 10_000], vec![0xc0]].concat()),
+                    json_to_msgpack(&nested(10_000)),
+                    json_to_msgpack(&nested(wasp_protocol::codec::MAX_DEPTH + 1)),
+                )
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(
+            matches!(reply, Err(CommandError::Reply(ref m)) if m.contains("deeper than the limit of 32")),
+            "{reply:?}"
+        );
+        assert!(matches!(payload, Err(CommandError::Usage(ref m)) if m.contains("recursion limit")), "{payload:?}");
+        assert!(
+            matches!(deeper, Err(CommandError::Usage(ref m)) if m.contains("deeper than the limit of 32")),
+            "{deeper:?}"
+        );
+    }
+
+    #[test]
     fn broken_replies_are_errors() {
         assert!(matches!(msgpack_to_json(&[0xc1]), Err(CommandError::Reply(_))));
         assert!(matches!(msgpack_to_json(&[0x91, 0xc1]), Err(CommandError::Reply(_))));

@@ -1,6 +1,14 @@
 //! JSON to MessagePack and back, for hosts that speak JSON to people or
 //! webviews (feature `json`): the `wasp` CLI and the Tauri plugin.
 //!
+//! Both directions are bounded. JSON nested deeper than
+//! [`MAX_DEPTH`](crate::codec::MAX_DEPTH) levels is refused, as every
+//! decoder refuses such MessagePack. And JSON is bigger than the MessagePack
+//! it comes from (each byte of a `bin` becomes a number and a comma, each
+//! value a tree node of its own), so [`to_json`] refuses a value whose JSON
+//! would pass [`MAX_JSON_SIZE`] bytes of text or [`MAX_JSON_VALUES`] values,
+//! before it builds any of it. Bulk data crosses as raw MessagePack.
+//!
 //! ```
 //! use wasp_protocol::json::{from_json, to_json};
 //! let value = serde_json::json!({"text": "hi", "n": 3});
@@ -8,36 +16,109 @@
 //! # Ok::<(), wasp_protocol::WireError>(())
 //! ```
 
+mod measure;
+
 use serde_json::{Map, Number, Value as Json};
 
+use crate::codec::{CodecError, MAX_DEPTH};
 use crate::{ErrorCode, WireError};
+
+/// The most JSON text [`to_json`] makes of one value: 16 MiB, the default
+/// message size limit ([`DEFAULT_MAX_MESSAGE_SIZE`](crate::codec::DEFAULT_MAX_MESSAGE_SIZE)),
+/// so the JSON path carries no more than one message's worth of text.
+pub const MAX_JSON_SIZE: usize = crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
+
+/// The most JSON values [`to_json`] makes of one value: 1,048,576. Each
+/// value is a node of 32 bytes or more in memory, and each byte of a `bin`
+/// is one, so a binary of 1 MiB is about the most that converts; this bound
+/// keeps the tree under 64 MiB where the text bound alone would let a
+/// message of small numbers grow to hundreds.
+pub const MAX_JSON_VALUES: usize = 1 << 20;
 
 /// Encodes a JSON value as MessagePack: `null` becomes `nil`, integers stay
 /// integers, objects become maps with string keys.
+///
+/// # Errors
+///
+/// `invalid_argument` for arrays and objects nested deeper than
+/// [`MAX_DEPTH`] levels (no plugin could decode them), or a value MessagePack
+/// cannot hold.
 pub fn from_json(value: &Json) -> Result<Vec<u8>, WireError> {
+    if nests_deeper_than(value, MAX_DEPTH) {
+        return Err(WireError::new(
+            ErrorCode::InvalidArgument,
+            format!("JSON nested deeper than the limit of {MAX_DEPTH} levels of arrays and objects"),
+        ));
+    }
     rmp_serde::to_vec(value)
         .map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("cannot encode as MessagePack: {e}")))
+}
+
+/// Whether arrays and objects in `value` nest deeper than `max`; walks it
+/// without recursion.
+fn nests_deeper_than(value: &Json, max: usize) -> bool {
+    let mut pending = vec![(value, 0)];
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            Json::Array(_) | Json::Object(_) if depth >= max => return true,
+            Json::Array(items) => pending.extend(items.iter().map(|child| (child, depth + 1))),
+            Json::Object(map) => pending.extend(map.values().map(|child| (child, depth + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Decodes exactly one MessagePack value as JSON; empty bytes are `null`.
 /// What JSON cannot hold is mapped: binary to an array of byte values, a
 /// map key that is not a string to its JSON text, an extension to
 /// `{"ext": type, "data": [bytes]}`, a non-finite float to its name
-/// (`"NaN"`), text that is not UTF-8 to `"<invalid UTF-8>"`. Anything else —
-/// the reserved marker `0xc1`, a truncated value, bytes after the value — is
-/// an `invalid_message` error.
+/// (`"NaN"`), text that is not UTF-8 to `"<invalid UTF-8>"`.
+///
+/// # Errors
+///
+/// `invalid_message` for anything but one well-formed value — the reserved
+/// marker `0xc1`, a truncated value, bytes after the value — and for arrays
+/// and maps nested deeper than [`MAX_DEPTH`]; `too_large`, naming the
+/// limit, for a value whose JSON would pass [`MAX_JSON_SIZE`] bytes or
+/// [`MAX_JSON_VALUES`] values (checked before any of it is built).
 pub fn to_json(bytes: &[u8]) -> Result<Json, WireError> {
     if bytes.is_empty() {
         return Ok(Json::Null);
     }
-    let invalid = |why: String| WireError::new(ErrorCode::InvalidMessage, format!("not one MessagePack value: {why}"));
-    // rmpv reads the reserved marker 0xc1 as nil; rmp-serde refuses it.
-    rmp_serde::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| invalid(e.to_string()))?;
-    let mut rest = bytes;
-    let value = rmpv::decode::read_value(&mut rest).map_err(|e| invalid(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(invalid(format!("{} bytes follow the value", rest.len())));
+    let size = measure::json_size(bytes).map_err(|e| match e {
+        CodecError::Malformed(why) => {
+            WireError::new(ErrorCode::InvalidMessage, format!("not one MessagePack value: {why}"))
+        }
+        CodecError::TooDeep { max } => WireError::new(
+            ErrorCode::InvalidMessage,
+            format!("nested deeper than the limit of {max} levels of arrays and maps"),
+        ),
+        other => WireError::from(other),
+    })?;
+    if size.text > MAX_JSON_SIZE as u64 {
+        return Err(WireError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "too large for JSON: up to {} bytes of JSON text, over the limit of {MAX_JSON_SIZE} (use raw MessagePack)",
+                size.text
+            ),
+        ));
     }
+    if size.values > MAX_JSON_VALUES as u64 {
+        return Err(WireError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "too large for JSON: {} JSON values (each byte of binary is one), over the limit of {MAX_JSON_VALUES} (use raw MessagePack)",
+                size.values
+            ),
+        ));
+    }
+    let mut rest = bytes;
+    // The value is well formed and shallow (measured above), so this
+    // recursive read stays shallow too.
+    let value = rmpv::decode::read_value(&mut rest)
+        .map_err(|e| WireError::new(ErrorCode::InvalidMessage, format!("not one MessagePack value: {e}")))?;
     Ok(convert(value))
 }
 

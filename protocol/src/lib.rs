@@ -13,7 +13,8 @@
 //!   granted by the host;
 //! - [`services`]: names and payloads of the host services (`call` import);
 //! - [`codec`]: MessagePack encoding with a hard size limit. Decoding
-//!   untrusted bytes returns an error, never panics.
+//!   untrusted bytes returns an error, never panics, and never recurses
+//!   deeper than [`codec::MAX_DEPTH`] levels ([`codec::check`] runs first).
 //!
 //! This crate compiles for `wasm32-unknown-unknown` and pulls in neither
 //! wasmtime nor tokio.

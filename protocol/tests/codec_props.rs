@@ -1,11 +1,21 @@
 //! Property tests: the codec round-trips every envelope and never panics on
-//! arbitrary, truncated or mutated bytes; permission text parses without
-//! panicking and prints back as written. The any-input checks are in
+//! arbitrary, truncated or mutated bytes; its structure check refuses deep
+//! nesting and broken input (`structure`); the JSON conversion is bounded
+//! (`json`, feature `json`); permission text parses without panicking and
+//! prints back as written. The any-input checks are in
 //! `codec_props/cases.rs`, shared with the `envelope_decode` and
 //! `permission_parse` fuzz targets.
 
 #[path = "codec_props/cases.rs"]
 mod cases;
+#[cfg(feature = "json")]
+#[path = "codec_props/json.rs"]
+mod json;
+#[cfg(feature = "json")]
+#[path = "codec_props/json_cases.rs"]
+mod json_cases;
+#[path = "codec_props/structure.rs"]
+mod structure;
 
 use proptest::prelude::*;
 use wasp_protocol::codec::{self, DEFAULT_MAX_MESSAGE_SIZE};

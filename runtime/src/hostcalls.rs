@@ -106,9 +106,21 @@ pub(crate) fn monotonic_nanos() -> u128 {
     monotonic_origin().elapsed().as_nanos()
 }
 
+/// Decodes a host call's payload. Bytes that are not one well-formed value
+/// nested at most [`codec::MAX_DEPTH`] deep are `invalid_message`, and are
+/// refused before anything recursive reads them (this runs before the
+/// permission check, for every plugin); a well-formed value of another
+/// shape is `invalid_argument`.
 fn decode<T: DeserializeOwned>(service: &str, shape: &str, payload: &[u8]) -> Result<T, WireError> {
-    codec::from_payload(payload)
-        .map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("{service}: the payload is not {shape}: {e}")))
+    codec::from_payload(payload).map_err(|e| match e {
+        codec::CodecError::Decode(_) => {
+            WireError::new(ErrorCode::InvalidArgument, format!("{service}: the payload is not {shape}: {e}"))
+        }
+        other => {
+            let code = WireError::from(other.clone()).code;
+            WireError::new(code, format!("{service}: {other}"))
+        }
+    })
 }
 
 fn encode<T: Serialize + ?Sized>(value: &T) -> Answer {

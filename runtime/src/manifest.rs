@@ -414,11 +414,14 @@ impl Manifest {
     /// arrays and maps (with string keys) of those. `None` fields of a struct
     /// are left out, as TOML has no null; a null anywhere else, or an integer
     /// above `i64::MAX`, is an error. Bytes become an array of integers.
+    /// Arrays and maps may nest at most
+    /// [`codec::MAX_DEPTH`](wasp_protocol::codec::MAX_DEPTH) deep, as the
+    /// plugin's decoder accepts no more.
     pub fn config_value<T: Serialize + ?Sized>(mut self, key: &str, value: &T) -> Result<Self, ManifestError> {
         let field = || Some(format!("config.{key}"));
         let bytes = rmp_serde::to_vec_named(value)
             .map_err(|e| ManifestError::new(field(), format!("cannot encode the value: {e}")))?;
-        let value = match rmp_serde::from_slice::<ConfigValue>(&bytes) {
+        let value = match wasp_protocol::codec::from_slice::<ConfigValue>(&bytes) {
             Ok(ConfigValue::Null) => Err("null cannot be written in TOML".to_owned()),
             Ok(value) => Ok(value),
             Err(e) => Err(format!("the value cannot be written in TOML: {e}")),

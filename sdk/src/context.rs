@@ -123,7 +123,7 @@ impl<'a> Context<'a> {
     pub fn restored_as<T: DeserializeOwned>(&self) -> Result<Option<T>, WireError> {
         self.restored
             .map(|bytes| {
-                rmp_serde::from_slice(bytes).map_err(|e| {
+                wasp_protocol::codec::from_slice(bytes).map_err(|e| {
                     WireError::new(ErrorCode::InvalidMessage, format!("the restored state does not decode: {e}"))
                 })
             })
@@ -188,7 +188,7 @@ impl<'a> Context<'a> {
         value: &T,
     ) -> Result<R, WireError> {
         let reply = self.host.request(to, topic, &encode(value)?, None)?;
-        rmp_serde::from_slice(&reply).map_err(|e| {
+        wasp_protocol::codec::from_slice(&reply).map_err(|e| {
             WireError::new(
                 ErrorCode::InvalidMessage,
                 format!("reply from `{to}` to `{topic}` is not what the plugin expects: {e}"),
@@ -258,7 +258,7 @@ impl<'a> Context<'a> {
 
     fn call<T: Serialize + ?Sized, R: DeserializeOwned>(&mut self, service: &str, value: &T) -> Result<R, WireError> {
         let reply = self.host.call(service, &encode(value)?)?;
-        rmp_serde::from_slice(&reply).map_err(|e| {
+        wasp_protocol::codec::from_slice(&reply).map_err(|e| {
             WireError::new(ErrorCode::InvalidMessage, format!("reply of host service `{service}` is malformed: {e}"))
         })
     }
@@ -281,7 +281,7 @@ impl<'a> Context<'a> {
     pub fn kv_get_as<R: DeserializeOwned>(&mut self, key: &str) -> Result<Option<R>, WireError> {
         match self.kv_get(key)? {
             None => Ok(None),
-            Some(bytes) => rmp_serde::from_slice(&bytes).map(Some).map_err(|e| {
+            Some(bytes) => wasp_protocol::codec::from_slice(&bytes).map(Some).map_err(|e| {
                 WireError::new(
                     ErrorCode::InvalidMessage,
                     format!("stored value `{key}` is not what the plugin expects: {e}"),

@@ -39,7 +39,7 @@ impl<'c, 'a> Library<'c, 'a> {
     /// `invalid_message`).
     pub fn call_as<R: DeserializeOwned>(&mut self, function: &str, input: &[u8]) -> Result<R, WireError> {
         let output = self.call(function, input)?;
-        rmp_serde::from_slice(&output).map_err(|e| {
+        wasp_protocol::codec::from_slice(&output).map_err(|e| {
             WireError::new(
                 ErrorCode::InvalidMessage,
                 format!("library:{}/{function}: the output is not the MessagePack expected: {e}", self.name),

@@ -58,10 +58,18 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// Decodes the payload as `T`. A malformed payload is an
-    /// [`ErrorCode::InvalidMessage`] error naming the topic.
+    /// Decodes the payload as `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::InvalidMessage`], naming the topic, for a payload that
+    /// is not exactly one MessagePack value, nests arrays and maps deeper
+    /// than [`codec::MAX_DEPTH`](wasp_protocol::codec::MAX_DEPTH), or is not
+    /// a `T`: the same check as every decoder of the host
+    /// ([`codec::check`](wasp_protocol::codec::check)), so no sender can
+    /// exhaust the plugin's stack.
     pub fn decode<T: Deserialize<'a>>(&self) -> Result<T, WireError> {
-        rmp_serde::from_slice(self.payload).map_err(|e| {
+        wasp_protocol::codec::from_slice(self.payload).map_err(|e| {
             WireError::new(
                 ErrorCode::InvalidMessage,
                 format!("payload of `{}` is not what the plugin expects: {e}", self.topic),
@@ -75,7 +83,7 @@ impl<'a> Message<'a> {
             return None;
         }
         Some(
-            rmp_serde::from_slice(self.payload).unwrap_or_else(|e| {
+            wasp_protocol::codec::from_slice(self.payload).unwrap_or_else(|e| {
                 WireError::new(ErrorCode::InvalidMessage, format!("undecodable error payload: {e}"))
             }),
         )
@@ -232,5 +240,51 @@ pub fn dispatch_unload<P: crate::Plugin + ?Sized>(plugin: &mut P, host: &mut dyn
         Err(e) => {
             let _ = host.reply(id, Err(&e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `{"x": [[[…nil…]]], "text": "hi"}`, the arrays nested `levels` deep.
+    fn deep(levels: usize) -> Vec<u8> {
+        [&[0x82, 0xa1, b'x'][..], &vec![0x91; levels], &[0xc0, 0xa4], b"text", &[0xa2], b"hi"].concat()
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Note {
+        text: String,
+    }
+
+    fn message(kind: MessageKind, payload: &[u8]) -> Message<'_> {
+        Message { kind, id: 1, from: "host", topic: "add", payload }
+    }
+
+    #[test]
+    fn a_payload_nested_ten_thousand_deep_is_an_invalid_message_on_a_small_stack() {
+        let (decoded, error) = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let bytes = deep(10_000);
+                let decoded = message(MessageKind::Request, &bytes).decode::<Note>().map(|n| n.text);
+                (decoded, message(MessageKind::Error, &bytes).error())
+            })
+            .expect("thread starts")
+            .join()
+            .expect("no overflow");
+        for err in [decoded.expect_err("refused"), error.expect("an error")] {
+            assert_eq!(err.code, ErrorCode::InvalidMessage);
+            assert!(err.message.contains("deeper than the limit of 32 levels"), "{err}");
+        }
+        let bytes = deep(wasp_protocol::codec::MAX_DEPTH - 1);
+        assert_eq!(message(MessageKind::Request, &bytes).decode::<Note>().expect("decodes").text, "hi");
+    }
+
+    #[test]
+    fn bytes_after_the_payload_are_an_invalid_message() {
+        let err = message(MessageKind::Request, &[0xa2, b'h', b'i', 0xc0]).decode::<String>().expect_err("refused");
+        assert_eq!(err.code, ErrorCode::InvalidMessage);
+        assert!(err.message.contains("trailing bytes"), "{err}");
     }
 }

@@ -45,6 +45,35 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_nested_ten_thousand_deep_is_refused_both_ways_on_a_small_stack() {
+        let (reply, request) = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = [vec![0x91; 10_000], vec![0xc0]].concat();
+                let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+                let json: Json = serde_json::from_str(&nested(100)).unwrap();
+                (to_json(&deep, "deep").map(|_| ()), to_msgpack(&json).map(|_| ()))
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        let err = reply.unwrap_err();
+        assert_eq!(err.code(), "invalid_message");
+        assert!(err.to_string().contains("`deep` sent bytes that are nested deeper than the limit of 32"), "{err}");
+        let err = request.unwrap_err();
+        assert_eq!(err.code(), "invalid_payload");
+        assert!(err.to_string().contains("deeper than the limit of 32"), "{err}");
+    }
+
+    #[test]
+    fn a_reply_too_large_for_json_is_refused_naming_the_limit() {
+        let big = rmp_serde::to_vec(&serde_bytes::ByteBuf::from(vec![255u8; 15 << 20])).unwrap();
+        let err = to_json(&big, "big").unwrap_err();
+        assert_eq!(err.code(), "too_large");
+        assert!(err.to_string().contains("over the limit of 16777216"), "{err}");
+    }
+
+    #[test]
     fn garbage_is_an_invalid_message_naming_the_plugin() {
         for garbage in [&[0x92, 0x01][..], &[0xa5, b'a'], &[0x01, 0x02]] {
             let err = to_json(garbage, "liar").unwrap_err();

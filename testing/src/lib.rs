@@ -198,6 +198,7 @@ pub enum Error {
 /// ```
 pub fn value<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
     let bytes = wasp_protocol::codec::to_payload(value).map_err(|e| Error::Encode(e.to_string()))?;
+    wasp_protocol::codec::check(&bytes).map_err(|e| Error::Encode(e.to_string()))?;
     rmpv::decode::read_value(&mut bytes.as_slice()).map_err(|e| Error::Encode(e.to_string()))
 }
 

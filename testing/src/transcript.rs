@@ -42,13 +42,15 @@ impl Data {
         if bytes.is_empty() {
             return Self::Empty;
         }
-        let mut rest = bytes;
-        match rmpv::decode::read_value(&mut rest) {
-            // rmpv reads the reserved marker `c1` as nil; rmp-serde refuses it, as the plugins' decoders do.
-            Ok(value) if rest.is_empty() && rmp_serde::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
-                Self::Value(value)
-            }
-            _ => Self::Raw(bytes.to_vec()),
+        // The codec's check first, as every decoder of wasp's: it refuses
+        // what rmpv would read anyway (the reserved marker `c1` as nil,
+        // trailing bytes) and nesting deep enough to exhaust the stack.
+        if wasp_protocol::codec::check(bytes).is_err() {
+            return Self::Raw(bytes.to_vec());
+        }
+        match rmpv::decode::read_value(&mut &bytes[..]) {
+            Ok(value) => Self::Value(value),
+            Err(_) => Self::Raw(bytes.to_vec()),
         }
     }
 

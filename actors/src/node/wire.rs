@@ -296,9 +296,16 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(value).unwrap_or_default()
 }
 
-/// Decodes a wire document; a malformed one is an `invalid_message` error.
+/// Decodes a wire document under the codec's structure check
+/// ([`wasp_protocol::codec::check`]: one value, nested at most
+/// [`MAX_DEPTH`](wasp_protocol::codec::MAX_DEPTH) deep), so a hostile
+/// process on the other end cannot exhaust this one's stack.
+///
+/// # Errors
+///
+/// `invalid_message`, naming `what`, for a malformed document.
 pub fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, WireError> {
-    rmp_serde::from_slice(bytes).map_err(|e| {
+    wasp_protocol::codec::from_slice(bytes).map_err(|e| {
         WireError::new(ErrorCode::InvalidMessage, format!("a malformed {what} from the other process: {e}"))
     })
 }
@@ -318,6 +325,28 @@ mod tests {
             let err = decode::<Delivery>("delivery", bytes).expect_err("refused");
             assert_eq!(err.code, ErrorCode::InvalidMessage);
             assert!(err.message.contains("delivery"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_document_nested_ten_thousand_deep_is_an_invalid_message_on_a_small_stack() {
+        // `{"x": [[[…nil…]]]}`: an unknown field a struct skips by recursing.
+        let deep = [&[0x81, 0xa1, b'x'][..], &vec![0x91; 10_000], &[0xc0]].concat();
+        let errors = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                [
+                    decode::<Delivery>("delivery", &deep).expect_err("refused"),
+                    decode::<RouteCall>("host call", &deep).expect_err("refused"),
+                    decode::<AuditEvent>("audit event", &deep).expect_err("refused"),
+                ]
+            })
+            .expect("thread starts")
+            .join()
+            .expect("no overflow");
+        for err in errors {
+            assert_eq!(err.code, ErrorCode::InvalidMessage);
+            assert!(err.message.contains("deeper than the limit of 32 levels"), "{}", err.message);
         }
     }
 

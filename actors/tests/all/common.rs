@@ -53,6 +53,7 @@ pub(crate) async fn load(host: &Host, form: Form, plugin: &str, name: &str) {
                 "relay" => host.register_manifest(m, wasp_example_relay::Relay::default).await,
                 "spinner" => host.register_manifest(m, wasp_example_spinner::Spinner::default).await,
                 "faulty" => host.register_manifest(m, wasp_example_faulty::Faulty::default).await,
+                "notes" => host.register_manifest(m, wasp_example_notes::Notes::default).await,
                 other => panic!("no example plugin `{other}`"),
             };
             r.unwrap_or_else(|e| panic!("register {plugin}: {e}"));

@@ -10,6 +10,7 @@
 
 mod abi;
 mod cpu_and_memory;
+mod deep;
 mod floods;
 mod names;
 mod panels;

@@ -66,3 +66,23 @@ pub(crate) fn permission(text: &str) -> Result<(), String> {
         Err(e) => Err(format!("{text:?} was refused with {e:?}, which does not name it or say why")),
     }
 }
+
+/// Runs [`codec::check`] on `bytes`: never a panic; what passes is one
+/// value that rmpv (a decoder independent of the check) reads to the last
+/// byte; an error is `TooDeep` at [`codec::MAX_DEPTH`] or `Malformed` with a
+/// reason.
+pub(crate) fn check(bytes: &[u8]) -> Result<(), String> {
+    match codec::check(bytes) {
+        Ok(()) => {
+            let mut rest = bytes;
+            match rmpv::decode::read_value(&mut rest) {
+                Ok(_) if rest.is_empty() => Ok(()),
+                Ok(value) => Err(format!("{bytes:02x?} passed with {} bytes after {value}", rest.len())),
+                Err(e) => Err(format!("{bytes:02x?} passed but rmpv refuses it: {e}")),
+            }
+        }
+        Err(CodecError::TooDeep { max }) if max == codec::MAX_DEPTH => Ok(()),
+        Err(CodecError::Malformed(why)) if !why.is_empty() => Ok(()),
+        Err(other) => Err(format!("{bytes:02x?} refused with {other:?}")),
+    }
+}

@@ -449,8 +449,14 @@ impl Reader<'_> {
         let mut out = BTreeMap::new();
         for (key, value) in in_file_order(table) {
             let key = key.get_ref().as_ref();
-            let converted = self.config_value(&format!("config.{key}"), value)?;
-            out.insert(key.to_owned(), converted.encode());
+            let field = format!("config.{key}");
+            let bytes = self.config_value(&field, value)?.encode();
+            // A plugin decodes the value, and every decoder refuses nesting
+            // past the codec's limit: refuse it here, where it is written.
+            if let Err(e) = wasp_protocol::codec::check(&bytes) {
+                return Err(self.error(value.span(), &field, format!("a plugin could not decode the value: {e}")));
+            }
+            out.insert(key.to_owned(), bytes);
         }
         Ok(out)
     }

@@ -450,3 +450,42 @@ fn a_component_name_starts_with_a_letter_or_digit_as_its_address_must() {
     let m = Manifest::parse(&format!("{head}name = \"9os\"\nkind = \"wasm\"\nentry = \"b.wasm\"\n")).unwrap();
     assert_eq!(m.component_entries()[1].0, "h.9os");
 }
+
+#[test]
+fn config_nested_deeper_than_a_plugin_decodes_is_refused_where_it_is_written() {
+    let max = wasp_protocol::codec::MAX_DEPTH;
+    let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let base = "name = \"a\"\nversion = \"0.1.0\"\napi = \"1.2\"\nentry = \"a.wasm\"\n[config]\n";
+    let m = Manifest::parse(&format!("{base}ok = {}\n", nested(max))).unwrap();
+    assert_eq!(m.config["ok"].len(), max + 1);
+    let e = err(&format!("{base}deep = {}\n", nested(max + 1)));
+    assert_eq!(e.field.as_deref(), Some("config.deep"));
+    assert!(e.message.contains("deeper than the limit of 32 levels"), "{e}");
+    // TOML text nested 10,000 deep stops at the TOML parser's own limit,
+    // well inside a small stack.
+    let text = format!("{base}deep = {}\n", nested(10_000));
+    let parsed = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || Manifest::parse(&text).map(|_| ()))
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert!(parsed.is_err());
+    // A host's own value, likewise.
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Nest {
+        Leaf(u8),
+        List(Vec<Nest>),
+    }
+    let mut deep = Nest::Leaf(1);
+    for _ in 0..=max {
+        deep = Nest::List(vec![deep]);
+    }
+    let e = Manifest::new("a").unwrap().config_value("k", &deep).unwrap_err();
+    assert!(e.message.contains("deeper than the limit of 32 levels"), "{e}");
+    // The bytes of `config` are decoded with the same check when written out.
+    let mut m = Manifest::new("a").unwrap();
+    m.config.insert("deep".into(), [vec![0x91; 10_000], vec![0x01]].concat());
+    assert!(m.to_toml().contains("# deep left out"));
+}

@@ -50,7 +50,7 @@ pub(super) fn manifest(m: &Manifest) -> String {
     if !m.config.is_empty() {
         out.push_str("\n[config]\n");
         for (key, bytes) in &m.config {
-            match rmp_serde::from_slice::<ConfigValue>(bytes) {
+            match wasp_protocol::codec::from_slice::<ConfigValue>(bytes) {
                 Ok(value) if value.is_toml() => {
                     out.push_str(&format!("{} = {}\n", toml_key(key), value.to_toml()));
                 }

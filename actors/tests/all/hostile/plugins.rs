@@ -248,3 +248,55 @@ pub(super) fn offender() -> Vec<u8> {
         {handle}"#
     ))
 }
+
+/// A WAT `i32` expression that writes `{"x": [[[…nil…]]]}` with the arrays
+/// nested `levels` deep at [`DEEP_AT`] and yields its length: a payload
+/// whose unknown field a decoder recursing once per level cannot skip on a
+/// 2 MiB stack.
+pub(super) fn deep_payload(levels: u32) -> String {
+    format!(
+        r#"(block (result i32)
+           (i32.store8 (i32.const {DEEP_AT}) (i32.const 0x81))
+           (i32.store16 (i32.const {}) (i32.const 0x78a1))
+           (memory.fill (i32.const {}) (i32.const 0x91) (i32.const {levels}))
+           (i32.store8 (i32.const {}) (i32.const 0xc0))
+           (i32.const {}))"#,
+        DEEP_AT + 1,
+        DEEP_AT + 3,
+        DEEP_AT + 3 + levels,
+        4 + levels
+    )
+}
+
+/// Where [`deep_payload`] builds its bytes: clear of the probe harness and
+/// below the message buffer at 64 KiB.
+pub(super) const DEEP_AT: u32 = 32768;
+
+/// `deep`: replies `{"x": [[[…nil…]]]}` nested 10,000 deep. `trailing`:
+/// replies `c0 c0`, a value with a byte after it. Anything else: nil.
+pub(super) fn deep_replier() -> Vec<u8> {
+    let handle = wat_handle(
+        "",
+        &format!(
+            r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 16) (i32.const 4))
+          (then
+            (drop (call $reply (local.get $id) (i32.const 0) (i32.const {DEEP_AT}) {}))
+            (return (i32.const 0))))
+        (if (call $is (i32.const 32) (i32.const 8))
+          (then (drop (call $reply (local.get $id) (i32.const 0) (i32.const 48) (i32.const 2))) (return (i32.const 0))))
+        (drop (call $reply (local.get $id) (i32.const 0) (i32.const 48) (i32.const 1)))
+        (i32.const 0)"#,
+            deep_payload(10_000)
+        ),
+    );
+    wat_plugin(&format!(
+        r#"
+        (data (i32.const 16) "deep")
+        (data (i32.const 32) "trailing")
+        (data (i32.const 48) "\c0\c0")
+        {WAT_ALLOC}
+        {handle}"#
+    ))
+}
