@@ -37,12 +37,14 @@ mod audit;
 mod broker;
 mod error;
 mod host;
+mod mailbox;
 mod metrics;
 pub mod node;
 mod policy;
 mod pool;
 mod supervision;
 mod tap;
+mod timers;
 mod topics;
 mod watch;
 

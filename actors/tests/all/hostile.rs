@@ -11,9 +11,11 @@
 mod abi;
 mod cpu_and_memory;
 mod floods;
+mod hoarding;
 mod plugins;
 mod probe;
 mod quarantine;
+mod queues;
 mod reach;
 
 use std::time::Duration;

@@ -265,7 +265,7 @@ impl ComponentInstance {
             live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
         }
         arm(&mut live.store, budget);
-        let delivered = message(kind, msg.id, &msg.from, &msg.topic, msg.payload);
+        let delivered = message(kind, msg.id, &msg.from, &msg.topic, msg.payload.into());
         let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &delivered).await;
         match result {
             Ok(Status::Done) if msg.kind == Kind::Request => live.store.data_mut().host.end_request(msg.id),

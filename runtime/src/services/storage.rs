@@ -241,7 +241,7 @@ impl Storage {
                     meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(e.into()))?;
                 }
                 Some(1) => {
-                    recount_usage(&txn).map_err(|e| fail(e.into()))?;
+                    recount_usage(&txn).map_err(fail)?;
                     meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(e.into()))?;
                 }
                 Some(found) => {
