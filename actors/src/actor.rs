@@ -301,7 +301,12 @@ impl PluginActorState {
         }
         let span = tracing::debug_span!("message", plugin = %self.name, topic = %inbound.topic, msg_id = inbound.id);
         let started = Instant::now();
-        let result = self.instance.handle(inbound).instrument(span).await;
+        let result = match self.instance.handle(inbound).instrument(span).await {
+            // The host could not hand the message over (its sender was
+            // answered): the instance is replaced, the plugin not charged.
+            Err(wasp_runtime::Error::NoRoom { .. }) => self.replace_quietly().await,
+            other => other,
+        };
         let counters = &self.counters;
         let took = started.elapsed();
         counters.busy_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
@@ -322,6 +327,18 @@ impl PluginActorState {
             self.instance.abandon();
         }
         (faulted, took)
+    }
+
+    /// Replaces an instance that is not at fault (the host found no room in
+    /// it for a message): no backoff, no failure or violation counted. A
+    /// replacement that fails to start is a fault like any other.
+    async fn replace_quietly(&mut self) -> Result<(), wasp_runtime::Error> {
+        if let Some(broker) = self.broker.upgrade() {
+            self.cancel_own_timers(&broker);
+        }
+        self.instance.recycle().await?;
+        self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// After a fault: restart with backoff, or quarantine a repeat offender.

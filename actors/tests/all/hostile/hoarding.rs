@@ -197,3 +197,27 @@ async fn error_replies_are_bounded_in_every_form() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_with_no_room_for_a_message_is_replaced_without_being_charged() {
+    let host = host_with(Limits::default());
+    let m = crate::common::manifest("echo", "roomless")
+        .limits(LimitRequests { memory: Some(4 << 20), ..LimitRequests::default() });
+    host.load_bytes_with(m, &wasp_fixtures::component_bytes("echo")).await.unwrap();
+    let small = mp(&"hi");
+    assert_eq!(host.request("roomless", "ping", small.clone()).await.unwrap(), small);
+    // 6 MiB is within its message-size limit, not within its 4 MiB of
+    // memory: the canonical ABI's `cabi_realloc` traps making room.
+    let big = mp(&serde_bytes::ByteBuf::from(vec![1u8; 6 << 20]));
+    let err = host.request("roomless", "ping", big).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::TooLarge, "{err}");
+    assert!(err.message.contains("could not make room"), "{err}");
+    // A fresh instance answers; the plugin was charged nothing.
+    assert_eq!(host.request("roomless", "ping", small.clone()).await.unwrap(), small);
+    let i = info(&host, "roomless");
+    assert_eq!((i.faults, i.violations, i.state), (0, 0, PluginState::Running), "{i:?}");
+    let charged = logged(&host, "roomless", |k| {
+        matches!(k, AuditKind::Fault { .. } | AuditKind::LimitExceeded { .. } | AuditKind::Quarantined { .. })
+    });
+    assert!(charged.is_empty(), "{charged:?}");
+}
