@@ -1,6 +1,6 @@
 //! `PluginActor`: one plugin instance behind a ractor mailbox, supervised.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,9 @@ use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{AuditEvent, AuditKind, Engine, Inbound, Instance, PluginEnv, PluginImage, ReplyTo};
 
 use crate::broker::{Broker, quarantined};
+use crate::mailbox::Queued;
 use crate::metrics::{PluginCounters, PluginState, record};
-use crate::pool::{InstancePool, Work};
+use crate::pool::InstancePool;
 use crate::tap::{Head, Stamp, TapOutcome};
 
 /// The actor. Behaviour only; its state is [`PluginActorState`].
@@ -22,7 +23,6 @@ pub(crate) struct PluginActor;
 pub(crate) struct PluginActorState {
     name: Arc<str>,
     instance: Instance,
-    queued: Arc<AtomicUsize>,
     counters: Arc<PluginCounters>,
     broker: Weak<Broker>,
     member: Option<Member>,
@@ -36,11 +36,12 @@ pub(crate) struct Member {
 
 /// Messages to a plugin actor.
 pub(crate) enum PluginMsg {
-    /// A message for the plugin, stamped if a tap was open when it was queued.
-    Deliver(Inbound, Option<Box<Stamp>>),
+    /// A message for the plugin, stamped if a tap was open when it was
+    /// queued; its room in the mailbox is given back when it is taken out.
+    Deliver(Queued),
     /// A message the pool handed to this idle instance; once it is handled
     /// the instance takes the next one waiting for the pool, if any.
-    Work(Inbound, Option<Box<Stamp>>),
+    Work(Queued),
     /// Swaps in an instance of a pool's new code (a pool's reload), between
     /// two messages: the old instance's `on_unload` runs as a flush and its
     /// state is dropped.
@@ -75,7 +76,6 @@ pub(crate) struct Replacement {
 pub(crate) struct PluginArgs {
     pub(crate) name: Arc<str>,
     pub(crate) instance: Instance,
-    pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) counters: Arc<PluginCounters>,
     pub(crate) broker: Weak<Broker>,
     /// For an instance of a pool: the pool and its index in it.
@@ -96,7 +96,6 @@ impl Actor for PluginActor {
         Ok(PluginActorState {
             name: args.name,
             instance: args.instance,
-            queued: args.queued,
             counters: args.counters,
             broker: args.broker,
             member: args.member,
@@ -121,20 +120,13 @@ impl Actor for PluginActor {
         st: &mut PluginActorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PluginMsg::Work(inbound, stamp) => st.work((inbound, stamp), &myself).await,
+            PluginMsg::Work(queued) => st.work(queued, &myself).await,
             PluginMsg::Swap(instance, done) => {
                 st.flush().await;
                 st.swap(*instance);
                 let _ = done.send(Ok(()));
             }
-            PluginMsg::Deliver(inbound, None) => {
-                st.queued.fetch_sub(1, Ordering::AcqRel);
-                st.deliver(inbound).await;
-            }
-            PluginMsg::Deliver(inbound, Some(stamp)) => {
-                st.queued.fetch_sub(1, Ordering::AcqRel);
-                st.deliver_tapped(inbound, &stamp).await;
-            }
+            PluginMsg::Deliver(queued) => st.take(queued).await,
             PluginMsg::Lift(done) => {
                 let result = st.lift().await;
                 let _ = done.send(result);
@@ -184,30 +176,36 @@ impl PluginActorState {
     /// restart or reload queued meanwhile runs between the two; when the
     /// mailbox takes nothing more (the plugin is being unloaded), it is
     /// handled here, so nothing queued for the pool is lost.
-    async fn work(&mut self, first: Work, myself: &ActorRef<PluginMsg>) {
+    async fn work(&mut self, first: Queued, myself: &ActorRef<PluginMsg>) {
         let Some(index) = self.member.as_ref().map(|m| m.index) else {
             // Only pool members are handed work; answer it all the same.
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.deliver(first.0).await;
+            self.take(first).await;
             return;
         };
         let mut work = Some(first);
-        while let Some((inbound, stamp)) = work.take() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            match stamp {
-                None => drop(self.deliver(inbound).await),
-                Some(stamp) => self.deliver_tapped(inbound, &stamp).await,
-            }
+        while let Some(queued) = work.take() {
+            self.take(queued).await;
             let next = self.member.as_ref().and_then(|m| m.pool.next(index));
-            if let Some((inbound, stamp)) = next {
-                match myself.cast(PluginMsg::Work(inbound, stamp)) {
+            if let Some(queued) = next {
+                match myself.cast(PluginMsg::Work(queued)) {
                     Ok(()) => {}
-                    Err(MessagingErr::SendErr(PluginMsg::Work(inbound, stamp))) => work = Some((inbound, stamp)),
-                    // Not handed back: dropped, its request answered
-                    // `plugin_crashed` by its reply target.
-                    Err(_) => drop(self.queued.fetch_sub(1, Ordering::AcqRel)),
+                    Err(MessagingErr::SendErr(PluginMsg::Work(queued))) => work = Some(queued),
+                    // Not handed back: dropped (its room with it), its
+                    // request answered `plugin_crashed` by its reply target.
+                    Err(_) => {}
                 }
             }
+        }
+    }
+
+    /// Takes a message out of the mailbox (its room is free again) and
+    /// handles it.
+    async fn take(&mut self, queued: Queued) {
+        let Queued { inbound, stamp, room } = queued;
+        drop(room);
+        match stamp {
+            None => drop(self.deliver(inbound).await),
+            Some(stamp) => self.deliver_tapped(inbound, &stamp).await,
         }
     }
 
@@ -303,7 +301,12 @@ impl PluginActorState {
         }
         let span = tracing::debug_span!("message", plugin = %self.name, topic = %inbound.topic, msg_id = inbound.id);
         let started = Instant::now();
-        let result = self.instance.handle(inbound).instrument(span).await;
+        let result = match self.instance.handle(inbound).instrument(span).await {
+            // The host could not hand the message over (its sender was
+            // answered): the instance is replaced, the plugin not charged.
+            Err(wasp_runtime::Error::NoRoom { .. }) => self.replace_quietly().await,
+            other => other,
+        };
         let counters = &self.counters;
         let took = started.elapsed();
         counters.busy_nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
@@ -324,6 +327,18 @@ impl PluginActorState {
             self.instance.abandon();
         }
         (faulted, took)
+    }
+
+    /// Replaces an instance that is not at fault (the host found no room in
+    /// it for a message): no backoff, no failure or violation counted. A
+    /// replacement that fails to start is a fault like any other.
+    async fn replace_quietly(&mut self) -> Result<(), wasp_runtime::Error> {
+        if let Some(broker) = self.broker.upgrade() {
+            self.cancel_own_timers(&broker);
+        }
+        self.instance.recycle().await?;
+        self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// After a fault: restart with backoff, or quarantine a repeat offender.

@@ -6,35 +6,40 @@
 //! actor hop, not two.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::{mpsc, oneshot};
 use wasp_protocol::{ErrorCode, HOST, Permission, WireError, codec};
 use wasp_runtime::{
-    Answer, AuditEvent, AuditKind, BoxFuture, Family, Grants, Inbound, Manifest, ReplyTo, Router, TimerSpec,
+    Answer, AuditEvent, AuditKind, BoxFuture, Family, Grants, Inbound, LogAdmission, LogRate, Manifest, ReplyTo,
+    Router, TimerSpec,
 };
 use wasp_sdk::MessageKind;
 
 use crate::Supervision;
 use crate::actor::PluginMsg;
 use crate::audit::AuditLog;
+use crate::mailbox::{Bound, Mailbox, Queued, Room};
 use crate::metrics::{BrokerCounters, PluginCounters, PluginState, record};
 use crate::pool::InstancePool;
-use crate::tap::{Stamp, TapHub, TapKind, TapOutcome};
-use crate::topics::{Event, HostFilter, Subscriber, Subscription, topic_matches};
+use crate::tap::{TapHub, TapKind, TapOutcome};
+use crate::timers::Timers;
+use crate::topics::{Event, EventBudget, HostFilter, Subscriber, Subscription, topic_matches};
 use crate::waits::{WaitGraph, Waiter};
 
 /// Where messages for one plugin go.
 #[derive(Clone)]
 pub(crate) struct Route {
     pub(crate) actor: ActorRef<PluginMsg>,
-    /// Messages in the mailbox, for the bound.
-    pub(crate) queued: Arc<AtomicUsize>,
-    pub(crate) mailbox_depth: usize,
+    /// What waits in its mailbox, and the bounds.
+    pub(crate) mailbox: Arc<Mailbox>,
+    /// The largest payload it takes ([`Limits::max_message_size`](wasp_runtime::Limits::max_message_size)).
+    pub(crate) max_message_size: usize,
     pub(crate) counters: Arc<PluginCounters>,
     pub(crate) kind: &'static str,
     pub(crate) version: Arc<str>,
@@ -60,62 +65,58 @@ impl Route {
         }
     }
 
-    /// Pushes into the mailbox, with its tap stamp if a tap is open: of an
-    /// idle instance of a pool (or the pool's backlog), or of instance
-    /// `member` when given (a completion of that instance's own request).
-    /// `bounded` is false for completions of the plugin's own requests,
-    /// which must never be refused.
-    fn push(
-        &self,
-        name: &str,
-        inbound: Inbound,
-        stamp: Option<Box<Stamp>>,
-        bounded: bool,
-        member: Option<usize>,
-    ) -> Result<(), Box<Undelivered>> {
-        if bounded && self.counters.state() == PluginState::Quarantined {
-            let err = quarantined(name, &self.counters);
-            return Err(Box::new(Undelivered { error: err, inbound }));
+    /// Room in the mailbox for a message of `size` payload bytes for plugin
+    /// `name`: refused (and counted) when it is quarantined, when the
+    /// message is larger than it takes (`too_large`), or when its mailbox is
+    /// full (`busy`). A completion of its own request ([`Bound::Unbounded`])
+    /// is refused for nothing.
+    pub(crate) fn reserve(&self, name: &str, size: usize, bound: Bound) -> Result<Room, WireError> {
+        if bound == Bound::Bounded {
+            if self.counters.state() == PluginState::Quarantined {
+                return Err(quarantined(name, &self.counters));
+            }
+            if size > self.max_message_size {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(WireError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "plugin `{name}` takes messages of at most {} bytes; this one has {size}",
+                        self.max_message_size
+                    ),
+                ));
+            }
         }
-        let before = self.queued.fetch_add(1, Ordering::AcqRel);
-        if bounded && before >= self.mailbox_depth {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.mailbox.reserve(name, size, bound).inspect_err(|_| {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
-            let err = WireError::new(
-                ErrorCode::Busy,
-                format!("plugin `{name}` has {before} messages queued, its mailbox limit is {}", self.mailbox_depth),
-            );
-            return Err(Box::new(Undelivered { error: err, inbound }));
-        }
-        let stopping = |queued: &AtomicUsize, inbound: Inbound| {
-            queued.fetch_sub(1, Ordering::AcqRel);
+        })
+    }
+
+    /// Puts a message in the room taken for it: an idle instance of a pool
+    /// (or the pool's backlog), or instance `member` when given (a
+    /// completion of that instance's own request). Hands the message back
+    /// if the plugin is stopping.
+    fn enqueue(&self, name: &str, queued: Queued, member: Option<usize>) -> Result<(), Box<Undelivered>> {
+        let stopping = |inbound: Inbound| {
             let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
             Err(Box::new(Undelivered { error: err, inbound }))
         };
         let actor = match (&self.pool, member) {
             (Some(pool), None) => {
-                return match pool.dispatch((inbound, stamp)) {
+                return match pool.dispatch(queued) {
                     Ok(()) => Ok(()),
-                    Err((inbound, _)) => stopping(&self.queued, inbound),
+                    Err(queued) => stopping(queued.inbound),
                 };
             }
             (Some(pool), Some(i)) => match pool.members().get(i) {
                 Some(actor) => actor,
-                None => return stopping(&self.queued, inbound),
+                None => return stopping(queued.inbound),
             },
             (None, _) => &self.actor,
         };
-        match actor.cast(PluginMsg::Deliver(inbound, stamp)) {
+        match actor.cast(PluginMsg::Deliver(queued)) {
             Ok(()) => Ok(()),
-            Err(e) => {
-                self.queued.fetch_sub(1, Ordering::AcqRel);
-                let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is stopping"));
-                let inbound = match e {
-                    MessagingErr::SendErr(PluginMsg::Deliver(inbound, _)) => inbound,
-                    _ => lost_inbound(),
-                };
-                Err(Box::new(Undelivered { error: err, inbound }))
-            }
+            Err(MessagingErr::SendErr(PluginMsg::Deliver(queued))) => stopping(queued.inbound),
+            Err(_) => stopping(lost_inbound()),
         }
     }
 }
@@ -141,7 +142,7 @@ pub(crate) fn lost_inbound() -> Inbound {
         id: 0,
         from: Arc::from(HOST),
         topic: Arc::from("lost"),
-        payload: Vec::new(),
+        payload: bytes::Bytes::new(),
         reply: None,
         deadline: None,
     }
@@ -160,21 +161,13 @@ pub(crate) struct Broker {
     pub(crate) supervision: Supervision,
     /// The message tap.
     pub(crate) tap: Arc<TapHub>,
-    /// Active plugin timers by id.
-    timers: DashMap<u64, Timer>,
-}
-
-/// One active plugin timer.
-struct Timer {
-    /// The plugin that set it.
-    owner: Arc<str>,
-    /// The instance of a pool that set it (0 for a single instance): it
-    /// stops when that instance is recycled.
-    member: usize,
-    task: tokio::task::AbortHandle,
-    /// Set by a reload while the new code starts: the timer stops if the
-    /// new code starts, so it does not count against the limit meanwhile.
-    retiring: bool,
+    /// Active plugin timers.
+    pub(crate) timers: Timers,
+    /// Each plugin's log-line budget, shared with its instances: lines the
+    /// host writes because of a plugin are on its account.
+    log_rates: DashMap<Arc<str>, Arc<LogRate>>,
+    /// The budget of lines the host writes on its own account.
+    host_lines: LogRate,
 }
 
 /// Where an event for subscribers comes from, which decides who hears it.
@@ -210,8 +203,47 @@ impl Broker {
             audit: AuditLog::new(),
             supervision,
             tap: Arc::new(TapHub::new()),
-            timers: DashMap::new(),
+            timers: Timers::default(),
+            log_rates: DashMap::new(),
+            host_lines: LogRate::default(),
         })
+    }
+
+    /// A weak handle on the broker itself, for tasks that outlive a call.
+    pub(crate) fn me(&self) -> Weak<Broker> {
+        self.me.clone()
+    }
+
+    /// The log-line budget of `plugin`, at `rate` lines a second (made at
+    /// its first load; a reload may change the rate).
+    pub(crate) fn log_rate(&self, plugin: &str, rate: u32) -> Arc<LogRate> {
+        let shared = self.log_rates.entry(Arc::from(plugin)).or_insert_with(|| Arc::new(LogRate::new(rate))).clone();
+        shared.set_rate(rate);
+        shared
+    }
+
+    /// The log-line budget of `plugin`, if it has one.
+    pub(crate) fn log_rate_of(&self, plugin: &str) -> Option<Arc<LogRate>> {
+        self.log_rates.get(plugin).map(|r| r.value().clone())
+    }
+
+    /// Writes `line`, a line plugin `cause` made the host write, within the
+    /// plugin's log budget (the host's own for the host); reports the
+    /// dropped lines at most once a second.
+    fn line_for(&self, cause: &str, line: impl FnOnce()) {
+        let own = self.log_rate_of(cause);
+        let rate = own.as_deref().unwrap_or(&self.host_lines);
+        match rate.admit() {
+            LogAdmission::Write => line(),
+            LogAdmission::Drop => {}
+            LogAdmission::Report(n) if own.is_some() => {
+                let kind = AuditKind::LimitExceeded { limit: "log_rate".into() };
+                self.record_audit(AuditEvent::new(cause, kind, rate.report(cause, n)));
+            }
+            LogAdmission::Report(n) => {
+                tracing::warn!(target: "wasp::audit", "{n} lines about undeliverable messages dropped since the last report");
+            }
+        }
     }
 
     /// Records an audit event; counts violations and quarantines a plugin
@@ -242,10 +274,12 @@ impl Broker {
 
     /// Puts a plugin in quarantine: its timers stop, new messages are
     /// refused with `unavailable`, queued ones are answered so.
-    pub(crate) fn quarantine(&self, name: &str, route: &Route, reason: String) {
+    pub(crate) fn quarantine(&self, name: &str, route: &Route, mut reason: String) {
         if !route.counters.enter_quarantine() {
             return;
         }
+        // The reason quotes the last fault, whose text the plugin wrote.
+        wasp_runtime::truncate(&mut reason, wasp_runtime::MAX_AUDIT_FIELD);
         *route.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
         self.cancel_timers(name);
         let message = format!("plugin `{name}` quarantined: {reason}");
@@ -253,73 +287,48 @@ impl Broker {
         self.audit.record(AuditEvent::new(name, AuditKind::Quarantined { reason }, message));
     }
 
-    /// Stops every timer of `plugin`.
-    pub(crate) fn cancel_timers(&self, plugin: &str) {
-        self.timers.retain(|_, t| {
-            let keep = &*t.owner != plugin;
-            if !keep {
-                t.task.abort();
-            }
-            keep
-        });
-    }
-
-    /// Stops the timers that instance `member` of the pool `plugin` set.
-    pub(crate) fn cancel_member_timers(&self, plugin: &str, member: usize) {
-        self.timers.retain(|_, t| {
-            let keep = &*t.owner != plugin || t.member != member;
-            if !keep {
-                t.task.abort();
-            }
-            keep
-        });
-    }
-
-    /// Delivers one timer event; `false` stops the timer.
-    fn fire_timer(&self, plugin: &Arc<str>, id: u64, topic: &Arc<str>, payload: &[u8]) -> bool {
-        let Some(route) = self.route(plugin) else { return false };
-        if !self.timers.contains_key(&id) {
-            return false;
-        }
-        if !route.grants.allows(&Permission::Timers) {
-            let message = format!("timer {id} of plugin `{plugin}` stopped: the permission `timers` was revoked");
-            self.record_audit(AuditEvent::new(
-                &**plugin,
-                AuditKind::PermissionDenied { permission: Permission::Timers },
-                message,
-            ));
-            return false;
-        }
-        let inbound = Inbound {
-            kind: MessageKind::Event,
-            id: self.next_id(),
-            from: Arc::from(HOST),
-            topic: topic.clone(),
-            payload: payload.to_vec(),
-            reply: None,
-            deadline: None,
-        };
-        if let Err(undelivered) = route.push(plugin, inbound, self.tap.stamp(TapKind::Timer), true, None) {
-            self.tap_undelivered(TapKind::Timer, &undelivered, plugin);
-            self.dead_letter(&undelivered.error, &undelivered.inbound, plugin);
-        }
-        true
-    }
-
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn route(&self, to: &str) -> Option<Route> {
+    pub(crate) fn route(&self, to: &str) -> Option<Route> {
         self.routes.get(to).map(|r| r.value().clone())
     }
 
+    /// Puts `inbound` in the room taken for it in `route`'s mailbox, with a
+    /// tap stamp if a tap is open; hands it back on failure.
+    pub(crate) fn push(
+        &self,
+        route: &Route,
+        to: &str,
+        inbound: Inbound,
+        room: Room,
+        kind: TapKind,
+        member: Option<usize>,
+    ) -> Result<(), Box<Undelivered>> {
+        let queued = Queued { inbound, stamp: self.tap.stamp(kind), room };
+        route.enqueue(to, queued, member)
+    }
+
     /// Delivers to a plugin's mailbox; hands the message back on failure so
-    /// the caller can answer it.
+    /// the caller can answer it. A message larger than the recipient takes
+    /// is audited against its sender.
     fn deliver(&self, to: &str, inbound: Inbound, kind: TapKind) -> Result<(), Box<Undelivered>> {
-        let result = match self.route(to) {
-            Some(route) => route.push(to, inbound, self.tap.stamp(kind), true, None),
-            None => Err(Box::new(Undelivered { error: not_found(to), inbound })),
+        let Some(route) = self.route(to) else {
+            let undelivered = Undelivered { error: not_found(to), inbound };
+            self.tap_undelivered(kind, &undelivered, to);
+            return Err(Box::new(undelivered));
+        };
+        let result = match route.reserve(to, inbound.payload.len(), Bound::Bounded) {
+            Ok(room) => self.push(&route, to, inbound, room, kind, None),
+            Err(error) => {
+                if error.code == ErrorCode::TooLarge && &*inbound.from != HOST {
+                    let limit = AuditKind::LimitExceeded { limit: "max_message_size".into() };
+                    let message = format!("plugin `{}` was refused a message: {}", inbound.from, error.message);
+                    self.record_audit(AuditEvent::new(&*inbound.from, limit, message));
+                }
+                Err(Box::new(Undelivered { error, inbound }))
+            }
         };
         if let Err(undelivered) = &result {
             self.tap_undelivered(kind, undelivered, to);
@@ -330,12 +339,38 @@ impl Broker {
     /// Records a message that never reached a mailbox, if a tap is open.
     fn tap_undelivered(&self, kind: TapKind, undelivered: &Undelivered, to: &str) {
         let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
-        self.tap.immediate(kind, &undelivered.inbound, to, outcome);
+        let i = &undelivered.inbound;
+        self.tap.immediate(kind, i.id, &i.from, to, &i.topic, i.payload.len(), outcome);
     }
 
-    fn dead_letter(&self, reason: &WireError, inbound: &Inbound, to: &str) {
+    /// A message from `from` to `to` refused before it was built (no room,
+    /// too large, quarantined): on the tap, and a dead letter whose line is
+    /// on `cause`'s log budget.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn refused(
+        &self,
+        kind: TapKind,
+        from: &str,
+        to: &str,
+        topic: &str,
+        size: usize,
+        error: &WireError,
+        cause: &str,
+    ) {
+        if self.tap.is_open() {
+            let outcome = TapOutcome::Undelivered { code: error.code };
+            self.tap.immediate(kind, self.next_id(), from, to, topic, size, outcome);
+        }
+        self.dead_letter(error, from, topic, to, cause);
+    }
+
+    /// Counts a message that could not be delivered, with a line on
+    /// `cause`'s log budget.
+    fn dead_letter(&self, reason: &WireError, from: &str, topic: &str, to: &str, cause: &str) {
         self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(target: "wasp::audit", from = %inbound.from, to, topic = %inbound.topic, "undeliverable message: {reason}");
+        self.line_for(cause, || {
+            tracing::warn!(target: "wasp::audit", from, to, topic, "undeliverable message: {reason}");
+        });
     }
 
     /// Sends a request from `from` and returns where its answer will arrive.
@@ -359,7 +394,7 @@ impl Broker {
             id: self.next_id(),
             from,
             topic: Arc::from(topic),
-            payload,
+            payload: payload.into(),
             reply: Some(reply),
             deadline: Instant::now().checked_add(timeout),
         };
@@ -400,55 +435,68 @@ impl Broker {
         }
     }
 
-    /// Delivers an event to the subscribers matching its topic that may
-    /// hear an event of that `origin`.
-    fn to_host(&self, event: Event, origin: Origin) {
+    /// Delivers an event to the subscribers matching `topic` that may hear
+    /// an event of that `origin`. The payload is shared by the plugins'
+    /// mailboxes; a subscriber with no room for it gets nothing built, and
+    /// the line about it is on the sender's log budget.
+    fn to_host(&self, from: &str, topic: &str, payload: Vec<u8>, origin: Origin) {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         let kind = match origin {
             Origin::Publish => TapKind::Event,
             Origin::SentToHost => TapKind::Send,
         };
-        let mut closed = Vec::new();
-        let mut revoked = Vec::new();
-        for sub in subs.iter().filter(|s| topic_matches(&s.pattern, &event.topic)) {
+        let size = payload.len();
+        let payload = Bytes::from(payload);
+        let (mut closed, mut revoked) = (Vec::new(), Vec::new());
+        for sub in subs.iter().filter(|s| topic_matches(&s.pattern, topic)) {
             match &sub.subscriber {
-                Subscriber::Host { filter: HostFilter::Ui, .. } if !self.may_reach_ui(&event) => {}
+                Subscriber::Host { filter: HostFilter::Ui, .. } if !self.may_reach_ui(from, topic) => {}
                 // A message to the host is the host's, not any plugin's to read.
                 Subscriber::Host { filter: HostFilter::AsPlugin(_), .. } if origin == Origin::SentToHost => {}
-                Subscriber::Host { filter: HostFilter::AsPlugin(plugin), .. } if !self.may_follow(plugin, &event) => {}
-                Subscriber::Host { id, tx, .. } => match tx.try_send(event.clone()) {
-                    Ok(()) => self.tap_to_host(kind, &event, TapOutcome::Ok),
-                    Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        self.tap_to_host(kind, &event, TapOutcome::Undelivered { code: ErrorCode::Busy });
-                        self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(target: "wasp::audit", topic = %event.topic, "host subscriber is full; event dropped");
+                Subscriber::Host { filter: HostFilter::AsPlugin(plugin), .. } if !self.may_follow(plugin, topic) => {}
+                Subscriber::Host { id, tx, budget, .. } => {
+                    if tx.is_closed() {
+                        closed.push(*id);
+                    } else if tx.capacity() == 0 || !budget.take(size) {
+                        let error = WireError::new(ErrorCode::Busy, "a host subscriber is full; the event was dropped");
+                        self.refused(kind, from, HOST, topic, size, &error, from);
+                    } else {
+                        let event = Event { from: from.to_owned(), topic: topic.to_owned(), payload: payload.to_vec() };
+                        match tx.try_send(event) {
+                            Ok(()) => self.tap_to_host(kind, from, topic, size, TapOutcome::Ok),
+                            Err(_) => budget.give(size),
+                        }
                     }
-                },
+                }
                 Subscriber::Plugin(name) if origin == Origin::Publish => {
-                    if let Some(route) = self.route(name)
-                        && !route.grants.allows_parts("subscribe", Some(&event.topic))
-                    {
+                    let Some(route) = self.route(name) else { continue };
+                    if !route.grants.allows_parts("subscribe", Some(topic)) {
                         // A topic excepted from a pattern it may still
                         // follow is skipped; a pattern it may no longer
                         // follow ends.
                         if !route.grants.allows_parts("subscribe", Some(&sub.pattern)) {
-                            let wanted = Permission::Subscribe(event.topic.clone());
-                            revoked.push((name.clone(), sub.pattern.clone(), wanted));
+                            revoked.push((name.clone(), sub.pattern.clone(), Permission::Subscribe(topic.to_owned())));
                         }
                         continue;
                     }
+                    let room = match route.reserve(name, size, Bound::Bounded) {
+                        Ok(room) => room,
+                        Err(error) => {
+                            self.refused(TapKind::Event, from, name, topic, size, &error, from);
+                            continue;
+                        }
+                    };
                     let inbound = Inbound {
                         kind: MessageKind::Event,
                         id: self.next_id(),
-                        from: Arc::from(event.from.as_str()),
-                        topic: Arc::from(event.topic.as_str()),
-                        payload: event.payload.clone(),
+                        from: Arc::from(from),
+                        topic: Arc::from(topic),
+                        payload: payload.clone(),
                         reply: None,
                         deadline: None,
                     };
-                    if let Err(undelivered) = self.deliver(name, inbound, TapKind::Event) {
-                        self.dead_letter(&undelivered.error, &undelivered.inbound, name);
+                    if let Err(u) = self.push(&route, name, inbound, room, TapKind::Event, None) {
+                        self.refused(TapKind::Event, from, name, topic, size, &u.error, from);
                     }
                 }
                 Subscriber::Plugin(_) => {}
@@ -468,46 +516,51 @@ impl Broker {
     }
 
     /// Records an event handed to a host subscriber, if a tap is open.
-    fn tap_to_host(&self, kind: TapKind, event: &Event, outcome: TapOutcome) {
+    fn tap_to_host(&self, kind: TapKind, from: &str, topic: &str, size: usize, outcome: TapOutcome) {
         if self.tap.is_open() {
             let id = self.next_id();
-            self.tap.to_host(kind, id, &event.from, &event.topic, event.payload.len(), outcome);
+            self.tap.to_host(kind, id, from, topic, size, outcome);
         }
     }
 
     /// Whether an event may reach a UI subscriber: the host's own, or from a
     /// plugin holding `ui:<topic>`.
-    fn may_reach_ui(&self, event: &Event) -> bool {
-        event.from == HOST || self.route(&event.from).is_some_and(|r| r.grants.allows_parts("ui", Some(&event.topic)))
+    fn may_reach_ui(&self, from: &str, topic: &str) -> bool {
+        from == HOST || self.route(from).is_some_and(|r| r.grants.allows_parts("ui", Some(topic)))
     }
 
     pub(crate) fn publish_from(&self, from: &str, topic: &str, payload: Vec<u8>) {
         self.counters.published.fetch_add(1, Ordering::Relaxed);
-        self.to_host(Event { from: from.to_owned(), topic: topic.to_owned(), payload }, Origin::Publish);
+        self.to_host(from, topic, payload, Origin::Publish);
     }
 
-    /// Whether a panel acting as `plugin` may see `event`: its plugin still
-    /// holds `subscribe:` or `publish:` for the topic.
-    fn may_follow(&self, plugin: &str, event: &Event) -> bool {
+    /// Whether a panel acting as `plugin` may see an event on `topic`: its
+    /// plugin still holds `subscribe:` or `publish:` for the topic.
+    fn may_follow(&self, plugin: &str, topic: &str) -> bool {
         self.route(plugin).is_some_and(|r| {
-            r.grants.allows_parts("subscribe", Some(&event.topic))
-                || r.grants.allows_parts("publish", Some(&event.topic))
+            r.grants.allows_parts("subscribe", Some(topic)) || r.grants.allows_parts("publish", Some(topic))
         })
     }
 
+    /// A host subscription to `pattern`: at most `capacity` events and
+    /// `max_bytes` payload bytes wait in it (one event larger than that
+    /// only when it is empty); more are dropped and counted.
     pub(crate) fn subscribe_host(
         &self,
         pattern: &str,
         capacity: usize,
+        max_bytes: usize,
         filter: HostFilter,
-    ) -> (u64, mpsc::Receiver<Event>) {
+    ) -> (u64, mpsc::Receiver<Event>, Arc<EventBudget>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let budget = Arc::new(EventBudget::new(max_bytes));
         let id = self.next_id();
+        let subscriber = Subscriber::Host { id, tx, filter, budget: budget.clone() };
         self.subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Host { id, tx, filter } });
-        (id, rx)
+            .push(Subscription { pattern: pattern.to_owned(), subscriber });
+        (id, rx, budget)
     }
 
     pub(crate) fn remove_host_subscriptions(&self, ids: &[u64]) {
@@ -534,36 +587,10 @@ impl Broker {
         subs.extend(taken);
     }
 
-    /// The ids of a plugin's active timers.
-    pub(crate) fn timer_ids(&self, plugin: &str) -> Vec<u64> {
-        self.timers.iter().filter(|t| &*t.value().owner == plugin).map(|t| *t.key()).collect()
-    }
-
-    /// Marks the timers `ids` as retiring (a reload's new code is starting
-    /// and will replace them), or no longer so (it failed to start).
-    pub(crate) fn retire_timers(&self, ids: &[u64], retiring: bool) {
-        for id in ids {
-            if let Some(mut t) = self.timers.get_mut(id) {
-                t.retiring = retiring;
-            }
-        }
-    }
-
-    /// Cancels a plugin's timers: those in `ids` when `among` is true, the
-    /// others when it is false.
-    pub(crate) fn cancel_timers_by(&self, plugin: &str, ids: &[u64], among: bool) {
-        self.timers.retain(|id, t| {
-            let hit = &*t.owner == plugin && ids.contains(id) == among;
-            if hit {
-                t.task.abort();
-            }
-            !hit
-        });
-    }
-
     /// Forgets every subscription of a plugin (it was unloaded).
     pub(crate) fn remove_plugin(&self, name: &str) {
         self.routes.remove(name);
+        self.log_rates.remove(name);
         self.cancel_timers(name);
         self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !s.is_plugin(name));
     }
@@ -571,7 +598,7 @@ impl Broker {
     pub(crate) fn send_from(&self, from: Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         if to == HOST {
-            self.to_host(Event { from: from.to_string(), topic: topic.to_owned(), payload }, Origin::SentToHost);
+            self.to_host(&from, topic, payload, Origin::SentToHost);
             return Ok(());
         }
         let inbound = Inbound {
@@ -579,7 +606,7 @@ impl Broker {
             id: self.next_id(),
             from,
             topic: Arc::from(topic),
-            payload,
+            payload: payload.into(),
             reply: None,
             deadline: None,
         };
@@ -607,37 +634,6 @@ fn host_requests_unsupported(to: &str) -> WireError {
 
 /// What a plugin asks of the broker, on behalf of one instance of it.
 impl Broker {
-    /// [`Router::set_timer`] for instance `member` (0 for a single
-    /// instance): the timer stops when that instance is recycled; its
-    /// events go to the plugin's address (any idle instance of a pool).
-    pub(crate) fn set_timer_for(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
-        let active = self.timers.iter().filter(|t| t.value().owner == *from && !t.value().retiring).count();
-        if active >= spec.max_timers {
-            return Err(WireError::new(
-                ErrorCode::Busy,
-                format!("plugin `{from}` already has {active} timers active, its limit is {}", spec.max_timers),
-            ));
-        }
-        let id = self.next_id();
-        let (me, plugin, topic) = (self.me.clone(), from.clone(), Arc::<str>::from(spec.topic));
-        let (period, repeat, payload) = (spec.period, spec.repeat, spec.payload);
-        let task = tokio::spawn(async move {
-            let mut next = tokio::time::Instant::now() + period;
-            loop {
-                tokio::time::sleep_until(next).await;
-                let Some(broker) = me.upgrade() else { return };
-                if !broker.fire_timer(&plugin, id, &topic, &payload) || !repeat {
-                    broker.timers.remove(&id);
-                    return;
-                }
-                // A late wake-up skips the missed periods instead of bursting.
-                next = (next + period).max(tokio::time::Instant::now());
-            }
-        });
-        self.timers.insert(id, Timer { owner: from.clone(), member, task: task.abort_handle(), retiring: false });
-        Ok(id)
-    }
-
     /// [`Router::request`] for instance `member` of a pool (0 for a single
     /// instance): the wait-for graph records each instance's wait.
     pub(crate) fn request_for(
@@ -690,25 +686,39 @@ impl Broker {
         let completion = Arc::new(Completion { deliver: Mutex::new(None), timer: Mutex::new(None) });
         {
             let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
-            let (counters, tap) = (self.counters.clone(), self.tap.clone());
+            let me = self.me.clone();
             let deliver: CompletionFn = Box::new(move |answer: Answer| {
+                let Some(broker) = me.upgrade() else { return };
+                // An answer larger than the requester takes becomes an error.
+                let max = requester.max_message_size;
+                let answer = answer.and_then(|payload| match payload.len() > max {
+                    true => Err(WireError::new(
+                        ErrorCode::TooLarge,
+                        format!("the answer from `{to}` has {} bytes; `{from}` takes at most {max}", payload.len()),
+                    )),
+                    false => Ok(payload),
+                });
                 let (kind, payload) = match answer {
                     Ok(payload) => (MessageKind::Reply, payload),
                     Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
                 };
-                let inbound = Inbound { kind, id, from: to, topic, payload, reply: None, deadline: None };
-                if let Err(undelivered) = requester.push(
-                    &from,
-                    inbound,
-                    tap.stamp(TapKind::Reply),
-                    false,
-                    Some(member).filter(|_| requester.pool.is_some()),
-                ) {
-                    let outcome = TapOutcome::Undelivered { code: undelivered.error.code };
-                    tap.immediate(TapKind::Reply, &undelivered.inbound, &from, outcome);
-                    counters.dead_letters.fetch_add(1, Ordering::Relaxed);
-                    let err = undelivered.error;
-                    tracing::warn!(target: "wasp::audit", plugin = %from, id, "completion undeliverable: {err}");
+                let size = payload.len();
+                let pushed = requester.reserve(&from, size, Bound::Unbounded).and_then(|room| {
+                    let (from_, topic_) = (to.clone(), topic.clone());
+                    let inbound = Inbound {
+                        kind,
+                        id,
+                        from: from_,
+                        topic: topic_,
+                        payload: payload.into(),
+                        reply: None,
+                        deadline: None,
+                    };
+                    let member = Some(member).filter(|_| requester.pool.is_some());
+                    broker.push(&requester, &from, inbound, room, TapKind::Reply, member).map_err(|u| u.error)
+                });
+                if let Err(error) = pushed {
+                    broker.refused(TapKind::Reply, &to, &from, &topic, size, &error, &from);
                 }
             });
             *lock(&completion.deliver) = Some(deliver);
@@ -726,7 +736,7 @@ impl Broker {
             id,
             from: from.clone(),
             topic: Arc::from(topic),
-            payload,
+            payload: payload.into(),
             reply: Some(on_answer),
             deadline: Instant::now().checked_add(timeout),
         };
@@ -763,13 +773,7 @@ impl Router for Broker {
     }
 
     fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
-        match self.timers.remove_if(&id, |_, t| t.owner == *from) {
-            Some((_, t)) => {
-                t.task.abort();
-                true
-            }
-            None => false,
-        }
+        self.cancel_timer_of(from, id)
     }
 
     fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {

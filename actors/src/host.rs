@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -22,11 +22,12 @@ use wasp_sdk::Plugin;
 
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
+use crate::mailbox::Mailbox;
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::namespace;
 use crate::policy::{AskRequest, Decision, Policy};
 use crate::pool::{InstancePool, MemberRouter};
-use crate::topics::{Event, HostFilter};
+use crate::topics::{Event, EventBudget, HostFilter};
 use crate::watch::Watcher;
 use crate::{Error, Supervision};
 
@@ -39,6 +40,7 @@ use crate::{Error, Supervision};
 /// | [`cpu_budget`](HostBuilder::cpu_budget) | 1 s per message |
 /// | [`request_timeout`](HostBuilder::request_timeout) | 30 s |
 /// | [`event_capacity`](HostBuilder::event_capacity) | 1,024 events per host subscription |
+/// | [`event_bytes`](HostBuilder::event_bytes) | 16 MiB of payloads per host subscription |
 /// | [`policy`](HostBuilder::policy) | deny every permission |
 /// | [`supervision`](HostBuilder::supervision) | [`Supervision::default`] |
 /// | [`data_dir`](HostBuilder::data_dir) | none: no plugin storage, no `$DATA` directories, decisions kept in memory |
@@ -56,6 +58,7 @@ pub struct HostBuilder {
     schedule: Schedule,
     limits: Limits,
     event_capacity: Option<usize>,
+    event_bytes: Option<usize>,
     policy: Policy,
     supervision: Supervision,
     data_dir: Option<PathBuf>,
@@ -73,6 +76,9 @@ pub struct HostBuilder {
     /// Native plugins that run in a `wasp-node` child process.
     nodes: crate::node::NodeConfig,
 }
+
+/// The default of [`HostBuilder::event_bytes`].
+const DEFAULT_EVENT_BYTES: usize = 16 << 20;
 
 /// The default size of the instance pool ([`HostBuilder::instance_pool`]).
 const DEFAULT_POOL: u32 = 1000;
@@ -187,6 +193,13 @@ impl HostBuilder {
         self
     }
 
+    /// Payload bytes a plugin's mailbox holds before senders get `busy`
+    /// ([`Limits::mailbox_bytes`], default 64 MiB).
+    pub fn mailbox_bytes(mut self, bytes: usize) -> Self {
+        self.limits.mailbox_bytes = bytes;
+        self
+    }
+
     /// The most instances one plugin may run behind its address
     /// ([`Limits::max_instances`], default 64): a manifest's `instances`
     /// or `stateless = true` gets at most this many (`docs/pools.md`). `1`
@@ -200,6 +213,14 @@ impl HostBuilder {
     /// dropped (and counted as dead letters).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = Some(capacity);
+        self
+    }
+
+    /// Payload bytes buffered per host subscription (UI ones included)
+    /// before further events are dropped and counted as dead letters;
+    /// default 16 MiB. An empty subscription takes one event of any size.
+    pub fn event_bytes(mut self, bytes: usize) -> Self {
+        self.event_bytes = Some(bytes);
         self
     }
 
@@ -338,6 +359,7 @@ impl HostBuilder {
                 broker,
                 limits: self.limits,
                 event_capacity: self.event_capacity.unwrap_or(1024),
+                event_bytes: self.event_bytes.unwrap_or(DEFAULT_EVENT_BYTES),
                 host: Arc::from(HOST),
                 policy: self.policy,
                 services,
@@ -417,6 +439,7 @@ pub(crate) struct Inner {
     broker: Arc<Broker>,
     limits: Limits,
     event_capacity: usize,
+    event_bytes: usize,
     host: Arc<str>,
     policy: Policy,
     services: Services,
@@ -522,18 +545,24 @@ impl PluginRef {
 pub struct Subscription {
     id: u64,
     rx: mpsc::Receiver<Event>,
+    /// The bytes waiting in it, given back as events are taken.
+    budget: Arc<EventBudget>,
     broker: Weak<Broker>,
 }
 
 impl Subscription {
     /// The next event; `None` once the host is gone.
     pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        let event = self.rx.recv().await?;
+        self.budget.give(event.payload.len());
+        Some(event)
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        self.rx.try_recv().ok()
+        let event = self.rx.try_recv().ok()?;
+        self.budget.give(event.payload.len());
+        Some(event)
     }
 }
 
@@ -1231,10 +1260,12 @@ impl Host {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let router: Arc<dyn Router> = self.inner.broker.clone();
+        let limits = manifest.limits.apply(&self.inner.limits);
         PluginEnv {
+            log_rate: self.inner.broker.log_rate(&name, limits.log_rate),
             name,
             router,
-            limits: manifest.limits.apply(&self.inner.limits),
+            limits,
             grants: grants.clone(),
             services: self.inner.services.clone(),
             config: Arc::new(config),
@@ -1279,7 +1310,6 @@ impl Host {
         let limits = manifest.limits.apply(&self.inner.limits);
         // A component of a hybrid plugin runs one instance.
         let size = if family.is_some() { 1 } else { manifest.pool_size(&self.inner.limits) };
-        let queued = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(PluginCounters::default());
         let pool = (size > 1).then(|| Arc::new(InstancePool::new(size, image.clone())));
         let mut actors: Vec<ActorRef<PluginMsg>> = Vec::with_capacity(size);
@@ -1293,7 +1323,6 @@ impl Host {
                 let args = PluginArgs {
                     name: name.clone(),
                     instance,
-                    queued: queued.clone(),
                     counters: counters.clone(),
                     broker: Arc::downgrade(broker),
                     member: pool.as_ref().map(|pool| Member { pool: pool.clone(), index }),
@@ -1322,8 +1351,8 @@ impl Host {
         let abi = image.abi_version();
         let route = Route {
             actor: actors[0].clone(),
-            queued,
-            mailbox_depth: limits.mailbox_depth,
+            mailbox: Mailbox::new(limits.mailbox_depth, limits.mailbox_bytes),
+            max_message_size: limits.max_message_size,
             counters,
             kind: image.kind(),
             version: Arc::from(manifest.version.as_str()),
@@ -1929,6 +1958,7 @@ impl Host {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, WireError> {
+        check_address(to)?;
         self.check_outbound(topic, &payload)?;
         let broker = &self.inner.broker;
         broker.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -1956,6 +1986,7 @@ impl Host {
 
     /// Sends a one-way message with a MessagePack payload.
     pub fn send(&self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        check_address(to)?;
         self.check_outbound(topic, &payload)?;
         self.inner.broker.send_from(self.inner.host.clone(), to, topic, payload)
     }
@@ -2013,6 +2044,7 @@ impl Host {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, WireError> {
+        check_address(to)?;
         self.check_outbound(topic, &payload)?;
         self.check_acting(plugin, "request", to)?;
         let broker = &self.inner.broker;
@@ -2024,6 +2056,7 @@ impl Host {
 
     /// [`Host::send`] on behalf of `plugin` (`send:<to>`).
     pub fn send_as(&self, plugin: &str, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+        check_address(to)?;
         self.check_outbound(topic, &payload)?;
         self.check_acting(plugin, "send", to)?;
         self.inner.broker.send_from(Arc::from(plugin), to, topic, payload)
@@ -2048,8 +2081,9 @@ impl Host {
 
     fn subscribe_inner(&self, pattern: &str, filter: HostFilter) -> Result<Subscription, WireError> {
         validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
-        let (id, rx) = self.inner.broker.subscribe_host(pattern, self.inner.event_capacity, filter);
-        Ok(Subscription { id, rx, broker: Arc::downgrade(&self.inner.broker) })
+        let (capacity, bytes) = (self.inner.event_capacity, self.inner.event_bytes);
+        let (id, rx, budget) = self.inner.broker.subscribe_host(pattern, capacity, bytes, filter);
+        Ok(Subscription { id, rx, budget, broker: Arc::downgrade(&self.inner.broker) })
     }
 
     /// A snapshot of every loaded plugin, sorted by name.
@@ -2062,6 +2096,7 @@ impl Host {
             .map(|r| {
                 let c = &r.counters;
                 let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+                let lines = self.inner.broker.log_rate_of(r.key());
                 PluginInfo {
                     name: r.key().to_string(),
                     kind: r.kind,
@@ -2071,7 +2106,8 @@ impl Host {
                     permissions: r.grants.list().iter().map(ToString::to_string).collect(),
                     exceptions: r.grants.exceptions().iter().map(ToString::to_string).collect(),
                     has_ui: r.manifest.ui.is_some(),
-                    queued: r.queued.load(Ordering::Relaxed) as u64,
+                    queued: r.mailbox.messages() as u64,
+                    queued_bytes: r.mailbox.bytes() as u64,
                     instances: r.pool.as_ref().map_or(1, |p| p.size()),
                     idle_instances: r.pool.as_ref().map(|p| p.idle()),
                     // Acquire: what the actor counted before `handled` (actor.rs) is seen.
@@ -2086,6 +2122,8 @@ impl Host {
                     busy_micros: load(&c.busy_nanos) / 1000,
                     memory_bytes: load(&c.memory),
                     memory_peak_bytes: load(&c.memory_peak),
+                    log_lines: lines.as_ref().map_or(0, |l| l.written()),
+                    log_lines_dropped: lines.as_ref().map_or(0, |l| l.dropped()),
                 }
             })
             .collect();
@@ -2095,12 +2133,20 @@ impl Host {
 
     /// Host-wide counters, and every plugin's.
     pub fn metrics(&self) -> HostMetrics {
-        self.inner.broker.counters.snapshot(self.plugins())
+        let mut metrics = self.inner.broker.counters.snapshot(self.plugins());
+        metrics.audit_log_bytes = self.inner.broker.audit.bytes() as u64;
+        metrics
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Refuses an address that is neither `host` nor a valid plugin name before
+/// anything is looked up or checked with it (a page may send anything).
+fn check_address(to: &str) -> Result<(), WireError> {
+    Address::parse(to).map(drop).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad address: {e}")))
 }
 
 /// Finds the manifest and the entry file for [`Host::load`].

@@ -124,6 +124,9 @@ pub struct PluginInfo {
     /// Messages waiting in its mailbox (for a pool: waiting for any of
     /// its instances, in their mailboxes or its backlog).
     pub queued: u64,
+    /// Payload bytes waiting in its mailbox (bounded by its
+    /// [`Limits::mailbox_bytes`](wasp_runtime::Limits::mailbox_bytes)).
+    pub queued_bytes: u64,
     /// How many instances run behind its address: 1, or the size of its
     /// instance pool (`docs/pools.md`).
     pub instances: usize,
@@ -136,7 +139,7 @@ pub struct PluginInfo {
     pub faults: u64,
     /// Times its instance was replaced after a fault.
     pub restarts: u64,
-    /// Messages refused because its mailbox was full.
+    /// Messages refused because its mailbox was full (or too large for it).
     pub refused: u64,
     /// Requests that expired in its mailbox before it got to them.
     pub expired: u64,
@@ -154,6 +157,12 @@ pub struct PluginInfo {
     pub memory_bytes: u64,
     /// The largest linear memory seen, in bytes (WASM only).
     pub memory_peak_bytes: u64,
+    /// Log lines written on its account: its own, and the host's about
+    /// messages it caused that could not be delivered.
+    pub log_lines: u64,
+    /// Log lines on its account dropped for its
+    /// [`Limits::log_rate`](wasp_runtime::Limits::log_rate).
+    pub log_lines_dropped: u64,
 }
 
 /// Counters of the whole host, from [`Host::metrics`](crate::Host::metrics).
@@ -175,6 +184,9 @@ pub struct HostMetrics {
     pub deadlocks_refused: u64,
     /// Audit events recorded.
     pub audit_events: u64,
+    /// Bytes the audit log's recent events hold
+    /// ([`Host::audit_log`](crate::Host::audit_log); at most 1 MiB).
+    pub audit_log_bytes: u64,
     /// Every plugin's counters, sorted by name (as [`Host::plugins`](crate::Host::plugins)).
     pub plugins: Vec<PluginInfo>,
 }
@@ -190,6 +202,7 @@ impl BrokerCounters {
             dead_letters: r(&self.dead_letters),
             deadlocks_refused: r(&self.deadlocks_refused),
             audit_events: r(&self.audit_events),
+            audit_log_bytes: 0,
             plugins,
         }
     }

@@ -15,14 +15,11 @@ use std::time::Duration;
 
 use ractor::{ActorRef, MessagingErr};
 use wasp_protocol::WireError;
-use wasp_runtime::{Answer, AuditEvent, BoxFuture, Inbound, PluginImage, Router, TimerSpec};
+use wasp_runtime::{Answer, AuditEvent, BoxFuture, PluginImage, Router, TimerSpec};
 
 use crate::actor::PluginMsg;
 use crate::broker::Broker;
-use crate::tap::Stamp;
-
-/// One message for the pool, with its tap stamp.
-pub(crate) type Work = (Inbound, Option<Box<Stamp>>);
+use crate::mailbox::Queued;
 
 /// The instances of one pooled plugin and the work waiting for them.
 pub(crate) struct InstancePool {
@@ -42,7 +39,7 @@ struct Dispatch {
     /// Idle instances, the most recently idle last (it is handed work first:
     /// its memory is still warm).
     idle: Vec<usize>,
-    backlog: VecDeque<Work>,
+    backlog: VecDeque<Queued>,
 }
 
 impl InstancePool {
@@ -89,7 +86,7 @@ impl InstancePool {
 
     /// Hands `work` to an idle instance, or queues it for the first one to
     /// finish. Hands it back if the chosen instance is stopping.
-    pub(crate) fn dispatch(&self, work: Work) -> Result<(), Work> {
+    pub(crate) fn dispatch(&self, work: Queued) -> Result<(), Box<Queued>> {
         let mut d = lock(&self.dispatch);
         let Some(index) = d.idle.pop() else {
             d.backlog.push_back(work);
@@ -97,19 +94,21 @@ impl InstancePool {
         };
         let Some(member) = self.members().get(index) else {
             d.idle.push(index);
-            return Err(work);
+            return Err(Box::new(work));
         };
-        match member.cast(PluginMsg::Work(work.0, work.1)) {
+        match member.cast(PluginMsg::Work(work)) {
             Ok(()) => Ok(()),
             // A stopping instance stays out of the idle list.
-            Err(MessagingErr::SendErr(PluginMsg::Work(inbound, stamp))) => Err((inbound, stamp)),
-            Err(_) => Err((crate::broker::lost_inbound(), None)),
+            Err(MessagingErr::SendErr(PluginMsg::Work(work))) => Err(Box::new(work)),
+            // Not handed back: lost, its room with it, its request answered
+            // `plugin_crashed` by its reply target.
+            Err(_) => Ok(()),
         }
     }
 
     /// Instance `index` has finished a message: the next one waiting, or
     /// `None` (the instance is idle now).
-    pub(crate) fn next(&self, index: usize) -> Option<Work> {
+    pub(crate) fn next(&self, index: usize) -> Option<Queued> {
         let mut d = lock(&self.dispatch);
         let next = d.backlog.pop_front();
         if next.is_none() {

@@ -267,19 +267,29 @@ impl TapHub {
         });
     }
 
-    /// Records a message handed over without a mailbox (to the host) or
-    /// refused before one: no wait, no handling time.
-    pub(crate) fn immediate(&self, kind: TapKind, inbound: &Inbound, to: &str, outcome: TapOutcome) {
+    /// Records a message refused before it reached a mailbox: no wait, no
+    /// handling time.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn immediate(
+        &self,
+        kind: TapKind,
+        id: u64,
+        from: &str,
+        to: &str,
+        topic: &str,
+        size: usize,
+        outcome: TapOutcome,
+    ) {
         if !self.is_open() {
             return;
         }
         self.send(TapRecord {
-            id: inbound.id,
+            id,
             kind,
-            from: inbound.from.to_string(),
+            from: from.to_owned(),
             to: to.to_owned(),
-            topic: inbound.topic.to_string(),
-            size: inbound.payload.len(),
+            topic: topic.to_owned(),
+            size,
             enqueued_unix_ms: unix_ms(SystemTime::now()),
             queued_nanos: 0,
             handled_nanos: 0,

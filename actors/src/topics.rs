@@ -1,6 +1,7 @@
 //! Topic subscriptions: who hears a publish.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -42,7 +43,36 @@ pub fn topic_matches(pattern: &str, topic: &str) -> bool {
 #[derive(Clone)]
 pub(crate) enum Subscriber {
     Plugin(Arc<str>),
-    Host { id: u64, tx: mpsc::Sender<Event>, filter: HostFilter },
+    Host { id: u64, tx: mpsc::Sender<Event>, filter: HostFilter, budget: Arc<EventBudget> },
+}
+
+/// The payload bytes waiting in one host subscription, and its bound
+/// ([`HostBuilder::event_bytes`](crate::HostBuilder::event_bytes)).
+#[derive(Debug)]
+pub(crate) struct EventBudget {
+    bytes: AtomicUsize,
+    max: usize,
+}
+
+impl EventBudget {
+    pub(crate) fn new(max: usize) -> Self {
+        Self { bytes: AtomicUsize::new(0), max }
+    }
+
+    /// Takes room for `size` bytes, if there is room (an empty subscription
+    /// takes one event of any size).
+    pub(crate) fn take(&self, size: usize) -> bool {
+        self.bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held == 0 || held.saturating_add(size) <= self.max).then(|| held.saturating_add(size))
+            })
+            .is_ok()
+    }
+
+    /// Gives back the room of an event taken out (or never sent).
+    pub(crate) fn give(&self, size: usize) {
+        let _ = self.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| Some(held.saturating_sub(size)));
+    }
 }
 
 /// Which events a host subscription may see, checked on every event.

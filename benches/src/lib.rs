@@ -268,7 +268,7 @@ pub fn handle_directly(rt: &Runtime, instance: &mut Instance, payload: &[u8], it
                 id,
                 from: from.clone(),
                 topic: topic.clone(),
-                payload: payload.to_vec(),
+                payload: payload.to_vec().into(),
                 reply: Some(ReplyTo::new(|answer| {
                     black_box(answer.expect("echo answers"));
                 })),

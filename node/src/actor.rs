@@ -142,6 +142,7 @@ impl NodeState {
         let http = if start.http { HttpClient::new(limits.request_timeout).ok() } else { None };
         let grants = Grants::from_set(start.grants);
         let router = Arc::new(NodeRouter { gateway: gateway.clone(), rt: tokio::runtime::Handle::current() });
+        let log_rate = Arc::new(wasp_runtime::LogRate::new(limits.log_rate));
         let env = PluginEnv {
             name: Arc::from(start.name.as_str()),
             router,
@@ -154,6 +155,7 @@ impl NodeState {
             family: start.family.map(|(name, members)| Family::new(name, members)),
             // The host refuses out-of-process plugins that `use` libraries.
             libraries: Default::default(),
+            log_rate,
         };
         let abi = plugin.abi_version();
         let restored = start.restored.map(serde_bytes::ByteBuf::into_vec);
@@ -190,7 +192,7 @@ impl NodeState {
             id: delivery.id,
             from: Arc::from(delivery.from.as_str()),
             topic: Arc::from(delivery.topic.as_str()),
-            payload: delivery.payload,
+            payload: delivery.payload.into(),
             reply: delivery.wants_reply.then(|| outbox.reply_to(delivery.id)),
             deadline: delivery.deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
         };

@@ -117,7 +117,7 @@ impl Router for NodeRouter {
             period_ms: spec.period.as_millis() as u64,
             repeat: spec.repeat,
             topic: spec.topic,
-            payload: spec.payload,
+            payload: spec.payload.to_vec(),
             max_timers: spec.max_timers as u64,
         })
     }

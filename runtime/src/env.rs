@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::router::Router;
 use crate::services::Services;
-use crate::{Family, Grants, Limits, LinkedLibraries};
+use crate::{Family, Grants, Limits, LinkedLibraries, LogRate};
 
 /// What the host hands a plugin instance: its name, where its messages go,
 /// its limits, its live grants, the host services and its configuration.
@@ -30,6 +30,9 @@ pub struct PluginEnv {
     /// The shared libraries its manifest `uses`, resolved by the host: what
     /// its `library:<name>/<function>` calls reach.
     pub libraries: LinkedLibraries,
+    /// Its log-line budget, shared by its instances and by the host's lines
+    /// about it ([`LogRate`]).
+    pub log_rate: Arc<LogRate>,
 }
 
 impl std::fmt::Debug for PluginEnv {
@@ -55,6 +58,7 @@ impl PluginEnv {
             config: Arc::default(),
             family: None,
             libraries: LinkedLibraries::default(),
+            log_rate: Arc::default(),
         }
     }
 }

@@ -244,6 +244,16 @@ pub enum Error {
         /// What it did.
         detail: String,
     },
+    /// The host could not hand a message to the plugin: its memory had no
+    /// room for it (a component's `cabi_realloc` trapped making room).
+    /// Not the plugin's fault, but its instance must be replaced.
+    #[error("plugin `{plugin}` could not make room for {detail}")]
+    NoRoom {
+        /// The plugin.
+        plugin: String,
+        /// The message's size, and what failed.
+        detail: String,
+    },
     /// The plugin's `on_load` failed.
     #[error("plugin `{plugin}` failed to load: {error}")]
     LoadFailed {
@@ -329,6 +339,7 @@ impl Error {
                 }
             }
             Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
+            Self::NoRoom { .. } => ErrorCode::TooLarge,
             Self::DeadlineExceeded { .. } | Self::Overrun { .. } => ErrorCode::DeadlineExceeded,
             Self::Quarantined { .. } => ErrorCode::Unavailable,
             Self::LoadFailed { error, .. } | Self::UnloadFailed { error, .. } => error.code,

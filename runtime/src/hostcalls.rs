@@ -12,16 +12,18 @@ use serde::de::DeserializeOwned;
 use wasp_protocol::services::{
     self as svc, ClockNow, ConfigGet, KvKey, KvList, KvSet, KvUsage, RandomBytes, TimerCancel, TimerSet,
 };
-use wasp_protocol::{ErrorCode, Permission, WireError, codec, validate_topic};
-use wasp_sdk::LogLevel;
+use wasp_protocol::{Address, ErrorCode, Permission, WireError, codec, validate_topic};
+use wasp_sdk::{LogLevel, MessageKind};
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::env::PluginEnv;
 use crate::grants::GrantSet;
 use crate::library::call::{LibraryHost, host_call, parse_service};
+use crate::rate::{Bucket, LogAdmission, once_a_second};
 use crate::router::{Answer, BoxFuture, ReplyTo, TimerSpec};
 use crate::services::http::HttpClient;
 use crate::services::storage::Storage;
+use crate::text::{bound_error, truncated};
 
 /// The most keys one `kv.list` returns.
 const MAX_LIST: usize = 10_000;
@@ -32,48 +34,11 @@ struct Pending {
     deadline: Option<Instant>,
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `rate`. The
-/// clock is read only when the tokens run out, so a call under the limit
-/// costs a decrement.
-#[derive(Debug)]
-struct Bucket {
-    rate: f64,
-    tokens: u64,
-    /// Fractional tokens carried between refills.
-    carry: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Self {
-        Self { rate: f64::from(rate), tokens: u64::from(rate), carry: 0.0, at: Instant::now() }
-    }
-
-    fn take(&mut self) -> bool {
-        if self.tokens == 0 {
-            let now = Instant::now();
-            let earned = now.duration_since(self.at).as_secs_f64() * self.rate + self.carry;
-            self.at = now;
-            let whole = earned.min(self.rate).floor();
-            self.carry = if earned >= self.rate { 0.0 } else { earned - whole };
-            self.tokens = whole as u64;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
-}
-
 /// Per-plugin host state shared by the backends.
 pub(crate) struct HostCalls {
     pub(crate) env: PluginEnv,
     pending: HashMap<u64, Pending>,
     calls: Bucket,
-    logs: Bucket,
-    /// When a dropped log line was last reported.
-    log_drop_reported: Option<Instant>,
     /// When a call refused by the rate limit was last reported.
     rate_reported: Option<Instant>,
     /// Whether a log line refused for want of `log` was reported.
@@ -97,6 +62,10 @@ fn monotonic_origin() -> Instant {
     static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *ORIGIN.get_or_init(Instant::now)
 }
+
+/// The longest path `fs.resolve` and the WASI path calls take, in bytes
+/// (Linux's `PATH_MAX`).
+pub(crate) const MAX_PATH: usize = 4096;
 
 /// The longest error line kept as the reason of a failed load, in bytes.
 const MAX_REASON: usize = 1024;
@@ -129,26 +98,13 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Answer {
 
 const NIL: [u8; 1] = [0xc0];
 
-/// Whether a second has passed since `last` (updating it if so).
-fn once_a_second(last: &mut Option<Instant>) -> bool {
-    let now = Instant::now();
-    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-        return false;
-    }
-    *last = Some(now);
-    true
-}
-
 impl HostCalls {
     pub(crate) fn new(env: PluginEnv) -> Self {
-        let calls = Bucket::new(env.limits.host_call_rate.max(1));
-        let logs = Bucket::new(env.limits.log_rate.max(1));
+        let calls = Bucket::new(env.limits.host_call_rate);
         Self {
             env,
             pending: HashMap::new(),
             calls,
-            logs,
-            log_drop_reported: None,
             rate_reported: None,
             log_denial_reported: false,
             quarantined: false,
@@ -283,6 +239,16 @@ impl HostCalls {
         })
     }
 
+    /// Checks an address (`host`, or a plugin's name) before anything is
+    /// looked up or checked against the grants with it.
+    fn check_address(&mut self, what: &str, to: &str) -> Result<(), WireError> {
+        Address::parse(to).map(drop).map_err(|e| {
+            let err = WireError::new(ErrorCode::InvalidArgument, format!("{what}: bad address: {e}"));
+            self.invalid_call(what, &err);
+            err
+        })
+    }
+
     fn timeout(ms: Option<u32>) -> Option<Duration> {
         ms.filter(|&ms| ms > 0).map(|ms| Duration::from_millis(ms.into()))
     }
@@ -294,6 +260,7 @@ impl HostCalls {
 
     pub(crate) fn send(&mut self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
         self.admit("send")?;
+        self.check_address("send", to)?;
         self.check_topic("send", topic)?;
         self.check_size("send", &payload)?;
         if !self.sibling(to) {
@@ -325,6 +292,7 @@ impl HostCalls {
 
     fn check_request(&mut self, call: &str, to: &str, topic: &str, payload: &[u8]) -> Result<(), WireError> {
         self.admit(call)?;
+        self.check_address(call, to)?;
         self.check_topic(call, topic)?;
         self.check_size(call, payload)?;
         if !self.sibling(to) {
@@ -387,9 +355,13 @@ impl HostCalls {
             // The pending request is answered `unavailable` when the instance is abandoned.
             return Err(self.quarantine_error());
         }
-        if let Ok(payload) = &answer {
-            self.check_size("reply", payload)?;
-        }
+        let answer = match answer {
+            Ok(payload) => {
+                self.check_size("reply", &payload)?;
+                Ok(payload)
+            }
+            Err(e) => Err(bound_error(e, self.env.limits.max_message_size)),
+        };
         let pending = self
             .pending
             .remove(&id)
@@ -406,11 +378,7 @@ impl HostCalls {
             return;
         }
         if level == LogLevel::Error {
-            let mut end = message.len().min(MAX_REASON);
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.last_error = Some(message[..end].to_owned());
+            self.last_error = Some(truncated(message, MAX_REASON));
         }
         if !self.allows("log", None) {
             if !self.log_denial_reported {
@@ -420,14 +388,7 @@ impl HostCalls {
             }
             return;
         }
-        if !self.logs.take() {
-            if once_a_second(&mut self.log_drop_reported) {
-                let msg = format!(
-                    "plugin `{}` exceeded {} log lines per second; lines are dropped",
-                    self.env.name, self.env.limits.log_rate
-                );
-                self.audit(AuditKind::LimitExceeded { limit: "log_rate".into() }, msg);
-            }
+        if !self.admit_line() {
             return;
         }
         let plugin = &*self.env.name;
@@ -437,6 +398,31 @@ impl HostCalls {
             LogLevel::Info => tracing::info!(target: "wasp::plugin", plugin, "{message}"),
             LogLevel::Warn => tracing::warn!(target: "wasp::plugin", plugin, "{message}"),
             LogLevel::Error => tracing::error!(target: "wasp::plugin", plugin, "{message}"),
+        }
+    }
+
+    /// Whether one more line may be written on the plugin's account
+    /// ([`LogRate`]); reports the dropped ones, at most once a second.
+    fn admit_line(&mut self) -> bool {
+        match self.env.log_rate.admit() {
+            LogAdmission::Write => true,
+            LogAdmission::Drop => false,
+            LogAdmission::Report(n) => {
+                let message = self.env.log_rate.report(&self.env.name, n);
+                self.audit(AuditKind::LimitExceeded { limit: "log_rate".into() }, message);
+                false
+            }
+        }
+    }
+
+    /// A message the host could not hand to the plugin (its memory had no
+    /// room for it): a request is answered with `error`; anything else is
+    /// dropped, with a line on the plugin's log budget.
+    pub(crate) fn undelivered(&mut self, id: u64, kind: MessageKind, error: WireError) {
+        if kind == MessageKind::Request {
+            self.fail_request(id, error);
+        } else if self.admit_line() {
+            tracing::warn!(target: "wasp::audit", plugin = %self.env.name, "undeliverable message: {error}");
         }
     }
 
@@ -492,14 +478,20 @@ impl HostCalls {
                     period: Duration::from_millis(set.ms.max(svc::MIN_TIMER_MS)),
                     repeat: service == svc::TIMER_SET_INTERVAL,
                     topic,
-                    payload,
+                    payload: payload.into(),
                     max_timers: self.env.limits.max_timers,
+                    max_bytes: self.env.limits.timer_bytes,
                 };
                 let id = self.env.router.set_timer(&self.env.name, spec);
-                if let Err(e) = &id
-                    && e.code == ErrorCode::Busy
-                {
-                    self.audit(AuditKind::LimitExceeded { limit: "max_timers".into() }, e.message.clone());
+                if let Err(e) = &id {
+                    let limit = match e.code {
+                        ErrorCode::Busy => Some("max_timers"),
+                        ErrorCode::TooLarge => Some("timer_bytes"),
+                        _ => None,
+                    };
+                    if let Some(limit) = limit {
+                        self.audit(AuditKind::LimitExceeded { limit: limit.into() }, e.message.clone());
+                    }
                 }
                 ready(encode(&id?))
             }
@@ -564,6 +556,18 @@ impl HostCalls {
     /// `fs.resolve`: the host path of a file as a WASI plugin sees it,
     /// under the granted directory that holds it.
     fn resolve_path(&mut self, path: &str, write: bool) -> Result<String, WireError> {
+        if path.len() > MAX_PATH || path.contains('\0') {
+            let err = WireError::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "{}: a path of {} bytes; paths are at most {MAX_PATH} bytes, without NUL",
+                    svc::FS_RESOLVE,
+                    path.len()
+                ),
+            );
+            self.invalid_call(svc::FS_RESOLVE, &err);
+            return Err(err);
+        }
         let invalid =
             |why: &str| WireError::new(ErrorCode::InvalidArgument, format!("{}: `{path}` {why}", svc::FS_RESOLVE));
         if !path.starts_with('/') {
@@ -647,10 +651,11 @@ impl HostCalls {
         }
     }
 
-    /// Answers one pending request with `error` (the plugin faulted on it).
+    /// Answers one pending request with `error` (the plugin faulted on it),
+    /// bounded: a fault's report carries the plugin's panic message.
     pub(crate) fn fail_request(&mut self, id: u64, error: WireError) {
         if let Some(pending) = self.pending.remove(&id) {
-            pending.reply.send(Err(error));
+            pending.reply.send(Err(bound_error(error, self.env.limits.max_message_size)));
         }
     }
 

@@ -15,12 +15,14 @@ use std::time::Duration;
 /// | `max_message_size` | 16 MiB per payload |
 /// | `cpu_budget` | 1 s of CPU per message |
 /// | `mailbox_depth` | 4,096 queued messages |
+/// | `mailbox_bytes` | 64 MiB of queued payloads |
 /// | `request_timeout` | 30 s, when the caller gives none |
 /// | `max_outstanding_requests` | 256 requests awaiting answers |
 /// | `host_call_rate` | 1,000,000 host calls per second (burst: as many) |
 /// | `log_rate` | 100 log lines per second (burst: as many) |
 /// | `storage_quota` | 16 MiB of keys and values |
 /// | `max_timers` | 256 active timers |
+/// | `timer_bytes` | 1 MiB of payloads over the active timers |
 /// | `max_instances` | 64 instances of one pooled plugin |
 ///
 /// ```
@@ -44,6 +46,10 @@ pub struct Limits {
     pub cpu_budget: Duration,
     /// How many messages may wait in the mailbox; more are refused with `Busy`.
     pub mailbox_depth: usize,
+    /// How many payload bytes may wait in the mailbox (for a pool: in all
+    /// its instances' mailboxes and its backlog); more are refused with
+    /// `Busy`. An empty mailbox takes one message of any allowed size.
+    pub mailbox_bytes: usize,
     /// How long a request waits for its reply when the caller sets no timeout.
     pub request_timeout: Duration,
     /// How many of the plugin's own requests may await answers at once; more
@@ -58,6 +64,10 @@ pub struct Limits {
     pub storage_quota: u64,
     /// Timers the plugin may have active at once.
     pub max_timers: usize,
+    /// Payload bytes the plugin's active timers may hold together (each
+    /// payload is stored once and shared by every event it fires); more
+    /// are refused with `TooLarge`.
+    pub timer_bytes: usize,
     /// The most instances one plugin may run behind its address (an
     /// instance pool, `docs/pools.md`): a manifest's `instances` above it,
     /// or `stateless = true` on a machine with more cores, gets this many.
@@ -74,12 +84,14 @@ impl Default for Limits {
             max_message_size: wasp_protocol::codec::DEFAULT_MAX_MESSAGE_SIZE,
             cpu_budget: Duration::from_secs(1),
             mailbox_depth: 4096,
+            mailbox_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
             max_outstanding_requests: 256,
             host_call_rate: 1_000_000,
             log_rate: 100,
             storage_quota: 16 << 20,
             max_timers: 256,
+            timer_bytes: 1 << 20,
             max_instances: 64,
         }
     }

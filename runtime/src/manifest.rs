@@ -212,6 +212,8 @@ pub struct LimitRequests {
     pub message_size: Option<u64>,
     /// Mailbox depth ([`Limits::mailbox_depth`]).
     pub mailbox: Option<usize>,
+    /// Payload bytes in the mailbox ([`Limits::mailbox_bytes`]).
+    pub mailbox_bytes: Option<u64>,
     /// CPU time per message ([`Limits::cpu_budget`]).
     pub cpu_budget: Option<Duration>,
     /// Requests awaiting answers at once ([`Limits::max_outstanding_requests`]).
@@ -224,6 +226,8 @@ pub struct LimitRequests {
     pub storage_quota: Option<u64>,
     /// Active timers ([`Limits::max_timers`]).
     pub timers: Option<usize>,
+    /// Payload bytes over the active timers ([`Limits::timer_bytes`]).
+    pub timer_bytes: Option<u64>,
 }
 
 impl LimitRequests {
@@ -240,12 +244,14 @@ impl LimitRequests {
             max_table_elements: cap(self.table_elements, caps.max_table_elements),
             max_message_size: cap(self.message_size.map(usize_of), caps.max_message_size),
             mailbox_depth: cap(self.mailbox, caps.mailbox_depth),
+            mailbox_bytes: cap(self.mailbox_bytes.map(usize_of), caps.mailbox_bytes),
             cpu_budget: cap(self.cpu_budget, caps.cpu_budget),
             max_outstanding_requests: cap(self.outstanding_requests, caps.max_outstanding_requests),
             host_call_rate: cap(self.host_calls_per_second, caps.host_call_rate),
             log_rate: cap(self.log_lines_per_second, caps.log_rate),
             storage_quota: cap(self.storage_quota, caps.storage_quota),
             max_timers: cap(self.timers, caps.max_timers),
+            timer_bytes: cap(self.timer_bytes.map(usize_of), caps.timer_bytes),
             ..caps.clone()
         }
     }

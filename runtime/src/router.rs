@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::MessageKind;
 
@@ -76,8 +77,9 @@ pub struct Inbound {
     pub from: Arc<str>,
     /// The topic.
     pub topic: Arc<str>,
-    /// MessagePack bytes.
-    pub payload: Vec<u8>,
+    /// MessagePack bytes, shared (a publish to several plugins, the events
+    /// of one timer, hold one copy).
+    pub payload: Bytes,
     /// For requests: where the answer goes.
     pub reply: Option<ReplyTo>,
     /// For requests: when the caller stops waiting. A request still queued
@@ -145,8 +147,10 @@ pub struct TimerSpec {
     pub repeat: bool,
     /// The topic of the events.
     pub topic: String,
-    /// The events' MessagePack payload.
-    pub payload: Vec<u8>,
+    /// The events' MessagePack payload, stored once for every event.
+    pub payload: Bytes,
     /// The most timers the plugin may have active.
     pub max_timers: usize,
+    /// The most payload bytes its active timers may hold together.
+    pub max_bytes: usize,
 }

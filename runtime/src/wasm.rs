@@ -15,7 +15,7 @@ use wasp_protocol::{ErrorCode, Permission, WireError, abi};
 use wasp_sdk::{LogLevel, MessageKind};
 
 use crate::engine::ProfileSlot;
-use crate::hostcalls::HostCalls;
+use crate::hostcalls::{HostCalls, MAX_PATH};
 use crate::library::call::{self as library, Failure, HasLibraries, LiveLibraries};
 use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded, speaks_lifecycle};
 use crate::loader::WasmPlugin;
@@ -46,6 +46,9 @@ pub(crate) struct GuestState {
     /// The shared libraries the plugin uses, instantiated in this store at
     /// their first call.
     libraries: LiveLibraries,
+    /// Set while `wasp_alloc` makes room for an incoming message: memory it
+    /// is refused then is the sender's doing, not a violation of the plugin.
+    inbound: bool,
 }
 
 impl HasLibraries for GuestState {
@@ -59,7 +62,7 @@ impl HasLibraries for GuestState {
 impl wasmtime::ResourceLimiter for GuestState {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        if !allowed {
+        if !allowed && !self.inbound {
             let limit = self.host.env.limits.max_memory;
             self.host.limit_exceeded(
                 "max_memory",
@@ -196,7 +199,9 @@ impl WasmInstance {
                     format!("plugin `{name}`: wasp_handle returned unknown status {status} for `unload`"),
                 ))
             })),
-            Err(Fault::Guest(detail)) => Err(Error::GuestFault { plugin: name.to_string(), detail }),
+            Err(Fault::Guest(detail) | Fault::NoRoom(detail)) => {
+                Err(Error::GuestFault { plugin: name.to_string(), detail })
+            }
             Err(Fault::Wasm(e)) => Err(self.fault_live(e)),
         }
     }
@@ -300,6 +305,11 @@ impl WasmInstance {
                     format!("plugin `{name}`: wasp_handle returned unknown status {status}"),
                 ),
             ),
+            Err(Fault::NoRoom(detail)) => {
+                let err =
+                    WireError::new(ErrorCode::TooLarge, format!("plugin `{name}` could not make room for {detail}"));
+                host.undelivered(msg.id, msg.kind, err);
+            }
             Err(Fault::Guest(detail)) => {
                 let err = Error::GuestFault { plugin: name.to_string(), detail };
                 host.fail_request(msg.id, err.to_wire());
@@ -451,6 +461,7 @@ impl Spec {
             memory: None,
             result: Vec::new(),
             panic: None,
+            inbound: false,
             slices: SliceState { slice_ticks: schedule.slice_ticks(), ..SliceState::default() },
             profile: self.engine.profile_slot(name),
             limits: StoreLimitsBuilder::new()
@@ -503,7 +514,9 @@ impl Spec {
                         ),
                     });
                 }
-                Err(Fault::Guest(detail)) => return Err(Error::GuestFault { plugin: name.to_string(), detail }),
+                Err(Fault::Guest(detail) | Fault::NoRoom(detail)) => {
+                    return Err(Error::GuestFault { plugin: name.to_string(), detail });
+                }
                 Err(Fault::Wasm(e)) => return Err(self.fault(&mut live.store, e)),
             }
         }
@@ -581,6 +594,10 @@ fn revoked_dir() -> Option<&'static std::path::Path> {
 enum Fault {
     /// The guest broke the ABI (a bad buffer from `wasp_alloc`).
     Guest(String),
+    /// `wasp_alloc` found no room for the message (it returned 0): the host
+    /// could not hand it over, which is not the plugin's fault. Says how
+    /// large the message was and what was asked.
+    NoRoom(String),
     /// A trap or a spent budget.
     Wasm(wasmtime::Error),
 }
@@ -602,9 +619,12 @@ async fn deliver(live: &mut Live, kind: i32, id: u64, from: &str, topic: &str, p
                     .map_err(Fault::Wasm)?;
             }
             let cap = needed32.max(256).checked_next_power_of_two().unwrap_or(needed32);
-            let ptr = live.exports.alloc.call_async(&mut live.store, cap as i32).await.map_err(Fault::Wasm)? as u32;
+            live.store.data_mut().inbound = true;
+            let ptr = live.exports.alloc.call_async(&mut live.store, cap as i32).await;
+            live.store.data_mut().inbound = false;
+            let ptr = ptr.map_err(Fault::Wasm)? as u32;
             if ptr == 0 {
-                return Err(Fault::Guest(format!("wasp_alloc({cap}) returned 0 (out of memory?)")));
+                return Err(Fault::NoRoom(format!("a message of {needed} bytes (wasp_alloc({cap}) returned 0)")));
             }
             live.buffer = Some((ptr, cap));
             ptr
@@ -932,6 +952,7 @@ mod errno {
     pub(super) const NOTCAPABLE: i32 = 76;
     pub(super) const FAULT: i32 = 21;
     pub(super) const INVAL: i32 = 28;
+    pub(super) const NAMETOOLONG: i32 = 37;
 }
 
 /// The WASI preview 1 subset: wasmtime-wasi's implementation, with the
@@ -987,6 +1008,14 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                         let (mem, state) = memory.data_and_store_mut(&mut c);
                         WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
                         let path = match bytes(mem, $ptr, $len) {
+                            Ok(b) if b.len() > MAX_PATH => {
+                                let e = WireError::new(
+                                    ErrorCode::InvalidArgument,
+                                    format!("a path of {} bytes; paths are at most {MAX_PATH} bytes", b.len()),
+                                );
+                                state.host.invalid_call(stringify!($name), &e);
+                                return Ok(errno::NAMETOOLONG);
+                            }
                             Ok(b) => String::from_utf8_lossy(b).into_owned(),
                             Err(CallError::Abi(e) | CallError::Call(e)) => {
                                 state.host.invalid_call(stringify!($name), &e);

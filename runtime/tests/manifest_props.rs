@@ -131,13 +131,13 @@ fn limits() -> impl Strategy<Value = LimitRequests> {
     (
         (size(), prop::option::of(any::<u32>()), size(), prop::option::of(1..=i64::MAX as usize)),
         (prop::option::of(budget), count(), prop::option::of(any::<u32>()), prop::option::of(any::<u32>())),
-        (prop::option::of(any::<u64>()), count()),
+        (prop::option::of(any::<u64>()), count(), size(), prop::option::of(any::<u64>())),
     )
         .prop_map(
             |(
                 (memory, table_elements, message_size, mailbox),
                 (cpu_budget, outstanding_requests, host_calls_per_second, log_lines_per_second),
-                (storage_quota, timers),
+                (storage_quota, timers, mailbox_bytes, timer_bytes),
             )| {
                 LimitRequests {
                     memory,
@@ -150,6 +150,8 @@ fn limits() -> impl Strategy<Value = LimitRequests> {
                     log_lines_per_second,
                     storage_quota,
                     timers,
+                    mailbox_bytes,
+                    timer_bytes,
                 }
             },
         )

@@ -25,18 +25,24 @@ pub(crate) struct GatewayState {
     /// The host's store, and the plugin's quota in it.
     pub(crate) storage: Option<Storage>,
     pub(crate) quota: u64,
+    /// The payload bytes its timers may hold: the host's limit, whatever
+    /// the node says.
+    pub(crate) timer_bytes: usize,
     /// The plugin's live grants, checked again here.
     pub(crate) grants: Grants,
     /// For a component of a hybrid plugin, its family.
     pub(crate) family: Option<Family>,
 }
 
-/// Hands the plugin's answers to the requests they answer.
+/// Hands the plugin's answers to the requests they answer. An error's text
+/// is bounded here too ([`wasp_runtime::MAX_ERROR_TEXT`]): the node bounds
+/// it already, and is not trusted to.
 pub(crate) fn resolve(pending: &Pending, answers: Answers) {
     for (id, answer) in answers {
         let reply = lock(pending).remove(&id);
         if let Some(reply) = reply {
-            reply.send(answer.map(serde_bytes::ByteBuf::into_vec));
+            reply
+                .send(answer.map(serde_bytes::ByteBuf::into_vec).map_err(|e| wasp_runtime::bound_error(e, usize::MAX)));
         }
     }
 }
@@ -148,8 +154,9 @@ impl GatewayState {
                     period: Duration::from_millis(period_ms),
                     repeat,
                     topic,
-                    payload,
+                    payload: payload.into(),
                     max_timers: usize::try_from(max_timers).unwrap_or(usize::MAX),
+                    max_bytes: self.timer_bytes,
                 };
                 router.set_timer(from, spec).and_then(|id| value(&id))
             }
@@ -235,6 +242,7 @@ mod tests {
             shared: Shared { pending: Pending::default(), quarantined: Arc::default(), notify: Arc::default() },
             storage: None,
             quota: 0,
+            timer_bytes: 0,
             grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
             family,
         };

@@ -260,7 +260,7 @@ impl NodeInstance {
             id: msg.id,
             from: msg.from.to_string(),
             topic: msg.topic.to_string(),
-            payload: msg.payload,
+            payload: msg.payload.into(),
             wants_reply: msg.reply.is_some(),
             deadline_ms: msg
                 .deadline

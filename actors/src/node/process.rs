@@ -71,6 +71,7 @@ impl Process {
             shared: shared.clone(),
             storage: env.services.storage.clone(),
             quota: env.limits.storage_quota,
+            timer_bytes: env.limits.timer_bytes,
             grants: env.grants.clone(),
             family: env.family.clone(),
         };

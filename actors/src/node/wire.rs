@@ -244,6 +244,10 @@ pub struct WireLimits {
     pub log_rate: u32,
     pub storage_quota: u64,
     pub max_timers: u64,
+    #[serde(default)]
+    pub mailbox_bytes: u64,
+    #[serde(default)]
+    pub timer_bytes: u64,
     /// A node runs one instance of its plugin; carried for completeness.
     #[serde(default)]
     pub max_instances: u64,
@@ -264,6 +268,8 @@ impl From<&Limits> for WireLimits {
             log_rate: l.log_rate,
             storage_quota: l.storage_quota,
             max_timers: l.max_timers as u64,
+            mailbox_bytes: l.mailbox_bytes as u64,
+            timer_bytes: l.timer_bytes as u64,
             max_instances: l.max_instances as u64,
         }
     }
@@ -285,6 +291,8 @@ impl From<&WireLimits> for Limits {
             log_rate: l.log_rate,
             storage_quota: l.storage_quota,
             max_timers: size(l.max_timers),
+            mailbox_bytes: size(l.mailbox_bytes),
+            timer_bytes: size(l.timer_bytes),
             max_instances: size(l.max_instances),
         }
     }

@@ -326,19 +326,25 @@ fn bad_alloc_plugin(big: u32) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wasp_alloc_returning_zero_or_too_close_to_the_end_is_plugin_crashed() {
-    // 0, and 16 bytes before the end of the 2-page memory.
-    for (big, says) in [(0u32, "returned 0"), (131_072 - 16, "outside the plugin's memory")] {
+async fn wasp_alloc_too_close_to_the_end_is_plugin_crashed_and_returning_zero_is_no_room() {
+    // 16 bytes before the end of the 2-page memory: a broken ABI, a fault;
+    // 0: no room for the message, answered `too_large`, not the plugin's fault.
+    let cases = [
+        (131_072 - 16, ErrorCode::PluginCrashed, "outside the plugin's memory", 1),
+        (0u32, ErrorCode::TooLarge, "could not make room for a message of", 0),
+    ];
+    for (big, code, says, faults) in cases {
         let host = host();
         load(&host, Form::Wasm, "echo", "echo").await;
         load_wat(&host, "badalloc", &bad_alloc_plugin(big)).await;
         assert_eq!(host.request("badalloc", "ping", mp(&"small")).await.unwrap(), mp(&"small"));
         let large = mp(&"x".repeat(1000));
         let err = host.request("badalloc", "ping", large).await.unwrap_err();
-        assert_eq!(err.code, ErrorCode::PluginCrashed, "{err}");
+        assert_eq!(err.code, code, "{err}");
         assert!(err.message.contains("wasp_alloc") && err.message.contains(says), "{err}");
         assert_eq!(host.request("badalloc", "ping", mp(&"again")).await.unwrap(), mp(&"again"));
-        assert_recovered(&host, "badalloc", "echo", 3, 1).await;
+        assert_recovered(&host, "badalloc", "echo", 3, faults).await;
+        assert_eq!(info(&host, "badalloc").violations, 0);
     }
 }
 

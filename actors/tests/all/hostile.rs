@@ -12,11 +12,13 @@ mod abi;
 mod cpu_and_memory;
 mod deep;
 mod floods;
+mod hoarding;
 mod names;
 mod panels;
 mod plugins;
 mod probe;
 mod quarantine;
+mod queues;
 mod reach;
 
 use std::time::Duration;

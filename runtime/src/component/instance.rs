@@ -24,6 +24,12 @@ pub(crate) struct ComponentState {
     /// wait is not CPU time, so the next deadline starts a fresh slice
     /// instead of counting the one the wait overran.
     waited: bool,
+    /// Set while a message is handed to the guest: memory refused then is
+    /// audited once the call ends, unless it was the host making room for
+    /// the message (not the plugin's doing).
+    delivering: bool,
+    /// The first memory refusal while delivering, not audited yet.
+    refused_memory: Option<String>,
 }
 
 impl ComponentState {
@@ -59,7 +65,11 @@ impl wasmtime::ResourceLimiter for ComponentState {
             let limit = self.host.env.limits.max_memory;
             let message =
                 format!("plugin `{}` was refused {desired} bytes of memory; its limit is {limit}", self.host.name());
-            self.host.limit_exceeded("max_memory", message);
+            if !self.delivering {
+                self.host.limit_exceeded("max_memory", message);
+            } else if self.refused_memory.is_none() {
+                self.refused_memory = Some(message);
+            }
         }
         Ok(allowed)
     }
@@ -160,6 +170,8 @@ impl ComponentInstance {
                 .trap_on_grow_failure(false)
                 .build(),
             waited: false,
+            delivering: false,
+            refused_memory: None,
         };
         let budget = self.budget_slices();
         let mut store = new_store(self.engine.wasmtime(), state, budget);
@@ -265,8 +277,28 @@ impl ComponentInstance {
             live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
         }
         arm(&mut live.store, budget);
-        let delivered = message(kind, msg.id, &msg.from, &msg.topic, msg.payload);
+        let size = msg.from.len() + msg.topic.len() + msg.payload.len();
+        let delivered = message(kind, msg.id, &msg.from, &msg.topic, msg.payload.into());
+        live.store.data_mut().delivering = true;
         let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &delivered).await;
+        let state = live.store.data_mut();
+        state.delivering = false;
+        let refused_memory = state.refused_memory.take();
+        if let Err(e) = &result
+            && making_room(e)
+            && !state.slices.exceeded
+            && !state.host.quarantined
+        {
+            // The canonical ABI copies the message in through the guest's
+            // `cabi_realloc` before the handler runs: it found no room.
+            let detail = format!("a message of {size} bytes (its cabi_realloc trapped)");
+            let err = Error::NoRoom { plugin: self.plugin.name.to_string(), detail };
+            state.host.undelivered(msg.id, msg.kind, err.to_wire());
+            return Err(err);
+        }
+        if let Some(message) = refused_memory {
+            state.host.limit_exceeded("max_memory", message);
+        }
         match result {
             Ok(Status::Done) if msg.kind == Kind::Request => live.store.data_mut().host.end_request(msg.id),
             Ok(_) => {}
@@ -326,6 +358,16 @@ fn arm(store: &mut Store<ComponentState>, budget: u32) {
     state.slices.start(budget);
     let ticks = state.slices.slice_ticks;
     store.set_epoch_deadline(ticks);
+}
+
+/// Whether a call failed making room for its arguments: the trap's
+/// outermost wasm frame is the guest's `cabi_realloc`, called by the host
+/// to copy the message in before any of the handler ran.
+fn making_room(e: &Fault) -> bool {
+    e.downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().last())
+        .and_then(|frame| frame.func_name())
+        .is_some_and(|name| name.contains("cabi_realloc"))
 }
 
 fn message(kind: MessageKind, id: u64, from: &str, topic: &str, payload: Vec<u8>) -> Message {

@@ -43,12 +43,14 @@ const LIMIT_KEYS: &[&str] = &[
     "table_elements",
     "message_size",
     "mailbox",
+    "mailbox_bytes",
     "cpu_budget",
     "outstanding_requests",
     "host_calls_per_second",
     "log_lines_per_second",
     "storage_quota",
     "timers",
+    "timer_bytes",
 ];
 
 const SIZE_HELP: &str = "write bytes or a number with B, KB, MB, GB, KiB, MiB or GiB";
@@ -365,12 +367,14 @@ impl Reader<'_> {
                 "table_elements" => out.table_elements = Some(self.count(f, value, false)?),
                 "message_size" => out.message_size = Some(self.size(f, value, true)?),
                 "mailbox" => out.mailbox = Some(self.count(f, value, true)?),
+                "mailbox_bytes" => out.mailbox_bytes = Some(self.size(f, value, true)?),
                 "cpu_budget" => out.cpu_budget = Some(self.duration(f, value)?),
                 "outstanding_requests" => out.outstanding_requests = Some(self.count(f, value, false)?),
                 "host_calls_per_second" => out.host_calls_per_second = Some(self.count(f, value, false)?),
                 "log_lines_per_second" => out.log_lines_per_second = Some(self.count(f, value, false)?),
                 "storage_quota" => out.storage_quota = Some(self.size(f, value, false)?),
                 "timers" => out.timers = Some(self.count(f, value, false)?),
+                "timer_bytes" => out.timer_bytes = Some(self.size(f, value, false)?),
                 other => {
                     let message = format!("unknown limit `{other}`; the limits are {}", LIMIT_KEYS.join(", "));
                     return Err(self.error(key.span(), f, message));

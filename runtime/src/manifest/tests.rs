@@ -15,12 +15,14 @@ memory = "16 MiB"
 table_elements = 10000
 message_size = "1MB"
 mailbox = 256
+mailbox_bytes = "4 MiB"
 cpu_budget = "200ms"
 outstanding_requests = 64
 host_calls_per_second = 1000
 log_lines_per_second = 50
 storage_quota = 2048
 timers = 16
+timer_bytes = "64 KiB"
 
 [config]
 greeting = "hello"
@@ -74,6 +76,8 @@ fn full_manifest_parses_to_exact_values() {
             log_lines_per_second: Some(50),
             storage_quota: Some(2048),
             timers: Some(16),
+            mailbox_bytes: Some(4 << 20),
+            timer_bytes: Some(64 << 10),
         }
     );
     assert_eq!(decode::<String>(&m, "greeting"), "hello");
@@ -148,6 +152,8 @@ fn apply_caps_each_field_and_falls_back_to_the_host() {
         log_lines_per_second: Some(4),
         storage_quota: Some(5),
         timers: Some(6),
+        mailbox_bytes: Some(7),
+        timer_bytes: Some(8),
     };
     let got = small.apply(&caps);
     let expected = Limits {
@@ -161,6 +167,8 @@ fn apply_caps_each_field_and_falls_back_to_the_host() {
         log_rate: 4,
         storage_quota: 5,
         max_timers: 6,
+        mailbox_bytes: 7,
+        timer_bytes: 8,
         ..caps.clone()
     };
     assert_eq!(got, expected);
@@ -175,6 +183,8 @@ fn apply_caps_each_field_and_falls_back_to_the_host() {
         log_lines_per_second: Some(u32::MAX),
         storage_quota: Some(u64::MAX),
         timers: Some(usize::MAX),
+        mailbox_bytes: Some(u64::MAX),
+        timer_bytes: Some(u64::MAX),
     };
     assert_eq!(huge.apply(&caps), caps);
     let partial = LimitRequests { timers: Some(1), ..LimitRequests::default() }.apply(&caps);

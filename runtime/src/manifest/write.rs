@@ -73,12 +73,14 @@ fn limits_toml(l: &LimitRequests) -> String {
     put("table_elements", l.table_elements.map(count_toml));
     put("message_size", l.message_size.map(size_toml));
     put("mailbox", l.mailbox.map(count_toml));
+    put("mailbox_bytes", l.mailbox_bytes.map(size_toml));
     put("cpu_budget", l.cpu_budget.map(duration_toml));
     put("outstanding_requests", l.outstanding_requests.map(count_toml));
     put("host_calls_per_second", l.host_calls_per_second.map(count_toml));
     put("log_lines_per_second", l.log_lines_per_second.map(count_toml));
     put("storage_quota", l.storage_quota.map(size_toml));
     put("timers", l.timers.map(count_toml));
+    put("timer_bytes", l.timer_bytes.map(size_toml));
     out
 }
 

@@ -249,6 +249,130 @@ pub(super) fn offender() -> Vec<u8> {
     ))
 }
 
+/// Where the WAT offenders below keep their large buffers: past the two
+/// pages every WAT plugin starts with, in memory they grow first.
+pub(super) const BIG_AT: usize = 131_072;
+
+/// `(i32.store8 …)` instructions writing `bytes` at `at`.
+pub(super) fn stores(at: usize, bytes: &[u8]) -> String {
+    bytes.iter().enumerate().map(|(i, b)| format!("(i32.store8 (i32.const {}) (i32.const {b}))", at + i)).collect()
+}
+
+/// A victim with a real allocator: `wasp_alloc` grows memory by the pages
+/// asked for (0 when `memory.grow` fails). Events are counted; request
+/// `count` answers `[events counted]`; other requests: nil.
+pub(super) fn taker() -> Vec<u8> {
+    let handle = wat_handle(
+        "",
+        r#"
+        (if (i32.eq (local.get $kind) (i32.const 1))
+          (then (global.set $events (i32.add (global.get $events) (i32.const 1))) (return (i32.const 0))))
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (if (call $is (i32.const 16) (i32.const 5))
+          (then
+            (call $put (i32.const 0) (i64.extend_i32_u (global.get $events)))
+            (drop (call $reply_ints (local.get $id) (i32.const 1)))
+            (return (i32.const 0))))
+        (drop (call $reply (local.get $id) (i32.const 0) (i32.const 48) (i32.const 1)))
+        (i32.const 0)"#,
+    );
+    wat_plugin(&format!(
+        r#"
+        (global $events (mut i32) (i32.const 0))
+        (data (i32.const 16) "count")
+        (data (i32.const 48) "\c0")
+        (func (export "wasp_alloc") (param $len i32) (result i32)
+          (local $old i32)
+          (local.set $old (memory.grow (i32.shr_u (i32.add (local.get $len) (i32.const 65535)) (i32.const 16))))
+          (if (result i32) (i32.eq (local.get $old) (i32.const -1))
+            (then (i32.const 0))
+            (else (i32.shl (local.get $old) (i32.const 16)))))
+        (func (export "wasp_dealloc") (param i32 i32))
+        {handle}"#
+    ))
+}
+
+/// One burst of a [`pusher`]: on request `topic`, `count` sends of a
+/// `len`-byte payload to `to` on topic `note`.
+pub(super) struct Burst {
+    pub(super) topic: &'static str,
+    pub(super) to: &'static str,
+    pub(super) len: usize,
+    pub(super) count: u32,
+}
+
+/// Answers each request named by one of `bursts` by sending that burst
+/// (payload bytes from [`BIG_AT`], memory grown to hold the largest), then
+/// `[accepted, too_large, busy, other]`. Anything else: nil.
+pub(super) fn pusher(bursts: &[Burst]) -> Vec<u8> {
+    let pages = (BIG_AT + bursts.iter().map(|b| b.len).max().unwrap_or(0)).div_ceil(65_536);
+    let mut data = String::from(r#"(data (i32.const 16) "note") (data (i32.const 24) "\c0")"#);
+    let mut branches = String::new();
+    for (i, b) in bursts.iter().enumerate() {
+        let (topic_at, to_at) = (64 + 64 * i, 96 + 64 * i);
+        assert!(to_at + b.to.len() <= 1024 && b.topic.len() <= 32, "too many bursts");
+        data.push_str(&format!(r#"(data (i32.const {topic_at}) "{}") (data (i32.const {to_at}) "{}")"#, b.topic, b.to));
+        branches.push_str(&format!(
+            r#"
+            (if (call $is (i32.const {topic_at}) (i32.const {topic_len}))
+              (then
+                (block $done
+                  (loop $again
+                    (br_if $done (i32.ge_u (local.get $i) (i32.const {count})))
+                    (local.set $s (call $send (i32.const {to_at}) (i32.const {to_len}) (i32.const 16) (i32.const 4)
+                      (i32.const {BIG_AT}) (i32.const {len})))
+                    (if (i32.eqz (local.get $s)) (then (local.set $ok (i64.add (local.get $ok) (i64.const 1))))
+                      (else (if (i32.eq (local.get $s) (i32.const 14)) (then (local.set $big (i64.add (local.get $big) (i64.const 1))))
+                        (else (if (i32.eq (local.get $s) (i32.const 4)) (then (local.set $busy (i64.add (local.get $busy) (i64.const 1))))
+                          (else (local.set $other (i64.add (local.get $other) (i64.const 1)))))))))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br $again)))
+                (call $put (i32.const 0) (local.get $ok))
+                (call $put (i32.const 1) (local.get $big))
+                (call $put (i32.const 2) (local.get $busy))
+                (call $put (i32.const 3) (local.get $other))
+                (drop (call $reply_ints (local.get $id) (i32.const 4)))
+                (return (i32.const 0))))"#,
+            topic_len = b.topic.len(),
+            to_len = b.to.len(),
+            count = b.count,
+            len = b.len,
+        ));
+    }
+    let handle = wat_handle(
+        "(local $i i32) (local $s i32) (local $ok i64) (local $big i64) (local $busy i64) (local $other i64)",
+        &format!(
+            r#"
+            (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+            (if (i32.lt_u (memory.size) (i32.const {pages}))
+              (then (drop (memory.grow (i32.sub (i32.const {pages}) (memory.size))))))
+            {branches}
+            (drop (call $reply (local.get $id) (i32.const 0) (i32.const 24) (i32.const 1)))
+            (i32.const 0)"#
+        ),
+    );
+    wat_plugin(&format!("{data} {WAT_ALLOC} {handle}"))
+}
+
+/// Answers every request with an error (code 1000) whose message is
+/// `len` bytes of `e`.
+pub(super) fn long_winded(len: usize) -> Vec<u8> {
+    let pages = (BIG_AT + len).div_ceil(65_536);
+    let handle = wat_handle(
+        "",
+        &format!(
+            r#"
+            (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+            (if (i32.lt_u (memory.size) (i32.const {pages}))
+              (then (drop (memory.grow (i32.sub (i32.const {pages}) (memory.size))))))
+            (memory.fill (i32.const {BIG_AT}) (i32.const 101) (i32.const {len}))
+            (drop (call $reply (local.get $id) (i32.const 1000) (i32.const {BIG_AT}) (i32.const {len})))
+            (i32.const 0)"#
+        ),
+    );
+    wat_plugin(&format!("{WAT_ALLOC} {handle}"))
+}
+
 /// A WAT `i32` expression that writes `{"x": [[[…nil…]]]}` with the arrays
 /// nested `levels` deep at [`DEEP_AT`] and yields its length: a payload
 /// whose unknown field a decoder recursing once per level cannot skip on a

@@ -1,0 +1,189 @@
+//! Plugin timers: which are active, what their payloads hold, and their
+//! firing into the plugin's mailbox.
+//!
+//! A timer's payload is stored once and shared by every event it fires
+//! ([`bytes::Bytes`]); the payloads of a plugin's active timers together
+//! stay under its [`Limits::timer_bytes`](wasp_runtime::Limits::timer_bytes).
+//! A firing its mailbox has no room for builds nothing.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use wasp_protocol::{ErrorCode, HOST, Permission, WireError};
+use wasp_runtime::{AuditEvent, AuditKind, Inbound, TimerSpec};
+use wasp_sdk::MessageKind;
+
+use crate::broker::Broker;
+use crate::mailbox::Bound;
+use crate::tap::TapKind;
+
+/// The active timers of every plugin, by id.
+#[derive(Default)]
+pub(crate) struct Timers {
+    active: DashMap<u64, Timer>,
+}
+
+/// One active plugin timer.
+struct Timer {
+    /// The plugin that set it.
+    owner: Arc<str>,
+    /// The instance of a pool that set it (0 for a single instance): it
+    /// stops when that instance is recycled.
+    member: usize,
+    /// Its payload's size, counted against the owner's `timer_bytes`.
+    bytes: usize,
+    task: tokio::task::AbortHandle,
+    /// Set by a reload while the new code starts: the timer stops if the
+    /// new code starts, so it does not count against the limits meanwhile.
+    retiring: bool,
+}
+
+impl Timers {
+    /// Stops the timers `hit` selects.
+    fn cancel_where(&self, hit: impl Fn(u64, &Timer) -> bool) {
+        self.active.retain(|id, t| {
+            let hit = hit(*id, t);
+            if hit {
+                t.task.abort();
+            }
+            !hit
+        });
+    }
+
+    /// How many timers `owner` has active, and the bytes of their payloads.
+    fn held(&self, owner: &str) -> (usize, usize) {
+        self.active
+            .iter()
+            .filter(|t| &*t.owner == owner && !t.retiring)
+            .fold((0, 0), |(n, bytes), t| (n + 1, bytes + t.bytes))
+    }
+}
+
+impl Broker {
+    /// Stops every timer of `plugin`.
+    pub(crate) fn cancel_timers(&self, plugin: &str) {
+        self.timers.cancel_where(|_, t| &*t.owner == plugin);
+    }
+
+    /// Stops the timers that instance `member` of the pool `plugin` set.
+    pub(crate) fn cancel_member_timers(&self, plugin: &str, member: usize) {
+        self.timers.cancel_where(|_, t| &*t.owner == plugin && t.member == member);
+    }
+
+    /// Cancels a plugin's timers: those in `ids` when `among` is true, the
+    /// others when it is false.
+    pub(crate) fn cancel_timers_by(&self, plugin: &str, ids: &[u64], among: bool) {
+        self.timers.cancel_where(|id, t| &*t.owner == plugin && ids.contains(&id) == among);
+    }
+
+    /// Stops timer `id` of `owner`; says whether it was active.
+    pub(crate) fn cancel_timer_of(&self, owner: &Arc<str>, id: u64) -> bool {
+        match self.timers.active.remove_if(&id, |_, t| t.owner == *owner) {
+            Some((_, t)) => {
+                t.task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The ids of a plugin's active timers.
+    pub(crate) fn timer_ids(&self, plugin: &str) -> Vec<u64> {
+        self.timers.active.iter().filter(|t| &*t.value().owner == plugin).map(|t| *t.key()).collect()
+    }
+
+    /// Marks the timers `ids` as retiring (a reload's new code is starting
+    /// and will replace them), or no longer so (it failed to start).
+    pub(crate) fn retire_timers(&self, ids: &[u64], retiring: bool) {
+        for id in ids {
+            if let Some(mut t) = self.timers.active.get_mut(id) {
+                t.retiring = retiring;
+            }
+        }
+    }
+
+    /// [`Router::set_timer`](wasp_runtime::Router::set_timer) for instance
+    /// `member` (0 for a single instance): the timer stops when that
+    /// instance is recycled; its events go to the plugin's address (any
+    /// idle instance of a pool). `busy` past `max_timers`, `too_large`
+    /// past `max_bytes` of payloads.
+    pub(crate) fn set_timer_for(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
+        let (active, held) = self.timers.held(from);
+        if active >= spec.max_timers {
+            return Err(WireError::new(
+                ErrorCode::Busy,
+                format!("plugin `{from}` already has {active} timers active, its limit is {}", spec.max_timers),
+            ));
+        }
+        let bytes = spec.payload.len();
+        if held.saturating_add(bytes) > spec.max_bytes {
+            return Err(WireError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "plugin `{from}`'s timers hold {held} bytes of payloads; one of {bytes} more would pass its limit of {} bytes",
+                    spec.max_bytes
+                ),
+            ));
+        }
+        let id = self.next_id();
+        let (me, plugin, topic) = (self.me(), from.clone(), Arc::<str>::from(spec.topic));
+        let (period, repeat, payload) = (spec.period, spec.repeat, spec.payload);
+        let task = tokio::spawn(async move {
+            let mut next = tokio::time::Instant::now() + period;
+            loop {
+                tokio::time::sleep_until(next).await;
+                let Some(broker) = me.upgrade() else { return };
+                if !broker.fire_timer(&plugin, id, &topic, &payload) || !repeat {
+                    broker.timers.active.remove(&id);
+                    return;
+                }
+                // A late wake-up skips the missed periods instead of bursting.
+                next = (next + period).max(tokio::time::Instant::now());
+            }
+        });
+        let timer = Timer { owner: from.clone(), member, bytes, task: task.abort_handle(), retiring: false };
+        self.timers.active.insert(id, timer);
+        Ok(id)
+    }
+
+    /// Delivers one timer event, sharing the timer's payload; `false` stops
+    /// the timer. An event the mailbox has no room for is a dead letter,
+    /// its line on the plugin's log budget.
+    fn fire_timer(&self, plugin: &Arc<str>, id: u64, topic: &Arc<str>, payload: &Bytes) -> bool {
+        let Some(route) = self.route(plugin) else { return false };
+        if !self.timers.active.contains_key(&id) {
+            return false;
+        }
+        if !route.grants.allows(&Permission::Timers) {
+            let message = format!("timer {id} of plugin `{plugin}` stopped: the permission `timers` was revoked");
+            self.record_audit(AuditEvent::new(
+                &**plugin,
+                AuditKind::PermissionDenied { permission: Permission::Timers },
+                message,
+            ));
+            return false;
+        }
+        let room = match route.reserve(plugin, payload.len(), Bound::Bounded) {
+            Ok(room) => room,
+            Err(error) => {
+                self.refused(TapKind::Timer, HOST, plugin, topic, payload.len(), &error, plugin);
+                return true;
+            }
+        };
+        let inbound = Inbound {
+            kind: MessageKind::Event,
+            id: self.next_id(),
+            from: Arc::from(HOST),
+            topic: topic.clone(),
+            payload: payload.clone(),
+            reply: None,
+            deadline: None,
+        };
+        if let Err(undelivered) = self.push(&route, plugin, inbound, room, TapKind::Timer, None) {
+            let u = undelivered.inbound;
+            self.refused(TapKind::Timer, HOST, plugin, topic, u.payload.len(), &undelivered.error, plugin);
+        }
+        true
+    }
+}
