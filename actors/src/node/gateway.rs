@@ -29,6 +29,8 @@ pub(crate) struct GatewayState {
     pub(crate) grants: Grants,
     /// For a component of a hybrid plugin, the plugin's name.
     pub(crate) family: Option<Arc<str>>,
+    /// The instance's key ([`wire::Start::key`]): what lacks it is refused.
+    pub(crate) key: String,
 }
 
 /// Hands the plugin's answers to the requests they answer.
@@ -61,11 +63,11 @@ impl Actor for Gateway {
         st: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            GatewayMsg::Answer(bytes) => match wire::decode::<Answers>("answer", &bytes) {
+            GatewayMsg::Answer(bytes) => match st.open::<Answers>("answer", &bytes) {
                 Ok(answers) => resolve(&st.shared.pending, answers),
                 Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
             },
-            GatewayMsg::Audit(bytes) => match wire::decode::<AuditEvent>("audit event", &bytes) {
+            GatewayMsg::Audit(bytes) => match st.open::<AuditEvent>("audit event", &bytes) {
                 Ok(mut event) => {
                     // The node speaks for its own plugin only.
                     event.plugin = st.name.to_string();
@@ -75,13 +77,24 @@ impl Actor for Gateway {
                 }
                 Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
             },
-            GatewayMsg::Route(bytes, port) => st.route(&bytes, port),
+            GatewayMsg::Route(bytes, port) => match wire::unseal(&st.key, "host call", &bytes) {
+                Ok(call) => st.route(&call, port),
+                Err(e) => {
+                    tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}");
+                    let _ = port.send(wire::encode(&RouteAnswer::Err(e)));
+                }
+            },
         }
         Ok(())
     }
 }
 
 impl GatewayState {
+    /// The document `bytes` seals with this instance's key, decoded.
+    fn open<T: serde::de::DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T, WireError> {
+        wire::decode(what, &wire::unseal(&self.key, what, bytes)?)
+    }
+
     /// Whether `to` is another component of the same hybrid plugin (as
     /// `HostCalls` decides it in process).
     fn sibling(&self, to: &str) -> bool {

@@ -9,6 +9,7 @@ mod abi_wat;
 mod common;
 mod components;
 mod debugging;
+mod doorman;
 mod faults;
 mod hostile;
 mod hot_reload;
