@@ -252,6 +252,7 @@ mod tests {
             quota: 0,
             grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
             family: family.map(Arc::from),
+            key: "the instance's key".into(),
         };
         (state, recorder)
     }
@@ -276,6 +277,19 @@ mod tests {
             matches!(&events[0].kind, AuditKind::PermissionDenied { permission } if permission.to_string() == "send:other")
         );
         assert!(gw.shared.quarantined.load(Ordering::Acquire), "the host's verdict on quarantine is kept");
+    }
+
+    #[test]
+    fn a_gateway_takes_only_documents_sealed_with_its_instances_key() {
+        let (gw, _) = gateway("p", None, &[]);
+        let answers: Answers = vec![(7, Ok(serde_bytes::ByteBuf::from(vec![0xc0])))];
+        let body = wire::encode(&answers);
+        let opened: Answers = gw.open("answer", &wire::seal(&gw.key, body.clone())).expect("its own key");
+        assert_eq!(opened.len(), 1);
+        for sealed in [wire::seal("another instance's key", body.clone()), body] {
+            let err = gw.open::<Answers>("answer", &sealed).expect_err("refused");
+            assert!(matches!(err.code, ErrorCode::PermissionDenied | ErrorCode::InvalidMessage), "{err}");
+        }
     }
 
     #[test]
