@@ -36,6 +36,8 @@ struct Running {
 #[derive(Clone)]
 struct Outbox {
     gateway: ActorRef<GatewayMsg>,
+    /// The instance's key, which the gateway asks of every document.
+    key: Arc<str>,
     batch: Arc<Mutex<Option<Answers>>>,
 }
 
@@ -52,7 +54,8 @@ impl Outbox {
             Some(answers) => answers.push((id, answer)),
             None => {
                 drop(batch);
-                let _ = self.gateway.cast(GatewayMsg::Answer(wire::encode(&vec![(id, answer)])));
+                let answers = wire::encode(&vec![(id, answer)]);
+                let _ = self.gateway.cast(GatewayMsg::Answer(wire::seal(&self.key, answers)));
             }
         }
     }
@@ -141,7 +144,9 @@ impl NodeState {
         let limits = Limits::from(&start.limits);
         let http = if start.http { HttpClient::new(limits.request_timeout).ok() } else { None };
         let grants = Grants::from_set(start.grants);
-        let router = Arc::new(NodeRouter { gateway: gateway.clone(), rt: tokio::runtime::Handle::current() });
+        let key: Arc<str> = Arc::from(start.key.as_str());
+        let router =
+            Arc::new(NodeRouter { gateway: gateway.clone(), key: key.clone(), rt: tokio::runtime::Handle::current() });
         let log_rate = Arc::new(wasp_runtime::LogRate::new(limits.log_rate));
         let env = PluginEnv {
             name: Arc::from(start.name.as_str()),
@@ -160,7 +165,7 @@ impl NodeState {
         let abi = plugin.abi_version();
         let restored = start.restored.map(serde_bytes::ByteBuf::into_vec);
         let instance = NativeInstance::new(plugin, env, restored.as_deref()).await.map_err(|e| Fault::of(&e))?;
-        let outbox = Outbox { gateway, batch: Arc::default() };
+        let outbox = Outbox { gateway, key, batch: Arc::default() };
         self.running = Some(Running { instance, grants, outbox });
         Ok(abi)
     }

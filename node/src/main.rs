@@ -31,6 +31,7 @@ use std::process::ExitCode;
 
 use ractor::Actor;
 use tokio::io::AsyncReadExt;
+use wasp_actors::node::doorman::{Doorman, Inbound};
 use wasp_actors::node::wire;
 
 use crate::actor::NodeActor;
@@ -123,7 +124,11 @@ async fn listen(args: &Args, cookie: &str) -> Result<SocketAddr, String> {
         .with_listen_addr(addr.ip())
         .with_max_inbound_frame_size(wire::MAX_FRAME);
         match Actor::spawn(None, server, ()).await {
-            Ok(_) => return Ok(addr),
+            Ok((server, _)) => {
+                // Before anyone learns the address: one host, quickly authenticated.
+                Doorman::guard(&server, Inbound::NODE);
+                return Ok(addr);
+            }
             Err(e) if args.listen.port() == 0 => last = e.to_string(),
             Err(e) => return Err(format!("cannot listen on {addr}: {e}")),
         }

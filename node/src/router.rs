@@ -13,6 +13,8 @@ use wasp_runtime::{Answer, AuditEvent, BoxFuture, Router, TimerSpec};
 /// Forwards a plugin's host calls to its host.
 pub(crate) struct NodeRouter {
     pub(crate) gateway: ActorRef<GatewayMsg>,
+    /// The instance's key, which the gateway asks of every document.
+    pub(crate) key: Arc<str>,
     pub(crate) rt: tokio::runtime::Handle,
 }
 
@@ -27,7 +29,7 @@ fn millis(d: Option<Duration>) -> Option<u64> {
 impl NodeRouter {
     fn call(&self, call: &RouteCall) -> BoxFuture<Answer> {
         let gateway = self.gateway.clone();
-        let bytes = wire::encode(call);
+        let bytes = wire::seal(&self.key, wire::encode(call));
         Box::pin(async move {
             match gateway.call(|port| GatewayMsg::Route(bytes, port), None).await {
                 Ok(CallResult::Success(reply)) => {
@@ -108,7 +110,7 @@ impl Router for NodeRouter {
     fn audit(&self, event: AuditEvent) -> bool {
         // The host counts it (and may quarantine the plugin, which its
         // actor then enforces); the node does not wait to hear.
-        let _ = self.gateway.cast(GatewayMsg::Audit(wire::encode(&event)));
+        let _ = self.gateway.cast(GatewayMsg::Audit(wire::seal(&self.key, wire::encode(&event))));
         false
     }
 

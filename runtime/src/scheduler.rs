@@ -49,6 +49,11 @@ pub(crate) struct SliceState {
     pub(crate) slice_elapsed: u64,
     /// The ticks to the deadline set last.
     pub(crate) pending: u64,
+    /// How long one slice lasts, to charge time spent asleep in a host call
+    /// (WASI's `poll_oneoff`) as slices.
+    pub(crate) slice_len: Duration,
+    /// Time asleep not yet charged: less than one slice.
+    pub(crate) asleep: Duration,
 }
 
 impl SliceState {
@@ -57,7 +62,36 @@ impl SliceState {
         self.budget_slices = budget_slices;
         self.used_slices = 0;
         self.exceeded = false;
+        self.asleep = Duration::ZERO;
         self.fresh_slice();
+    }
+
+    /// What is left of the message's budget, as time.
+    pub(crate) fn time_left(&self) -> Duration {
+        self.slice_len.saturating_mul(self.budget_slices.saturating_sub(self.used_slices))
+    }
+
+    /// Charges time the guest spent asleep as the slices it would have run
+    /// (a remainder under one slice carries over to the next sleep); an
+    /// error once the budget is spent, as [`on_deadline`](Self::on_deadline)'s.
+    pub(crate) fn charge_sleep(&mut self, slept: Duration) -> wasmtime::Result<()> {
+        let slept = self.asleep.saturating_add(slept);
+        let slice = self.slice_len.as_nanos().max(1);
+        let whole = u32::try_from(slept.as_nanos() / slice).unwrap_or(u32::MAX);
+        self.asleep = Duration::from_nanos((slept.as_nanos() % slice) as u64);
+        self.used_slices = self.used_slices.saturating_add(whole);
+        if self.used_slices >= self.budget_slices {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg("cpu budget exceeded"));
+        }
+        Ok(())
+    }
+
+    /// Marks the budget spent (a sleep outlasted it).
+    pub(crate) fn spend_all(&mut self) -> wasmtime::Error {
+        self.used_slices = self.budget_slices;
+        self.exceeded = true;
+        wasmtime::Error::msg("cpu budget exceeded")
     }
 
     /// Starts a new slice; the ticks to set the deadline to.
@@ -107,6 +141,24 @@ mod tests {
         assert!(st.on_deadline().is_ok());
         assert!(st.on_deadline().is_err());
         assert!(st.exceeded);
+    }
+
+    #[test]
+    fn time_asleep_is_charged_as_slices_with_the_remainder_carried() {
+        let mut st = SliceState { slice_ticks: 10, slice_len: Duration::from_millis(10), ..Default::default() };
+        st.start(10);
+        assert_eq!(st.time_left(), Duration::from_millis(100));
+        assert!(st.charge_sleep(Duration::from_millis(25)).is_ok());
+        assert_eq!((st.used_slices, st.asleep), (2, Duration::from_millis(5)));
+        // Short sleeps add up: nine of 6 ms are five slices and 4 ms over.
+        for _ in 0..9 {
+            assert!(st.charge_sleep(Duration::from_millis(6)).is_ok());
+        }
+        assert_eq!((st.used_slices, st.asleep), (7, Duration::from_millis(9)));
+        assert_eq!(st.time_left(), Duration::from_millis(30));
+        assert!(st.charge_sleep(Duration::from_millis(21)).is_err());
+        assert!(st.exceeded);
+        assert_eq!(st.time_left(), Duration::ZERO);
     }
 
     #[test]

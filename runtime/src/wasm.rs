@@ -462,7 +462,11 @@ impl Spec {
             result: Vec::new(),
             panic: None,
             inbound: false,
-            slices: SliceState { slice_ticks: schedule.slice_ticks(), ..SliceState::default() },
+            slices: SliceState {
+                slice_ticks: schedule.slice_ticks(),
+                slice_len: schedule.slice,
+                ..SliceState::default()
+            },
             profile: self.engine.profile_slot(name),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.env.limits.max_memory)
@@ -1052,6 +1056,41 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         dirfd: fd,
         path: (p, l)
     );
+    // `poll_oneoff` sleeps inside the host, where no epoch deadline can stop
+    // it: the time asleep counts against the message's CPU budget, and a
+    // sleep that outlasts what is left of it ends the message as a spent
+    // budget would. So a message cannot stay in flight (holding, say, a
+    // directory revoked meanwhile) longer than its budget.
+    linker.func_wrap_async(
+        abi::WASI_MODULE,
+        "poll_oneoff",
+        |mut c: Caller<'_, GuestState>, (subs, events, n, count): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                guard(&c)?;
+                let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
+                let fuel = c.as_context_mut().hostcall_fuel();
+                let (mem, state) = memory.data_and_store_mut(&mut c);
+                WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
+                let left = state.slices.time_left();
+                let started = std::time::Instant::now();
+                let mut guest = wiggle::GuestMemory::Unshared(mem);
+                let poll = wasmtime_wasi::p1::wasi_snapshot_preview1::poll_oneoff(
+                    &mut state.wasi,
+                    &mut guest,
+                    subs,
+                    events,
+                    n,
+                    count,
+                );
+                let status = match tokio::time::timeout(left, poll).await {
+                    Ok(status) => status?,
+                    Err(_) => return Err(state.slices.spend_all()),
+                };
+                state.slices.charge_sleep(started.elapsed())?;
+                Ok(status)
+            })
+        },
+    )?;
     audited_path_call!(
         path_rename,
         write: true,

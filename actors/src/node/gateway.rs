@@ -32,6 +32,8 @@ pub(crate) struct GatewayState {
     pub(crate) grants: Grants,
     /// For a component of a hybrid plugin, its family.
     pub(crate) family: Option<Family>,
+    /// The instance's key ([`wire::Start::key`]): what lacks it is refused.
+    pub(crate) key: String,
 }
 
 /// Hands the plugin's answers to the requests they answer. An error's text
@@ -67,11 +69,11 @@ impl Actor for Gateway {
         st: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            GatewayMsg::Answer(bytes) => match wire::decode::<Answers>("answer", &bytes) {
+            GatewayMsg::Answer(bytes) => match st.open::<Answers>("answer", &bytes) {
                 Ok(answers) => resolve(&st.shared.pending, answers),
                 Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
             },
-            GatewayMsg::Audit(bytes) => match wire::decode::<AuditEvent>("audit event", &bytes) {
+            GatewayMsg::Audit(bytes) => match st.open::<AuditEvent>("audit event", &bytes) {
                 Ok(mut event) => {
                     // The node speaks for its own plugin only.
                     event.plugin = st.name.to_string();
@@ -81,13 +83,24 @@ impl Actor for Gateway {
                 }
                 Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
             },
-            GatewayMsg::Route(bytes, port) => st.route(&bytes, port),
+            GatewayMsg::Route(bytes, port) => match wire::unseal(&st.key, "host call", &bytes) {
+                Ok(call) => st.route(&call, port),
+                Err(e) => {
+                    tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}");
+                    let _ = port.send(wire::encode(&RouteAnswer::Err(e)));
+                }
+            },
         }
         Ok(())
     }
 }
 
 impl GatewayState {
+    /// The document `bytes` seals with this instance's key, decoded.
+    fn open<T: serde::de::DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T, WireError> {
+        wire::decode(what, &wire::unseal(&self.key, what, bytes)?)
+    }
+
     /// Whether `to` is another component of the same hybrid plugin (as
     /// `HostCalls` decides it in process).
     fn sibling(&self, to: &str) -> bool {
@@ -245,6 +258,7 @@ mod tests {
             timer_bytes: 0,
             grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
             family,
+            key: "the instance's key".into(),
         };
         (state, recorder)
     }
@@ -269,6 +283,19 @@ mod tests {
             matches!(&events[0].kind, AuditKind::PermissionDenied { permission } if permission.to_string() == "send:other")
         );
         assert!(gw.shared.quarantined.load(Ordering::Acquire), "the host's verdict on quarantine is kept");
+    }
+
+    #[test]
+    fn a_gateway_takes_only_documents_sealed_with_its_instances_key() {
+        let (gw, _) = gateway("p", None, &[]);
+        let answers: Answers = vec![(7, Ok(serde_bytes::ByteBuf::from(vec![0xc0])))];
+        let body = wire::encode(&answers);
+        let opened: Answers = gw.open("answer", &wire::seal(&gw.key, body.clone())).expect("its own key");
+        assert_eq!(opened.len(), 1);
+        for sealed in [wire::seal("another instance's key", body.clone()), body] {
+            let err = gw.open::<Answers>("answer", &sealed).expect_err("refused");
+            assert!(matches!(err.code, ErrorCode::PermissionDenied | ErrorCode::InvalidMessage), "{err}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`wire`] module is the protocol both sides speak; the `wasp-node` crate
 //! is the other side. See `docs/distributed.md`.
 
+pub mod doorman;
 pub mod wire;
 
 mod gateway;
@@ -110,6 +111,8 @@ impl Cluster {
                 let (server, _) = ractor::Actor::spawn(None, server, ())
                     .await
                     .map_err(|e| RuntimeError::Internal(format!("cannot start the cluster's node server: {e}")))?;
+                // A host dials its nodes; nothing may dial it.
+                doorman::Doorman::guard(&server, doorman::Inbound::Refuse);
                 Ok(server)
             })
             .await

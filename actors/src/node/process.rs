@@ -4,7 +4,8 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorRef, MessagingErr, RpcReplyPort, rpc::CallResult};
+use ractor::{Actor, ActorCell, ActorId, ActorRef, MessagingErr, RpcReplyPort, rpc::CallResult};
+use ractor_cluster::NodeServerMessage;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{oneshot, watch};
 use wasp_protocol::{ApiVersion, ErrorCode, WireError};
@@ -65,6 +66,7 @@ impl Process {
         let name = &*env.name;
         let cluster = &image.cluster;
         let token = cluster.token();
+        let key = wire::new_key().map_err(|e| failed(name, e.message))?;
         let state = GatewayState {
             name: env.name.clone(),
             router: env.router.clone(),
@@ -74,6 +76,7 @@ impl Process {
             timer_bytes: env.limits.timer_bytes,
             grants: env.grants.clone(),
             family: env.family.clone(),
+            key: key.clone(),
         };
         let (gateway, _) = Actor::spawn(None, Gateway, state)
             .await
@@ -85,7 +88,7 @@ impl Process {
             Some(addr) => Self::attach(image, env, addr, exit).await,
         };
         let started = match connected {
-            Ok(process) => process.start(image, env, &token, restored).await,
+            Ok(process) => process.start(image, env, &token, key, restored).await,
             Err(e) => Err(e),
         };
         if started.is_err() {
@@ -147,7 +150,7 @@ impl Process {
         let group = wire::node_group(token);
         let since = Instant::now();
         let cell = loop {
-            if let Some(cell) = ractor::pg::get_members(&group).into_iter().next() {
+            if let Some(cell) = member_at(&server, &group, addr).await {
                 break cell;
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -188,15 +191,15 @@ impl Process {
     ) -> Result<Self, RuntimeError> {
         let name = &*env.name;
         let group = wire::node_group(name);
-        if ractor::pg::get_members(&group).is_empty() {
-            let server = image.cluster.server().await?;
+        let server = image.cluster.server().await?;
+        if member_at(&server, &group, addr).await.is_none() {
             ractor_cluster::client_connect(&server, addr)
                 .await
                 .map_err(|e| failed(name, format!("cannot connect to its node at {addr}: {e}")))?;
         }
         let since = Instant::now();
         let cell = loop {
-            if let Some(cell) = ractor::pg::get_members(&group).into_iter().next() {
+            if let Some(cell) = member_at(&server, &group, addr).await {
                 break cell;
             }
             if since.elapsed() > START_TIMEOUT {
@@ -217,7 +220,7 @@ impl Process {
                 let mut missing = 0;
                 while missing < 10 {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    missing = if ractor::pg::get_members(&group).is_empty() { missing + 1 } else { 0 };
+                    missing = if member_at(&server, &group, addr).await.is_none() { missing + 1 } else { 0 };
                 }
             };
             let (how, by_itself) = tokio::select! {
@@ -239,6 +242,7 @@ impl Process {
         image: &Arc<NodeImage>,
         env: &PluginEnv,
         token: &str,
+        key: String,
         restored: Option<Vec<u8>>,
     ) -> Result<(Self, ApiVersion), RuntimeError> {
         let name = &*env.name;
@@ -259,6 +263,7 @@ impl Process {
             restored: restored.map(serde_bytes::ByteBuf::from),
             http: cluster.http,
             data_root: env.services.data_root.as_ref().map(|p| p.to_string_lossy().into_owned()),
+            key,
         };
         let bytes = wire::encode(&start);
         let reply = process.call(|port| NodeMsg::Start(bytes, port)).await.map_err(|how| RuntimeError::Remote {
@@ -342,6 +347,23 @@ impl Drop for Process {
             let _ = kill.send(());
         }
     }
+}
+
+/// The member of `group` that lives on the node this host dialed at
+/// `addr`, if it has joined. Any node holding the cookie may join any
+/// group; only the one at the address the host connected to runs the
+/// plugin.
+async fn member_at(server: &ActorRef<NodeServerMessage>, group: &str, addr: std::net::SocketAddr) -> Option<ActorCell> {
+    let members = ractor::pg::get_members(&group.to_owned());
+    if members.is_empty() {
+        return None;
+    }
+    let Ok(CallResult::Success(sessions)) = server.call(NodeServerMessage::GetSessions, None).await else {
+        return None;
+    };
+    let here = addr.to_string();
+    let nodes: Vec<_> = sessions.values().filter(|s| s.peer_addr == here).map(|s| s.node_id).collect();
+    members.into_iter().find(|m| matches!(m.get_id(), ActorId::Remote { node_id, .. } if nodes.contains(&node_id)))
 }
 
 /// How a process ended, in words.

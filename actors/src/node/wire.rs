@@ -97,6 +97,9 @@ pub struct Start {
     pub http: bool,
     /// The host's folder of plugin data directories, if any.
     pub data_root: Option<String>,
+    /// The instance's key: every [`GatewayMsg`] for this instance carries
+    /// it ([`seal`]), so that no other node of the host can speak for it.
+    pub key: String,
 }
 
 /// The reply to [`NodeMsg::Start`]: the library's ABI version, or why it did not start.
@@ -298,6 +301,57 @@ impl From<&WireLimits> for Limits {
     }
 }
 
+/// A document for a gateway, with the key of its instance
+/// ([`Start::key`]). Every node of a host holds the cookie and sees every
+/// gateway's group; a gateway takes only what carries its own key.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Keyed {
+    /// The instance's key.
+    pub key: String,
+    /// The document.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// A fresh instance key: 256 bits from the OS, in hex.
+///
+/// # Errors
+///
+/// `internal` when the OS has no randomness to give.
+pub fn new_key() -> Result<String, WireError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|e| WireError::new(ErrorCode::Internal, format!("no randomness for a node key: {e}")))?;
+    Ok(secret.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `body` sealed with `key`, for a [`GatewayMsg`].
+pub fn seal(key: &str, body: Vec<u8>) -> Vec<u8> {
+    encode(&Keyed { key: key.to_owned(), body })
+}
+
+/// The document `bytes` seals, if it carries `key`.
+///
+/// # Errors
+///
+/// `invalid_message` for a malformed document, `permission_denied` for
+/// another key (or none).
+pub fn unseal(key: &str, what: &str, bytes: &[u8]) -> Result<Vec<u8>, WireError> {
+    let keyed: Keyed = decode(what, bytes)?;
+    // Compared without stopping at the first difference: how long it takes
+    // says nothing about the key.
+    let same =
+        keyed.key.len() == key.len() && keyed.key.bytes().zip(key.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(keyed.body)
+    } else {
+        Err(WireError::new(
+            ErrorCode::PermissionDenied,
+            format!("a {what} without its instance's key: it does not come from the plugin's own node"),
+        ))
+    }
+}
+
 /// Encodes a wire document.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // Serializing these plain types into a Vec cannot fail.
@@ -356,6 +410,20 @@ mod tests {
             assert_eq!(err.code, ErrorCode::InvalidMessage);
             assert!(err.message.contains("deeper than the limit of 32 levels"), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn a_gateway_document_opens_only_with_its_own_key() {
+        let (key, other) = (new_key().expect("random"), new_key().expect("random"));
+        assert_eq!(key.len(), 64);
+        assert_ne!(key, other);
+        let sealed = seal(&key, vec![1, 2, 3]);
+        assert_eq!(unseal(&key, "answer", &sealed).expect("opens"), [1, 2, 3]);
+        for (wrong, bytes) in [(&other, sealed.clone()), (&key, seal(&other, vec![1])), (&key, seal("", vec![1]))] {
+            let err = unseal(wrong, "answer", &bytes).expect_err("refused");
+            assert_eq!(err.code, ErrorCode::PermissionDenied, "{err}");
+        }
+        assert_eq!(unseal(&key, "answer", &[0xc1]).expect_err("malformed").code, ErrorCode::InvalidMessage);
     }
 
     #[test]

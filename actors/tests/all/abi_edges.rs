@@ -332,7 +332,7 @@ fn doc_section_bytes() -> Vec<u8> {
     let section = ABI_MD.split("\n## 5.").nth(1).expect("docs/abi.md has a section 5");
     let start = section.find("`printf '").expect("section 5 shows the printf") + "`printf '".len();
     let end = start + section[start..].find('\'').expect("the printf's text is closed");
-    let text = section[start..end].as_bytes();
+    let text = &section.as_bytes()[start..end];
     let mut out = Vec::new();
     let mut i = 0;
     while i < text.len() {

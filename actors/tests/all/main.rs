@@ -10,6 +10,7 @@ mod bundle_load;
 mod common;
 mod components;
 mod debugging;
+mod doorman;
 mod faults;
 mod hostile;
 mod hot_reload;

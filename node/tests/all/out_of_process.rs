@@ -370,6 +370,83 @@ async fn a_node_refuses_a_host_with_the_wrong_cookie() {
     host.shutdown().await;
 }
 
+/// Whether the node closes `stream` within `within` (EOF or a reset).
+fn closed_within(mut stream: std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).expect("a timeout");
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => return !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_few_unauthenticated_connections_and_still_takes_its_host() {
+    let node = StandaloneNode::start("doored", "a shared secret");
+    let connect = || std::net::TcpStream::connect(node.addr).expect("connects");
+    let held = [connect(), connect()];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Two wait to authenticate: a third is closed at once.
+    assert!(closed_within(connect(), Duration::from_secs(1)), "a third silent connection stayed open");
+    // The two are closed once their 5 s are up.
+    for stream in held {
+        assert!(closed_within(stream, Duration::from_secs(7)), "a silent connection outlived its 5 s");
+    }
+    // Its host (the cookie) gets in, and stays the only one.
+    let host = Host::builder()
+        .remote_node("doored", node.addr)
+        .node_cookie("a shared secret")
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds");
+    let mut manifest = Manifest::new("doored").expect("valid name");
+    manifest.kind = ManifestKind::Native;
+    host.load_bytes_with(manifest, &library()).await.expect("loads in the node");
+    assert_eq!(pid(&host, "doored").await, node.child.id());
+    host.shutdown().await;
+}
+
+/// A node that joins another plugin's group (a second `wasp-node` given
+/// the same token, holding the cookie) is never mistaken for that
+/// plugin's node: the host takes only a member on the connection it dialed
+/// to the plugin's address, and fails the load when there is none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_in_another_plugins_group_is_not_taken_for_its_node() {
+    let real = StandaloneNode::start("victim", "a shared secret");
+    let rogue = StandaloneNode::start("victim", "a shared secret");
+    let host = Host::builder()
+        .remote_node("decoy", rogue.addr)
+        .remote_node("victim", real.addr)
+        .node_cookie("a shared secret")
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds");
+    let native = |name: &str| {
+        let mut manifest = Manifest::new(name).expect("valid name");
+        manifest.kind = ManifestKind::Native;
+        manifest
+    };
+    // The host dials the rogue for `decoy`, whose group it never joins;
+    // meanwhile its `wasp.node.victim` membership reaches the host.
+    let err = host.load_bytes_with(native("decoy"), &library()).await.expect_err("no `decoy` node");
+    assert!(err.to_string().contains("no node with token `decoy`"), "{err}");
+    // The two nodes share a name (it comes from the token), so ractor_cluster
+    // keeps one session of the two: either way, never the rogue.
+    match host.load_bytes_with(native("victim"), &library()).await {
+        Ok(_) => assert_eq!(pid(&host, "victim").await, real.child.id(), "it runs in the node at its address"),
+        Err(e) => {
+            let expected = format!("no node with token `victim` joined from {}", real.addr);
+            assert!(e.to_string().contains(&expected), "{e}");
+        }
+    }
+    assert!(host.plugins().iter().all(|p| p.name != "victim") || pid(&host, "victim").await != rogue.child.id());
+    host.shutdown().await;
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_keeps_crashing_is_quarantined_until_lifted() {

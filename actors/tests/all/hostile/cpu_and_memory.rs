@@ -7,7 +7,7 @@ use wasp_actors::{AuditKind, LimitRequests, Limits, PluginState};
 use wasp_example_relay::Forward;
 use wasp_protocol::ErrorCode;
 
-use super::plugins::{bomber, recurser};
+use super::plugins::{bomber, recurser, sleeper};
 use super::{assert_echo_answers, audited, host_with, is_fault, is_limit, load_with, logged};
 use crate::common::{Form, WAT_ALLOC, info, info_after, load, mp, wat};
 
@@ -162,4 +162,33 @@ async fn start_function_that_loops_fails_the_load_within_the_budget_and_the_host
         !faulted.is_empty(),
         "no `Fault {{ code: deadline_exceeded }}` audit event for a start function that spent its budget"
     );
+}
+
+// ---- 3b. sleeping in WASI -------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeping_in_poll_oneoff_counts_against_the_cpu_budget() {
+    let budget = Duration::from_millis(300);
+    let host = host_with(Limits { cpu_budget: budget, ..Limits::default() });
+    load(&host, Form::Wasm, "echo", "echo").await;
+    load_with(&host, "sleeper", &sleeper(), &[], LimitRequests::default()).await;
+    let sleep = async |n: u8, ms: u8| host.call::<_, u8>("sleeper", "sleep", &(n, ms)).await;
+    // Sleeps within the budget are fine: 4 × 20 ms, then 120 ms.
+    assert_eq!(sleep(4, 20).await.unwrap(), 0, "poll_oneoff's errno");
+    assert_eq!(sleep(1, 120).await.unwrap(), 0);
+    // Sleeps past it end the message at the budget, not when they would end:
+    // 10 × 120 ms is four times the budget.
+    let started = Instant::now();
+    let err = sleep(10, 120).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(900), "a 1.2 s sleep held the message {took:?}");
+    assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
+    assert!(err.message.contains("`sleeper` exceeded its CPU budget of 300ms"), "{err}");
+    // Many short sleeps add up the same way: 40 × 10 ms.
+    let err = sleep(40, 10).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
+    // Recycled, it answers again; the bystander never stopped.
+    assert_eq!(sleep(1, 1).await.unwrap(), 0);
+    assert_echo_answers(&host, "after the sleeps").await;
+    assert_eq!(logged(&host, "sleeper", is_fault(ErrorCode::DeadlineExceeded)).len(), 2);
 }

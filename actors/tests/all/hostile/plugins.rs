@@ -1,7 +1,7 @@
 //! The WAT offenders: one builder per hostile plugin, each documented with
 //! what its requests do.
 
-use crate::common::{WAT_ALLOC, wat, wat_handle, wat_plugin};
+use crate::common::{WAT_ALLOC, wat, wat_handle, wat_plugin, wat_plugin_v11};
 
 /// The module of a WAT plugin that should never get to run: its start
 /// function traps, so a load failing with anything else proves that
@@ -423,4 +423,40 @@ pub(super) fn deep_replier() -> Vec<u8> {
         {WAT_ALLOC}
         {handle}"#
     ))
+}
+
+/// An ABI 1.1 plugin that sleeps with WASI's `poll_oneoff` (one relative
+/// monotonic-clock subscription) `n` times `ms` milliseconds, where the
+/// request's payload is `[n, ms]` as two positive fixints, then answers
+/// the last errno (as a fixint).
+pub(super) fn sleeper() -> Vec<u8> {
+    let handle = wat_handle(
+        "(local $n i32) (local $i i32) (local $status i32)",
+        r#"
+        (if (i32.ne (local.get $kind) (i32.const 0)) (then (return (i32.const 0))))
+        (local.set $n (i32.load8_u (i32.add (global.get $payload) (i32.const 1))))
+        ;; the subscription at 8192: userdata, tag 0 (clock), clock id 1
+        ;; (monotonic), timeout in ns, precision 0, flags 0 (relative)
+        (i64.store (i32.const 8192) (i64.const 1))
+        (i32.store8 (i32.const 8200) (i32.const 0))
+        (i32.store (i32.const 8208) (i32.const 1))
+        (i64.store (i32.const 8216)
+          (i64.mul (i64.extend_i32_u (i32.load8_u (i32.add (global.get $payload) (i32.const 2))))
+                   (i64.const 1000000)))
+        (i64.store (i32.const 8224) (i64.const 0))
+        (i32.store16 (i32.const 8232) (i32.const 0))
+        (block $done
+          (loop $again
+            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+            (local.set $status (call $poll_oneoff (i32.const 8192) (i32.const 8256) (i32.const 1) (i32.const 8320)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $again)))
+        (i32.store8 (i32.const 2000) (local.get $status))
+        (drop (call $reply (local.get $id) (i32.const 0) (i32.const 2000) (i32.const 1)))
+        (i32.const 0)"#,
+    );
+    wat_plugin_v11(
+        r#"(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))"#,
+        &format!("{WAT_ALLOC} {handle}"),
+    )
 }
