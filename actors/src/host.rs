@@ -22,6 +22,7 @@ use wasp_sdk::Plugin;
 
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
+use crate::exceptions::{self, RefusedBy};
 use crate::mailbox::Mailbox;
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::namespace;
@@ -1182,33 +1183,44 @@ impl Host {
                 }
             }
         }
-        let excepted = self.exceptions_remembered(name, &granted, &remembered);
+        let excepted = self.narrow(name, &mut granted, &mut refused, &remembered);
         let grants = Grants::from_set(GrantSet::new(granted.clone(), excepted));
         Ok(Decided { granted, refused, grants })
     }
 
-    /// The remembered refusals that a granted permission covers: exceptions
-    /// to it, as [`Host::revoke`] made them (audited at each load, so that
-    /// the log says why they are refused). Directories have none.
-    fn exceptions_remembered(
+    /// The refusals narrower than a granted permission — remembered ones
+    /// and the policy's `deny` rules — made exceptions to it, or for a
+    /// directory the grant taken back ([`exceptions::narrow`]); audited at
+    /// each load, so that the log says why they are refused.
+    fn narrow(
         &self,
         name: &str,
-        granted: &[Permission],
+        granted: &mut Vec<Permission>,
+        refused: &mut Vec<Permission>,
         remembered: &HashMap<String, Decision>,
     ) -> Vec<Permission> {
-        let mut excepted: Vec<Permission> = remembered
+        let stored = remembered
             .iter()
             .filter(|(_, decision)| **decision == Decision::Deny)
             .filter_map(|(text, _)| text.parse::<Permission>().ok())
-            .filter(|p| !matches!(p.kind(), "fs.read" | "fs.write"))
-            .filter(|p| granted.iter().any(|g| g.covers(p) && !p.covers(g)))
-            .collect();
-        excepted.sort();
-        for p in &excepted {
-            let broader: Vec<String> = granted.iter().filter(|g| g.covers(p)).map(|g| format!("`{g}`")).collect();
-            let message =
-                format!("plugin `{name}` keeps `{p}` refused (stored), an exception to {}", broader.join(", "));
-            self.audit(name, AuditKind::Revoked { permission: p.clone(), by: "stored".into() }, message);
+            .map(|p| (p, RefusedBy::Stored));
+        let denied = self.inner.policy.denials(name).into_iter().map(|p| (p, RefusedBy::Policy));
+        let narrowed = exceptions::narrow(granted, denied.chain(stored).collect());
+        for (dir, denial) in narrowed.withdrawn {
+            let message = format!(
+                "plugin `{name}` was refused `{dir}` (policy): the policy denies `{denial}`, and a directory is \
+                 granted whole"
+            );
+            self.audit(name, AuditKind::Revoked { permission: dir.clone(), by: "policy".into() }, message);
+            refused.push(dir);
+        }
+        let mut excepted = Vec::with_capacity(narrowed.excepted.len());
+        for (p, by, broader) in narrowed.excepted {
+            let broader: Vec<String> = broader.iter().map(|g| format!("`{g}`")).collect();
+            let by = by.as_str();
+            let message = format!("plugin `{name}` keeps `{p}` refused ({by}), an exception to {}", broader.join(", "));
+            self.audit(name, AuditKind::Revoked { permission: p.clone(), by: by.into() }, message);
+            excepted.push(p);
         }
         excepted
     }

@@ -36,6 +36,7 @@ mod actor;
 mod audit;
 mod broker;
 mod error;
+mod exceptions;
 mod host;
 mod mailbox;
 mod metrics;

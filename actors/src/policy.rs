@@ -45,11 +45,14 @@ struct Rule {
 
 impl Rule {
     fn matches(&self, plugin: &str, wanted: &Permission) -> bool {
-        let plugin_ok = match self.plugin.strip_suffix('*') {
+        self.matches_plugin(plugin) && self.permission.as_ref().is_none_or(|p| p.covers(wanted))
+    }
+
+    fn matches_plugin(&self, plugin: &str) -> bool {
+        match self.plugin.strip_suffix('*') {
             Some(prefix) => plugin.starts_with(prefix),
             None => self.plugin == plugin,
-        };
-        plugin_ok && self.permission.as_ref().is_none_or(|p| p.covers(wanted))
+        }
     }
 }
 
@@ -69,7 +72,10 @@ impl Rule {
 /// 5. otherwise it is refused.
 ///
 /// A plugin only ever gets what it requested: rules say which requests to
-/// honour, they do not add permissions.
+/// honour, they do not add permissions. A `deny` rule narrower than a
+/// granted permission makes an exception to it (`request:*` granted with
+/// `request:secret*` denied allows every request but those), except for
+/// directories, which are granted whole: the broader directory is refused.
 ///
 /// ```
 /// use wasp_actors::{Decision, Policy};
@@ -181,6 +187,17 @@ impl Policy {
         } else {
             None
         }
+    }
+
+    /// The permissions `deny` rules refuse `plugin` (not the rules denying
+    /// it everything): at load, those narrower than a granted permission
+    /// become exceptions to it.
+    pub(crate) fn denials(&self, plugin: &str) -> Vec<Permission> {
+        self.rules
+            .iter()
+            .filter(|r| r.decision == Decision::Deny && r.matches_plugin(plugin))
+            .filter_map(|r| r.permission.clone())
+            .collect()
     }
 
     /// `None` when nobody is asked; `Some(None)` when nobody answered.

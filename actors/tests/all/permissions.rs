@@ -66,6 +66,10 @@ async fn the_policy_grants_only_what_was_requested_and_denials_win() {
     let loaded = host.register_manifest(m, wasp_example_relay::Relay::default).await.unwrap();
     assert_eq!(loaded.granted(), [perm("request:*")]);
     assert_eq!(loaded.refused(), [perm("request:secret-store"), perm("publish:x")]);
+    // The denial wins inside `request:*` too: an exception to it.
+    assert!(!host.permits("relay-untrusted", &perm("request:secret-store")));
+    assert!(host.permits("relay-untrusted", &perm("request:echo")));
+    assert_eq!(host.exceptions("relay-untrusted").unwrap(), [perm("request:secret*")]);
     // `trust` honours requests; it adds nothing that was not requested.
     let counter = host.register_manifest(manifest("counter", "counter"), wasp_example_counter::Counter::default).await;
     assert_eq!(counter.unwrap().granted(), [perm("subscribe:counter.reset"), perm("publish:counter.changed")]);
@@ -76,6 +80,24 @@ async fn the_policy_grants_only_what_was_requested_and_denials_win() {
         .expect("the refusal is audited");
     assert_eq!(refused.plugin, "relay-untrusted");
     assert!(log.iter().any(|e| matches!(&e.kind, AuditKind::Revoked { by, .. } if by == "default")));
+    assert!(log.iter().any(|e| e.message
+        == "plugin `relay-untrusted` keeps `request:secret*` refused (policy), an exception to `request:*`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_denying_a_directory_inside_a_requested_one_refuses_the_whole_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = Policy::new().trust("journal").unwrap().deny("journal", "fs.read:$DATA/keys").unwrap();
+    let host = Host::builder().data_dir(data.path()).policy(policy).build().unwrap();
+    let journal = Manifest::from_file(&wasp_fixtures::manifest_path("journal")).unwrap();
+    let loaded = host.load_bytes_with(journal, &wasp_fixtures::wasm_bytes("journal")).await.unwrap();
+    assert_eq!(loaded.granted(), [perm("clock")]);
+    assert_eq!(loaded.refused(), [perm("fs.write:$DATA")]);
+    assert!(!host.permits("journal", &perm("fs.read:$DATA/keys/k")));
+    let event =
+        host.audit_log().into_iter().find(|e| e.plugin == "journal" && matches!(e.kind, AuditKind::Revoked { .. }));
+    let message = event.expect("the refusal is audited").message;
+    assert!(message.contains("the policy denies `fs.read:$DATA/keys`"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
