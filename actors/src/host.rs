@@ -311,7 +311,7 @@ impl HostBuilder {
         };
         let pool = Some(Pool::new(self.pool.unwrap_or(DEFAULT_POOL), &self.limits));
         let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache, pool })?;
-        let libraries = compile_libraries(&engine, &self.libraries)?;
+        let libraries = compile_libraries(&engine, &self.libraries, &self.limits)?;
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
@@ -345,7 +345,7 @@ impl HostBuilder {
 
 /// Reads and compiles the libraries of [`HostBuilder::library`] and
 /// [`HostBuilder::libraries`], in the order given (a folder's files by name).
-fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)]) -> Result<Libraries, Error> {
+fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)], limits: &Limits) -> Result<Libraries, Error> {
     let io = |path: &Path, source: std::io::Error| wasp_runtime::Error::Io { path: path.to_owned(), source };
     let mut files = Vec::new();
     for (path, folder) in sources {
@@ -363,7 +363,7 @@ fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)]) -> Result<Lib
     }
     let mut libraries = Libraries::default();
     for file in files {
-        let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+        let bytes = wasp_runtime::read_plugin_file(&file, limits.max_module_size as u64, "max_module_size")?;
         let library = Library::compile(engine, &file.display().to_string(), &bytes)?;
         tracing::debug!(target: "wasp::library", library = library.name(), version = %library.version(), file = %file.display(), "library ready");
         libraries.add(library)?;
@@ -579,7 +579,8 @@ impl Host {
             return self.load_hybrid(manifest).await;
         }
         self.check_name(&manifest.name)?;
-        let bytes = read_entry(entry).await?;
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let bytes = read_entry(&manifest.name, entry, manifest.kind, &limits).await?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let origin = origin.map(absolute);
         let plugin = self.load_image(manifest, bytes, file_name, origin).await?;
@@ -599,13 +600,18 @@ impl Host {
     /// Loads several plugins, each as [`Host::load`] would, and returns each
     /// path with its outcome, in the order given.
     ///
-    /// Their files are read, validated and compiled in parallel (as many at
-    /// once as the machine has cores; a plugin found in the
-    /// [module cache](HostBuilder::module_cache) is not compiled at all);
-    /// then they start one after another in the order given, so a plugin
-    /// that talks to an earlier one in `on_load` finds it running, as with
-    /// successive [`Host::load`] calls. Hybrid plugins are loaded in that
-    /// second pass. One plugin failing does not stop the others.
+    /// Their files are read, validated and compiled in parallel (as many
+    /// compiled at once as the machine has cores; a plugin found in the
+    /// [module cache](HostBuilder::module_cache) is not compiled at all),
+    /// each within [`Limits::load_timeout`]; each then starts as soon as it
+    /// and every plugin before it are ready, in the order given, so a
+    /// plugin that talks to an earlier one in `on_load` finds it running,
+    /// as with successive [`Host::load`] calls. Hybrid plugins are loaded
+    /// in that second pass. One plugin failing does not stop the others,
+    /// and one slow to read or compile holds up those after it for at most
+    /// `load_timeout`, when it fails with
+    /// [`LoadTimedOut`](wasp_runtime::Error::LoadTimedOut); a file that
+    /// could block a reader (a FIFO, a device) is refused at once.
     pub async fn load_all<P: AsRef<Path>>(
         &self,
         paths: impl IntoIterator<Item = P>,
@@ -613,28 +619,32 @@ impl Host {
         let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
         let permits = std::thread::available_parallelism().map_or(2, usize::from);
         let gate = Arc::new(tokio::sync::Semaphore::new(permits));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, path) in paths.iter().enumerate() {
+        let limit = self.inner.limits.load_timeout;
+        let mut staging = Vec::with_capacity(paths.len());
+        for path in &paths {
             let (host, path, gate) = (self.clone(), path.clone(), gate.clone());
-            tasks.spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                (index, host.stage(&path).await)
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(async move {
+                let staged = match tokio::time::timeout(limit, host.stage(&path, &gate)).await {
+                    Ok(staged) => staged,
+                    Err(_) => {
+                        let plugin = path.display().to_string();
+                        let e = wasp_runtime::Error::LoadTimedOut { plugin: plugin.clone(), limit };
+                        host.audit(&plugin, AuditKind::LoadRefused { code: e.code() }, format!("{e}"));
+                        Err(e.into())
+                    }
+                };
+                let _ = tx.send(staged);
             });
-        }
-        let mut staged: Vec<Option<Result<Staged, Error>>> = paths.iter().map(|_| None).collect();
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok((index, outcome)) => staged[index] = Some(outcome),
-                Err(e) => tracing::error!(target: "wasp::load", "a load task failed: {e}"),
-            }
+            staging.push(rx);
         }
         let mut outcomes = Vec::with_capacity(paths.len());
-        for (path, staged) in paths.into_iter().zip(staged) {
-            let outcome = match staged {
-                None => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
-                Some(Err(e)) => Err(e),
-                Some(Ok(Staged::Hybrid)) => self.load(&path).await,
-                Some(Ok(Staged::Image(staged))) => {
+        for (path, staged) in paths.into_iter().zip(staging) {
+            let outcome = match staged.await {
+                Err(_) => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(Staged::Hybrid)) => self.load(&path).await,
+                Ok(Ok(Staged::Image(staged))) => {
                     let (manifest, image) = *staged;
                     match self.start_image(manifest, image, Some(absolute(&path))).await {
                         Ok(plugin) => {
@@ -651,16 +661,17 @@ impl Host {
     }
 
     /// The first, parallel half of [`Host::load_all`] for one path: find,
-    /// read, validate and compile.
-    async fn stage(&self, path: &Path) -> Result<Staged, Error> {
+    /// read, validate and compile (holding a permit of `gate` to compile).
+    async fn stage(&self, path: &Path, gate: &tokio::sync::Semaphore) -> Result<Staged, Error> {
         let (manifest, entry) = locate(path).await?;
         if manifest.kind == ManifestKind::Hybrid {
             return Ok(Staged::Hybrid);
         }
         self.check_name(&manifest.name)?;
-        let bytes = read_entry(&entry).await?;
-        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let limits = manifest.limits.apply(&self.inner.limits);
+        let bytes = read_entry(&manifest.name, &entry, manifest.kind, &limits).await?;
+        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
+        let _permit = gate.acquire().await;
         let image = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
         Ok(Staged::Image(Box::new((manifest, image))))
     }
@@ -903,12 +914,13 @@ impl Host {
             if native { format!("{DLL_PREFIX}{name}{DLL_SUFFIX}") } else { format!("{name}.wasm") }
         });
         let engine = self.inner.engine.clone();
+        let timeout = limits.load_timeout;
         // Compiling (or mapping a library) takes milliseconds of CPU and
         // file I/O: keep it off the async workers.
         let task_name = name.to_owned();
         let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
         let remote = self.inner.nodes.remote.get(name).copied();
-        let image = tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             if let Some(cluster) = cluster {
                 // Checked here, loaded only in its own process.
                 NativePlugin::check(&task_name, &bytes).map(|()| {
@@ -926,9 +938,13 @@ impl Host {
             } else {
                 PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
             }
-        })
-        .await
-        .map_err(|e| Error::Actor(format!("load task failed: {e}")))?;
+        });
+        // A compilation cannot be stopped: past the deadline it finishes
+        // on its blocking thread and its result is dropped.
+        let image = match tokio::time::timeout(timeout, work).await {
+            Ok(done) => done.map_err(|e| Error::Actor(format!("load task failed: {e}")))?,
+            Err(_) => Err(wasp_runtime::Error::LoadTimedOut { plugin: name.to_owned(), limit: timeout }),
+        };
         image.map_err(|e| {
             self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
             e.into()
@@ -948,8 +964,7 @@ impl Host {
         let limits = manifest.limits.apply(&self.inner.limits);
         let mut images = Vec::new();
         for (address, component, path) in &entries {
-            let bytes =
-                tokio::fs::read(path).await.map_err(|source| wasp_runtime::Error::Io { path: path.clone(), source })?;
+            let bytes = read_entry(address, path, component.kind, &limits).await?;
             let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
             let image = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
             images.push((address.clone(), component.kind, image));
@@ -1497,7 +1512,8 @@ impl Host {
                     origin.display()
                 )));
             }
-            let bytes = read_entry(&entry).await?;
+            let limits = manifest.limits.apply(&self.inner.limits);
+            let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
             let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
             return self.replace(&route, manifest, bytes, file_name).await;
         }
@@ -1514,7 +1530,8 @@ impl Host {
         let manifest = (*route.manifest).clone();
         match manifest.entry_path().filter(|_| manifest.dir.is_some()) {
             Some(entry) => {
-                let bytes = read_entry(&entry).await?;
+                let limits = manifest.limits.apply(&self.inner.limits);
+                let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
                 let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
                 self.replace(&route, manifest, bytes, file_name).await
             }
@@ -2008,9 +2025,20 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
     Ok((manifest, path.to_owned()))
 }
 
-/// Reads a plugin's entry file.
-async fn read_entry(entry: &Path) -> Result<Vec<u8>, Error> {
-    tokio::fs::read(entry).await.map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source }.into())
+/// Reads a plugin's entry file: a regular file within the size limit of
+/// its kind, read within `load_timeout`.
+async fn read_entry(plugin: &str, entry: &Path, kind: ManifestKind, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let (limit, limit_name) = match kind {
+        ManifestKind::Native => (limits.max_native_size, "max_native_size"),
+        _ => (limits.max_module_size, "max_module_size"),
+    };
+    let read = wasp_runtime::read_plugin_file_async(entry, limit as u64, limit_name);
+    match tokio::time::timeout(limits.load_timeout, read).await {
+        Ok(bytes) => Ok(bytes?),
+        Err(_) => {
+            Err(wasp_runtime::Error::LoadTimedOut { plugin: plugin.to_owned(), limit: limits.load_timeout }.into())
+        }
+    }
 }
 
 /// `path` made absolute against the working directory, so a later reload

@@ -39,6 +39,7 @@ mod limits;
 mod loader;
 pub mod manifest;
 mod native;
+mod plugin_file;
 mod remote;
 mod router;
 mod scheduler;
@@ -60,6 +61,9 @@ pub use limits::Limits;
 pub use loader::{PluginKind, WasmPlugin};
 pub use manifest::{Component, LimitRequests, Manifest, ManifestKind};
 pub use native::{MAX_STRANDED_THREADS, NativeInstance, NativePlugin};
+pub use plugin_file::{
+    MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, open_plugin_file, read_plugin_file, read_plugin_file_async,
+};
 pub use remote::{RemoteFuture, RemoteImage, RemoteInstance};
 pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
 pub use scheduler::Schedule;

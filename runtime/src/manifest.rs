@@ -433,20 +433,33 @@ impl Manifest {
     }
 
     /// Reads and parses the manifest at `path`, and sets [`dir`](Self::dir)
-    /// to its directory. Errors carry the path.
+    /// to its directory. Errors carry the path. Only a regular file of at
+    /// most [`MAX_MANIFEST_SIZE`](crate::MAX_MANIFEST_SIZE) (64 KiB) is read:
+    /// a FIFO, a device or a directory is refused without waiting on it.
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
+        Self::from_file_with_text(path).map(|(manifest, _)| manifest)
+    }
+
+    /// [`Manifest::from_file`], with the text read.
+    pub(crate) fn from_file_with_text(path: &Path) -> Result<(Self, String), ManifestError> {
         let with_path = |mut e: ManifestError| {
             e.path = Some(path.to_owned());
             e
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| with_path(ManifestError::new(None, format!("cannot read the manifest: {e}"))))?;
+        let cannot_read =
+            |e: &dyn fmt::Display| with_path(ManifestError::new(None, format!("cannot read the manifest: {e}")));
+        let bytes =
+            crate::read_plugin_file(path, crate::MAX_MANIFEST_SIZE, "MAX_MANIFEST_SIZE").map_err(|e| match e {
+                crate::Error::Io { source, .. } => cannot_read(&source),
+                other => cannot_read(&other),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| cannot_read(&e))?;
         let mut manifest = Self::parse(&text).map_err(with_path)?;
         manifest.dir = Some(match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         });
-        Ok(manifest)
+        Ok((manifest, text))
     }
 
     /// The entry file's path: [`entry`](Self::entry) joined to

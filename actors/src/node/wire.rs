@@ -285,6 +285,8 @@ impl From<&WireLimits> for Limits {
             storage_quota: l.storage_quota,
             max_timers: size(l.max_timers),
             max_instances: size(l.max_instances),
+            // A node is handed its library's bytes: it reads and compiles nothing.
+            ..Limits::default()
         }
     }
 }

@@ -9,6 +9,7 @@
 //! holds. The set-up shared by every test is here.
 
 mod abi;
+mod bundles;
 mod cpu_and_memory;
 mod floods;
 mod plugins;
