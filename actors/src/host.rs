@@ -941,7 +941,7 @@ impl Host {
         });
         // A compilation cannot be stopped: past the deadline it finishes
         // on its blocking thread and its result is dropped.
-        let image = match tokio::time::timeout(timeout * 100_000, work).await {
+        let image = match tokio::time::timeout(timeout, work).await {
             Ok(done) => done.map_err(|e| Error::Actor(format!("load task failed: {e}")))?,
             Err(_) => Err(wasp_runtime::Error::LoadTimedOut { plugin: name.to_owned(), limit: timeout }),
         };
@@ -2027,8 +2027,18 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
 
 /// Reads a plugin's entry file: a regular file within the size limit of
 /// its kind, read within `load_timeout`.
-async fn read_entry(_plugin: &str, entry: &Path, _kind: ManifestKind, _limits: &Limits) -> Result<Vec<u8>, Error> {
-    tokio::fs::read(entry).await.map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source }.into())
+async fn read_entry(plugin: &str, entry: &Path, kind: ManifestKind, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let (limit, limit_name) = match kind {
+        ManifestKind::Native => (limits.max_native_size, "max_native_size"),
+        _ => (limits.max_module_size, "max_module_size"),
+    };
+    let read = wasp_runtime::read_plugin_file_async(entry, limit as u64, limit_name);
+    match tokio::time::timeout(limits.load_timeout, read).await {
+        Ok(bytes) => Ok(bytes?),
+        Err(_) => {
+            Err(wasp_runtime::Error::LoadTimedOut { plugin: plugin.to_owned(), limit: limits.load_timeout }.into())
+        }
+    }
 }
 
 /// `path` made absolute against the working directory, so a later reload

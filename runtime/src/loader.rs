@@ -137,15 +137,6 @@ impl WasmPlugin {
         let abi = check_version(declared.abi.as_deref(), &mut problems);
         check_imports(&declared, abi, &mut problems);
         let (has_load, has_initialize) = check_exports(&declared, &mut problems);
-        let old_compile = Module::new(engine.wasmtime(), bytes);
-        if let Some(cache) = engine.module_cache() {
-            let _ = cache.load::<Module>(engine.wasmtime(), &CacheKey::new(engine.cache_hash(), bytes));
-        }
-        match old_compile {
-            Err(_) if !problems.is_empty() => return Err(Error::Invalid { plugin: name.into(), problems }),
-            Err(e) => return Err(Error::Malformed { plugin: name.into(), detail: format!("{e:#}") }),
-            Ok(_) => {}
-        }
         let Some(abi) = abi.filter(|_| problems.is_empty()) else {
             // Nothing compiles for a module that breaks the ABI. Validating
             // it costs a fraction of compiling, and tells a broken module
@@ -156,7 +147,8 @@ impl WasmPlugin {
             }
             return Err(Error::Invalid { plugin: name.into(), problems });
         };
-        let _ = (check_limits, limits);
+        check_limits(&declared, limits, engine.pool_size().is_some())
+            .map_err(|(limit_name, detail)| Error::OverLimit { plugin: name.into(), limit_name, detail })?;
         // A cached module was compiled from these very bytes (its key is
         // their BLAKE3 hash) after they passed wasmtime's validation.
         let key = CacheKey::new(engine.cache_hash(), bytes);

@@ -448,7 +448,11 @@ impl Manifest {
         };
         let cannot_read =
             |e: &dyn fmt::Display| with_path(ManifestError::new(None, format!("cannot read the manifest: {e}")));
-        let bytes = std::fs::read(path).map_err(|e| cannot_read(&e))?;
+        let bytes =
+            crate::read_plugin_file(path, crate::MAX_MANIFEST_SIZE, "MAX_MANIFEST_SIZE").map_err(|e| match e {
+                crate::Error::Io { source, .. } => cannot_read(&source),
+                other => cannot_read(&other),
+            })?;
         let text = String::from_utf8(bytes).map_err(|e| cannot_read(&e))?;
         let mut manifest = Self::parse(&text).map_err(with_path)?;
         manifest.dir = Some(match path.parent() {
