@@ -48,10 +48,8 @@ impl Decisions {
         match self.storage.clone() {
             Some(storage) => {
                 let (plugin, identity) = (plugin.to_owned(), identity.to_owned());
-                let (decisions, last_identity) = blocking(move || {
-                    Ok((storage.decisions(&plugin, &identity)?, storage.identity(&plugin)?))
-                })
-                .await?;
+                let (decisions, last_identity) =
+                    blocking(move || Ok((storage.decisions(&plugin, &identity)?, storage.identity(&plugin)?))).await?;
                 let decisions = decisions.into_iter().map(|(p, allowed)| (p, decision(allowed))).collect();
                 Ok(Recalled { decisions, last_identity })
             }

@@ -13,16 +13,19 @@ use wasp_protocol::{Address, ApiVersion, ErrorCode, HOST, Permission, WireError,
 use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
+use wasp_runtime::signature::{Seal, read_bundle_manifest};
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, EngineOptions, Grants, Instance, Libraries, Library, Limits, ModuleCache,
+    AuditEvent, AuditKind, Engine, EngineOptions, Grants, Identity, Instance, Libraries, Library, Limits, ModuleCache,
     NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule, Services,
 };
 use wasp_sdk::Plugin;
 
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
+use crate::decisions::Decisions;
+use crate::identity::{Origin, publisher};
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
-use crate::policy::{AskRequest, Decision, Policy};
+use crate::policy::{AskRequest, Decision, IdentityChange, Policy};
 use crate::pool::{InstancePool, MemberRouter};
 use crate::topics::{Event, HostFilter};
 use crate::watch::Watcher;
@@ -317,6 +320,7 @@ impl HostBuilder {
             None => None,
         };
         let http = if self.no_http { None } else { Some(HttpClient::new(self.limits.request_timeout)?) };
+        let decisions = Decisions::new(storage.clone());
         let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
         let broker = Broker::new(self.limits.request_timeout, self.supervision);
         let binary = self.nodes.binary.clone().unwrap_or_else(crate::node::default_binary);
@@ -331,7 +335,7 @@ impl HostBuilder {
                 policy: self.policy,
                 services,
                 config: self.config,
-                decisions: Mutex::default(),
+                decisions,
                 hot_reload: self.hot_reload,
                 debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
                 watcher: OnceLock::new(),
@@ -374,7 +378,7 @@ fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)], limits: &Limi
 /// A plugin of [`Host::load_all`] between its two passes.
 enum Staged {
     /// Validated and compiled, waiting to start.
-    Image(Box<(Manifest, PluginImage)>),
+    Image(Box<(Manifest, PluginImage, Identity)>),
     /// A hybrid plugin, loaded whole in the second pass.
     Hybrid,
 }
@@ -409,8 +413,8 @@ pub(crate) struct Inner {
     policy: Policy,
     services: Services,
     config: HashMap<String, BTreeMap<String, Vec<u8>>>,
-    /// Remembered decisions when the host has no database.
-    decisions: Mutex<HashMap<(String, String), Decision>>,
+    /// Remembered decisions, by plugin name and identity.
+    decisions: Decisions,
     /// Whether plugins loaded from files are watched.
     hot_reload: bool,
     /// Quiet time before a watched plugin reloads.
@@ -440,6 +444,7 @@ pub struct PluginRef {
     granted: Vec<Permission>,
     refused: Vec<Permission>,
     components: Vec<String>,
+    identity: Identity,
 }
 
 /// A plugin validated and compiled once by [`Host::prepare`], ready to
@@ -449,6 +454,8 @@ pub struct PluginRef {
 pub struct Prepared {
     kind: ManifestKind,
     image: PluginImage,
+    /// The identity of its code (unsigned: bytes carry no signature).
+    code: Identity,
 }
 
 impl Prepared {
@@ -468,6 +475,8 @@ struct Decided {
     granted: Vec<Permission>,
     refused: Vec<Permission>,
     grants: Grants,
+    /// Who they were decided for.
+    identity: Identity,
 }
 
 impl PluginRef {
@@ -500,6 +509,13 @@ impl PluginRef {
     /// first (which answers at [`name`](Self::name)): `<name>.<component>`.
     pub fn components(&self) -> &[String] {
         &self.components
+    }
+
+    /// Who the plugin is: the hash of its code, and the trusted publisher
+    /// key that signed its bundle, if one did. Its remembered permission
+    /// decisions belong to this identity (`docs/security.md`, "Identity").
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
@@ -549,21 +565,24 @@ impl Host {
     /// The manifest's requested permissions are decided by the host's
     /// [`Policy`] before the plugin starts.
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let (manifest, entry) = locate(path.as_ref()).await?;
-        self.load_entry(manifest, &entry, Some(path.as_ref())).await
+        let (manifest, entry, seal) = locate(path.as_ref()).await?;
+        self.load_entry(manifest, &entry, Some(path.as_ref()), seal.as_ref()).await
     }
 
     /// [`Host::load`] under another name (the manifest's is ignored).
     pub async fn load_as(&self, name: &str, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let (mut manifest, entry) = locate(path.as_ref()).await?;
+        let (mut manifest, entry, seal) = locate(path.as_ref()).await?;
         name.clone_into(&mut manifest.name);
-        self.load_entry(manifest, &entry, Some(path.as_ref())).await
+        self.load_entry(manifest, &entry, Some(path.as_ref()), seal.as_ref()).await
     }
 
-    /// Loads the plugin a manifest describes, reading its entry file.
+    /// Loads the plugin a manifest describes, reading its entry file. A
+    /// manifest value carries no text to check a signature against: the
+    /// plugin is unsigned (load its folder with [`Host::load`] to have its
+    /// signature checked).
     pub async fn load_manifest(&self, manifest: Manifest) -> Result<PluginRef, Error> {
         if manifest.kind == ManifestKind::Hybrid {
-            return self.load_hybrid(manifest).await;
+            return self.load_hybrid(manifest, None).await;
         }
         let entry = manifest.entry_path().ok_or_else(|| {
             Error::Runtime(wasp_runtime::Error::Internal(format!(
@@ -571,19 +590,25 @@ impl Host {
                 manifest.name
             )))
         })?;
-        self.load_entry(manifest, &entry, None).await
+        self.load_entry(manifest, &entry, None, None).await
     }
 
-    async fn load_entry(&self, manifest: Manifest, entry: &Path, origin: Option<&Path>) -> Result<PluginRef, Error> {
+    async fn load_entry(
+        &self,
+        manifest: Manifest,
+        entry: &Path,
+        origin: Option<&Path>,
+        seal: Option<&Seal>,
+    ) -> Result<PluginRef, Error> {
         if manifest.kind == ManifestKind::Hybrid {
-            return self.load_hybrid(manifest).await;
+            return self.load_hybrid(manifest, seal).await;
         }
         self.check_name(&manifest.name)?;
         let limits = manifest.limits.apply(&self.inner.limits);
         let bytes = read_entry(&manifest.name, entry, manifest.kind, &limits).await?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let origin = origin.map(absolute);
-        let plugin = self.load_image(manifest, bytes, file_name, origin).await?;
+        let plugin = self.load_image(manifest, bytes, file_name, origin, seal).await?;
         self.watch_if_hot(&plugin).await;
         Ok(plugin)
     }
@@ -645,8 +670,8 @@ impl Host {
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(Staged::Hybrid)) => self.load(&path).await,
                 Ok(Ok(Staged::Image(staged))) => {
-                    let (manifest, image) = *staged;
-                    match self.start_image(manifest, image, Some(absolute(&path))).await {
+                    let (manifest, image, identity) = *staged;
+                    match self.start_image(manifest, image, Some(absolute(&path)), identity).await {
                         Ok(plugin) => {
                             self.watch_if_hot(&plugin).await;
                             Ok(plugin)
@@ -663,17 +688,18 @@ impl Host {
     /// The first, parallel half of [`Host::load_all`] for one path: find,
     /// read, validate and compile (holding a permit of `gate` to compile).
     async fn stage(&self, path: &Path, gate: &tokio::sync::Semaphore) -> Result<Staged, Error> {
-        let (manifest, entry) = locate(path).await?;
+        let (manifest, entry, seal) = locate(path).await?;
         if manifest.kind == ManifestKind::Hybrid {
             return Ok(Staged::Hybrid);
         }
         self.check_name(&manifest.name)?;
         let limits = manifest.limits.apply(&self.inner.limits);
         let bytes = read_entry(&manifest.name, &entry, manifest.kind, &limits).await?;
+        let publisher = self.publisher(&manifest.name, seal.as_ref(), &[&bytes])?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let _permit = gate.acquire().await;
-        let image = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
-        Ok(Staged::Image(Box::new((manifest, image))))
+        let (image, code) = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
+        Ok(Staged::Image(Box::new((manifest, image, with_publisher(code, publisher)))))
     }
 
     /// Watches a plugin's files — its `plugin.toml` and its module or
@@ -720,7 +746,7 @@ impl Host {
         }
         let (manifest_file, entry) = match route.origin.as_deref() {
             Some(origin) => {
-                let (manifest, entry) = locate(origin).await?;
+                let (manifest, entry, _) = locate(origin).await?;
                 (manifest.dir.map(|d| d.join(FILE_NAME)), entry)
             }
             None => match (route.manifest.dir.as_deref(), route.manifest.entry_path()) {
@@ -784,7 +810,7 @@ impl Host {
     /// permissions, limits and configuration; its `entry` is not read).
     pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.load_image(manifest, bytes.to_vec(), file_name, None).await
+        self.load_image(manifest, bytes.to_vec(), file_name, None, None).await
     }
 
     /// Validates and compiles a WASM module (or checks and maps a native
@@ -833,8 +859,8 @@ impl Host {
         }
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
-        Ok(Prepared { kind: manifest.kind, image })
+        let (image, code) = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
+        Ok(Prepared { kind: manifest.kind, image, code })
     }
 
     /// Starts a plugin [prepared](Host::prepare) earlier, described by
@@ -852,16 +878,20 @@ impl Host {
                 prepared.kind.as_str()
             )));
         }
-        self.start_image(manifest, prepared.image.clone(), None).await
+        let publisher = self.publisher(&manifest.name, None, &[])?;
+        let identity = with_publisher(prepared.code.clone(), publisher);
+        self.start_image(manifest, prepared.image.clone(), None, identity).await
     }
 
-    /// Validates, then starts, a WASM module or a native library.
+    /// Validates, then starts, a WASM module or a native library (with
+    /// its bundle's seal when read from a folder).
     async fn load_image(
         &self,
         manifest: Manifest,
         bytes: Vec<u8>,
         file_name: Option<String>,
         origin: Option<PathBuf>,
+        seal: Option<&Seal>,
     ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         self.check_name(&name)?;
@@ -871,8 +901,9 @@ impl Host {
             )));
         }
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        self.start_image(manifest, image, origin).await
+        let publisher = self.publisher(&name, seal, &[&bytes])?;
+        let (image, code) = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        self.start_image(manifest, image, origin, with_publisher(code, publisher)).await
     }
 
     /// Starts a validated WASM module or native library: checks the
@@ -882,16 +913,31 @@ impl Host {
         manifest: Manifest,
         image: PluginImage,
         origin: Option<PathBuf>,
+        identity: Identity,
     ) -> Result<PluginRef, Error> {
         self.check_name(&manifest.name)?;
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
-        let decided = self.decide(&manifest).await?;
+        let decided = self.decide(&manifest, &identity).await?;
         self.start(manifest, image, &decided, None, origin).await
     }
 
+    /// The trusted publisher a plugin's code comes from: its bundle's
+    /// signature checked against the policy (`seal` is `None` for bytes
+    /// and manifest values). Refusals and signatures are audited.
+    fn publisher(
+        &self,
+        name: &str,
+        seal: Option<&Seal>,
+        files: &[&[u8]],
+    ) -> Result<Option<wasp_runtime::signature::PublisherKey>, Error> {
+        let origin = seal.map_or(Origin::Unsealed, Origin::Bundle);
+        publisher(&self.inner.policy, name, origin, files, |kind, message| self.audit(name, kind, message))
+    }
+
     /// Validates and prepares one plugin file: compiles a WASM module, or
-    /// checks and maps a native library. A refusal is audited.
+    /// checks and maps a native library; with the identity of its code. A
+    /// refusal is audited.
     async fn image(
         &self,
         name: &str,
@@ -899,7 +945,7 @@ impl Host {
         bytes: Vec<u8>,
         file_name: Option<String>,
         limits: Limits,
-    ) -> Result<PluginImage, Error> {
+    ) -> Result<(PluginImage, Identity), Error> {
         let native = match kind {
             ManifestKind::Wasm => false,
             ManifestKind::Native => true,
@@ -921,7 +967,8 @@ impl Host {
         let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
         let remote = self.inner.nodes.remote.get(name).copied();
         let work = tokio::task::spawn_blocking(move || {
-            if let Some(cluster) = cluster {
+            let code = Identity::of_code(&bytes);
+            let image = if let Some(cluster) = cluster {
                 // Checked here, loaded only in its own process.
                 NativePlugin::check(&task_name, &bytes).map(|()| {
                     PluginImage::Remote(Arc::new(crate::node::NodeImage {
@@ -937,7 +984,8 @@ impl Host {
                 NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
             } else {
                 PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
-            }
+            };
+            image.map(|image| (image, code))
         });
         // A compilation cannot be stopped: past the deadline it finishes
         // on its blocking thread and its result is dropped.
@@ -954,7 +1002,7 @@ impl Host {
     /// Loads a hybrid plugin: every component is validated first, the
     /// permissions are decided once, then each component starts as its own
     /// actor sharing them. If one fails to start, the others are unloaded.
-    async fn load_hybrid(&self, manifest: Manifest) -> Result<PluginRef, Error> {
+    async fn load_hybrid(&self, manifest: Manifest, seal: Option<&Seal>) -> Result<PluginRef, Error> {
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
         let entries = manifest.component_entries();
@@ -962,14 +1010,23 @@ impl Host {
             self.check_name(address)?;
         }
         let limits = manifest.limits.apply(&self.inner.limits);
-        let mut images = Vec::new();
+        let mut files = Vec::new();
         for (address, component, path) in &entries {
-            let bytes = read_entry(address, path, component.kind, &limits).await?;
-            let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
-            let image = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
-            images.push((address.clone(), component.kind, image));
+            files.push(read_entry(address, path, component.kind, &limits).await?);
         }
-        let decided = self.decide(&manifest).await?;
+        let signed: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        let publisher = self.publisher(&manifest.name, seal, &signed)?;
+        let mut images = Vec::new();
+        let mut codes = Vec::new();
+        for ((address, component, path), bytes) in entries.iter().zip(files) {
+            let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            let (image, code) = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
+            images.push((address.clone(), component.kind, image));
+            codes.push((component.name.as_str(), code));
+        }
+        let code = Identity::of_parts(codes.iter().map(|(name, code)| (*name, code)));
+        let identity = with_publisher(code, publisher);
+        let decided = self.decide(&manifest, &identity).await?;
         let family: Arc<str> = Arc::from(manifest.name.as_str());
         let mut started: Vec<PluginRef> = Vec::new();
         for (address, kind, image) in images {
@@ -1021,7 +1078,7 @@ impl Host {
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
-        let decided = self.decide(&manifest).await?;
+        let decided = self.decide(&manifest, &Identity::in_process()).await?;
         self.start(manifest, PluginImage::InProcess(factory), &decided, None, None).await
     }
 
@@ -1033,60 +1090,57 @@ impl Host {
         Ok(())
     }
 
-    /// Every remembered decision about `plugin`, by permission text: one
-    /// read of the database per load.
-    async fn remembered(&self, plugin: &str) -> Result<HashMap<String, Decision>, Error> {
-        let decision = |allowed: bool| if allowed { Decision::Allow } else { Decision::Deny };
-        match self.inner.services.storage.clone() {
-            Some(storage) => {
-                let plugin = plugin.to_owned();
-                let decisions = tokio::task::spawn_blocking(move || storage.decisions(&plugin))
-                    .await
-                    .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
-                Ok(decisions.into_iter().map(|(p, allowed)| (p, decision(allowed))).collect())
-            }
-            None => Ok(lock(&self.inner.decisions)
-                .iter()
-                .filter(|((p, _), _)| p == plugin)
-                .map(|((_, text), d)| (text.clone(), *d))
-                .collect()),
-        }
-    }
-
-    /// Remembers a decision (in the database when there is one).
-    async fn remember(&self, plugin: &str, permission: &Permission, decision: Decision) -> Result<(), Error> {
-        let text = permission.to_string();
-        match self.inner.services.storage.clone() {
-            Some(storage) => {
-                let plugin = plugin.to_owned();
-                tokio::task::spawn_blocking(move || {
-                    storage.record_decision(&plugin, &text, decision == Decision::Allow)
-                })
-                .await
-                .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
-            }
-            None => {
-                lock(&self.inner.decisions).insert((plugin.to_owned(), text), decision);
-            }
-        }
-        Ok(())
+    /// Forgets every remembered permission decision about `plugin`,
+    /// under every identity it had, and the identity last loaded under its
+    /// name: its next load decides everything afresh (asking the user
+    /// again). For a host that refuses plugins whose identity changed
+    /// ([`IdentityChange::Refuse`]), this is how a new release is let in.
+    /// A loaded plugin keeps its permissions until it is reloaded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Wire`] when the host's database fails.
+    pub async fn forget_decisions(&self, plugin: &str) -> Result<(), Error> {
+        self.inner.decisions.forget(plugin).await
     }
 
     fn audit(&self, plugin: &str, kind: AuditKind, message: String) {
         self.inner.broker.record_audit(AuditEvent::new(plugin, kind, message));
     }
 
-    /// Decides each requested permission (see [`Policy`]).
-    async fn decide(&self, manifest: &Manifest) -> Result<Decided, Error> {
+    /// Decides each requested permission (see [`Policy`]) for the plugin
+    /// known as `identity`: decisions remembered about another identity of
+    /// the same name do not apply (`docs/security.md`, "Identity").
+    async fn decide(&self, manifest: &Manifest, identity: &Identity) -> Result<Decided, Error> {
         let name = &manifest.name;
         let policy = &self.inner.policy;
+        let key = identity.key();
+        let recalled = self.inner.decisions.recall(name, key).await?;
+        let previous = recalled.last_identity.filter(|p| p != key);
+        if let Some(previous) = &previous {
+            let message = format!(
+                "plugin `{name}` changed since it last loaded: it was {}, it is now {identity}; \
+                 what was decided about it before does not apply",
+                Identity::abbreviate(previous)
+            );
+            let kind = AuditKind::IdentityChanged { previous: previous.clone(), current: key.to_owned() };
+            self.audit(name, kind, message);
+            if policy.identity_change() == IdentityChange::Refuse {
+                let e = Error::IdentityChanged {
+                    plugin: name.clone(),
+                    previous: previous.clone(),
+                    current: key.to_owned(),
+                };
+                self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
+                return Err(e);
+            }
+        }
         let (mut granted, mut refused) = (Vec::new(), Vec::new());
-        let remembered = if manifest.permissions.is_empty() { HashMap::new() } else { self.remembered(name).await? };
         for wanted in &manifest.permissions {
             let rule = policy.rule(name, wanted);
             let (decision, by) = if rule == Some(Decision::Deny) {
                 (Decision::Deny, "policy")
-            } else if let Some(&d) = remembered.get(&wanted.to_string()) {
+            } else if let Some(&d) = recalled.decisions.get(&wanted.to_string()) {
                 (d, "stored")
             } else if rule == Some(Decision::Allow) {
                 (Decision::Allow, "policy")
@@ -1096,10 +1150,13 @@ impl Host {
                     version: manifest.version.clone(),
                     permission: wanted.clone(),
                     description: manifest.description.clone(),
+                    identity: key.to_owned(),
+                    publisher: identity.publisher.clone(),
+                    previous_identity: previous.clone(),
                 };
                 match policy.ask_about(question).await {
                     Some(Some(d)) => {
-                        self.remember(name, wanted, d).await?;
+                        self.inner.decisions.remember(name, key, wanted, d).await?;
                         (d, "ask")
                     }
                     Some(None) => (Decision::Deny, "unanswered"),
@@ -1120,8 +1177,9 @@ impl Host {
                 }
             }
         }
+        self.inner.decisions.loaded(name, key).await?;
         let grants = Grants::new(granted.iter().cloned());
-        Ok(Decided { granted, refused, grants })
+        Ok(Decided { granted, refused, grants, identity: identity.clone() })
     }
 
     /// Refuses a manifest written for an ABI major version this host does not speak.
@@ -1272,6 +1330,7 @@ impl Host {
             manifest: Arc::new(manifest),
             origin: origin.map(Arc::from),
             pool,
+            identity: decided.identity.clone(),
         };
         match broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => {
@@ -1285,7 +1344,15 @@ impl Host {
             }
         }
         tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), instances = size, "plugin loaded");
-        Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused, components: Vec::new() })
+        Ok(PluginRef {
+            name: name.to_string(),
+            kind: image.kind(),
+            abi,
+            granted,
+            refused,
+            components: Vec::new(),
+            identity: decided.identity.clone(),
+        })
     }
 
     /// What instance `index` of a pool runs in: the plugin's environment,
@@ -1323,7 +1390,7 @@ impl Host {
         let permission: Permission = permission.parse()?;
         let route = self.route(plugin)?;
         route.grants.grant(permission.clone());
-        self.remember(plugin, &permission, Decision::Allow).await?;
+        self.inner.decisions.remember(plugin, route.identity.key(), &permission, Decision::Allow).await?;
         let message = format!("plugin `{plugin}` was granted `{permission}` (host)");
         self.audit(plugin, AuditKind::Granted { permission, by: "host".into() }, message);
         Ok(())
@@ -1340,7 +1407,7 @@ impl Host {
         let covered: Vec<Permission> = route.grants.list().into_iter().filter(|g| permission.covers(g)).collect();
         route.grants.revoke(&permission);
         for p in covered.iter().chain(std::iter::once(&permission)) {
-            self.remember(plugin, p, Decision::Deny).await?;
+            self.inner.decisions.remember(plugin, route.identity.key(), p, Decision::Deny).await?;
         }
         let message = format!("plugin `{plugin}` lost `{permission}` (host)");
         self.audit(plugin, AuditKind::Revoked { permission, by: "host".into() }, message);
@@ -1504,7 +1571,7 @@ impl Host {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         if let Some(origin) = route.origin.as_deref() {
-            let (mut manifest, entry) = locate(origin).await?;
+            let (mut manifest, entry, seal) = locate(origin).await?;
             name.clone_into(&mut manifest.name);
             if manifest.kind == ManifestKind::Hybrid {
                 return Err(Error::Unsupported(format!(
@@ -1515,7 +1582,7 @@ impl Host {
             let limits = manifest.limits.apply(&self.inner.limits);
             let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
             let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-            return self.replace(&route, manifest, bytes, file_name).await;
+            return self.replace(&route, manifest, bytes, file_name, seal.as_ref()).await;
         }
         if route.kind == "in-process" {
             // Same code, fresh instance, state handed over.
@@ -1533,7 +1600,7 @@ impl Host {
                 let limits = manifest.limits.apply(&self.inner.limits);
                 let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
                 let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-                self.replace(&route, manifest, bytes, file_name).await
+                self.replace(&route, manifest, bytes, file_name, None).await
             }
             None => Err(Error::Unsupported(format!(
                 "plugin `{name}` was loaded from bytes; reload it with `Host::reload_bytes`"
@@ -1558,7 +1625,7 @@ impl Host {
             _ => ManifestKind::Wasm,
         };
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.replace(&route, manifest, bytes.to_vec(), file_name).await
+        self.replace(&route, manifest, bytes.to_vec(), file_name, None).await
     }
 
     fn reloadable(&self, name: &str, route: &Route) -> Result<(), Error> {
@@ -1570,20 +1637,23 @@ impl Host {
         Ok(())
     }
 
-    /// Validates and starts new code for a running plugin, then swaps it in.
+    /// Validates and starts new code for a running plugin, then swaps it
+    /// in; its permissions are decided for the new code's identity.
     async fn replace(
         &self,
         route: &Route,
         manifest: Manifest,
         bytes: Vec<u8>,
         file_name: Option<String>,
+        seal: Option<&Seal>,
     ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        let decided = self.decide(&manifest).await?;
+        let publisher = self.publisher(&name, seal, &[&bytes])?;
+        let (image, code) = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        let decided = self.decide(&manifest, &with_publisher(code, publisher)).await?;
         let broker = &self.inner.broker;
         // Between two messages, the actor asks the old instance for its
         // state, starts this code with it, and swaps; the old code runs on
@@ -1600,6 +1670,7 @@ impl Host {
             live.version = Arc::from(manifest.version.as_str());
             live.grants = decided.grants.clone();
             live.manifest = Arc::new(manifest);
+            live.identity = decided.identity.clone();
         }
         let message = format!("plugin `{name}` was reloaded ({})", image.kind());
         self.audit(&name, AuditKind::Reloaded, message);
@@ -1685,6 +1756,7 @@ impl Host {
         PluginRef {
             name: name.to_owned(),
             kind: route.kind,
+            identity: route.identity.clone(),
             abi,
             granted: route.grants.list(),
             refused: Vec::new(),
@@ -1980,8 +2052,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Finds the manifest and the entry file for [`Host::load`].
-async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
+/// Finds the manifest, the entry file and, when there is a manifest file,
+/// the bundle's seal (what its signature covers) for [`Host::load`].
+async fn locate(path: &Path) -> Result<(Manifest, PathBuf, Option<Seal>), Error> {
     let is_dir = tokio::fs::metadata(path).await.map(|m| m.is_dir()).unwrap_or(false);
     let manifest_path = if is_dir {
         Some(path.join(FILE_NAME))
@@ -1991,10 +2064,10 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
         None
     };
     if let Some(manifest_path) = manifest_path {
-        let manifest = read_manifest(manifest_path).await?;
+        let (manifest, seal) = read_manifest(manifest_path).await?;
         if manifest.kind == ManifestKind::Hybrid {
             let dir = manifest.dir.clone().unwrap_or_default();
-            return Ok((manifest, dir));
+            return Ok((manifest, dir, Some(seal)));
         }
         let entry = manifest.entry_path().ok_or_else(|| {
             Error::Runtime(wasp_runtime::Error::Internal(format!(
@@ -2002,16 +2075,16 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
                 manifest.name
             )))
         })?;
-        return Ok((manifest, entry));
+        return Ok((manifest, entry, Some(seal)));
     }
     let beside = path.parent().map(|dir| dir.join(FILE_NAME));
     if let Some(beside) = beside
         && tokio::fs::try_exists(&beside).await.unwrap_or(false)
     {
-        let manifest = read_manifest(beside).await?;
+        let (manifest, seal) = read_manifest(beside).await?;
         let same = |p: &Path| p.file_name() == path.file_name();
         if manifest.entry.as_deref().is_some_and(same) {
-            return Ok((manifest, path.to_owned()));
+            return Ok((manifest, path.to_owned(), Some(seal)));
         }
     }
     let native = path.extension().is_some_and(|e| e == "so" || e == "dll" || e == "dylib");
@@ -2022,7 +2095,7 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
     let mut manifest =
         Manifest::new(&stem).map_err(|e| Error::InvalidName { name: stem.clone(), reason: e.message })?;
     manifest.kind = if native { ManifestKind::Native } else { ManifestKind::Wasm };
-    Ok((manifest, path.to_owned()))
+    Ok((manifest, path.to_owned(), None))
 }
 
 /// Reads a plugin's entry file: a regular file within the size limit of
@@ -2047,9 +2120,18 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-async fn read_manifest(path: PathBuf) -> Result<Manifest, Error> {
-    tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+/// Reads a manifest file with its seal (see [`read_bundle_manifest`]).
+async fn read_manifest(path: PathBuf) -> Result<(Manifest, Seal), Error> {
+    tokio::task::spawn_blocking(move || read_bundle_manifest(&path))
         .await
         .map_err(|e| Error::Actor(format!("manifest task failed: {e}")))?
         .map_err(Error::from)
+}
+
+/// A plugin's identity: its code's, known by its publisher when trusted.
+fn with_publisher(code: Identity, publisher: Option<wasp_runtime::signature::PublisherKey>) -> Identity {
+    match publisher {
+        Some(key) => code.signed_by(key),
+        None => code,
+    }
 }

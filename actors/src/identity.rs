@@ -2,8 +2,8 @@
 //! who published a plugin, as far as the host trusts it.
 
 use wasp_protocol::ErrorCode;
-use wasp_runtime::signature::{PublisherKey, Seal};
 use wasp_runtime::AuditKind;
+use wasp_runtime::signature::{PublisherKey, Seal};
 
 use crate::Error;
 use crate::policy::Policy;
@@ -56,7 +56,10 @@ pub(crate) fn publisher(
     let trusted = policy.trusts(&key);
     let publisher = key.to_string();
     if !trusted && policy.requires_signatures() {
-        return refuse(ErrorCode::PermissionDenied, format!("it is signed by {publisher}, a key the host does not trust"));
+        return refuse(
+            ErrorCode::PermissionDenied,
+            format!("it is signed by {publisher}, a key the host does not trust"),
+        );
     }
     let message = if trusted {
         format!("plugin `{plugin}` is signed by the trusted publisher {publisher}")

@@ -108,6 +108,10 @@ pub struct Manifest {
     /// [`dir`](Self::dir): the plugin's UI panel, whose `index.html` a
     /// Tauri app shows in a sandboxed frame (`ui = "ui"`).
     pub ui: Option<PathBuf>,
+    /// The bundle's publisher signature (`signature = "ed25519:<key>:<signature>"`),
+    /// checked when the plugin loads from its folder: see
+    /// [`signature`](crate::signature) and `docs/manifest.md`.
+    pub signature: Option<String>,
     /// The directory the manifest was read from; `None` when it was parsed
     /// from a string or built in code.
     pub dir: Option<PathBuf>,
@@ -285,6 +289,11 @@ impl ManifestError {
         Self { path: None, line: None, column: None, field, message }
     }
 
+    /// An error about the file `path`, with no line.
+    pub(crate) fn at(path: &Path, field: Option<String>, message: String) -> Self {
+        Self { path: Some(path.to_owned()), ..Self::new(field, message) }
+    }
+
     fn render(&self) -> String {
         let mut out = match &self.path {
             Some(path) => path.display().to_string(),
@@ -338,6 +347,7 @@ impl Manifest {
             config: BTreeMap::new(),
             components: Vec::new(),
             ui: None,
+            signature: None,
             dir: None,
         })
     }
@@ -519,6 +529,12 @@ impl Manifest {
     pub fn to_toml(&self) -> String {
         write::manifest(self)
     }
+}
+
+/// `text` without its `signature` line(s); see
+/// [`crate::signature::unsigned_manifest`].
+pub(crate) fn without_signature(text: &str) -> Result<Vec<u8>, ManifestError> {
+    read::without_signature(text)
 }
 
 fn check_name(name: &str) -> Result<(), String> {

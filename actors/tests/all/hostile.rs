@@ -12,6 +12,7 @@ mod abi;
 mod bundles;
 mod cpu_and_memory;
 mod floods;
+mod identity;
 mod plugins;
 mod probe;
 mod quarantine;

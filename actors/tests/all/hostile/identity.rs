@@ -24,7 +24,8 @@ fn module(release: u32) -> Vec<u8> {
     ))
 }
 
-const MANIFEST: &str = "name = \"notes\"\nversion = \"0.1.0\"\napi = \"1.0\"\nentry = \"notes.wasm\"\npermissions = [\"clock\"]\n";
+const MANIFEST: &str =
+    "name = \"notes\"\nversion = \"0.1.0\"\napi = \"1.0\"\nentry = \"notes.wasm\"\npermissions = [\"clock\"]\n";
 
 /// Writes the bundle `dir/notes` with `module` (unsigned); returns its folder.
 fn bundle(dir: &Path, module: &[u8]) -> PathBuf {
@@ -55,7 +56,7 @@ fn asking(policy: Policy) -> (Policy, Arc<Mutex<Vec<AskRequest>>>) {
     (policy, asked)
 }
 
-fn host(policy: Policy, data: &Path) -> Host {
+fn host_at(policy: Policy, data: &Path) -> Host {
     Host::builder().policy(policy).data_dir(data).no_module_cache().build().unwrap()
 }
 
@@ -63,7 +64,7 @@ fn host(policy: Policy, data: &Path) -> Host {
 async fn another_module_under_a_remembered_name_is_asked_again_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let (policy, asked) = asking(Policy::new());
-    let host = host(policy, &dir.path().join("data"));
+    let host = host_at(policy, &dir.path().join("data"));
     let folder = bundle(dir.path(), &module(1));
     let first = host.load(&folder).await.unwrap();
     assert_eq!(first.granted(), ["clock".parse().unwrap()]);
@@ -96,11 +97,12 @@ async fn another_module_under_a_remembered_name_is_asked_again_and_audited() {
     );
     assert!(changed[0].message.contains("changed"), "{}", changed[0].message);
     host.shutdown().await;
+    drop(host);
 
     // Remembered across restarts, per identity: the first module is known
     // again, and a host that refuses changed plugins refuses a third.
     let (policy, asked) = asking(Policy::new().on_changed_identity(IdentityChange::Refuse));
-    let host = host(policy, &dir.path().join("data"));
+    let host = host_at(policy, &dir.path().join("data"));
     let folder = bundle(dir.path(), &module(3));
     let err = host.load(&folder).await.expect_err("a changed plugin is refused");
     assert!(matches!(err, Error::IdentityChanged { .. }), "{err:?}");
@@ -120,7 +122,7 @@ async fn a_trusted_publisher_keeps_its_decisions_across_releases() {
     let secret = PublisherSecret::from_bytes([42; 32]);
     let key = secret.public_key().to_string();
     let (policy, asked) = asking(Policy::new().trust_publisher(&key).unwrap());
-    let host = host(policy, &dir.path().join("data"));
+    let host = host_at(policy, &dir.path().join("data"));
     let folder = bundle(dir.path(), &module(1));
     sign(&folder, &secret);
     let first = host.load(&folder).await.unwrap();
@@ -151,7 +153,7 @@ async fn a_bundle_changed_after_it_was_signed_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let secret = PublisherSecret::from_bytes([7; 32]);
     let (policy, asked) = asking(Policy::new().trust_publisher(&secret.public_key().to_string()).unwrap());
-    let host = host(policy, &dir.path().join("data"));
+    let host = host_at(policy, &dir.path().join("data"));
     let folder = bundle(dir.path(), &module(1));
     sign(&folder, &secret);
     // Another module behind the publisher's signature.
@@ -178,7 +180,7 @@ async fn a_host_requiring_signatures_refuses_unsigned_and_untrusted_plugins() {
     let trusted = PublisherSecret::from_bytes([1; 32]);
     let stranger = PublisherSecret::from_bytes([2; 32]);
     let policy = Policy::new().trust("*").unwrap().trust_publisher(&trusted.public_key().to_string()).unwrap();
-    let host = host(policy.require_signatures(true), &dir.path().join("data"));
+    let host = host_at(policy.require_signatures(true), &dir.path().join("data"));
     let folder = bundle(dir.path(), &module(1));
     let err = host.load(&folder).await.expect_err("an unsigned bundle is refused");
     assert!(err.to_string().contains("requires signed plugins"), "{err}");

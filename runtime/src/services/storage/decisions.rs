@@ -49,7 +49,13 @@ impl Storage {
     /// # Errors
     ///
     /// An `unavailable` error when the database fails.
-    pub fn record_decision(&self, plugin: &str, identity: &str, permission: &str, allowed: bool) -> Result<(), WireError> {
+    pub fn record_decision(
+        &self,
+        plugin: &str,
+        identity: &str,
+        permission: &str,
+        allowed: bool,
+    ) -> Result<(), WireError> {
         let op = Op::RecordDecision { plugin, permission };
         self.guarded(op, |db| {
             let txn = db.begin_write().map_err(|e| op.fail(e))?;
