@@ -54,6 +54,8 @@ pub(crate) struct Route {
     /// For a plugin running several instances, the pool that spreads its
     /// messages over them (`actor` is then its first instance).
     pub(crate) pool: Option<Arc<InstancePool>>,
+    /// Who it is: its remembered decisions are filed under this identity.
+    pub(crate) identity: wasp_runtime::Identity,
 }
 
 impl Route {

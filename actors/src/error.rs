@@ -47,6 +47,32 @@ pub enum Error {
     /// This host cannot load that kind of plugin.
     #[error("{0}")]
     Unsupported(String),
+    /// A plugin's publisher signature was refused: it does not match the
+    /// bundle, or the policy requires a trusted signature it lacks (or a
+    /// publisher key given to the policy is malformed).
+    #[error("plugin `{plugin}`: {detail}")]
+    Signature {
+        /// The plugin (empty for a malformed key given to the policy).
+        plugin: String,
+        /// `permission_denied`, or `invalid_argument` for a malformed key.
+        code: ErrorCode,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A plugin loaded under a known name with another identity, and the
+    /// policy refuses such changes ([`IdentityChange::Refuse`](crate::IdentityChange::Refuse)).
+    #[error(
+        "plugin `{plugin}` changed: it was {previous} and is now {current}; this host refuses changed plugins \
+         until what it remembers about them is forgotten"
+    )]
+    IdentityChanged {
+        /// The plugin.
+        plugin: String,
+        /// The identity key it had.
+        previous: String,
+        /// The identity key it has now.
+        current: String,
+    },
 }
 
 impl Error {
@@ -62,6 +88,8 @@ impl Error {
             Self::Storage(_) => ErrorCode::Unavailable,
             Self::Wire(e) => e.code,
             Self::NotQuarantined(_) => ErrorCode::InvalidArgument,
+            Self::Signature { code, .. } => *code,
+            Self::IdentityChanged { .. } => ErrorCode::PermissionDenied,
         }
     }
 

@@ -13,20 +13,23 @@ use wasp_protocol::{Address, ApiVersion, ErrorCode, HOST, Permission, WireError,
 use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::services::storage::Storage;
+use wasp_runtime::signature::{Seal, read_bundle_manifest};
 use wasp_runtime::{
-    AuditEvent, AuditKind, Engine, EngineOptions, Family, GrantSet, Grants, Instance, Libraries, Library, Limits,
-    ModuleCache, NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router, Schedule,
-    Services,
+    AuditEvent, AuditKind, Engine, EngineOptions, Family, GrantSet, Grants, Identity, Instance, Libraries, Library,
+    Limits, ModuleCache, NativePlugin, PluginEnv, PluginFactory, PluginImage, PluginKind, Pool, Problem, Router,
+    Schedule, Services,
 };
 use wasp_sdk::Plugin;
 
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg, Replacement};
 use crate::broker::{Broker, Route};
+use crate::decisions::Decisions;
 use crate::exceptions::{self, RefusedBy};
+use crate::identity::{Origin, publisher};
 use crate::mailbox::Mailbox;
 use crate::metrics::{HostMetrics, PluginCounters, PluginInfo, PluginState};
 use crate::namespace;
-use crate::policy::{AskRequest, Decision, Policy};
+use crate::policy::{AskRequest, Decision, IdentityChange, Policy};
 use crate::pool::{InstancePool, MemberRouter};
 use crate::topics::{Event, EventBudget, HostFilter};
 use crate::watch::Watcher;
@@ -344,12 +347,13 @@ impl HostBuilder {
         };
         let pool = Some(Pool::new(self.pool.unwrap_or(DEFAULT_POOL), &self.limits));
         let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache, pool })?;
-        let libraries = compile_libraries(&engine, &self.libraries)?;
+        let libraries = compile_libraries(&engine, &self.libraries, &self.limits)?;
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
         };
         let http = if self.no_http { None } else { Some(HttpClient::new(self.limits.request_timeout)?) };
+        let decisions = Decisions::new(storage.clone());
         let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
         let broker = Broker::new(self.limits.request_timeout, self.supervision);
         let binary = self.nodes.binary.clone().unwrap_or_else(crate::node::default_binary);
@@ -365,7 +369,7 @@ impl HostBuilder {
                 policy: self.policy,
                 services,
                 config: self.config,
-                decisions: Mutex::default(),
+                decisions,
                 admission: Mutex::default(),
                 hot_reload: self.hot_reload,
                 debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
@@ -380,7 +384,7 @@ impl HostBuilder {
 
 /// Reads and compiles the libraries of [`HostBuilder::library`] and
 /// [`HostBuilder::libraries`], in the order given (a folder's files by name).
-fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)]) -> Result<Libraries, Error> {
+fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)], limits: &Limits) -> Result<Libraries, Error> {
     let io = |path: &Path, source: std::io::Error| wasp_runtime::Error::Io { path: path.to_owned(), source };
     let mut files = Vec::new();
     for (path, folder) in sources {
@@ -398,7 +402,7 @@ fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)]) -> Result<Lib
     }
     let mut libraries = Libraries::default();
     for file in files {
-        let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+        let bytes = wasp_runtime::read_plugin_file(&file, limits.max_module_size as u64, "max_module_size")?;
         let library = Library::compile(engine, &file.display().to_string(), &bytes)?;
         tracing::debug!(target: "wasp::library", library = library.name(), version = %library.version(), file = %file.display(), "library ready");
         libraries.add(library)?;
@@ -409,7 +413,7 @@ fn compile_libraries(engine: &Engine, sources: &[(PathBuf, bool)]) -> Result<Lib
 /// A plugin of [`Host::load_all`] between its two passes.
 enum Staged {
     /// Validated and compiled, waiting to start.
-    Image(Box<(Manifest, PluginImage)>),
+    Image(Box<(Manifest, PluginImage, Identity)>),
     /// A hybrid plugin, loaded whole in the second pass.
     Hybrid,
 }
@@ -445,8 +449,8 @@ pub(crate) struct Inner {
     policy: Policy,
     services: Services,
     config: HashMap<String, BTreeMap<String, Vec<u8>>>,
-    /// Remembered decisions when the host has no database.
-    decisions: Mutex<HashMap<(String, String), Decision>>,
+    /// Remembered decisions, by plugin name and identity.
+    decisions: Decisions,
     /// Held while a plugin's route is checked and registered ([`Host::admit`]).
     admission: Mutex<()>,
     /// Whether plugins loaded from files are watched.
@@ -478,6 +482,7 @@ pub struct PluginRef {
     granted: Vec<Permission>,
     refused: Vec<Permission>,
     components: Vec<String>,
+    identity: Identity,
 }
 
 /// A plugin validated and compiled once by [`Host::prepare`], ready to
@@ -487,6 +492,8 @@ pub struct PluginRef {
 pub struct Prepared {
     kind: ManifestKind,
     image: PluginImage,
+    /// The identity of its code (unsigned: bytes carry no signature).
+    code: Identity,
 }
 
 impl Prepared {
@@ -506,6 +513,8 @@ struct Decided {
     granted: Vec<Permission>,
     refused: Vec<Permission>,
     grants: Grants,
+    /// Who they were decided for.
+    identity: Identity,
 }
 
 impl PluginRef {
@@ -538,6 +547,13 @@ impl PluginRef {
     /// first (which answers at [`name`](Self::name)): `<name>.<component>`.
     pub fn components(&self) -> &[String] {
         &self.components
+    }
+
+    /// Who the plugin is: the hash of its code, and the trusted publisher
+    /// key that signed its bundle, if one did. Its remembered permission
+    /// decisions belong to this identity (`docs/security.md`, "Identity").
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
@@ -593,21 +609,24 @@ impl Host {
     /// The manifest's requested permissions are decided by the host's
     /// [`Policy`] before the plugin starts.
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let (manifest, entry) = locate(path.as_ref()).await?;
-        self.load_entry(manifest, &entry, Some(path.as_ref())).await
+        let (manifest, entry, seal) = locate(path.as_ref()).await?;
+        self.load_entry(manifest, &entry, Some(path.as_ref()), seal.as_ref()).await
     }
 
     /// [`Host::load`] under another name (the manifest's is ignored).
     pub async fn load_as(&self, name: &str, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let (mut manifest, entry) = locate(path.as_ref()).await?;
+        let (mut manifest, entry, seal) = locate(path.as_ref()).await?;
         name.clone_into(&mut manifest.name);
-        self.load_entry(manifest, &entry, Some(path.as_ref())).await
+        self.load_entry(manifest, &entry, Some(path.as_ref()), seal.as_ref()).await
     }
 
-    /// Loads the plugin a manifest describes, reading its entry file.
+    /// Loads the plugin a manifest describes, reading its entry file. A
+    /// manifest value carries no text to check a signature against: the
+    /// plugin is unsigned (load its folder with [`Host::load`] to have its
+    /// signature checked).
     pub async fn load_manifest(&self, manifest: Manifest) -> Result<PluginRef, Error> {
         if manifest.kind == ManifestKind::Hybrid {
-            return self.load_hybrid(manifest).await;
+            return self.load_hybrid(manifest, None).await;
         }
         let entry = manifest.entry_path().ok_or_else(|| {
             Error::Runtime(wasp_runtime::Error::Internal(format!(
@@ -615,18 +634,25 @@ impl Host {
                 manifest.name
             )))
         })?;
-        self.load_entry(manifest, &entry, None).await
+        self.load_entry(manifest, &entry, None, None).await
     }
 
-    async fn load_entry(&self, manifest: Manifest, entry: &Path, origin: Option<&Path>) -> Result<PluginRef, Error> {
+    async fn load_entry(
+        &self,
+        manifest: Manifest,
+        entry: &Path,
+        origin: Option<&Path>,
+        seal: Option<&Seal>,
+    ) -> Result<PluginRef, Error> {
         if manifest.kind == ManifestKind::Hybrid {
-            return self.load_hybrid(manifest).await;
+            return self.load_hybrid(manifest, seal).await;
         }
         self.check_name(&manifest.name)?;
-        let bytes = read_entry(entry).await?;
+        let limits = manifest.limits.apply(&self.inner.limits);
+        let bytes = read_entry(&manifest.name, entry, manifest.kind, &limits).await?;
         let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let origin = origin.map(absolute);
-        let plugin = self.load_image(manifest, bytes, file_name, origin).await?;
+        let plugin = self.load_image(manifest, bytes, file_name, origin, seal).await?;
         self.watch_if_hot(&plugin).await;
         Ok(plugin)
     }
@@ -643,13 +669,18 @@ impl Host {
     /// Loads several plugins, each as [`Host::load`] would, and returns each
     /// path with its outcome, in the order given.
     ///
-    /// Their files are read, validated and compiled in parallel (as many at
-    /// once as the machine has cores; a plugin found in the
-    /// [module cache](HostBuilder::module_cache) is not compiled at all);
-    /// then they start one after another in the order given, so a plugin
-    /// that talks to an earlier one in `on_load` finds it running, as with
-    /// successive [`Host::load`] calls. Hybrid plugins are loaded in that
-    /// second pass. One plugin failing does not stop the others.
+    /// Their files are read, validated and compiled in parallel (as many
+    /// compiled at once as the machine has cores; a plugin found in the
+    /// [module cache](HostBuilder::module_cache) is not compiled at all),
+    /// each within [`Limits::load_timeout`]; each then starts as soon as it
+    /// and every plugin before it are ready, in the order given, so a
+    /// plugin that talks to an earlier one in `on_load` finds it running,
+    /// as with successive [`Host::load`] calls. Hybrid plugins are loaded
+    /// in that second pass. One plugin failing does not stop the others,
+    /// and one slow to read or compile holds up those after it for at most
+    /// `load_timeout`, when it fails with
+    /// [`LoadTimedOut`](wasp_runtime::Error::LoadTimedOut); a file that
+    /// could block a reader (a FIFO, a device) is refused at once.
     pub async fn load_all<P: AsRef<Path>>(
         &self,
         paths: impl IntoIterator<Item = P>,
@@ -657,30 +688,34 @@ impl Host {
         let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
         let permits = std::thread::available_parallelism().map_or(2, usize::from);
         let gate = Arc::new(tokio::sync::Semaphore::new(permits));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, path) in paths.iter().enumerate() {
+        let limit = self.inner.limits.load_timeout;
+        let mut staging = Vec::with_capacity(paths.len());
+        for path in &paths {
             let (host, path, gate) = (self.clone(), path.clone(), gate.clone());
-            tasks.spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                (index, host.stage(&path).await)
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(async move {
+                let staged = match tokio::time::timeout(limit, host.stage(&path, &gate)).await {
+                    Ok(staged) => staged,
+                    Err(_) => {
+                        let plugin = path.display().to_string();
+                        let e = wasp_runtime::Error::LoadTimedOut { plugin: plugin.clone(), limit };
+                        host.audit(&plugin, AuditKind::LoadRefused { code: e.code() }, format!("{e}"));
+                        Err(e.into())
+                    }
+                };
+                let _ = tx.send(staged);
             });
-        }
-        let mut staged: Vec<Option<Result<Staged, Error>>> = paths.iter().map(|_| None).collect();
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok((index, outcome)) => staged[index] = Some(outcome),
-                Err(e) => tracing::error!(target: "wasp::load", "a load task failed: {e}"),
-            }
+            staging.push(rx);
         }
         let mut outcomes = Vec::with_capacity(paths.len());
-        for (path, staged) in paths.into_iter().zip(staged) {
-            let outcome = match staged {
-                None => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
-                Some(Err(e)) => Err(e),
-                Some(Ok(Staged::Hybrid)) => self.load(&path).await,
-                Some(Ok(Staged::Image(staged))) => {
-                    let (manifest, image) = *staged;
-                    match self.start_image(manifest, image, Some(absolute(&path))).await {
+        for (path, staged) in paths.into_iter().zip(staging) {
+            let outcome = match staged.await {
+                Err(_) => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(Staged::Hybrid)) => self.load(&path).await,
+                Ok(Ok(Staged::Image(staged))) => {
+                    let (manifest, image, identity) = *staged;
+                    match self.start_image(manifest, image, Some(absolute(&path)), identity).await {
                         Ok(plugin) => {
                             self.watch_if_hot(&plugin).await;
                             Ok(plugin)
@@ -695,18 +730,20 @@ impl Host {
     }
 
     /// The first, parallel half of [`Host::load_all`] for one path: find,
-    /// read, validate and compile.
-    async fn stage(&self, path: &Path) -> Result<Staged, Error> {
-        let (manifest, entry) = locate(path).await?;
+    /// read, validate and compile (holding a permit of `gate` to compile).
+    async fn stage(&self, path: &Path, gate: &tokio::sync::Semaphore) -> Result<Staged, Error> {
+        let (manifest, entry, seal) = locate(path).await?;
         if manifest.kind == ManifestKind::Hybrid {
             return Ok(Staged::Hybrid);
         }
         self.check_name(&manifest.name)?;
-        let bytes = read_entry(&entry).await?;
-        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
-        Ok(Staged::Image(Box::new((manifest, image))))
+        let bytes = read_entry(&manifest.name, &entry, manifest.kind, &limits).await?;
+        let publisher = self.publisher(&manifest.name, seal.as_ref(), &[&bytes])?;
+        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
+        let _permit = gate.acquire().await;
+        let (image, code) = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
+        Ok(Staged::Image(Box::new((manifest, image, with_publisher(code, publisher)))))
     }
 
     /// Watches a plugin's files — its `plugin.toml` and its module or
@@ -753,7 +790,7 @@ impl Host {
         }
         let (manifest_file, entry) = match route.origin.as_deref() {
             Some(origin) => {
-                let (manifest, entry) = locate(origin).await?;
+                let (manifest, entry, _) = locate(origin).await?;
                 (manifest.dir.map(|d| d.join(FILE_NAME)), entry)
             }
             None => match (route.manifest.dir.as_deref(), route.manifest.entry_path()) {
@@ -817,7 +854,7 @@ impl Host {
     /// permissions, limits and configuration; its `entry` is not read).
     pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.load_image(manifest, bytes.to_vec(), file_name, None).await
+        self.load_image(manifest, bytes.to_vec(), file_name, None, None).await
     }
 
     /// Validates and compiles a WASM module (or checks and maps a native
@@ -866,8 +903,8 @@ impl Host {
         }
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
-        Ok(Prepared { kind: manifest.kind, image })
+        let (image, code) = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
+        Ok(Prepared { kind: manifest.kind, image, code })
     }
 
     /// Starts a plugin [prepared](Host::prepare) earlier, described by
@@ -885,16 +922,20 @@ impl Host {
                 prepared.kind.as_str()
             )));
         }
-        self.start_image(manifest, prepared.image.clone(), None).await
+        let publisher = self.publisher(&manifest.name, None, &[])?;
+        let identity = with_publisher(prepared.code.clone(), publisher);
+        self.start_image(manifest, prepared.image.clone(), None, identity).await
     }
 
-    /// Validates, then starts, a WASM module or a native library.
+    /// Validates, then starts, a WASM module or a native library (with
+    /// its bundle's seal when read from a folder).
     async fn load_image(
         &self,
         manifest: Manifest,
         bytes: Vec<u8>,
         file_name: Option<String>,
         origin: Option<PathBuf>,
+        seal: Option<&Seal>,
     ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         self.check_name(&name)?;
@@ -904,8 +945,9 @@ impl Host {
             )));
         }
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        self.start_image(manifest, image, origin).await
+        let publisher = self.publisher(&name, seal, &[&bytes])?;
+        let (image, code) = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        self.start_image(manifest, image, origin, with_publisher(code, publisher)).await
     }
 
     /// Starts a validated WASM module or native library: checks the
@@ -915,16 +957,31 @@ impl Host {
         manifest: Manifest,
         image: PluginImage,
         origin: Option<PathBuf>,
+        identity: Identity,
     ) -> Result<PluginRef, Error> {
         self.check_name(&manifest.name)?;
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
-        let decided = self.decide(&manifest).await?;
+        let decided = self.decide(&manifest, &identity).await?;
         self.start(manifest, image, &decided, None, origin).await
     }
 
+    /// The trusted publisher a plugin's code comes from: its bundle's
+    /// signature checked against the policy (`seal` is `None` for bytes
+    /// and manifest values). Refusals and signatures are audited.
+    fn publisher(
+        &self,
+        name: &str,
+        seal: Option<&Seal>,
+        files: &[&[u8]],
+    ) -> Result<Option<wasp_runtime::signature::PublisherKey>, Error> {
+        let origin = seal.map_or(Origin::Unsealed, Origin::Bundle);
+        publisher(&self.inner.policy, name, origin, files, |kind, message| self.audit(name, kind, message))
+    }
+
     /// Validates and prepares one plugin file: compiles a WASM module, or
-    /// checks and maps a native library. A refusal is audited.
+    /// checks and maps a native library; with the identity of its code. A
+    /// refusal is audited.
     async fn image(
         &self,
         name: &str,
@@ -932,7 +989,7 @@ impl Host {
         bytes: Vec<u8>,
         file_name: Option<String>,
         limits: Limits,
-    ) -> Result<PluginImage, Error> {
+    ) -> Result<(PluginImage, Identity), Error> {
         let native = match kind {
             ManifestKind::Wasm => false,
             ManifestKind::Native => true,
@@ -947,13 +1004,15 @@ impl Host {
             if native { format!("{DLL_PREFIX}{name}{DLL_SUFFIX}") } else { format!("{name}.wasm") }
         });
         let engine = self.inner.engine.clone();
+        let timeout = limits.load_timeout;
         // Compiling (or mapping a library) takes milliseconds of CPU and
         // file I/O: keep it off the async workers.
         let task_name = name.to_owned();
         let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
         let remote = self.inner.nodes.remote.get(name).copied();
-        let image = tokio::task::spawn_blocking(move || {
-            if let Some(cluster) = cluster {
+        let work = tokio::task::spawn_blocking(move || {
+            let code = Identity::of_code(&bytes);
+            let image = if let Some(cluster) = cluster {
                 // Checked here, loaded only in its own process.
                 NativePlugin::check(&task_name, &bytes).map(|()| {
                     PluginImage::Remote(Arc::new(crate::node::NodeImage {
@@ -969,10 +1028,15 @@ impl Host {
                 NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
             } else {
                 PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
-            }
-        })
-        .await
-        .map_err(|e| Error::Actor(format!("load task failed: {e}")))?;
+            };
+            image.map(|image| (image, code))
+        });
+        // A compilation cannot be stopped: past the deadline it finishes
+        // on its blocking thread and its result is dropped.
+        let image = match tokio::time::timeout(timeout, work).await {
+            Ok(done) => done.map_err(|e| Error::Actor(format!("load task failed: {e}")))?,
+            Err(_) => Err(wasp_runtime::Error::LoadTimedOut { plugin: name.to_owned(), limit: timeout }),
+        };
         image.map_err(|e| {
             self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
             e.into()
@@ -982,7 +1046,7 @@ impl Host {
     /// Loads a hybrid plugin: every component is validated first, the
     /// permissions are decided once, then each component starts as its own
     /// actor sharing them. If one fails to start, the others are unloaded.
-    async fn load_hybrid(&self, manifest: Manifest) -> Result<PluginRef, Error> {
+    async fn load_hybrid(&self, manifest: Manifest, seal: Option<&Seal>) -> Result<PluginRef, Error> {
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
         let entries = manifest.component_entries();
@@ -991,15 +1055,23 @@ impl Host {
             self.check_name_in(address, Some(&family))?;
         }
         let limits = manifest.limits.apply(&self.inner.limits);
-        let mut images = Vec::new();
+        let mut files = Vec::new();
         for (address, component, path) in &entries {
-            let bytes =
-                tokio::fs::read(path).await.map_err(|source| wasp_runtime::Error::Io { path: path.clone(), source })?;
-            let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
-            let image = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
-            images.push((address.clone(), component.kind, image));
+            files.push(read_entry(address, path, component.kind, &limits).await?);
         }
-        let decided = self.decide(&manifest).await?;
+        let signed: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        let publisher = self.publisher(&manifest.name, seal, &signed)?;
+        let mut images = Vec::new();
+        let mut codes = Vec::new();
+        for ((address, component, path), bytes) in entries.iter().zip(files) {
+            let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            let (image, code) = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
+            images.push((address.clone(), component.kind, image));
+            codes.push((component.name.as_str(), code));
+        }
+        let code = Identity::of_parts(codes.iter().map(|(name, code)| (*name, code)));
+        let identity = with_publisher(code, publisher);
+        let decided = self.decide(&manifest, &identity).await?;
         let mut started: Vec<PluginRef> = Vec::new();
         for (address, kind, image) in images {
             let mut part = manifest.clone();
@@ -1050,7 +1122,7 @@ impl Host {
         let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
-        let decided = self.decide(&manifest).await?;
+        let decided = self.decide(&manifest, &Identity::in_process()).await?;
         self.start(manifest, PluginImage::InProcess(factory), &decided, None, None).await
     }
 
@@ -1096,60 +1168,57 @@ impl Host {
         }
     }
 
-    /// Every remembered decision about `plugin`, by permission text: one
-    /// read of the database per load.
-    async fn remembered(&self, plugin: &str) -> Result<HashMap<String, Decision>, Error> {
-        let decision = |allowed: bool| if allowed { Decision::Allow } else { Decision::Deny };
-        match self.inner.services.storage.clone() {
-            Some(storage) => {
-                let plugin = plugin.to_owned();
-                let decisions = tokio::task::spawn_blocking(move || storage.decisions(&plugin))
-                    .await
-                    .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
-                Ok(decisions.into_iter().map(|(p, allowed)| (p, decision(allowed))).collect())
-            }
-            None => Ok(lock(&self.inner.decisions)
-                .iter()
-                .filter(|((p, _), _)| p == plugin)
-                .map(|((_, text), d)| (text.clone(), *d))
-                .collect()),
-        }
-    }
-
-    /// Remembers a decision (in the database when there is one).
-    async fn remember(&self, plugin: &str, permission: &Permission, decision: Decision) -> Result<(), Error> {
-        let text = permission.to_string();
-        match self.inner.services.storage.clone() {
-            Some(storage) => {
-                let plugin = plugin.to_owned();
-                tokio::task::spawn_blocking(move || {
-                    storage.record_decision(&plugin, &text, decision == Decision::Allow)
-                })
-                .await
-                .map_err(|e| Error::Actor(format!("storage task failed: {e}")))??;
-            }
-            None => {
-                lock(&self.inner.decisions).insert((plugin.to_owned(), text), decision);
-            }
-        }
-        Ok(())
+    /// Forgets every remembered permission decision about `plugin`,
+    /// under every identity it had, and the identity last loaded under its
+    /// name: its next load decides everything afresh (asking the user
+    /// again). For a host that refuses plugins whose identity changed
+    /// ([`IdentityChange::Refuse`]), this is how a new release is let in.
+    /// A loaded plugin keeps its permissions until it is reloaded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Wire`] when the host's database fails.
+    pub async fn forget_decisions(&self, plugin: &str) -> Result<(), Error> {
+        self.inner.decisions.forget(plugin).await
     }
 
     fn audit(&self, plugin: &str, kind: AuditKind, message: String) {
         self.inner.broker.record_audit(AuditEvent::new(plugin, kind, message));
     }
 
-    /// Decides each requested permission (see [`Policy`]).
-    async fn decide(&self, manifest: &Manifest) -> Result<Decided, Error> {
+    /// Decides each requested permission (see [`Policy`]) for the plugin
+    /// known as `identity`: decisions remembered about another identity of
+    /// the same name do not apply (`docs/security.md`, "Identity").
+    async fn decide(&self, manifest: &Manifest, identity: &Identity) -> Result<Decided, Error> {
         let name = &manifest.name;
         let policy = &self.inner.policy;
+        let key = identity.key();
+        let recalled = self.inner.decisions.recall(name, key).await?;
+        let previous = recalled.last_identity.filter(|p| p != key);
+        if let Some(previous) = &previous {
+            let message = format!(
+                "plugin `{name}` changed since it last loaded: it was {}, it is now {identity}; \
+                 what was decided about it before does not apply",
+                Identity::abbreviate(previous)
+            );
+            let kind = AuditKind::IdentityChanged { previous: previous.clone(), current: key.to_owned() };
+            self.audit(name, kind, message);
+            if policy.identity_change() == IdentityChange::Refuse {
+                let e = Error::IdentityChanged {
+                    plugin: name.clone(),
+                    previous: previous.clone(),
+                    current: key.to_owned(),
+                };
+                self.audit(name, AuditKind::LoadRefused { code: e.code() }, format!("plugin `{name}` refused: {e}"));
+                return Err(e);
+            }
+        }
         let (mut granted, mut refused) = (Vec::new(), Vec::new());
-        let remembered = if manifest.permissions.is_empty() { HashMap::new() } else { self.remembered(name).await? };
         for wanted in &manifest.permissions {
             let rule = policy.rule(name, wanted);
             let (decision, by) = if rule == Some(Decision::Deny) {
                 (Decision::Deny, "policy")
-            } else if let Some(&d) = remembered.get(&wanted.to_string()) {
+            } else if let Some(&d) = recalled.decisions.get(&wanted.to_string()) {
                 (d, "stored")
             } else if rule == Some(Decision::Allow) {
                 (Decision::Allow, "policy")
@@ -1159,10 +1228,13 @@ impl Host {
                     version: manifest.version.clone(),
                     permission: wanted.clone(),
                     description: manifest.description.clone(),
+                    identity: key.to_owned(),
+                    publisher: identity.publisher.clone(),
+                    previous_identity: previous.clone(),
                 };
                 match policy.ask_about(question).await {
                     Some(Some(d)) => {
-                        self.remember(name, wanted, d).await?;
+                        self.inner.decisions.remember(name, key, wanted, d).await?;
                         (d, "ask")
                     }
                     Some(None) => (Decision::Deny, "unanswered"),
@@ -1183,9 +1255,10 @@ impl Host {
                 }
             }
         }
-        let excepted = self.narrow(name, &mut granted, &mut refused, &remembered);
+        self.inner.decisions.loaded(name, key).await?;
+        let excepted = self.narrow(name, &mut granted, &mut refused, &recalled.decisions);
         let grants = Grants::from_set(GrantSet::new(granted.clone(), excepted));
-        Ok(Decided { granted, refused, grants })
+        Ok(Decided { granted, refused, grants, identity: identity.clone() })
     }
 
     /// The refusals narrower than a granted permission — remembered ones
@@ -1373,6 +1446,7 @@ impl Host {
             manifest: Arc::new(manifest),
             origin: origin.map(Arc::from),
             pool,
+            identity: decided.identity.clone(),
         };
         if let Err(e) = self.admit(&name, route) {
             for actor in &actors {
@@ -1386,7 +1460,15 @@ impl Host {
             return Err(e);
         }
         tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), instances = size, "plugin loaded");
-        Ok(PluginRef { name: name.to_string(), kind: image.kind(), abi, granted, refused, components: Vec::new() })
+        Ok(PluginRef {
+            name: name.to_string(),
+            kind: image.kind(),
+            abi,
+            granted,
+            refused,
+            components: Vec::new(),
+            identity: decided.identity.clone(),
+        })
     }
 
     /// What instance `index` of a pool runs in: the plugin's environment,
@@ -1436,16 +1518,20 @@ impl Host {
         let identity = route.family.as_ref().map_or(plugin, Family::name);
         route.grants.grant(permission.clone());
         // Refusals it overrides must not come back at the next load.
+        let key = route.identity.key();
         let overridden: Vec<Permission> = self
-            .remembered(identity)
+            .inner
+            .decisions
+            .recall(identity, key)
             .await?
+            .decisions
             .into_iter()
             .filter(|(_, decision)| *decision == Decision::Deny)
             .filter_map(|(text, _)| text.parse::<Permission>().ok())
             .filter(|p| permission.covers(p))
             .collect();
         for p in overridden.iter().chain(std::iter::once(&permission)) {
-            self.remember(identity, p, Decision::Allow).await?;
+            self.inner.decisions.remember(identity, key, p, Decision::Allow).await?;
         }
         let message = format!("plugin `{plugin}` was granted `{permission}` (host)");
         self.audit(plugin, AuditKind::Granted { permission, by: "host".into() }, message);
@@ -1476,7 +1562,7 @@ impl Host {
         let identity = route.family.as_ref().map_or(plugin, Family::name);
         let revocation = route.grants.revoke(&permission)?;
         for p in revocation.removed.iter().chain(std::iter::once(&permission)) {
-            self.remember(identity, p, Decision::Deny).await?;
+            self.inner.decisions.remember(identity, route.identity.key(), p, Decision::Deny).await?;
         }
         let list = |ps: &[Permission]| ps.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
         let message = match (&revocation.removed[..], &revocation.narrowed[..]) {
@@ -1665,7 +1751,7 @@ impl Host {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         if let Some(origin) = route.origin.as_deref() {
-            let (mut manifest, entry) = locate(origin).await?;
+            let (mut manifest, entry, seal) = locate(origin).await?;
             name.clone_into(&mut manifest.name);
             if manifest.kind == ManifestKind::Hybrid {
                 return Err(Error::Unsupported(format!(
@@ -1673,9 +1759,10 @@ impl Host {
                     origin.display()
                 )));
             }
-            let bytes = read_entry(&entry).await?;
+            let limits = manifest.limits.apply(&self.inner.limits);
+            let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
             let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-            return self.replace(&route, manifest, bytes, file_name).await;
+            return self.replace(&route, manifest, bytes, file_name, seal.as_ref()).await;
         }
         if route.kind == "in-process" {
             // Same code, fresh instance, state handed over.
@@ -1690,9 +1777,10 @@ impl Host {
         let manifest = (*route.manifest).clone();
         match manifest.entry_path().filter(|_| manifest.dir.is_some()) {
             Some(entry) => {
-                let bytes = read_entry(&entry).await?;
+                let limits = manifest.limits.apply(&self.inner.limits);
+                let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
                 let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-                self.replace(&route, manifest, bytes, file_name).await
+                self.replace(&route, manifest, bytes, file_name, None).await
             }
             None => Err(Error::Unsupported(format!(
                 "plugin `{name}` was loaded from bytes; reload it with `Host::reload_bytes`"
@@ -1717,7 +1805,7 @@ impl Host {
             _ => ManifestKind::Wasm,
         };
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.replace(&route, manifest, bytes.to_vec(), file_name).await
+        self.replace(&route, manifest, bytes.to_vec(), file_name, None).await
     }
 
     fn reloadable(&self, name: &str, route: &Route) -> Result<(), Error> {
@@ -1730,20 +1818,23 @@ impl Host {
         Ok(())
     }
 
-    /// Validates and starts new code for a running plugin, then swaps it in.
+    /// Validates and starts new code for a running plugin, then swaps it
+    /// in; its permissions are decided for the new code's identity.
     async fn replace(
         &self,
         route: &Route,
         manifest: Manifest,
         bytes: Vec<u8>,
         file_name: Option<String>,
+        seal: Option<&Seal>,
     ) -> Result<PluginRef, Error> {
         let name = manifest.name.clone();
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
         let limits = manifest.limits.apply(&self.inner.limits);
-        let image = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        let decided = self.decide(&manifest).await?;
+        let publisher = self.publisher(&name, seal, &[&bytes])?;
+        let (image, code) = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
+        let decided = self.decide(&manifest, &with_publisher(code, publisher)).await?;
         let broker = &self.inner.broker;
         // Between two messages, the actor asks the old instance for its
         // state, starts this code with it, and swaps; the old code runs on
@@ -1760,6 +1851,7 @@ impl Host {
             live.version = Arc::from(manifest.version.as_str());
             live.grants = decided.grants.clone();
             live.manifest = Arc::new(manifest);
+            live.identity = decided.identity.clone();
         }
         let message = format!("plugin `{name}` was reloaded ({})", image.kind());
         self.audit(&name, AuditKind::Reloaded, message);
@@ -1845,6 +1937,7 @@ impl Host {
         PluginRef {
             name: name.to_owned(),
             kind: route.kind,
+            identity: route.identity.clone(),
             abi,
             granted: route.grants.list(),
             refused: Vec::new(),
@@ -2161,8 +2254,9 @@ fn check_address(to: &str) -> Result<(), WireError> {
     Address::parse(to).map(drop).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad address: {e}")))
 }
 
-/// Finds the manifest and the entry file for [`Host::load`].
-async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
+/// Finds the manifest, the entry file and, when there is a manifest file,
+/// the bundle's seal (what its signature covers) for [`Host::load`].
+async fn locate(path: &Path) -> Result<(Manifest, PathBuf, Option<Seal>), Error> {
     let is_dir = tokio::fs::metadata(path).await.map(|m| m.is_dir()).unwrap_or(false);
     let manifest_path = if is_dir {
         Some(path.join(FILE_NAME))
@@ -2172,10 +2266,10 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
         None
     };
     if let Some(manifest_path) = manifest_path {
-        let manifest = read_manifest(manifest_path).await?;
+        let (manifest, seal) = read_manifest(manifest_path).await?;
         if manifest.kind == ManifestKind::Hybrid {
             let dir = manifest.dir.clone().unwrap_or_default();
-            return Ok((manifest, dir));
+            return Ok((manifest, dir, Some(seal)));
         }
         let entry = manifest.entry_path().ok_or_else(|| {
             Error::Runtime(wasp_runtime::Error::Internal(format!(
@@ -2183,16 +2277,16 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
                 manifest.name
             )))
         })?;
-        return Ok((manifest, entry));
+        return Ok((manifest, entry, Some(seal)));
     }
     let beside = path.parent().map(|dir| dir.join(FILE_NAME));
     if let Some(beside) = beside
         && tokio::fs::try_exists(&beside).await.unwrap_or(false)
     {
-        let manifest = read_manifest(beside).await?;
+        let (manifest, seal) = read_manifest(beside).await?;
         let same = |p: &Path| p.file_name() == path.file_name();
         if manifest.entry.as_deref().is_some_and(same) {
-            return Ok((manifest, path.to_owned()));
+            return Ok((manifest, path.to_owned(), Some(seal)));
         }
     }
     let native = path.extension().is_some_and(|e| e == "so" || e == "dll" || e == "dylib");
@@ -2203,12 +2297,23 @@ async fn locate(path: &Path) -> Result<(Manifest, PathBuf), Error> {
     let mut manifest =
         Manifest::new(&stem).map_err(|e| Error::InvalidName { name: stem.clone(), reason: e.message })?;
     manifest.kind = if native { ManifestKind::Native } else { ManifestKind::Wasm };
-    Ok((manifest, path.to_owned()))
+    Ok((manifest, path.to_owned(), None))
 }
 
-/// Reads a plugin's entry file.
-async fn read_entry(entry: &Path) -> Result<Vec<u8>, Error> {
-    tokio::fs::read(entry).await.map_err(|source| wasp_runtime::Error::Io { path: entry.to_owned(), source }.into())
+/// Reads a plugin's entry file: a regular file within the size limit of
+/// its kind, read within `load_timeout`.
+async fn read_entry(plugin: &str, entry: &Path, kind: ManifestKind, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let (limit, limit_name) = match kind {
+        ManifestKind::Native => (limits.max_native_size, "max_native_size"),
+        _ => (limits.max_module_size, "max_module_size"),
+    };
+    let read = wasp_runtime::read_plugin_file_async(entry, limit as u64, limit_name);
+    match tokio::time::timeout(limits.load_timeout, read).await {
+        Ok(bytes) => Ok(bytes?),
+        Err(_) => {
+            Err(wasp_runtime::Error::LoadTimedOut { plugin: plugin.to_owned(), limit: limits.load_timeout }.into())
+        }
+    }
 }
 
 /// `path` made absolute against the working directory, so a later reload
@@ -2217,9 +2322,18 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-async fn read_manifest(path: PathBuf) -> Result<Manifest, Error> {
-    tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+/// Reads a manifest file with its seal (see [`read_bundle_manifest`]).
+async fn read_manifest(path: PathBuf) -> Result<(Manifest, Seal), Error> {
+    tokio::task::spawn_blocking(move || read_bundle_manifest(&path))
         .await
         .map_err(|e| Error::Actor(format!("manifest task failed: {e}")))?
         .map_err(Error::from)
+}
+
+/// A plugin's identity: its code's, known by its publisher when trusted.
+fn with_publisher(code: Identity, publisher: Option<wasp_runtime::signature::PublisherKey>) -> Identity {
+    match publisher {
+        Some(key) => code.signed_by(key),
+        None => code,
+    }
 }

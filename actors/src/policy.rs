@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use wasp_protocol::{MAX_NAME_LEN, Permission};
 use wasp_runtime::BoxFuture;
+use wasp_runtime::signature::PublisherKey;
 
 use crate::Error;
 
@@ -30,6 +31,36 @@ pub struct AskRequest {
     pub permission: Permission,
     /// The manifest's description of the plugin, if any.
     pub description: Option<String>,
+    /// Who the plugin is: the key its decisions are remembered under —
+    /// `blake3:` and the hash of its code, or `ed25519:` and the trusted
+    /// publisher key that signed its bundle ([`Identity::key`](wasp_runtime::Identity::key)).
+    pub identity: String,
+    /// The trusted publisher key that signed the plugin's bundle, if one did.
+    pub publisher: Option<String>,
+    /// When a plugin of this name loaded before as someone else — its code
+    /// changed, and no trusted publisher vouches for the change — the
+    /// identity it had then: earlier answers were about that code, not
+    /// this one. A prompt says so ("`notes` changed since you allowed it").
+    pub previous_identity: Option<String>,
+}
+
+/// What the host does when a plugin loads under a name it knows, with
+/// another identity than last time (another module, library or set of
+/// components, not signed by a trusted publisher that signed the last):
+/// [`Policy::on_changed_identity`]. Either way the change is audited
+/// ([`AuditKind::IdentityChanged`](wasp_runtime::AuditKind::IdentityChanged)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentityChange {
+    /// The decisions remembered about the old identity do not apply: each
+    /// requested permission is decided afresh — rules, then the `ask`
+    /// callback, which is told both identities. The default.
+    #[default]
+    AskAgain,
+    /// The plugin is refused at load ([`Error::IdentityChanged`]) until the
+    /// host forgets what it remembers about it
+    /// ([`Host::forget_decisions`](crate::Host::forget_decisions)).
+    Refuse,
 }
 
 type AskFn = Arc<dyn Fn(AskRequest) -> BoxFuture<Option<Decision>> + Send + Sync>;
@@ -66,7 +97,10 @@ impl Rule {
 ///    run-time [`Host::grant`](crate::Host::grant) /
 ///    [`Host::revoke`](crate::Host::revoke) applies (remembered in the
 ///    host's database when it has a [data
-///    directory](crate::HostBuilder::data_dir), so across restarts);
+///    directory](crate::HostBuilder::data_dir), so across restarts) — if
+///    it was made about the same identity: the same code, or a bundle
+///    signed by the same [trusted publisher](Policy::trust_publisher)
+///    ([`IdentityChange`] says what happens otherwise);
 /// 3. an [`allow`](Policy::allow) rule that covers it grants it;
 /// 4. the `ask` callback, if set, decides, and its answer is remembered;
 /// 5. otherwise it is refused.
@@ -94,11 +128,22 @@ impl Rule {
 pub struct Policy {
     rules: Vec<Rule>,
     ask: Option<AskFn>,
+    /// Publisher keys whose signed plugins are known by the key.
+    publishers: Vec<PublisherKey>,
+    /// Whether unsigned plugins (or plugins signed by other keys) are refused.
+    require_signatures: bool,
+    on_changed_identity: IdentityChange,
 }
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy").field("rules", &self.rules).field("ask", &self.ask.is_some()).finish()
+        f.debug_struct("Policy")
+            .field("rules", &self.rules)
+            .field("ask", &self.ask.is_some())
+            .field("publishers", &self.publishers)
+            .field("require_signatures", &self.require_signatures)
+            .field("on_changed_identity", &self.on_changed_identity)
+            .finish()
     }
 }
 
@@ -174,6 +219,65 @@ impl Policy {
     {
         self.ask = Some(Arc::new(move |q| Box::pin(ask(q))));
         self
+    }
+
+    /// Trusts the publisher key `key` (`ed25519:` and 64 hex digits): a
+    /// plugin whose bundle it signed is known by the key rather than by its
+    /// code, so its remembered decisions carry over to the publisher's next
+    /// release (`docs/security.md`, "Identity"). A bundle whose signature
+    /// does not match is refused whatever the policy.
+    ///
+    /// ```
+    /// use wasp_actors::Policy;
+    /// let key = "ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    /// let policy = Policy::new().trust_publisher(key)?.require_signatures(true);
+    /// # let _ = policy;
+    /// assert!(Policy::new().trust_publisher("ed25519:00").is_err());
+    /// # Ok::<(), wasp_actors::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when `key` is not a publisher key.
+    pub fn trust_publisher(mut self, key: &str) -> Result<Self, Error> {
+        let key = key.parse::<PublisherKey>().map_err(|e| Error::Signature {
+            plugin: String::new(),
+            code: wasp_protocol::ErrorCode::InvalidArgument,
+            detail: e.to_string(),
+        })?;
+        if !self.publishers.contains(&key) {
+            self.publishers.push(key);
+        }
+        Ok(self)
+    }
+
+    /// Refuses every plugin not signed by a [trusted
+    /// publisher](Policy::trust_publisher): unsigned bundles, bundles
+    /// signed by other keys, and plugins loaded from bytes or a manifest
+    /// value (nothing to check a signature against). In-process plugins,
+    /// the application's own code, are not concerned. Off by default.
+    pub fn require_signatures(mut self, required: bool) -> Self {
+        self.require_signatures = required;
+        self
+    }
+
+    /// What happens when a plugin loads under a known name with another
+    /// identity ([`IdentityChange`]; by default it is asked about again).
+    pub fn on_changed_identity(mut self, what: IdentityChange) -> Self {
+        self.on_changed_identity = what;
+        self
+    }
+
+    pub(crate) fn trusts(&self, key: &PublisherKey) -> bool {
+        self.publishers.contains(key)
+    }
+
+    pub(crate) fn requires_signatures(&self) -> bool {
+        self.require_signatures
+    }
+
+    pub(crate) fn identity_change(&self) -> IdentityChange {
+        self.on_changed_identity
     }
 
     /// What the rules say about `wanted` for `plugin`: an explicit denial

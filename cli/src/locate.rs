@@ -110,7 +110,9 @@ fn sniff(path: &Path) -> Result<PluginKind, CommandError> {
     use std::io::Read;
     let io = |source| CommandError::Io { path: path.to_owned(), source };
     let mut head = Vec::with_capacity(8);
-    std::fs::File::open(path).map_err(io)?.take(8).read_to_end(&mut head).map_err(io)?;
+    // Not `File::open`: on a FIFO it would wait for a writer.
+    let (file, _) = wasp_runtime::open_plugin_file(path)?;
+    file.take(8).read_to_end(&mut head).map_err(io)?;
     Ok(PluginKind::detect(&head))
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use wasp_protocol::ApiVersion;
 use wasp_runtime::manifest::{Manifest, ManifestKind};
-use wasp_runtime::{Engine, Error, Limits, NativePlugin, PluginImage, Problem, Schedule};
+use wasp_runtime::{Engine, EngineOptions, Error, Limits, NativePlugin, PluginImage, Pool, Problem, Schedule};
 
 use crate::error::CommandError;
 use crate::locate::{PluginFile, locate};
@@ -97,9 +97,11 @@ impl fmt::Display for Validation {
 
 /// Validates the plugin `path` names (see [`locate`](crate::locate::locate())):
 /// its manifest, then each of its files exactly as the host's loader would
-/// before running it (`PluginImage::compile_wasm` for a module or a
-/// component, `NativePlugin::open`), with the limits the manifest asks for
-/// under the default host's caps.
+/// before running it (read as `Host::load` reads it, then
+/// `PluginImage::compile_wasm` for a module or a component, in an engine
+/// made as a default host makes its own, or `NativePlugin::open`), with the
+/// limits the manifest asks for under the default host's caps: a module a
+/// default host refuses for a limit is refused here naming that limit.
 ///
 /// Validating a native library loads it, as the loader does: that runs its
 /// initializers.
@@ -170,14 +172,24 @@ fn finding(file: &str, problem: &Problem) -> Finding {
 /// Returns the version the file was built for: its ABI (`1.2`), or for a
 /// component the world it targets (`wasp:plugin@1.0.0`).
 fn check_file(file: &PluginFile, limits: &Limits, engine: &mut Option<Engine>) -> Result<String, Error> {
-    let bytes = std::fs::read(&file.path).map_err(|source| Error::Io { path: file.path.clone(), source })?;
+    let (limit, limit_name) = match file.kind {
+        ManifestKind::Native => (limits.max_native_size, "max_native_size"),
+        _ => (limits.max_module_size, "max_module_size"),
+    };
+    let bytes = wasp_runtime::read_plugin_file(&file.path, limit as u64, limit_name)?;
     if file.kind == ManifestKind::Native {
         let file_name = file.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         return NativePlugin::open(&file.address, &file_name, &bytes).map(|p| p.abi_version().to_string());
     }
     let engine = match engine {
         Some(engine) => engine,
-        None => engine.insert(Engine::new(Schedule::default())?),
+        // Made as a default host makes its own, instance pool included: a
+        // module the pool could not hold is refused here as it is there.
+        None => {
+            let pool = Some(Pool::new(1, &Limits::default()));
+            engine
+                .insert(Engine::with_options(Schedule::default(), EngineOptions { pool, ..EngineOptions::default() })?)
+        }
     };
     Ok(match PluginImage::compile_wasm(engine, &file.address, &bytes, limits)? {
         PluginImage::Component(c) => format!("{}@{}", wasp_runtime::WORLD_PACKAGE, c.world_version()),

@@ -109,6 +109,42 @@ fn validate_lists_every_problem_of_a_module() {
 }
 
 #[test]
+fn validate_and_run_refuse_a_module_over_a_limit_alike() {
+    // Valid WebAssembly and a valid plugin, but its memory starts at 4 GiB:
+    // a default host refuses it, so `validate` must too, naming the limit.
+    let module = wat::parse_str(
+        r#"(module
+            (memory (export "memory") 65536)
+            (func (export "wasp_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "wasp_dealloc") (param i32 i32))
+            (func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) i32.const 0)
+            (@custom "wasp:abi" "1.0"))"#,
+    )
+    .expect("valid text");
+    let (_dir, path) = temp_file("big.wasm", &module);
+    let refusal = "plugin `big` is refused by the limit `max_memory`: its memory 0 starts at 65536 pages (4 GiB), \
+                   over the limit of 64 MiB";
+    let output = wasp([Path::new("validate"), &path]);
+    assert_exit(&output, 1);
+    assert!(stdout(&output).contains(refusal), "{}", stdout(&output));
+    assert!(!stdout(&output).contains("not valid WebAssembly"), "{}", stdout(&output));
+    let output = wasp([Path::new("run"), &path, Path::new("--request"), Path::new("ping")]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains(refusal), "{}", stderr(&output));
+}
+
+#[cfg(unix)]
+#[test]
+fn validate_refuses_a_fifo_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("stuck.wasm");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs").success());
+    let output = wasp([Path::new("validate"), &fifo]);
+    assert!(stderr(&output).contains("is a FIFO (named pipe), not a regular file"), "{}", stderr(&output));
+    assert_exit(&output, 1);
+}
+
+#[test]
 fn validate_says_when_it_cannot_run() {
     let output = wasp(["validate", "/no/such/plugin"]);
     assert_exit(&output, 2);

@@ -110,6 +110,24 @@ pub enum AuditKind {
         /// Who decided: `policy`, `ask`, `stored` or `host`.
         by: String,
     },
+    /// A plugin loaded under a name it had loaded under before, with
+    /// another identity (another module, library or set of components, not
+    /// vouched for by the trusted publisher that signed the last): the
+    /// decisions remembered about the old identity do not apply.
+    IdentityChanged {
+        /// The identity key it had (`blake3:…` or `ed25519:…`).
+        previous: String,
+        /// The identity key it has now.
+        current: String,
+    },
+    /// The plugin's bundle carries a publisher signature that matches it.
+    Signed {
+        /// The publisher key (`ed25519:…`).
+        publisher: String,
+        /// Whether the host trusts that key (if not, the plugin is known
+        /// by its code, as an unsigned one).
+        trusted: bool,
+    },
     /// A requested permission was refused at load, or revoked at run time.
     Revoked {
         /// The permission.

@@ -331,6 +331,10 @@ pub struct Pool {
     pub max_table_elements: u32,
 }
 
+/// The most tables one instance of the pool holds (the loader refuses a
+/// module defining more, naming this bound).
+pub(crate) const POOL_TABLES_PER_MODULE: u32 = 8;
+
 impl Pool {
     /// A pool of `total_instances` sized from `limits`.
     pub fn new(total_instances: u32, limits: &crate::Limits) -> Self {
@@ -346,7 +350,7 @@ impl Pool {
             .total_tables(self.total_instances)
             .total_stacks(self.total_instances)
             .max_memories_per_module(1)
-            .max_tables_per_module(8)
+            .max_tables_per_module(POOL_TABLES_PER_MODULE)
             .max_memory_size(self.max_memory)
             .table_elements(self.max_table_elements as usize)
             // An idle or freed slot holds nothing resident: freed memory and

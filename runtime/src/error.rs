@@ -77,6 +77,9 @@ pub enum Problem {
     },
     /// A component imports something outside the `wasp:plugin` world.
     ForbiddenComponentImport(String),
+    /// The module is not valid WebAssembly (reported beside its ABI
+    /// problems: a module that breaks the ABI is validated, not compiled).
+    NotValid(String),
     /// A wasp import with the wrong signature.
     WrongImport {
         /// The import's name.
@@ -115,6 +118,7 @@ impl std::fmt::Display for Problem {
                  rebuild it with a newer wasp-sdk"
             ),
             Self::Unlinkable(detail) => write!(f, "the module's imports cannot be linked: {detail}"),
+            Self::NotValid(detail) => write!(f, "not valid WebAssembly: {detail}"),
             Self::WrongArchitecture { found, host } => {
                 write!(f, "the library is built for {found}, and this host runs on {host}")
             }
@@ -171,6 +175,40 @@ pub enum Error {
         /// What the file is instead, or why the system refused it.
         detail: String,
     },
+    /// A plugin file is not a regular file: a FIFO, a device, a socket or
+    /// a directory, which could block or never end a read.
+    #[error("plugin file `{}` is {found}, not a regular file", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead (`a FIFO (named pipe)`).
+        found: &'static str,
+    },
+    /// A plugin file is over its size limit; found before it was read (or
+    /// when it grew past the limit while being read).
+    #[error("plugin file `{}` is {size} bytes, over the limit `{limit_name}` of {limit} bytes", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size (at least `limit + 1` when it grew while being read).
+        size: u64,
+        /// The limit.
+        limit: u64,
+        /// The limit's name (`max_module_size`).
+        limit_name: &'static str,
+    },
+    /// Reading, validating and compiling a plugin took longer than
+    /// [`Limits::load_timeout`](crate::Limits::load_timeout).
+    #[error(
+        "plugin `{plugin}` took longer than {limit:?} (the limit `load_timeout`) to read, validate and compile; \
+         it was not loaded"
+    )]
+    LoadTimedOut {
+        /// The plugin.
+        plugin: String,
+        /// The limit.
+        limit: Duration,
+    },
     /// The module is over the size limit.
     #[error("plugin `{plugin}` is {size} bytes, over the limit of {limit} bytes")]
     TooLarge {
@@ -180,6 +218,17 @@ pub enum Error {
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// A valid module that asks for more than a limit allows (a memory
+    /// that starts larger than `max_memory`): refused before it compiles.
+    #[error("plugin `{plugin}` is refused by the limit `{limit_name}`: {detail}")]
+    OverLimit {
+        /// The plugin's file or name.
+        plugin: String,
+        /// The limit's name (`max_memory`).
+        limit_name: &'static str,
+        /// What the module asks for, and what the limit allows.
+        detail: String,
     },
     /// The bytes are not valid WebAssembly.
     #[error("plugin `{plugin}` is not valid WebAssembly: {detail}")]
@@ -327,7 +376,9 @@ impl Error {
         match self {
             Self::Io { .. } => ErrorCode::NotFound,
             Self::NotWasm { .. } | Self::NotNative { .. } | Self::Malformed { .. } => ErrorCode::InvalidArgument,
-            Self::TooLarge { .. } => ErrorCode::TooLarge,
+            Self::TooLarge { .. } | Self::FileTooLarge { .. } | Self::OverLimit { .. } => ErrorCode::TooLarge,
+            Self::NotRegularFile { .. } => ErrorCode::InvalidArgument,
+            Self::LoadTimedOut { .. } => ErrorCode::Timeout,
             Self::Invalid { problems, .. } => {
                 if problems
                     .iter()

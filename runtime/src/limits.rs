@@ -9,7 +9,9 @@ use std::time::Duration;
 ///
 /// | knob | default |
 /// | --- | --- |
-/// | `max_module_size` | 32 MiB |
+/// | `max_module_size` | 32 MiB (a WebAssembly module or component file) |
+/// | `max_native_size` | 256 MiB (a native library file) |
+/// | `load_timeout` | 60 s to read, validate and compile one plugin |
 /// | `max_memory` | 64 MiB of linear memory |
 /// | `max_table_elements` | 20,000 elements per table |
 /// | `max_message_size` | 16 MiB per payload |
@@ -33,8 +35,19 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// The largest module file accepted, in bytes.
+    /// The largest module file accepted, in bytes: WebAssembly modules,
+    /// components and shared library modules. Checked against the file's
+    /// length before it is read.
     pub max_module_size: usize,
+    /// The largest native library file accepted, in bytes; checked before
+    /// it is read.
+    pub max_native_size: usize,
+    /// How long reading, validating and compiling one plugin may take
+    /// (its `on_load` is not counted: that runs under `cpu_budget`). A
+    /// load past it fails with [`Error::LoadTimedOut`](crate::Error::LoadTimedOut);
+    /// a compilation already running cannot be stopped and finishes on its
+    /// own thread, its result dropped.
+    pub load_timeout: Duration,
     /// The largest linear memory a plugin may grow to, in bytes.
     pub max_memory: usize,
     /// The most elements a plugin's table may hold.
@@ -79,6 +92,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_module_size: 32 << 20,
+            max_native_size: 256 << 20,
+            load_timeout: Duration::from_secs(60),
             max_memory: 64 << 20,
             max_table_elements: 20_000,
             max_message_size: wasp_protocol::codec::DEFAULT_MAX_MESSAGE_SIZE,

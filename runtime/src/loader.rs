@@ -2,8 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use wasmparser::{Parser, Payload};
-use wasmtime::{ExternType, FuncType, InstancePre, Module, ValType};
+use wasmtime::{ExternType, InstancePre, Module, ValType};
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::{self, FuncSig};
 
@@ -11,6 +10,10 @@ use crate::cache::CacheKey;
 use crate::error::Problem;
 use crate::wasm::GuestState;
 use crate::{Engine, Error, Limits};
+
+mod declared;
+
+use declared::{Declared, Item};
 
 /// What a plugin file is, judged by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,14 +93,26 @@ impl std::fmt::Debug for WasmPlugin {
 }
 
 impl WasmPlugin {
-    /// Validates and compiles `bytes`. Nothing of the guest runs here: every
-    /// check (size, format, WebAssembly validity, ABI version, imports,
-    /// exports and their signatures) happens first, and all ABI problems are
-    /// reported together.
+    /// Validates and compiles `bytes`. Nothing of the guest runs here, and
+    /// nothing compiles until every check has passed (`docs/abi.md` §1):
+    /// the size, the format, then — read from the module's sections, at a
+    /// cost that does not grow with its code — the ABI version, the imports
+    /// and the exports. A module that breaks the ABI is validated (not
+    /// compiled) so that every problem is reported together, invalid
+    /// WebAssembly among them. Then the memory and tables it declares are
+    /// checked against `limits`; only then is it compiled.
     ///
     /// When the engine has a [`ModuleCache`](crate::ModuleCache), the
     /// compiled code is taken from it if an intact entry for these bytes and
     /// this engine exists, and written to it after a successful compile.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], [`Error::NotWasm`], [`Error::Invalid`] (every
+    /// ABI problem, and [`Problem::NotValid`] when the module is not valid
+    /// WebAssembly either), [`Error::OverLimit`] for a valid module that
+    /// asks for more than `limits` (or the engine's instance pool) allows,
+    /// [`Error::Malformed`] for a module that is not valid WebAssembly.
     pub fn compile(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         if bytes.len() > limits.max_module_size {
             return Err(Error::TooLarge { plugin: name.into(), size: bytes.len(), limit: limits.max_module_size });
@@ -117,29 +132,25 @@ impl WasmPlugin {
             };
             return Err(Error::NotWasm { plugin: name.into(), detail });
         }
+        let declared = Declared::read(bytes).map_err(|detail| Error::Malformed { plugin: name.into(), detail })?;
         let mut problems = Vec::new();
-        let abi = match read_abi_section(bytes).map_err(|detail| Error::Malformed { plugin: name.into(), detail })? {
-            None => {
-                problems.push(Problem::MissingAbiVersion);
-                None
+        let abi = check_version(declared.abi.as_deref(), &mut problems);
+        check_imports(&declared, abi, &mut problems);
+        let (has_load, has_initialize) = check_exports(&declared, &mut problems);
+        let Some(abi) = abi.filter(|_| problems.is_empty()) else {
+            // Nothing compiles for a module that breaks the ABI. Validating
+            // it costs a fraction of compiling, and tells a broken module
+            // it is broken too (the version comes first: a plugin built
+            // for another ABI may use features this host does not enable).
+            if let Err(e) = Module::validate(engine.wasmtime(), bytes) {
+                problems.push(Problem::NotValid(format!("{e:#}")));
             }
-            Some(text) => match text.parse::<ApiVersion>() {
-                Err(_) => {
-                    problems.push(Problem::MalformedAbiVersion(text));
-                    None
-                }
-                Ok(v) => {
-                    if ApiVersion::CURRENT.accepts(v).is_err() {
-                        problems.push(Problem::UnsupportedAbi { plugin: v, host: ApiVersion::CURRENT });
-                    }
-                    Some(v)
-                }
-            },
+            return Err(Error::Invalid { plugin: name.into(), problems });
         };
+        check_limits(&declared, limits, engine.pool_size().is_some())
+            .map_err(|(limit_name, detail)| Error::OverLimit { plugin: name.into(), limit_name, detail })?;
         // A cached module was compiled from these very bytes (its key is
-        // their SHA-256) after they passed wasmtime's validation; the ABI
-        // checks below run on it all the same, as they read only the
-        // module's imports and exports (microseconds).
+        // their BLAKE3 hash) after they passed wasmtime's validation.
         let key = CacheKey::new(engine.cache_hash(), bytes);
         // First the module a running plugin of this engine already has (its
         // machine code is shared, not copied), then the disk cache.
@@ -147,23 +158,12 @@ impl WasmPlugin {
         let cache = engine.module_cache().filter(|_| shared.is_none());
         let cached = cache.and_then(|cache| cache.load::<Module>(engine.wasmtime(), &key));
         let compile = shared.is_none() && cached.is_none();
-        let compiled = match (shared, cached) {
-            (Some(shared), _) => Ok(shared),
-            (None, Some(module)) => Ok(Arc::new(module)),
-            (None, None) => Module::new(engine.wasmtime(), bytes).map(Arc::new),
-        };
-        let module = match compiled {
-            Ok(module) => module,
-            // The version is judged before validation (docs/abi.md section 1):
-            // a plugin built for another ABI may use features this host does
-            // not validate, and must still be told about its version.
-            Err(_) if !problems.is_empty() => return Err(Error::Invalid { plugin: name.into(), problems }),
-            Err(e) => return Err(Error::Malformed { plugin: name.into(), detail: format!("{e:#}") }),
-        };
-        check_imports(&module, abi, &mut problems);
-        let (has_load, has_initialize) = check_exports(&module, &mut problems);
-        let Some(abi) = abi.filter(|_| problems.is_empty()) else {
-            return Err(Error::Invalid { plugin: name.into(), problems });
+        let module = match (shared, cached) {
+            (Some(shared), _) => shared,
+            (None, Some(module)) => Arc::new(module),
+            (None, None) => {
+                Arc::new(Module::new(engine.wasmtime(), bytes).map_err(|e| refused(engine, name, bytes, &e))?)
+            }
         };
         let pre = engine.linker().instantiate_pre(&module).map_err(|e| Error::Invalid {
             plugin: name.into(),
@@ -233,27 +233,101 @@ impl WasmPlugin {
     }
 }
 
-/// The content of the `wasp:abi` custom section, if present.
-pub(crate) fn read_abi_section(bytes: &[u8]) -> Result<Option<String>, String> {
-    for payload in Parser::new(0).parse_all(bytes) {
-        if let Payload::CustomSection(section) = payload.map_err(|e| e.to_string())?
-            && section.name() == abi::ABI_SECTION
-        {
-            return Ok(Some(String::from_utf8_lossy(section.data()).into_owned()));
+/// Why wasmtime refused to compile a module that passed every check
+/// above: invalid WebAssembly, or (when valid) a limit of the engine's
+/// instance pool, such as the size of an instance's context.
+fn refused(engine: &Engine, name: &str, bytes: &[u8], e: &wasmtime::Error) -> Error {
+    match Module::validate(engine.wasmtime(), bytes) {
+        Err(invalid) => Error::Malformed { plugin: name.into(), detail: format!("{invalid:#}") },
+        Ok(()) if engine.pool_size().is_some() => {
+            Error::OverLimit { plugin: name.into(), limit_name: "instance_pool", detail: format!("{e:#}") }
         }
+        Ok(()) => Error::Internal(format!("plugin `{name}`: wasmtime cannot compile this valid module: {e:#}")),
     }
-    Ok(None)
 }
 
-fn sig_matches(ty: &FuncType, sig: &FuncSig) -> bool {
-    let same = |actual: &mut dyn ExactSizeIterator<Item = ValType>, wanted: &[abi::ValType]| {
+/// The ABI version the `wasp:abi` section declares, if it is one; its
+/// problems otherwise.
+fn check_version(section: Option<&str>, problems: &mut Vec<Problem>) -> Option<ApiVersion> {
+    let Some(text) = section else {
+        problems.push(Problem::MissingAbiVersion);
+        return None;
+    };
+    match text.parse::<ApiVersion>() {
+        Err(_) => {
+            problems.push(Problem::MalformedAbiVersion(text.to_owned()));
+            None
+        }
+        Ok(v) => {
+            if ApiVersion::CURRENT.accepts(v).is_err() {
+                problems.push(Problem::UnsupportedAbi { plugin: v, host: ApiVersion::CURRENT });
+            }
+            Some(v)
+        }
+    }
+}
+
+/// The most tables one instance of the engine's pool holds.
+const POOL_TABLES: usize = crate::engine::POOL_TABLES_PER_MODULE as usize;
+
+/// Checks what a valid module asks for at instantiation against `limits`
+/// (and, for an engine with an instance pool, the pool's own bounds):
+/// `(limit, what the module asks for)` for the first one over.
+fn check_limits(declared: &Declared, limits: &Limits, pooled: bool) -> Result<(), (&'static str, String)> {
+    for (index, memory) in declared.memories.iter().enumerate() {
+        let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+        let size = memory.initial.saturating_mul(page);
+        if size > limits.max_memory as u64 {
+            return Err((
+                "max_memory",
+                format!(
+                    "its memory {index} starts at {} pages ({}), over the limit of {}",
+                    memory.initial,
+                    bytes(size),
+                    bytes(limits.max_memory as u64)
+                ),
+            ));
+        }
+    }
+    for (index, table) in declared.tables.iter().enumerate() {
+        if table.initial > u64::from(limits.max_table_elements) {
+            return Err((
+                "max_table_elements",
+                format!(
+                    "its table {index} starts with {} elements, over the limit of {}",
+                    table.initial, limits.max_table_elements
+                ),
+            ));
+        }
+    }
+    if pooled && declared.tables.len() > POOL_TABLES {
+        return Err((
+            "instance_pool",
+            format!("it defines {} tables; an instance of the pool holds at most {POOL_TABLES}", declared.tables.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `4 GiB`, `64 MiB`, `1000 bytes`.
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+fn sig_matches(ty: &wasmparser::FuncType, sig: &FuncSig) -> bool {
+    let same = |actual: &[wasmparser::ValType], wanted: &[abi::ValType]| {
         actual.len() == wanted.len()
-            && actual.zip(wanted).all(|(a, w)| match w {
-                abi::ValType::I32 => matches!(a, ValType::I32),
-                abi::ValType::I64 => matches!(a, ValType::I64),
+            && actual.iter().zip(wanted).all(|(a, w)| match w {
+                abi::ValType::I32 => *a == wasmparser::ValType::I32,
+                abi::ValType::I64 => *a == wasmparser::ValType::I64,
             })
     };
-    same(&mut ty.params(), sig.params) && same(&mut ty.results(), sig.results)
+    same(ty.params(), sig.params) && same(ty.results(), sig.results)
 }
 
 pub(crate) fn describe(ty: &ExternType) -> String {
@@ -274,43 +348,38 @@ pub(crate) fn describe(ty: &ExternType) -> String {
     }
 }
 
-fn check_imports(module: &Module, declared: Option<ApiVersion>, problems: &mut Vec<Problem>) {
-    for import in module.imports() {
-        let forbidden = || Problem::ForbiddenImport { module: import.module().into(), name: import.name().into() };
-        let known = match import.module() {
-            abi::IMPORT_MODULE => abi::import(import.name()).is_some(),
-            abi::WASI_MODULE => abi::WASI_IMPORTS.contains(&import.name()),
+fn check_imports(declared: &Declared, abi_version: Option<ApiVersion>, problems: &mut Vec<Problem>) {
+    for import in &declared.imports {
+        let (module, name) = (import.module.as_str(), import.name.as_str());
+        let forbidden = || Problem::ForbiddenImport { module: module.into(), name: name.into() };
+        let known = match module {
+            abi::IMPORT_MODULE => abi::import(name).is_some(),
+            abi::WASI_MODULE => abi::WASI_IMPORTS.contains(&name),
             _ => false,
         };
         if !known {
             problems.push(forbidden());
             continue;
         }
-        let since = abi::import_since(import.module(), import.name());
-        if let Some(declared) = declared
+        let since = abi::import_since(module, name);
+        if let Some(declared) = abi_version
             && declared < since
         {
-            problems.push(Problem::ImportTooNew {
-                module: import.module().into(),
-                name: import.name().into(),
-                since,
-                declared,
-            });
+            problems.push(Problem::ImportTooNew { module: module.into(), name: name.into(), since, declared });
         }
-        if import.module() == abi::WASI_MODULE {
+        if module == abi::WASI_MODULE {
             // Signatures of the WASI subset are checked when linking.
             continue;
         }
-        let Some(sig) = abi::import(import.name()) else {
+        let Some(sig) = abi::import(name) else {
             problems.push(forbidden());
             continue;
         };
-        let ty = import.ty();
-        if !matches!(&ty, ExternType::Func(f) if sig_matches(f, sig)) {
+        if !matches!(&import.item, Item::Func(Some(f)) if sig_matches(f, sig)) {
             problems.push(Problem::WrongImport {
-                name: import.name().into(),
+                name: name.into(),
                 expected: sig.to_string(),
-                found: describe(&ty),
+                found: import.item.describe(),
             });
         }
     }
@@ -318,29 +387,29 @@ fn check_imports(module: &Module, declared: Option<ApiVersion>, problems: &mut V
 
 /// Checks exports; returns whether the optional `wasp_load` and
 /// `_initialize` are present.
-fn check_exports(module: &Module, problems: &mut Vec<Problem>) -> (bool, bool) {
-    match module.get_export(abi::EXPORT_MEMORY) {
+fn check_exports(declared: &Declared, problems: &mut Vec<Problem>) -> (bool, bool) {
+    match declared.export(abi::EXPORT_MEMORY) {
         None => problems.push(Problem::MissingExport(abi::EXPORT_MEMORY.into())),
-        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => {}
+        Some(Item::Memory(m)) if !m.memory64 && !m.shared => {}
         Some(other) => problems.push(Problem::WrongExport {
             name: abi::EXPORT_MEMORY.into(),
             expected: "a 32-bit, unshared memory".into(),
-            found: describe(&other),
+            found: other.describe(),
         }),
     }
-    let mut check = |sig: &FuncSig, required: bool| match module.get_export(sig.name) {
+    let mut check = |sig: &FuncSig, required: bool| match declared.export(sig.name) {
         None => {
             if required {
                 problems.push(Problem::MissingExport(sig.name.into()));
             }
             false
         }
-        Some(ExternType::Func(f)) if sig_matches(&f, sig) => true,
+        Some(Item::Func(Some(f))) if sig_matches(f, sig) => true,
         Some(other) => {
             problems.push(Problem::WrongExport {
                 name: sig.name.into(),
                 expected: sig.to_string(),
-                found: describe(&other),
+                found: other.describe(),
             });
             false
         }

@@ -108,6 +108,10 @@ pub struct Manifest {
     /// [`dir`](Self::dir): the plugin's UI panel, whose `index.html` a
     /// Tauri app shows in a sandboxed frame (`ui = "ui"`).
     pub ui: Option<PathBuf>,
+    /// The bundle's publisher signature (`signature = "ed25519:<key>:<signature>"`),
+    /// checked when the plugin loads from its folder: see
+    /// [`signature`](crate::signature) and `docs/manifest.md`.
+    pub signature: Option<String>,
     /// The directory the manifest was read from; `None` when it was parsed
     /// from a string or built in code.
     pub dir: Option<PathBuf>,
@@ -292,6 +296,11 @@ impl ManifestError {
         Self { path: None, line: None, column: None, field, message }
     }
 
+    /// An error about the file `path`, with no line.
+    pub(crate) fn at(path: &Path, field: Option<String>, message: String) -> Self {
+        Self { path: Some(path.to_owned()), ..Self::new(field, message) }
+    }
+
     fn render(&self) -> String {
         let mut out = match &self.path {
             Some(path) => path.display().to_string(),
@@ -345,6 +354,7 @@ impl Manifest {
             config: BTreeMap::new(),
             components: Vec::new(),
             ui: None,
+            signature: None,
             dir: None,
         })
     }
@@ -443,20 +453,33 @@ impl Manifest {
     }
 
     /// Reads and parses the manifest at `path`, and sets [`dir`](Self::dir)
-    /// to its directory. Errors carry the path.
+    /// to its directory. Errors carry the path. Only a regular file of at
+    /// most [`MAX_MANIFEST_SIZE`](crate::MAX_MANIFEST_SIZE) (64 KiB) is read:
+    /// a FIFO, a device or a directory is refused without waiting on it.
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
+        Self::from_file_with_text(path).map(|(manifest, _)| manifest)
+    }
+
+    /// [`Manifest::from_file`], with the text read.
+    pub(crate) fn from_file_with_text(path: &Path) -> Result<(Self, String), ManifestError> {
         let with_path = |mut e: ManifestError| {
             e.path = Some(path.to_owned());
             e
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| with_path(ManifestError::new(None, format!("cannot read the manifest: {e}"))))?;
+        let cannot_read =
+            |e: &dyn fmt::Display| with_path(ManifestError::new(None, format!("cannot read the manifest: {e}")));
+        let bytes =
+            crate::read_plugin_file(path, crate::MAX_MANIFEST_SIZE, "MAX_MANIFEST_SIZE").map_err(|e| match e {
+                crate::Error::Io { source, .. } => cannot_read(&source),
+                other => cannot_read(&other),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| cannot_read(&e))?;
         let mut manifest = Self::parse(&text).map_err(with_path)?;
         manifest.dir = Some(match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         });
-        Ok(manifest)
+        Ok((manifest, text))
     }
 
     /// The entry file's path: [`entry`](Self::entry) joined to
@@ -516,6 +539,12 @@ impl Manifest {
     pub fn to_toml(&self) -> String {
         write::manifest(self)
     }
+}
+
+/// `text` without its `signature` line(s); see
+/// [`crate::signature::unsigned_manifest`].
+pub(crate) fn without_signature(text: &str) -> Result<Vec<u8>, ManifestError> {
+    read::without_signature(text)
 }
 
 fn check_name(name: &str) -> Result<(), String> {

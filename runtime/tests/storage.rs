@@ -83,11 +83,13 @@ fn data_and_decisions_survive_reopening() {
         let clone = storage.clone();
         storage.set("notes", "draft", b"hello", QUOTA).unwrap();
         clone.set("notes", "title", b"t", QUOTA).unwrap();
-        storage.record_decision("notes", "net:example.com", true).unwrap();
-        storage.record_decision("notes", "fs.read:/etc", false).unwrap();
-        storage.record_decision("notes", "clock", false).unwrap();
-        storage.record_decision("notes", "clock", true).unwrap(); // replaces
-        storage.record_decision("other", "random", true).unwrap();
+        storage.record_decision("notes", A, "net:example.com", true).unwrap();
+        storage.record_decision("notes", A, "fs.read:/etc", false).unwrap();
+        storage.record_decision("notes", A, "clock", false).unwrap();
+        storage.record_decision("notes", A, "clock", true).unwrap(); // replaces
+        storage.record_decision("notes", B, "clock", false).unwrap(); // another identity of `notes`
+        storage.record_identity("notes", B).unwrap();
+        storage.record_decision("other", A, "random", true).unwrap();
         // Both handles dropped here, closing the file.
     }
     let storage = open(&path);
@@ -96,18 +98,27 @@ fn data_and_decisions_survive_reopening() {
     let n = |key: &str, value: &[u8]| entry_size("notes", key, value);
     assert_eq!(storage.usage("notes").unwrap(), n("draft", b"hello") + n("title", b"t"));
     assert_eq!(
-        storage.decisions("notes").unwrap(),
+        storage.decisions("notes", A).unwrap(),
         [("clock".to_string(), true), ("fs.read:/etc".to_string(), false), ("net:example.com".to_string(), true)]
     );
+    assert_eq!(storage.decisions("notes", B).unwrap(), [("clock".to_string(), false)]);
+    assert_eq!(storage.identity("notes").unwrap().as_deref(), Some(B));
+    assert_eq!(storage.identity("other").unwrap(), None);
 
     storage.forget_decisions("notes").unwrap();
-    assert!(storage.decisions("notes").unwrap().is_empty());
-    assert_eq!(storage.decisions("other").unwrap(), [("random".to_string(), true)]);
+    assert!(storage.decisions("notes", A).unwrap().is_empty());
+    assert!(storage.decisions("notes", B).unwrap().is_empty());
+    assert_eq!(storage.identity("notes").unwrap(), None);
+    assert_eq!(storage.decisions("other", A).unwrap(), [("random".to_string(), true)]);
     // Forgetting decisions leaves the data; clearing the data leaves decisions.
     assert_eq!(storage.get("notes", "draft").unwrap(), Some(b"hello".to_vec()));
     storage.clear("other").unwrap();
-    assert_eq!(storage.decisions("other").unwrap(), [("random".to_string(), true)]);
+    assert_eq!(storage.decisions("other", A).unwrap(), [("random".to_string(), true)]);
 }
+
+/// Two identities of one plugin (`Identity::key`).
+const A: &str = "blake3:aaaa";
+const B: &str = "blake3:bbbb";
 
 #[test]
 fn a_second_open_of_the_same_file_is_refused_while_the_first_lives() {
@@ -319,7 +330,7 @@ fn a_truncated_database_is_refused_without_panicking() {
         for i in 0..200 {
             storage.set("p", &format!("key-{i}"), &[i as u8; 300], QUOTA).unwrap();
         }
-        storage.record_decision("p", "clock", true).unwrap();
+        storage.record_decision("p", A, "clock", true).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.len() > 8192, "the database is only {} bytes", bytes.len());

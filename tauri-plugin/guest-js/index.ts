@@ -102,6 +102,12 @@ export interface PermissionAsk {
   permission: string
   /** What the permission lets the plugin do, when known. */
   description: string | null
+  /** Who the plugin is: `blake3:…` (its code's hash) or `ed25519:…` (the trusted publisher that signed it). */
+  identity: string
+  /** The trusted publisher key that signed its bundle, if one did. */
+  publisher: string | null
+  /** Set when a plugin of this name loaded before with other code: the identity it had then ("changed since you allowed it"). */
+  previousIdentity: string | null
 }
 
 /** One recent audit event of the host. */

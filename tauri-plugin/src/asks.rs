@@ -100,6 +100,9 @@ impl Asks {
             version: q.version,
             permission: q.permission.to_string(),
             description: q.description,
+            identity: q.identity,
+            publisher: q.publisher,
+            previous_identity: q.previous_identity,
         };
         let (tx, rx) = oneshot::channel();
         self.lock().insert(id, Pending { ask: ask.clone(), answer: tx });

@@ -137,6 +137,16 @@ pub struct PermissionAsk {
     pub permission: String,
     /// The plugin's description from its manifest.
     pub description: Option<String>,
+    /// Who the plugin is: the key its answers are remembered under
+    /// (`blake3:…` of its code, or `ed25519:…` of the trusted publisher
+    /// that signed it).
+    pub identity: String,
+    /// The trusted publisher key that signed its bundle, if one did.
+    pub publisher: Option<String>,
+    /// Set when a plugin of this name loaded before as someone else (its
+    /// code changed): the identity it had then. Say so: "`notes` changed
+    /// since you last allowed it".
+    pub previous_identity: Option<String>,
 }
 
 /// An audit event, from the `audit` command.

@@ -297,6 +297,8 @@ impl From<&WireLimits> for Limits {
             mailbox_bytes: size(l.mailbox_bytes),
             timer_bytes: size(l.timer_bytes),
             max_instances: size(l.max_instances),
+            // A node is handed its library's bytes: it reads and compiles nothing.
+            ..Limits::default()
         }
     }
 }

@@ -9,10 +9,12 @@
 //! holds. The set-up shared by every test is here.
 
 mod abi;
+mod bundles;
 mod cpu_and_memory;
 mod deep;
 mod floods;
 mod hoarding;
+mod identity;
 mod names;
 mod panels;
 mod plugins;

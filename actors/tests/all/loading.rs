@@ -248,10 +248,11 @@ async fn module_importing_outside_wasp_is_refused_before_running() {
         );
     }
     // An imported memory beside the plugin's own is two memories: the
-    // multi-memory proposal is off, so validation itself refuses it.
+    // multi-memory proposal is off, so validation refuses it too, and both
+    // are reported.
     let err = refused(&host, "importer", &with_all(&[r#"(import "env" "memory" (memory 1))"#])).await;
-    assert!(matches!(err, Error::Runtime(wasp_runtime::Error::Malformed { .. })), "{err:?}");
-    assert!(err.to_string().contains("multiple memories"), "{err}");
+    let [Problem::ForbiddenImport { .. }, Problem::NotValid(detail)] = problems(&err) else { panic!("{err:?}") };
+    assert!(detail.contains("multiple memories"), "{err}");
     assert_host_works(&host).await;
 }
 
@@ -289,6 +290,61 @@ async fn module_without_abi_section_is_refused_before_running() {
     let mut bytes = module(&[MEMORY, ALLOC, DEALLOC, HANDLE], None);
     bytes.extend(abi_section("1.0").iter().map(|&b| if b == b':' { b'_' } else { b }));
     assert_eq!(problems(&refused(&host, "noabi", &bytes).await), [Problem::MissingAbiVersion]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_module_without_abi_section_is_refused_without_compiling() {
+    // 200,000 functions: compiling them takes seconds and a lot of memory;
+    // reading the sections and validating takes a fraction of that.
+    let funcs = "(func (result i32) i32.const 7)".repeat(200_000);
+    let bytes = wat(&format!("(module {MEMORY} {ALLOC} {DEALLOC} {HANDLE} {funcs})"));
+    let cache = tempfile::tempdir().unwrap();
+    let host = Host::builder().module_cache(cache.path()).build().unwrap();
+    let started = Instant::now();
+    let err = refused(&host, "huge", &bytes).await;
+    let elapsed = started.elapsed();
+    assert_eq!(problems(&err), [Problem::MissingAbiVersion]);
+    assert!(err.to_string().contains("no `wasp:abi` custom section"), "{err}");
+    // Nothing was compiled: no cache lookup, no write.
+    let stats = host.module_cache().unwrap().stats();
+    assert_eq!((stats.misses, stats.hits, stats.writes), (0, 0, 0), "{stats:?}");
+    assert!(elapsed < Duration::from_secs(5), "refusing took {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_without_abi_section_and_with_a_type_error_is_told_both() {
+    let host = host();
+    let bad = r#"(func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) (i64.const 0))"#;
+    let err = refused(&host, "broken", &module(&[MEMORY, ALLOC, DEALLOC, bad], None)).await;
+    let [Problem::MissingAbiVersion, Problem::NotValid(detail)] = problems(&err) else { panic!("{err:?}") };
+    assert!(detail.contains("type mismatch"), "{detail}");
+    let text = err.to_string();
+    assert!(text.contains("no `wasp:abi` custom section") && text.contains("not valid WebAssembly"), "{text}");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_module_over_a_limit_is_refused_by_that_limit() {
+    let host = host();
+    // 65,536 pages: 4 GiB, far over the default 64 MiB.
+    let big = r#"(memory (export "memory") 65536)"#;
+    let err = refused(&host, "big", &module(&[big, ALLOC, DEALLOC, HANDLE], Some("1.0"))).await;
+    let Error::Runtime(wasp_runtime::Error::OverLimit { limit_name, detail, .. }) = &err else { panic!("{err:?}") };
+    assert_eq!(*limit_name, "max_memory");
+    assert_eq!(detail, "its memory 0 starts at 65536 pages (4 GiB), over the limit of 64 MiB");
+    assert!(!err.to_string().contains("not valid WebAssembly"), "{err}");
+    assert_eq!(err.code(), ErrorCode::TooLarge);
+    // A manifest asking for less memory than the module starts with: the same.
+    let mut manifest = wasp_actors::Manifest::new("small").unwrap();
+    manifest.kind = wasp_actors::ManifestKind::Wasm;
+    manifest.limits.memory = Some(64 << 10);
+    let two_pages = module(&[r#"(memory (export "memory") 2)"#, ALLOC, DEALLOC, HANDLE], Some("1.0"));
+    let err = host.load_bytes_with(manifest, &two_pages).await.expect_err("2 pages over a 64 KiB limit");
+    assert!(err.to_string().contains("refused by the limit `max_memory`"), "{err}");
+    // A table over `max_table_elements`.
+    let table = "(table 30000 funcref)";
+    let err = refused(&host, "table", &module(&[MEMORY, ALLOC, DEALLOC, HANDLE, table], Some("1.0"))).await;
+    assert!(err.to_string().contains("refused by the limit `max_table_elements`"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

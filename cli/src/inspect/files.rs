@@ -50,9 +50,13 @@ pub struct Item {
     pub ty: String,
 }
 
-/// Reads `file`. Only a file that cannot be read at all is an error.
+/// Reads `file`. Only a file that cannot be read at all (or is not a
+/// regular file, or is larger than a host would read) is an error.
 pub(crate) fn report(file: &PluginFile) -> Result<FileReport, CommandError> {
-    let bytes = std::fs::read(&file.path).map_err(|source| CommandError::Io { path: file.path.clone(), source })?;
+    // The larger of a host's default size limits: what a host would read.
+    let defaults = wasp_runtime::Limits::default();
+    let limit = defaults.max_module_size.max(defaults.max_native_size) as u64;
+    let bytes = wasp_runtime::read_plugin_file(&file.path, limit, "max_native_size")?;
     let kind = PluginKind::detect(&bytes);
     let mut report = FileReport {
         address: file.address.clone(),

@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "config",
     "components",
     "ui",
+    "signature",
 ];
 
 /// The keys of one `[[components]]` table.
@@ -63,6 +64,23 @@ pub(super) fn manifest(text: &str) -> Result<Manifest, ManifestError> {
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
+
+/// `text` without the lines holding its top-level `signature` key and
+/// value (see [`crate::signature::unsigned_manifest`]).
+pub(super) fn without_signature(text: &str) -> Result<Vec<u8>, ManifestError> {
+    let doc = DeTable::parse(text).map_err(|e| syntax_error(text, &e))?;
+    let Some((key, value)) = doc.get_ref().iter().find(|(key, _)| key.get_ref().as_ref() == "signature") else {
+        return Ok(text.as_bytes().to_vec());
+    };
+    let bytes = text.as_bytes();
+    let start = key.span().start.min(bytes.len());
+    let end = value.span().end.min(bytes.len());
+    let line_start = bytes[..start].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_end = bytes[end..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| end + i + 1);
+    let mut out = bytes[..line_start].to_vec();
+    out.extend_from_slice(&bytes[line_end..]);
+    Ok(out)
+}
 
 /// The text being parsed, for turning spans into lines.
 struct Reader<'t> {
@@ -107,6 +125,7 @@ impl Reader<'_> {
         let mut ui = None;
         let mut instances = None;
         let mut stateless = None;
+        let mut signature = None;
         for (key, value) in in_file_order(doc) {
             match key.get_ref().as_ref() {
                 "name" => {
@@ -153,6 +172,12 @@ impl Reader<'_> {
                     let text = self.string("ui", value, "a string such as \"ui\", a folder beside the manifest")?;
                     check_relative("ui", text).map_err(|m| self.error(value.span(), "ui", m))?;
                     ui = Some(PathBuf::from(text));
+                }
+                "signature" => {
+                    let text = self.string("signature", value, "a string such as \"ed25519:<key>:<signature>\"")?;
+                    text.parse::<crate::signature::BundleSignature>()
+                        .map_err(|e| self.error(value.span(), "signature", e.to_string()))?;
+                    signature = Some(text.to_owned());
                 }
                 "instances" => instances = Some((self.count::<usize>("instances", value, true)?, value.span())),
                 "stateless" => match value.get_ref() {
@@ -236,6 +261,7 @@ impl Reader<'_> {
             config,
             components,
             ui,
+            signature,
             dir: None,
         })
     }

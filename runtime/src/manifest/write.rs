@@ -36,6 +36,9 @@ pub(super) fn manifest(m: &Manifest) -> String {
     if m.stateless {
         line("stateless", "true".to_owned());
     }
+    if let Some(signature) = &m.signature {
+        line("signature", quote(signature));
+    }
     let limits = limits_toml(&m.limits);
     if !limits.is_empty() {
         out.push_str("\n[limits]\n");

@@ -20,11 +20,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use wasp_protocol::services::MAX_KEY_LEN;
 use wasp_protocol::{ErrorCode, WireError};
 
+mod decisions;
+
 /// `(plugin, key)` → value.
 const DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
 /// plugin → bytes used by its keys and values (absent: 0).
 const USAGE: TableDefinition<&str, u64> = TableDefinition::new("kv_usage");
-/// `(plugin, permission)` → allowed.
+/// `(plugin, permission)` → allowed: decisions made before they were filed
+/// by identity (`decisions.rs`), no longer read; kept so the file opens.
 const DECISIONS: TableDefinition<(&str, &str), bool> = TableDefinition::new("decisions");
 /// Facts about the file itself; [`FORMAT_KEY`] holds the layout version.
 const META: TableDefinition<&str, u32> = TableDefinition::new("wasp_meta");
@@ -71,8 +74,9 @@ pub const ENTRY_OVERHEAD: u64 = 128;
 /// assert_eq!(storage.usage("counter")?, 7 + 4 + 2 + wasp_runtime::services::storage::ENTRY_OVERHEAD);
 /// assert_eq!(storage.list("counter", "h", 10)?, vec!["hits".to_string()]);
 ///
-/// storage.record_decision("counter", "net:example.com", true)?;
-/// assert_eq!(storage.decisions("counter")?, vec![("net:example.com".to_string(), true)]);
+/// storage.record_decision("counter", "blake3:1f2e", "net:example.com", true)?;
+/// assert_eq!(storage.decisions("counter", "blake3:1f2e")?, vec![("net:example.com".to_string(), true)]);
+/// assert!(storage.decisions("counter", "blake3:9a8b")?.is_empty()); // another identity
 ///
 /// drop(storage);
 /// std::fs::remove_file(&path)?;
@@ -390,56 +394,6 @@ impl Storage {
                 }
                 let mut usage = txn.open_table(USAGE).map_err(|e| op.fail(e))?;
                 usage.remove(plugin).map_err(|e| op.fail(e))?;
-            }
-            txn.commit().map_err(|e| op.fail(e))
-        })
-    }
-
-    /// The host's recorded decisions for `plugin`: `(permission, allowed)`,
-    /// sorted by permission.
-    pub fn decisions(&self, plugin: &str) -> Result<Vec<(String, bool)>, WireError> {
-        let op = Op::ReadDecisions { plugin };
-        self.guarded(op, |db| {
-            let txn = db.begin_read().map_err(|e| op.fail(e))?;
-            let table = txn.open_table(DECISIONS).map_err(|e| op.fail(e))?;
-            let mut decisions = Vec::new();
-            for entry in table.range((plugin, "")..).map_err(|e| op.fail(e))? {
-                let (k, v) = entry.map_err(|e| op.fail(e))?;
-                let (owner, permission) = k.value();
-                if owner != plugin {
-                    break;
-                }
-                decisions.push((permission.to_string(), v.value()));
-            }
-            Ok(decisions)
-        })
-    }
-
-    /// Records that `permission` (its text, such as `net:example.com`) was
-    /// allowed or refused for `plugin`, replacing any earlier decision.
-    pub fn record_decision(&self, plugin: &str, permission: &str, allowed: bool) -> Result<(), WireError> {
-        let op = Op::RecordDecision { plugin, permission };
-        self.guarded(op, |db| {
-            let txn = db.begin_write().map_err(|e| op.fail(e))?;
-            {
-                let mut table = txn.open_table(DECISIONS).map_err(|e| op.fail(e))?;
-                table.insert((plugin, permission), allowed).map_err(|e| op.fail(e))?;
-            }
-            txn.commit().map_err(|e| op.fail(e))
-        })
-    }
-
-    /// Forgets every recorded decision for `plugin`.
-    pub fn forget_decisions(&self, plugin: &str) -> Result<(), WireError> {
-        let op = Op::ForgetDecisions { plugin };
-        self.guarded(op, |db| {
-            let txn = db.begin_write().map_err(|e| op.fail(e))?;
-            {
-                let mut table = txn.open_table(DECISIONS).map_err(|e| op.fail(e))?;
-                let permissions = owned_keys(&table, plugin).map_err(|e| op.fail(e))?;
-                for permission in &permissions {
-                    table.remove((plugin, permission.as_str())).map_err(|e| op.fail(e))?;
-                }
             }
             txn.commit().map_err(|e| op.fail(e))
         })
