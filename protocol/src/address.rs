@@ -21,7 +21,10 @@ pub const MAX_TOPIC_LEN: usize = 256;
 /// a letter or a digit: `sysinfo.os` is a name, `.`, `..`, `a..b`, `.a`,
 /// `a.` and `-a` are not. A name is also the plugin's folder under the host's
 /// data directory, so it can never be one that a file system reads as a
-/// path step (`.`, `..`) or strips (a trailing `.` on Windows).
+/// path step (`.`, `..`) or strips (a trailing `.` on Windows), and no
+/// segment is a name Windows keeps for a device (`con`, `prn`, `aux`, `nul`,
+/// `com0`–`com9`, `lpt0`–`lpt9`): on every platform, so that a plugin that
+/// loads on one loads on all.
 ///
 /// ```
 /// use wasp_protocol::Address;
@@ -80,7 +83,20 @@ pub(crate) fn validate_name(name: &str) -> Result<(), AddressError> {
     if name.split('.').any(|segment| !segment.starts_with(|c: char| c.is_ascii_alphanumeric())) {
         return Err(AddressError::Segment);
     }
+    if let Some(device) = name.split('.').find(|segment| is_windows_device(segment)) {
+        return Err(AddressError::Device(device.to_owned()));
+    }
     Ok(())
+}
+
+/// Whether `segment` is a name Windows opens as a device whatever the
+/// folder (`nul`, `com1`, …), also with an extension (`nul.txt`).
+fn is_windows_device(segment: &str) -> bool {
+    match segment.as_bytes() {
+        b"con" | b"prn" | b"aux" | b"nul" => true,
+        [b'c', b'o', b'm', d] | [b'l', b'p', b't', d] => d.is_ascii_digit(),
+        _ => false,
+    }
 }
 
 /// Checks a topic: 1 to [`MAX_TOPIC_LEN`] bytes, no control characters.
@@ -131,6 +147,9 @@ pub enum AddressError {
     /// A `.`-separated segment of a plugin name is empty or does not start
     /// with a letter or a digit (`.`, `..`, `a..b`, `.a`, `a.`, `-a`).
     Segment,
+    /// A `.`-separated segment of a plugin name is a Windows device name
+    /// (`con`, `nul`, `com1`, …), which cannot name a folder there.
+    Device(String),
 }
 
 impl fmt::Display for AddressError {
@@ -142,6 +161,10 @@ impl fmt::Display for AddressError {
             Self::Character(c) => write!(f, "character {c:?} is not allowed"),
             Self::Segment => f.write_str(
                 "each `.`-separated part of a plugin name must be non-empty and start with a letter or a digit",
+            ),
+            Self::Device(d) => write!(
+                f,
+                "`{d}` is a device name on Windows and cannot be part of a plugin name (its data folder could not exist there)"
             ),
         }
     }
@@ -183,5 +206,15 @@ mod tests {
         assert!(validate_topic("").is_err());
         assert!(validate_topic("a\nb").is_err());
         assert!(validate_topic(&"t".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn no_part_of_a_name_is_a_windows_device() {
+        for bad in ["con", "nul", "aux", "prn", "com1", "lpt9", "com0", "nul.x", "fam.con", "a.lpt3.b"] {
+            assert!(matches!(Address::plugin(bad), Err(AddressError::Device(_))), "{bad}");
+        }
+        for good in ["cons", "console", "com", "com10", "lpt", "nulls", "a.conx", "icon", "aux-tool", "com1x"] {
+            assert!(Address::plugin(good).is_ok(), "{good}");
+        }
     }
 }

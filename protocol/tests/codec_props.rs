@@ -26,7 +26,7 @@ fn address() -> impl Strategy<Value = Address> {
         Just(Address::Host),
         // `.`-separated segments, each starting with a letter or a digit.
         "[a-z0-9][a-z0-9_-]{0,14}(\\.[a-z0-9][a-z0-9_-]{0,14}){0,3}"
-            .prop_filter("host is reserved", |s| s != "host")
+            .prop_filter("a valid name (not `host`, no device name)", |s| Address::plugin(s).is_ok())
             .prop_map(Address::Plugin),
     ]
 }

@@ -48,7 +48,7 @@ impl PublisherKey {
 
 impl fmt::Display for PublisherKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ed25519:{}", hex(&self.0.to_bytes()))
+        write!(f, "ed25519:{}", hex::encode(self.0.to_bytes()))
     }
 }
 
@@ -65,7 +65,7 @@ impl FromStr for PublisherKey {
         let malformed =
             || SignatureError::Malformed(format!("`{text}` is not a publisher key: expected ed25519:<64 hex digits>"));
         let digits = text.strip_prefix("ed25519:").ok_or_else(malformed)?;
-        let bytes: [u8; 32] = unhex(digits).and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
+        let bytes: [u8; 32] = hex::decode(digits).ok().and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
         VerifyingKey::from_bytes(&bytes).map(Self).map_err(|_| malformed())
     }
 }
@@ -129,13 +129,13 @@ impl BundleSignature {
     ///
     /// [`SignatureError::Mismatch`] when the bundle is not what was signed.
     pub fn verify(&self, digest: &[u8; 32]) -> Result<(), SignatureError> {
-        self.key.0.verify(digest, &self.signature).map_err(|_| SignatureError::Mismatch(self.key))
+        self.key.0.verify(digest, &self.signature).map_err(|_| SignatureError::Mismatch(Box::new(self.key)))
     }
 }
 
 impl fmt::Display for BundleSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.key, hex(&self.signature.to_bytes()))
+        write!(f, "{}:{}", self.key, hex::encode(self.signature.to_bytes()))
     }
 }
 
@@ -158,7 +158,7 @@ impl FromStr for BundleSignature {
         };
         let (key, signature) = text.rsplit_once(':').ok_or_else(malformed)?;
         let key: PublisherKey = key.parse().map_err(|_| malformed())?;
-        let bytes: [u8; 64] = unhex(signature).and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
+        let bytes: [u8; 64] = hex::decode(signature).ok().and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
         Ok(Self { key, signature: Signature::from_bytes(&bytes) })
     }
 }
@@ -173,7 +173,7 @@ pub enum SignatureError {
     /// The signature does not match the bundle: a file changed since it
     /// was signed, or it was signed with another key.
     #[error("the signature by {0} does not match the bundle: its plugin.toml or code changed since it was signed")]
-    Mismatch(PublisherKey),
+    Mismatch(Box<PublisherKey>),
     /// The bundle has a `signature` in its manifest and a `plugin.sig` too.
     #[error("the bundle is signed twice, by `signature` in plugin.toml and by plugin.sig; keep one")]
     Twice,
@@ -295,17 +295,6 @@ pub fn read_bundle_manifest(path: &Path) -> Result<(Manifest, Seal), ManifestErr
     Ok((manifest, Seal { unsigned, signature }))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,10 +312,17 @@ mod tests {
     }
 
     #[test]
-    fn hex_refuses_odd_lengths_and_non_digits() {
-        assert_eq!(unhex("00ff"), Some(vec![0, 255]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex("éé"), None);
+    fn a_key_is_exactly_64_hex_digits() {
+        let good = format!("ed25519:{}", "0".repeat(64));
+        let key = PublisherSecret::from_bytes([3; 32]).public_key().to_string();
+        assert!(key.parse::<PublisherKey>().is_ok(), "{key}");
+        for bad in [
+            &good[..good.len() - 1],
+            &format!("{good}0"),
+            &format!("ed25519:{}", "zz".repeat(32)),
+            &format!("ed25519:{}", "é".repeat(32)),
+        ] {
+            assert!(bad.parse::<PublisherKey>().is_err(), "{bad}");
+        }
     }
 }

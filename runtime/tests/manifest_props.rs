@@ -160,7 +160,7 @@ fn limits() -> impl Strategy<Value = LimitRequests> {
 prop_compose! {
     fn manifest()(
         // Dot-separated parts, each starting with a letter or a digit (docs/manifest.md).
-        name in "[a-z0-9][a-z0-9_-]{0,9}(\\.[a-z0-9][a-z0-9_-]{0,9}){0,4}".prop_filter("`host` is reserved", |n| n != "host"),
+        name in "[a-z0-9][a-z0-9_-]{0,9}(\\.[a-z0-9][a-z0-9_-]{0,9}){0,4}".prop_filter("a valid name (not `host`, no device name)", |n| wasp_protocol::Address::plugin(n).is_ok()),
         version in version(),
         api in (any::<u16>(), any::<u16>()),
         kind in prop::sample::select(vec![ManifestKind::Wasm, ManifestKind::Native, ManifestKind::InProcess]),

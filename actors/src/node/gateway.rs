@@ -9,7 +9,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use wasp_protocol::Permission;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::services::storage::Storage;
-use wasp_runtime::{AuditEvent, AuditKind, Family, Grants, Router, TimerSpec};
+use wasp_runtime::{AuditEvent, AuditKind, Family, Grants, LogAdmission, LogRate, Router, TimerSpec};
 
 use super::wire::{self, Answers, GatewayMsg, RouteAnswer, RouteCall};
 use super::{Pending, Shared, lock};
@@ -28,6 +28,12 @@ pub(crate) struct GatewayState {
     /// The payload bytes its timers may hold: the host's limit, whatever
     /// the node says.
     pub(crate) timer_bytes: usize,
+    /// The most timers it may have active: the host's limit, whatever the
+    /// node says.
+    pub(crate) max_timers: usize,
+    /// The plugin's log-line budget: the lines written about what its node
+    /// sends that cannot be opened are on it.
+    pub(crate) log_rate: Arc<LogRate>,
     /// The plugin's live grants, checked again here.
     pub(crate) grants: Grants,
     /// For a component of a hybrid plugin, its family.
@@ -71,7 +77,7 @@ impl Actor for Gateway {
         match msg {
             GatewayMsg::Answer(bytes) => match st.open::<Answers>("answer", &bytes) {
                 Ok(answers) => resolve(&st.shared.pending, answers),
-                Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
+                Err(e) => st.refused(&e),
             },
             GatewayMsg::Audit(bytes) => match st.open::<AuditEvent>("audit event", &bytes) {
                 Ok(mut event) => {
@@ -81,12 +87,12 @@ impl Actor for Gateway {
                         st.shared.quarantined.store(true, Ordering::Release);
                     }
                 }
-                Err(e) => tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}"),
+                Err(e) => st.refused(&e),
             },
             GatewayMsg::Route(bytes, port) => match wire::unseal(&st.key, "host call", &bytes) {
                 Ok(call) => st.route(&call, port),
                 Err(e) => {
-                    tracing::warn!(target: "wasp::node", plugin = %st.name, "{e}");
+                    st.refused(&e);
                     let _ = port.send(wire::encode(&RouteAnswer::Err(e)));
                 }
             },
@@ -96,6 +102,20 @@ impl Actor for Gateway {
 }
 
 impl GatewayState {
+    /// Writes a line about a document from the node that was refused,
+    /// within the plugin's log budget: a node sending garbage in a loop
+    /// gets its lines dropped and one audited report a second.
+    fn refused(&self, e: &WireError) {
+        match self.log_rate.admit() {
+            LogAdmission::Write => tracing::warn!(target: "wasp::node", plugin = %self.name, "{e}"),
+            LogAdmission::Drop => {}
+            LogAdmission::Report(n) => {
+                let kind = AuditKind::LimitExceeded { limit: "log_rate".into() };
+                let _ = self.router.audit(AuditEvent::new(&*self.name, kind, self.log_rate.report(&self.name, n)));
+            }
+        }
+    }
+
     /// The document `bytes` seals with this instance's key, decoded.
     fn open<T: serde::de::DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T, WireError> {
         wire::decode(what, &wire::unseal(&self.key, what, bytes)?)
@@ -162,13 +182,14 @@ impl GatewayState {
                 });
                 return;
             }
-            RouteCall::SetTimer { period_ms, repeat, topic, payload, max_timers } => {
+            // The node's own count of timers is not trusted: the host's limit applies.
+            RouteCall::SetTimer { period_ms, repeat, topic, payload, max_timers: _ } => {
                 let spec = TimerSpec {
                     period: Duration::from_millis(period_ms),
                     repeat,
                     topic,
                     payload: payload.into(),
-                    max_timers: usize::try_from(max_timers).unwrap_or(usize::MAX),
+                    max_timers: self.max_timers,
                     max_bytes: self.timer_bytes,
                 };
                 router.set_timer(from, spec).and_then(|id| value(&id))
@@ -206,8 +227,9 @@ mod tests {
     use super::*;
 
     /// A broker stand-in that records audit events and serves nothing.
+    /// The audit events, and each timer's `(max_timers, max_bytes)`.
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<AuditEvent>>);
+    struct Recorder(Mutex<Vec<AuditEvent>>, Mutex<Vec<(usize, usize)>>);
 
     impl Router for Recorder {
         fn send(&self, _: &Arc<str>, _: &str, _: &str, _: Vec<u8>) -> Result<(), WireError> {
@@ -239,7 +261,8 @@ mod tests {
             self.0.lock().unwrap().push(event);
             true
         }
-        fn set_timer(&self, _: &Arc<str>, _: TimerSpec) -> Result<u64, WireError> {
+        fn set_timer(&self, _: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
+            self.1.lock().unwrap().push((spec.max_timers, spec.max_bytes));
             Ok(1)
         }
         fn cancel_timer(&self, _: &Arc<str>, _: u64) -> bool {
@@ -256,6 +279,8 @@ mod tests {
             storage: None,
             quota: 0,
             timer_bytes: 0,
+            max_timers: 0,
+            log_rate: Arc::new(LogRate::new(2)),
             grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
             family,
             key: "the instance's key".into(),
@@ -306,5 +331,36 @@ mod tests {
         assert!(gw.permit(&send("famous")).is_err());
         // Only the components the hybrid registered, not every name under it.
         assert!(gw.permit(&send("fam.other")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_node_neither_sets_its_own_timer_limit_nor_floods_the_log() {
+        let (mut gw, recorder) = gateway("p", None, &["timers"]);
+        (gw.max_timers, gw.timer_bytes) = (3, 4096);
+        let (key, log_rate) = (gw.key.clone(), gw.log_rate.clone());
+        let (actor, _) = Actor::spawn(None, Gateway, gw).await.expect("gateway starts");
+        let call = RouteCall::SetTimer {
+            period_ms: 10,
+            repeat: true,
+            topic: "tick".into(),
+            payload: Vec::new(),
+            max_timers: u64::MAX,
+        };
+        let sealed = wire::seal(&key, wire::encode(&call));
+        let answer = actor.call(|port| GatewayMsg::Route(sealed, port), None).await.expect("answered");
+        assert!(matches!(answer, ractor::rpc::CallResult::Success(_)));
+        assert_eq!(*recorder.1.lock().unwrap(), [(3, 4096)], "the host's limits, not the node's");
+        // Garbage in a loop: two lines a second are written, the rest
+        // dropped and reported once, as an audit event.
+        for _ in 0..10 {
+            actor.cast(GatewayMsg::Answer(vec![0xc1])).expect("cast");
+        }
+        let _ = actor.call(|port| GatewayMsg::Route(vec![0xc1], port), None).await;
+        assert_eq!((log_rate.written(), log_rate.dropped()), (2, 9));
+        let events = recorder.0.lock().unwrap();
+        let reports =
+            events.iter().filter(|e| matches!(&e.kind, AuditKind::LimitExceeded { limit } if limit == "log_rate"));
+        assert_eq!(reports.count(), 1, "{events:?}");
+        actor.stop(None);
     }
 }

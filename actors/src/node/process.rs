@@ -74,6 +74,8 @@ impl Process {
             storage: env.services.storage.clone(),
             quota: env.limits.storage_quota,
             timer_bytes: env.limits.timer_bytes,
+            max_timers: env.limits.max_timers,
+            log_rate: env.log_rate.clone(),
             grants: env.grants.clone(),
             family: env.family.clone(),
             key: key.clone(),
