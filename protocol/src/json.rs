@@ -2,7 +2,7 @@
 //! webviews (feature `json`): the `wasp` CLI and the Tauri plugin.
 //!
 //! Both directions are bounded. JSON nested deeper than
-//! [`MAX_DEPTH`](crate::codec::MAX_DEPTH) levels is refused, as every
+//! [`MAX_DEPTH`] levels is refused, as every
 //! decoder refuses such MessagePack. And JSON is bigger than the MessagePack
 //! it comes from (each byte of a `bin` becomes a number and a comma, each
 //! value a tree node of its own), so [`to_json`] refuses a value whose JSON
