@@ -153,7 +153,24 @@ fn unique_payload(worker: u64, seq: u64) -> Vec<u8> {
     wasp_protocol::codec::to_payload(&(worker, seq, "soak")).expect("encodes")
 }
 
+/// At most this many requests in flight to each `faulty`. Each of its
+/// faults costs a restart and its backoff, one after another; with every
+/// worker free to pile on, its queue grows until requests wait past the
+/// request timeout, which measures the machine's speed, not the host.
+const FAULTY_IN_FLIGHT: usize = 2;
+
+/// The gates of [`FAULTY_IN_FLIGHT`], one per name in [`FAULTIES`].
+static FAULTY_GATES: [tokio::sync::Semaphore; 3] =
+    [const { tokio::sync::Semaphore::const_new(FAULTY_IN_FLIGHT) }; 3];
+
 async fn one(host: &Host, op: Op, worker: u64, seq: u64, tally: &mut Tally) {
+    let _gate = match op {
+        Op::Panic(to) | Op::Garbage(to) => {
+            let gate = &FAULTY_GATES[FAULTIES.iter().position(|f| *f == to).expect("a faulty plugin")];
+            Some(gate.acquire().await.expect("never closed"))
+        }
+        _ => None,
+    };
     let payload = unique_payload(worker, seq);
     let (to, topic, body) = match op {
         Op::Echo(to) => (to, "ping", payload.clone()),
