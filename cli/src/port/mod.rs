@@ -39,6 +39,8 @@ mod manifest;
 mod markers;
 mod parity;
 mod report;
+mod reqwest;
+mod rng;
 mod services;
 mod shim;
 mod timers;
@@ -219,6 +221,8 @@ pub(crate) struct Work {
     pub(crate) shims: BTreeSet<shim::Part>,
     /// Files other than sources: (path, before, after).
     pub(crate) other: Vec<(String, Option<String>, String)>,
+    /// The choice a marker names instead of the analyzer's advice, by the finding's (file, line) in the original.
+    pub(crate) choices: std::collections::BTreeMap<(String, usize), String>,
 }
 
 impl Work {
@@ -304,6 +308,7 @@ pub fn port(crate_dir: &Path) -> Result<Port, PortError> {
         config: Vec::new(),
         shims: BTreeSet::new(),
         other: Vec::new(),
+        choices: std::collections::BTreeMap::new(),
     };
     folders::run(&mut work)?;
     timers::run(&mut work)?;

@@ -1,0 +1,598 @@
+//! reqwest's blocking client → the host's HTTP service, through
+//! `crate::wasp_port::reqwest` (`shim/reqwest.rs`), which has reqwest's
+//! names and types.
+//!
+//! Every path that starts with `reqwest` (in code, types and `use`s) is
+//! made to start with `crate::wasp_port::reqwest`; the calls that make a
+//! request are given the `Context`: `reqwest::blocking::get(url)` →
+//! `….get(url, ctx)`, `client.get(url)….send()` → `….send(ctx)`. The rest
+//! of the code keeps its types: `Client`, `Response`, `StatusCode`,
+//! `reqwest::Error`.
+//!
+//! A crate's reqwest is one piece: a `Client` made in one function sends
+//! in another. So it is rewritten whole or not at all. It is left as it
+//! was, every call marked, when anything in it has no faithful host
+//! equivalent: a builder or request setting the shim does not have
+//! (cookies, proxies, custom TLS, multipart bodies, forms), an item of
+//! reqwest it does not have, the async client, a call inside a macro, or a
+//! request where no `Context` reaches (checked by the caller).
+
+use std::collections::BTreeSet;
+
+use proc_macro2::LineColumn;
+use syn::spanned::Spanned;
+use syn::visit::{self, Visit};
+use syn::{Expr, UseTree};
+
+use super::ast::{self, Node};
+use super::edit::Lines;
+use super::services::{HOSTS_NOTE, Planned, literal_host};
+use super::shim::Part;
+use crate::analyze::names::{ident, use_leaves};
+use crate::analyze::source::{Site, SourceFile};
+use crate::analyze::{Blocker, BlockerKind, Location};
+
+/// `ClientBuilder` settings the shim honours.
+const BUILDER: &[&str] = &["timeout", "user_agent"];
+/// `RequestBuilder` settings the shim honours.
+const REQUEST: &[&str] = &["header", "bearer_auth", "query", "timeout", "body", "json"];
+/// `Response` methods the shim has.
+const RESPONSE: &[&str] =
+    &["status", "headers", "content_length", "error_for_status", "error_for_status_ref", "text", "bytes", "json"];
+/// The `Client` methods that start a request.
+const VERBS: &[&str] = &["get", "post", "put", "patch", "delete", "head"];
+/// The `StatusCode` constants the shim has.
+const STATUS: &[&str] = &[
+    "OK",
+    "CREATED",
+    "NO_CONTENT",
+    "NOT_MODIFIED",
+    "BAD_REQUEST",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "TOO_MANY_REQUESTS",
+    "INTERNAL_SERVER_ERROR",
+    "SERVICE_UNAVAILABLE",
+];
+
+/// The rewrite of a crate's reqwest.
+#[derive(Default)]
+pub(crate) struct Group {
+    /// The calls: each recorded as a rewrite; those that send need the `Context`.
+    pub(crate) planned: Vec<Planned>,
+    /// `reqwest` → `crate::wasp_port::reqwest`: (file, start, end).
+    pub(crate) roots: Vec<(usize, usize, usize)>,
+}
+
+/// Why a crate's reqwest is left as it was.
+pub(crate) struct Refused(pub(crate) String);
+
+/// Whether a site is a use of reqwest.
+pub(crate) fn is_reqwest(site: &Site) -> bool {
+    site.path.first().is_some_and(|p| p == "reqwest")
+}
+
+/// The rewrite of every use of reqwest in `files` (`sites`: the analyzer's findings).
+pub(crate) fn plan(files: &[SourceFile], sites: &[Site]) -> Result<Group, Refused> {
+    let mut group = Group::default();
+    let entries: Vec<&Site> = sites.iter().filter(|s| is_reqwest(s)).collect();
+    if entries.is_empty() {
+        return Ok(group);
+    }
+    let place = |file: &SourceFile, at: LineColumn| format!("{}:{}", file.rel, at.line);
+    let mut clients = Clients::default();
+    let mut json = false;
+    for (i, file) in files.iter().enumerate() {
+        if shadowed(file) {
+            continue;
+        }
+        let lines = Lines::new(&file.text);
+        let mut paths = Paths { lines: &lines, found: Vec::new(), in_macro: None, uses: Vec::new() };
+        paths.visit_file(&file.ast);
+        if let Some(at) = paths.in_macro {
+            return Err(Refused(format!("reqwest is used inside a macro ({}), which the port cannot rewrite", place(file, at))));
+        }
+        for (start, end, rest, at) in paths.found {
+            if !supported(&rest) {
+                let path = format!("reqwest::{}", rest.join("::"));
+                return Err(Refused(format!("`{path}` ({}) has no host equivalent in the port", place(file, at))));
+            }
+            group.roots.push((i, start, end));
+        }
+        clients.collect(file, &paths.uses);
+    }
+    // The calls the analyzer found: `blocking::get(url)` sends; `Client::new()` and `Client::builder()` make a client.
+    for site in &entries {
+        let Some(l) = &site.blocker.location else { continue };
+        let Some(i) = files.iter().position(|f| f.rel == l.file) else { continue };
+        let file = &files[i];
+        if shadowed(file) {
+            continue;
+        }
+        let p: Vec<&str> = site.path.iter().map(String::as_str).collect();
+        let Some(way) = ast::path_to(&file.ast, site.start, site.end) else {
+            return Err(Refused(format!("`{}` ({}:{}) is inside a macro", p.join("::"), l.file, l.line)));
+        };
+        let exprs: Vec<&Expr> = way.iter().filter_map(|n| if let Node::Expr(e) = n { Some(*e) } else { None }).collect();
+        let lines = Lines::new(&file.text);
+        let text = |s: proc_macro2::Span| file.text[lines.offset(s.start())..lines.offset(s.end())].to_owned();
+        match p.as_slice() {
+            ["reqwest", "blocking", "get"] => {
+                let Some(Expr::Call(call)) = exprs.last() else { return Err(refuse_call(site)) };
+                let Some(url) = call.args.first() else { return Err(refuse_call(site)) };
+                json |= response_chain(&exprs).map_err(|m| refused_method(file, m))?;
+                let at = lines.offset(call.paren_token.span.close().start());
+                let what = one_line(&text(call.span()));
+                let into = format!("crate::wasp_port::{}, ctx)", what.trim_end_matches(')'));
+                group.planned.push(planned(i, (*site).clone(), vec![(at, at, ", ctx".into())], what, into, &text(url.span())));
+            }
+            ["reqwest", "blocking", "Client", "new"] | ["reqwest", "blocking", "Client" | "ClientBuilder", "builder" | "new"] => {
+                builder_chain(&exprs).map_err(|m| refused_method(file, m))?;
+                let Some(call) = exprs.last() else { return Err(refuse_call(site)) };
+                let what = one_line(&text(call.span()));
+                let mut p = planned(i, (*site).clone(), Vec::new(), what.clone(), format!("crate::wasp_port::{what}"), "");
+                p.needs_ctx = false;
+                p.permissions.clear();
+                p.note = None;
+                group.planned.push(p);
+                clients.entries.push((i, site.start, site.end));
+            }
+            _ => {
+                return Err(Refused(format!(
+                    "`{}` ({}:{}) is reqwest's async client, or a part the port does not have",
+                    p.join("::"),
+                    l.file,
+                    l.line
+                )));
+            }
+        }
+    }
+    // `client.get(url)….send()`.
+    for (i, file) in files.iter().enumerate() {
+        if shadowed(file) {
+            continue;
+        }
+        let mut sends = Sends { clients: &clients, file: i, stack: Vec::new(), found: Vec::new(), error: None };
+        sends.visit_file(&file.ast);
+        if let Some(m) = sends.error {
+            return Err(refused_method(file, m));
+        }
+        let lines = Lines::new(&file.text);
+        for (send, url, uses_json) in sends.found {
+            json |= uses_json;
+            let at = lines.offset(send.paren_token.span.close().start());
+            let start = send.method.span().start();
+            let url = one_line(&file.text[lines.offset(url.start())..lines.offset(url.end())]);
+            let what = format!(".{}({url})….send()", verb_of(send).unwrap_or_default());
+            let site = Site {
+                blocker: Blocker {
+                    kind: BlockerKind::Net,
+                    location: Some(Location { file: file.rel.clone(), line: start.line, column: start.column + 1 }),
+                    what: what.clone(),
+                    detail: None,
+                    instead: String::new(),
+                },
+                path: Vec::new(),
+                start,
+                end: send.method.span().end(),
+            };
+            let into = format!("{}(ctx)", what.trim_end_matches("()"));
+            group.planned.push(planned(i, site, vec![(at, at, "ctx".into())], what, into, &url));
+        }
+    }
+    if json || files.iter().any(calls_json) {
+        if let Some(p) = group.planned.first_mut() {
+            p.parts.push(Part::ReqwestJson);
+        }
+    }
+    Ok(group)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn refuse_call(site: &Site) -> Refused {
+    Refused(format!("`{}` is not called the way reqwest's is", site.path.join("::")))
+}
+
+fn refused_method(file: &SourceFile, (method, at): (String, LineColumn)) -> Refused {
+    Refused(format!("`.{method}(…)` ({}:{}) has no host equivalent in the port", file.rel, at.line))
+}
+
+/// A planned request: the `net:` permission of its URL when it names the host.
+fn planned(file: usize, site: Site, edits: Vec<(usize, usize, String)>, what: String, into: String, url: &str) -> Planned {
+    let (permissions, note) = match literal_host(url) {
+        Some(host) => (vec![format!("net:{host}")], None),
+        None => (Vec::new(), Some(HOSTS_NOTE.to_owned())),
+    };
+    Planned {
+        file,
+        holder: None,
+        needs_ctx: true,
+        edits,
+        kind: BlockerKind::Net,
+        site,
+        what,
+        into,
+        parts: vec![Part::Reqwest],
+        permissions,
+        config: None,
+        note,
+    }
+}
+
+/// Whether reqwest has an item by this path (after `reqwest::`) in the shim.
+fn supported(rest: &[String]) -> bool {
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match rest.as_slice() {
+        [] | ["Error" | "Result" | "StatusCode" | "blocking"] => true,
+        ["StatusCode", c] => STATUS.contains(c),
+        ["blocking", "get" | "Client" | "ClientBuilder" | "RequestBuilder" | "Response" | "Error" | "Result"] => true,
+        ["blocking", "Client", "new" | "builder"] | ["blocking", "ClientBuilder", "new"] => true,
+        _ => false,
+    }
+}
+
+/// Whether a file binds the name `reqwest` itself (a module, a renamed import): its paths are not the crate's.
+fn shadowed(file: &SourceFile) -> bool {
+    let mut leaves = Vec::new();
+    for item in &file.ast.items {
+        let name = match item {
+            syn::Item::Mod(m) => ident(&m.ident),
+            syn::Item::Fn(f) => ident(&f.sig.ident),
+            syn::Item::Struct(s) => ident(&s.ident),
+            syn::Item::Enum(e) => ident(&e.ident),
+            syn::Item::Const(c) => ident(&c.ident),
+            syn::Item::Static(s) => ident(&s.ident),
+            syn::Item::Use(u) => {
+                use_leaves(&u.tree, &mut Vec::new(), &mut leaves);
+                continue;
+            }
+            _ => continue,
+        };
+        if name == "reqwest" {
+            return true;
+        }
+    }
+    leaves.iter().any(|(name, path)| name == "reqwest" && path.iter().map(String::as_str).ne(["reqwest"]))
+}
+
+/// The paths of a file that start with `reqwest`: (start, end of `reqwest`, the rest, where).
+struct Paths<'l> {
+    lines: &'l Lines<'l>,
+    found: Vec<(usize, usize, Vec<String>, LineColumn)>,
+    in_macro: Option<LineColumn>,
+    /// The file's imports: (name, path).
+    uses: Vec<(String, Vec<String>)>,
+}
+
+impl Paths<'_> {
+    fn root(&mut self, colon: Option<proc_macro2::Span>, root: &syn::Ident, rest: Vec<String>) {
+        let start = colon.unwrap_or_else(|| root.span()).start();
+        let (s, e) = (self.lines.offset(start), self.lines.offset(root.span().end()));
+        self.found.push((s, e, rest, start));
+    }
+}
+
+impl<'a> Visit<'a> for Paths<'_> {
+    fn visit_path(&mut self, p: &'a syn::Path) {
+        if p.segments.len() > 1 && p.segments[0].ident == "reqwest" {
+            let rest = p.segments.iter().skip(1).map(|s| ident(&s.ident)).collect();
+            self.root(p.leading_colon.map(|c| c.spans[0]), &p.segments[0].ident, rest);
+        }
+        visit::visit_path(self, p);
+    }
+
+    fn visit_item_use(&mut self, u: &'a syn::ItemUse) {
+        use_leaves(&u.tree, &mut Vec::new(), &mut self.uses);
+        if let UseTree::Path(p) = &u.tree
+            && p.ident == "reqwest"
+        {
+            let mut leaves = Vec::new();
+            use_leaves(&p.tree, &mut Vec::new(), &mut leaves);
+            for (_, rest) in &leaves {
+                if !supported(rest) {
+                    let at = p.ident.span().start();
+                    let (s, e) = (self.lines.offset(at), self.lines.offset(at));
+                    self.found.push((s, e, rest.clone(), at));
+                }
+            }
+            self.root(u.leading_colon.map(|c| c.spans[0]), &p.ident, Vec::new());
+        }
+    }
+
+    fn visit_macro(&mut self, m: &'a syn::Macro) {
+        if self.in_macro.is_none() {
+            self.in_macro = crate_named(m.tokens.clone());
+        }
+    }
+}
+
+/// Where `reqwest` (not `wasp_port::reqwest`) is named in tokens.
+fn crate_named(tokens: proc_macro2::TokenStream) -> Option<LineColumn> {
+    let mut after_colons = false;
+    for tree in tokens {
+        match tree {
+            proc_macro2::TokenTree::Ident(i) if i == "reqwest" && !after_colons => return Some(i.span().start()),
+            proc_macro2::TokenTree::Group(g) => {
+                if let Some(at) = crate_named(g.stream()) {
+                    return Some(at);
+                }
+            }
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ':' => {
+                after_colons = true;
+                continue;
+            }
+            _ => {}
+        }
+        after_colons = false;
+    }
+    None
+}
+
+/// What holds a reqwest `Client`: local names and fields.
+#[derive(Default)]
+struct Clients {
+    names: BTreeSet<String>,
+    fields: BTreeSet<String>,
+    /// `Client::new()` / `builder()` calls: (file, start, end).
+    entries: Vec<(usize, LineColumn, LineColumn)>,
+}
+
+impl Clients {
+    /// Names and fields declared with reqwest's `Client` type, and `let`s of one.
+    fn collect(&mut self, file: &SourceFile, uses: &[(String, Vec<String>)]) {
+        struct V<'u> {
+            uses: &'u [(String, Vec<String>)],
+            names: BTreeSet<String>,
+            fields: BTreeSet<String>,
+        }
+        impl<'a> Visit<'a> for V<'_> {
+            fn visit_field(&mut self, f: &'a syn::Field) {
+                if let Some(name) = &f.ident
+                    && is_client(&f.ty, self.uses)
+                {
+                    self.fields.insert(ident(name));
+                }
+            }
+            fn visit_pat_type(&mut self, p: &'a syn::PatType) {
+                if let syn::Pat::Ident(name) = &*p.pat
+                    && is_client(&p.ty, self.uses)
+                {
+                    self.names.insert(ident(&name.ident));
+                }
+            }
+            fn visit_local(&mut self, l: &'a syn::Local) {
+                if let Some(init) = &l.init
+                    && mentions_client(&init.expr, self.uses)
+                {
+                    self.names.extend(ast::let_names(l));
+                }
+                visit::visit_local(self, l);
+            }
+            fn visit_field_value(&mut self, f: &'a syn::FieldValue) {
+                if let syn::Member::Named(name) = &f.member
+                    && mentions_client(&f.expr, self.uses)
+                {
+                    self.fields.insert(ident(name));
+                }
+                visit::visit_field_value(self, f);
+            }
+        }
+        let mut v = V { uses, names: BTreeSet::new(), fields: BTreeSet::new() };
+        v.visit_file(&file.ast);
+        self.names.extend(v.names);
+        self.fields.extend(v.fields);
+    }
+
+    /// Whether `e` is a client: a name or field that holds one, or a call chain that makes one.
+    fn is(&self, e: &Expr, file: usize) -> bool {
+        match e {
+            Expr::Paren(p) => self.is(&p.expr, file),
+            Expr::Reference(r) => self.is(&r.expr, file),
+            Expr::Path(p) => p.path.get_ident().is_some_and(|i| self.names.contains(&ident(i))),
+            Expr::Field(f) => matches!(&f.member, syn::Member::Named(n) if self.fields.contains(&ident(n))),
+            Expr::Try(_) | Expr::MethodCall(_) | Expr::Call(_) => {
+                let (s, end) = (e.span().start(), e.span().end());
+                self.entries.iter().any(|(f, a, b)| *f == file && s <= *a && *b <= end)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The full path a type names, through the file's imports.
+fn full_path(path: &syn::Path, uses: &[(String, Vec<String>)]) -> Vec<String> {
+    let segments: Vec<String> = path.segments.iter().map(|s| ident(&s.ident)).collect();
+    match segments.first().and_then(|first| uses.iter().find(|(name, _)| name == first)) {
+        Some((_, full)) => full.iter().cloned().chain(segments.into_iter().skip(1)).collect(),
+        None => segments,
+    }
+}
+
+/// Whether a type is reqwest's blocking `Client` (or a reference to one).
+fn is_client(ty: &syn::Type, uses: &[(String, Vec<String>)]) -> bool {
+    match ty {
+        syn::Type::Reference(r) => is_client(&r.elem, uses),
+        syn::Type::Path(p) => full_path(&p.path, uses).iter().map(String::as_str).eq(["reqwest", "blocking", "Client"]),
+        _ => false,
+    }
+}
+
+/// Whether an expression makes a client: `Client::new()`, `Client::builder()….build()`.
+fn mentions_client(e: &Expr, uses: &[(String, Vec<String>)]) -> bool {
+    match e {
+        Expr::Call(c) => match &*c.func {
+            Expr::Path(p) => {
+                let full = full_path(&p.path, uses);
+                let f: Vec<&str> = full.iter().map(String::as_str).collect();
+                matches!(f.as_slice(), ["reqwest", "blocking", "Client", "new"])
+            }
+            _ => false,
+        },
+        Expr::MethodCall(m) if m.method == "build" => builds_client(&m.receiver, uses),
+        Expr::Try(t) => mentions_client(&t.expr, uses),
+        Expr::MethodCall(m) if ["unwrap", "expect", "unwrap_or_default"].contains(&ident(&m.method).as_str()) => {
+            mentions_client(&m.receiver, uses)
+        }
+        _ => false,
+    }
+}
+
+fn builds_client(e: &Expr, uses: &[(String, Vec<String>)]) -> bool {
+    match e {
+        Expr::MethodCall(m) => builds_client(&m.receiver, uses),
+        Expr::Call(c) => match &*c.func {
+            Expr::Path(p) => {
+                let full = full_path(&p.path, uses);
+                let f: Vec<&str> = full.iter().map(String::as_str).collect();
+                matches!(f.as_slice(), ["reqwest", "blocking", "Client", "builder"] | ["reqwest", "blocking", "ClientBuilder", "new"])
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The `client.get(url)….send()` calls of a file: (the `send` call, the URL's span, uses JSON).
+struct Sends<'c, 'a> {
+    clients: &'c Clients,
+    file: usize,
+    stack: Vec<&'a Expr>,
+    found: Vec<(&'a syn::ExprMethodCall, proc_macro2::Span, bool)>,
+    error: Option<(String, LineColumn)>,
+}
+
+impl<'a> Visit<'a> for Sends<'_, 'a> {
+    fn visit_expr(&mut self, e: &'a Expr) {
+        self.stack.push(e);
+        if let Expr::MethodCall(m) = e
+            && m.method == "send"
+            && m.args.is_empty()
+            && self.error.is_none()
+        {
+            // Down the chain to the verb, through the request's settings.
+            let mut unknown = None;
+            let mut json = false;
+            let mut at = &*m.receiver;
+            while let Expr::MethodCall(r) = at {
+                let name = ident(&r.method);
+                if VERBS.contains(&name.as_str()) && r.args.len() == 1 && self.clients.is(&r.receiver, self.file) {
+                    if let Some(u) = unknown {
+                        self.error = Some(u);
+                    } else {
+                        match response_chain(&self.stack) {
+                            Ok(j) => {
+                                let url = r.args.first().map_or_else(proc_macro2::Span::call_site, Spanned::span);
+                                self.found.push((m, url, json || j));
+                            }
+                            Err(u) => self.error = Some(u),
+                        }
+                    }
+                    break;
+                }
+                if name == "json" {
+                    json = true;
+                }
+                if !REQUEST.contains(&name.as_str()) {
+                    unknown = Some((name, r.method.span().start()));
+                }
+                at = &r.receiver;
+            }
+        }
+        visit::visit_expr(self, e);
+        self.stack.pop();
+    }
+}
+
+/// The verb a `send` chain starts with.
+fn verb_of(send: &syn::ExprMethodCall) -> Option<String> {
+    let mut at = &*send.receiver;
+    while let Expr::MethodCall(r) = at {
+        let name = ident(&r.method);
+        if VERBS.contains(&name.as_str()) {
+            return Some(name);
+        }
+        at = &r.receiver;
+    }
+    None
+}
+
+/// Checks what is called on the response of the call last in `exprs` (its
+/// enclosing expressions before it): whether it reads JSON, or the first
+/// method the shim lacks.
+fn response_chain(exprs: &[&Expr]) -> Result<bool, (String, LineColumn)> {
+    #[derive(PartialEq)]
+    enum State {
+        Result,
+        Response,
+    }
+    let mut state = State::Result;
+    let mut json = false;
+    let Some((mut child, parents)) = exprs.split_last() else { return Ok(false) };
+    for parent in parents.iter().rev() {
+        match parent {
+            Expr::Paren(_) => {}
+            Expr::Try(t) if std::ptr::eq(&*t.expr, *child) => state = State::Response,
+            Expr::MethodCall(m) if std::ptr::eq(&*m.receiver, *child) => {
+                let name = ident(&m.method);
+                match state {
+                    State::Result => match name.as_str() {
+                        "map_err" | "context" | "with_context" | "ok" => {}
+                        "unwrap" | "expect" => state = State::Response,
+                        _ => break,
+                    },
+                    State::Response => {
+                        if !RESPONSE.contains(&name.as_str()) {
+                            return Err((name, m.method.span().start()));
+                        }
+                        json |= name == "json";
+                        match name.as_str() {
+                            "error_for_status" | "error_for_status_ref" => state = State::Result,
+                            _ => break,
+                        }
+                    }
+                }
+            }
+            _ => break,
+        }
+        child = parent;
+    }
+    Ok(json)
+}
+
+/// Checks the settings of `Client::builder()…` (the call last in `exprs`).
+fn builder_chain(exprs: &[&Expr]) -> Result<(), (String, LineColumn)> {
+    let Some((mut child, parents)) = exprs.split_last() else { return Ok(()) };
+    for parent in parents.iter().rev() {
+        let Expr::MethodCall(m) = parent else { break };
+        if !std::ptr::eq(&*m.receiver, *child) {
+            break;
+        }
+        let name = ident(&m.method);
+        if name == "build" {
+            break;
+        }
+        if !BUILDER.contains(&name.as_str()) {
+            return Err((name, m.method.span().start()));
+        }
+        child = parent;
+    }
+    Ok(())
+}
+
+/// Whether a file calls a method `json` (on a response kept in a variable, say).
+fn calls_json(file: &SourceFile) -> bool {
+    struct V(bool);
+    impl<'a> Visit<'a> for V {
+        fn visit_expr_method_call(&mut self, m: &'a syn::ExprMethodCall) {
+            self.0 |= m.method == "json";
+            visit::visit_expr_method_call(self, m);
+        }
+    }
+    let mut v = V(false);
+    v.visit_file(&file.ast);
+    v.0
+}
