@@ -83,6 +83,8 @@ pub(crate) fn plan(files: &[SourceFile], sites: &[Site]) -> Result<Group, Refuse
     let place = |file: &SourceFile, at: LineColumn| format!("{}:{}", file.rel, at.line);
     let mut clients = Clients::default();
     let mut json = false;
+    // `client.get(url)` calls the analyzer found: (file, start, end, line).
+    let mut verbs = Vec::new();
     for (i, file) in files.iter().enumerate() {
         if shadowed(file) {
             continue;
@@ -131,13 +133,20 @@ pub(crate) fn plan(files: &[SourceFile], sites: &[Site]) -> Result<Group, Refuse
                 builder_chain(&exprs).map_err(|m| refused_method(file, m))?;
                 let Some(call) = exprs.last() else { return Err(refuse_call(site)) };
                 let what = one_line(&text(call.span()));
-                let mut p = planned(i, (*site).clone(), Vec::new(), what.clone(), format!("crate::wasp_port::{what}"), "");
+                let into = if what.starts_with("reqwest::") {
+                    format!("crate::wasp_port::{what}")
+                } else {
+                    format!("{what}, of `crate::wasp_port::reqwest`")
+                };
+                let mut p = planned(i, (*site).clone(), Vec::new(), what, into, "");
                 p.needs_ctx = false;
                 p.permissions.clear();
                 p.note = None;
                 group.planned.push(p);
                 clients.entries.push((i, site.start, site.end));
             }
+            // `client.get(url)`: rewritten with the `send` that follows it, below.
+            ["reqwest", "blocking", "Client", _] => verbs.push((i, site.start, site.end, l.line)),
             _ => {
                 return Err(Refused(format!(
                     "`{}` ({}:{}) is reqwest's async client, or a part the port does not have",
@@ -149,6 +158,7 @@ pub(crate) fn plan(files: &[SourceFile], sites: &[Site]) -> Result<Group, Refuse
         }
     }
     // `client.get(url)….send()`.
+    let mut sent = Vec::new();
     for (i, file) in files.iter().enumerate() {
         if shadowed(file) {
             continue;
@@ -159,12 +169,13 @@ pub(crate) fn plan(files: &[SourceFile], sites: &[Site]) -> Result<Group, Refuse
             return Err(refused_method(file, m));
         }
         let lines = Lines::new(&file.text);
-        for (send, url, uses_json) in sends.found {
+        for (send, verb, start, url, uses_json) in sends.found {
             json |= uses_json;
+            sent.push((i, verb.start(), verb.end()));
             let at = lines.offset(send.paren_token.span.close().start());
-            let start = send.method.span().start();
             let url = one_line(&file.text[lines.offset(url.start())..lines.offset(url.end())]);
-            let what = format!(".{}({url})….send()", verb_of(send).unwrap_or_default());
+            let shown = if url.chars().count() > 48 { format!("{}…", url.chars().take(47).collect::<String>()) } else { url.clone() };
+            let what = format!(".{}({shown})….send()", verb_of(send).unwrap_or_default());
             let site = Site {
                 blocker: Blocker {
                     kind: BlockerKind::Net,
@@ -175,11 +186,15 @@ pub(crate) fn plan(files: &[SourceFile], sites: &[Site]) -> Result<Group, Refuse
                 },
                 path: Vec::new(),
                 start,
-                end: send.method.span().end(),
+                end: send.span().end(),
             };
-            let into = format!("{}(ctx)", what.trim_end_matches("()"));
+            let into = "….send(ctx)".to_owned();
             group.planned.push(planned(i, site, vec![(at, at, "ctx".into())], what, into, &url));
         }
+    }
+    if let Some((i, .., line)) = verbs.iter().find(|(i, s, e, _)| !sent.contains(&(*i, *s, *e))) {
+        let file = files[*i].rel.as_str();
+        return Err(Refused(format!("a request made at {file}:{line} is not sent in the same expression (`….send()`)")));
     }
     if json || files.iter().any(calls_json) {
         if let Some(p) = group.planned.first_mut() {
@@ -461,7 +476,8 @@ struct Sends<'c, 'a> {
     clients: &'c Clients,
     file: usize,
     stack: Vec<&'a Expr>,
-    found: Vec<(&'a syn::ExprMethodCall, proc_macro2::Span, bool)>,
+    /// (the `send` call, the verb's call, the URL, whether it uses JSON).
+    found: Vec<(&'a syn::ExprMethodCall, proc_macro2::Span, LineColumn, proc_macro2::Span, bool)>,
     error: Option<(String, LineColumn)>,
 }
 
@@ -486,7 +502,7 @@ impl<'a> Visit<'a> for Sends<'_, 'a> {
                         match response_chain(&self.stack) {
                             Ok(j) => {
                                 let url = r.args.first().map_or_else(proc_macro2::Span::call_site, Spanned::span);
-                                self.found.push((m, url, json || j));
+                                self.found.push((m, r.span(), r.method.span().start(), url, json || j));
                             }
                             Err(u) => self.error = Some(u),
                         }
