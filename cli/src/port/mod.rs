@@ -15,7 +15,8 @@
 //!    sleep, or in a loop with a sleep becomes a timer (`ctx.set_timeout`,
 //!    `ctx.set_interval`) whose event runs the same work.
 //! 3. **Services** (`port/services.rs`): clocks, environment variables,
-//!    randomness, blocking HTTP (`ureq`, raw `TcpStream` GETs) and URL
+//!    randomness (`getrandom`, `rand`), blocking HTTP (`reqwest::blocking`,
+//!    `ureq`, raw `TcpStream` GETs) and URL
 //!    openers become calls of the host services through the plugin's
 //!    `Context`, in the shape of the API they replace (`src/wasp_port.rs`,
 //!    `port/shim.rs`), and the `Context` is passed down to every function that

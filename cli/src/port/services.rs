@@ -8,9 +8,11 @@
 //! | `SystemTime::now()` | `wasp_port::system_time(ctx)` | `clock` |
 //! | `Instant::now()`, `t.elapsed()` | `wasp_port::Instant::now(ctx)`, `t.elapsed(ctx)` | `clock` |
 //! | `std::env::var("NAME")` | `wasp_port::env_var("name", ctx)` (the `[config]` key) | `config` |
-//! | `getrandom::fill(buf)` | `wasp_port::fill_random(buf, ctx)` | `random` |
+//! | `getrandom::fill(buf)`, `getrandom::getrandom(buf)` | `wasp_port::fill_random(buf, ctx)` | `random` |
 //! | `rand::random::<T>()` | `wasp_port::random::<T>(ctx)` | `random` |
+//! | `rand::thread_rng()`, `rand::rng()`, `rand::random_range(r)` | `wasp_port::thread_rng(ctx)`, `wasp_port::random_range(r, ctx)` (and `use rand::Rng` → the port's `Rng`: `port/rng.rs`) | `random` |
 //! | `ureq::get(url)….call()` | `wasp_port::ureq::get(url)….call(ctx)` | `net:<host>` |
+//! | `reqwest::blocking::…`, `client.get(url)….send()` | `crate::wasp_port::reqwest::…`, `….send(ctx)`, the crate's whole reqwest or none of it (`port/reqwest.rs`) | `net:<host>` |
 //! | `TcpStream::connect(addr)` writing an HTTP request | `wasp_port::TcpStream::connect(addr, ctx)` | `net:<host>` |
 //! | `Command::new("xdg-open")….arg(url).status()`, `webbrowser::open`, `open::that` | `wasp_port::open_url(url, "<plugin>.open", ctx)` | `publish:`, `ui:` |
 //!
