@@ -16,19 +16,8 @@ use super::{PortError, Work};
 use crate::analyze::source::Target;
 
 /// The crates a rewrite replaces: dropped from `[dependencies]` once no source names them.
-const REPLACED: &[&str] = &[
-    "getrandom",
-    "rand",
-    "rand_core",
-    "ureq",
-    "reqwest",
-    "webbrowser",
-    "open",
-    "opener",
-    "dirs",
-    "dirs-next",
-    "home",
-];
+const REPLACED: &[&str] =
+    &["getrandom", "rand", "rand_core", "ureq", "reqwest", "webbrowser", "open", "opener", "dirs", "dirs-next", "home"];
 
 /// The plugin's name: its `plugin.toml`'s, else the package's (lower-case).
 pub(crate) fn plugin_name(dir: &std::path::Path, package: &str) -> String {
@@ -54,7 +43,9 @@ fn cargo_toml(work: &mut Work) -> Result<(), PortError> {
     let mut names = Vec::new();
     for t in &work.texts {
         // What the port's module has (`crate::wasp_port::reqwest`) is not the crate it replaced.
-        if let Ok(tokens) = t.current.replace("crate::wasp_port::", "crate::wasp_port::__").parse::<proc_macro2::TokenStream>() {
+        if let Ok(tokens) =
+            t.current.replace("crate::wasp_port::", "crate::wasp_port::__").parse::<proc_macro2::TokenStream>()
+        {
             super::ast::idents(tokens, &mut names);
         }
     }
@@ -73,7 +64,8 @@ fn cargo_toml(work: &mut Work) -> Result<(), PortError> {
             for dep in ["serde", "serde_json"] {
                 if !deps.contains_key(dep) {
                     deps.insert(dep, toml_edit::Item::Value("1".into()));
-                    work.notes.push(format!("`{dep}` added to [dependencies]: reqwest's JSON bodies are read with it now"));
+                    work.notes
+                        .push(format!("`{dep}` added to [dependencies]: reqwest's JSON bodies are read with it now"));
                 }
             }
         }

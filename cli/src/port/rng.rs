@@ -49,9 +49,7 @@ pub(crate) fn trait_in_scope(file: &SourceFile, edits: &mut Edits) {
                 _ => None,
             })
         });
-        let at = at.unwrap_or_else(|| {
-            file.ast.attrs.last().map_or(0, |a| lines.line_range(a.span().end().line).1)
-        });
+        let at = at.unwrap_or_else(|| file.ast.attrs.last().map_or(0, |a| lines.line_range(a.span().end().line).1));
         edits.insert(at, "use crate::wasp_port::Rng as _;\n");
         return;
     }

@@ -82,7 +82,7 @@ fn reqwest_with_what_the_host_cannot_do_is_left_whole_with_a_marker() {
         let port = ported(&src);
         let lib = file(&port, "src/lib.rs");
         assert!(port.rewrites.is_empty(), "{port}");
-        assert!(lib.contains(&format!("        // wasp port: reqwest::blocking::Client::")), "{lib}");
+        assert!(lib.contains("        // wasp port: reqwest::blocking::Client::"), "{lib}");
         assert!(lib.contains(why), "{why}:\n{lib}");
         assert!(lib.contains("keep the HTTP part native in a hybrid plugin"), "{lib}");
         assert!(lib.contains(".send()?"), "the code is as it was: {lib}");
@@ -186,6 +186,11 @@ fn seeded_generators_are_left_alone() {
     ));
     let lib = file(&port, "src/lib.rs");
     assert!(lib.contains("use rand::{Rng, SeedableRng};\nuse crate::wasp_port::Rng as _;\n"), "{lib}");
-    assert!(lib.contains("rand::rngs::StdRng::seed_from_u64(7).gen_range(0..100) + crate::wasp_port::thread_rng(ctx).gen_range(0..3)"), "{lib}");
+    assert!(
+        lib.contains(
+            "rand::rngs::StdRng::seed_from_u64(7).gen_range(0..100) + crate::wasp_port::thread_rng(ctx).gen_range(0..3)"
+        ),
+        "{lib}"
+    );
     assert!(file(&port, "Cargo.toml").contains("rand = \"0.8\""), "rand stays for the seeded generator");
 }
