@@ -128,6 +128,11 @@ pub(crate) fn classify_method(receiver: Option<&[String]>, method: &str) -> Opti
     match (ty.as_deref(), method) {
         (Some(["std", "path", "Path" | "PathBuf"]), m) if PATH_FS_METHODS.contains(&m) => Some((BlockerKind::Fs, FS)),
         (Some(["std", "time", "Instant" | "SystemTime"]) | None, "elapsed") => Some((BlockerKind::Clock, CLOCK)),
+        // A request of reqwest's blocking client.
+        (
+            Some(["reqwest", "blocking", "Client"]),
+            "get" | "post" | "put" | "patch" | "delete" | "head" | "request" | "execute",
+        ) => Some((BlockerKind::Net, NET_CLIENT)),
         // A trait method of `std::net::ToSocketAddrs`: a DNS lookup, whatever the receiver.
         (_, "to_socket_addrs") => Some((BlockerKind::Net, NET_CLIENT)),
         _ => None,

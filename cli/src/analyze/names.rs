@@ -117,6 +117,10 @@ impl Resolver {
                         self.bind(name, Binding::Path(path));
                     }
                 }
+                // A module of the crate's own: `mod reqwest { … }` is not the crate `reqwest`.
+                Item::Mod(m) if !test_only(&m.attrs) => {
+                    self.bind(ident(&m.ident), Binding::Path(vec!["self".to_owned(), ident(&m.ident)]));
+                }
                 Item::ExternCrate(e) => {
                     if let Some((_, rename)) = &e.rename {
                         self.bind(ident(rename), Binding::Path(vec![ident(&e.ident)]));

@@ -17,7 +17,7 @@ use crate::analyze::source::Target;
 
 /// The crates a rewrite replaces: dropped from `[dependencies]` once no source names them.
 const REPLACED: &[&str] =
-    &["getrandom", "rand", "rand_core", "ureq", "webbrowser", "open", "opener", "dirs", "dirs-next", "home"];
+    &["getrandom", "rand", "rand_core", "ureq", "reqwest", "webbrowser", "open", "opener", "dirs", "dirs-next", "home"];
 
 /// The plugin's name: its `plugin.toml`'s, else the package's (lower-case).
 pub(crate) fn plugin_name(dir: &std::path::Path, package: &str) -> String {
@@ -42,7 +42,10 @@ fn cargo_toml(work: &mut Work) -> Result<(), PortError> {
     let mut doc = parse("Cargo.toml", &before)?;
     let mut names = Vec::new();
     for t in &work.texts {
-        if let Ok(tokens) = super::cleanup::without_port_paths(&t.current).parse::<proc_macro2::TokenStream>() {
+        // What the port's module has (`crate::wasp_port::reqwest`) is not the crate it replaced.
+        if let Ok(tokens) =
+            t.current.replace("crate::wasp_port::", "crate::wasp_port::__").parse::<proc_macro2::TokenStream>()
+        {
             super::ast::idents(tokens, &mut names);
         }
     }
@@ -55,6 +58,16 @@ fn cargo_toml(work: &mut Work) -> Result<(), PortError> {
         for dep in gone {
             deps.remove(&dep);
             work.notes.push(format!("`{dep}` is no longer used: removed from [dependencies]"));
+        }
+        // reqwest's JSON (its `json` feature) was serde_json; the port's is too.
+        if work.shims.contains(&super::shim::Part::ReqwestJson) {
+            for dep in ["serde", "serde_json"] {
+                if !deps.contains_key(dep) {
+                    deps.insert(dep, toml_edit::Item::Value("1".into()));
+                    work.notes
+                        .push(format!("`{dep}` added to [dependencies]: reqwest's JSON bodies are read with it now"));
+                }
+            }
         }
     }
     if work.target == Target::Wasip1 {

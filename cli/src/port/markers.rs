@@ -45,7 +45,11 @@ pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
             if l.file != file.rel {
                 continue;
             }
-            let found = (site.blocker.kind, site.blocker.what.clone(), site.blocker.instead.clone());
+            let instead = work
+                .original_location(&l.file, l.line, l.column)
+                .and_then(|at| work.choices.get(&(at.file, at.line)))
+                .unwrap_or(&site.blocker.instead);
+            let found = (site.blocker.kind, site.blocker.what.clone(), instead.clone());
             let entry = by_line.entry(l.line).or_default();
             if !entry.contains(&found) {
                 entry.push(found);

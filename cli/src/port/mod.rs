@@ -15,7 +15,8 @@
 //!    sleep, or in a loop with a sleep becomes a timer (`ctx.set_timeout`,
 //!    `ctx.set_interval`) whose event runs the same work.
 //! 3. **Services** (`port/services.rs`): clocks, environment variables,
-//!    randomness, blocking HTTP (`ureq`, raw `TcpStream` GETs) and URL
+//!    randomness (`getrandom`, `rand`), blocking HTTP (`reqwest::blocking`,
+//!    `ureq`, raw `TcpStream` GETs) and URL
 //!    openers become calls of the host services through the plugin's
 //!    `Context`, in the shape of the API they replace (`src/wasp_port.rs`,
 //!    `port/shim.rs`), and the `Context` is passed down to every function that
@@ -39,6 +40,8 @@ mod manifest;
 mod markers;
 mod parity;
 mod report;
+mod reqwest;
+mod rng;
 mod services;
 mod shim;
 mod timers;
@@ -219,6 +222,8 @@ pub(crate) struct Work {
     pub(crate) shims: BTreeSet<shim::Part>,
     /// Files other than sources: (path, before, after).
     pub(crate) other: Vec<(String, Option<String>, String)>,
+    /// The choice a marker names instead of the analyzer's advice, by the finding's (file, line) in the original.
+    pub(crate) choices: std::collections::BTreeMap<(String, usize), String>,
 }
 
 impl Work {
@@ -304,6 +309,7 @@ pub fn port(crate_dir: &Path) -> Result<Port, PortError> {
         config: Vec::new(),
         shims: BTreeSet::new(),
         other: Vec::new(),
+        choices: std::collections::BTreeMap::new(),
     };
     folders::run(&mut work)?;
     timers::run(&mut work)?;

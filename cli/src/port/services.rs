@@ -8,9 +8,11 @@
 //! | `SystemTime::now()` | `wasp_port::system_time(ctx)` | `clock` |
 //! | `Instant::now()`, `t.elapsed()` | `wasp_port::Instant::now(ctx)`, `t.elapsed(ctx)` | `clock` |
 //! | `std::env::var("NAME")` | `wasp_port::env_var("name", ctx)` (the `[config]` key) | `config` |
-//! | `getrandom::fill(buf)` | `wasp_port::fill_random(buf, ctx)` | `random` |
+//! | `getrandom::fill(buf)`, `getrandom::getrandom(buf)` | `wasp_port::fill_random(buf, ctx)` | `random` |
 //! | `rand::random::<T>()` | `wasp_port::random::<T>(ctx)` | `random` |
+//! | `rand::thread_rng()`, `rand::rng()`, `rand::random_range(r)` | `wasp_port::thread_rng(ctx)`, `wasp_port::random_range(r, ctx)` (and `use rand::Rng` → the port's `Rng`: `port/rng.rs`) | `random` |
 //! | `ureq::get(url)….call()` | `wasp_port::ureq::get(url)….call(ctx)` | `net:<host>` |
+//! | `reqwest::blocking::…`, `client.get(url)….send()` | `crate::wasp_port::reqwest::…`, `….send(ctx)`, the crate's whole reqwest or none of it (`port/reqwest.rs`) | `net:<host>` |
 //! | `TcpStream::connect(addr)` writing an HTTP request | `wasp_port::TcpStream::connect(addr, ctx)` | `net:<host>` |
 //! | `Command::new("xdg-open")….arg(url).status()`, `webbrowser::open`, `open::that` | `wasp_port::open_url(url, "<plugin>.open", ctx)` | `publish:`, `ui:` |
 //!
@@ -25,6 +27,8 @@ use syn::spanned::Spanned;
 use super::ast::{self, Node};
 use super::context::{self, FnKey};
 use super::edit::Lines;
+use super::reqwest;
+use super::rng;
 use super::shim::Part;
 use super::{PortError, Work};
 use crate::analyze::BlockerKind;
@@ -36,21 +40,27 @@ const OPENERS: &[&str] = &["xdg-open", "open", "cmd", "start", "explorer", "gio"
 const OPENER_ARGS: &[&str] = &["/C", "/c", "start", "", "open", "url.dll,FileProtocolHandler"];
 
 /// One planned rewrite.
-struct Planned {
-    file: usize,
+pub(crate) struct Planned {
+    pub(crate) file: usize,
     /// The function holding it.
-    holder: Option<FnKey>,
+    pub(crate) holder: Option<FnKey>,
+    /// Whether it passes the `Context` (else it needs no function to have it).
+    pub(crate) needs_ctx: bool,
     /// Byte ranges and their replacements (a call can need two edits).
-    edits: Vec<(usize, usize, String)>,
-    kind: BlockerKind,
-    site: Site,
-    what: String,
-    into: String,
-    parts: Vec<Part>,
-    permissions: Vec<String>,
-    config: Option<(String, String)>,
-    note: Option<String>,
+    pub(crate) edits: Vec<(usize, usize, String)>,
+    pub(crate) kind: BlockerKind,
+    pub(crate) site: Site,
+    pub(crate) what: String,
+    pub(crate) into: String,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) permissions: Vec<String>,
+    pub(crate) config: Option<(String, String)>,
+    pub(crate) note: Option<String>,
 }
+
+/// What the summary says when requests go to hosts the code does not name.
+pub(crate) const HOSTS_NOTE: &str =
+    "the HTTP requests go to hosts the code does not name: grant `net:<host>` for each host the plugin may reach";
 
 pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
     let files = work.parse()?;
@@ -67,13 +77,38 @@ pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
             planned.push(p);
         }
     }
-    let needs: BTreeSet<FnKey> = planned.iter().filter_map(|p| p.holder).collect();
-    let plan = context::plan(&files, &needs);
+    // reqwest: the whole crate's, or none of it.
+    let mut group = match reqwest::plan(&files, &sites) {
+        Ok(group) => group,
+        Err(why) => {
+            refuse_reqwest(work, &sites, &why.0);
+            reqwest::Group::default()
+        }
+    };
+    for p in &mut group.planned {
+        p.holder = context::holder(&files, p.file, p.site.start);
+    }
+    let needs = |planned: &[Planned], group: &reqwest::Group| -> BTreeSet<FnKey> {
+        planned.iter().chain(&group.planned).filter(|p| p.needs_ctx).filter_map(|p| p.holder).collect()
+    };
+    let mut plan = context::plan(&files, &needs(&planned, &group));
+    if let Some(p) = group.planned.iter().find(|p| p.needs_ctx && !p.holder.is_some_and(|h| plan.can.contains(&h))) {
+        let at = p.site.blocker.location.as_ref().map(|l| format!("{}:{}", l.file, l.line)).unwrap_or_default();
+        let why = format!("`{}` ({at}) is where no `Context` reaches", p.what);
+        refuse_reqwest(work, &sites, &why);
+        group = reqwest::Group::default();
+        plan = context::plan(&files, &needs(&planned, &group));
+    }
+    for (file, start, end) in &group.roots {
+        plan.edits[*file].replace(*start, *end, "crate::wasp_port::reqwest");
+    }
+    planned.extend(group.planned);
     let mut edits = plan.edits;
     let mut taken = false;
+    let mut rng_files = BTreeSet::new();
     for p in planned {
         // A call where no `Context` can reach stays, for the markers.
-        if !p.holder.is_some_and(|h| plan.can.contains(&h)) {
+        if p.needs_ctx && !p.holder.is_some_and(|h| plan.can.contains(&h)) {
             continue;
         }
         if p.edits.iter().any(|(s, e, _)| edits[p.file].overlaps(*s, *e)) {
@@ -83,6 +118,9 @@ pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
             edits[p.file].replace(*s, *e, text.clone());
         }
         taken = true;
+        if p.parts.contains(&Part::Rng) {
+            rng_files.insert(p.file);
+        }
         work.shims.extend(p.parts.iter().copied());
         work.permissions.extend(p.permissions.iter().cloned());
         if let Some(c) = p.config
@@ -102,6 +140,9 @@ pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
         if uses_instant {
             instant_type(&files[i], e);
         }
+        if rng_files.contains(&i) {
+            rng::trait_in_scope(&files[i], e);
+        }
     }
     if taken || edits.iter().any(|e| !e.is_empty()) {
         for (i, e) in edits.into_iter().enumerate() {
@@ -111,6 +152,24 @@ pub(crate) fn run(work: &mut Work) -> Result<(), PortError> {
         }
     }
     Ok(())
+}
+
+/// Leaves the crate's reqwest as it was: each of its calls is marked with why, and the choice.
+fn refuse_reqwest(work: &mut Work, sites: &[Site], why: &str) {
+    let choice = format!(
+        "{why}; the crate's reqwest client is ported whole or not at all, so it is left as it was: \
+         keep the HTTP part native in a hybrid plugin, or make these requests with `ctx.http` (permission `net:<host>`)"
+    );
+    for site in sites.iter().filter(|s| reqwest::is_reqwest(s)) {
+        let Some(l) = &site.blocker.location else { continue };
+        if let Some(at) = work.original_location(&l.file, l.line, l.column) {
+            work.choices.insert((at.file, at.line), choice.clone());
+        }
+    }
+    let note = format!("reqwest left as it was: {why}");
+    if !work.notes.contains(&note) {
+        work.notes.push(note);
+    }
 }
 
 fn is(site: &Site, want: &[&str]) -> bool {
@@ -137,6 +196,7 @@ fn plan_site(file: &SourceFile, site: &Site, topic: &str) -> Option<Planned> {
     let mut p = Planned {
         file: 0,
         holder: None,
+        needs_ctx: true,
         edits: Vec::new(),
         kind: site.blocker.kind,
         site: site.clone(),
@@ -191,6 +251,14 @@ fn plan_site(file: &SourceFile, site: &Site, topic: &str) -> Option<Planned> {
         whole(&mut p, format!("crate::wasp_port::random{turbofish}(ctx)"));
         p.parts.push(Part::Random);
         p.permissions.push("random".into());
+    } else if (is(site, &["rand", "thread_rng"]) || is(site, &["rand", "rng"])) && args == 0 {
+        whole(&mut p, "crate::wasp_port::thread_rng(ctx)".into());
+        p.parts.extend([Part::Random, Part::Rng]);
+        p.permissions.push("random".into());
+    } else if (is(site, &["rand", "random_range"]) || is(site, &["rand", "random_bool"])) && args == 1 {
+        whole(&mut p, format!("crate::wasp_port::{}({}, ctx)", site.path[1], arg(0)?));
+        p.parts.extend([Part::Random, Part::Rng]);
+        p.permissions.push("random".into());
     } else if is(site, &["uuid", "Uuid", "new_v4"]) && args == 0 {
         whole(&mut p, "uuid::Builder::from_random_bytes(crate::wasp_port::random(ctx)).into_uuid()".into());
         p.parts.push(Part::Random);
@@ -207,10 +275,7 @@ fn plan_site(file: &SourceFile, site: &Site, topic: &str) -> Option<Planned> {
         }
         whole(&mut p, format!("crate::wasp_port::TcpStream::connect({}, ctx)", arg(0)?));
         p.parts.push(Part::Tcp);
-        p.note = Some(
-            "the HTTP requests go to hosts the code does not name: grant `net:<host>` for each host the plugin may reach"
-                .into(),
-        );
+        p.note = Some(HOSTS_NOTE.into());
     } else if is(site, &["std", "process", "Command", "new"]) && args == 1 {
         return opener(file, site, p, topic);
     } else if (is(site, &["webbrowser", "open"]) || is(site, &["open", "that"])) && args == 1 {
@@ -266,21 +331,29 @@ fn ureq(file: &SourceFile, site: &Site, mut p: Planned, url: String, start: usiz
     match literal_host(&url) {
         Some(host) => p.permissions.push(format!("net:{host}")),
         None => {
-            p.note = Some(
-                "the HTTP requests go to hosts the code does not name: grant `net:<host>` for each host the plugin may reach"
-                    .into(),
-            );
+            p.note = Some(HOSTS_NOTE.into());
         }
     }
     Some(p)
 }
 
-/// The host of a URL written as a string literal.
-fn literal_host(url: &str) -> Option<String> {
-    let url = url.trim().strip_prefix('"')?.strip_suffix('"')?;
+/// The host of a URL written as a string literal, or as a `format!` whose
+/// string names the host (`format!("https://api.example.com/v1?q={city}")`).
+pub(crate) fn literal_host(url: &str) -> Option<String> {
+    let url = url.trim();
+    let url = match url.strip_prefix("format!(").or_else(|| url.strip_prefix("&format!(")) {
+        Some(args) => {
+            let args: syn::punctuated::Punctuated<Expr, syn::Token![,]> =
+                syn::parse::Parser::parse_str(syn::punctuated::Punctuated::parse_terminated, args.strip_suffix(')')?)
+                    .ok()?;
+            let Some(Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) = args.first() else { return None };
+            s.value()
+        }
+        None => url.strip_prefix('"')?.strip_suffix('"')?.to_owned(),
+    };
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
     let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty()).then(|| host.to_owned())
+    (!host.is_empty() && !host.contains(['{', '}', '@'])).then(|| host.to_owned())
 }
 
 /// `Command::new(<URL opener>)….arg(url).status()` → `wasp_port::open_url(url, topic, ctx)`.

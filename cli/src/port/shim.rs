@@ -19,15 +19,30 @@ pub(crate) enum Part {
     Instant,
     Env,
     Random,
+    /// `rand`'s generators; needs [`Part::Random`].
+    Rng,
     Ureq,
+    Reqwest,
+    /// reqwest's JSON bodies; needs [`Part::Reqwest`], and `serde` and `serde_json` in `[dependencies]`.
+    ReqwestJson,
     Tcp,
     Opener,
 }
 
 impl Part {
     /// Every part, in the order the file holds them.
-    pub(crate) const ALL: [Part; 7] =
-        [Part::Clock, Part::Instant, Part::Env, Part::Random, Part::Ureq, Part::Tcp, Part::Opener];
+    pub(crate) const ALL: [Part; 10] = [
+        Part::Clock,
+        Part::Instant,
+        Part::Env,
+        Part::Random,
+        Part::Rng,
+        Part::Ureq,
+        Part::Reqwest,
+        Part::ReqwestJson,
+        Part::Tcp,
+        Part::Opener,
+    ];
 
     pub(crate) fn source(self) -> &'static str {
         match self {
@@ -35,7 +50,10 @@ impl Part {
             Self::Instant => include_str!("shim/instant.rs"),
             Self::Env => include_str!("shim/env.rs"),
             Self::Random => include_str!("shim/random.rs"),
+            Self::Rng => include_str!("shim/rng.rs"),
             Self::Ureq => include_str!("shim/ureq.rs"),
+            Self::Reqwest => include_str!("shim/reqwest.rs"),
+            Self::ReqwestJson => include_str!("shim/reqwest_json.rs"),
             Self::Tcp => include_str!("shim/tcp.rs"),
             Self::Opener => include_str!("shim/opener.rs"),
         }

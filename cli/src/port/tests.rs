@@ -3,7 +3,10 @@
 use super::*;
 
 const CARGO: &str = "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\
-                     wasp-sdk = \"0.1\"\ngetrandom = \"0.3\"\nrand = \"0.8\"\nureq = \"2\"\ndirs = \"5\"\n";
+                     wasp-sdk = \"0.1\"\ngetrandom = \"0.3\"\nrand = \"0.8\"\nureq = \"2\"\ndirs = \"5\"\n\
+                     reqwest = { version = \"0.12\", features = [\"blocking\", \"json\"] }\n";
+
+mod reqwest_rand;
 
 /// Ports a crate whose `src/lib.rs` is `lib`.
 fn ported(lib: &str) -> Port {

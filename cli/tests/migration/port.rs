@@ -1,7 +1,9 @@
 //! `wasp port` end to end: on `examples/migration/legacy` it makes a crate
 //! that builds for WebAssembly and answers like the legacy native library,
-//! and on three crates written the native way it makes the change checked
-//! in beside each (`tests/fixtures/port/<crate>.diff`).
+//! and on four crates written the native way it makes the change checked
+//! in beside each (`tests/fixtures/port/<crate>.diff`); the ported
+//! `weather` (reqwest's blocking client and rand's generators) builds for
+//! WebAssembly too.
 //!
 //! Set `WASP_BLESS=1` to write the expected files from what the port does now.
 
@@ -64,14 +66,29 @@ fn copy_dir(from: &Path, to: &Path) {
 /// lock file, so the copy builds offline as the original does, plus a
 /// crate holding every part `wasp port` can write, so they all build too.
 fn legacy_workspace(root: &Path) -> PathBuf {
+    offline_workspace(root, &["legacy", "shim-check"]);
+    copy_dir(&workspace().join("examples/migration/legacy"), &root.join("legacy"));
+    let check = root.join("shim-check");
+    std::fs::create_dir_all(check.join("src")).expect("mkdir");
+    std::fs::write(
+        check.join("Cargo.toml"),
+        "[package]\nname = \"shim-check\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [dependencies]\nwasp-sdk.workspace = true\nserde.workspace = true\nserde_json.workspace = true\n",
+    )
+    .expect("write");
+    std::fs::write(check.join("src/lib.rs"), "//! Every part of `src/wasp_port.rs`.\nmod wasp_port;\n").expect("write");
+    std::fs::write(check.join("src/wasp_port.rs"), wasp_cli::port::every_part()).expect("write");
+    root.join("legacy")
+}
+
+/// This workspace's manifest with `members`, at `root`, and its lock file,
+/// so crates there build offline with the crates this workspace has.
+fn offline_workspace(root: &Path, members: &[&str]) {
     let text = std::fs::read_to_string(workspace().join("Cargo.toml")).expect("the workspace manifest");
     let mut doc: toml_edit::DocumentMut = text.parse().expect("valid TOML");
     let ws = doc["workspace"].as_table_mut().expect("[workspace]");
     ws.remove("exclude");
-    let mut members = toml_edit::Array::new();
-    members.push("legacy");
-    members.push("shim-check");
-    ws.insert("members", toml_edit::value(members));
+    ws.insert("members", toml_edit::value(members.iter().copied().collect::<toml_edit::Array>()));
     let deps = ws["dependencies"].as_table_mut().expect("[workspace.dependencies]");
     let keys: Vec<String> = deps.iter().map(|(k, _)| k.to_owned()).collect();
     let base = std::fs::canonicalize(workspace()).expect("the workspace");
@@ -82,18 +99,30 @@ fn legacy_workspace(root: &Path) -> PathBuf {
     }
     std::fs::write(root.join("Cargo.toml"), doc.to_string()).expect("write");
     std::fs::copy(workspace().join("Cargo.lock"), root.join("Cargo.lock")).expect("lock file");
-    copy_dir(&workspace().join("examples/migration/legacy"), &root.join("legacy"));
-    let check = root.join("shim-check");
-    std::fs::create_dir_all(check.join("src")).expect("mkdir");
-    std::fs::write(
-        check.join("Cargo.toml"),
-        "[package]\nname = \"shim-check\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [dependencies]\nwasp-sdk.workspace = true\n",
-    )
-    .expect("write");
-    std::fs::write(check.join("src/lib.rs"), "//! Every part of `src/wasp_port.rs`.\nmod wasp_port;\n").expect("write");
-    std::fs::write(check.join("src/wasp_port.rs"), wasp_cli::port::every_part()).expect("write");
-    root.join("legacy")
+}
+
+/// Each dependency of the crate at `dir` that the workspace has becomes
+/// `workspace = true` (keeping its features), as a crate of this workspace
+/// would say it: the registry is not there offline.
+fn inherit_dependencies(dir: &Path) {
+    let path = dir.join("Cargo.toml");
+    let mut doc: toml_edit::DocumentMut =
+        std::fs::read_to_string(&path).expect("the manifest").parse().expect("valid TOML");
+    for table in ["dependencies", "dev-dependencies"] {
+        let Some(deps) = doc.get_mut(table).and_then(toml_edit::Item::as_table_like_mut) else { continue };
+        let names: Vec<String> = deps.iter().map(|(k, _)| k.to_owned()).collect();
+        for name in names {
+            let features = deps.get(&name).and_then(|d| d.get("features")).cloned();
+            let mut inherited = toml_edit::InlineTable::new();
+            inherited.insert("workspace", true.into());
+            if let Some(toml_edit::Item::Value(features)) = features {
+                inherited.insert("features", features);
+            }
+            deps.insert(&name, toml_edit::Item::Value(inherited.into()));
+        }
+    }
+    doc.remove("dev-dependencies");
+    std::fs::write(&path, doc.to_string()).expect("write");
 }
 
 #[derive(Serialize)]
@@ -179,11 +208,36 @@ async fn the_ported_legacy_builds_for_wasm_and_answers_like_the_native_one() {
 
 #[test]
 fn native_crates_are_ported_as_checked_in() {
-    for name in ["todo-json", "feed-reader", "clipboard-history"] {
+    for name in ["todo-json", "feed-reader", "clipboard-history", "weather"] {
         let port = wasp_cli::port::port(&fixtures().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         same_as_file(&port.diff(), &fixtures().join(format!("{name}.diff")));
         same_as_file(&port.to_string(), &fixtures().join(format!("{name}.summary")));
     }
+}
+
+/// The ported `weather`: reqwest's blocking client and rand's generators
+/// through the host, with no decision left, and it builds for WebAssembly
+/// (its native form needs reqwest and rand, which do not).
+#[test]
+fn the_ported_weather_builds_for_wasm() {
+    let root = tempfile::tempdir().expect("temp dir");
+    offline_workspace(root.path(), &["weather"]);
+    let crate_dir = root.path().join("weather");
+    copy_dir(&fixtures().join("weather"), &crate_dir);
+    let (code, summary, err) = wasp(&["port", crate_dir.to_str().expect("a UTF-8 path"), "--apply"]);
+    assert_eq!(code, 0, "nothing in weather needs a decision:\n{summary}{err}");
+    let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).expect("the ported source");
+    assert!(lib.contains("use crate::wasp_port::reqwest::blocking::Client;"), "{lib}");
+    assert!(!lib.contains("rand::"), "{lib}");
+    inherit_dependencies(&crate_dir);
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root.path())
+        .args(["build", "--offline", "--release", "--target", "wasm32-unknown-unknown", "-p", "weather"])
+        .env("CARGO_TARGET_DIR", wasp_fixtures::target_dir())
+        .env("RUSTFLAGS", wasp_fixtures::WASM_RUSTFLAGS)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the ported weather builds for wasm32-unknown-unknown");
 }
 
 #[test]
