@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use wasp_actors::{AuditKind, Error, Limits};
 use wasp_protocol::ErrorCode;
 
-use super::{assert_echo_answers, host_with, logged};
+#[cfg(unix)]
+use super::assert_echo_answers;
+use super::{host_with, logged};
 use crate::common::bundle_copy;
 
 /// A bundle folder `dir/name` whose `plugin.toml` names `entry`.
