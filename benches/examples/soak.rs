@@ -160,8 +160,7 @@ fn unique_payload(worker: u64, seq: u64) -> Vec<u8> {
 const FAULTY_IN_FLIGHT: usize = 2;
 
 /// The gates of [`FAULTY_IN_FLIGHT`], one per name in [`FAULTIES`].
-static FAULTY_GATES: [tokio::sync::Semaphore; 3] =
-    [const { tokio::sync::Semaphore::const_new(FAULTY_IN_FLIGHT) }; 3];
+static FAULTY_GATES: [tokio::sync::Semaphore; 3] = [const { tokio::sync::Semaphore::const_new(FAULTY_IN_FLIGHT) }; 3];
 
 async fn one(host: &Host, op: Op, worker: u64, seq: u64, tally: &mut Tally) {
     let _gate = match op {
