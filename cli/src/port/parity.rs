@@ -217,7 +217,9 @@ impl<'a> Visit<'a> for Arms {
         // Events (a timer's, say) are not requests a script makes.
         let event = quote::ToTokens::to_token_stream(&arm.pat).to_string().contains("Event");
         if let Some(topic) = topic_of(&arm.pat).filter(|_| arm.guard.is_none() && !event) {
+            // A `match` inside a topic's arm matches its payload, not topics.
             self.0.push((topic, (*arm.body).clone()));
+            return;
         }
         syn::visit::visit_arm(self, arm);
     }
@@ -360,5 +362,34 @@ fn sample(ty: &str, krate: &str, structs: &HashMap<String, Vec<(String, String)>
             }
             None => format!("() /* a `{ty}`: fill in */"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::visit::Visit;
+
+    use super::Arms;
+
+    #[test]
+    fn topics_are_the_outer_arms_not_a_match_on_the_payload_inside_one() {
+        let file: syn::File = syn::parse_str(
+            r#"fn on_message(msg: Message) -> Reply {
+                match msg.topic() {
+                    "units" => match msg.decode::<String>().as_str() {
+                        "metric" => Reply::encode(&false),
+                        "imperial" => Reply::encode(&true),
+                        _ => Reply::error(),
+                    },
+                    "tip" => Reply::encode(&"drink water"),
+                    _ => Reply::error(),
+                }
+            }"#,
+        )
+        .expect("parses");
+        let mut arms = Arms(Vec::new());
+        arms.visit_file(&file);
+        let topics: Vec<&str> = arms.0.iter().map(|(topic, _)| topic.as_str()).collect();
+        assert_eq!(topics, ["units", "tip"]);
     }
 }
