@@ -7,9 +7,10 @@
 //! reload starts once its files have been quiet for the debounce period, so
 //! a build that writes a module in several steps reloads it once.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher as _};
@@ -40,13 +41,9 @@ struct Watched {
 
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plugins = lock(&self.state).plugins.len();
+        let plugins = self.state.lock().plugins.len();
         f.debug_struct("Watcher").field("plugins", &plugins).finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Watcher {
@@ -69,8 +66,8 @@ impl Watcher {
 
     /// Watches `files` for `plugin`, in place of what it watched before.
     pub(crate) fn watch(&self, plugin: &str, files: Vec<PathBuf>) -> Result<(), Error> {
-        let mut state = lock(&self.state);
-        let mut watcher = lock(&self.watcher);
+        let mut state = self.state.lock();
+        let mut watcher = self.watcher.lock();
         let old = state.plugins.remove(plugin).unwrap_or_default();
         for file in &old {
             state.unlink(&mut watcher, plugin, file);
@@ -96,8 +93,8 @@ impl Watcher {
 
     /// Stops watching `plugin`'s files.
     pub(crate) fn forget(&self, plugin: &str) {
-        let mut state = lock(&self.state);
-        let mut watcher = lock(&self.watcher);
+        let mut state = self.state.lock();
+        let mut watcher = self.watcher.lock();
         for file in state.plugins.remove(plugin).unwrap_or_default() {
             state.unlink(&mut watcher, plugin, &file);
         }
@@ -105,12 +102,12 @@ impl Watcher {
 
     /// Whether `plugin` is watched.
     pub(crate) fn watches(&self, plugin: &str) -> bool {
-        lock(&self.state).plugins.contains_key(plugin)
+        self.state.lock().plugins.contains_key(plugin)
     }
 
     /// The plugins a change of `path` concerns.
     fn owners(&self, path: &Path) -> BTreeSet<String> {
-        lock(&self.state).files.get(path).cloned().unwrap_or_default()
+        self.state.lock().files.get(path).cloned().unwrap_or_default()
     }
 }
 
