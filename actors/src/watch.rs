@@ -69,23 +69,29 @@ impl Watcher {
         let mut state = self.state.lock();
         let mut watcher = self.watcher.lock();
         let old = state.plugins.remove(plugin).unwrap_or_default();
-        for file in &old {
-            state.unlink(&mut watcher, plugin, file);
-        }
+        // The new files are watched before the old ones are let go, so a
+        // folder watched before and after (a reload re-watches the same
+        // files) is never unwatched in between: a change made meanwhile
+        // would be lost.
         let mut added: Vec<PathBuf> = Vec::new();
         for file in files {
             let Some(dir) = file.parent().map(Path::to_path_buf) else { continue };
             if !state.dirs.contains_key(&dir)
                 && let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive)
             {
+                // Back to what was watched before.
                 for file in &added {
-                    state.unlink(&mut watcher, plugin, file);
+                    state.let_go(&mut watcher, plugin, file, old.contains(file));
                 }
+                state.plugins.insert(plugin.to_owned(), old);
                 return Err(Error::Environment(format!("cannot watch {} for hot reload: {e}", dir.display())));
             }
             *state.dirs.entry(dir).or_insert(0) += 1;
             state.files.entry(file.clone()).or_default().insert(plugin.to_owned());
             added.push(file);
+        }
+        for file in &old {
+            state.let_go(&mut watcher, plugin, file, added.contains(file));
         }
         state.plugins.insert(plugin.to_owned(), added);
         Ok(())
@@ -112,6 +118,16 @@ impl Watcher {
 }
 
 impl Watched {
+    /// Lets go of one of `plugin`'s registrations of `file`: all of it, or,
+    /// when it `stays` registered once more, only its folder's count.
+    fn let_go(&mut self, watcher: &mut notify::RecommendedWatcher, plugin: &str, file: &Path, stays: bool) {
+        if !stays {
+            self.unlink(watcher, plugin, file);
+        } else if let Some(count) = file.parent().and_then(|dir| self.dirs.get_mut(dir)) {
+            *count -= 1;
+        }
+    }
+
     fn unlink(&mut self, watcher: &mut notify::RecommendedWatcher, plugin: &str, file: &Path) {
         if let Some(owners) = self.files.get_mut(file) {
             owners.remove(plugin);
