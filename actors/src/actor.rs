@@ -457,9 +457,9 @@ impl PluginActorState {
         old.abandon();
         drop(old);
         self.counters.record_memory(self.instance.memory_size() as u64);
-        self.counters.recent_failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.counters.recent_violations.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        *self.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.counters.recent_failures.lock().clear();
+        self.counters.recent_violations.lock().clear();
+        *self.counters.quarantine_reason.lock() = None;
         self.counters.set_state(PluginState::Running);
     }
 
@@ -469,9 +469,9 @@ impl PluginActorState {
             self.cancel_own_timers(broker);
         }
         self.instance.recycle().await?;
-        self.counters.recent_failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.counters.recent_violations.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        *self.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.counters.recent_failures.lock().clear();
+        self.counters.recent_violations.lock().clear();
+        *self.counters.quarantine_reason.lock() = None;
         self.counters.restarts.fetch_add(1, Ordering::Relaxed);
         self.counters.set_state(PluginState::Running);
         // A pool's quarantine is lifted once, by its first instance.

@@ -1,7 +1,7 @@
 //! The host's audit log: recent events, and a stream for subscribers.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 use wasp_runtime::{AuditEvent, AuditKind};
@@ -58,8 +58,8 @@ impl AuditLog {
         let _ = self.tx.send(event);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {
-        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Recent> {
+        self.recent.lock()
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<AuditEvent> {

@@ -5,9 +5,10 @@
 //! and a mailbox push on the caller's own thread, so a request costs one
 //! actor hop, not two.
 
+use parking_lot::{Mutex, RwLock};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -125,7 +126,7 @@ impl Route {
 
 /// The answer for a message to a quarantined plugin.
 pub(crate) fn quarantined(name: &str, counters: &PluginCounters) -> WireError {
-    let reason = counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+    let reason = counters.quarantine_reason.lock().clone().unwrap_or_default();
     WireError::new(ErrorCode::Unavailable, format!("plugin `{name}` is quarantined ({reason}); the host can lift it"))
 }
 
@@ -282,7 +283,7 @@ impl Broker {
         }
         // The reason quotes the last fault, whose text the plugin wrote.
         wasp_runtime::truncate(&mut reason, wasp_runtime::MAX_AUDIT_FIELD);
-        *route.counters.quarantine_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+        *route.counters.quarantine_reason.lock() = Some(reason.clone());
         self.cancel_timers(name);
         let message = format!("plugin `{name}` quarantined: {reason}");
         self.counters.audit_events.fetch_add(1, Ordering::Relaxed);
@@ -425,7 +426,7 @@ impl Broker {
     /// that closes a cycle ([`WaitGraph::begin`]).
     fn begin_wait(&self, from: &Arc<str>, member: usize, to: &str) -> Result<WaitGuard, WireError> {
         let waiter = Waiter { plugin: from.clone(), member };
-        match lock(&self.waits).begin(&waiter, to) {
+        match self.waits.lock().begin(&waiter, to) {
             Ok(()) => Ok(WaitGuard { broker: self.me.clone(), waiter }),
             Err(cycle) => Err(WireError::new(
                 ErrorCode::WouldDeadlock,
@@ -442,7 +443,7 @@ impl Broker {
     /// mailboxes; a subscriber with no room for it gets nothing built, and
     /// the line about it is on the sender's log budget.
     fn to_host(&self, from: &str, topic: &str, payload: Vec<u8>, origin: Origin) {
-        let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+        let subs = self.subscriptions.read();
         let kind = match origin {
             Origin::Publish => TapKind::Event,
             Origin::SentToHost => TapKind::Send,
@@ -558,17 +559,13 @@ impl Broker {
         let budget = Arc::new(EventBudget::new(max_bytes));
         let id = self.next_id();
         let subscriber = Subscriber::Host { id, tx, filter, budget: budget.clone() };
-        self.subscriptions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Subscription { pattern: pattern.to_owned(), subscriber });
+        self.subscriptions.write().push(Subscription { pattern: pattern.to_owned(), subscriber });
         (id, rx, budget)
     }
 
     pub(crate) fn remove_host_subscriptions(&self, ids: &[u64]) {
         self.subscriptions
             .write()
-            .unwrap_or_else(|p| p.into_inner())
             .retain(|s| !matches!(&s.subscriber, Subscriber::Host { id, .. } if ids.contains(id)));
     }
 
@@ -576,7 +573,7 @@ impl Broker {
     /// to subscribe afresh) and returns them, to put back with
     /// [`Broker::restore_plugin_subscriptions`] if the new code fails.
     pub(crate) fn take_plugin_subscriptions(&self, name: &str) -> Vec<Subscription> {
-        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let mut subs = self.subscriptions.write();
         let (taken, kept) = std::mem::take(&mut *subs).into_iter().partition(|s| s.is_plugin(name));
         *subs = kept;
         taken
@@ -584,7 +581,7 @@ impl Broker {
 
     /// Replaces a plugin's own subscriptions with `taken`.
     pub(crate) fn restore_plugin_subscriptions(&self, name: &str, taken: Vec<Subscription>) {
-        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let mut subs = self.subscriptions.write();
         subs.retain(|s| !s.is_plugin(name));
         subs.extend(taken);
     }
@@ -594,7 +591,7 @@ impl Broker {
         self.routes.remove(name);
         self.log_rates.remove(name);
         self.cancel_timers(name);
-        self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !s.is_plugin(name));
+        self.subscriptions.write().retain(|s| !s.is_plugin(name));
     }
 
     pub(crate) fn send_from(&self, from: Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
@@ -625,7 +622,7 @@ pub(crate) struct WaitGuard {
 impl Drop for WaitGuard {
     fn drop(&mut self) {
         if let Some(broker) = self.broker.upgrade() {
-            lock(&broker.waits).end(&self.waiter);
+            broker.waits.lock().end(&self.waiter);
         }
     }
 }
@@ -723,7 +720,7 @@ impl Broker {
                     broker.refused(TapKind::Reply, &to, &from, &topic, size, &error, &from);
                 }
             });
-            *lock(&completion.deliver) = Some(deliver);
+            *completion.deliver.lock() = Some(deliver);
         }
         let on_answer = {
             let (completion, counters) = (completion.clone(), self.counters.clone());
@@ -760,7 +757,7 @@ impl Broker {
                 )));
             })
         };
-        *lock(&completion.timer) = Some(timer.abort_handle());
+        *completion.timer.lock() = Some(timer.abort_handle());
         Ok(id)
     }
 }
@@ -788,7 +785,7 @@ impl Router for Broker {
     }
 
     fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let mut subs = self.subscriptions.write();
         let mut held = 0;
         for s in subs.iter().filter(|s| s.is_plugin(from)) {
             if s.pattern == pattern {
@@ -807,10 +804,7 @@ impl Router for Broker {
     }
 
     fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        self.subscriptions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|s| !(s.pattern == pattern && s.is_plugin(from)));
+        self.subscriptions.write().retain(|s| !(s.pattern == pattern && s.is_plugin(from)));
         Ok(())
     }
 
@@ -849,17 +843,13 @@ struct Completion {
 impl Completion {
     /// Delivers `answer` unless an answer was delivered already; says whether it did.
     fn complete(&self, answer: Answer) -> bool {
-        let Some(deliver) = lock(&self.deliver).take() else {
+        let Some(deliver) = self.deliver.lock().take() else {
             return false;
         };
         deliver(answer);
-        if let Some(timer) = lock(&self.timer).take() {
+        if let Some(timer) = self.timer.lock().take() {
             timer.abort();
         }
         true
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

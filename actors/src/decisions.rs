@@ -7,8 +7,8 @@
 //! it is asked again. The identity last loaded under each name is kept
 //! beside them, so the policy can say what changed.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use wasp_protocol::Permission;
 use wasp_runtime::services::storage::Storage;
@@ -54,12 +54,14 @@ impl Decisions {
                 Ok(Recalled { decisions, last_identity })
             }
             None => Ok(Recalled {
-                decisions: lock(&self.memory)
+                decisions: self
+                    .memory
+                    .lock()
                     .iter()
                     .filter(|((p, i, _), _)| p == plugin && i == identity)
                     .map(|((_, _, text), d)| (text.clone(), *d))
                     .collect(),
-                last_identity: lock(&self.identities).get(plugin).cloned(),
+                last_identity: self.identities.lock().get(plugin).cloned(),
             }),
         }
     }
@@ -80,7 +82,7 @@ impl Decisions {
                 blocking(move || storage.record_decision(&plugin, &identity, &text, allowed)).await
             }
             None => {
-                lock(&self.memory).insert((plugin.to_owned(), identity.to_owned(), text), decision);
+                self.memory.lock().insert((plugin.to_owned(), identity.to_owned(), text), decision);
                 Ok(())
             }
         }
@@ -94,7 +96,7 @@ impl Decisions {
                 blocking(move || storage.record_identity(&plugin, &identity)).await
             }
             None => {
-                lock(&self.identities).insert(plugin.to_owned(), identity.to_owned());
+                self.identities.lock().insert(plugin.to_owned(), identity.to_owned());
                 Ok(())
             }
         }
@@ -109,8 +111,8 @@ impl Decisions {
                 blocking(move || storage.forget_decisions(&plugin)).await
             }
             None => {
-                lock(&self.memory).retain(|(p, _, _), _| p != plugin);
-                lock(&self.identities).remove(plugin);
+                self.memory.lock().retain(|(p, _, _), _| p != plugin);
+                self.identities.lock().remove(plugin);
                 Ok(())
             }
         }
@@ -122,10 +124,6 @@ async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, wasp_protocol::WireError> + Send + 'static,
 ) -> Result<T, Error> {
     Ok(tokio::task::spawn_blocking(call).await.map_err(|e| Error::Actor(format!("storage task failed: {e}")))??)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

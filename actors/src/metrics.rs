@@ -1,7 +1,7 @@
 //! Counters the host exposes about its plugins and its broker.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,7 @@ impl PluginCounters {
 /// Records one event now in `window`, forgets those older than `within`,
 /// and returns how many remain.
 pub(crate) fn record(window: &Mutex<VecDeque<Instant>>, within: Duration) -> u32 {
-    let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+    let mut w = window.lock();
     let now = Instant::now();
     w.push_back(now);
     while w.front().is_some_and(|&t| now.duration_since(t) > within) {

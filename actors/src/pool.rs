@@ -8,9 +8,10 @@
 //! instance while another is idle. Messages meant for one instance (the
 //! completion of its own `request_async`) go to its mailbox directly.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ractor::{ActorRef, MessagingErr};
@@ -71,23 +72,23 @@ impl InstancePool {
 
     /// How many instances are idle now.
     pub(crate) fn idle(&self) -> usize {
-        lock(&self.dispatch).idle.len()
+        self.dispatch.lock().idle.len()
     }
 
     /// The code the instances run.
     pub(crate) fn image(&self) -> PluginImage {
-        lock(&self.image).clone()
+        self.image.lock().clone()
     }
 
     /// Records the code the instances run after a reload.
     pub(crate) fn set_image(&self, image: PluginImage) {
-        *lock(&self.image) = image;
+        *self.image.lock() = image;
     }
 
     /// Hands `work` to an idle instance, or queues it for the first one to
     /// finish. Hands it back if the chosen instance is stopping.
     pub(crate) fn dispatch(&self, work: Queued) -> Result<(), Box<Queued>> {
-        let mut d = lock(&self.dispatch);
+        let mut d = self.dispatch.lock();
         let Some(index) = d.idle.pop() else {
             d.backlog.push_back(work);
             return Ok(());
@@ -109,7 +110,7 @@ impl InstancePool {
     /// Instance `index` has finished a message: the next one waiting, or
     /// `None` (the instance is idle now).
     pub(crate) fn next(&self, index: usize) -> Option<Queued> {
-        let mut d = lock(&self.dispatch);
+        let mut d = self.dispatch.lock();
         let next = d.backlog.pop_front();
         if next.is_none() {
             d.idle.push(index);
@@ -188,8 +189,4 @@ impl Router for MemberRouter {
     fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
         self.broker.cancel_timer(from, id)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -7,9 +7,10 @@
 //! reload starts once its files have been quiet for the debounce period, so
 //! a build that writes a module in several steps reloads it once.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher as _};
@@ -40,13 +41,9 @@ struct Watched {
 
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plugins = lock(&self.state).plugins.len();
+        let plugins = self.state.lock().plugins.len();
         f.debug_struct("Watcher").field("plugins", &plugins).finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Watcher {
@@ -69,26 +66,32 @@ impl Watcher {
 
     /// Watches `files` for `plugin`, in place of what it watched before.
     pub(crate) fn watch(&self, plugin: &str, files: Vec<PathBuf>) -> Result<(), Error> {
-        let mut state = lock(&self.state);
-        let mut watcher = lock(&self.watcher);
+        let mut state = self.state.lock();
+        let mut watcher = self.watcher.lock();
         let old = state.plugins.remove(plugin).unwrap_or_default();
-        for file in &old {
-            state.unlink(&mut watcher, plugin, file);
-        }
+        // The new files are watched before the old ones are let go, so a
+        // folder watched before and after (a reload re-watches the same
+        // files) is never unwatched in between: a change made meanwhile
+        // would be lost.
         let mut added: Vec<PathBuf> = Vec::new();
         for file in files {
             let Some(dir) = file.parent().map(Path::to_path_buf) else { continue };
             if !state.dirs.contains_key(&dir)
                 && let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive)
             {
+                // Back to what was watched before.
                 for file in &added {
-                    state.unlink(&mut watcher, plugin, file);
+                    state.let_go(&mut watcher, plugin, file, old.contains(file));
                 }
+                state.plugins.insert(plugin.to_owned(), old);
                 return Err(Error::Environment(format!("cannot watch {} for hot reload: {e}", dir.display())));
             }
             *state.dirs.entry(dir).or_insert(0) += 1;
             state.files.entry(file.clone()).or_default().insert(plugin.to_owned());
             added.push(file);
+        }
+        for file in &old {
+            state.let_go(&mut watcher, plugin, file, added.contains(file));
         }
         state.plugins.insert(plugin.to_owned(), added);
         Ok(())
@@ -96,8 +99,8 @@ impl Watcher {
 
     /// Stops watching `plugin`'s files.
     pub(crate) fn forget(&self, plugin: &str) {
-        let mut state = lock(&self.state);
-        let mut watcher = lock(&self.watcher);
+        let mut state = self.state.lock();
+        let mut watcher = self.watcher.lock();
         for file in state.plugins.remove(plugin).unwrap_or_default() {
             state.unlink(&mut watcher, plugin, &file);
         }
@@ -105,16 +108,26 @@ impl Watcher {
 
     /// Whether `plugin` is watched.
     pub(crate) fn watches(&self, plugin: &str) -> bool {
-        lock(&self.state).plugins.contains_key(plugin)
+        self.state.lock().plugins.contains_key(plugin)
     }
 
     /// The plugins a change of `path` concerns.
     fn owners(&self, path: &Path) -> BTreeSet<String> {
-        lock(&self.state).files.get(path).cloned().unwrap_or_default()
+        self.state.lock().files.get(path).cloned().unwrap_or_default()
     }
 }
 
 impl Watched {
+    /// Lets go of one of `plugin`'s registrations of `file`: all of it, or,
+    /// when it `stays` registered once more, only its folder's count.
+    fn let_go(&mut self, watcher: &mut notify::RecommendedWatcher, plugin: &str, file: &Path, stays: bool) {
+        if !stays {
+            self.unlink(watcher, plugin, file);
+        } else if let Some(count) = file.parent().and_then(|dir| self.dirs.get_mut(dir)) {
+            *count -= 1;
+        }
+    }
+
     fn unlink(&mut self, watcher: &mut notify::RecommendedWatcher, plugin: &str, file: &Path) {
         if let Some(owners) = self.files.get_mut(file) {
             owners.remove(plugin);

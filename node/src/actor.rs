@@ -1,6 +1,7 @@
 //! The node's actor: owns the one plugin instance this process runs.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -49,7 +50,7 @@ impl Outbox {
 
     fn answer(&self, id: u64, answer: Answer) {
         let answer = answer.map(serde_bytes::ByteBuf::from);
-        let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = self.batch.lock();
         match batch.as_mut() {
             Some(answers) => answers.push((id, answer)),
             None => {
@@ -61,11 +62,11 @@ impl Outbox {
     }
 
     fn open(&self) {
-        *self.batch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+        *self.batch.lock() = Some(Vec::new());
     }
 
     fn close(&self) -> Answers {
-        self.batch.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default()
+        self.batch.lock().take().unwrap_or_default()
     }
 }
 

@@ -1,9 +1,10 @@
 //! The one wasmtime engine a host shares between all its plugins.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
@@ -228,14 +229,14 @@ impl Engine {
     /// runs, if any.
     pub(crate) fn shared_module(&self, key: &CacheKey, overflow: bool) -> Option<Arc<Module>> {
         let table = if overflow { &self.inner.overflow_modules } else { &self.inner.modules };
-        let modules = table.lock().unwrap_or_else(PoisonError::into_inner);
+        let modules = table.lock();
         modules.get(key).and_then(Weak::upgrade)
     }
 
     /// Shares `module` under `key` for as long as a plugin holds it.
     pub(crate) fn share_module(&self, key: CacheKey, module: &Arc<Module>, overflow: bool) {
         let table = if overflow { &self.inner.overflow_modules } else { &self.inner.modules };
-        let mut modules = table.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut modules = table.lock();
         modules.retain(|_, m| m.strong_count() > 0);
         modules.insert(key, Arc::downgrade(module));
     }
@@ -246,7 +247,7 @@ impl Engine {
 
     /// The profiling slot of the WASM plugin `plugin`, made on first use.
     pub(crate) fn profile_slot(&self, plugin: &str) -> Arc<ProfileSlot> {
-        let mut profiles = self.inner.profiles.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut profiles = self.inner.profiles.lock();
         Arc::clone(profiles.entry(plugin.to_owned()).or_default())
     }
 
@@ -386,8 +387,8 @@ impl Default for ProfileState {
 }
 
 impl ProfileSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ProfileState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, ProfileState> {
+        self.state.lock()
     }
 
     /// Records the module a new instance runs, for profiles started later.

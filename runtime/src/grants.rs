@@ -1,7 +1,8 @@
 //! The permissions a plugin holds right now.
 
+use parking_lot::RwLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use wasp_protocol::{ErrorCode, Permission, WireError};
@@ -113,13 +114,13 @@ impl Grants {
     }
 
     fn read(&self) -> Arc<GrantSet> {
-        self.inner.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.set.read().clone()
     }
 
     /// Applies `change` to a copy of the set and installs it if `change`
     /// says it changed anything.
     fn change<T>(&self, change: impl FnOnce(&mut GrantSet) -> (bool, T)) -> T {
-        let mut set = self.inner.set.write().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.inner.set.write();
         let mut next = (**set).clone();
         let (changed, out) = change(&mut next);
         if changed {
@@ -132,19 +133,19 @@ impl Grants {
 
     /// Whether some granted permission covers `wanted`, and no exception does.
     pub fn allows(&self, wanted: &Permission) -> bool {
-        self.inner.set.read().unwrap_or_else(|p| p.into_inner()).allows(wanted)
+        self.inner.set.read().allows(wanted)
     }
 
     /// [`Grants::allows`] for a permission given as kind and target, without
     /// building it (see [`Permission::covers_parts`]).
     pub fn allows_parts(&self, kind: &str, target: Option<&str>) -> bool {
-        self.inner.set.read().unwrap_or_else(|p| p.into_inner()).allows_parts(kind, target)
+        self.inner.set.read().allows_parts(kind, target)
     }
 
     /// The set and the revision it belongs to, for callers that cache it
     /// and look again only when [`Grants::revision`] moves.
     pub fn snapshot(&self) -> (u64, Arc<GrantSet>) {
-        let set = self.inner.set.read().unwrap_or_else(|p| p.into_inner());
+        let set = self.inner.set.read();
         // Read under the lock: a change bumps the revision while holding it.
         (self.inner.revision.load(Ordering::Acquire), set.clone())
     }

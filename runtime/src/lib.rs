@@ -65,6 +65,7 @@ pub use instance::{Instance, PluginImage};
 pub use library::{Libraries, Library, LibraryRequirement, LibraryVersion, LinkedLibraries};
 pub use lifecycle::Unloaded;
 pub use limits::Limits;
+pub use loader::declared::{Declared, Import as DeclaredImport, Item as DeclaredItem};
 pub use loader::{PluginKind, WasmPlugin};
 pub use manifest::{Component, LimitRequests, Manifest, ManifestKind};
 pub use native::{MAX_STRANDED_THREADS, NativeInstance, NativePlugin};

@@ -2,7 +2,8 @@
 //! an `unload` message, and given to the new one with a `restore` message
 //! before its `on_load`.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use wasp_protocol::{ApiVersion, ErrorCode, WireError, abi};
 
@@ -32,7 +33,7 @@ impl Capture {
         let slot = Arc::new(Mutex::new(None));
         let target = slot.clone();
         let reply = ReplyTo::new(move |answer| {
-            *target.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+            *target.lock() = Some(answer);
         });
         (Self(slot), reply)
     }
@@ -40,7 +41,7 @@ impl Capture {
     /// The plugin's answer as a state: a reply is the state, no reply is no
     /// state, an error reply is the plugin refusing the hand-over.
     pub(crate) fn state(self) -> Unloaded {
-        match self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        match self.0.lock().take() {
             Some(Ok(state)) => Ok(Some(state)),
             None => Ok(None),
             Some(Err(e)) if e.code == ErrorCode::NoReply => Ok(None),

@@ -11,7 +11,7 @@ use crate::error::Problem;
 use crate::wasm::GuestState;
 use crate::{Engine, Error, Limits};
 
-mod declared;
+pub(crate) mod declared;
 
 use declared::{Declared, Item};
 

@@ -1,7 +1,7 @@
 //! Rate limits: a token bucket, and a plugin's log-line budget built on
 //! one, shared by everything that writes lines on the plugin's account.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -148,8 +148,8 @@ impl LogRate {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, LogState> {
+        self.state.lock()
     }
 }
 

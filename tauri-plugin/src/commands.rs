@@ -9,7 +9,7 @@
 //!   reply comes back as raw bytes (an `ArrayBuffer`), never as a JSON
 //!   array of numbers.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -214,7 +214,7 @@ pub(crate) struct Taps(Mutex<Vec<(String, JoinHandle<()>)>>);
 impl Taps {
     /// Closes the taps of webview `label`.
     pub(crate) fn drop_webview(&self, label: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).retain(|(webview, task)| {
+        self.0.lock().retain(|(webview, task)| {
             let keep = webview != label;
             if !keep {
                 task.abort();
@@ -238,7 +238,7 @@ pub(crate) async fn tap<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, chan
         }
     });
     match app.try_state::<Taps>() {
-        Some(taps) => taps.0.lock().unwrap_or_else(|p| p.into_inner()).push((webview.label().to_owned(), task)),
+        Some(taps) => taps.0.lock().push((webview.label().to_owned(), task)),
         None => task.abort(),
     }
     Ok(())

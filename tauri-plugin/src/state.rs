@@ -1,10 +1,11 @@
 //! The plugin's managed state: the host, the plugin directories, and the
 //! subscriptions that forward plugin events to webviews.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, EventTarget, Runtime};
@@ -195,8 +196,8 @@ impl<R: Runtime> Wasp<R> {
         self.asks.answer(id, allow)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Forward>> {
-        self.forwards.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, Forward>> {
+        self.forwards.lock()
     }
 }
 

@@ -11,7 +11,7 @@ use wasp_runtime::{AuditEvent, Engine, Libraries, ModuleCache};
 use crate::Error;
 use crate::metrics::{HostMetrics, PluginInfo};
 
-use super::{Host, lock};
+use super::Host;
 
 impl Host {
     /// The shared libraries this host offers ([`HostBuilder::library`](crate::HostBuilder::library)).
@@ -128,7 +128,7 @@ impl Host {
                     kind: r.kind,
                     version: r.version.to_string(),
                     state: c.state(),
-                    quarantine_reason: lock(&c.quarantine_reason).clone(),
+                    quarantine_reason: c.quarantine_reason.lock().clone(),
                     permissions: r.grants.list().iter().map(ToString::to_string).collect(),
                     exceptions: r.grants.exceptions().iter().map(ToString::to_string).collect(),
                     has_ui: r.manifest.ui.is_some(),

@@ -19,9 +19,9 @@ use crate::metrics::PluginCounters;
 use crate::namespace;
 use crate::pool::{InstancePool, MemberRouter};
 
+use super::Host;
 use super::handles::PluginRef;
 use super::permissions::Decided;
-use super::{Host, lock};
 
 impl Host {
     pub(super) fn check_name(&self, name: &str) -> Result<(), Error> {
@@ -55,7 +55,7 @@ impl Host {
     /// it started: one load at a time passes here, so two loads cannot both
     /// pass the check and then both register.
     pub(super) fn admit(&self, name: &Arc<str>, route: Route) -> Result<(), Error> {
-        let _one_at_a_time = lock(&self.inner.admission);
+        let _one_at_a_time = self.inner.admission.lock();
         self.check_namespace(name, route.family.as_ref())?;
         match self.inner.broker.routes.entry(name.clone()) {
             dashmap::Entry::Occupied(_) => Err(Error::AlreadyLoaded(name.to_string())),

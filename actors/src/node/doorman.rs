@@ -10,8 +10,9 @@
 //! for a node all but a few at a time, each given a short while to
 //! authenticate, and any peer beyond its one host.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
@@ -61,8 +62,8 @@ impl Doorman {
             .cast(NodeServerMessage::SubscribeToEvents { id: "wasp.doorman".into(), subscription: Box::new(doorman) });
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<ActorId>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn pending(&self) -> parking_lot::MutexGuard<'_, HashSet<ActorId>> {
+        self.pending.lock()
     }
 }
 
@@ -95,7 +96,7 @@ impl NodeEventSubscription for Doorman {
         let peer = session.peer_addr;
         tokio::spawn(async move {
             tokio::time::sleep(deadline).await;
-            let late = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            let late = waiting.lock().remove(&id);
             if late {
                 tracing::warn!(target: "wasp::node", %peer, "a cluster connection did not authenticate within {deadline:?}; closed");
                 actor.kill();
@@ -109,7 +110,7 @@ impl NodeEventSubscription for Doorman {
             return; // an outgoing session, or one already closed
         }
         let Inbound::Admit { peers: most, .. } = self.rule else { return };
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut peers = self.peers.lock();
         if peers.len() >= most {
             drop(peers);
             tracing::warn!(target: "wasp::node", peer = %session.peer_addr, "a second peer authenticated while the first is connected; closed");
@@ -122,6 +123,6 @@ impl NodeEventSubscription for Doorman {
     fn node_session_disconnected(&self, session: NodeServerSessionInformation) {
         let id = session.actor.get_id();
         self.pending().remove(&id);
-        self.peers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.peers.lock().remove(&id);
     }
 }

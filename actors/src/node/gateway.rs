@@ -12,7 +12,7 @@ use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{AuditEvent, AuditKind, Family, Grants, LogAdmission, LogRate, Router, TimerSpec};
 
 use super::wire::{self, Answers, GatewayMsg, RouteAnswer, RouteCall};
-use super::{Pending, Shared, lock};
+use super::{Pending, Shared};
 
 /// The actor; its state is [`GatewayState`].
 pub(crate) struct Gateway;
@@ -47,7 +47,7 @@ pub(crate) struct GatewayState {
 /// it already, and is not trusted to.
 pub(crate) fn resolve(pending: &Pending, answers: Answers) {
     for (id, answer) in answers {
-        let reply = lock(pending).remove(&id);
+        let reply = pending.lock().remove(&id);
         if let Some(reply) = reply {
             reply
                 .send(answer.map(serde_bytes::ByteBuf::into_vec).map_err(|e| wasp_runtime::bound_error(e, usize::MAX)));
@@ -220,7 +220,7 @@ impl GatewayState {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     use wasp_runtime::{Answer, BoxFuture};
 
@@ -258,11 +258,11 @@ mod tests {
             Ok(1)
         }
         fn audit(&self, event: AuditEvent) -> bool {
-            self.0.lock().unwrap().push(event);
+            self.0.lock().push(event);
             true
         }
         fn set_timer(&self, _: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
-            self.1.lock().unwrap().push((spec.max_timers, spec.max_bytes));
+            self.1.lock().push((spec.max_timers, spec.max_bytes));
             Ok(1)
         }
         fn cancel_timer(&self, _: &Arc<str>, _: u64) -> bool {
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::PermissionDenied);
         let err = gw.permit(&RouteCall::CancelTimer(1)).expect_err("not granted");
         assert_eq!(err.code, ErrorCode::PermissionDenied);
-        let events = recorder.0.lock().unwrap();
+        let events = recorder.0.lock();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].plugin, "p");
         assert!(
@@ -349,7 +349,7 @@ mod tests {
         let sealed = wire::seal(&key, wire::encode(&call));
         let answer = actor.call(|port| GatewayMsg::Route(sealed, port), None).await.expect("answered");
         assert!(matches!(answer, ractor::rpc::CallResult::Success(_)));
-        assert_eq!(*recorder.1.lock().unwrap(), [(3, 4096)], "the host's limits, not the node's");
+        assert_eq!(*recorder.1.lock(), [(3, 4096)], "the host's limits, not the node's");
         // Garbage in a loop: two lines a second are written, the rest
         // dropped and reported once, as an audit event.
         for _ in 0..10 {
@@ -357,7 +357,7 @@ mod tests {
         }
         let _ = actor.call(|port| GatewayMsg::Route(vec![0xc1], port), None).await;
         assert_eq!((log_rate.written(), log_rate.dropped()), (2, 9));
-        let events = recorder.0.lock().unwrap();
+        let events = recorder.0.lock();
         let reports =
             events.iter().filter(|e| matches!(&e.kind, AuditKind::LimitExceeded { limit } if limit == "log_rate"));
         assert_eq!(reports.count(), 1, "{events:?}");

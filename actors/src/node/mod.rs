@@ -14,10 +14,11 @@ pub mod wire;
 mod gateway;
 mod process;
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use ractor::ActorRef;
 use ractor_cluster::NodeServerMessage;
@@ -148,13 +149,9 @@ impl std::fmt::Debug for NodeImage {
 /// Requests the plugin has been handed and not answered yet, by id.
 pub(crate) type Pending = Arc<Mutex<HashMap<u64, ReplyTo>>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Answers every request in `pending` with `error`.
 pub(crate) fn fail_all(pending: &Pending, error: &WireError) {
-    let drained: Vec<ReplyTo> = lock(pending).drain().map(|(_, r)| r).collect();
+    let drained: Vec<ReplyTo> = pending.lock().drain().map(|(_, r)| r).collect();
     for reply in drained {
         reply.send(Err(error.clone()));
     }
@@ -271,7 +268,7 @@ impl NodeInstance {
             grants,
         };
         if let Some(reply) = msg.reply {
-            lock(&self.shared.pending).insert(msg.id, reply);
+            self.shared.pending.lock().insert(msg.id, reply);
         }
         let bytes = wire::encode(&delivery);
         let handled: Handled = match process.call(|port| NodeMsg::Deliver(bytes, port)).await {
@@ -350,7 +347,7 @@ impl RemoteInstance for NodeInstance {
     }
 
     fn on_exit(&mut self, notify: Notify) {
-        *lock(&self.shared.notify) = Some(notify);
+        *self.shared.notify.lock() = Some(notify);
     }
 
     fn exited(&self) -> Option<String> {

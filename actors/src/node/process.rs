@@ -18,7 +18,7 @@ use super::{NodeImage, Notify, Pending, Shared, fail_all};
 /// What happens when a node's process ends (or its connection is lost).
 struct Exit {
     pending: Pending,
-    notify: Arc<std::sync::Mutex<Option<Notify>>>,
+    notify: Arc<parking_lot::Mutex<Option<Notify>>>,
     gateway: ActorRef<GatewayMsg>,
 }
 
@@ -31,7 +31,7 @@ impl Exit {
         fail_all(&self.pending, &crashed.to_wire());
         self.gateway.stop(None);
         if by_itself {
-            let notify = super::lock(&self.notify).clone();
+            let notify = self.notify.lock().clone();
             if let Some(notify) = notify {
                 notify(crashed.to_string());
             }

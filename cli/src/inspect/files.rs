@@ -4,11 +4,11 @@
 use std::fmt;
 
 use serde::Serialize;
-use wasmparser::{CompositeInnerType, ExternalKind, FuncType, Parser, Payload, TypeRef};
+use wasmparser::FuncType;
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::ABI_SECTION;
 use wasp_runtime::manifest::ManifestKind;
-use wasp_runtime::{NativePlugin, PluginKind};
+use wasp_runtime::{Declared, DeclaredItem, NativePlugin, PluginKind};
 
 use crate::error::CommandError;
 use crate::locate::PluginFile;
@@ -97,83 +97,34 @@ fn note_abi(text: &str, report: &mut FileReport) {
     }
 }
 
-/// Walks the module's sections: its ABI section, types, imports and
-/// exports. Stops at the first malformed section, noting it.
+/// Reads the module's declarations (the host's own reading: its ABI
+/// section, imports and exports), up to the first malformed section,
+/// noting it.
 fn read_wasm(bytes: &[u8], report: &mut FileReport) {
-    if let Err(e) = walk_wasm(bytes, report) {
+    let (declared, malformed) = Declared::read_partial(bytes);
+    if let Some(e) = malformed {
         report.notes.push(format!("malformed module: {e}"));
     }
+    let text = |item: &DeclaredItem| match item {
+        DeclaredItem::Func(Some(ty)) => format!("func {}", signature(ty)),
+        DeclaredItem::Func(None) => "func".to_owned(),
+        DeclaredItem::Memory(_) => "memory".to_owned(),
+        DeclaredItem::Table => "table".to_owned(),
+        DeclaredItem::Global => "global".to_owned(),
+        DeclaredItem::Tag => "tag".to_owned(),
+        _ => "other".to_owned(),
+    };
+    report.imports = declared
+        .imports
+        .iter()
+        .map(|i| Item { name: format!("{}::{}", i.module, i.name), ty: text(&i.item) })
+        .collect();
+    report.exports = declared.exports.iter().map(|(name, item)| Item { name: name.clone(), ty: text(item) }).collect();
+    report.abi = declared.abi;
     match &report.abi {
         Some(text) => note_abi(&text.clone(), report),
         None => report.notes.push(format!("no `{ABI_SECTION}` custom section: the module declares no ABI version")),
     }
-}
-
-fn walk_wasm(bytes: &[u8], report: &mut FileReport) -> Result<(), wasmparser::BinaryReaderError> {
-    // Function types by type index (`None` for GC types), and the type of
-    // each function by function index (imports first).
-    let mut types: Vec<Option<FuncType>> = Vec::new();
-    let mut functions: Vec<u32> = Vec::new();
-    let func = |types: &[Option<FuncType>], index: u32| match types.get(index as usize) {
-        Some(Some(ty)) => format!("func {}", signature(ty)),
-        _ => "func".to_owned(),
-    };
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload? {
-            Payload::CustomSection(section) if section.name() == ABI_SECTION && report.abi.is_none() => {
-                report.abi = Some(String::from_utf8_lossy(section.data()).into_owned());
-            }
-            Payload::TypeSection(reader) => {
-                for group in reader {
-                    for sub in group?.into_types() {
-                        types.push(match sub.composite_type.inner {
-                            CompositeInnerType::Func(f) => Some(f),
-                            _ => None,
-                        });
-                    }
-                }
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import?;
-                    let ty = match import.ty {
-                        TypeRef::Func(index) | TypeRef::FuncExact(index) => {
-                            functions.push(index);
-                            func(&types, index)
-                        }
-                        TypeRef::Memory(_) => "memory".to_owned(),
-                        TypeRef::Table(_) => "table".to_owned(),
-                        TypeRef::Global(_) => "global".to_owned(),
-                        TypeRef::Tag(_) => "tag".to_owned(),
-                    };
-                    report.imports.push(Item { name: format!("{}::{}", import.module, import.name), ty });
-                }
-            }
-            Payload::FunctionSection(reader) => {
-                for index in reader {
-                    functions.push(index?);
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export?;
-                    let ty = match export.kind {
-                        ExternalKind::Func | ExternalKind::FuncExact => match functions.get(export.index as usize) {
-                            Some(&ty) => func(&types, ty),
-                            None => "func".to_owned(),
-                        },
-                        ExternalKind::Memory => "memory".to_owned(),
-                        ExternalKind::Table => "table".to_owned(),
-                        ExternalKind::Global => "global".to_owned(),
-                        ExternalKind::Tag => "tag".to_owned(),
-                    };
-                    report.exports.push(Item { name: export.name.to_owned(), ty });
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// `(i32, i32) -> i32`.

@@ -6,37 +6,56 @@
 use wasmparser::{CompositeInnerType, ExternalKind, FuncType, MemoryType, Parser, Payload, TableType, TypeRef};
 use wasp_protocol::abi;
 
-/// A module's declarations, as read by [`Declared::read`].
+/// A module's declarations, as read by [`Declared::read`]: what the host
+/// checks before it compiles a module, and what `wasp inspect` shows.
+///
+/// ```
+/// use wasp_runtime::{Declared, DeclaredItem};
+/// let bytes = wat::parse_str(r#"(module (func (export "f") (param i32) (result i32) local.get 0))"#)?;
+/// let declared = Declared::read(&bytes)?;
+/// assert!(matches!(&declared.exports[0], (name, DeclaredItem::Func(Some(_))) if name == "f"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Declared {
+#[non_exhaustive]
+pub struct Declared {
     /// The content of the first `wasp:abi` custom section.
-    pub(crate) abi: Option<String>,
+    pub abi: Option<String>,
     /// The imports, in order.
-    pub(crate) imports: Vec<Import>,
+    pub imports: Vec<Import>,
     /// The exports, in order.
-    pub(crate) exports: Vec<(String, Item)>,
+    pub exports: Vec<(String, Item)>,
     /// The memories the module defines (not those it imports).
-    pub(crate) memories: Vec<MemoryType>,
+    pub memories: Vec<MemoryType>,
     /// The tables the module defines (not those it imports).
-    pub(crate) tables: Vec<TableType>,
+    pub tables: Vec<TableType>,
 }
 
 /// One import.
 #[derive(Debug)]
-pub(crate) struct Import {
-    pub(crate) module: String,
-    pub(crate) name: String,
-    pub(crate) item: Item,
+#[non_exhaustive]
+pub struct Import {
+    /// The module it is imported from (`wasp`, `wasi_snapshot_preview1`).
+    pub module: String,
+    /// Its name in that module.
+    pub name: String,
+    /// What it is.
+    pub item: Item,
 }
 
 /// What an import or export is.
 #[derive(Debug, Clone)]
-pub(crate) enum Item {
+#[non_exhaustive]
+pub enum Item {
     /// A function, with its type when the type index names a function type.
     Func(Option<FuncType>),
+    /// A memory, with its limits.
     Memory(MemoryType),
+    /// A table.
     Table,
+    /// A global.
     Global,
+    /// An exception tag.
     Tag,
 }
 
@@ -46,12 +65,22 @@ impl Declared {
     /// # Errors
     ///
     /// The parser's message, for a section that cannot be read.
-    pub(crate) fn read(bytes: &[u8]) -> Result<Self, String> {
-        Self::walk(bytes).map_err(|e| e.to_string())
+    pub fn read(bytes: &[u8]) -> Result<Self, String> {
+        let mut declared = Self::default();
+        declared.walk(bytes).map_err(|e| e.to_string())?;
+        Ok(declared)
     }
 
-    fn walk(bytes: &[u8]) -> Result<Self, wasmparser::BinaryReaderError> {
+    /// Reads what it can: the declarations up to the first section that
+    /// cannot be read, and the parser's message about that one, if any.
+    pub fn read_partial(bytes: &[u8]) -> (Self, Option<String>) {
         let mut declared = Self::default();
+        let error = declared.walk(bytes).err().map(|e| e.to_string());
+        (declared, error)
+    }
+
+    fn walk(&mut self, bytes: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
+        let declared = self;
         // Function types by type index (`None` for other composite types),
         // each function's type index (imports first), each memory (imports
         // first).
@@ -139,11 +168,11 @@ impl Declared {
                 _ => {}
             }
         }
-        Ok(declared)
+        Ok(())
     }
 
     /// The first export named `name`.
-    pub(crate) fn export(&self, name: &str) -> Option<&Item> {
+    pub fn export(&self, name: &str) -> Option<&Item> {
         self.exports.iter().find(|(n, _)| n == name).map(|(_, item)| item)
     }
 }

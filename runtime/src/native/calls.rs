@@ -53,7 +53,7 @@ impl<'a> CallCtx<'a> {
         }
     }
 
-    fn calls(&self) -> std::sync::MutexGuard<'a, HostCalls> {
+    fn calls(&self) -> parking_lot::MutexGuard<'a, HostCalls> {
         self.shared.calls()
     }
 

@@ -10,9 +10,10 @@
 //! makes from then on is refused, and the plugin continues on a fresh
 //! instance and thread.
 
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -66,7 +67,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(super) fn calls(&self) -> MutexGuard<'_, HostCalls> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+        self.calls.lock()
     }
 
     pub(super) fn add_waited(&self, d: Duration) {

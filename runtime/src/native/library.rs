@@ -12,10 +12,11 @@
 //! the same bytes again reuses the mapped library; loading changed bytes
 //! (a rebuilt plugin) maps a copy of the new file beside the old one.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use object::{Object, ObjectSymbol};
 use sha2::{Digest, Sha256};
@@ -164,7 +165,7 @@ fn loaded() -> &'static Mutex<HashMap<[u8; 32], Arc<Library>>> {
 /// let it strand another batch of threads.
 fn stranded(name: &str) -> Arc<AtomicUsize> {
     static STRANDED: OnceLock<Mutex<HashMap<String, Arc<AtomicUsize>>>> = OnceLock::new();
-    let mut all = STRANDED.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut all = STRANDED.get_or_init(Mutex::default).lock();
     all.entry(name.to_owned()).or_default().clone()
 }
 
@@ -223,7 +224,7 @@ impl NativePlugin {
     pub fn open(name: &str, file_name: &str, bytes: &[u8]) -> Result<Self, Error> {
         let symbol = inspect(name, bytes)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        let mut loaded = loaded().lock().unwrap_or_else(|p| p.into_inner());
+        let mut loaded = loaded().lock();
         let lib = match loaded.get(&hash) {
             Some(lib) => lib.clone(),
             None => {
