@@ -136,8 +136,12 @@ async fn one_instance_cannot_open_the_gate_so_the_proof_means_something() {
     load_pool(&host, Form::InProcess, "relay", "relay", 1).await;
     assert_eq!(info(&host, "relay").idle_instances, None, "one instance is no pool");
     let (a, b) = tokio::join!(forward(&host, "relay"), forward(&host, "relay"));
-    // The first forward waits on the gate while the second waits behind it.
-    assert!(a.is_err() && b.is_err(), "{a:?} {b:?}");
+    // The first forward waits on the gate alone, while the second waits
+    // behind it, until its request times out. The second may still pass:
+    // once the first's timeout frees the instance, the gate sees its second
+    // arrival (a busy machine can take it within the second's own timeout).
+    // Both never pass together: that takes two instances.
+    assert!(a.is_err(), "the first forward opened a gate of two alone: {a:?} {b:?}");
     host.shutdown().await;
 }
 
