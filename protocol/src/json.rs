@@ -6,8 +6,10 @@
 //! decoder refuses such MessagePack. And JSON is bigger than the MessagePack
 //! it comes from (each byte of a `bin` becomes a number and a comma, each
 //! value a tree node of its own), so [`to_json`] refuses a value whose JSON
-//! would pass [`MAX_JSON_SIZE`] bytes of text or [`MAX_JSON_VALUES`] values,
-//! before it builds any of it. Bulk data crosses as raw MessagePack.
+//! would pass [`json_size_limit`] bytes of text ([`MAX_JSON_RATIO`] times
+//! the MessagePack, at least 1 MiB, at most [`MAX_JSON_SIZE`]) or
+//! [`MAX_JSON_VALUES`] values, before it builds any of it. Bulk data
+//! crosses as raw MessagePack.
 //!
 //! ```
 //! use wasp_protocol::json::{from_json, to_json};
@@ -27,6 +29,31 @@ use crate::{ErrorCode, WireError};
 /// message size limit ([`DEFAULT_MAX_MESSAGE_SIZE`](crate::codec::DEFAULT_MAX_MESSAGE_SIZE)),
 /// so the JSON path carries no more than one message's worth of text.
 pub const MAX_JSON_SIZE: usize = crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
+
+/// How many times larger than its MessagePack the JSON of a value may be,
+/// past [`JSON_SIZE_FLOOR`]. Ordinary data grows at most about five times
+/// (`nil` is `null,`; a byte of `bin` is up to `255,`); map keys that are
+/// not strings become escaped text, which doubles with each level of such
+/// keys inside keys, so 91 bytes of them can make megabytes of JSON. This
+/// keeps converting a value near the cost of reading it.
+pub const MAX_JSON_RATIO: usize = 8;
+
+/// The JSON text any value may take whatever its size: 1 MiB.
+pub const JSON_SIZE_FLOOR: usize = 1 << 20;
+
+/// The most JSON text [`to_json`] makes of `msgpack_len` bytes of
+/// MessagePack: [`MAX_JSON_RATIO`] times as many, at least
+/// [`JSON_SIZE_FLOOR`], at most [`MAX_JSON_SIZE`].
+///
+/// ```
+/// use wasp_protocol::json::{json_size_limit, MAX_JSON_SIZE, JSON_SIZE_FLOOR};
+/// assert_eq!(json_size_limit(91), JSON_SIZE_FLOOR);
+/// assert_eq!(json_size_limit(1 << 20), 8 << 20);
+/// assert_eq!(json_size_limit(15 << 20), MAX_JSON_SIZE);
+/// ```
+pub fn json_size_limit(msgpack_len: usize) -> usize {
+    msgpack_len.saturating_mul(MAX_JSON_RATIO).clamp(JSON_SIZE_FLOOR, MAX_JSON_SIZE)
+}
 
 /// The most JSON values [`to_json`] makes of one value: 1,048,576. Each
 /// value is a node of 32 bytes or more in memory, and each byte of a `bin`
@@ -80,8 +107,9 @@ fn nests_deeper_than(value: &Json, max: usize) -> bool {
 /// `invalid_message` for anything but one well-formed value — the reserved
 /// marker `0xc1`, a truncated value, bytes after the value — and for arrays
 /// and maps nested deeper than [`MAX_DEPTH`]; `too_large`, naming the
-/// limit, for a value whose JSON would pass [`MAX_JSON_SIZE`] bytes or
-/// [`MAX_JSON_VALUES`] values (checked before any of it is built).
+/// limit, for a value whose JSON would pass [`json_size_limit`] bytes
+/// (16 MiB at most) or [`MAX_JSON_VALUES`] values (checked before any of
+/// it is built).
 pub fn to_json(bytes: &[u8]) -> Result<Json, WireError> {
     if bytes.is_empty() {
         return Ok(Json::Null);
@@ -96,12 +124,16 @@ pub fn to_json(bytes: &[u8]) -> Result<Json, WireError> {
         ),
         other => WireError::from(other),
     })?;
-    if size.text > MAX_JSON_SIZE as u64 {
+    let limit = json_size_limit(bytes.len());
+    if size.text > limit as u64 {
         return Err(WireError::new(
             ErrorCode::TooLarge,
             format!(
-                "too large for JSON: up to {} bytes of JSON text, over the limit of {MAX_JSON_SIZE} (use raw MessagePack)",
-                size.text
+                "too large for JSON: up to {} bytes of JSON text from {} bytes of MessagePack, over the limit of \
+                 {limit} ({MAX_JSON_RATIO} times the MessagePack, at least {JSON_SIZE_FLOOR}, at most \
+                 {MAX_JSON_SIZE}; use raw MessagePack)",
+                size.text,
+                bytes.len()
             ),
         ));
     }

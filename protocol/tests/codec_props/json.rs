@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::Value as Json;
 use wasp_protocol::ErrorCode;
 use wasp_protocol::codec::MAX_DEPTH;
-use wasp_protocol::json::{MAX_JSON_SIZE, MAX_JSON_VALUES, from_json, to_json};
+use wasp_protocol::json::{JSON_SIZE_FLOOR, MAX_JSON_SIZE, MAX_JSON_VALUES, from_json, json_size_limit, to_json};
 
 use super::json_cases;
 use super::structure::{deep_unknown_field, on_small_stack};
@@ -50,6 +50,37 @@ fn json_nested_past_the_limit_is_refused_before_it_reaches_a_plugin() {
     // small stack, so JSON text nested 10,000 deep never becomes a value.
     let parsed = on_small_stack(move || serde_json::from_str::<Json>(&nested(10_000)).map(|_| ()));
     assert!(parsed.is_err_and(|e| e.to_string().contains("recursion limit")));
+}
+
+#[test]
+fn keys_inside_keys_cannot_make_megabytes_of_json_from_a_few_bytes() {
+    // Found by the json_convert fuzzer: 91 bytes of maps whose keys are
+    // maps took 350 ms to convert, into megabytes of escaped text.
+    let found: &[u8] = &[
+        0x82, 0x82, 0x82, 0xfb, 0xfb, 0x80, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82, 0x82,
+        0x82, 0x82, 0x82, 0x79, 0x82, 0x82, 0xff, 0x82, 0xff, 0xff, 0x82, 0x1a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xc2, 0xff, 0xfe, 0xff, 0xff, 0xff, 0x5d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xf7, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3d, 0xff, 0xff, 0x64, 0x61, 0x74, 0xff,
+        0xff, 0xff, 0x36, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x81, 0x00,
+        0xc0,
+    ];
+    assert_eq!(found.len(), 91);
+    let err = to_json(found).expect_err("refused");
+    assert_eq!(err.code, ErrorCode::TooLarge);
+    assert!(err.message.contains(&format!("over the limit of {JSON_SIZE_FLOOR}")), "{err}");
+    // Built on purpose: each map's key the map before it, twenty levels deep.
+    let mut value = rmpv::Value::from("x\"");
+    for _ in 0..20 {
+        value = rmpv::Value::Map(vec![(value, rmpv::Value::Nil)]);
+    }
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    let err = to_json(&bytes).expect_err("refused");
+    assert_eq!(err.code, ErrorCode::TooLarge, "{} bytes", bytes.len());
+    // Ordinary data is far inside the ratio: half a million small numbers.
+    let numbers = rmp_serde::to_vec(&vec![7u8; 1 << 19]).unwrap();
+    assert_eq!(to_json(&numbers).unwrap().as_array().map(Vec::len), Some(1 << 19));
+    assert_eq!(json_size_limit(numbers.len()), 8 * numbers.len());
 }
 
 #[test]
