@@ -959,6 +959,17 @@ mod errno {
     pub(super) const NAMETOOLONG: i32 = 37;
 }
 
+/// What every WASI call wasp wraps starts with: the guest's memory and the
+/// state, the WASI context given the call's fuel; `None` when the guest has
+/// no memory (the caller answers EFAULT).
+fn wasi_call<'a>(c: &'a mut Caller<'_, GuestState>) -> Option<(&'a mut [u8], &'a mut GuestState)> {
+    let memory = c.data().memory?;
+    let fuel = c.as_context_mut().hostcall_fuel();
+    let (mem, state) = memory.data_and_store_mut(c);
+    WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
+    Some((mem, state))
+}
+
 /// The WASI preview 1 subset: wasmtime-wasi's implementation, with the
 /// clock and the random source behind the `clock` and `random` permissions.
 fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
@@ -1007,10 +1018,7 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 |mut c: Caller<'_, GuestState>, ($($arg,)*): ($($ty,)*)| {
                     Box::new(async move {
                         guard(&c)?;
-                        let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
-                        let fuel = c.as_context_mut().hostcall_fuel();
-                        let (mem, state) = memory.data_and_store_mut(&mut c);
-                        WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
+                        let Some((mem, state)) = wasi_call(&mut c) else { return Ok(errno::FAULT) };
                         let path = match bytes(mem, $ptr, $len) {
                             Ok(b) if b.len() > MAX_PATH => {
                                 let e = WireError::new(
@@ -1067,10 +1075,7 @@ fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, GuestState>, (subs, events, n, count): (i32, i32, i32, i32)| {
             Box::new(async move {
                 guard(&c)?;
-                let Some(memory) = c.data().memory else { return Ok(errno::FAULT) };
-                let fuel = c.as_context_mut().hostcall_fuel();
-                let (mem, state) = memory.data_and_store_mut(&mut c);
-                WasiSnapshotPreview1::set_hostcall_fuel(&mut state.wasi, fuel);
+                let Some((mem, state)) = wasi_call(&mut c) else { return Ok(errno::FAULT) };
                 let left = state.slices.time_left();
                 let started = std::time::Instant::now();
                 let mut guest = wiggle::GuestMemory::Unshared(mem);
