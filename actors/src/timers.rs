@@ -51,6 +51,28 @@ impl Timers {
         });
     }
 
+    /// Whether `owner` may set one more timer with a payload of `bytes`:
+    /// `busy` at `max_timers` active, `too_large` past `max_bytes` of
+    /// payloads. Retiring timers (a reload's old code) do not count.
+    fn admit(&self, owner: &str, bytes: usize, max_timers: usize, max_bytes: usize) -> Result<(), WireError> {
+        let (active, held) = self.held(owner);
+        if active >= max_timers {
+            return Err(WireError::new(
+                ErrorCode::Busy,
+                format!("plugin `{owner}` already has {active} timers active, its limit is {max_timers}"),
+            ));
+        }
+        if held.saturating_add(bytes) > max_bytes {
+            return Err(WireError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "plugin `{owner}`'s timers hold {held} bytes of payloads; one of {bytes} more would pass its limit of {max_bytes} bytes"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// How many timers `owner` has active, and the bytes of their payloads.
     fn held(&self, owner: &str) -> (usize, usize) {
         self.active
@@ -109,23 +131,8 @@ impl Broker {
     /// idle instance of a pool). `busy` past `max_timers`, `too_large`
     /// past `max_bytes` of payloads.
     pub(crate) fn set_timer_for(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
-        let (active, held) = self.timers.held(from);
-        if active >= spec.max_timers {
-            return Err(WireError::new(
-                ErrorCode::Busy,
-                format!("plugin `{from}` already has {active} timers active, its limit is {}", spec.max_timers),
-            ));
-        }
         let bytes = spec.payload.len();
-        if held.saturating_add(bytes) > spec.max_bytes {
-            return Err(WireError::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "plugin `{from}`'s timers hold {held} bytes of payloads; one of {bytes} more would pass its limit of {} bytes",
-                    spec.max_bytes
-                ),
-            ));
-        }
+        self.timers.admit(from, bytes, spec.max_timers, spec.max_bytes)?;
         let id = self.next_id();
         let (me, plugin, topic) = (self.me(), from.clone(), Arc::<str>::from(spec.topic));
         let (period, repeat, payload) = (spec.period, spec.repeat, spec.payload);
@@ -185,5 +192,59 @@ impl Broker {
             self.refused(TapKind::Timer, HOST, plugin, topic, u.payload.len(), &undelivered.error, plugin);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A timer of `owner` whose task sleeps until it is aborted.
+    fn timer(owner: &str, member: usize, bytes: usize) -> (Timer, tokio::task::JoinHandle<()>) {
+        let task = tokio::spawn(std::future::pending());
+        let timer = Timer { owner: Arc::from(owner), member, bytes, task: task.abort_handle(), retiring: false };
+        (timer, task)
+    }
+
+    #[tokio::test]
+    async fn a_plugin_is_held_to_its_count_and_bytes_others_are_not_counted() {
+        let timers = Timers::default();
+        timers.active.insert(1, timer("a", 0, 600).0);
+        timers.active.insert(2, timer("a", 0, 300).0);
+        timers.active.insert(3, timer("b", 0, 5000).0);
+        assert_eq!(timers.held("a"), (2, 900));
+        assert_eq!(timers.admit("a", 100, 3, 1000), Ok(()), "exactly at the byte limit");
+        assert_eq!(timers.admit("a", 101, 3, 1000).map_err(|e| e.code), Err(ErrorCode::TooLarge));
+        assert_eq!(timers.admit("a", 0, 2, 1000).map_err(|e| e.code), Err(ErrorCode::Busy));
+        let busy = timers.admit("a", 0, 2, 1000).unwrap_err();
+        assert!(busy.message.contains("already has 2 timers active, its limit is 2"), "{}", busy.message);
+        assert_eq!(timers.admit("c", 1000, 1, 1000), Ok(()), "a plugin with none");
+    }
+
+    #[tokio::test]
+    async fn retiring_timers_do_not_count() {
+        let timers = Timers::default();
+        let (mut old, _task) = timer("a", 0, 900);
+        old.retiring = true;
+        timers.active.insert(1, old);
+        assert_eq!(timers.held("a"), (0, 0));
+        assert_eq!(timers.admit("a", 1000, 1, 1000), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn cancelling_aborts_exactly_the_timers_selected() {
+        let timers = Timers::default();
+        let (t1, task1) = timer("a", 0, 1);
+        let (t2, task2) = timer("a", 1, 1);
+        let (t3, task3) = timer("b", 1, 1);
+        timers.active.insert(1, t1);
+        timers.active.insert(2, t2);
+        timers.active.insert(3, t3);
+        timers.cancel_where(|_, t| &*t.owner == "a" && t.member == 1);
+        let ids: Vec<u64> =
+            timers.active.iter().map(|t| *t.key()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(ids, [1, 3]);
+        assert!(task2.await.unwrap_err().is_cancelled(), "the cancelled timer's task stops");
+        assert!(!task1.is_finished() && !task3.is_finished(), "the others run on");
     }
 }

@@ -78,7 +78,7 @@ enum Start {
 /// Starts `n` copies of `echo` under different names in a fresh host (its
 /// module from the cache, primed beforehand), then sends each one request.
 async fn spawn(n: usize, cache: &std::path::Path, pool: u32, how: Start) -> (Host, Spawned) {
-    let host = Host::builder().module_cache(cache).instance_pool(pool).build().expect("host builds");
+    let host = Host::builder().module_cache(cache).pooling_allocator(pool).build().expect("host builds");
     // Prime: one load compiles or hits; the rest hit.
     let (bytes, manifest) = wasp_benches::prime_echo(&host).await;
     let before = resident_bytes();

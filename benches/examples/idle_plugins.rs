@@ -37,9 +37,9 @@ fn main() {
     rt.block_on(async {
         let (rss0, vm0) = memory();
         let built = Instant::now();
-        let host = Host::builder().module_cache(&cache).instance_pool(pool).build().expect("host builds");
+        let host = Host::builder().module_cache(&cache).pooling_allocator(pool).build().expect("host builds");
         let built = built.elapsed();
-        println!("host built in {:.1} ms, pool: {:?}", built.as_secs_f64() * 1e3, host.instance_pool());
+        println!("host built in {:.1} ms, pool: {:?}", built.as_secs_f64() * 1e3, host.pooling_allocator());
         let (bytes, manifest) = wasp_benches::prime_echo(&host).await;
         let (rss1, vm1) = memory();
         let start = Instant::now();

@@ -111,7 +111,7 @@ impl WasmPlugin {
     /// [`Error::TooLarge`], [`Error::NotWasm`], [`Error::Invalid`] (every
     /// ABI problem, and [`Problem::NotValid`] when the module is not valid
     /// WebAssembly either), [`Error::OverLimit`] for a valid module that
-    /// asks for more than `limits` (or the engine's instance pool) allows,
+    /// asks for more than `limits` (or the engine's pooling allocator) allows,
     /// [`Error::Malformed`] for a module that is not valid WebAssembly.
     pub fn compile(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         if bytes.len() > limits.max_module_size {
@@ -193,12 +193,12 @@ impl WasmPlugin {
         }
         let failed = |e: wasmtime::Error| {
             Error::Internal(format!(
-                "plugin `{}`: the instance pool is full and on-demand allocation failed: {e}",
+                "plugin `{}`: the pooling allocator is full and on-demand allocation failed: {e}",
                 self.name
             ))
         };
         let Some((overflow, linker)) = engine.overflow() else {
-            return Err(Error::Internal(format!("plugin `{}`: the instance pool is full", self.name)));
+            return Err(Error::Internal(format!("plugin `{}`: the pooling allocator is full", self.name)));
         };
         // One copy of the code in the overflow engine per module, shared by
         // its plugins (each copy costs memory maps, and a process has a
@@ -235,12 +235,12 @@ impl WasmPlugin {
 
 /// Why wasmtime refused to compile a module that passed every check
 /// above: invalid WebAssembly, or (when valid) a limit of the engine's
-/// instance pool, such as the size of an instance's context.
+/// pooling allocator, such as the size of an instance's context.
 fn refused(engine: &Engine, name: &str, bytes: &[u8], e: &wasmtime::Error) -> Error {
     match Module::validate(engine.wasmtime(), bytes) {
         Err(invalid) => Error::Malformed { plugin: name.into(), detail: format!("{invalid:#}") },
         Ok(()) if engine.pool_size().is_some() => {
-            Error::OverLimit { plugin: name.into(), limit_name: "instance_pool", detail: format!("{e:#}") }
+            Error::OverLimit { plugin: name.into(), limit_name: "pooling_allocator", detail: format!("{e:#}") }
         }
         Ok(()) => Error::Internal(format!("plugin `{name}`: wasmtime cannot compile this valid module: {e:#}")),
     }
@@ -271,7 +271,7 @@ fn check_version(section: Option<&str>, problems: &mut Vec<Problem>) -> Option<A
 const POOL_TABLES: usize = crate::engine::POOL_TABLES_PER_MODULE as usize;
 
 /// Checks what a valid module asks for at instantiation against `limits`
-/// (and, for an engine with an instance pool, the pool's own bounds):
+/// (and, for an engine with an pooling allocator, the pool's own bounds):
 /// `(limit, what the module asks for)` for the first one over.
 fn check_limits(declared: &Declared, limits: &Limits, pooled: bool) -> Result<(), (&'static str, String)> {
     for (index, memory) in declared.memories.iter().enumerate() {
@@ -302,8 +302,11 @@ fn check_limits(declared: &Declared, limits: &Limits, pooled: bool) -> Result<()
     }
     if pooled && declared.tables.len() > POOL_TABLES {
         return Err((
-            "instance_pool",
-            format!("it defines {} tables; an instance of the pool holds at most {POOL_TABLES}", declared.tables.len()),
+            "pooling_allocator",
+            format!(
+                "it defines {} tables; a slot of the pooling allocator holds at most {POOL_TABLES}",
+                declared.tables.len()
+            ),
         ));
     }
     Ok(())

@@ -24,8 +24,15 @@ impl Bucket {
     }
 
     pub(crate) fn take(&mut self) -> bool {
+        self.take_with(Instant::now)
+    }
+
+    /// Takes a token, reading the clock (`now`) only when the bucket is
+    /// empty: it then refills with the tokens earned since the last refill,
+    /// at most a full bucket, the fraction of a token carried to the next.
+    fn take_with(&mut self, now: impl FnOnce() -> Instant) -> bool {
         if self.tokens == 0 {
-            let now = Instant::now();
+            let now = now();
             let earned = now.duration_since(self.at).as_secs_f64() * self.rate + self.carry;
             self.at = now;
             let whole = earned.min(self.rate).floor();
@@ -42,7 +49,11 @@ impl Bucket {
 
 /// Whether a second has passed since `last` (updating it if so).
 pub(crate) fn once_a_second(last: &mut Option<Instant>) -> bool {
-    let now = Instant::now();
+    once_a_second_at(last, Instant::now())
+}
+
+/// [`once_a_second`] as of `now`.
+fn once_a_second_at(last: &mut Option<Instant>, now: Instant) -> bool {
     if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
         return false;
     }
@@ -162,6 +173,66 @@ impl Default for LogRate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Takes tokens until the bucket refuses, as of `now`.
+    fn drain(bucket: &mut Bucket, now: Instant) -> u64 {
+        let mut taken = 0;
+        while bucket.take_with(|| now) {
+            taken += 1;
+        }
+        taken
+    }
+
+    #[test]
+    fn a_bucket_starts_full_and_refills_at_its_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(10);
+        bucket.at = start;
+        assert_eq!(drain(&mut bucket, start), 10, "a full bucket is the burst");
+        assert_eq!(drain(&mut bucket, start), 0, "nothing earned in no time");
+        assert_eq!(drain(&mut bucket, start + Duration::from_millis(500)), 5, "half a second, half the rate");
+    }
+
+    #[test]
+    fn a_bucket_never_holds_more_than_its_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(10);
+        bucket.at = start;
+        drain(&mut bucket, start);
+        assert_eq!(drain(&mut bucket, start + Duration::from_secs(3600)), 10, "an hour idle still earns one burst");
+    }
+
+    #[test]
+    fn fractions_of_a_token_carry_over() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(10);
+        bucket.at = start;
+        drain(&mut bucket, start);
+        // 150 ms earn 1.5 tokens: one now, the half kept.
+        assert_eq!(drain(&mut bucket, start + Duration::from_millis(150)), 1);
+        // Another 50 ms earn half a token, which with the carried half is one.
+        assert_eq!(drain(&mut bucket, start + Duration::from_millis(200)), 1);
+    }
+
+    #[test]
+    fn a_rate_of_zero_is_one_a_second() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(0);
+        bucket.at = start;
+        assert_eq!(drain(&mut bucket, start), 1);
+        assert_eq!(drain(&mut bucket, start + Duration::from_millis(999)), 0);
+        assert_eq!(drain(&mut bucket, start + Duration::from_millis(1999)), 1);
+    }
+
+    #[test]
+    fn once_a_second_says_yes_first_then_after_each_second() {
+        let start = Instant::now();
+        let mut last = None;
+        assert!(once_a_second_at(&mut last, start), "the first time");
+        assert!(!once_a_second_at(&mut last, start + Duration::from_millis(999)));
+        assert!(once_a_second_at(&mut last, start + Duration::from_secs(1)));
+        assert!(!once_a_second_at(&mut last, start + Duration::from_millis(1500)), "counted from the last yes");
+    }
 
     #[test]
     fn a_flood_writes_the_burst_and_reports_drops_once_a_second() {

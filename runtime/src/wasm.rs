@@ -360,7 +360,7 @@ impl Spec {
         store
     }
 
-    /// Instantiates the plugin in the engine's instance pool, or on demand
+    /// Instantiates the plugin in the engine's pooling allocator, or on demand
     /// when the pool is full.
     async fn instantiate(
         &self,
@@ -371,7 +371,7 @@ impl Spec {
         match self.plugin.pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok((store, instance)),
             Err(e) if e.is::<PoolConcurrencyLimitError>() && self.engine.overflow().is_some() => {
-                tracing::debug!(target: "wasp::engine", plugin = %self.plugin.name, "instance pool full; allocating on demand");
+                tracing::debug!(target: "wasp::engine", plugin = %self.plugin.name, "pooling allocator full; allocating on demand");
                 let pre = self.plugin.overflow_pre(&self.engine)?;
                 let mut store = self.store(&pre, store.into_data(), budget);
                 match pre.instantiate_async(&mut store).await {

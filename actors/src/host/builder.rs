@@ -34,7 +34,7 @@ use super::{Host, Inner};
 /// | [`data_dir`](HostBuilder::data_dir) | none: no plugin storage, no `$DATA` directories, decisions kept in memory |
 /// | [`http`](HostBuilder::http) | on (still needs `net:<host>` grants) |
 /// | [`module_cache`](HostBuilder::module_cache) | on, in [`ModuleCache::default_dir`] (e.g. `~/.cache/wasp/modules`) |
-/// | [`instance_pool`](HostBuilder::instance_pool) | 1,000 WASM instances, then on demand |
+/// | [`pooling_allocator`](HostBuilder::pooling_allocator) | 1,000 WASM instances, then on demand |
 /// | [`library`](HostBuilder::library), [`libraries`](HostBuilder::libraries) | none: a plugin that `uses` a library is refused |
 /// | [`max_instances`](HostBuilder::max_instances) | 64 instances per pooled plugin (`docs/pools.md`) |
 /// | [`out_of_process`](HostBuilder::out_of_process) | none: native plugins run in the host's process |
@@ -68,7 +68,7 @@ pub struct HostBuilder {
 /// The default of [`HostBuilder::event_bytes`].
 const DEFAULT_EVENT_BYTES: usize = 16 << 20;
 
-/// The default size of the instance pool ([`HostBuilder::instance_pool`]).
+/// The default size of the pooling allocator ([`HostBuilder::pooling_allocator`]).
 const DEFAULT_POOL: u32 = 1000;
 
 impl HostBuilder {
@@ -122,7 +122,7 @@ impl HostBuilder {
     /// a host that cannot reserve the pool, are allocated on demand: the
     /// pool makes starting and restarting plugins cheaper, never refuses
     /// one.
-    pub fn instance_pool(mut self, total_instances: u32) -> Self {
+    pub fn pooling_allocator(mut self, total_instances: u32) -> Self {
         self.pool = Some(total_instances);
         self
     }

@@ -58,10 +58,10 @@ impl Host {
         self.inner.engine.module_cache()
     }
 
-    /// How many WASM instances the host's pool holds
-    /// ([`HostBuilder::instance_pool`](crate::HostBuilder::instance_pool)); `None` when it has no pool (turned
+    /// How many WASM instances the host's pooling allocator holds
+    /// ([`HostBuilder::pooling_allocator`](crate::HostBuilder::pooling_allocator)); `None` when it has no pool (turned
     /// off, or its address space could not be reserved).
-    pub fn instance_pool(&self) -> Option<u32> {
+    pub fn pooling_allocator(&self) -> Option<u32> {
         self.inner.engine.pool_size()
     }
 

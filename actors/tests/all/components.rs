@@ -247,10 +247,10 @@ async fn a_second_load_of_a_component_comes_from_the_module_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn components_share_the_instance_pool_and_overflow_it() {
+async fn components_share_the_pooling_allocator_and_overflow_it() {
     let host = Host::builder()
         .policy(wasp_actors::Policy::new().trust("*").expect("valid rule"))
-        .instance_pool(2)
+        .pooling_allocator(2)
         .no_module_cache()
         .build()
         .expect("host builds");

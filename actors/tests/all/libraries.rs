@@ -308,16 +308,17 @@ async fn a_library_is_compiled_once_and_then_comes_from_the_module_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_instance_pool_answers_busy_and_the_plugin_runs_on() {
-    let host = builder().instance_pool(1).library(wasp_fixtures::wasm_library("json")).build().expect("host builds");
-    if host.instance_pool().is_none() {
+async fn a_full_pooling_allocator_answers_busy_and_the_plugin_runs_on() {
+    let host =
+        builder().pooling_allocator(1).library(wasp_fixtures::wasm_library("json")).build().expect("host builds");
+    if host.pooling_allocator().is_none() {
         // This machine could not reserve the pool: everything is on demand.
         return;
     }
     host.load(wasp_fixtures::wasm_bundle("jsonpack")).await.expect("loads");
     let e = host.request("jsonpack", "pack", mp("{}")).await.expect_err("no slot for the library");
     assert_eq!(e.code, ErrorCode::Busy, "{e}");
-    assert!(e.message.contains("library `json` 1.0.0: the host's instance pool is full"), "{e}");
+    assert!(e.message.contains("library `json` 1.0.0: the host's pooling allocator is full"), "{e}");
     let info = crate::common::info(&host, "jsonpack");
     assert_eq!(info.restarts, 0, "{info:?}");
     host.shutdown().await;

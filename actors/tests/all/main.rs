@@ -23,7 +23,7 @@ mod module_cache;
 mod native;
 mod native_c;
 mod permissions;
-mod pool;
+mod pooling_allocator;
 mod pools;
 mod reload;
 mod scheduling;

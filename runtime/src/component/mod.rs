@@ -102,7 +102,7 @@ pub struct ComponentPlugin {
     pub(crate) pre: PluginPre<ComponentState>,
     world: WorldVersion,
     /// The component for the engine's overflow (on-demand) allocator, made
-    /// when the instance pool is first found full.
+    /// when the pooling allocator is first found full.
     overflow: Arc<OnceLock<PluginPre<ComponentState>>>,
 }
 
@@ -171,7 +171,7 @@ impl ComponentPlugin {
         }
         let failed = |e: wasmtime::Error| {
             Error::Internal(format!(
-                "plugin `{}`: the instance pool is full and on-demand allocation failed: {e:#}",
+                "plugin `{}`: the pooling allocator is full and on-demand allocation failed: {e:#}",
                 self.name
             ))
         };

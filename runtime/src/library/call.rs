@@ -142,7 +142,7 @@ async fn instantiate<T: Send + 'static>(
             return Failure::Call(WireError::new(
                 ErrorCode::Busy,
                 format!(
-                    "library `{}` {}: the host's instance pool is full; try again later",
+                    "library `{}` {}: the host's pooling allocator is full; try again later",
                     library.name(),
                     library.version()
                 ),

@@ -10,7 +10,7 @@ fn host(pool: u32, max_memory: usize) -> Host {
     Host::builder()
         .limits(Limits { max_memory, ..Limits::default() })
         .policy(Policy::new().trust("*").expect("valid rule"))
-        .instance_pool(pool)
+        .pooling_allocator(pool)
         .no_module_cache()
         .build()
         .expect("host builds")
@@ -19,7 +19,7 @@ fn host(pool: u32, max_memory: usize) -> Host {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_plugins_than_pool_slots_still_load_and_answer() {
     let host = host(2, 64 << 20);
-    assert_eq!(host.instance_pool(), Some(2));
+    assert_eq!(host.pooling_allocator(), Some(2));
     let names: Vec<String> = (0..5).map(|i| format!("echo{i}")).collect();
     for name in &names {
         load(&host, Form::Wasm, "echo", name).await;
@@ -61,7 +61,7 @@ async fn max_memory_holds_in_the_pool_and_beyond_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_without_a_pool_allocates_on_demand() {
     let host = host(0, 64 << 20);
-    assert_eq!(host.instance_pool(), None);
+    assert_eq!(host.pooling_allocator(), None);
     load(&host, Form::Wasm, "echo", "echo").await;
     assert_eq!(host.request("echo", "ping", mp(&7)).await.unwrap(), mp(&7));
     host.shutdown().await;
@@ -70,6 +70,6 @@ async fn a_host_without_a_pool_allocates_on_demand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_host_has_a_pool() {
     let host = Host::builder().no_module_cache().build().unwrap();
-    assert_eq!(host.instance_pool(), Some(1000));
+    assert_eq!(host.pooling_allocator(), Some(1000));
     host.shutdown().await;
 }
