@@ -42,7 +42,7 @@ pub(crate) struct Route {
     /// The largest payload it takes ([`Limits::max_message_size`](wasp_runtime::Limits::max_message_size)).
     pub(crate) max_message_size: usize,
     pub(crate) counters: Arc<PluginCounters>,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: wasp_runtime::PluginKind,
     pub(crate) version: Arc<str>,
     /// The plugin's live permissions.
     pub(crate) grants: Grants,

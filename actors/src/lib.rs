@@ -62,4 +62,4 @@ pub use tap::{Tap, TapKind, TapOutcome, TapRecord};
 pub use topics::{Event, topic_matches};
 pub use wasp_protocol::Permission;
 pub use wasp_runtime::manifest::{LimitRequests, Manifest, ManifestError, ManifestKind};
-pub use wasp_runtime::{AuditEvent, AuditKind, CacheStats, Identity, Limits, ModuleCache, Schedule};
+pub use wasp_runtime::{AuditEvent, AuditKind, CacheStats, Identity, Limits, ModuleCache, PluginKind, Schedule};

@@ -105,8 +105,9 @@ pub enum PluginState {
 pub struct PluginInfo {
     /// The plugin's address.
     pub name: String,
-    /// `wasm`, `native` or `in-process`.
-    pub kind: &'static str,
+    /// The form of code it runs (serialized as its word: `wasm`,
+    /// `component`, `native`, `in-process` or `hybrid`).
+    pub kind: wasp_runtime::PluginKind,
     /// The version from its manifest (`0.0.0` without one).
     pub version: String,
     /// Running, restarting or quarantined.

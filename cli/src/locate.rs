@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wasp_runtime::PluginKind;
+use wasp_runtime::FileKind;
 use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 
 use crate::error::CommandError;
@@ -81,7 +81,7 @@ pub fn locate(path: &Path) -> Result<Located, CommandError> {
         }
     }
     let kind = match sniff(path)? {
-        PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => ManifestKind::Native,
+        FileKind::Elf | FileKind::Pe | FileKind::MachO => ManifestKind::Native,
         _ => ManifestKind::Wasm,
     };
     let file = PluginFile { address: stem_name(path, kind), kind, path: path.to_owned() };
@@ -106,14 +106,14 @@ fn from_manifest(manifest: Manifest, manifest_path: PathBuf) -> Located {
 }
 
 /// The kind of a file, from its first bytes.
-fn sniff(path: &Path) -> Result<PluginKind, CommandError> {
+fn sniff(path: &Path) -> Result<FileKind, CommandError> {
     use std::io::Read;
     let io = |source| CommandError::Io { path: path.to_owned(), source };
     let mut head = Vec::with_capacity(8);
     // Not `File::open`: on a FIFO it would wait for a writer.
     let (file, _) = wasp_runtime::open_plugin_file(path)?;
     file.take(8).read_to_end(&mut head).map_err(io)?;
-    Ok(PluginKind::detect(&head))
+    Ok(FileKind::detect(&head))
 }
 
 /// A plugin's name from its file's stem, as `Host::load` names a file

@@ -3,7 +3,7 @@
 use crate::component::{ComponentInstance, ComponentPlugin};
 use crate::inprocess::{InProcessInstance, PluginFactory};
 use crate::lifecycle::Unloaded;
-use crate::loader::PluginKind;
+use crate::loader::FileKind;
 use crate::loader::WasmPlugin;
 use crate::native::{NativeInstance, NativePlugin};
 use crate::remote::{RemoteImage, RemoteInstance};
@@ -44,19 +44,20 @@ impl PluginImage {
     /// `kind = "wasm"`): a core module ([`WasmPlugin::compile`]) or a
     /// component ([`ComponentPlugin::compile`]), told apart by the header.
     pub fn compile_wasm(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
-        match PluginKind::detect(bytes) {
-            PluginKind::WasmComponent => ComponentPlugin::compile(engine, name, bytes, limits).map(Self::Component),
+        match FileKind::detect(bytes) {
+            FileKind::WasmComponent => ComponentPlugin::compile(engine, name, bytes, limits).map(Self::Component),
             _ => WasmPlugin::compile(engine, name, bytes, limits).map(Self::Wasm),
         }
     }
 
-    /// `"wasm"`, `"component"`, `"native"` or `"in-process"`.
-    pub fn kind(&self) -> &'static str {
+    /// The form of code it runs.
+    pub fn kind(&self) -> crate::PluginKind {
+        use crate::PluginKind;
         match self {
-            Self::Wasm(_) => "wasm",
-            Self::Component(_) => "component",
-            Self::Native(_) => "native",
-            Self::InProcess(_) => "in-process",
+            Self::Wasm(_) => PluginKind::Wasm,
+            Self::Component(_) => PluginKind::Component,
+            Self::Native(_) => PluginKind::Native,
+            Self::InProcess(_) => PluginKind::InProcess,
             Self::Remote(r) => r.kind(),
         }
     }

@@ -21,7 +21,7 @@ use wasmtime::{ExternType, Module, ValType};
 use wasp_protocol::abi;
 
 use crate::cache::CacheKey;
-use crate::{Engine, Error, PluginKind};
+use crate::{Engine, Error, FileKind};
 
 /// The largest library file accepted, in bytes.
 const MAX_LIBRARY_SIZE: usize = 64 << 20;
@@ -223,7 +223,7 @@ impl Library {
         if bytes.len() > MAX_LIBRARY_SIZE {
             return Err(invalid(format!("it is {} bytes, over the limit of {MAX_LIBRARY_SIZE}", bytes.len())));
         }
-        if PluginKind::detect(bytes) != PluginKind::WasmModule {
+        if FileKind::detect(bytes) != FileKind::WasmModule {
             return Err(invalid("it is not a core WebAssembly module".into()));
         }
         let declared =

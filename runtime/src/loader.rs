@@ -18,7 +18,7 @@ use declared::{Declared, Item};
 /// What a plugin file is, judged by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PluginKind {
+pub enum FileKind {
     /// A core WebAssembly module (`\0asm`, version 1).
     WasmModule,
     /// A WebAssembly component (`\0asm`, component layer).
@@ -33,14 +33,14 @@ pub enum PluginKind {
     Unknown,
 }
 
-impl PluginKind {
+impl FileKind {
     /// Detects the kind from magic bytes.
     ///
     /// ```
-    /// use wasp_runtime::PluginKind;
-    /// assert_eq!(PluginKind::detect(b"\0asm\x01\0\0\0"), PluginKind::WasmModule);
-    /// assert_eq!(PluginKind::detect(b"\x7fELF\x02\x01"), PluginKind::Elf);
-    /// assert_eq!(PluginKind::detect(b"hello"), PluginKind::Unknown);
+    /// use wasp_runtime::FileKind;
+    /// assert_eq!(FileKind::detect(b"\0asm\x01\0\0\0"), FileKind::WasmModule);
+    /// assert_eq!(FileKind::detect(b"\x7fELF\x02\x01"), FileKind::Elf);
+    /// assert_eq!(FileKind::detect(b"hello"), FileKind::Unknown);
     /// ```
     pub fn detect(bytes: &[u8]) -> Self {
         match bytes {
@@ -117,15 +117,13 @@ impl WasmPlugin {
         if bytes.len() > limits.max_module_size {
             return Err(Error::TooLarge { plugin: name.into(), size: bytes.len(), limit: limits.max_module_size });
         }
-        let kind = PluginKind::detect(bytes);
-        if kind != PluginKind::WasmModule {
+        let kind = FileKind::detect(bytes);
+        if kind != FileKind::WasmModule {
             let detail = match kind {
-                PluginKind::WasmComponent => {
-                    "it is a WebAssembly component; compile it with `ComponentPlugin::compile` \
+                FileKind::WasmComponent => "it is a WebAssembly component; compile it with `ComponentPlugin::compile` \
                      (`PluginImage::compile_wasm` tells the two apart)"
-                        .to_owned()
-                }
-                PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => {
+                    .to_owned(),
+                FileKind::Elf | FileKind::Pe | FileKind::MachO => {
                     format!("it is {}; set `kind = \"native\"` in its plugin.toml", kind.describe())
                 }
                 _ => "it does not start with the WebAssembly magic bytes `\\0asm`".to_owned(),

@@ -17,8 +17,8 @@ pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What an out-of-process plugin is made from: it knows how to start an
 /// instance somewhere else. See [`PluginImage::Remote`](crate::PluginImage::Remote).
 pub trait RemoteImage: Send + Sync + std::fmt::Debug + 'static {
-    /// The kind of code it runs (`"native"`).
-    fn kind(&self) -> &'static str;
+    /// The kind of code it runs ([`PluginKind::Native`](crate::PluginKind::Native)).
+    fn kind(&self) -> crate::PluginKind;
     /// The ABI version the code was built for, once an instance has
     /// started and reported it (`None` before).
     fn abi_version(&self) -> Option<ApiVersion>;

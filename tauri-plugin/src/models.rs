@@ -83,7 +83,7 @@ impl From<PluginInfo> for PluginEntry {
                 memory_peak_bytes: p.memory_peak_bytes,
             },
             name: p.name,
-            kind: p.kind.to_owned(),
+            kind: p.kind.to_string(),
             version: p.version,
             quarantine_reason: p.quarantine_reason,
             permissions: p.permissions,
@@ -113,7 +113,7 @@ impl From<PluginRef> for Loaded {
     fn from(p: PluginRef) -> Self {
         Self {
             name: p.name().to_owned(),
-            kind: p.kind().to_owned(),
+            kind: p.kind().to_string(),
             granted: p.granted().iter().map(ToString::to_string).collect(),
             refused: p.refused().iter().map(ToString::to_string).collect(),
             components: p.components().to_vec(),

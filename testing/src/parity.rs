@@ -39,19 +39,20 @@ impl Form {
     pub const ALL: [Form; 4] = [Form::InProcess, Form::Native, Form::Wasm, Form::Component];
 
     /// What `PluginRef::kind` says of a plugin in this form.
-    pub const fn kind(self) -> &'static str {
+    pub const fn kind(self) -> wasp_actors::PluginKind {
+        use wasp_actors::PluginKind;
         match self {
-            Self::InProcess => "in-process",
-            Self::Native => "native",
-            Self::Wasm => "wasm",
-            Self::Component => "component",
+            Self::InProcess => PluginKind::InProcess,
+            Self::Native => PluginKind::Native,
+            Self::Wasm => PluginKind::Wasm,
+            Self::Component => PluginKind::Component,
         }
     }
 }
 
 impl fmt::Display for Form {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind())
+        f.write_str(self.kind().as_str())
     }
 }
 
@@ -200,7 +201,7 @@ impl Subject {
         let loaded =
             loaded.map_err(|source| Error::Load { plugin: self.name.clone(), form, source: Box::new(source) })?;
         if loaded.kind() != expected.kind() {
-            return Err(Error::WrongKind { plugin: self.name.clone(), form, kind: loaded.kind().into() });
+            return Err(Error::WrongKind { plugin: self.name.clone(), form, kind: loaded.kind().to_string() });
         }
         Ok(loaded)
     }
@@ -412,7 +413,7 @@ impl Parity {
             steps.push(observation);
         }
         watcher.stop();
-        Ok(Transcript { form, kind: loaded.kind().into(), load, steps })
+        Ok(Transcript { form, kind: loaded.kind().to_string(), load, steps })
     }
 
     /// Carries out one step: its observation, and the raw reply for later

@@ -96,7 +96,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.transcripts.iter().map(|t| t.form().kind().len()).max().unwrap_or(0);
+        let width = self.transcripts.iter().map(|t| t.form().kind().as_str().len()).max().unwrap_or(0);
         write!(f, "parity run of `{}` in", self.subject)?;
         for (i, t) in self.transcripts.iter().enumerate() {
             let sep = if i == 0 { " " } else { ", " };
@@ -209,7 +209,7 @@ impl fmt::Display for Difference {
             None => write!(f, "{}", self.description)?,
         }
         writeln!(f, " ({} differ{})", self.parts.join(", "), if self.parts.len() == 1 { "s" } else { "" })?;
-        let width = self.observations.iter().map(|(form, _)| form.kind().len()).max().unwrap_or(0);
+        let width = self.observations.iter().map(|(form, _)| form.kind().as_str().len()).max().unwrap_or(0);
         for (form, o) in &self.observations {
             writeln!(f, "  {:width$}: {o}", form.kind())?;
         }
@@ -241,7 +241,7 @@ impl Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let forms: Vec<&str> = self.forms.iter().map(|form| form.kind()).collect();
+        let forms: Vec<&str> = self.forms.iter().map(|form| form.kind().as_str()).collect();
         let n = self.differences.len();
         writeln!(
             f,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 use wasp_protocol::{ApiVersion, Permission};
 use wasp_runtime::manifest::ManifestKind;
-use wasp_runtime::{Identity, PluginImage};
+use wasp_runtime::{Identity, PluginImage, PluginKind};
 
 use crate::broker::Broker;
 use crate::topics::{Event, EventBudget};
@@ -15,7 +15,7 @@ use crate::topics::{Event, EventBudget};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRef {
     pub(super) name: String,
-    pub(super) kind: &'static str,
+    pub(super) kind: wasp_runtime::PluginKind,
     pub(super) abi: Option<ApiVersion>,
     pub(super) granted: Vec<Permission>,
     pub(super) refused: Vec<Permission>,
@@ -35,8 +35,8 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// `"wasm"` or `"native"`.
-    pub fn kind(&self) -> &'static str {
+    /// The form of code it runs.
+    pub fn kind(&self) -> PluginKind {
         self.image.kind()
     }
 
@@ -52,8 +52,8 @@ impl PluginRef {
         &self.name
     }
 
-    /// `wasm`, `native`, `in-process` or `hybrid`.
-    pub fn kind(&self) -> &'static str {
+    /// The form of code it runs.
+    pub fn kind(&self) -> PluginKind {
         self.kind
     }
 

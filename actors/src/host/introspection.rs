@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use wasp_runtime::{AuditEvent, Engine, Libraries, ModuleCache};
+use wasp_runtime::{AuditEvent, Engine, Libraries, ModuleCache, PluginKind};
 
 use crate::Error;
 use crate::metrics::{HostMetrics, PluginInfo};
@@ -29,7 +29,7 @@ impl Host {
     /// Fails for a plugin that is not loaded or not WASM.
     pub async fn profile(&self, plugin: &str, duration: Duration) -> Result<Vec<u8>, Error> {
         let route = self.route(plugin)?;
-        if route.kind != "wasm" {
+        if route.kind != PluginKind::Wasm {
             return Err(Error::Unsupported(format!(
                 "plugin `{plugin}` is {}; only WASM plugins can be profiled",
                 route.kind

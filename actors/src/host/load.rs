@@ -8,7 +8,9 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::signature::{Seal, read_bundle_manifest};
-use wasp_runtime::{AuditKind, Family, Identity, Limits, NativePlugin, PluginFactory, PluginImage, PluginKind};
+use wasp_runtime::{
+    AuditKind, Family, FileKind, Identity, Limits, NativePlugin, PluginFactory, PluginImage, PluginKind,
+};
 use wasp_sdk::Plugin;
 
 use crate::Error;
@@ -256,8 +258,8 @@ impl Host {
     pub async fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
         let mut manifest =
             Manifest::new(name).map_err(|e| Error::InvalidName { name: name.into(), reason: e.message })?;
-        manifest.kind = match PluginKind::detect(bytes) {
-            PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => ManifestKind::Native,
+        manifest.kind = match FileKind::detect(bytes) {
+            FileKind::Elf | FileKind::Pe | FileKind::MachO => ManifestKind::Native,
             _ => ManifestKind::Wasm,
         };
         self.load_bytes_with(manifest, bytes).await
@@ -489,7 +491,7 @@ impl Host {
             }
         }
         let mut main = started.remove(0);
-        main.kind = "hybrid";
+        main.kind = PluginKind::Hybrid;
         main.components = started.into_iter().map(|p| p.name).collect();
         Ok(main)
     }

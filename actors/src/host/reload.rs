@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use wasp_protocol::{ApiVersion, ErrorCode, WireError};
 use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
 use wasp_runtime::signature::Seal;
-use wasp_runtime::{AuditKind, Grants, PluginEnv, PluginImage, PluginKind};
+use wasp_runtime::{AuditKind, FileKind, Grants, PluginEnv, PluginImage, PluginKind};
 
 use crate::Error;
 use crate::actor::{PluginMsg, Replacement};
@@ -69,7 +69,7 @@ impl Host {
     pub(super) async fn plugin_files(&self, name: &str) -> Result<Vec<PathBuf>, Error> {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
-        if route.kind == "in-process" {
+        if route.kind == PluginKind::InProcess {
             return Err(Error::Unsupported(format!(
                 "plugin `{name}` runs in process: its code is the app's, there is no file to watch"
             )));
@@ -202,7 +202,7 @@ impl Host {
             let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
             return self.replace(&route, manifest, bytes, file_name, seal.as_ref()).await;
         }
-        if route.kind == "in-process" {
+        if route.kind == PluginKind::InProcess {
             // Same code, fresh instance, state handed over.
             if let Some(pool) = &route.pool {
                 self.swap_in_pool(pool, &route.manifest, pool.image(), &route.grants).await?;
@@ -238,8 +238,8 @@ impl Host {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         let mut manifest = (*route.manifest).clone();
-        manifest.kind = match PluginKind::detect(bytes) {
-            PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => ManifestKind::Native,
+        manifest.kind = match FileKind::detect(bytes) {
+            FileKind::Elf | FileKind::Pe | FileKind::MachO => ManifestKind::Native,
             _ => ManifestKind::Wasm,
         };
         let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
@@ -293,7 +293,7 @@ impl Host {
         }
         let message = format!("plugin `{name}` was reloaded ({})", image.kind());
         self.audit(&name, AuditKind::Reloaded, message);
-        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), "plugin reloaded");
+        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind().as_str(), "plugin reloaded");
         let route = self.route(&name)?;
         let mut plugin = self.plugin_ref(&name, &route, image.abi_version());
         plugin.granted = decided.granted;

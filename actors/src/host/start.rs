@@ -222,7 +222,7 @@ impl Host {
             }
             return Err(e);
         }
-        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind(), instances = size, "plugin loaded");
+        tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind().as_str(), instances = size, "plugin loaded");
         Ok(PluginRef {
             name: name.to_string(),
             kind: image.kind(),

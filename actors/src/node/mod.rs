@@ -158,8 +158,8 @@ pub(crate) fn fail_all(pending: &Pending, error: &WireError) {
 }
 
 impl RemoteImage for NodeImage {
-    fn kind(&self) -> &'static str {
-        "native"
+    fn kind(&self) -> wasp_runtime::PluginKind {
+        wasp_runtime::PluginKind::Native
     }
 
     fn abi_version(&self) -> Option<ApiVersion> {

@@ -8,7 +8,7 @@ use wasmparser::FuncType;
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::ABI_SECTION;
 use wasp_runtime::manifest::ManifestKind;
-use wasp_runtime::{Declared, DeclaredItem, NativePlugin, PluginKind};
+use wasp_runtime::{Declared, DeclaredItem, FileKind, NativePlugin};
 
 use crate::error::CommandError;
 use crate::locate::PluginFile;
@@ -57,7 +57,7 @@ pub(crate) fn report(file: &PluginFile) -> Result<FileReport, CommandError> {
     let defaults = wasp_runtime::Limits::default();
     let limit = defaults.max_module_size.max(defaults.max_native_size) as u64;
     let bytes = wasp_runtime::read_plugin_file(&file.path, limit, "max_native_size")?;
-    let kind = PluginKind::detect(&bytes);
+    let kind = FileKind::detect(&bytes);
     let mut report = FileReport {
         address: file.address.clone(),
         path: file.path.display().to_string(),
@@ -70,13 +70,13 @@ pub(crate) fn report(file: &PluginFile) -> Result<FileReport, CommandError> {
         notes: Vec::new(),
     };
     match kind {
-        PluginKind::WasmModule => read_wasm(&bytes, &mut report),
-        PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => read_native(file, &bytes, &mut report),
-        PluginKind::WasmComponent => report.notes.push("a component: this host runs core modules".into()),
+        FileKind::WasmModule => read_wasm(&bytes, &mut report),
+        FileKind::Elf | FileKind::Pe | FileKind::MachO => read_native(file, &bytes, &mut report),
+        FileKind::WasmComponent => report.notes.push("a component: this host runs core modules".into()),
         _ => report.notes.push("neither a WebAssembly module nor a native library".into()),
     }
-    if file.kind == ManifestKind::Native && kind == PluginKind::WasmModule
-        || file.kind == ManifestKind::Wasm && matches!(kind, PluginKind::Elf | PluginKind::Pe | PluginKind::MachO)
+    if file.kind == ManifestKind::Native && kind == FileKind::WasmModule
+        || file.kind == ManifestKind::Wasm && matches!(kind, FileKind::Elf | FileKind::Pe | FileKind::MachO)
     {
         report.notes.push(format!(
             "the manifest says `kind = \"{}\"`, the file is {}",

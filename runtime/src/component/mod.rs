@@ -17,7 +17,7 @@ use wasmtime::component::{Component, Linker};
 
 use crate::cache::CacheKey;
 use crate::error::Problem;
-use crate::loader::PluginKind;
+use crate::loader::FileKind;
 use crate::{Engine, Error, Limits};
 
 pub(crate) use bindings::PluginPre;
@@ -124,8 +124,8 @@ impl ComponentPlugin {
         if bytes.len() > limits.max_module_size {
             return Err(Error::TooLarge { plugin: name.into(), size: bytes.len(), limit: limits.max_module_size });
         }
-        let kind = PluginKind::detect(bytes);
-        if kind != PluginKind::WasmComponent {
+        let kind = FileKind::detect(bytes);
+        if kind != FileKind::WasmComponent {
             return Err(Error::NotWasm {
                 plugin: name.into(),
                 detail: format!("it is {}, not a WebAssembly component", kind.describe()),

@@ -25,7 +25,7 @@ use wasp_sdk::native::{ENTRY_PREFIX, EntryFn, MAGIC, PluginVTable};
 
 use crate::Error;
 use crate::error::Problem;
-use crate::loader::PluginKind;
+use crate::loader::FileKind;
 
 /// A loaded native library: its entry table, which lives as long as the
 /// process (libraries are never unloaded).
@@ -67,13 +67,13 @@ impl std::fmt::Debug for NativePlugin {
 }
 
 /// The native format of the platform this host was built for.
-pub(crate) fn host_format() -> PluginKind {
+pub(crate) fn host_format() -> FileKind {
     if cfg!(windows) {
-        PluginKind::Pe
+        FileKind::Pe
     } else if cfg!(target_vendor = "apple") {
-        PluginKind::MachO
+        FileKind::MachO
     } else {
-        PluginKind::Elf
+        FileKind::Elf
     }
 }
 
@@ -94,11 +94,11 @@ fn host_architecture() -> Option<object::Architecture> {
 
 /// The entry symbol of a library, from its export table, without loading it.
 fn inspect(name: &str, bytes: &[u8]) -> Result<String, Error> {
-    let kind = PluginKind::detect(bytes);
+    let kind = FileKind::detect(bytes);
     let host = host_format();
     if kind != host {
         let detail = match kind {
-            PluginKind::WasmModule | PluginKind::WasmComponent => {
+            FileKind::WasmModule | FileKind::WasmComponent => {
                 format!("it is {}; set `kind = \"wasm\"` in its plugin.toml", kind.describe())
             }
             _ => format!("it is {}, and this host loads {}", kind.describe(), host.describe()),
@@ -125,7 +125,7 @@ fn inspect(name: &str, bytes: &[u8]) -> Result<String, Error> {
         .iter()
         .filter_map(|e| std::str::from_utf8(e.name()).ok())
         // Mach-O prefixes C symbols with an underscore.
-        .map(|s| if kind == PluginKind::MachO { s.strip_prefix('_').unwrap_or(s) } else { s })
+        .map(|s| if kind == FileKind::MachO { s.strip_prefix('_').unwrap_or(s) } else { s })
         .filter(|s| s.starts_with(ENTRY_PREFIX))
         .map(str::to_owned)
         .collect();
