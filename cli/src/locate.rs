@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use wasp_runtime::FileKind;
-use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
+use wasp_runtime::locate::LocateError;
+use wasp_runtime::manifest::{FILE_NAME, Manifest};
 
 use crate::error::CommandError;
 
@@ -32,18 +32,10 @@ pub struct Located {
 }
 
 /// One file of a plugin: a WebAssembly module or a native library.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginFile {
-    /// The address it answers at: the plugin's name, or
-    /// `<plugin>.<component>` for a hybrid's later components.
-    pub address: String,
-    /// [`ManifestKind::Wasm`] or [`ManifestKind::Native`].
-    pub kind: ManifestKind,
-    /// The file.
-    pub path: PathBuf,
-}
+pub use wasp_runtime::locate::PluginFile;
 
-/// Finds the plugin `path` names.
+/// Finds the plugin `path` names, as `Host::load` does
+/// ([`wasp_runtime::locate::locate`]):
 ///
 /// - a folder: its `plugin.toml` and the files it names;
 /// - a `.toml` file: that manifest and the files it names;
@@ -54,76 +46,22 @@ pub struct PluginFile {
 ///
 /// Errors: [`CommandError::Io`] when `path` cannot be read,
 /// [`CommandError::NoManifest`] for a folder without a manifest,
-/// [`CommandError::Manifest`] when the manifest is invalid.
+/// [`CommandError::Manifest`] when the manifest is invalid,
+/// [`CommandError::Runtime`] when a plugin file is not a regular file.
 pub fn locate(path: &Path) -> Result<Located, CommandError> {
     let metadata = std::fs::metadata(path).map_err(|source| CommandError::Io { path: path.to_owned(), source })?;
-    let manifest_path = if metadata.is_dir() {
-        let manifest = path.join(FILE_NAME);
-        if !manifest.is_file() {
-            return Err(CommandError::NoManifest(path.to_owned()));
+    if metadata.is_dir() && !path.join(FILE_NAME).is_file() {
+        return Err(CommandError::NoManifest(path.to_owned()));
+    }
+    let located = wasp_runtime::locate::locate(path).map_err(|e| match e {
+        LocateError::Manifest(e) => CommandError::Manifest(e),
+        LocateError::File(e) => CommandError::Runtime(e),
+    })?;
+    let files = located.files();
+    Ok(match located {
+        wasp_runtime::locate::Located::Manifest { manifest, path, .. } => {
+            Located { manifest: Some(*manifest), manifest_path: Some(path), files }
         }
-        Some(manifest)
-    } else if path.extension().is_some_and(|e| e == "toml") {
-        Some(path.to_owned())
-    } else {
-        None
-    };
-    if let Some(manifest_path) = manifest_path {
-        let manifest = Manifest::from_file(&manifest_path)?;
-        return Ok(from_manifest(manifest, manifest_path));
-    }
-    let beside = path.parent().map(|dir| dir.join(FILE_NAME)).filter(|p| p.is_file());
-    if let Some(beside) = beside {
-        let manifest = Manifest::from_file(&beside)?;
-        if manifest.entry.as_deref().is_some_and(|entry| entry.file_name() == path.file_name()) {
-            let files = vec![PluginFile { address: manifest.name.clone(), kind: manifest.kind, path: path.to_owned() }];
-            return Ok(Located { manifest: Some(manifest), manifest_path: Some(beside), files });
-        }
-    }
-    let kind = match sniff(path)? {
-        FileKind::Elf | FileKind::Pe | FileKind::MachO => ManifestKind::Native,
-        _ => ManifestKind::Wasm,
-    };
-    let file = PluginFile { address: stem_name(path, kind), kind, path: path.to_owned() };
-    Ok(Located { manifest: None, manifest_path: None, files: vec![file] })
-}
-
-fn from_manifest(manifest: Manifest, manifest_path: PathBuf) -> Located {
-    let files = match manifest.kind {
-        ManifestKind::Hybrid => manifest
-            .component_entries()
-            .into_iter()
-            .map(|(address, component, path)| PluginFile { address, kind: component.kind, path })
-            .collect(),
-        ManifestKind::Wasm | ManifestKind::Native => manifest
-            .entry_path()
-            .map(|path| PluginFile { address: manifest.name.clone(), kind: manifest.kind, path })
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    };
-    Located { manifest: Some(manifest), manifest_path: Some(manifest_path), files }
-}
-
-/// The kind of a file, from its first bytes.
-fn sniff(path: &Path) -> Result<FileKind, CommandError> {
-    use std::io::Read;
-    let io = |source| CommandError::Io { path: path.to_owned(), source };
-    let mut head = Vec::with_capacity(8);
-    // Not `File::open`: on a FIFO it would wait for a writer.
-    let (file, _) = wasp_runtime::open_plugin_file(path)?;
-    file.take(8).read_to_end(&mut head).map_err(io)?;
-    Ok(FileKind::detect(&head))
-}
-
-/// A plugin's name from its file's stem, as `Host::load` names a file
-/// without a manifest.
-fn stem_name(path: &Path, kind: ManifestKind) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
-    if kind == ManifestKind::Native
-        && let Some(bare) = stem.strip_prefix(std::env::consts::DLL_PREFIX).filter(|s| !s.is_empty())
-    {
-        return bare.to_owned();
-    }
-    stem
+        wasp_runtime::locate::Located::File { .. } => Located { manifest: None, manifest_path: None, files },
+    })
 }

@@ -40,6 +40,7 @@ mod library;
 mod lifecycle;
 mod limits;
 mod loader;
+pub mod locate;
 pub mod manifest;
 mod native;
 mod plugin_file;

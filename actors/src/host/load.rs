@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::oneshot;
-use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
-use wasp_runtime::signature::{Seal, read_bundle_manifest};
+use wasp_runtime::locate::{LocateError, Located};
+use wasp_runtime::manifest::{Manifest, ManifestKind};
+use wasp_runtime::signature::Seal;
 use wasp_runtime::{
     AuditKind, Family, FileKind, Identity, Limits, NativePlugin, PluginFactory, PluginImage, PluginKind,
 };
@@ -28,49 +29,38 @@ pub(super) enum Staged {
 }
 
 /// Finds the manifest, the entry file and, when there is a manifest file,
-/// the bundle's seal (what its signature covers) for [`Host::load`].
+/// the bundle's seal (what its signature covers) for [`Host::load`]
+/// ([`wasp_runtime::locate`](wasp_runtime::locate::locate) decides what
+/// the path names). A file with no manifest gets one named after it, with
+/// no permissions.
 pub(super) async fn locate(path: &Path) -> Result<(Manifest, PathBuf, Option<Seal>), Error> {
-    let is_dir = tokio::fs::metadata(path).await.map(|m| m.is_dir()).unwrap_or(false);
-    let manifest_path = if is_dir {
-        Some(path.join(FILE_NAME))
-    } else if path.extension().is_some_and(|e| e == "toml") {
-        Some(path.to_owned())
-    } else {
-        None
-    };
-    if let Some(manifest_path) = manifest_path {
-        let (manifest, seal) = read_manifest(manifest_path).await?;
-        if manifest.kind == ManifestKind::Hybrid {
-            let dir = manifest.dir.clone().unwrap_or_default();
-            return Ok((manifest, dir, Some(seal)));
+    let owned = path.to_owned();
+    let located = tokio::task::spawn_blocking(move || wasp_runtime::locate::locate(&owned))
+        .await
+        .map_err(|e| Error::Actor(format!("locate task failed: {e}")))?;
+    match located {
+        Ok(Located::Manifest { manifest, seal, entry, .. }) => {
+            if manifest.kind == ManifestKind::Hybrid {
+                let dir = manifest.dir.clone().unwrap_or_default();
+                return Ok((*manifest, dir, Some(*seal)));
+            }
+            let entry = entry.ok_or_else(|| {
+                Error::Runtime(wasp_runtime::Error::Internal(format!(
+                    "manifest of `{}` names no entry file",
+                    manifest.name
+                )))
+            })?;
+            Ok((*manifest, entry, Some(*seal)))
         }
-        let entry = manifest.entry_path().ok_or_else(|| {
-            Error::Runtime(wasp_runtime::Error::Internal(format!(
-                "manifest of `{}` names no entry file",
-                manifest.name
-            )))
-        })?;
-        return Ok((manifest, entry, Some(seal)));
-    }
-    let beside = path.parent().map(|dir| dir.join(FILE_NAME));
-    if let Some(beside) = beside
-        && tokio::fs::try_exists(&beside).await.unwrap_or(false)
-    {
-        let (manifest, seal) = read_manifest(beside).await?;
-        let same = |p: &Path| p.file_name() == path.file_name();
-        if manifest.entry.as_deref().is_some_and(same) {
-            return Ok((manifest, path.to_owned(), Some(seal)));
+        Ok(Located::File { path, kind, name }) => {
+            let mut manifest =
+                Manifest::new(&name).map_err(|e| Error::InvalidName { name: name.clone(), reason: e.message })?;
+            manifest.kind = kind;
+            Ok((manifest, path, None))
         }
+        Err(LocateError::Manifest(e)) => Err(e.into()),
+        Err(LocateError::File(e)) => Err(e.into()),
     }
-    let native = path.extension().is_some_and(|e| e == "so" || e == "dll" || e == "dylib");
-    let mut stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
-    if native && let Some(bare) = stem.strip_prefix(std::env::consts::DLL_PREFIX).filter(|s| !s.is_empty()) {
-        stem = bare.to_owned();
-    }
-    let mut manifest =
-        Manifest::new(&stem).map_err(|e| Error::InvalidName { name: stem.clone(), reason: e.message })?;
-    manifest.kind = if native { ManifestKind::Native } else { ManifestKind::Wasm };
-    Ok((manifest, path.to_owned(), None))
 }
 
 /// Reads a plugin's entry file: a regular file within the size limit of
@@ -100,22 +90,16 @@ pub(super) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// Reads a manifest file with its seal (see [`read_bundle_manifest`]).
-pub(super) async fn read_manifest(path: PathBuf) -> Result<(Manifest, Seal), Error> {
-    tokio::task::spawn_blocking(move || read_bundle_manifest(&path))
-        .await
-        .map_err(|e| Error::Actor(format!("manifest task failed: {e}")))?
-        .map_err(Error::from)
-}
-
 impl Host {
     /// Loads a plugin from `path`:
     ///
     /// - a directory: its `plugin.toml`, and the entry file it names;
     /// - a `.toml` file: that manifest, and its entry file;
-    /// - a `.wasm` file: with the `plugin.toml` beside it if that manifest's
-    ///   `entry` is this file; otherwise with no manifest — named after the
-    ///   file's stem (`plugins/echo.wasm` → `echo`), default limits, and no
+    /// - any other file: with the `plugin.toml` beside it if that manifest's
+    ///   `entry` is this file; otherwise with no manifest — a native library
+    ///   when its first bytes say so (its name says nothing), WebAssembly
+    ///   otherwise, named after the file's stem (`plugins/echo.wasm` →
+    ///   `echo`, `libecho.so` → `echo`), with default limits and no
     ///   permissions.
     ///
     /// The manifest's requested permissions are decided by the host's

@@ -332,15 +332,25 @@ async fn a_burst_of_writes_reloads_once() {
     let good = std::fs::read(&entry).unwrap();
     let host = watching_host();
     host.load(&bundle).await.unwrap();
-    // Ten writes, each well inside the 50 ms debounce of the one before.
+    // Ten writes, each meant to be well inside the 50 ms debounce of the
+    // one before. On a loaded machine a 5 ms sleep can take longer: a gap
+    // of half the debounce or more may let a reload through between
+    // writes, so the writes' own gaps say how many reloads may happen.
+    let mut split = 0;
+    let mut last: Option<std::time::Instant> = None;
     for _ in 0..10 {
         std::fs::write(&entry, &good).unwrap();
+        let now = std::time::Instant::now();
+        if last.is_some_and(|l| now - l >= Duration::from_millis(25)) {
+            split += 1;
+        }
+        last = Some(now);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
     let reloads: BTreeSet<_> =
         host.audit_log().into_iter().filter(|e| e.kind == AuditKind::Reloaded).map(|e| e.at).collect();
-    assert_eq!(reloads.len(), 1, "{:?}", host.audit_log());
+    assert!((1..=1 + split).contains(&reloads.len()), "{split} long gaps: {:?}", host.audit_log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
