@@ -355,7 +355,7 @@ impl PluginActorState {
             if failures >= policy.max_failures {
                 let window = policy.failure_window.as_secs_f64();
                 let reason = format!("{failures} failures within {window} s; the last: {last}");
-                if let Some(route) = broker.routes.get(&self.name).map(|r| r.value().clone()) {
+                if let Some(route) = broker.route(&self.name) {
                     broker.quarantine(&self.name, &route, reason);
                 }
                 return;

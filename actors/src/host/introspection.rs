@@ -76,7 +76,7 @@ impl Host {
     /// Only a folder that really lies inside the manifest's folder counts:
     /// a `ui` that is (or passes through) a symbolic link out of it is none.
     pub fn ui_dir(&self, plugin: &str) -> Option<PathBuf> {
-        let manifest = self.inner.broker.routes.get(plugin).map(|r| r.manifest.clone())?;
+        let manifest = self.inner.broker.route(plugin).map(|r| r.manifest)?;
         let ui = std::fs::canonicalize(manifest.ui_path()?).ok()?;
         let home = std::fs::canonicalize(manifest.dir.as_deref()?).ok()?;
         (ui.starts_with(&home) && ui != home).then_some(ui)
@@ -114,45 +114,39 @@ impl Host {
 
     /// A snapshot of every loaded plugin, sorted by name.
     pub fn plugins(&self) -> Vec<PluginInfo> {
-        let mut list: Vec<PluginInfo> = self
-            .inner
-            .broker
-            .routes
-            .iter()
-            .map(|r| {
-                let c = &r.counters;
-                let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-                let lines = self.inner.broker.log_rate_of(r.key());
-                PluginInfo {
-                    name: r.key().to_string(),
-                    kind: r.kind,
-                    version: r.version.to_string(),
-                    state: c.state(),
-                    quarantine_reason: c.quarantine_reason.lock().clone(),
-                    permissions: r.grants.list().iter().map(ToString::to_string).collect(),
-                    exceptions: r.grants.exceptions().iter().map(ToString::to_string).collect(),
-                    has_ui: r.manifest.ui.is_some(),
-                    queued: r.mailbox.messages() as u64,
-                    queued_bytes: r.mailbox.bytes() as u64,
-                    instances: r.pool.as_ref().map_or(1, |p| p.size()),
-                    idle_instances: r.pool.as_ref().map(|p| p.idle()),
-                    // Acquire: what the actor counted before `handled` (actor.rs) is seen.
-                    handled: c.handled.load(Ordering::Acquire),
-                    faults: load(&c.faults),
-                    restarts: load(&c.restarts),
-                    refused: load(&c.refused),
-                    expired: load(&c.expired),
-                    denied: load(&c.denied),
-                    violations: load(&c.violations),
-                    dropped: load(&c.dropped),
-                    busy_micros: load(&c.busy_nanos) / 1000,
-                    memory_bytes: load(&c.memory),
-                    memory_peak_bytes: load(&c.memory_peak),
-                    log_lines: lines.as_ref().map_or(0, |l| l.written()),
-                    log_lines_dropped: lines.as_ref().map_or(0, |l| l.dropped()),
-                }
-            })
-            .collect();
+        let mut list: Vec<PluginInfo> = self.inner.broker.map_routes(|name, r| {
+            let c = &r.counters;
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let lines = self.inner.broker.log_rate_of(name);
+            PluginInfo {
+                name: name.to_string(),
+                kind: r.kind,
+                version: r.version.to_string(),
+                state: c.state(),
+                quarantine_reason: c.quarantine_reason.lock().clone(),
+                permissions: r.grants.list().iter().map(ToString::to_string).collect(),
+                exceptions: r.grants.exceptions().iter().map(ToString::to_string).collect(),
+                has_ui: r.manifest.ui.is_some(),
+                queued: r.mailbox.messages() as u64,
+                queued_bytes: r.mailbox.bytes() as u64,
+                instances: r.pool.as_ref().map_or(1, |p| p.size()),
+                idle_instances: r.pool.as_ref().map(|p| p.idle()),
+                // Acquire: what the actor counted before `handled` (actor.rs) is seen.
+                handled: c.handled.load(Ordering::Acquire),
+                faults: load(&c.faults),
+                restarts: load(&c.restarts),
+                refused: load(&c.refused),
+                expired: load(&c.expired),
+                denied: load(&c.denied),
+                violations: load(&c.violations),
+                dropped: load(&c.dropped),
+                busy_micros: load(&c.busy_nanos) / 1000,
+                memory_bytes: load(&c.memory),
+                memory_peak_bytes: load(&c.memory_peak),
+                log_lines: lines.as_ref().map_or(0, |l| l.written()),
+                log_lines_dropped: lines.as_ref().map_or(0, |l| l.dropped()),
+            }
+        });
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }

@@ -88,7 +88,7 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host").field("plugins", &self.inner.broker.routes.len()).finish_non_exhaustive()
+        f.debug_struct("Host").field("plugins", &self.inner.broker.route_count()).finish_non_exhaustive()
     }
 }
 
@@ -107,6 +107,6 @@ impl Host {
     }
 
     fn route(&self, name: &str) -> Result<Route, Error> {
-        self.inner.broker.routes.get(name).map(|r| r.value().clone()).ok_or_else(|| Error::NotLoaded(name.to_owned()))
+        self.inner.broker.route(name).ok_or_else(|| Error::NotLoaded(name.to_owned()))
     }
 }

@@ -284,13 +284,13 @@ impl Host {
                 self.swap_in(route, &name, Some(image.clone()), env).await?;
             }
         }
-        if let Some(mut live) = broker.routes.get_mut(name.as_str()) {
+        broker.update_route(&name, |live| {
             live.kind = image.kind();
             live.version = Arc::from(manifest.version.as_str());
             live.grants = decided.grants.clone();
             live.manifest = Arc::new(manifest);
             live.identity = decided.identity.clone();
-        }
+        });
         let message = format!("plugin `{name}` was reloaded ({})", image.kind());
         self.audit(&name, AuditKind::Reloaded, message);
         tracing::info!(target: "wasp::host", plugin = %name, kind = image.kind().as_str(), "plugin reloaded");

@@ -34,7 +34,7 @@ impl Host {
     /// made again as the plugin is registered ([`Host::admit`]).
     pub(super) fn check_name_in(&self, name: &str, family: Option<&Family>) -> Result<(), Error> {
         Address::plugin(name).map_err(|e| Error::InvalidName { name: name.to_owned(), reason: e.to_string() })?;
-        if self.inner.broker.routes.contains_key(name) {
+        if self.inner.broker.is_routed(name) {
             return Err(Error::AlreadyLoaded(name.to_owned()));
         }
         self.check_namespace(name, family)
@@ -42,8 +42,7 @@ impl Host {
 
     /// [`namespace::clash`] against every loaded plugin.
     pub(super) fn check_namespace(&self, name: &str, family: Option<&Family>) -> Result<(), Error> {
-        let loaded: Vec<(Arc<str>, Option<Family>)> =
-            self.inner.broker.routes.iter().map(|r| (r.key().clone(), r.value().family.clone())).collect();
+        let loaded = self.inner.broker.families();
         match namespace::clash(loaded.iter().map(|(n, f)| (&**n, f.as_ref())), name, family) {
             Some(reason) => Err(Error::InvalidName { name: name.to_owned(), reason }),
             None => Ok(()),
@@ -57,13 +56,7 @@ impl Host {
     pub(super) fn admit(&self, name: &Arc<str>, route: Route) -> Result<(), Error> {
         let _one_at_a_time = self.inner.admission.lock();
         self.check_namespace(name, route.family.as_ref())?;
-        match self.inner.broker.routes.entry(name.clone()) {
-            dashmap::Entry::Occupied(_) => Err(Error::AlreadyLoaded(name.to_string())),
-            dashmap::Entry::Vacant(slot) => {
-                slot.insert(route);
-                Ok(())
-            }
-        }
+        self.inner.broker.add_route(name.clone(), route).map_err(|_| Error::AlreadyLoaded(name.to_string()))
     }
 
     /// Refuses a manifest written for an ABI major version this host does not speak.
@@ -263,28 +256,14 @@ impl Host {
     pub async fn unload(&self, name: &str) -> Result<(), Error> {
         self.unload_one(name).await?;
         // A hybrid plugin's other components go with it.
-        let parts: Vec<String> = self
-            .inner
-            .broker
-            .routes
-            .iter()
-            .filter(|r| r.value().family.as_ref().is_some_and(|f| f.name() == name))
-            .map(|r| r.key().to_string())
-            .collect();
-        for part in parts {
+        for part in self.inner.broker.parts_of(name) {
             self.unload_one(&part).await?;
         }
         Ok(())
     }
 
     pub(super) async fn unload_one(&self, name: &str) -> Result<(), Error> {
-        let route = self
-            .inner
-            .broker
-            .routes
-            .get(name)
-            .map(|r| r.value().clone())
-            .ok_or_else(|| Error::NotLoaded(name.to_owned()))?;
+        let route = self.inner.broker.route(name).ok_or_else(|| Error::NotLoaded(name.to_owned()))?;
         self.inner.broker.remove_plugin(name);
         self.unwatch(name);
         // A pool's instances each finish what they hold; those still busy
@@ -301,8 +280,7 @@ impl Host {
 
     /// Unloads every plugin.
     pub async fn shutdown(&self) {
-        let names: Vec<String> = self.inner.broker.routes.iter().map(|r| r.key().to_string()).collect();
-        for name in names {
+        for name in self.inner.broker.route_names() {
             let _ = self.unload(&name).await;
         }
     }

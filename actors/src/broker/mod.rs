@@ -22,6 +22,8 @@ use wasp_runtime::{
 };
 use wasp_sdk::MessageKind;
 
+mod routes;
+
 use crate::Supervision;
 use crate::actor::PluginMsg;
 use crate::audit::AuditLog;
@@ -153,7 +155,8 @@ pub(crate) fn lost_inbound() -> Inbound {
 
 pub(crate) struct Broker {
     me: Weak<Broker>,
-    pub(crate) routes: DashMap<Arc<str>, Route>,
+    /// The route table: read and changed through the methods in `routes.rs`.
+    routes: DashMap<Arc<str>, Route>,
     subscriptions: RwLock<Vec<Subscription>>,
     next_id: AtomicU64,
     /// Wait-for graph: instance → the plugin whose answer it is blocked on.
@@ -292,10 +295,6 @@ impl Broker {
 
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn route(&self, to: &str) -> Option<Route> {
-        self.routes.get(to).map(|r| r.value().clone())
     }
 
     /// Puts `inbound` in the room taken for it in `route`'s mailbox, with a
