@@ -59,12 +59,15 @@ mod plugin;
 #[doc(hidden)]
 pub mod wasm;
 
-pub use context::{Context, FileAccess, HostApi, LogLevel};
+pub use context::{Context, FileAccess};
 pub use library::Library;
-pub use message::{Dispatched, Message, MessageKind, Reply, dispatch, dispatch_unload, encode};
+pub use message::{Reply, dispatch, dispatch_unload, encode};
 pub use plugin::Plugin;
 pub use wasp_protocol::services::{ClockNow, HttpRequest, HttpResponse, KvUsage};
-pub use wasp_protocol::{self as protocol, ApiVersion, ErrorCode, WireError};
+// The message model is `wasp-protocol`'s, under the names plugin code uses.
+pub use wasp_protocol::{
+    self as protocol, ApiVersion, Dispatched, ErrorCode, HostApi, LogLevel, Message, MessageKind, WireError,
+};
 
 /// Everything a plugin author needs, in one import.
 pub mod prelude {
