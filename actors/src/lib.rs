@@ -40,6 +40,7 @@ mod error;
 mod exceptions;
 mod host;
 mod identity;
+pub mod in_process;
 mod mailbox;
 mod metrics;
 mod namespace;

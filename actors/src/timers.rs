@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use wasp_protocol::{ErrorCode, HOST, Permission, WireError};
+use wasp_protocol::{ErrorCode, HOST, MessageKind, Permission, WireError};
 use wasp_runtime::{AuditEvent, AuditKind, Inbound, TimerSpec};
-use wasp_sdk::MessageKind;
 
 use crate::broker::Broker;
 use crate::mailbox::Bound;

@@ -18,10 +18,10 @@ use tokio::runtime::Runtime;
 use wasp_actors::{Host, Manifest, Policy};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{
-    Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, NativePlugin, PluginEnv, PluginFactory,
-    PluginImage, ReplyTo, Router, Schedule, TimerSpec, WasmPlugin,
+    Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, NativePlugin, PluginEnv, PluginImage, ReplyTo,
+    Router, Schedule, TimerSpec, WasmPlugin,
 };
-use wasp_sdk::{MessageKind, Plugin};
+use wasp_sdk::MessageKind;
 
 /// Which form the example plugins are loaded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,10 +245,7 @@ pub fn echo_instance(rt: &Runtime, form: Form) -> Instance {
             let bytes = std::fs::read(wasp_fixtures::native_library("echo")).expect("echo library");
             PluginImage::Native(NativePlugin::open("echo", "libecho", &bytes).expect("echo library loads"))
         }
-        Form::InProcess => {
-            let factory: PluginFactory = Arc::new(|| Box::new(wasp_example_echo::Echo) as Box<dyn Plugin>);
-            PluginImage::InProcess(factory)
-        }
+        Form::InProcess => PluginImage::InProcess(wasp_actors::in_process::factory(|| wasp_example_echo::Echo)),
     };
     let env = PluginEnv { limits, ..PluginEnv::new("echo", Arc::new(NullRouter)) };
     rt.block_on(image.instantiate(&engine, env)).expect("echo starts")

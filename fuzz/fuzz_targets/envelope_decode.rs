@@ -1,4 +1,5 @@
-//! `Envelope::decode` and `codec::decode::<WireError>` on arbitrary bytes:
+//! `codec::decode` of a routed-message document (`cases::Envelope`) and of a
+//! `WireError` on arbitrary bytes:
 //! no panic, input over the limit refused as `TooLarge`, and whatever decodes
 //! re-encodes to itself. The checks are `protocol/tests/codec_props/cases.rs`,
 //! which the codec property tests run too.

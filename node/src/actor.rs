@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
-use wasp_actors::node::wire::{self, Answers, Delivery, Fault, GatewayMsg, Handled, NodeMsg, Start, Started, Unloaded};
+use wasp_cluster::wire::{self, Answers, Delivery, Fault, GatewayMsg, Handled, NodeMsg, Start, Started, Unloaded};
 use wasp_protocol::ErrorCode;
 use wasp_runtime::services::http::HttpClient;
 use wasp_runtime::{
     Answer, Family, Grants, Inbound, Limits, NativeInstance, NativePlugin, PluginEnv, ReplyTo, Services,
 };
-use wasp_sdk::MessageKind;
 
 use crate::router::NodeRouter;
 
@@ -185,16 +184,10 @@ impl NodeState {
         if let Some(granted) = delivery.grants {
             running.grants.replace(granted);
         }
-        let kind = match delivery.kind {
-            0 => MessageKind::Request,
-            1 => MessageKind::Event,
-            2 => MessageKind::Reply,
-            _ => MessageKind::Error,
-        };
         let outbox = running.outbox.clone();
         outbox.open();
         let inbound = Inbound {
-            kind,
+            kind: delivery.kind,
             id: delivery.id,
             from: Arc::from(delivery.from.as_str()),
             topic: Arc::from(delivery.topic.as_str()),

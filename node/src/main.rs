@@ -31,8 +31,8 @@ use std::process::ExitCode;
 
 use ractor::Actor;
 use tokio::io::AsyncReadExt;
-use wasp_actors::node::doorman::{Doorman, Inbound};
-use wasp_actors::node::wire;
+use wasp_cluster::doorman::{Doorman, Inbound};
+use wasp_cluster::wire;
 
 use crate::actor::NodeActor;
 

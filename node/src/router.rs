@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
-use wasp_actors::node::wire::{self, GatewayMsg, RouteAnswer, RouteCall};
+use wasp_cluster::wire::{self, GatewayMsg, RouteAnswer, RouteCall};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{Answer, AuditEvent, BoxFuture, Router, TimerSpec};
 

@@ -7,6 +7,11 @@
 //! and [`EXPORT_HANDLE`] (and optionally [`EXPORT_LOAD`]), carries its ABI
 //! version in the custom section [`ABI_SECTION`], and may import only the
 //! functions listed in [`IMPORTS`] from the module [`IMPORT_MODULE`].
+//!
+//! The typed forms of these numbers are the message model's
+//! ([`MessageKind`](crate::MessageKind), [`LogLevel`](crate::LogLevel),
+//! [`Dispatched`](crate::Dispatched)); [`native`] holds the native-library
+//! ABI's C tables (`docs/abi.md` §12).
 
 /// The custom section holding the plugin's ABI version as UTF-8 `MAJOR.MINOR`.
 pub const ABI_SECTION: &str = "wasp:abi";
@@ -212,6 +217,8 @@ impl core::fmt::Display for FuncSig {
         Ok(())
     }
 }
+
+pub mod native;
 
 /// Shared library modules (`docs/libraries.md`): WASM code that plugins
 /// name in their manifest's `uses` and call through the `call` import.

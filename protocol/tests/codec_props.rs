@@ -17,9 +17,10 @@ mod json_cases;
 #[path = "codec_props/structure.rs"]
 mod structure;
 
+use cases::{Envelope, Kind};
 use proptest::prelude::*;
 use wasp_protocol::codec::{self, DEFAULT_MAX_MESSAGE_SIZE};
-use wasp_protocol::{Address, Envelope, ErrorCode, Kind, PERMISSION_KINDS, WireError};
+use wasp_protocol::{Address, ErrorCode, PERMISSION_KINDS, WireError};
 
 fn address() -> impl Strategy<Value = Address> {
     prop_oneof![

@@ -12,8 +12,7 @@ use serde::de::DeserializeOwned;
 use wasp_protocol::services::{
     self as svc, ClockNow, ConfigGet, KvKey, KvList, KvSet, KvUsage, RandomBytes, TimerCancel, TimerSet,
 };
-use wasp_protocol::{Address, ErrorCode, Permission, WireError, codec, validate_topic};
-use wasp_sdk::{LogLevel, MessageKind};
+use wasp_protocol::{Address, ErrorCode, LogLevel, MessageKind, Permission, WireError, codec, validate_topic};
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::env::PluginEnv;

@@ -1,5 +1,5 @@
-//! The in-process backend: a Rust [`Plugin`] type called directly, the
-//! native baseline every other form is measured against.
+//! The in-process backend: a Rust value called directly, the native
+//! baseline every other form is measured against.
 //!
 //! In-process code is trusted: it cannot be preempted, and a busy loop in it
 //! holds a tokio worker thread. Panics are caught at the boundary and answered
@@ -8,21 +8,53 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use wasp_protocol::{ErrorCode, WireError};
-use wasp_sdk::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
+use wasp_protocol::{Dispatched, ErrorCode, HostApi, LogLevel, Message, MessageKind, WireError};
 
 use crate::hostcalls::HostCalls;
 use crate::lifecycle::Unloaded;
 use crate::router::Inbound;
 use crate::{Error, PluginEnv};
 
+/// A plugin the runtime calls in process: the seam through which a Rust
+/// value reaches the host, in the terms of the message model
+/// (`wasp-protocol`).
+///
+/// The runtime owns it so that it needs nothing of the plugin authors' SDK:
+/// `wasp-actors` adapts every `wasp_sdk::Plugin` to it (`Host::register`),
+/// and a test double or another language's binding can implement it
+/// directly. Each call gets the plugin's [`HostApi`] for its duration; the
+/// runtime catches a panic in any of them and treats it like a trap.
+pub trait InProcessPlugin: Send + 'static {
+    /// Starts the instance (the SDK's `on_load`). `restored` is the state a
+    /// hot reload hands over from the previous instance's
+    /// [`InProcessPlugin::unload`].
+    ///
+    /// # Errors
+    ///
+    /// The plugin's refusal to start: the load fails with it.
+    fn load(&mut self, host: &mut dyn HostApi, restored: Option<&[u8]>) -> Result<(), WireError>;
+
+    /// The state the next instance should start from, asked before a hot
+    /// reload or an unload discards this one (the SDK's `on_unload`).
+    ///
+    /// # Errors
+    ///
+    /// The plugin's refusal: a reload stops, the old code keeps running.
+    fn unload(&mut self, host: &mut dyn HostApi) -> Result<Option<Vec<u8>>, WireError>;
+
+    /// Handles one message. A request is answered through
+    /// [`HostApi::reply`] before this returns, unless the plugin returns
+    /// [`Dispatched::Deferred`] and answers later.
+    fn handle(&mut self, host: &mut dyn HostApi, msg: Message<'_>) -> Dispatched;
+}
+
 /// Makes a fresh instance of an in-process plugin.
-pub type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin> + Send + Sync>;
+pub type PluginFactory = Arc<dyn Fn() -> Box<dyn InProcessPlugin> + Send + Sync>;
 
 /// A running in-process plugin.
 pub struct InProcessInstance {
     factory: PluginFactory,
-    plugin: Box<dyn Plugin>,
+    plugin: Box<dyn InProcessPlugin>,
     host: HostCalls,
 }
 
@@ -42,20 +74,24 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send), otherwise: &str) 
 }
 
 impl InProcessInstance {
-    /// Creates the plugin with `factory` and runs its `on_load`, which finds
-    /// `restored` (the state a hot reload hands over) in
-    /// [`Context::restored`].
+    /// Creates the plugin with `factory` and runs its
+    /// [`InProcessPlugin::load`] with `restored` (the state a hot reload
+    /// hands over).
     pub fn new(factory: PluginFactory, env: PluginEnv, restored: Option<&[u8]>) -> Result<Self, Error> {
         let mut host = HostCalls::new(env);
         let plugin = Self::load(&factory, &mut host, restored)?;
         Ok(Self { factory, plugin, host })
     }
 
-    fn load(factory: &PluginFactory, host: &mut HostCalls, restored: Option<&[u8]>) -> Result<Box<dyn Plugin>, Error> {
+    fn load(
+        factory: &PluginFactory,
+        host: &mut HostCalls,
+        restored: Option<&[u8]>,
+    ) -> Result<Box<dyn InProcessPlugin>, Error> {
         let name = host.name().to_string();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut plugin = factory();
-            let loaded = plugin.on_load(&mut Context::with_restored(&mut Calls(host), restored));
+            let loaded = plugin.load(&mut Calls(host), restored);
             loaded.map(|()| plugin)
         }));
         match result {
@@ -80,17 +116,15 @@ impl InProcessInstance {
     }
 
     /// Asks the plugin for the state to hand to its successor
-    /// ([`Plugin::on_unload`]). `Err` means it panicked and must be
+    /// ([`InProcessPlugin::unload`]). `Err` means it panicked and must be
     /// recycled; `Ok(Err(_))` is the plugin refusing.
     pub fn unload(&mut self) -> Result<Unloaded, Error> {
         let plugin = &mut self.plugin;
         let host = &mut self.host;
-        catch_unwind(AssertUnwindSafe(|| plugin.on_unload(&mut Context::new(&mut Calls(host))))).map_err(|panic| {
-            Error::Trap {
-                plugin: self.host.name().to_string(),
-                message: format!("panicked in on_unload: {}", panic_text(&*panic, "a panic with a non-text payload")),
-                backtrace: None,
-            }
+        catch_unwind(AssertUnwindSafe(|| plugin.unload(&mut Calls(host)))).map_err(|panic| Error::Trap {
+            plugin: self.host.name().to_string(),
+            message: format!("panicked in on_unload: {}", panic_text(&*panic, "a panic with a non-text payload")),
+            backtrace: None,
         })
     }
 
@@ -123,8 +157,8 @@ impl InProcessInstance {
         let message = Message { kind: msg.kind, id: msg.id, from: &msg.from, topic: &msg.topic, payload: &msg.payload };
         let plugin = &mut self.plugin;
         let host = &mut self.host;
-        match catch_unwind(AssertUnwindSafe(|| wasp_sdk::dispatch(&mut **plugin, &mut Calls(host), message))) {
-            Ok(wasp_sdk::Dispatched::Done) if is_request => self.host.end_request(msg.id),
+        match catch_unwind(AssertUnwindSafe(|| plugin.handle(&mut Calls(host), message))) {
+            Ok(Dispatched::Done) if is_request => self.host.end_request(msg.id),
             Ok(_) => {}
             Err(panic) => {
                 let err = Error::Trap {

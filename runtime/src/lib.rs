@@ -16,11 +16,20 @@
 //! - [`Instance`]: one running plugin, WASM ([`WasmInstance`]), native
 //!   library ([`NativeInstance`]) or in process ([`InProcessInstance`]),
 //!   behind one interface;
+//! - [`InProcessPlugin`]: the seam through which a Rust value runs in
+//!   process (`wasp-actors` adapts the SDK's `Plugin` to it: this crate
+//!   does not depend on the SDK);
 //! - [`Library`]: a shared library module, compiled once and instantiated
 //!   into each plugin that `uses` it ([`Libraries`]);
 //! - [`Router`]: the seam through which a running plugin reaches the world;
 //! - [`RemoteImage`] / [`RemoteInstance`]: the seam for plugins that run in
 //!   another process.
+//!
+//! Every backend speaks the message model of `wasp-protocol`
+//! ([`MessageKind`](wasp_protocol::MessageKind),
+//! [`LogLevel`](wasp_protocol::LogLevel),
+//! [`HostApi`](wasp_protocol::HostApi), the ABI's numbers and native
+//! tables), the same types the SDK hands plugin authors.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
@@ -62,7 +71,7 @@ pub use error::{Error, Problem};
 pub use family::Family;
 pub use grants::{GrantSet, Grants, Revocation};
 pub use identity::Identity;
-pub use inprocess::{InProcessInstance, PluginFactory};
+pub use inprocess::{InProcessInstance, InProcessPlugin, PluginFactory};
 pub use instance::{Instance, PluginImage};
 pub use kind::PluginKind;
 pub use library::{Libraries, Library, LibraryRequirement, LibraryVersion, LinkedLibraries};

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wasp_protocol::{ErrorCode, WireError};
-use wasp_sdk::MessageKind;
+use wasp_protocol::{ErrorCode, MessageKind, WireError};
 
 use crate::audit::AuditEvent;
 

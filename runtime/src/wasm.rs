@@ -11,8 +11,7 @@ use wasmtime::{
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
-use wasp_protocol::{ErrorCode, Permission, WireError, abi};
-use wasp_sdk::{LogLevel, MessageKind};
+use wasp_protocol::{ErrorCode, LogLevel, MessageKind, Permission, WireError, abi};
 
 use crate::engine::ProfileSlot;
 use crate::hostcalls::{HostCalls, MAX_PATH};

@@ -10,6 +10,8 @@ use core::cell::RefCell;
 
 use wasp_protocol::WireError;
 
+use wasp_protocol::Lifecycle;
+
 use crate::{Context, HostApi, LogLevel, Plugin};
 
 pub use wit_bindgen;
@@ -25,6 +27,8 @@ wit_bindgen::generate!({
 
 use wasp::plugin::host;
 use wasp::plugin::types::{Level, Message, MessageKind, Status, WireError as WitError};
+
+wasp_protocol::wit_mapping!(MessageKind, Level, Status);
 
 std::thread_local! {
     /// The state a `restore` message brought, until `load` hands it to `on_load`.
@@ -57,21 +61,18 @@ pub fn load<P: Plugin + Default>(cell: &RefCell<Option<P>>) -> Result<(), WitErr
 /// `guest.handle`.
 pub fn handle<P: Plugin + Default>(cell: &RefCell<Option<P>>, message: Message) -> Status {
     let mut host = ComponentHost;
-    let kind = match message.kind {
-        MessageKind::Restore => {
+    let kind = match crate::MessageKind::try_from(message.kind) {
+        Ok(kind) => kind,
+        Err(Lifecycle::Restore) => {
             RESTORED.with(|r| *r.borrow_mut() = Some(message.payload));
             return Status::Done;
         }
-        MessageKind::Unload => {
+        Err(Lifecycle::Unload) => {
             if let Some(plugin) = cell.borrow_mut().as_mut() {
                 crate::dispatch_unload(plugin, &mut host, message.id);
             }
             return Status::Done;
         }
-        MessageKind::Request => crate::MessageKind::Request,
-        MessageKind::Event => crate::MessageKind::Event,
-        MessageKind::Reply => crate::MessageKind::Reply,
-        MessageKind::Failure => crate::MessageKind::Error,
     };
     let mut slot = cell.borrow_mut();
     let plugin = slot.get_or_insert_with(P::default);
@@ -82,10 +83,7 @@ pub fn handle<P: Plugin + Default>(cell: &RefCell<Option<P>>, message: Message) 
         topic: &message.topic,
         payload: &message.payload,
     };
-    match crate::dispatch(plugin, &mut host, msg) {
-        crate::Dispatched::Done => Status::Done,
-        crate::Dispatched::Deferred => Status::Deferred,
-    }
+    crate::dispatch(plugin, &mut host, msg).into()
 }
 
 /// The host API over the `wasp:plugin/host` imports.
@@ -137,14 +135,7 @@ impl HostApi for ComponentHost {
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
-        let level = match level {
-            LogLevel::Trace => Level::Trace,
-            LogLevel::Debug => Level::Debug,
-            LogLevel::Info => Level::Info,
-            LogLevel::Warn => Level::Warn,
-            LogLevel::Error => Level::Error,
-        };
-        host::log(level, message);
+        host::log(level.into(), message);
     }
 
     fn call(&mut self, service: &str, payload: &[u8]) -> Result<Vec<u8>, WireError> {

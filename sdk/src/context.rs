@@ -5,82 +5,9 @@ use wasp_protocol::services::{
     self as svc, ClockNow, ConfigGet, FsResolve, HttpRequest, HttpResponse, KvKey, KvList, KvSet, KvUsage, RandomBytes,
     TimerCancel, TimerSet,
 };
-use wasp_protocol::{ErrorCode, WireError, abi};
+use wasp_protocol::{ErrorCode, HostApi, LogLevel, WireError};
 
 use crate::message::encode;
-
-/// Severity of a [`Context::log`] line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    /// Very detailed.
-    Trace,
-    /// For developers.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
-impl LogLevel {
-    /// The ABI number of the level.
-    pub const fn to_abi(self) -> i32 {
-        match self {
-            Self::Trace => abi::level::TRACE,
-            Self::Debug => abi::level::DEBUG,
-            Self::Info => abi::level::INFO,
-            Self::Warn => abi::level::WARN,
-            Self::Error => abi::level::ERROR,
-        }
-    }
-
-    /// The level for an ABI number; out-of-range numbers clamp.
-    pub const fn from_abi(n: i32) -> Self {
-        match n {
-            i32::MIN..=0 => Self::Trace,
-            1 => Self::Debug,
-            2 => Self::Info,
-            3 => Self::Warn,
-            _ => Self::Error,
-        }
-    }
-}
-
-/// The host side of a plugin, as each backend provides it.
-///
-/// Plugin authors never implement this: the WebAssembly glue, the in-process
-/// backend and the native-library loader do. It is public so that those
-/// backends, and test doubles, can live outside this crate. Payloads are
-/// MessagePack bytes; timeouts of `None` mean the host's default.
-pub trait HostApi {
-    /// One-way message to a plugin (or `host`). Never blocks.
-    fn send(&mut self, to: &str, topic: &str, payload: &[u8]) -> Result<(), WireError>;
-    /// One-way message to every subscriber of `topic`. Never blocks.
-    fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), WireError>;
-    /// Starts receiving publishes on `pattern` (a topic, or a prefix ending in `*`).
-    fn subscribe(&mut self, pattern: &str) -> Result<(), WireError>;
-    /// Stops receiving publishes on `pattern`.
-    fn unsubscribe(&mut self, pattern: &str) -> Result<(), WireError>;
-    /// Sends a request and waits for its answer.
-    fn request(&mut self, to: &str, topic: &str, payload: &[u8], timeout_ms: Option<u32>)
-    -> Result<Vec<u8>, WireError>;
-    /// Sends a request; the answer arrives later as a message with the returned id.
-    fn request_async(
-        &mut self,
-        to: &str,
-        topic: &str,
-        payload: &[u8],
-        timeout_ms: Option<u32>,
-    ) -> Result<u64, WireError>;
-    /// Answers the request `id` (a deferred reply).
-    fn reply(&mut self, id: u64, result: Result<&[u8], &WireError>) -> Result<(), WireError>;
-    /// Writes a log line into the host's tracing.
-    fn log(&mut self, level: LogLevel, message: &str);
-    /// Calls the host service `service` (see [`wasp_protocol::services`]).
-    fn call(&mut self, service: &str, payload: &[u8]) -> Result<Vec<u8>, WireError>;
-}
 
 /// A plugin's handle on the outside world, valid for one call.
 ///

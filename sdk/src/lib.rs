@@ -1,11 +1,18 @@
-//! Write a wasp plugin once; run it as WebAssembly or in process.
+//! Write a wasp plugin once; run it as WebAssembly, as a native library or
+//! in process.
 //!
 //! A plugin is a type that implements [`Plugin`]. [`export_plugin!`] turns it
-//! into a WebAssembly module when the crate is built for `wasm32` (and emits
-//! nothing otherwise), and the host can register the very same type in
-//! process. Every form behaves the same: messages arrive through
-//! [`Plugin::on_message`], and everything the plugin does to the outside world
-//! goes through its [`Context`].
+//! into a WebAssembly module when the crate is built for `wasm32`, and into
+//! a native plugin library's entry point otherwise ([`native`]); the host
+//! can also register the very same type in process. Every form behaves the
+//! same: messages arrive through [`Plugin::on_message`], and everything the
+//! plugin does to the outside world goes through its [`Context`].
+//!
+//! What a plugin receives and logs ([`Message`], [`MessageKind`],
+//! [`LogLevel`]) and the host API every backend provides ([`HostApi`]) are
+//! the message model of `wasp-protocol` (also reachable as [`protocol`]),
+//! re-exported here; this crate adds what an author writes against:
+//! [`Plugin`], [`Context`], [`Reply`] and the glue behind the macros.
 //!
 //! ```
 //! use wasp_sdk::prelude::*;
@@ -59,12 +66,15 @@ mod plugin;
 #[doc(hidden)]
 pub mod wasm;
 
-pub use context::{Context, FileAccess, HostApi, LogLevel};
+pub use context::{Context, FileAccess};
 pub use library::Library;
-pub use message::{Dispatched, Message, MessageKind, Reply, dispatch, dispatch_unload, encode};
+pub use message::{Reply, dispatch, dispatch_unload, encode};
 pub use plugin::Plugin;
 pub use wasp_protocol::services::{ClockNow, HttpRequest, HttpResponse, KvUsage};
-pub use wasp_protocol::{self as protocol, ApiVersion, ErrorCode, WireError};
+// The message model is `wasp-protocol`'s, under the names plugin code uses.
+pub use wasp_protocol::{
+    self as protocol, ApiVersion, Dispatched, ErrorCode, HostApi, LogLevel, Message, MessageKind, WireError,
+};
 
 /// Everything a plugin author needs, in one import.
 pub mod prelude {

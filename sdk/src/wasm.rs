@@ -132,10 +132,7 @@ pub unsafe fn handle<P: Plugin + Default>(
     let mut slot = cell.borrow_mut();
     let plugin = slot.get_or_insert_with(P::default);
     let msg = Message { kind, id, from, topic, payload };
-    match crate::dispatch(plugin, &mut host, msg) {
-        crate::Dispatched::Done => abi::status::DONE,
-        crate::Dispatched::Deferred => abi::status::DEFERRED,
-    }
+    crate::dispatch(plugin, &mut host, msg).to_abi()
 }
 
 /// The host API over the `wasp` imports.

@@ -15,12 +15,11 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::{mpsc, oneshot};
-use wasp_protocol::{ErrorCode, HOST, Permission, WireError, codec};
+use wasp_protocol::{ErrorCode, HOST, MessageKind, Permission, WireError, codec};
 use wasp_runtime::{
     Answer, AuditEvent, AuditKind, BoxFuture, Family, Grants, Inbound, LogAdmission, LogRate, Manifest, ReplyTo,
     Router, TimerSpec,
 };
-use wasp_sdk::MessageKind;
 
 mod routes;
 

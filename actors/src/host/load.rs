@@ -9,9 +9,7 @@ use tokio::sync::oneshot;
 use wasp_runtime::locate::{LocateError, Located};
 use wasp_runtime::manifest::{Manifest, ManifestKind};
 use wasp_runtime::signature::Seal;
-use wasp_runtime::{
-    AuditKind, Family, FileKind, Identity, Limits, NativePlugin, PluginFactory, PluginImage, PluginKind,
-};
+use wasp_runtime::{AuditKind, Family, FileKind, Identity, Limits, NativePlugin, PluginImage, PluginKind};
 use wasp_sdk::Plugin;
 
 use crate::Error;
@@ -505,7 +503,7 @@ impl Host {
         factory: impl Fn() -> P + Send + Sync + 'static,
     ) -> Result<PluginRef, Error> {
         self.check_name(&manifest.name)?;
-        let factory: PluginFactory = Arc::new(move || Box::new(factory()) as Box<dyn Plugin>);
+        let factory = crate::in_process::factory(factory);
         Self::check_api(&manifest)?;
         self.check_uses(&manifest)?;
         let decided = self.decide(&manifest, &Identity::in_process()).await?;

@@ -5,11 +5,11 @@
 //! The host side of one plugin is a `NodeInstance` (what the plugin's
 //! actor holds, in place of an in-process instance) and a gateway actor
 //! through which the plugin's host calls come back to the broker. The
-//! [`wire`] module is the protocol both sides speak; the `wasp-node` crate
-//! is the other side. See `docs/distributed.md`.
+//! [`wire`] module is the protocol both sides speak, from `wasp-cluster`
+//! (which the `wasp-node` crate, the other side, shares without linking
+//! the host). See `docs/distributed.md`.
 
-pub mod doorman;
-pub mod wire;
+pub use wasp_cluster::{doorman, wire};
 
 mod gateway;
 mod process;
@@ -249,14 +249,8 @@ impl NodeInstance {
         let (revision, granted) = self.env.grants.snapshot();
         let grants = (revision != self.sent_grants).then(|| (*granted).clone());
         self.sent_grants = revision;
-        let kind = match msg.kind {
-            wasp_sdk::MessageKind::Request => 0,
-            wasp_sdk::MessageKind::Event => 1,
-            wasp_sdk::MessageKind::Reply => 2,
-            wasp_sdk::MessageKind::Error => 3,
-        };
         let delivery = Delivery {
-            kind,
+            kind: msg.kind,
             id: msg.id,
             from: msg.from.to_string(),
             topic: msg.topic.to_string(),

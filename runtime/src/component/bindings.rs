@@ -4,7 +4,6 @@
 
 use wasmtime::component::{HasSelf, Linker};
 use wasp_protocol::{ErrorCode, WireError};
-use wasp_sdk::LogLevel;
 
 use super::instance::ComponentState;
 
@@ -20,8 +19,11 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use exports::wasp::plugin::guest::{Message, Status};
+use wasp::plugin::types::Level;
 pub(crate) use wasp::plugin::types::MessageKind;
 pub(crate) use wasp::plugin::types::WireError as WitError;
+
+wasp_protocol::wit_mapping!(MessageKind, Level, Status);
 
 /// The longest panic or log message kept from a guest, in bytes.
 const MAX_TEXT: usize = 16 * 1024;
@@ -108,16 +110,8 @@ impl wasp::plugin::host::Host for ComponentState {
         self.answer(r)
     }
 
-    fn log(&mut self, level: wasp::plugin::types::Level, message: String) -> wasmtime::Result<()> {
-        use wasp::plugin::types::Level;
-        let level = match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        };
-        self.host.log(level, cut(&message, MAX_TEXT));
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.host.log(level.into(), cut(&message, MAX_TEXT));
         Ok(())
     }
 

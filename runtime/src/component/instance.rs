@@ -2,8 +2,8 @@
 //! budget, limits and host calls as a core module's.
 
 use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
-use wasp_protocol::{ErrorCode, WireError, abi};
-use wasp_sdk::MessageKind as Kind;
+use wasp_protocol::MessageKind as Kind;
+use wasp_protocol::{ErrorCode, Lifecycle, WireError, abi};
 
 use super::ComponentPlugin;
 use super::bindings::{Message, MessageKind, Plugin, Status};
@@ -191,7 +191,7 @@ impl ComponentInstance {
         let mut live = Live { store, bindings };
         if let Some(state) = restored {
             arm(&mut live.store, budget);
-            let restore = message(MessageKind::Restore, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state.to_vec());
+            let restore = message(Lifecycle::Restore.into(), LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state.to_vec());
             if let Err(e) = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &restore).await {
                 return Err(self.fault(&mut live.store, e));
             }
@@ -213,7 +213,7 @@ impl ComponentInstance {
         let (capture, reply) = Capture::new();
         live.store.data_mut().host.begin_request(LIFECYCLE_ID, reply, None);
         arm(&mut live.store, budget);
-        let unload = message(MessageKind::Unload, LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, Vec::new());
+        let unload = message(Lifecycle::Unload.into(), LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, Vec::new());
         let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &unload).await;
         live.store.data_mut().host.end_request(LIFECYCLE_ID);
         match result {
@@ -264,12 +264,7 @@ impl ComponentInstance {
             }
             return Ok(());
         };
-        let kind = match msg.kind {
-            Kind::Request => MessageKind::Request,
-            Kind::Event => MessageKind::Event,
-            Kind::Reply => MessageKind::Reply,
-            Kind::Error => MessageKind::Failure,
-        };
+        let kind = MessageKind::from(msg.kind);
         if matches!(msg.kind, Kind::Reply | Kind::Error) {
             live.store.data().host.completion_arrived();
         }

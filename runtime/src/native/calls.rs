@@ -8,9 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use wasp_protocol::{ErrorCode, WireError};
-use wasp_sdk::LogLevel;
-use wasp_sdk::native::HostVTable;
+use wasp_protocol::abi::native::HostVTable;
+use wasp_protocol::{ErrorCode, LogLevel, WireError};
 
 use super::instance::Shared;
 use crate::hostcalls::HostCalls;

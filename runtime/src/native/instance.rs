@@ -17,9 +17,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use wasp_protocol::{ErrorCode, WireError, abi};
-use wasp_sdk::MessageKind;
-use wasp_sdk::native::{NativeMessage, STATUS_PANICKED};
+use wasp_protocol::abi::native::{NativeMessage, STATUS_PANICKED};
+use wasp_protocol::{ErrorCode, MessageKind, WireError, abi};
 
 use super::calls::CallCtx;
 use super::library::NativePlugin;

@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use object::{Object, ObjectSymbol};
 use sha2::{Digest, Sha256};
 use wasp_protocol::ApiVersion;
-use wasp_sdk::native::{ENTRY_PREFIX, EntryFn, MAGIC, PluginVTable};
+use wasp_protocol::abi::native::{ENTRY_PREFIX, EntryFn, MAGIC, PluginVTable};
 
 use crate::Error;
 use crate::error::Problem;

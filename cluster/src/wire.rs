@@ -13,7 +13,7 @@ use std::time::Duration;
 use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
-use wasp_protocol::{ApiVersion, ErrorCode, WireError};
+use wasp_protocol::{ApiVersion, ErrorCode, MessageKind, WireError};
 use wasp_runtime::{AuditEvent, GrantSet, Limits};
 
 /// The `ractor::pg` group a node's [`NodeMsg`] actor joins.
@@ -108,8 +108,9 @@ pub type Started = Result<ApiVersion, Fault>;
 /// One message for the plugin.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Delivery {
-    /// 0 request, 1 event, 2 reply (completion), 3 error (completion).
-    pub kind: u8,
+    /// Request, event, or a completion; on the wire its ABI number, a
+    /// byte from 0 to 3.
+    pub kind: MessageKind,
     /// The message or request id.
     pub id: u64,
     /// The sender.
