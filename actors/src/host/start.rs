@@ -66,8 +66,10 @@ impl Host {
         }
     }
 
-    /// Refuses a manifest written for an ABI major version this host does not speak.
+    /// Refuses a manifest written for an ABI major version this host does
+    /// not speak, or needing a Cargo feature this build lacks.
     pub(super) fn check_api(manifest: &Manifest) -> Result<(), Error> {
+        wasp_runtime::features::check_manifest(manifest)?;
         if ApiVersion::CURRENT.accepts(manifest.api).is_err() {
             return Err(wasp_runtime::Error::Invalid {
                 plugin: manifest.name.clone(),

@@ -2,32 +2,44 @@
 //! built for wasm32, and their in-process twins.
 //!
 //! One binary for the whole crate (each extra test binary re-links
-//! wasmtime); one module per concern.
+//! wasmtime); one module per concern. A module that needs one of the
+//! crate's Cargo features is compiled only with it (`scripts/test` also runs
+//! this binary with `--no-default-features`).
 
 mod abi_edges;
 mod abi_wat;
 mod bundle_load;
 mod common;
+#[cfg(feature = "components")]
 mod components;
+#[cfg(feature = "profiling")]
 mod debugging;
+#[cfg(feature = "out-of-process")]
 mod doorman;
 mod faults;
+mod features;
 mod hostile;
+#[cfg(feature = "hot-reload")]
 mod hot_reload;
 mod import_boundary;
+#[cfg(feature = "libraries")]
 mod libraries;
 mod lifecycle;
 mod loading;
 mod messaging;
 mod module_cache;
+#[cfg(feature = "native")]
 mod native;
+#[cfg(feature = "native")]
 mod native_c;
 mod permissions;
 mod pool;
 mod pools;
 mod reload;
 mod scheduling;
+#[cfg(all(feature = "storage", feature = "http"))]
 mod services;
 mod supervision;
 mod tap;
+#[cfg(feature = "native")]
 mod windows;
