@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde::Serialize;
 use wasp_protocol::ApiVersion;
-use wasp_runtime::manifest::{Manifest, ManifestKind};
 #[cfg(feature = "native")]
 use wasp_runtime::NativePlugin;
+use wasp_runtime::manifest::{Manifest, ManifestKind};
 use wasp_runtime::{Engine, EngineOptions, Error, Limits, PluginImage, Pool, Problem, Schedule};
 
 use crate::error::CommandError;

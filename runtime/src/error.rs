@@ -400,11 +400,7 @@ impl Error {
                     Problem::UnsupportedWorld { .. } => true,
                     _ => false,
                 };
-                if problems.iter().any(unsupported) {
-                    ErrorCode::VersionMismatch
-                } else {
-                    ErrorCode::InvalidArgument
-                }
+                if problems.iter().any(unsupported) { ErrorCode::VersionMismatch } else { ErrorCode::InvalidArgument }
             }
             Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
             Self::NoRoom { .. } => ErrorCode::TooLarge,

@@ -94,14 +94,16 @@ mod tests {
 
     #[test]
     fn a_missing_feature_is_named_in_the_refusal() {
-        let missing = ["native", "http", "storage", "profiling", "components", "libraries"]
-            .into_iter()
-            .find(|f| !enabled(f));
+        let missing =
+            ["native", "http", "storage", "profiling", "components", "libraries"].into_iter().find(|f| !enabled(f));
         match missing {
             Some(feature) => {
                 let e = require(feature, || "plugin `x` wants it".into()).expect_err("off");
                 assert_eq!(e.code(), wasp_protocol::ErrorCode::Unavailable);
-                assert_eq!(e.to_string(), format!("plugin `x` wants it: this host was built without the `{feature}` feature"));
+                assert_eq!(
+                    e.to_string(),
+                    format!("plugin `x` wants it: this host was built without the `{feature}` feature")
+                );
             }
             None => assert!(require("native", String::new).is_ok()),
         }

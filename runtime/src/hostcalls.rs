@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use wasp_protocol::services::{self as svc, ClockNow, ConfigGet, RandomBytes, TimerCancel, TimerSet};
 #[cfg(feature = "storage")]
 use wasp_protocol::services::{KvKey, KvList, KvSet, KvUsage};
-use wasp_protocol::services::{self as svc, ClockNow, ConfigGet, RandomBytes, TimerCancel, TimerSet};
 use wasp_protocol::{Address, ErrorCode, Permission, WireError, codec, validate_topic};
 use wasp_sdk::{LogLevel, MessageKind};
 

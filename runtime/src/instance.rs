@@ -112,12 +112,14 @@ impl PluginImage {
                 Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env, restored).await?))
             }
             #[cfg(feature = "components")]
-            Self::Component(plugin) => {
+            Self::Component(plugin) =>
+            {
                 #[cfg(feature = "components")]
                 Instance::Component(Box::new(ComponentInstance::new(engine, plugin.clone(), env, restored).await?))
             }
             #[cfg(feature = "native")]
-            Self::Native(plugin) => {
+            Self::Native(plugin) =>
+            {
                 #[cfg(feature = "native")]
                 Instance::Native(Box::new(NativeInstance::new(plugin.clone(), env, restored).await?))
             }

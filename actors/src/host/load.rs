@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 
 use tokio::sync::oneshot;
-use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
-use wasp_runtime::signature::{Seal, read_bundle_manifest};
 #[cfg(feature = "native")]
 use wasp_runtime::NativePlugin;
+use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
+use wasp_runtime::signature::{Seal, read_bundle_manifest};
 use wasp_runtime::{AuditKind, Family, Identity, Limits, PluginFactory, PluginImage, PluginKind};
 use wasp_sdk::Plugin;
 
@@ -568,5 +568,8 @@ fn native_image(name: &str, file_name: &str, bytes: &[u8]) -> Result<PluginImage
 
 #[cfg(not(feature = "native"))]
 fn native_image(name: &str, _: &str, _: &[u8]) -> Result<PluginImage, wasp_runtime::Error> {
-    Err(wasp_runtime::Error::FeatureDisabled { what: format!("plugin `{name}` is a native library"), feature: "native" })
+    Err(wasp_runtime::Error::FeatureDisabled {
+        what: format!("plugin `{name}` is a native library"),
+        feature: "native",
+    })
 }

@@ -78,7 +78,10 @@ pub(crate) struct Inner {
     /// Whether plugins loaded from files are watched.
     hot_reload: bool,
     /// Quiet time before a watched plugin reloads.
-    #[cfg_attr(not(feature = "hot-reload"), allow(dead_code, reason = "kept as configured; only the watcher reads it"))]
+    #[cfg_attr(
+        not(feature = "hot-reload"),
+        allow(dead_code, reason = "kept as configured; only the watcher reads it")
+    )]
     debounce: Duration,
     /// The file watcher, started by the first [`Host::watch`].
     #[cfg(feature = "hot-reload")]

@@ -3,7 +3,11 @@
 //! in the minimal build (`scripts/test` runs this binary with
 //! `--no-default-features`); with a feature on, what it adds is tested in
 //! its own module.
-#![allow(dead_code, unused_imports, reason = "each test runs in a build without its feature; the helpers serve whichever do")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test runs in a build without its feature; the helpers serve whichever do"
+)]
 
 use std::time::Duration;
 

@@ -7,9 +7,9 @@ use serde::Serialize;
 use wasmparser::FuncType;
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::ABI_SECTION;
-use wasp_runtime::manifest::ManifestKind;
 #[cfg(feature = "native")]
 use wasp_runtime::NativePlugin;
+use wasp_runtime::manifest::ManifestKind;
 use wasp_runtime::{Declared, DeclaredItem, PluginKind};
 
 use crate::error::CommandError;
@@ -76,9 +76,9 @@ pub(crate) fn report(file: &PluginFile) -> Result<FileReport, CommandError> {
         #[cfg(feature = "native")]
         PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => read_native(file, &bytes, &mut report),
         #[cfg(not(feature = "native"))]
-        PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => {
-            report.notes.push("this `wasp` was built without the `native` feature: native libraries are not read".into())
-        }
+        PluginKind::Elf | PluginKind::Pe | PluginKind::MachO => report
+            .notes
+            .push("this `wasp` was built without the `native` feature: native libraries are not read".into()),
         PluginKind::WasmComponent => report.notes.push("a component: this host runs core modules".into()),
         _ => report.notes.push("neither a WebAssembly module nor a native library".into()),
     }
