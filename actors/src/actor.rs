@@ -62,6 +62,8 @@ pub(crate) enum PluginMsg {
 
 // `ractor_cluster` turns on `ractor/cluster`, which drops ractor's blanket
 // `Message` impl: a message that never leaves the process says so itself.
+// Without `out-of-process` the blanket impl covers it.
+#[cfg(feature = "out-of-process")]
 impl ractor::Message for PluginMsg {}
 
 /// New code for a running plugin: what a [`PluginMsg::Replace`] starts.

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 
 use wasp_protocol::Permission;
+#[cfg(feature = "storage")]
 use wasp_runtime::services::storage::Storage;
 
 use crate::Error;
@@ -28,6 +29,7 @@ pub(crate) struct Recalled {
 /// The host's remembered decisions.
 #[derive(Default)]
 pub(crate) struct Decisions {
+    #[cfg(feature = "storage")]
     storage: Option<Storage>,
     /// `(plugin, identity key, permission)` → decision, without a database.
     memory: Mutex<HashMap<(String, String, String), Decision>>,
@@ -37,6 +39,7 @@ pub(crate) struct Decisions {
 
 impl Decisions {
     /// Decisions kept in `storage`, or in memory when there is none.
+    #[cfg(feature = "storage")]
     pub(crate) fn new(storage: Option<Storage>) -> Self {
         Self { storage, ..Self::default() }
     }
@@ -44,9 +47,10 @@ impl Decisions {
     /// Everything remembered about `plugin` as `identity`: one read of the
     /// database.
     pub(crate) async fn recall(&self, plugin: &str, identity: &str) -> Result<Recalled, Error> {
-        let decision = |allowed: bool| if allowed { Decision::Allow } else { Decision::Deny };
-        match self.storage.clone() {
+        match self.stored() {
+            #[cfg(feature = "storage")]
             Some(storage) => {
+                let decision = |allowed: bool| if allowed { Decision::Allow } else { Decision::Deny };
                 let (plugin, identity) = (plugin.to_owned(), identity.to_owned());
                 let (decisions, last_identity) =
                     blocking(move || Ok((storage.decisions(&plugin, &identity)?, storage.identity(&plugin)?))).await?;
@@ -75,7 +79,8 @@ impl Decisions {
         decision: Decision,
     ) -> Result<(), Error> {
         let text = permission.to_string();
-        match self.storage.clone() {
+        match self.stored() {
+            #[cfg(feature = "storage")]
             Some(storage) => {
                 let (plugin, identity) = (plugin.to_owned(), identity.to_owned());
                 let allowed = decision == Decision::Allow;
@@ -90,7 +95,8 @@ impl Decisions {
 
     /// Records `identity` as the one last loaded under `plugin`.
     pub(crate) async fn loaded(&self, plugin: &str, identity: &str) -> Result<(), Error> {
-        match self.storage.clone() {
+        match self.stored() {
+            #[cfg(feature = "storage")]
             Some(storage) => {
                 let (plugin, identity) = (plugin.to_owned(), identity.to_owned());
                 blocking(move || storage.record_identity(&plugin, &identity)).await
@@ -105,7 +111,8 @@ impl Decisions {
     /// Forgets every decision about `plugin`, under every identity, and
     /// the identity last loaded.
     pub(crate) async fn forget(&self, plugin: &str) -> Result<(), Error> {
-        match self.storage.clone() {
+        match self.stored() {
+            #[cfg(feature = "storage")]
             Some(storage) => {
                 let plugin = plugin.to_owned();
                 blocking(move || storage.forget_decisions(&plugin)).await
@@ -119,7 +126,22 @@ impl Decisions {
     }
 }
 
+impl Decisions {
+    /// The database the decisions are kept in, if any (never without the
+    /// `storage` feature: decisions then live in memory only).
+    #[cfg(feature = "storage")]
+    fn stored(&self) -> Option<Storage> {
+        self.storage.clone()
+    }
+
+    #[cfg(not(feature = "storage"))]
+    fn stored(&self) -> Option<std::convert::Infallible> {
+        None
+    }
+}
+
 /// Runs a database call off the async workers.
+#[cfg(feature = "storage")]
 async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, wasp_protocol::WireError> + Send + 'static,
 ) -> Result<T, Error> {
@@ -132,9 +154,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn decisions_belong_to_the_identity_they_were_made_about() {
+        #[cfg(feature = "storage")]
         let dir = tempfile::tempdir().unwrap();
+        #[cfg(feature = "storage")]
         let stored = Decisions::new(Some(Storage::open(&dir.path().join("wasp.redb")).unwrap()));
-        for decisions in [Decisions::default(), stored] {
+        #[cfg(feature = "storage")]
+        let all = [Decisions::default(), stored];
+        #[cfg(not(feature = "storage"))]
+        let all = [Decisions::default()];
+        for decisions in all {
             let storage: Permission = "storage".parse().unwrap();
             decisions.remember("notes", "blake3:aa", &storage, Decision::Allow).await.unwrap();
             decisions.loaded("notes", "blake3:aa").await.unwrap();

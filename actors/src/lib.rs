@@ -30,6 +30,31 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Cargo features
+//!
+//! All on by default. A Tauri app that runs only WebAssembly modules and
+//! in-process plugins depends on this crate (or `tauri-plugin-wasp`) with
+//! `default-features = false` and adds back what it uses. What needs a
+//! missing feature fails with `wasp_runtime::Error::FeatureDisabled`, naming
+//! it, when it is asked for (a load, a builder knob), never with a panic or
+//! silence.
+//!
+//! | feature | adds | pulls in |
+//! | --- | --- | --- |
+//! | `native` | native plugin libraries | `libloading`, `object` |
+//! | `out-of-process` | native plugins in `wasp-node` children ([`HostBuilder::out_of_process`], [`node`]) | ractor's `cluster`, `ractor_cluster` (TCP, TLS, protobuf); implies `native`, `storage` |
+//! | `http` | the `http.fetch` service (permission `net:`) | `reqwest` |
+//! | `storage` | the `kv.*` service, decisions kept in `wasp.redb` | `redb` |
+//! | `hot-reload` | [`HostBuilder::hot_reload`], [`Host::watch`] | `notify` |
+//! | `profiling` | [`Host::profile`] | wasmtime's `profiling` |
+//! | `components` | component-model plugins | nothing new |
+//! | `libraries` | shared WASM libraries ([`HostBuilder::library`]) | nothing new |
+//!
+//! Without `out-of-process`, ractor keeps its blanket `Message` impl: the
+//! local message path carries none of the cluster's hooks
+//! (`docs/performance.md`, "ractor's `cluster` feature"). `docs/features.md`
+//! has the details.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod actor;
@@ -52,6 +77,7 @@ mod tap;
 mod timers;
 mod topics;
 mod waits;
+#[cfg(feature = "hot-reload")]
 mod watch;
 
 pub use error::Error;

@@ -20,9 +20,6 @@ use tokio::time::Instant;
 use crate::Error;
 use crate::host::Inner;
 
-/// How long a plugin's files must be quiet before it reloads, by default.
-pub(crate) const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(150);
-
 /// The files of watched plugins, and the watcher that reports their changes.
 pub(crate) struct Watcher {
     watcher: Mutex<notify::RecommendedWatcher>,

@@ -48,7 +48,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use serde_json::Value;
-use wasp_runtime::{Engine, Limits, Manifest, ManifestKind, NativePlugin, PluginImage, Problem, Schedule};
+#[cfg(feature = "native")]
+use wasp_runtime::NativePlugin;
+use wasp_runtime::{Engine, Limits, Manifest, ManifestKind, PluginImage, Problem, Schedule};
 
 /// The target features of WebAssembly builds.
 const SIMD_FLAGS: &str = "-C target-feature=+simd128";
@@ -492,10 +494,16 @@ fn validate(plugin: &str, job: &Job<'_>, bytes: &[u8]) -> Result<(), BuildError>
         other => BuildError::Rejected { file: job.dest.clone(), message: other.to_string() },
     };
     match job.kind {
+        #[cfg(feature = "native")]
         ManifestKind::Native => {
             let file_name = job.dest.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             NativePlugin::open(&name, &file_name, bytes).map(drop).map_err(rejected)
         }
+        #[cfg(not(feature = "native"))]
+        ManifestKind::Native => Err(rejected(wasp_runtime::Error::FeatureDisabled {
+            what: format!("plugin `{name}` is a native library"),
+            feature: "native",
+        })),
         _ => {
             let engine = Engine::new(Schedule::default()).map_err(rejected)?;
             PluginImage::compile_wasm(&engine, &name, bytes, &Limits::default()).map(drop).map_err(rejected)

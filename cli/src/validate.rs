@@ -6,8 +6,10 @@ use std::path::Path;
 
 use serde::Serialize;
 use wasp_protocol::ApiVersion;
+#[cfg(feature = "native")]
+use wasp_runtime::NativePlugin;
 use wasp_runtime::manifest::{Manifest, ManifestKind};
-use wasp_runtime::{Engine, EngineOptions, Error, Limits, NativePlugin, PluginImage, Pool, Problem, Schedule};
+use wasp_runtime::{Engine, EngineOptions, Error, Limits, PluginImage, Pool, Problem, Schedule};
 
 use crate::error::CommandError;
 use crate::locate::{PluginFile, locate};
@@ -179,7 +181,10 @@ fn check_file(file: &PluginFile, limits: &Limits, engine: &mut Option<Engine>) -
     let bytes = wasp_runtime::read_plugin_file(&file.path, limit as u64, limit_name)?;
     if file.kind == ManifestKind::Native {
         let file_name = file.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        #[cfg(feature = "native")]
         return NativePlugin::open(&file.address, &file_name, &bytes).map(|p| p.abi_version().to_string());
+        #[cfg(not(feature = "native"))]
+        return Err(Error::FeatureDisabled { what: format!("`{file_name}` is a native library"), feature: "native" });
     }
     let engine = match engine {
         Some(engine) => engine,

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "profiling")]
+use wasmtime::GuestProfiler;
 use wasmtime::{
-    Config, GuestProfiler, InstanceAllocationStrategy, Linker, Module, OptLevel, PoolingAllocationConfig,
-    WasmBacktraceDetails,
+    Config, InstanceAllocationStrategy, Linker, Module, OptLevel, PoolingAllocationConfig, WasmBacktraceDetails,
 };
 
 use crate::Error;
@@ -257,8 +258,19 @@ impl Engine {
     /// [`Engine::finish_profile`].
     ///
     /// Fails when no WASM instance of `plugin` has started on this engine
-    /// or it is being profiled already.
+    /// or it is being profiled already, and with [`Error::FeatureDisabled`]
+    /// in a build without the `profiling` feature.
     pub fn start_profile(&self, plugin: &str) -> Result<(), Error> {
+        self.start_profiler(plugin)
+    }
+
+    #[cfg(not(feature = "profiling"))]
+    fn start_profiler(&self, plugin: &str) -> Result<(), Error> {
+        Err(profiling_off(plugin))
+    }
+
+    #[cfg(feature = "profiling")]
+    fn start_profiler(&self, plugin: &str) -> Result<(), Error> {
         let slot = self.profile_slot(plugin);
         let mut state = slot.lock();
         let Some(module) = state.module.clone() else {
@@ -280,8 +292,20 @@ impl Engine {
     /// the Firefox profiler's processed format, to open at
     /// <https://profiler.firefox.com>.
     ///
-    /// Fails when [`Engine::start_profile`] was not called for `plugin`.
+    /// Fails when [`Engine::start_profile`] was not called for `plugin`,
+    /// and with [`Error::FeatureDisabled`] in a build without the
+    /// `profiling` feature.
     pub fn finish_profile(&self, plugin: &str) -> Result<Vec<u8>, Error> {
+        self.finish_profiler(plugin)
+    }
+
+    #[cfg(not(feature = "profiling"))]
+    fn finish_profiler(&self, plugin: &str) -> Result<Vec<u8>, Error> {
+        Err(profiling_off(plugin))
+    }
+
+    #[cfg(feature = "profiling")]
+    fn finish_profiler(&self, plugin: &str) -> Result<Vec<u8>, Error> {
         let slot = self.profile_slot(plugin);
         slot.active.store(false, Ordering::Release);
         let profiler = slot.lock().profiler.take();
@@ -294,6 +318,12 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("cannot write the profile of plugin `{plugin}`: {e}")))?;
         Ok(json)
     }
+}
+
+/// The refusal of a profile in a build without the `profiling` feature.
+#[cfg(not(feature = "profiling"))]
+fn profiling_off(plugin: &str) -> Error {
+    Error::FeatureDisabled { what: format!("profiling plugin `{plugin}`"), feature: "profiling" }
 }
 
 /// How an [`Engine`] is made: [`Engine::with_options`].
@@ -375,6 +405,7 @@ pub(crate) struct ProfileSlot {
 struct ProfileState {
     /// The module of the plugin's latest instance.
     module: Option<Module>,
+    #[cfg(feature = "profiling")]
     profiler: Option<GuestProfiler>,
     /// When the last sample was taken.
     last: Instant,
@@ -382,7 +413,12 @@ struct ProfileState {
 
 impl Default for ProfileState {
     fn default() -> Self {
-        Self { module: None, profiler: None, last: Instant::now() }
+        Self {
+            module: None,
+            #[cfg(feature = "profiling")]
+            profiler: None,
+            last: Instant::now(),
+        }
     }
 }
 
@@ -407,9 +443,12 @@ impl ProfileSlot {
         let now = Instant::now();
         let delta = now.saturating_duration_since(state.last);
         state.last = now;
+        #[cfg(feature = "profiling")]
         if let Some(profiler) = state.profiler.as_mut() {
             profiler.sample(store, delta);
         }
+        #[cfg(not(feature = "profiling"))]
+        let _ = (store, delta);
     }
 }
 

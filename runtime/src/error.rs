@@ -67,6 +67,7 @@ pub enum Problem {
     BadEntryTable(String),
     /// A component targets a version of the `wasp:plugin` world this host
     /// does not speak.
+    #[cfg(feature = "components")]
     UnsupportedWorld {
         /// The import or export naming the version.
         item: String,
@@ -76,6 +77,7 @@ pub enum Problem {
         host: crate::WorldVersion,
     },
     /// A component imports something outside the `wasp:plugin` world.
+    #[cfg(feature = "components")]
     ForbiddenComponentImport(String),
     /// The module is not valid WebAssembly (reported beside its ABI
     /// problems: a module that breaks the ABI is validated, not compiled).
@@ -131,12 +133,14 @@ impl std::fmt::Display for Problem {
                 )
             }
             Self::BadEntryTable(detail) => write!(f, "bad native entry table: {detail}"),
+            #[cfg(feature = "components")]
             Self::UnsupportedWorld { item, found, host } => write!(
                 f,
                 "component targets `{item}` ({}@{found}), host speaks {}@{host}",
                 crate::WORLD_PACKAGE,
                 crate::WORLD_PACKAGE
             ),
+            #[cfg(feature = "components")]
             Self::ForbiddenComponentImport(name) => write!(
                 f,
                 "import `{name}` is not part of the `{}@{}` world",
@@ -361,6 +365,16 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// What was asked for needs a subsystem this host was built without:
+    /// a Cargo feature of `wasp-runtime` or `wasp-actors` that is off
+    /// (see the crate docs, "Cargo features").
+    #[error("{what}: this host was built without the `{feature}` feature")]
+    FeatureDisabled {
+        /// What needed the feature, such as "plugin `fs` is a native library".
+        what: String,
+        /// The Cargo feature, such as `native`.
+        feature: &'static str,
+    },
     /// A fault in wasp or wasmtime.
     #[error("internal error: {0}")]
     Internal(String),
@@ -380,14 +394,13 @@ impl Error {
             Self::NotRegularFile { .. } => ErrorCode::InvalidArgument,
             Self::LoadTimedOut { .. } => ErrorCode::Timeout,
             Self::Invalid { problems, .. } => {
-                if problems
-                    .iter()
-                    .any(|p| matches!(p, Problem::UnsupportedAbi { .. } | Problem::UnsupportedWorld { .. }))
-                {
-                    ErrorCode::VersionMismatch
-                } else {
-                    ErrorCode::InvalidArgument
-                }
+                let unsupported = |p: &Problem| match p {
+                    Problem::UnsupportedAbi { .. } => true,
+                    #[cfg(feature = "components")]
+                    Problem::UnsupportedWorld { .. } => true,
+                    _ => false,
+                };
+                if problems.iter().any(unsupported) { ErrorCode::VersionMismatch } else { ErrorCode::InvalidArgument }
             }
             Self::Trap { .. } | Self::GuestFault { .. } => ErrorCode::PluginCrashed,
             Self::NoRoom { .. } => ErrorCode::TooLarge,
@@ -397,6 +410,7 @@ impl Error {
             Self::InvalidLibrary { .. } => ErrorCode::InvalidArgument,
             Self::MissingLibrary { .. } => ErrorCode::NotFound,
             Self::IncompatibleLibrary { .. } => ErrorCode::VersionMismatch,
+            Self::FeatureDisabled { .. } => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
             Self::Remote { code, .. } => *code,
         }

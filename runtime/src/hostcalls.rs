@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wasp_protocol::services::{
-    self as svc, ClockNow, ConfigGet, KvKey, KvList, KvSet, KvUsage, RandomBytes, TimerCancel, TimerSet,
-};
+use wasp_protocol::services::{self as svc, ClockNow, ConfigGet, RandomBytes, TimerCancel, TimerSet};
+#[cfg(feature = "storage")]
+use wasp_protocol::services::{KvKey, KvList, KvSet, KvUsage};
 use wasp_protocol::{Address, ErrorCode, LogLevel, MessageKind, Permission, WireError, codec, validate_topic};
 
 use crate::audit::{AuditEvent, AuditKind};
@@ -20,11 +20,14 @@ use crate::grants::GrantSet;
 use crate::library::call::{LibraryHost, host_call, parse_service};
 use crate::rate::{Bucket, LogAdmission, once_a_second};
 use crate::router::{Answer, BoxFuture, ReplyTo, TimerSpec};
+#[cfg(feature = "http")]
 use crate::services::http::HttpClient;
+#[cfg(feature = "storage")]
 use crate::services::storage::Storage;
 use crate::text::{bound_error, truncated};
 
 /// The most keys one `kv.list` returns.
+#[cfg(feature = "storage")]
 const MAX_LIST: usize = 10_000;
 
 /// A request the plugin has received and not answered yet.
@@ -531,6 +534,9 @@ impl HostCalls {
                 let svc::FsResolve { path, write } = decode(service, "{ path, write }", &payload)?;
                 ready(encode(&self.resolve_path(&path, write)?))
             }
+            #[cfg(not(feature = "http"))]
+            svc::HTTP_FETCH => Err(crate::features::wire_off(service, "http")),
+            #[cfg(feature = "http")]
             svc::HTTP_FETCH => {
                 let mut req: wasp_protocol::services::HttpRequest =
                     decode(service, "{ method, url, headers, body, timeout_ms }", &payload)?;
@@ -615,12 +621,20 @@ impl HostCalls {
     }
 
     fn storage_call(&mut self, service: &str, payload: Vec<u8>) -> Result<BoxFuture<Answer>, WireError> {
-        match self.env.services.storage.clone() {
+        #[cfg(not(feature = "storage"))]
+        let stored: Option<std::convert::Infallible> = None;
+        #[cfg(feature = "storage")]
+        let stored = self.env.services.storage.clone();
+        match stored {
+            #[cfg(feature = "storage")]
             Some(storage) => {
                 serve_storage(storage, self.env.name.clone(), self.env.limits.storage_quota, service, &payload)
             }
             // A plugin out of process: the store is its host's.
             None => self.env.router.storage(&self.env.name, service, payload).ok_or_else(|| {
+                if !cfg!(feature = "storage") {
+                    return crate::features::wire_off(service, "storage");
+                }
                 WireError::new(
                     ErrorCode::Unavailable,
                     format!("{service}: this host keeps no plugin storage (it was built without a data directory)"),
@@ -669,6 +683,11 @@ impl HostCalls {
 /// Serves one `kv.*` call of `plugin` from `storage` (its permission
 /// already checked): the store's half of a plugin's storage calls, for a
 /// host that serves them for a plugin running elsewhere (a `wasp-node`).
+///
+/// # Errors
+///
+/// `invalid_argument` for a payload that does not decode.
+#[cfg(feature = "storage")]
 pub fn serve_storage(
     storage: Storage,
     plugin: Arc<str>,

@@ -1,10 +1,12 @@
 //! One plugin instance behind one type, whatever its backend.
 
+#[cfg(feature = "components")]
 use crate::component::{ComponentInstance, ComponentPlugin};
 use crate::inprocess::{InProcessInstance, PluginFactory};
 use crate::lifecycle::Unloaded;
 use crate::loader::FileKind;
 use crate::loader::WasmPlugin;
+#[cfg(feature = "native")]
 use crate::native::{NativeInstance, NativePlugin};
 use crate::remote::{RemoteImage, RemoteInstance};
 use crate::router::Inbound;
@@ -18,8 +20,10 @@ pub enum PluginImage {
     /// A validated, compiled WebAssembly module.
     Wasm(WasmPlugin),
     /// A validated, compiled WebAssembly component (`wasp:plugin` world).
+    #[cfg(feature = "components")]
     Component(ComponentPlugin),
     /// A validated, loaded native library.
+    #[cfg(feature = "native")]
     Native(NativePlugin),
     /// A Rust type registered in process.
     InProcess(PluginFactory),
@@ -31,7 +35,9 @@ impl std::fmt::Debug for PluginImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Wasm(p) => p.fmt(f),
+            #[cfg(feature = "components")]
             Self::Component(p) => p.fmt(f),
+            #[cfg(feature = "native")]
             Self::Native(p) => p.fmt(f),
             Self::InProcess(_) => f.write_str("InProcess"),
             Self::Remote(r) => r.fmt(f),
@@ -45,7 +51,13 @@ impl PluginImage {
     /// component ([`ComponentPlugin::compile`]), told apart by the header.
     pub fn compile_wasm(engine: &Engine, name: &str, bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         match FileKind::detect(bytes) {
+            #[cfg(feature = "components")]
             FileKind::WasmComponent => ComponentPlugin::compile(engine, name, bytes, limits).map(Self::Component),
+            #[cfg(not(feature = "components"))]
+            FileKind::WasmComponent => Err(Error::FeatureDisabled {
+                what: format!("plugin `{name}` is a WebAssembly component"),
+                feature: "components",
+            }),
             _ => WasmPlugin::compile(engine, name, bytes, limits).map(Self::Wasm),
         }
     }
@@ -55,7 +67,9 @@ impl PluginImage {
         use crate::PluginKind;
         match self {
             Self::Wasm(_) => PluginKind::Wasm,
+            #[cfg(feature = "components")]
             Self::Component(_) => PluginKind::Component,
+            #[cfg(feature = "native")]
             Self::Native(_) => PluginKind::Native,
             Self::InProcess(_) => PluginKind::InProcess,
             Self::Remote(r) => r.kind(),
@@ -69,8 +83,12 @@ impl PluginImage {
     pub fn abi_version(&self) -> Option<wasp_protocol::ApiVersion> {
         match self {
             Self::Wasm(p) => Some(p.abi_version()),
+            #[cfg(feature = "native")]
             Self::Native(p) => Some(p.abi_version()),
-            Self::Component(_) | Self::InProcess(_) => None,
+            #[cfg(feature = "components")]
+            #[cfg(feature = "components")]
+            Self::Component(_) => None,
+            Self::InProcess(_) => None,
             Self::Remote(r) => r.abi_version(),
         }
     }
@@ -94,10 +112,16 @@ impl PluginImage {
             Self::Wasm(plugin) => {
                 Instance::Wasm(Box::new(WasmInstance::new(engine, plugin.clone(), env, restored).await?))
             }
-            Self::Component(plugin) => {
+            #[cfg(feature = "components")]
+            Self::Component(plugin) =>
+            {
+                #[cfg(feature = "components")]
                 Instance::Component(Box::new(ComponentInstance::new(engine, plugin.clone(), env, restored).await?))
             }
-            Self::Native(plugin) => {
+            #[cfg(feature = "native")]
+            Self::Native(plugin) =>
+            {
+                #[cfg(feature = "native")]
                 Instance::Native(Box::new(NativeInstance::new(plugin.clone(), env, restored).await?))
             }
             Self::InProcess(factory) => {
@@ -114,8 +138,10 @@ pub enum Instance {
     /// Running in wasmtime.
     Wasm(Box<WasmInstance>),
     /// A component, running in wasmtime.
+    #[cfg(feature = "components")]
     Component(Box<ComponentInstance>),
     /// A native library's plugin, on its own thread.
+    #[cfg(feature = "native")]
     Native(Box<NativeInstance>),
     /// Running in process.
     InProcess(Box<InProcessInstance>),
@@ -129,7 +155,9 @@ impl Instance {
     pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
         match self {
             Self::Wasm(w) => w.handle(msg).await,
+            #[cfg(feature = "components")]
             Self::Component(c) => c.handle(msg).await,
+            #[cfg(feature = "native")]
             Self::Native(n) => n.handle(msg).await,
             Self::InProcess(p) => p.handle(msg),
             Self::Remote(r) => r.handle(msg).await,
@@ -145,7 +173,9 @@ impl Instance {
     pub async fn unload(&mut self) -> Result<Unloaded, Error> {
         match self {
             Self::Wasm(w) => w.unload().await,
+            #[cfg(feature = "components")]
             Self::Component(c) => c.unload().await,
+            #[cfg(feature = "native")]
             Self::Native(n) => n.unload().await,
             Self::InProcess(p) => p.unload(),
             Self::Remote(r) => r.unload().await,
@@ -156,7 +186,9 @@ impl Instance {
     pub fn image(&self) -> PluginImage {
         match self {
             Self::Wasm(w) => PluginImage::Wasm(w.plugin().clone()),
+            #[cfg(feature = "components")]
             Self::Component(c) => PluginImage::Component(c.plugin().clone()),
+            #[cfg(feature = "native")]
             Self::Native(n) => PluginImage::Native(n.plugin().clone()),
             Self::InProcess(p) => PluginImage::InProcess(p.factory().clone()),
             Self::Remote(r) => PluginImage::Remote(r.image()),
@@ -167,7 +199,9 @@ impl Instance {
     pub async fn recycle(&mut self) -> Result<(), Error> {
         match self {
             Self::Wasm(w) => w.recycle().await,
+            #[cfg(feature = "components")]
             Self::Component(c) => c.recycle().await,
+            #[cfg(feature = "native")]
             Self::Native(n) => n.recycle().await,
             Self::InProcess(p) => p.recycle(),
             Self::Remote(r) => r.recycle().await,
@@ -179,7 +213,9 @@ impl Instance {
     pub fn quarantined(&self) -> bool {
         match self {
             Self::Wasm(w) => w.quarantined(),
+            #[cfg(feature = "components")]
             Self::Component(c) => c.quarantined(),
+            #[cfg(feature = "native")]
             Self::Native(n) => n.quarantined(),
             Self::InProcess(p) => p.quarantined(),
             Self::Remote(r) => r.quarantined(),
@@ -192,7 +228,9 @@ impl Instance {
     pub fn abandon(&mut self) {
         match self {
             Self::Wasm(w) => w.abandon(),
+            #[cfg(feature = "components")]
             Self::Component(c) => c.abandon(),
+            #[cfg(feature = "native")]
             Self::Native(n) => n.abandon(),
             Self::InProcess(p) => p.abandon(),
             Self::Remote(r) => r.abandon(),
@@ -204,7 +242,7 @@ impl Instance {
     pub fn memory_size(&self) -> usize {
         match self {
             Self::Wasm(w) => w.memory_size(),
-            Self::Component(_) | Self::Native(_) | Self::InProcess(_) | Self::Remote(_) => 0,
+            _ => 0,
         }
     }
 }

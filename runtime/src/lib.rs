@@ -30,15 +30,35 @@
 //! [`LogLevel`](wasp_protocol::LogLevel),
 //! [`HostApi`](wasp_protocol::HostApi), the ABI's numbers and native
 //! tables), the same types the SDK hands plugin authors.
+//!
+//! # Cargo features
+//!
+//! All on by default; without any, the crate runs WebAssembly modules and
+//! in-process plugins only. What needs a missing feature fails with
+//! [`Error::FeatureDisabled`] naming it ([`features::check_manifest`] refuses
+//! a manifest that asks for one), never with a panic or silence.
+//!
+//! | feature | adds | pulls in |
+//! | --- | --- | --- |
+//! | `native` | native plugin libraries: `NativePlugin`, `NativeInstance` | `libloading`, `object` |
+//! | `http` | the `http.fetch` service (`services::http`) | `reqwest` (rustls) |
+//! | `storage` | the `kv.*` service (`services::storage`) | `redb` |
+//! | `profiling` | [`Engine::start_profile`] / [`Engine::finish_profile`] | wasmtime's `profiling` |
+//! | `components` | component-model plugins: `ComponentPlugin`, `ComponentInstance` | nothing new |
+//! | `libraries` | shared WASM libraries: [`Library::compile`] | nothing new |
+//!
+//! `docs/features.md` says what each one costs and what fails without it.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
 mod cache;
+#[cfg(feature = "components")]
 mod component;
 mod engine;
 mod env;
 mod error;
 mod family;
+pub mod features;
 mod grants;
 mod hostcalls;
 mod identity;
@@ -51,6 +71,7 @@ mod limits;
 mod loader;
 pub mod locate;
 pub mod manifest;
+#[cfg(feature = "native")]
 mod native;
 mod plugin_file;
 mod rate;
@@ -64,6 +85,7 @@ mod wasm;
 
 pub use audit::{AuditEvent, AuditKind, MAX_AUDIT_FIELD, MAX_AUDIT_MESSAGE};
 pub use cache::{CacheStats, ModuleCache};
+#[cfg(feature = "components")]
 pub use component::{ComponentInstance, ComponentPlugin, WORLD_PACKAGE, WORLD_VERSION, WorldVersion};
 pub use engine::{Engine, EngineOptions, Pool};
 pub use env::PluginEnv;
@@ -80,6 +102,7 @@ pub use limits::Limits;
 pub use loader::declared::{Declared, Import as DeclaredImport, Item as DeclaredItem};
 pub use loader::{FileKind, WasmPlugin};
 pub use manifest::{Component, LimitRequests, Manifest, ManifestKind};
+#[cfg(feature = "native")]
 pub use native::{MAX_STRANDED_THREADS, NativeInstance, NativePlugin};
 pub use plugin_file::{
     MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, open_plugin_file, read_plugin_file, read_plugin_file_async,

@@ -217,8 +217,10 @@ impl Library {
     /// WebAssembly module, a missing or malformed `wasp:library` section,
     /// any import, a missing or wrong `memory`, `wasp_alloc` or
     /// `wasp_dealloc`, and an exported function whose signature is not
-    /// `(i32, i32) -> i64`.
+    /// `(i32, i32) -> i64`. In a build without the `libraries` feature,
+    /// every library is refused with [`Error::FeatureDisabled`].
     pub fn compile(engine: &Engine, origin: &str, bytes: &[u8]) -> Result<Self, Error> {
+        crate::features::require("libraries", || format!("the shared library {origin}"))?;
         let invalid = |detail: String| Error::InvalidLibrary { library: origin.to_owned(), detail };
         if bytes.len() > MAX_LIBRARY_SIZE {
             return Err(invalid(format!("it is {} bytes, over the limit of {MAX_LIBRARY_SIZE}", bytes.len())));

@@ -5,6 +5,12 @@
 //! from Rust through managed state and from the webview through commands
 //! and events.
 //!
+//! Its Cargo features are wasp's (`native`, `out-of-process`, `http`,
+//! `storage`, `hot-reload`, `profiling`, `components`, `libraries`), all on
+//! by default and forwarded to `wasp-actors`; an app that runs only
+//! WebAssembly modules depends on it with `default-features = false`. See
+//! `wasp_actors`' crate docs and `docs/features.md`.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use tauri_plugin_wasp::wasp::Policy;

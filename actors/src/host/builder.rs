@@ -3,12 +3,16 @@
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "hot-reload")]
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Serialize;
 use wasp_protocol::{HOST, codec};
+#[cfg(feature = "http")]
 use wasp_runtime::services::http::HttpClient;
+#[cfg(feature = "storage")]
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{Engine, EngineOptions, Libraries, Library, Limits, ModuleCache, Pool, Schedule, Services};
 
@@ -68,6 +72,10 @@ pub struct HostBuilder {
 /// The default of [`HostBuilder::event_bytes`].
 const DEFAULT_EVENT_BYTES: usize = 16 << 20;
 
+/// How long a plugin's files must be quiet before it reloads, by default
+/// ([`HostBuilder::hot_reload_debounce`]).
+const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(150);
+
 /// The default size of the pooling allocator ([`HostBuilder::pooling_allocator`]).
 const DEFAULT_POOL: u32 = 1000;
 
@@ -76,7 +84,8 @@ impl HostBuilder {
     /// ([`Host::load`], [`Host::load_as`], [`Host::load_manifest`]) is
     /// [watched](Host::watch), and reloaded when its module, library or
     /// `plugin.toml` changes. Off by default; [`Host::watch`] watches one
-    /// plugin either way.
+    /// plugin either way. Without the `hot-reload` feature,
+    /// [`build`](HostBuilder::build) refuses a host with hot reload on.
     pub fn hot_reload(mut self, enabled: bool) -> Self {
         self.hot_reload = enabled;
         self
@@ -227,14 +236,18 @@ impl HostBuilder {
     /// Where the host keeps its database (`wasp.redb`: plugin key-value
     /// stores and remembered permission decisions) and plugins' own
     /// directories (`plugins/<name>/`, the `$DATA` of `fs.*` permissions).
-    /// A Tauri app passes its app-data directory.
+    /// A Tauri app passes its app-data directory. Without the `storage`
+    /// feature there is no database: decisions are kept in memory, and
+    /// plugins asking for `storage` are refused at load.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
     }
 
     /// Whether plugins may make outbound HTTP requests at all (each host
-    /// still needs a `net:<host>` grant). On by default.
+    /// still needs a `net:<host>` grant). On by default; without the `http`
+    /// feature there is no client, and plugins asking for `net:` are
+    /// refused at load.
     pub fn http(mut self, enabled: bool) -> Self {
         self.no_http = !enabled;
         self
@@ -311,7 +324,19 @@ impl HostBuilder {
     /// Plugins run as tasks of the ambient tokio runtime, which must be the
     /// multi-thread flavor: an in-process plugin waiting on a request parks
     /// its worker with `block_in_place`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Environment`] outside a multi-thread tokio runtime, an
+    /// engine, library or database that cannot be made, and
+    /// [`wasp_runtime::Error::FeatureDisabled`] for hot reload in a build
+    /// without the `hot-reload` feature.
     pub fn build(self) -> Result<Host, Error> {
+        if self.hot_reload {
+            wasp_runtime::features::require_of(cfg!(feature = "hot-reload"), "hot-reload", || {
+                "hot reload (`HostBuilder::hot_reload`)".to_owned()
+            })?;
+        }
         if let Ok(handle) = tokio::runtime::Handle::try_current()
             && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
         {
@@ -332,15 +357,28 @@ impl HostBuilder {
         let pool = Some(Pool::new(self.pool.unwrap_or(DEFAULT_POOL), &self.limits));
         let engine = Engine::with_options(self.schedule, EngineOptions { debug: self.debug, module_cache, pool })?;
         let libraries = compile_libraries(&engine, &self.libraries, &self.limits)?;
+        #[cfg(feature = "storage")]
         let storage = match &self.data_dir {
             Some(dir) => Some(Storage::open(&dir.join("wasp.redb")).map_err(|e| Error::Storage(e.to_string()))?),
             None => None,
         };
+        #[cfg(feature = "http")]
         let http = if self.no_http { None } else { Some(HttpClient::new(self.limits.request_timeout)?) };
+        #[cfg(feature = "storage")]
         let decisions = Decisions::new(storage.clone());
-        let services = Services { storage, http, data_root: self.data_dir.as_ref().map(|d| d.join("plugins")) };
+        #[cfg(not(feature = "storage"))]
+        let decisions = Decisions::default();
+        let services = Services {
+            #[cfg(feature = "storage")]
+            storage,
+            #[cfg(feature = "http")]
+            http,
+            data_root: self.data_dir.as_ref().map(|d| d.join("plugins")),
+        };
         let broker = Broker::new(self.limits.request_timeout, self.supervision);
+        #[cfg(feature = "out-of-process")]
         let binary = self.nodes.binary.clone().unwrap_or_else(crate::node::default_binary);
+        #[cfg(feature = "out-of-process")]
         let cluster = Arc::new(crate::node::Cluster::new(binary, self.nodes.cookie.clone(), !self.no_http)?);
         Ok(Host {
             inner: Arc::new(Inner {
@@ -356,10 +394,12 @@ impl HostBuilder {
                 decisions,
                 admission: Mutex::default(),
                 hot_reload: self.hot_reload,
-                debounce: self.debounce.unwrap_or(crate::watch::DEFAULT_DEBOUNCE),
+                debounce: self.debounce.unwrap_or(DEFAULT_DEBOUNCE),
+                #[cfg(feature = "hot-reload")]
                 watcher: OnceLock::new(),
                 libraries,
                 nodes: self.nodes,
+                #[cfg(feature = "out-of-process")]
                 cluster,
             }),
         })

@@ -3,13 +3,17 @@
 //! it starts.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "out-of-process")]
+use std::sync::OnceLock;
 
 use tokio::sync::oneshot;
+#[cfg(feature = "native")]
+use wasp_runtime::NativePlugin;
 use wasp_runtime::locate::{LocateError, Located};
 use wasp_runtime::manifest::{Manifest, ManifestKind};
 use wasp_runtime::signature::Seal;
-use wasp_runtime::{AuditKind, Family, FileKind, Identity, Limits, NativePlugin, PluginImage, PluginKind};
+use wasp_runtime::{AuditKind, Family, FileKind, Identity, Limits, PluginImage, PluginKind};
 use wasp_sdk::Plugin;
 
 use crate::Error;
@@ -392,24 +396,17 @@ impl Host {
         // Compiling (or mapping a library) takes milliseconds of CPU and
         // file I/O: keep it off the async workers.
         let task_name = name.to_owned();
+        #[cfg(feature = "out-of-process")]
         let cluster = (native && self.inner.nodes.isolates(name)).then(|| self.inner.cluster.clone());
+        #[cfg(not(feature = "out-of-process"))]
+        let cluster = (native && self.inner.nodes.isolates(name)).then_some(());
         let remote = self.inner.nodes.remote.get(name).copied();
         let work = tokio::task::spawn_blocking(move || {
             let code = Identity::of_code(&bytes);
             let image = if let Some(cluster) = cluster {
-                // Checked here, loaded only in its own process.
-                NativePlugin::check(&task_name, &bytes).map(|()| {
-                    PluginImage::Remote(Arc::new(crate::node::NodeImage {
-                        name: task_name.clone(),
-                        file_name,
-                        library: Arc::new(bytes),
-                        abi: OnceLock::new(),
-                        cluster,
-                        remote,
-                    }))
-                })
+                isolated_image(task_name, file_name, bytes, cluster, remote)
             } else if native {
-                NativePlugin::open(&task_name, &file_name, &bytes).map(PluginImage::Native)
+                native_image(&task_name, &file_name, &bytes)
             } else {
                 PluginImage::compile_wasm(&engine, &task_name, &bytes, &limits)
             };
@@ -509,4 +506,54 @@ impl Host {
         let decided = self.decide(&manifest, &Identity::in_process()).await?;
         self.start(manifest, PluginImage::InProcess(factory), &decided, None, None).await
     }
+}
+
+/// A native library that runs in a `wasp-node`: checked here, loaded only
+/// in its own process.
+#[cfg(feature = "out-of-process")]
+fn isolated_image(
+    name: String,
+    file_name: String,
+    bytes: Vec<u8>,
+    cluster: Arc<crate::node::Cluster>,
+    remote: Option<std::net::SocketAddr>,
+) -> Result<PluginImage, wasp_runtime::Error> {
+    NativePlugin::check(&name, &bytes).map(|()| {
+        PluginImage::Remote(Arc::new(crate::node::NodeImage {
+            name,
+            file_name,
+            library: Arc::new(bytes),
+            abi: OnceLock::new(),
+            cluster,
+            remote,
+        }))
+    })
+}
+
+#[cfg(not(feature = "out-of-process"))]
+fn isolated_image(
+    name: String,
+    _: String,
+    _: Vec<u8>,
+    (): (),
+    _: Option<std::net::SocketAddr>,
+) -> Result<PluginImage, wasp_runtime::Error> {
+    Err(wasp_runtime::Error::FeatureDisabled {
+        what: format!("plugin `{name}` is set to run out of process"),
+        feature: "out-of-process",
+    })
+}
+
+/// A native library loaded into the host's process.
+#[cfg(feature = "native")]
+fn native_image(name: &str, file_name: &str, bytes: &[u8]) -> Result<PluginImage, wasp_runtime::Error> {
+    NativePlugin::open(name, file_name, bytes).map(PluginImage::Native)
+}
+
+#[cfg(not(feature = "native"))]
+fn native_image(name: &str, _: &str, _: &[u8]) -> Result<PluginImage, wasp_runtime::Error> {
+    Err(wasp_runtime::Error::FeatureDisabled {
+        what: format!("plugin `{name}` is a native library"),
+        feature: "native",
+    })
 }

@@ -23,7 +23,9 @@ mod start;
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "hot-reload")]
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasp_runtime::{AuditEvent, AuditKind, Engine, Libraries, Limits, Services};
@@ -32,6 +34,7 @@ use crate::Error;
 use crate::broker::{Broker, Route};
 use crate::decisions::Decisions;
 use crate::policy::Policy;
+#[cfg(feature = "hot-reload")]
 use crate::watch::Watcher;
 
 pub use builder::HostBuilder;
@@ -75,14 +78,20 @@ pub(crate) struct Inner {
     /// Whether plugins loaded from files are watched.
     hot_reload: bool,
     /// Quiet time before a watched plugin reloads.
+    #[cfg_attr(
+        not(feature = "hot-reload"),
+        allow(dead_code, reason = "kept as configured; only the watcher reads it")
+    )]
     debounce: Duration,
     /// The file watcher, started by the first [`Host::watch`].
+    #[cfg(feature = "hot-reload")]
     watcher: OnceLock<Arc<Watcher>>,
     /// The shared libraries plugins may `use`.
     libraries: Libraries,
     /// Which native plugins run out of process.
     nodes: crate::node::NodeConfig,
     /// The host's end of the cluster of `wasp-node` processes.
+    #[cfg(feature = "out-of-process")]
     cluster: Arc<crate::node::Cluster>,
 }
 
@@ -98,6 +107,7 @@ impl Host {
         HostBuilder::default()
     }
 
+    #[cfg(feature = "hot-reload")]
     pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
         Self { inner }
     }

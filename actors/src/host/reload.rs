@@ -1,12 +1,15 @@
 //! Replacing running code: hot reload and its file watching, reload from
 //! a path or bytes, restarts.
 
+#[cfg(feature = "hot-reload")]
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use wasp_protocol::{ApiVersion, ErrorCode, WireError};
-use wasp_runtime::manifest::{FILE_NAME, Manifest, ManifestKind};
+#[cfg(feature = "hot-reload")]
+use wasp_runtime::manifest::FILE_NAME;
+use wasp_runtime::manifest::{Manifest, ManifestKind};
 use wasp_runtime::signature::Seal;
 use wasp_runtime::{AuditKind, FileKind, Grants, PluginEnv, PluginImage, PluginKind};
 
@@ -15,6 +18,7 @@ use crate::actor::{PluginMsg, Replacement};
 use crate::broker::Route;
 use crate::metrics::PluginState;
 use crate::pool::InstancePool;
+#[cfg(feature = "hot-reload")]
 use crate::watch::Watcher;
 
 use super::Host;
@@ -45,7 +49,28 @@ impl Host {
     /// plugins cannot (they are not reloadable). Watching a plugin again
     /// is harmless. [`HostBuilder::hot_reload`](crate::HostBuilder::hot_reload) watches every plugin
     /// loaded from files.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoaded`], [`Error::Unsupported`] for a plugin that has no
+    /// files or cannot reload, an I/O error starting the watcher, and
+    /// [`wasp_runtime::Error::FeatureDisabled`] in a build without the
+    /// `hot-reload` feature.
     pub async fn watch(&self, name: &str) -> Result<(), Error> {
+        self.watch_files(name).await
+    }
+
+    #[cfg(not(feature = "hot-reload"))]
+    async fn watch_files(&self, name: &str) -> Result<(), Error> {
+        Err(wasp_runtime::Error::FeatureDisabled {
+            what: format!("watching plugin `{name}` for hot reload"),
+            feature: "hot-reload",
+        }
+        .into())
+    }
+
+    #[cfg(feature = "hot-reload")]
+    async fn watch_files(&self, name: &str) -> Result<(), Error> {
         let files = self.plugin_files(name).await?;
         let watcher = match self.inner.watcher.get() {
             Some(w) => w.clone(),
@@ -59,6 +84,9 @@ impl Host {
 
     /// Stops watching a plugin's files ([`Host::watch`]).
     pub fn unwatch(&self, name: &str) {
+        #[cfg(not(feature = "hot-reload"))]
+        let _ = name;
+        #[cfg(feature = "hot-reload")]
         if let Some(watcher) = self.inner.watcher.get() {
             watcher.forget(name);
         }
@@ -66,6 +94,7 @@ impl Host {
 
     /// The files a watched plugin reloads from: its manifest (if it has
     /// one) and its entry file, with canonical folders.
+    #[cfg(feature = "hot-reload")]
     pub(super) async fn plugin_files(&self, name: &str) -> Result<Vec<PathBuf>, Error> {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
@@ -102,6 +131,7 @@ impl Host {
 
     /// A watched plugin's files changed: reload it (a failure is audited),
     /// then follow the files its manifest names now.
+    #[cfg(feature = "hot-reload")]
     pub(crate) async fn reload_watched(&self, name: &str) {
         if self.route(name).is_err() {
             return;

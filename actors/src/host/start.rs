@@ -59,8 +59,10 @@ impl Host {
         self.inner.broker.add_route(name.clone(), route).map_err(|_| Error::AlreadyLoaded(name.to_string()))
     }
 
-    /// Refuses a manifest written for an ABI major version this host does not speak.
+    /// Refuses a manifest written for an ABI major version this host does
+    /// not speak, or needing a Cargo feature this build lacks.
     pub(super) fn check_api(manifest: &Manifest) -> Result<(), Error> {
+        wasp_runtime::features::check_manifest(manifest)?;
         if ApiVersion::CURRENT.accepts(manifest.api).is_err() {
             return Err(wasp_runtime::Error::Invalid {
                 plugin: manifest.name.clone(),

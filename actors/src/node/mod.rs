@@ -8,26 +8,41 @@
 //! [`wire`] module is the protocol both sides speak, from `wasp-cluster`
 //! (which the `wasp-node` crate, the other side, shares without linking
 //! the host). See `docs/distributed.md`.
+//!
+//! Only with the `out-of-process` feature (ractor's `cluster`); without it
+//! only the configuration (`NodeConfig`) remains, and a plugin it names is refused at load.
 
+#[cfg(feature = "out-of-process")]
 pub use wasp_cluster::{doorman, wire};
 
+#[cfg(feature = "out-of-process")]
 mod gateway;
+#[cfg(feature = "out-of-process")]
 mod process;
 
+#[cfg(feature = "out-of-process")]
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+#[cfg(feature = "out-of-process")]
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "out-of-process")]
 use std::sync::{Arc, OnceLock};
 
+#[cfg(feature = "out-of-process")]
 use ractor::ActorRef;
+#[cfg(feature = "out-of-process")]
 use ractor_cluster::NodeServerMessage;
+#[cfg(feature = "out-of-process")]
 use wasp_protocol::{ApiVersion, ErrorCode, WireError};
+#[cfg(feature = "out-of-process")]
 use wasp_runtime::{
     Error as RuntimeError, Inbound, PluginEnv, RemoteFuture, RemoteImage, RemoteInstance, ReplyTo, Unloaded,
 };
 
+#[cfg(feature = "out-of-process")]
 use self::process::Process;
+#[cfg(feature = "out-of-process")]
 use self::wire::{Delivery, Handled, NodeMsg};
 
 /// Which native plugins run out of process, and with which `wasp-node`.
@@ -51,6 +66,7 @@ impl NodeConfig {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 /// Where the host looks for `wasp-node` when none was configured: the
 /// `WASP_NODE` environment variable, else beside the running executable.
 pub(crate) fn default_binary() -> PathBuf {
@@ -64,6 +80,7 @@ pub(crate) fn default_binary() -> PathBuf {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 /// The host's end of the cluster: one `NodeServer`, started with the first
 /// node, and the cookie every node of this host must present.
 pub(crate) struct Cluster {
@@ -74,12 +91,14 @@ pub(crate) struct Cluster {
     http: bool,
 }
 
+#[cfg(feature = "out-of-process")]
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster").field("binary", &self.binary).finish_non_exhaustive()
     }
 }
 
+#[cfg(feature = "out-of-process")]
 impl Cluster {
     pub(crate) fn new(binary: PathBuf, cookie: Option<String>, http: bool) -> Result<Self, crate::Error> {
         let cookie = match cookie {
@@ -128,6 +147,7 @@ impl Cluster {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 /// A native library that runs in a `wasp-node`: what the host keeps of it
 /// (its bytes, checked but never loaded here).
 pub(crate) struct NodeImage {
@@ -140,15 +160,18 @@ pub(crate) struct NodeImage {
     pub(crate) remote: Option<std::net::SocketAddr>,
 }
 
+#[cfg(feature = "out-of-process")]
 impl std::fmt::Debug for NodeImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeImage").field("name", &self.name).field("abi", &self.abi.get()).finish_non_exhaustive()
     }
 }
 
+#[cfg(feature = "out-of-process")]
 /// Requests the plugin has been handed and not answered yet, by id.
 pub(crate) type Pending = Arc<Mutex<HashMap<u64, ReplyTo>>>;
 
+#[cfg(feature = "out-of-process")]
 /// Answers every request in `pending` with `error`.
 pub(crate) fn fail_all(pending: &Pending, error: &WireError) {
     let drained: Vec<ReplyTo> = pending.lock().drain().map(|(_, r)| r).collect();
@@ -157,6 +180,7 @@ pub(crate) fn fail_all(pending: &Pending, error: &WireError) {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 impl RemoteImage for NodeImage {
     fn kind(&self) -> wasp_runtime::PluginKind {
         wasp_runtime::PluginKind::Native
@@ -195,6 +219,7 @@ impl RemoteImage for NodeImage {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 /// What the instance shares with its gateway and its process watcher.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -204,9 +229,11 @@ pub(crate) struct Shared {
     pub(crate) notify: Arc<Mutex<Option<Notify>>>,
 }
 
+#[cfg(feature = "out-of-process")]
 /// What to call, with how it ended, when a node's process ends by itself.
 pub(crate) type Notify = Arc<dyn Fn(String) + Send + Sync>;
 
+#[cfg(feature = "out-of-process")]
 /// One plugin instance in a `wasp-node`, as its actor sees it.
 pub(crate) struct NodeInstance {
     image: Arc<NodeImage>,
@@ -217,6 +244,7 @@ pub(crate) struct NodeInstance {
     sent_grants: u64,
 }
 
+#[cfg(feature = "out-of-process")]
 impl std::fmt::Debug for NodeInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeInstance")
@@ -226,6 +254,7 @@ impl std::fmt::Debug for NodeInstance {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 impl NodeInstance {
     fn crashed(&self, how: &str) -> RuntimeError {
         RuntimeError::Remote {
@@ -311,6 +340,7 @@ impl NodeInstance {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 impl RemoteInstance for NodeInstance {
     fn handle(&mut self, msg: Inbound) -> RemoteFuture<'_, Result<(), RuntimeError>> {
         Box::pin(self.handle_inner(msg))
@@ -352,6 +382,7 @@ impl RemoteInstance for NodeInstance {
     }
 }
 
+#[cfg(feature = "out-of-process")]
 impl Drop for NodeInstance {
     fn drop(&mut self) {
         if let Some(process) = self.process.take() {

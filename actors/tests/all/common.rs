@@ -13,7 +13,11 @@ pub(crate) enum Form {
     InProcess,
 }
 
+#[cfg(feature = "native")]
 pub(crate) const FORMS: [Form; 3] = [Form::Wasm, Form::Native, Form::InProcess];
+/// Without the `native` feature a host has no native form.
+#[cfg(not(feature = "native"))]
+pub(crate) const FORMS: [Form; 2] = [Form::Wasm, Form::InProcess];
 
 /// A host that grants every plugin what its manifest requests.
 pub(crate) fn host() -> Host {

@@ -213,22 +213,26 @@ fn well_formed_call() -> impl Strategy<Value = (Vec<u8>, Expect)> {
     })
 }
 
+#[cfg(feature = "storage")]
 #[test]
 fn arbitrary_host_calls_are_answered_and_the_other_plugin_keeps_answering() {
     run(256, arbitrary_call().prop_map(|call| (call.encode(), Expect::Any)));
 }
 
+#[cfg(feature = "storage")]
 #[test]
 fn arbitrary_payloads_are_answered() {
     // Short payloads leave the header partly zero; long ones carry junk data.
     run(128, prop::collection::vec(any::<u8>(), 0..(case::HEADER_LEN + 32)).prop_map(|p| (p, Expect::Any)));
 }
 
+#[cfg(feature = "storage")]
 #[test]
 fn well_formed_host_calls_do_what_they_say() {
     run(192, well_formed_call());
 }
 
+#[cfg(feature = "storage")]
 #[test]
 fn every_well_formed_call_runs_once() {
     let rt = case::runtime();
@@ -242,6 +246,7 @@ fn every_well_formed_call_runs_once() {
     rt.block_on(boundary.host.shutdown());
 }
 
+#[cfg(feature = "storage")]
 /// Descriptors are the guest's to choose: ones far below the preopens
 /// (found by the proptest above as `i32::MIN`) are refused like any other
 /// bad descriptor, not an arithmetic overflow in the host.

@@ -85,6 +85,7 @@ async fn assert_host_works(host: &Host) {
     assert_eq!(host.request(&name, "ping", mp(&"still here")).await.unwrap(), mp(&"still here"));
 }
 
+#[cfg(feature = "native")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_that_are_not_wasm_are_refused_saying_what_they_are() {
     let host = host();
@@ -129,6 +130,7 @@ async fn files_that_are_not_wasm_are_refused_saying_what_they_are() {
     assert_host_works(&host).await;
 }
 
+#[cfg(feature = "native")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_native_library_file_is_refused_when_loaded_by_path() {
     let host = host();
@@ -555,6 +557,7 @@ async fn nonexistent_path_is_an_io_error() {
     assert!(host.plugins().is_empty());
 }
 
+#[cfg(feature = "native")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_on_load_says_why_in_every_form() {
     // The default policy grants nothing: `counter`'s `on_load` cannot
@@ -582,6 +585,7 @@ async fn a_failed_on_load_says_why_in_every_form() {
     }
 }
 
+#[cfg(feature = "native")]
 /// `Host::prepare` compiles once; `Host::load_prepared` starts copies that
 /// keep their own state, in both forms that have files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,7 @@ async fn a_policy_denying_a_directory_inside_a_requested_one_refuses_the_whole_d
     assert!(message.contains("the policy denies `fs.read:$DATA/keys`"), "{message}");
 }
 
+#[cfg(feature = "storage")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_decides_what_no_rule_does_and_its_answers_are_remembered_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,6 +169,7 @@ async fn grants_and_revocations_take_effect_on_the_next_call_without_a_restart()
     }
 }
 
+#[cfg(feature = "storage")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_narrower_permission_refuses_exactly_it_across_restarts_and_the_audit_says_so() {
     let data = tempfile::tempdir().unwrap();

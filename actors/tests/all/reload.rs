@@ -13,6 +13,7 @@ async fn work(host: &Host, to: &str, n: u64) -> Result<u64, wasp_protocol::WireE
     Ok(codec::from_payload(&reply).unwrap())
 }
 
+#[cfg(feature = "native")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_queued_across_a_reload_are_all_answered() {
     for form in [Form::Wasm, Form::Native] {
@@ -111,6 +112,7 @@ async fn each_way_of_loading_has_its_way_of_reloading() {
     tokio::time::timeout(Duration::from_secs(30), host.shutdown()).await.unwrap();
 }
 
+#[cfg(feature = "native")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_of_a_hybrid_is_not_reloaded_alone() {
     let host = host();

@@ -7,8 +7,10 @@ use serde::Serialize;
 use wasmparser::FuncType;
 use wasp_protocol::ApiVersion;
 use wasp_protocol::abi::ABI_SECTION;
+#[cfg(feature = "native")]
+use wasp_runtime::NativePlugin;
 use wasp_runtime::manifest::ManifestKind;
-use wasp_runtime::{Declared, DeclaredItem, FileKind, NativePlugin};
+use wasp_runtime::{Declared, DeclaredItem, FileKind};
 
 use crate::error::CommandError;
 use crate::locate::PluginFile;
@@ -71,7 +73,12 @@ pub(crate) fn report(file: &PluginFile) -> Result<FileReport, CommandError> {
     };
     match kind {
         FileKind::WasmModule => read_wasm(&bytes, &mut report),
+        #[cfg(feature = "native")]
         FileKind::Elf | FileKind::Pe | FileKind::MachO => read_native(file, &bytes, &mut report),
+        #[cfg(not(feature = "native"))]
+        FileKind::Elf | FileKind::Pe | FileKind::MachO => report
+            .notes
+            .push("this `wasp` was built without the `native` feature: native libraries are not read".into()),
         FileKind::WasmComponent => report.notes.push("a component: this host runs core modules".into()),
         _ => report.notes.push("neither a WebAssembly module nor a native library".into()),
     }
@@ -139,6 +146,7 @@ fn signature(ty: &FuncType) -> String {
 
 /// Reads a library's symbol tables, then loads it (as the loader does) to
 /// read the ABI version from its entry table.
+#[cfg(feature = "native")]
 fn read_native(file: &PluginFile, bytes: &[u8], report: &mut FileReport) {
     use object::{Object, ObjectSymbol};
     match object::File::parse(bytes) {

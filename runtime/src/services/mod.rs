@@ -1,7 +1,9 @@
 //! Host services behind the `call` import: key-value storage, outbound HTTP,
 //! and the plugin data directories the WASI subset preopens.
 
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "storage")]
 pub mod storage;
 #[cfg(windows)]
 mod windows_file;
@@ -10,17 +12,24 @@ use std::path::{Component, Path, PathBuf};
 
 use wasp_protocol::DATA_DIR;
 
+#[cfg(feature = "storage")]
 pub use crate::hostcalls::serve_storage;
 
+#[cfg(feature = "http")]
 use self::http::HttpClient;
+#[cfg(feature = "storage")]
 use self::storage::Storage;
 
 /// The services a host offers its plugins. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Services {
     /// The database behind `kv.*` (none: those calls answer `unavailable`).
+    /// Only with the `storage` feature.
+    #[cfg(feature = "storage")]
     pub storage: Option<Storage>,
     /// The client behind `http.fetch` (none: it answers `unavailable`).
+    /// Only with the `http` feature.
+    #[cfg(feature = "http")]
     pub http: Option<HttpClient>,
     /// Where plugins' own directories live (`<data_root>/<plugin>`); the
     /// `$DATA` of `fs.*` permissions. None: `$DATA` grants are refused.
@@ -29,11 +38,12 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services")
-            .field("storage", &self.storage.as_ref().map(|s| s.path().to_owned()))
-            .field("http", &self.http.is_some())
-            .field("data_root", &self.data_root)
-            .finish()
+        let mut s = f.debug_struct("Services");
+        #[cfg(feature = "storage")]
+        s.field("storage", &self.storage.as_ref().map(|s| s.path().to_owned()));
+        #[cfg(feature = "http")]
+        s.field("http", &self.http.is_some());
+        s.field("data_root", &self.data_root).finish()
     }
 }
 
@@ -121,6 +131,8 @@ pub fn guest_dir(dir: &str) -> String {
 mod tests {
     use super::*;
 
+    // Without `storage` and `http`, `data_root` is every field.
+    #[allow(clippy::needless_update)]
     fn services() -> Services {
         Services { data_root: Some(PathBuf::from("/app/data/plugins")), ..Services::default() }
     }

@@ -49,6 +49,7 @@ fn assert_names_the_limit(what: &str, status: i64, slot: &str) {
     assert!(slot.contains("deeper than the limit of 32 levels"), "{what}: {slot}");
 }
 
+#[cfg(feature = "http")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_call_payloads_nested_ten_thousand_deep_are_invalid_message_for_any_plugin() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +124,7 @@ async fn host_call_refuses_bytes_after_the_reply_as_wasp_run_does() {
     let () = host.call("deep", "nil", &()).await.unwrap();
 }
 
+#[cfg(feature = "storage")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_nested_ten_thousand_deep_is_an_invalid_message_to_every_form_of_plugin() {
     let host = host_with(Limits::default());

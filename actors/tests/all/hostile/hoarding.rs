@@ -198,6 +198,7 @@ async fn error_replies_are_bounded_in_every_form() {
     }
 }
 
+#[cfg(feature = "components")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_with_no_room_for_a_message_is_replaced_without_being_charged() {
     let host = host_with(Limits::default());

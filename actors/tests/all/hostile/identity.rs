@@ -60,6 +60,7 @@ fn host_at(policy: Policy, data: &Path) -> Host {
     Host::builder().policy(policy).data_dir(data).no_module_cache().build().unwrap()
 }
 
+#[cfg(feature = "storage")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_module_under_a_remembered_name_is_asked_again_and_audited() {
     let dir = tempfile::tempdir().unwrap();

@@ -103,6 +103,7 @@ async fn dotted_names_are_refused_in_every_load_path() {
     host.load_bytes("com.acme.notes", &echo).await.expect("a well-formed dotted name loads");
 }
 
+#[cfg(feature = "storage")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_named_dotdot_with_data_write_cannot_touch_the_database() {
     let data = tempfile::tempdir().unwrap();

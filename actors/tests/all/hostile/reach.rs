@@ -12,6 +12,7 @@ use crate::common::{Form, info, info_after, load, mp};
 
 // ---- 9. reaching beyond the grants ----------------------------------------
 
+#[cfg(feature = "http")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reaching_unpermitted_plugins_topics_files_hosts_and_services_is_denied_naming_the_permission() {
     let host = host_with(Limits::default());
