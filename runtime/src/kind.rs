@@ -12,6 +12,7 @@
 /// assert_eq!(PluginKind::Wasm.as_str(), "wasm");
 /// assert!(PluginKind::Component.is_webassembly() && !PluginKind::Native.is_webassembly());
 /// assert_eq!(PluginKind::Hybrid, "hybrid");
+/// assert_eq!(format!("{:<6}|", PluginKind::Wasm), "wasm  |", "it pads like a string");
 /// ```
 ///
 /// [`Host::plugins`]: https://docs.rs/wasp-actors/latest/wasp_actors/struct.Host.html#method.plugins
@@ -52,7 +53,7 @@ impl PluginKind {
 
 impl std::fmt::Display for PluginKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
