@@ -10,16 +10,13 @@
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use ractor::{ActorRef, MessagingErr};
-use wasp_protocol::WireError;
-use wasp_runtime::{Answer, AuditEvent, BoxFuture, PluginImage, Router, TimerSpec};
+use wasp_runtime::PluginImage;
 
 use crate::actor::PluginMsg;
-use crate::broker::Broker;
 use crate::mailbox::Queued;
 
 /// The instances of one pooled plugin and the work waiting for them.
@@ -127,66 +124,5 @@ impl InstancePool {
     /// An instance is back after its restart.
     pub(crate) fn end_restart(&self) {
         let _ = self.restarting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-}
-
-/// The broker as one instance of a pool sees it: everything goes to the
-/// broker under the plugin's name, except what must come back to this
-/// instance (the completions of its `request_async`) and what belongs to it
-/// (its timers stop when it is recycled).
-pub(crate) struct MemberRouter {
-    pub(crate) broker: Arc<Broker>,
-    pub(crate) member: usize,
-}
-
-impl Router for MemberRouter {
-    fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        self.broker.send(from, to, topic, payload)
-    }
-
-    fn publish(&self, from: &Arc<str>, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        self.broker.publish(from, topic, payload)
-    }
-
-    fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        self.broker.subscribe(from, pattern)
-    }
-
-    fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        self.broker.unsubscribe(from, pattern)
-    }
-
-    fn request(
-        &self,
-        from: &Arc<str>,
-        to: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> BoxFuture<Answer> {
-        self.broker.request_for(from, self.member, to, topic, payload, timeout)
-    }
-
-    fn request_async(
-        &self,
-        from: &Arc<str>,
-        to: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<u64, WireError> {
-        self.broker.request_async_for(from, self.member, to, topic, payload, timeout)
-    }
-
-    fn audit(&self, event: AuditEvent) -> bool {
-        self.broker.record_audit(event)
-    }
-
-    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
-        self.broker.set_timer_for(from, self.member, spec)
-    }
-
-    fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
-        self.broker.cancel_timer(from, id)
     }
 }

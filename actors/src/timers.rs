@@ -99,7 +99,7 @@ impl Broker {
     }
 
     /// Stops timer `id` of `owner`; says whether it was active.
-    pub(crate) fn cancel_timer_of(&self, owner: &Arc<str>, id: u64) -> bool {
+    pub(crate) fn cancel_timer(&self, owner: &Arc<str>, id: u64) -> bool {
         match self.timers.active.remove_if(&id, |_, t| t.owner == *owner) {
             Some((_, t)) => {
                 t.task.abort();
@@ -124,12 +124,12 @@ impl Broker {
         }
     }
 
-    /// [`Router::set_timer`](wasp_runtime::Router::set_timer) for instance
+    /// A plugin's timer ([`Router::set_timer`](wasp_runtime::Router::set_timer)) for instance
     /// `member` (0 for a single instance): the timer stops when that
     /// instance is recycled; its events go to the plugin's address (any
     /// idle instance of a pool). `busy` past `max_timers`, `too_large`
     /// past `max_bytes` of payloads.
-    pub(crate) fn set_timer_for(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
+    pub(crate) fn set_timer(&self, from: &Arc<str>, member: usize, spec: TimerSpec) -> Result<u64, WireError> {
         let bytes = spec.payload.len();
         self.timers.admit(from, bytes, spec.max_timers, spec.max_bytes)?;
         let id = self.next_id();

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use wasp_protocol::services::{self as svc, ClockNow, ConfigGet, RandomBytes, TimerCancel, TimerSet};
 #[cfg(feature = "storage")]
 use wasp_protocol::services::{KvKey, KvList, KvSet, KvUsage};
-use wasp_protocol::{Address, ErrorCode, LogLevel, MessageKind, Permission, WireError, codec, validate_topic};
+use wasp_protocol::{ErrorCode, LogLevel, MessageKind, Permission, WireError, codec};
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::env::PluginEnv;
@@ -25,6 +25,10 @@ use crate::services::http::HttpClient;
 #[cfg(feature = "storage")]
 use crate::services::storage::Storage;
 use crate::text::{bound_error, truncated};
+
+pub mod rules;
+
+use rules::Call;
 
 /// The most keys one `kv.list` returns.
 #[cfg(feature = "storage")]
@@ -221,43 +225,42 @@ impl HostCalls {
     }
 
     fn check_size(&mut self, what: &str, payload: &[u8]) -> Result<(), WireError> {
-        let limit = self.env.limits.max_message_size;
-        if payload.len() > limit {
-            let err = WireError::new(
-                ErrorCode::TooLarge,
-                format!("{what}: payload of {} bytes exceeds the limit of {limit} bytes", payload.len()),
-            );
+        rules::check_size(payload, self.env.limits.max_message_size).map_err(|e| {
+            let err = WireError::new(e.code, format!("{what}: {}", e.message));
             self.audit(AuditKind::LimitExceeded { limit: "max_message_size".into() }, err.message.clone());
-            return Err(err);
-        }
-        Ok(())
+            err
+        })
     }
 
-    fn check_topic(&mut self, what: &str, topic: &str) -> Result<(), WireError> {
-        validate_topic(topic).map_err(|e| {
-            let err = WireError::new(ErrorCode::InvalidArgument, format!("{what}: bad topic: {e}"));
+    /// A topic check of [`rules`]; a bad one is an invalid call.
+    fn check(&mut self, what: &str, checked: Result<(), WireError>) -> Result<(), WireError> {
+        checked.map_err(|e| {
+            let err = WireError::new(e.code, format!("{what}: {}", e.message));
             self.invalid_call(what, &err);
             err
         })
+    }
+
+    fn check_topic(&mut self, what: &str, topic: &str) -> Result<(), WireError> {
+        self.check(what, rules::check_topic(topic))
     }
 
     /// Checks an address (`host`, or a plugin's name) before anything is
     /// looked up or checked against the grants with it.
     fn check_address(&mut self, what: &str, to: &str) -> Result<(), WireError> {
-        Address::parse(to).map(drop).map_err(|e| {
-            let err = WireError::new(ErrorCode::InvalidArgument, format!("{what}: bad address: {e}"));
-            self.invalid_call(what, &err);
-            err
-        })
+        self.check(what, rules::check_address(to))
+    }
+
+    /// Checks the permission `call` needs ([`rules::needed`]); a denial is audited.
+    fn permit(&mut self, call: Call<'_>) -> Result<(), WireError> {
+        match rules::needed(&self.env.name, self.env.family.as_ref(), call) {
+            Some((kind, target)) => self.require_parts(kind, target),
+            None => Ok(()),
+        }
     }
 
     fn timeout(ms: Option<u32>) -> Option<Duration> {
         ms.filter(|&ms| ms > 0).map(|ms| Duration::from_millis(ms.into()))
-    }
-
-    /// Whether `to` is another component of the same hybrid plugin.
-    fn sibling(&self, to: &str) -> bool {
-        self.env.family.as_ref().is_some_and(|family| family.is_sibling(&self.env.name, to))
     }
 
     pub(crate) fn send(&mut self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
@@ -265,9 +268,7 @@ impl HostCalls {
         self.check_address("send", to)?;
         self.check_topic("send", topic)?;
         self.check_size("send", &payload)?;
-        if !self.sibling(to) {
-            self.require_parts("send", Some(to))?;
-        }
+        self.permit(Call::Send(to))?;
         self.env.router.send(&self.env.name, to, topic, payload)
     }
 
@@ -275,14 +276,14 @@ impl HostCalls {
         self.admit("publish")?;
         self.check_topic("publish", topic)?;
         self.check_size("publish", &payload)?;
-        self.require_parts("publish", Some(topic))?;
+        self.permit(Call::Publish(topic))?;
         self.env.router.publish(&self.env.name, topic, payload)
     }
 
     pub(crate) fn subscribe(&mut self, pattern: &str) -> Result<(), WireError> {
         self.admit("subscribe")?;
         self.check_topic("subscribe", pattern)?;
-        self.require_parts("subscribe", Some(pattern))?;
+        self.permit(Call::Subscribe(pattern))?;
         self.env.router.subscribe(&self.env.name, pattern)
     }
 
@@ -297,9 +298,7 @@ impl HostCalls {
         self.check_address(call, to)?;
         self.check_topic(call, topic)?;
         self.check_size(call, payload)?;
-        if !self.sibling(to) {
-            self.require_parts("request", Some(to))?;
-        }
+        self.permit(Call::Request(to))?;
         let max = self.env.limits.max_outstanding_requests;
         if self.outstanding.load(Ordering::Acquire) >= max {
             let err = WireError::new(
@@ -466,11 +465,11 @@ impl HostCalls {
             |answer: Answer| -> Result<BoxFuture<Answer>, WireError> { Ok(Box::pin(std::future::ready(answer))) };
         match service {
             svc::KV_GET | svc::KV_SET | svc::KV_DELETE | svc::KV_LIST | svc::KV_USAGE => {
-                self.require(Permission::Storage)?;
+                self.permit(Call::Storage)?;
                 self.storage_call(service, payload)
             }
             svc::TIMER_SET_TIMEOUT | svc::TIMER_SET_INTERVAL => {
-                self.require(Permission::Timers)?;
+                self.permit(Call::Timers)?;
                 let set: TimerSet = decode(service, "{ ms, topic, payload }", &payload)?;
                 let topic = set.topic.unwrap_or_else(|| svc::DEFAULT_TIMER_TOPIC.to_owned());
                 self.check_topic(service, &topic)?;
@@ -498,7 +497,7 @@ impl HostCalls {
                 ready(encode(&id?))
             }
             svc::TIMER_CANCEL => {
-                self.require(Permission::Timers)?;
+                self.permit(Call::Timers)?;
                 let TimerCancel { id } = decode(service, "{ id }", &payload)?;
                 ready(encode(&self.env.router.cancel_timer(&self.env.name, id)))
             }

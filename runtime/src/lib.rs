@@ -92,6 +92,7 @@ pub use env::PluginEnv;
 pub use error::{Error, Problem};
 pub use family::Family;
 pub use grants::{GrantSet, Grants, Revocation};
+pub use hostcalls::rules;
 pub use identity::Identity;
 pub use inprocess::{InProcessInstance, InProcessPlugin, PluginFactory};
 pub use instance::{Instance, PluginImage};

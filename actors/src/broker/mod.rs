@@ -15,13 +15,14 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::{mpsc, oneshot};
-use wasp_protocol::{ErrorCode, HOST, MessageKind, Permission, WireError, codec};
-use wasp_runtime::{
-    Answer, AuditEvent, AuditKind, BoxFuture, Family, Grants, Inbound, LogAdmission, LogRate, Manifest, ReplyTo,
-    Router, TimerSpec,
-};
+use wasp_protocol::{ErrorCode, HOST, MessageKind, Permission, WireError};
+use wasp_runtime::rules::{self, Delivery};
+use wasp_runtime::{Answer, AuditEvent, AuditKind, Family, Grants, Inbound, LogAdmission, LogRate, Manifest, ReplyTo};
 
+mod port;
 mod routes;
+
+pub(crate) use port::Port;
 
 use crate::Supervision;
 use crate::actor::PluginMsg;
@@ -471,14 +472,13 @@ impl Broker {
                 }
                 Subscriber::Plugin(name) if origin == Origin::Publish => {
                     let Some(route) = self.route(name) else { continue };
-                    if !route.grants.allows_parts("subscribe", Some(topic)) {
-                        // A topic excepted from a pattern it may still
-                        // follow is skipped; a pattern it may no longer
-                        // follow ends.
-                        if !route.grants.allows_parts("subscribe", Some(&sub.pattern)) {
+                    match rules::delivery(&route.grants, &sub.pattern, topic) {
+                        Delivery::Deliver => {}
+                        Delivery::Skip => continue,
+                        Delivery::Ended => {
                             revoked.push((name.clone(), sub.pattern.clone(), Permission::Subscribe(topic.to_owned())));
+                            continue;
                         }
-                        continue;
                     }
                     let room = match route.reserve(name, size, Bound::Bounded) {
                         Ok(room) => room,
@@ -509,7 +509,7 @@ impl Broker {
         }
         for (plugin, pattern, wanted) in revoked {
             // A grant revoked after subscribing: the subscription ends here.
-            let _ = Router::unsubscribe(self, &plugin, &pattern);
+            self.unsubscribe(&plugin, &pattern);
             let message =
                 format!("plugin `{plugin}` no longer holds `{wanted}`; its subscription to `{pattern}` was removed");
             self.record_audit(AuditEvent::new(&*plugin, AuditKind::PermissionDenied { permission: wanted }, message));
@@ -527,10 +527,11 @@ impl Broker {
     /// Whether an event may reach a UI subscriber: the host's own, or from a
     /// plugin holding `ui:<topic>`.
     fn may_reach_ui(&self, from: &str, topic: &str) -> bool {
-        from == HOST || self.route(from).is_some_and(|r| r.grants.allows_parts("ui", Some(topic)))
+        from == HOST || self.route(from).is_some_and(|r| rules::reaches_ui(&r.grants, topic))
     }
 
-    pub(crate) fn publish_from(&self, from: &str, topic: &str, payload: Vec<u8>) {
+    /// Publishes `payload` on `topic` as `from` (its permission checked).
+    pub(crate) fn publish(&self, from: &str, topic: &str, payload: Vec<u8>) {
         self.counters.published.fetch_add(1, Ordering::Relaxed);
         self.to_host(from, topic, payload, Origin::Publish);
     }
@@ -538,9 +539,7 @@ impl Broker {
     /// Whether a panel acting as `plugin` may see an event on `topic`: its
     /// plugin still holds `subscribe:` or `publish:` for the topic.
     fn may_follow(&self, plugin: &str, topic: &str) -> bool {
-        self.route(plugin).is_some_and(|r| {
-            r.grants.allows_parts("subscribe", Some(topic)) || r.grants.allows_parts("publish", Some(topic))
-        })
+        self.route(plugin).is_some_and(|r| rules::panel_follows(&r.grants, topic))
     }
 
     /// A host subscription to `pattern`: at most `capacity` events and
@@ -592,7 +591,8 @@ impl Broker {
         self.subscriptions.write().retain(|s| !s.is_plugin(name));
     }
 
-    pub(crate) fn send_from(&self, from: Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
+    /// Sends a one-way message to `to` as `from` (its permission checked).
+    pub(crate) fn send(&self, from: Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         if to == HOST {
             self.to_host(&from, topic, payload, Origin::SentToHost);
@@ -622,232 +622,5 @@ impl Drop for WaitGuard {
         if let Some(broker) = self.broker.upgrade() {
             broker.waits.lock().end(&self.waiter);
         }
-    }
-}
-
-fn host_requests_unsupported(to: &str) -> WireError {
-    WireError::new(ErrorCode::NotFound, format!("`{to}` answers no requests from plugins; send it events instead"))
-}
-
-/// What a plugin asks of the broker, on behalf of one instance of it.
-impl Broker {
-    /// [`Router::request`] for instance `member` of a pool (0 for a single
-    /// instance): the wait-for graph records each instance's wait.
-    pub(crate) fn request_for(
-        &self,
-        from: &Arc<str>,
-        member: usize,
-        to: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> BoxFuture<Answer> {
-        if to == HOST {
-            return Box::pin(std::future::ready(Err(host_requests_unsupported(to))));
-        }
-        let guard = match self.begin_wait(from, member, to) {
-            Ok(guard) => guard,
-            Err(e) => {
-                self.counters.deadlocks_refused.fetch_add(1, Ordering::Relaxed);
-                return Box::pin(std::future::ready(Err(e)));
-            }
-        };
-        let timeout = timeout.unwrap_or(self.request_timeout);
-        let rx = self.start_request(from.clone(), to, topic, payload, timeout);
-        let to = to.to_owned();
-        Box::pin(async move {
-            let answer = Self::await_answer(rx, &to, timeout).await;
-            drop(guard);
-            answer
-        })
-    }
-
-    /// [`Router::request_async`] for instance `member` of a pool (0 for a
-    /// single instance): the completion goes to that instance's mailbox,
-    /// since it is the one that deferred an answer on it.
-    pub(crate) fn request_async_for(
-        &self,
-        from: &Arc<str>,
-        member: usize,
-        to: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<u64, WireError> {
-        if to == HOST {
-            return Err(host_requests_unsupported(to));
-        }
-        let requester = self.route(from).ok_or_else(|| not_found(from))?;
-        let timeout = timeout.unwrap_or(self.request_timeout);
-        let id = self.next_id();
-        let completion = Arc::new(Completion { deliver: Mutex::new(None), timer: Mutex::new(None) });
-        {
-            let (from, to, topic) = (from.clone(), Arc::<str>::from(to), Arc::<str>::from(topic));
-            let me = self.me.clone();
-            let deliver: CompletionFn = Box::new(move |answer: Answer| {
-                let Some(broker) = me.upgrade() else { return };
-                // An answer larger than the requester takes becomes an error.
-                let max = requester.max_message_size;
-                let answer = answer.and_then(|payload| match payload.len() > max {
-                    true => Err(WireError::new(
-                        ErrorCode::TooLarge,
-                        format!("the answer from `{to}` has {} bytes; `{from}` takes at most {max}", payload.len()),
-                    )),
-                    false => Ok(payload),
-                });
-                let (kind, payload) = match answer {
-                    Ok(payload) => (MessageKind::Reply, payload),
-                    Err(e) => (MessageKind::Error, codec::to_payload(&e).unwrap_or_default()),
-                };
-                let size = payload.len();
-                let pushed = requester.reserve(&from, size, Bound::Unbounded).and_then(|room| {
-                    let (from_, topic_) = (to.clone(), topic.clone());
-                    let inbound = Inbound {
-                        kind,
-                        id,
-                        from: from_,
-                        topic: topic_,
-                        payload: payload.into(),
-                        reply: None,
-                        deadline: None,
-                    };
-                    let member = Some(member).filter(|_| requester.pool.is_some());
-                    broker.push(&requester, &from, inbound, room, TapKind::Reply, member).map_err(|u| u.error)
-                });
-                if let Err(error) = pushed {
-                    broker.refused(TapKind::Reply, &to, &from, &topic, size, &error, &from);
-                }
-            });
-            *completion.deliver.lock() = Some(deliver);
-        }
-        let on_answer = {
-            let (completion, counters) = (completion.clone(), self.counters.clone());
-            ReplyTo::new(move |answer| {
-                if !completion.complete(answer) {
-                    counters.late_replies.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        };
-        let inbound = Inbound {
-            kind: MessageKind::Request,
-            id,
-            from: from.clone(),
-            topic: Arc::from(topic),
-            payload: payload.into(),
-            reply: Some(on_answer),
-            deadline: Instant::now().checked_add(timeout),
-        };
-        if let Err(undelivered) = self.deliver(to, inbound, TapKind::Request) {
-            let Undelivered { error, inbound } = *undelivered;
-            if let Some(reply) = inbound.reply {
-                reply.disarm();
-            }
-            return Err(error);
-        }
-        let to = to.to_owned();
-        let timer = {
-            let completion = completion.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(timeout).await;
-                completion.complete(Err(WireError::new(
-                    ErrorCode::Timeout,
-                    format!("no answer from `{to}` within {} ms", timeout.as_millis()),
-                )));
-            })
-        };
-        *completion.timer.lock() = Some(timer.abort_handle());
-        Ok(id)
-    }
-}
-
-impl Router for Broker {
-    fn audit(&self, event: AuditEvent) -> bool {
-        self.record_audit(event)
-    }
-
-    fn set_timer(&self, from: &Arc<str>, spec: TimerSpec) -> Result<u64, WireError> {
-        self.set_timer_for(from, 0, spec)
-    }
-
-    fn cancel_timer(&self, from: &Arc<str>, id: u64) -> bool {
-        self.cancel_timer_of(from, id)
-    }
-
-    fn send(&self, from: &Arc<str>, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        self.send_from(from.clone(), to, topic, payload)
-    }
-
-    fn publish(&self, from: &Arc<str>, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        self.publish_from(from, topic, payload);
-        Ok(())
-    }
-
-    fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        let mut subs = self.subscriptions.write();
-        let mut held = 0;
-        for s in subs.iter().filter(|s| s.is_plugin(from)) {
-            if s.pattern == pattern {
-                return Ok(());
-            }
-            held += 1;
-        }
-        if held >= MAX_SUBSCRIPTIONS {
-            return Err(WireError::new(
-                ErrorCode::Busy,
-                format!("plugin `{from}` already holds {held} subscriptions, the most a plugin may hold"),
-            ));
-        }
-        subs.push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Plugin(from.clone()) });
-        Ok(())
-    }
-
-    fn unsubscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        self.subscriptions.write().retain(|s| !(s.pattern == pattern && s.is_plugin(from)));
-        Ok(())
-    }
-
-    fn request(
-        &self,
-        from: &Arc<str>,
-        to: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> BoxFuture<Answer> {
-        self.request_for(from, 0, to, topic, payload, timeout)
-    }
-
-    fn request_async(
-        &self,
-        from: &Arc<str>,
-        to: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<u64, WireError> {
-        self.request_async_for(from, 0, to, topic, payload, timeout)
-    }
-}
-
-type CompletionFn = Box<dyn FnOnce(Answer) + Send>;
-
-/// The answer to a plugin's `request_async`: delivered once, by the reply or
-/// by the timer, whichever comes first.
-struct Completion {
-    deliver: Mutex<Option<CompletionFn>>,
-    timer: Mutex<Option<tokio::task::AbortHandle>>,
-}
-
-impl Completion {
-    /// Delivers `answer` unless an answer was delivered already; says whether it did.
-    fn complete(&self, answer: Answer) -> bool {
-        let Some(deliver) = self.deliver.lock().take() else {
-            return false;
-        };
-        deliver(answer);
-        if let Some(timer) = self.timer.lock().take() {
-            timer.abort();
-        }
-        true
     }
 }

@@ -6,8 +6,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
-use wasp_protocol::{Address, ErrorCode, HOST, Permission, WireError, codec, validate_topic};
+use wasp_protocol::{ErrorCode, HOST, WireError, codec};
 use wasp_runtime::AuditKind;
+use wasp_runtime::rules::{self, Call};
 
 use crate::broker::Broker;
 use crate::topics::HostFilter;
@@ -15,23 +16,16 @@ use crate::topics::HostFilter;
 use super::Host;
 use super::handles::Subscription;
 
-/// Refuses an address that is neither `host` nor a valid plugin name before
-/// anything is looked up or checked with it (a page may send anything).
-pub(super) fn check_address(to: &str) -> Result<(), WireError> {
-    Address::parse(to).map(drop).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad address: {e}")))
-}
-
 impl Host {
-    pub(super) fn check_outbound(&self, topic: &str, payload: &[u8]) -> Result<(), WireError> {
-        validate_topic(topic).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad topic: {e}")))?;
-        let max = self.inner.limits.max_message_size;
-        if payload.len() > max {
-            return Err(WireError::new(
-                ErrorCode::TooLarge,
-                format!("payload of {} bytes exceeds the limit of {max} bytes", payload.len()),
-            ));
+    /// What the host or a panel sends is checked by the same [`rules`] as
+    /// a plugin's own calls: a valid address and topic, a payload within
+    /// the host's largest message.
+    fn check_outbound(&self, to: Option<&str>, topic: &str, payload: &[u8]) -> Result<(), WireError> {
+        if let Some(to) = to {
+            rules::check_address(to)?;
         }
-        Ok(())
+        rules::check_topic(topic)?;
+        rules::check_size(payload, self.inner.limits.max_message_size)
     }
 
     /// Sends a request with a MessagePack payload and waits for the answer,
@@ -50,8 +44,7 @@ impl Host {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, WireError> {
-        check_address(to)?;
-        self.check_outbound(topic, &payload)?;
+        self.check_outbound(Some(to), topic, &payload)?;
         let broker = &self.inner.broker;
         broker.counters.requests.fetch_add(1, Ordering::Relaxed);
         let rx = broker.start_request(self.inner.host.clone(), to, topic, payload, timeout);
@@ -78,15 +71,14 @@ impl Host {
 
     /// Sends a one-way message with a MessagePack payload.
     pub fn send(&self, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        check_address(to)?;
-        self.check_outbound(topic, &payload)?;
-        self.inner.broker.send_from(self.inner.host.clone(), to, topic, payload)
+        self.check_outbound(Some(to), topic, &payload)?;
+        self.inner.broker.send(self.inner.host.clone(), to, topic, payload)
     }
 
     /// Publishes to every subscriber of `topic`, plugins and host alike.
     pub fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        self.check_outbound(topic, &payload)?;
-        self.inner.broker.publish_from(HOST, topic, payload);
+        self.check_outbound(None, topic, &payload)?;
+        self.inner.broker.publish(HOST, topic, payload);
         Ok(())
     }
 
@@ -103,24 +95,16 @@ impl Host {
         self.subscribe_inner(pattern, HostFilter::Ui)
     }
 
-    /// Checks that `plugin` may do `kind` on `target`, as its host calls
-    /// would be checked: a plugin may always message itself and the other
-    /// components of its hybrid. A refusal is audited against the plugin.
-    pub(super) fn check_acting(&self, plugin: &str, kind: &str, target: &str) -> Result<(), WireError> {
+    /// Checks that `plugin`'s UI panel may make `call` on its behalf
+    /// ([`rules::panel_allows`]). A refusal is audited against the plugin.
+    pub(super) fn check_acting(&self, plugin: &str, call: Call<'_>) -> Result<(), WireError> {
         let route = self.route(plugin).map_err(|e| e.to_wire())?;
-        let own = matches!(kind, "send" | "request")
-            && (target == plugin || route.family.as_ref().is_some_and(|f| f.is_sibling(plugin, target)));
-        // A panel may listen to its plugin's own topics as well as those it subscribes to.
-        let listens = kind == "subscribe" && route.grants.allows_parts("publish", Some(target));
-        if own || listens || route.grants.allows_parts(kind, Some(target)) {
+        if rules::panel_allows(&route.grants, plugin, route.family.as_ref(), call) {
             return Ok(());
         }
-        let wanted = Permission::from_parts(kind, Some(target)).unwrap_or(Permission::Log);
-        let err = WireError::new(
-            ErrorCode::PermissionDenied,
-            format!("plugin `{plugin}` lacks the permission `{wanted}` (asked by its UI)"),
-        )
-        .with_context(wanted.to_string());
+        let (wanted, denied) = rules::denied(plugin, route.family.as_ref(), call);
+        let err = WireError::new(ErrorCode::PermissionDenied, format!("{} (asked by its UI)", denied.message))
+            .with_context(wanted.to_string());
         self.audit(plugin, AuditKind::PermissionDenied { permission: wanted }, err.message.clone());
         Err(err)
     }
@@ -136,9 +120,8 @@ impl Host {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, WireError> {
-        check_address(to)?;
-        self.check_outbound(topic, &payload)?;
-        self.check_acting(plugin, "request", to)?;
+        self.check_outbound(Some(to), topic, &payload)?;
+        self.check_acting(plugin, Call::Request(to))?;
         let broker = &self.inner.broker;
         let timeout = timeout.unwrap_or(self.inner.limits.request_timeout);
         broker.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -148,31 +131,30 @@ impl Host {
 
     /// [`Host::send`] on behalf of `plugin` (`send:<to>`).
     pub fn send_as(&self, plugin: &str, to: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        check_address(to)?;
-        self.check_outbound(topic, &payload)?;
-        self.check_acting(plugin, "send", to)?;
-        self.inner.broker.send_from(Arc::from(plugin), to, topic, payload)
+        self.check_outbound(Some(to), topic, &payload)?;
+        self.check_acting(plugin, Call::Send(to))?;
+        self.inner.broker.send(Arc::from(plugin), to, topic, payload)
     }
 
     /// [`Host::publish`] on behalf of `plugin` (`publish:<topic>`).
     pub fn publish_as(&self, plugin: &str, topic: &str, payload: Vec<u8>) -> Result<(), WireError> {
-        self.check_outbound(topic, &payload)?;
-        self.check_acting(plugin, "publish", topic)?;
-        self.inner.broker.publish_from(plugin, topic, payload);
+        self.check_outbound(None, topic, &payload)?;
+        self.check_acting(plugin, Call::Publish(topic))?;
+        self.inner.broker.publish(plugin, topic, payload);
         Ok(())
     }
 
     /// [`Host::subscribe`] on behalf of `plugin`: it needs `subscribe:` or
     /// `publish:` for the pattern (a panel may follow its plugin's own topics).
     pub fn subscribe_as(&self, plugin: &str, pattern: &str) -> Result<Subscription, WireError> {
-        validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
-        self.check_acting(plugin, "subscribe", pattern)?;
+        rules::check_pattern(pattern)?;
+        self.check_acting(plugin, Call::Subscribe(pattern))?;
         // Checked again on every event: a revoked grant ends the flow.
         self.subscribe_inner(pattern, HostFilter::AsPlugin(Arc::from(plugin)))
     }
 
     pub(super) fn subscribe_inner(&self, pattern: &str, filter: HostFilter) -> Result<Subscription, WireError> {
-        validate_topic(pattern).map_err(|e| WireError::new(ErrorCode::InvalidArgument, format!("bad pattern: {e}")))?;
+        rules::check_pattern(pattern)?;
         let (capacity, bytes) = (self.inner.event_capacity, self.inner.event_bytes);
         let (id, rx, budget) = self.inner.broker.subscribe_host(pattern, capacity, bytes, filter);
         Ok(Subscription { id, rx, budget, broker: Arc::downgrade(&self.inner.broker) })

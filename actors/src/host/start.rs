@@ -9,15 +9,16 @@ use std::time::Duration;
 use ractor::{Actor, ActorRef};
 use wasp_protocol::{Address, ApiVersion};
 use wasp_runtime::manifest::{Manifest, ManifestKind};
-use wasp_runtime::{AuditKind, Family, Grants, Instance, PluginEnv, PluginImage, Problem, Router};
+use wasp_runtime::{AuditKind, Family, Grants, Instance, PluginEnv, PluginImage, Problem};
 
 use crate::Error;
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg};
+use crate::broker::Port;
 use crate::broker::Route;
 use crate::mailbox::Mailbox;
 use crate::metrics::PluginCounters;
 use crate::namespace;
-use crate::pool::{InstancePool, MemberRouter};
+use crate::pool::InstancePool;
 
 use super::Host;
 use super::handles::PluginRef;
@@ -102,7 +103,7 @@ impl Host {
         if let Some(overrides) = self.inner.config.get(family.as_ref().map_or(&*name, Family::name)) {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        let router: Arc<dyn Router> = self.inner.broker.clone();
+        let router = Port::new(self.inner.broker.clone(), 0);
         let limits = manifest.limits.apply(&self.inner.limits);
         PluginEnv {
             log_rate: self.inner.broker.log_rate(&name, limits.log_rate),
@@ -233,7 +234,7 @@ impl Host {
     /// with a router that brings its own completions back to it.
     pub(super) fn member_env(&self, manifest: &Manifest, grants: &Grants, index: usize) -> PluginEnv {
         let mut env = self.plugin_env(manifest, grants, None);
-        env.router = Arc::new(MemberRouter { broker: self.inner.broker.clone(), member: index });
+        env.router = Port::new(self.inner.broker.clone(), index);
         env
     }
 

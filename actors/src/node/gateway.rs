@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use wasp_protocol::Permission;
 use wasp_protocol::{ErrorCode, WireError};
+use wasp_runtime::rules::{self, Call};
 use wasp_runtime::services::storage::Storage;
 use wasp_runtime::{AuditEvent, AuditKind, Family, Grants, LogAdmission, LogRate, Router, TimerSpec};
 
@@ -31,6 +31,9 @@ pub(crate) struct GatewayState {
     /// The most timers it may have active: the host's limit, whatever the
     /// node says.
     pub(crate) max_timers: usize,
+    /// The largest payload it may send: the host's limit, whatever the
+    /// node says.
+    pub(crate) max_message_size: usize,
     /// The plugin's log-line budget: the lines written about what its node
     /// sends that cannot be opened are on it.
     pub(crate) log_rate: Arc<LogRate>,
@@ -121,30 +124,46 @@ impl GatewayState {
         wire::decode(what, &wire::unseal(&self.key, what, bytes)?)
     }
 
-    /// Whether `to` is another component of the same hybrid plugin (as
-    /// `HostCalls` decides it in process).
-    fn sibling(&self, to: &str) -> bool {
-        self.family.as_ref().is_some_and(|family| family.is_sibling(&self.name, to))
-    }
-
-    /// The permission a call needs, checked again on the host: the node
-    /// checked it already, against the grants it was last sent; this
-    /// catches a revocation since then, and a node that lies.
+    /// The form and the permission of a call, checked again on the host
+    /// by the [`rules`] `HostCalls` applies in the node: the node checked
+    /// them already, against the grants it was last sent; this catches a
+    /// revocation since then, and a node that lies.
     fn permit(&self, call: &RouteCall) -> Result<(), WireError> {
-        let (kind, target) = match call {
-            RouteCall::Send { to, .. } if !self.sibling(to) => ("send", Some(to.as_str())),
-            RouteCall::Request { to, .. } if !self.sibling(to) => ("request", Some(to.as_str())),
-            RouteCall::Publish { topic, .. } => ("publish", Some(topic.as_str())),
-            RouteCall::Subscribe(pattern) => ("subscribe", Some(pattern.as_str())),
-            RouteCall::SetTimer { .. } | RouteCall::CancelTimer(_) => ("timers", None),
-            RouteCall::Storage { .. } => ("storage", None),
-            RouteCall::Send { .. } | RouteCall::Request { .. } | RouteCall::Unsubscribe(_) => return Ok(()),
+        let max = self.max_message_size;
+        let rule = match call {
+            RouteCall::Send { to, topic, payload } | RouteCall::Request { to, topic, payload, .. } => {
+                rules::check_address(to)?;
+                rules::check_topic(topic)?;
+                rules::check_size(payload, max)?;
+                match call {
+                    RouteCall::Send { .. } => Call::Send(to),
+                    _ => Call::Request(to),
+                }
+            }
+            RouteCall::Publish { topic, payload } => {
+                rules::check_topic(topic)?;
+                rules::check_size(payload, max)?;
+                Call::Publish(topic)
+            }
+            RouteCall::Subscribe(pattern) => {
+                rules::check_pattern(pattern)?;
+                Call::Subscribe(pattern)
+            }
+            RouteCall::Unsubscribe(pattern) => {
+                rules::check_pattern(pattern)?;
+                Call::Unsubscribe
+            }
+            RouteCall::SetTimer { topic, .. } => {
+                rules::check_topic(topic)?;
+                Call::Timers
+            }
+            RouteCall::CancelTimer(_) => Call::Timers,
+            RouteCall::Storage { .. } => Call::Storage,
         };
-        if self.grants.allows_parts(kind, target) {
+        if rules::allows(&self.grants, &self.name, self.family.as_ref(), rule) {
             return Ok(());
         }
-        let wanted = Permission::from_parts(kind, target).unwrap_or(Permission::Log);
-        let Err(e) = self.grants.check(&self.name, &wanted) else { return Ok(()) };
+        let (wanted, e) = rules::denied(&self.name, self.family.as_ref(), rule);
         let event = AuditEvent::new(&*self.name, AuditKind::PermissionDenied { permission: wanted }, e.message.clone());
         if self.router.audit(event) {
             self.shared.quarantined.store(true, Ordering::Release);
@@ -280,6 +299,7 @@ mod tests {
             quota: 0,
             timer_bytes: 0,
             max_timers: 0,
+            max_message_size: 1 << 20,
             log_rate: Arc::new(LogRate::new(2)),
             grants: Grants::new(granted.iter().map(|p| p.parse().expect("permission"))),
             family,
@@ -308,6 +328,47 @@ mod tests {
             matches!(&events[0].kind, AuditKind::PermissionDenied { permission } if permission.to_string() == "send:other")
         );
         assert!(gw.shared.quarantined.load(Ordering::Acquire), "the host's verdict on quarantine is kept");
+    }
+
+    #[test]
+    fn a_lying_node_cannot_forward_what_the_rules_refuse_in_process() {
+        let (mut gw, _) = gateway("p", None, &["send:*", "publish:*", "request:*", "subscribe:*", "timers"]);
+        gw.max_message_size = 8;
+        let bad_topic = |topic: &str| RouteCall::Publish { topic: topic.into(), payload: Vec::new() };
+        let refused = [
+            (
+                RouteCall::Send { to: "../etc".into(), topic: "t".into(), payload: Vec::new() },
+                ErrorCode::InvalidArgument,
+            ),
+            (bad_topic("a\nb"), ErrorCode::InvalidArgument),
+            (bad_topic(""), ErrorCode::InvalidArgument),
+            (RouteCall::Subscribe(String::new()), ErrorCode::InvalidArgument),
+            (RouteCall::Publish { topic: "t".into(), payload: vec![0; 9] }, ErrorCode::TooLarge),
+            (
+                RouteCall::Request {
+                    to: "echo".into(),
+                    topic: "t".into(),
+                    payload: vec![0; 9],
+                    timeout_ms: None,
+                    wait: true,
+                },
+                ErrorCode::TooLarge,
+            ),
+            (
+                RouteCall::SetTimer {
+                    period_ms: 10,
+                    repeat: false,
+                    topic: "x".repeat(300),
+                    payload: Vec::new(),
+                    max_timers: 1,
+                },
+                ErrorCode::InvalidArgument,
+            ),
+        ];
+        for (call, code) in refused {
+            assert_eq!(gw.permit(&call).expect_err("refused").code, code, "{call:?}");
+        }
+        assert!(gw.permit(&RouteCall::Publish { topic: "t".into(), payload: vec![0; 8] }).is_ok(), "at the limit");
     }
 
     #[test]

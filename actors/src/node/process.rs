@@ -75,6 +75,7 @@ impl Process {
             quota: env.limits.storage_quota,
             timer_bytes: env.limits.timer_bytes,
             max_timers: env.limits.max_timers,
+            max_message_size: env.limits.max_message_size,
             log_rate: env.log_rate.clone(),
             grants: env.grants.clone(),
             family: env.family.clone(),
