@@ -9,7 +9,7 @@ use wasp_protocol::{ErrorCode, WireError, abi};
 
 use super::Spec;
 use super::fault::{Fault, fault_of, load_failure};
-use super::live::{Exports, Live, deliver};
+use super::live::{Exports, Live};
 use super::preopens::Access;
 use super::state::GuestState;
 use crate::Error;
@@ -70,7 +70,7 @@ impl Spec {
 
     /// Starts an instance: instantiates the plugin, hands it the state a hot
     /// reload `restored` (ABI 1.2 and later), and runs its `wasp_load`.
-    pub(super) async fn start(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
+    pub(super) async fn start_instance(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
         let name = &self.plugin.name;
         let schedule = self.engine.schedule();
         let fs_slots: Vec<(String, Access)> =
@@ -131,7 +131,7 @@ impl Spec {
         let mut live = Live { store, exports, buffer: None };
         if let Some(state) = restored.filter(|_| speaks_lifecycle(self.plugin.abi_version())) {
             live.arm(budget);
-            match deliver(&mut live, abi::kind::RESTORE, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state).await {
+            match live.hand_over(abi::kind::RESTORE, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state).await {
                 Ok(abi::status::DONE | abi::status::DEFERRED) => {}
                 Ok(status) => {
                     return Err(Error::LoadFailed {
