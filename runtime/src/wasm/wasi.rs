@@ -35,11 +35,21 @@ fn wasi_call<'a>(c: &'a mut Caller<'_, GuestState>) -> Option<(&'a mut [u8], &'a
     Some((mem, state))
 }
 
-/// The WASI preview 1 subset: wasmtime-wasi's implementation, with the
-/// clock and the random source behind the `clock` and `random` permissions.
+/// The WASI preview 1 subset: wasmtime-wasi's implementation, with some
+/// of its functions shadowed by wasp's own.
 pub(super) fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p1::add_to_linker_async(linker, |s: &mut GuestState| &mut s.wasi)?;
     linker.allow_shadowing(true);
+    define_clock_and_random(linker)?;
+    define_paths(linker)?;
+    define_poll(linker)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The clock and the random source, behind the `clock` and `random`
+/// permissions.
+fn define_clock_and_random(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         abi::WASI_MODULE,
         "clock_time_get",
@@ -72,9 +82,13 @@ pub(super) fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
             Ok(write_guest(&mut c, "random_get", ptr, &buf))
         },
     )?;
-    // The path calls std::fs makes: wasmtime-wasi does the work; wasp
-    // refuses a path outside memory with EFAULT (wasmtime-wasi would trap)
-    // and audits what WASI refuses, naming the path.
+    Ok(())
+}
+
+/// The path calls std::fs makes: wasmtime-wasi does the work; wasp refuses
+/// a path outside memory with EFAULT (wasmtime-wasi would trap) and audits
+/// what WASI refuses, naming the path.
+fn define_paths(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     macro_rules! audited_path_call {
         ($name:ident, write: $write:expr, ($($arg:ident: $ty:ty),*), dirfd: $dirfd:ident, path: ($ptr:ident, $len:ident)) => {
             linker.func_wrap_async(
@@ -129,11 +143,22 @@ pub(super) fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
         dirfd: fd,
         path: (p, l)
     );
-    // `poll_oneoff` sleeps inside the host, where no epoch deadline can stop
-    // it: the time asleep counts against the message's CPU budget, and a
-    // sleep that outlasts what is left of it ends the message as a spent
-    // budget would. So a message cannot stay in flight (holding, say, a
-    // directory revoked meanwhile) longer than its budget.
+    audited_path_call!(
+        path_rename,
+        write: true,
+        (fd: i32, p: i32, l: i32, new_fd: i32, new_p: i32, new_l: i32),
+        dirfd: fd,
+        path: (p, l)
+    );
+    Ok(())
+}
+
+/// `poll_oneoff` sleeps inside the host, where no epoch deadline can stop
+/// it: the time asleep counts against the message's CPU budget, and a
+/// sleep that outlasts what is left of it ends the message as a spent
+/// budget would. So a message cannot stay in flight (holding, say, a
+/// directory revoked meanwhile) longer than its budget.
+fn define_poll(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         abi::WASI_MODULE,
         "poll_oneoff",
@@ -161,14 +186,6 @@ pub(super) fn define_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
             })
         },
     )?;
-    audited_path_call!(
-        path_rename,
-        write: true,
-        (fd: i32, p: i32, l: i32, new_fd: i32, new_p: i32, new_l: i32),
-        dirfd: fd,
-        path: (p, l)
-    );
-    linker.allow_shadowing(false);
     Ok(())
 }
 
