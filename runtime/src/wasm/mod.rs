@@ -26,7 +26,10 @@ use crate::loader::WasmPlugin;
 use crate::router::Inbound;
 use crate::{Engine, Error, PluginEnv};
 
-pub(crate) use fault::{fault_of, load_failure};
+#[cfg(feature = "components")]
+pub(crate) use fault::fault_of;
+#[cfg(feature = "native")]
+pub(crate) use fault::load_failure;
 pub(crate) use imports::define_imports;
 pub(crate) use state::GuestState;
 
