@@ -9,10 +9,11 @@
 //! caller hears and whether the instance must be recycled ([`settle`]).
 //!
 //! Backends that keep one store per instance (core modules, components)
-//! share the rest of the lifecycle too, through [`Running`]: the instance
-//! slot, the `unavailable` answer when it is empty, `unload`, `recycle`,
-//! `abandon`. Such a backend provides a [`Backend`]: start an instance, and
-//! hand a message to a running one. Native libraries (on their worker
+//! share the rest of the lifecycle too, through [`Running`]: starting an
+//! instance (made, handed the state a hot reload restored, loaded), the
+//! instance slot, the `unavailable` answer when it is empty, `unload`,
+//! `recycle`, `abandon`. Such a backend provides a [`Backend`]: make an
+//! instance, load it, and hand a message to a running one. Native libraries (on their worker
 //! thread) and in-process plugins call [`admit`] and [`settle`] themselves.
 
 use std::future::Future;
@@ -170,6 +171,45 @@ fn unloaded(plugin: &str, outcome: Outcome, capture: Capture) -> Result<Unloaded
     }
 }
 
+/// Whether the state handed to a fresh instance was taken in.
+///
+/// # Errors
+///
+/// The instance faulted on it, or returned a status the ABI does not
+/// define: it does not start.
+fn restored(plugin: &str, outcome: Outcome) -> Result<(), Error> {
+    match outcome {
+        Outcome::Done | Outcome::Deferred => Ok(()),
+        Outcome::Unknown(status) => Err(Error::LoadFailed {
+            plugin: plugin.to_owned(),
+            error: WireError::new(
+                ErrorCode::InvalidMessage,
+                format!("wasp_handle returned status {status} for the restored state"),
+            ),
+        }),
+        Outcome::Undelivered(detail) => Err(Error::GuestFault { plugin: plugin.to_owned(), detail }),
+        Outcome::Fault(err) => Err(err),
+    }
+}
+
+/// Starts an instance of `backend`: made, handed the state a hot reload
+/// `restored` (as a `restore` message, when the plugin speaks the
+/// lifecycle messages), then loaded.
+///
+/// # Errors
+///
+/// The instance could not be made, faulted, or refused to load.
+async fn launch<B: Backend>(backend: &B, restored_state: Option<&[u8]>) -> Result<B::Live, Error> {
+    let mut live = backend.instantiate().await?;
+    if let Some(state) = restored_state.filter(|_| backend.speaks_lifecycle()) {
+        let letter = Letter::lifecycle(Lifecycle::Restore, Bytes::copy_from_slice(state));
+        let outcome = backend.deliver(&mut live, letter).await;
+        restored(backend.name(), outcome)?;
+    }
+    backend.load(&mut live).await?;
+    Ok(live)
+}
+
 /// What the requests an instance had deferred are answered with when it is
 /// replaced by a fresh one.
 pub(crate) fn restarted(plugin: &str) -> WireError {
@@ -194,8 +234,11 @@ pub(crate) trait Backend: Sync {
     /// Whether the plugin receives `unload` and `restore` messages.
     fn speaks_lifecycle(&self) -> bool;
 
-    /// Starts an instance; `restored` is the state a hot reload hands over.
-    fn start(&self, restored: Option<&[u8]>) -> impl Future<Output = Result<Self::Live, Error>> + Send;
+    /// Makes an instance, not yet loaded.
+    fn instantiate(&self) -> impl Future<Output = Result<Self::Live, Error>> + Send;
+
+    /// Runs the plugin's `on_load` in a fresh instance.
+    fn load(&self, live: &mut Self::Live) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// The host calls of a running instance.
     fn host(live: &Self::Live) -> &HostCalls;
@@ -225,7 +268,7 @@ impl<B: Backend> Running<B> {
     ///
     /// The instance could not start.
     pub(crate) async fn start(backend: B, restored: Option<&[u8]>) -> Result<Self, Error> {
-        let live = backend.start(restored).await?;
+        let live = launch(&backend, restored).await?;
         Ok(Self { backend, live: Some(live) })
     }
 
@@ -286,7 +329,7 @@ impl<B: Backend> Running<B> {
         if let Some(mut old) = self.live.take() {
             B::host_mut(&mut old).fail_all(&restarted(self.backend.name()));
         }
-        self.live = Some(self.backend.start(None).await?);
+        self.live = Some(launch(&self.backend, None).await?);
         Ok(())
     }
 

@@ -2,13 +2,12 @@
 //! budget, limits and host calls as a core module's.
 
 use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
-use wasp_protocol::{Lifecycle, abi};
 
 use super::ComponentPlugin;
 use super::bindings::{Message, MessageKind, Plugin, Status};
 use crate::delivery::{Backend, Kind, Letter, Outcome, Running};
 use crate::hostcalls::HostCalls;
-use crate::lifecycle::{LIFECYCLE_ID, Unloaded};
+use crate::lifecycle::Unloaded;
 use crate::router::Inbound;
 use crate::scheduler::SliceState;
 use crate::{Engine, Error, PluginEnv};
@@ -215,8 +214,12 @@ impl Backend for Spec {
         true
     }
 
-    async fn start(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
-        self.start_instance(restored).await
+    async fn instantiate(&self) -> Result<Live, Error> {
+        self.instantiate_live().await
+    }
+
+    async fn load(&self, live: &mut Live) -> Result<(), Error> {
+        Spec::load(self, live).await
     }
 
     fn host(live: &Live) -> &HostCalls {
@@ -270,9 +273,8 @@ impl Spec {
         self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
     }
 
-    /// Instantiates the component, hands it the state a hot reload
-    /// `restored`, and calls its `load`.
-    async fn start_instance(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
+    /// Instantiates the component in a fresh store.
+    async fn instantiate_live(&self) -> Result<Live, Error> {
         let name = &self.plugin.name;
         let slice_ticks = self.engine.schedule().slice_ticks();
         let state = ComponentState {
@@ -308,18 +310,15 @@ impl Spec {
             }
             Err(e) => return Err(self.fault(&mut store, e)),
         };
-        let mut live = Live { store, bindings };
-        if let Some(state) = restored {
-            arm(&mut live.store, budget);
-            let restore = message(Lifecycle::Restore.into(), LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state.to_vec());
-            if let Err(e) = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &restore).await {
-                return Err(self.fault(&mut live.store, e));
-            }
-        }
-        arm(&mut live.store, budget);
+        Ok(Live { store, bindings })
+    }
+
+    /// Calls the component's `load`.
+    async fn load(&self, live: &mut Live) -> Result<(), Error> {
+        arm(&mut live.store, self.budget_slices());
         match live.bindings.wasp_plugin_guest().call_load(&mut live.store).await {
-            Ok(Ok(())) => Ok(live),
-            Ok(Err(e)) => Err(Error::LoadFailed { plugin: name.to_string(), error: e.into() }),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::LoadFailed { plugin: self.plugin.name.to_string(), error: e.into() }),
             Err(e) => Err(self.fault(&mut live.store, e)),
         }
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use wasp_protocol::{ErrorCode, MessageKind, WireError};
 
-use super::{Kind, Letter, Outcome, admit, settle, unloaded};
+use super::{Kind, Letter, Outcome, admit, restored, settle, unloaded};
 use crate::audit::AuditEvent;
 use crate::hostcalls::HostCalls;
 use crate::lifecycle::Capture;
@@ -200,4 +200,22 @@ fn unloading_gives_the_state_replied_or_the_fault() {
     let (capture, _reply) = Capture::new();
     let trap = Error::Trap { plugin: "p".into(), message: "unreachable".into(), backtrace: None };
     assert!(matches!(unloaded("p", Outcome::Fault(trap), capture), Err(Error::Trap { .. })));
+}
+
+#[test]
+fn a_restore_the_guest_took_in_lets_the_instance_load_and_anything_else_stops_it() {
+    assert!(restored("p", Outcome::Done).is_ok());
+    assert!(restored("p", Outcome::Deferred).is_ok());
+    match restored("p", Outcome::Unknown(5)) {
+        Err(Error::LoadFailed { plugin, error }) => {
+            assert_eq!(plugin, "p");
+            assert_eq!(error.code, ErrorCode::InvalidMessage);
+            assert_eq!(error.message, "wasp_handle returned status 5 for the restored state");
+        }
+        other => panic!("an unknown status fails the load, got {other:?}"),
+    }
+    let result = restored("p", Outcome::Undelivered("a message of 3 bytes".into()));
+    assert!(matches!(result, Err(Error::GuestFault { detail, .. }) if detail == "a message of 3 bytes"));
+    let trap = Error::Trap { plugin: "p".into(), message: "unreachable".into(), backtrace: None };
+    assert!(matches!(restored("p", Outcome::Fault(trap)), Err(Error::Trap { .. })));
 }

@@ -17,6 +17,8 @@ pub(super) struct Exports {
 
 pub(super) struct Live {
     pub(super) store: Store<GuestState>,
+    /// The instance, for the exports looked up once (`wasp_load`).
+    pub(super) instance: wasmtime::Instance,
     pub(super) exports: Exports,
     /// The guest buffer incoming messages are written to: (pointer, capacity).
     pub(super) buffer: Option<(u32, u32)>,

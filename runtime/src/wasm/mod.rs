@@ -181,8 +181,12 @@ impl Backend for Spec {
         speaks_lifecycle(self.plugin.abi_version())
     }
 
-    async fn start(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
-        self.start_instance(restored).await
+    async fn instantiate(&self) -> Result<Live, Error> {
+        self.instantiate_live().await
+    }
+
+    async fn load(&self, live: &mut Live) -> Result<(), Error> {
+        Spec::load(self, live).await
     }
 
     fn host(live: &Live) -> &HostCalls {

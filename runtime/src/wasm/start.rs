@@ -1,6 +1,6 @@
 //! Starting a core-module instance: its store (limits, epoch deadline,
 //! profiling hook), instantiation in the pooling allocator or on demand,
-//! its exports, the state a hot reload restores, and `wasp_load`.
+//! its exports and `_initialize`, and `wasp_load`.
 
 use std::sync::Arc;
 
@@ -8,14 +8,13 @@ use wasmtime::{InstancePre, PoolConcurrencyLimitError, Store, StoreLimitsBuilder
 use wasp_protocol::{ErrorCode, WireError, abi};
 
 use super::Spec;
-use super::fault::{Fault, fault_of, load_failure};
+use super::fault::{fault_of, load_failure};
 use super::live::{Exports, Live};
 use super::preopens::Access;
 use super::state::GuestState;
 use crate::Error;
 use crate::hostcalls::HostCalls;
 use crate::library::call::LiveLibraries;
-use crate::lifecycle::{LIFECYCLE_ID, speaks_lifecycle};
 use crate::scheduler::SliceState;
 
 impl Spec {
@@ -68,9 +67,8 @@ impl Spec {
         self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
     }
 
-    /// Starts an instance: instantiates the plugin, hands it the state a hot
-    /// reload `restored` (ABI 1.2 and later), and runs its `wasp_load`.
-    pub(super) async fn start_instance(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
+    /// Instantiates the plugin: its store, its exports, its `_initialize`.
+    pub(super) async fn instantiate_live(&self) -> Result<Live, Error> {
         let name = &self.plugin.name;
         let schedule = self.engine.schedule();
         let fs_slots: Vec<(String, Access)> =
@@ -128,48 +126,35 @@ impl Spec {
                 return Err(self.fault(&mut store, e));
             }
         }
-        let mut live = Live { store, exports, buffer: None };
-        if let Some(state) = restored.filter(|_| speaks_lifecycle(self.plugin.abi_version())) {
-            live.arm(budget);
-            match live.hand_over(abi::kind::RESTORE, LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state).await {
-                Ok(abi::status::DONE | abi::status::DEFERRED) => {}
-                Ok(status) => {
-                    return Err(Error::LoadFailed {
-                        plugin: name.to_string(),
-                        error: WireError::new(
-                            ErrorCode::InvalidMessage,
-                            format!("wasp_handle returned status {status} for the restored state"),
-                        ),
-                    });
-                }
-                Err(Fault::Guest(detail) | Fault::NoRoom(detail)) => {
-                    return Err(Error::GuestFault { plugin: name.to_string(), detail });
-                }
-                Err(Fault::Wasm(e)) => return Err(self.fault(&mut live.store, e)),
-            }
+        Ok(Live { store, instance, exports, buffer: None })
+    }
+
+    /// Runs the instance's `wasp_load`, if it has one.
+    pub(super) async fn load(&self, live: &mut Live) -> Result<(), Error> {
+        if !self.plugin.has_load {
+            return Ok(());
         }
-        let Live { mut store, exports, buffer } = live;
-        if self.plugin.has_load {
-            let load: TypedFunc<(), i32> =
-                instance.get_typed_func(&mut store, abi::EXPORT_LOAD).map_err(|e| missing(abi::EXPORT_LOAD, e))?;
-            store.data_mut().slices.start(budget);
-            store.set_epoch_deadline(schedule.slice_ticks());
-            match load.call_async(&mut store, ()).await {
-                Ok(abi::status::DONE) => {}
-                Ok(status) => {
-                    let reason = store.data_mut().host.take_last_error();
-                    return Err(Error::LoadFailed {
-                        plugin: name.to_string(),
-                        error: WireError::new(
-                            ErrorCode::from_u16(u16::try_from(status).unwrap_or(0)),
-                            load_failure("wasp_load returned status", status, reason),
-                        ),
-                    });
-                }
-                Err(e) => return Err(self.fault(&mut store, e)),
+        let name = &self.plugin.name;
+        let store = &mut live.store;
+        let load: TypedFunc<(), i32> = live.instance.get_typed_func(&mut *store, abi::EXPORT_LOAD).map_err(|e| {
+            Error::GuestFault { plugin: name.to_string(), detail: format!("export `{}`: {e}", abi::EXPORT_LOAD) }
+        })?;
+        store.data_mut().slices.start(self.budget_slices());
+        store.set_epoch_deadline(self.engine.schedule().slice_ticks());
+        match load.call_async(&mut *store, ()).await {
+            Ok(abi::status::DONE) => Ok(()),
+            Ok(status) => {
+                let reason = store.data_mut().host.take_last_error();
+                Err(Error::LoadFailed {
+                    plugin: name.to_string(),
+                    error: WireError::new(
+                        ErrorCode::from_u16(u16::try_from(status).unwrap_or(0)),
+                        load_failure("wasp_load returned status", status, reason),
+                    ),
+                })
             }
+            Err(e) => Err(self.fault(store, e)),
         }
-        Ok(Live { store, exports, buffer })
     }
 
     /// Turns a wasmtime error into a readable fault.
