@@ -8,8 +8,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use wasp_protocol::{Dispatched, ErrorCode, HostApi, LogLevel, Message, MessageKind, WireError};
+use wasp_protocol::{Dispatched, ErrorCode, HostApi, LogLevel, Message, WireError};
 
+use crate::delivery::{self, Outcome};
 use crate::hostcalls::HostCalls;
 use crate::lifecycle::Unloaded;
 use crate::router::Inbound;
@@ -108,7 +109,7 @@ impl InProcessInstance {
     /// Replaces the plugin with a fresh one, answering its deferred requests
     /// with `plugin_crashed`.
     pub fn recycle(&mut self) -> Result<(), Error> {
-        let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.host.name()));
+        let err = delivery::restarted(self.host.name());
         self.host.fail_all(&err);
         self.host.quarantined = false;
         self.plugin = Self::load(&self.factory, &mut self.host, None)?;
@@ -141,36 +142,28 @@ impl InProcessInstance {
     /// Answers the requests the plugin had deferred with `unavailable` (it
     /// was quarantined). [`InProcessInstance::recycle`] starts it afresh.
     pub fn abandon(&mut self) {
-        let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{}` was quarantined", self.host.name()));
+        let err = delivery::quarantined(self.host.name());
         self.host.fail_all(&err);
     }
 
     /// Handles one message; `Err` means the plugin panicked and must be recycled.
     pub fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
-        let is_request = msg.kind == MessageKind::Request;
-        if matches!(msg.kind, MessageKind::Reply | MessageKind::Error) {
-            self.host.completion_arrived();
-        }
-        if let Some(reply) = msg.reply {
-            self.host.begin_request(msg.id, reply, msg.deadline);
-        }
-        let message = Message { kind: msg.kind, id: msg.id, from: &msg.from, topic: &msg.topic, payload: &msg.payload };
+        let (id, kind) = (msg.id, msg.kind);
+        let letter = delivery::admit(&mut self.host, msg);
+        let message = Message { kind, id, from: &letter.from, topic: &letter.topic, payload: &letter.payload };
         let plugin = &mut self.plugin;
         let host = &mut self.host;
-        match catch_unwind(AssertUnwindSafe(|| plugin.handle(&mut Calls(host), message))) {
-            Ok(Dispatched::Done) if is_request => self.host.end_request(msg.id),
-            Ok(_) => {}
-            Err(panic) => {
-                let err = Error::Trap {
-                    plugin: self.host.name().to_string(),
-                    message: format!("panicked: {}", panic_text(&*panic, "a panic with a non-text payload")),
-                    backtrace: None,
-                };
-                self.host.fail_request(msg.id, err.to_wire());
-                return Err(err);
-            }
-        }
-        Ok(())
+        let outcome = match catch_unwind(AssertUnwindSafe(|| plugin.handle(&mut Calls(host), message))) {
+            Ok(Dispatched::Done) => Outcome::Done,
+            Ok(Dispatched::Deferred) => Outcome::Deferred,
+            Err(panic) => Outcome::Fault(Error::Trap {
+                plugin: self.host.name().to_string(),
+                message: format!("panicked: {}", panic_text(&*panic, "a panic with a non-text payload")),
+                backtrace: None,
+            }),
+        };
+        let name = self.host.name().clone();
+        delivery::settle(&mut self.host, &name, id, kind, outcome)
     }
 }
 

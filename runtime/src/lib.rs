@@ -54,6 +54,7 @@ mod audit;
 mod cache;
 #[cfg(feature = "components")]
 mod component;
+mod delivery;
 mod engine;
 mod env;
 mod error;

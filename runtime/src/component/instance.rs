@@ -2,13 +2,12 @@
 //! budget, limits and host calls as a core module's.
 
 use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
-use wasp_protocol::MessageKind as Kind;
-use wasp_protocol::{ErrorCode, Lifecycle, WireError, abi};
 
 use super::ComponentPlugin;
 use super::bindings::{Message, MessageKind, Plugin, Status};
+use crate::delivery::{Backend, Kind, Letter, Outcome, Running};
 use crate::hostcalls::HostCalls;
-use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded};
+use crate::lifecycle::Unloaded;
 use crate::router::Inbound;
 use crate::scheduler::SliceState;
 use crate::{Engine, Error, PluginEnv};
@@ -111,17 +110,21 @@ struct Live {
 /// the same contract: one message at a time under the engine's scheduler;
 /// after a fault (trap, spent budget) call [`ComponentInstance::recycle`].
 pub struct ComponentInstance {
+    run: Running<Spec>,
+}
+
+/// What an instance is made from, kept apart from the live store.
+struct Spec {
     engine: Engine,
     plugin: ComponentPlugin,
     env: PluginEnv,
-    live: Option<Live>,
 }
 
 impl std::fmt::Debug for ComponentInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ComponentInstance")
-            .field("plugin", &self.plugin.name)
-            .field("live", &self.live.is_some())
+            .field("plugin", &self.run.backend.plugin.name)
+            .field("live", &self.run.live.is_some())
             .finish()
     }
 }
@@ -132,27 +135,146 @@ type Fault = wasmtime::Error;
 impl ComponentInstance {
     /// Instantiates the component and calls its `load`. `restored` is the
     /// state a hot reload hands over, delivered as a `restore` message first.
+    ///
+    /// # Errors
+    ///
+    /// The component failed to instantiate, faulted, or refused to load.
     pub async fn new(
         engine: &Engine,
         plugin: ComponentPlugin,
         env: PluginEnv,
         restored: Option<&[u8]>,
     ) -> Result<Self, Error> {
-        let mut instance = Self { engine: engine.clone(), plugin, env, live: None };
-        instance.live = Some(instance.start(restored).await?);
-        Ok(instance)
+        let spec = Spec { engine: engine.clone(), plugin, env };
+        Ok(Self { run: Running::start(spec, restored).await? })
     }
 
     /// The compiled component this instance runs.
     pub fn plugin(&self) -> &ComponentPlugin {
-        &self.plugin
+        &self.run.backend.plugin
     }
 
+    /// Asks the instance for the state to hand to its successor (an
+    /// `unload` message). `Err` means the instance faulted and must be
+    /// recycled; `Ok(Err(_))` is the plugin refusing.
+    ///
+    /// # Errors
+    ///
+    /// The instance faulted.
+    pub async fn unload(&mut self) -> Result<Unloaded, Error> {
+        self.run.unload().await
+    }
+
+    /// Drops the current instance (answering its deferred requests with
+    /// `plugin_crashed`) and starts a fresh one.
+    ///
+    /// # Errors
+    ///
+    /// The fresh instance could not start.
+    pub async fn recycle(&mut self) -> Result<(), Error> {
+        self.run.recycle().await
+    }
+
+    /// Whether the host quarantined the plugin while it ran.
+    pub fn quarantined(&self) -> bool {
+        self.run.quarantined()
+    }
+
+    /// Drops the instance without starting another (the plugin was
+    /// quarantined), answering the requests it had deferred with
+    /// `unavailable`.
+    pub fn abandon(&mut self) {
+        self.run.abandon();
+    }
+
+    /// Handles one message. `Ok` means the instance is healthy (the message
+    /// itself may have failed and been answered with an error); `Err` means
+    /// it faulted, the message was answered with the fault, and the
+    /// instance must be recycled.
+    ///
+    /// # Errors
+    ///
+    /// The instance faulted.
+    pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
+        self.run.handle(msg).await
+    }
+}
+
+/// The component backend: messages go in through the canonical ABI, as
+/// arguments of the guest's `handle`.
+impl Backend for Spec {
+    type Live = Live;
+
+    fn name(&self) -> &str {
+        &self.plugin.name
+    }
+
+    /// The `wasp:plugin` world has had `unload` and `restore` from the start.
+    fn speaks_lifecycle(&self) -> bool {
+        true
+    }
+
+    async fn instantiate(&self) -> Result<Live, Error> {
+        self.instantiate_live().await
+    }
+
+    async fn load(&self, live: &mut Live) -> Result<(), Error> {
+        Spec::load(self, live).await
+    }
+
+    fn host(live: &Live) -> &HostCalls {
+        &live.store.data().host
+    }
+
+    fn host_mut(live: &mut Live) -> &mut HostCalls {
+        &mut live.store.data_mut().host
+    }
+
+    async fn deliver(&self, live: &mut Live, letter: Letter) -> Outcome {
+        arm(&mut live.store, self.budget_slices());
+        // A lifecycle message carries nothing of a sender's: the memory it
+        // takes, and a failure to make room for it, are the plugin's doing.
+        let (kind, from_sender) = match letter.kind {
+            Kind::Message(kind) => (MessageKind::from(kind), true),
+            Kind::Lifecycle(which) => (which.into(), false),
+        };
+        let size = letter.from.len() + letter.topic.len() + letter.payload.len();
+        let delivered = message(kind, letter.id, &letter.from, &letter.topic, letter.payload.into());
+        live.store.data_mut().delivering = from_sender;
+        let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &delivered).await;
+        let state = live.store.data_mut();
+        state.delivering = false;
+        let refused_memory = state.refused_memory.take();
+        if let Err(e) = &result
+            && from_sender
+            && making_room(e)
+            && !state.slices.exceeded
+            && !state.host.quarantined
+        {
+            // The canonical ABI copies the message in through the guest's
+            // `cabi_realloc` before the handler runs: it found no room.
+            let detail = format!("a message of {size} bytes (its cabi_realloc trapped)");
+            return Outcome::Fault(Error::NoRoom { plugin: self.plugin.name.to_string(), detail });
+        }
+        if let Some(message) = refused_memory {
+            state.host.limit_exceeded("max_memory", message);
+        }
+        match result {
+            Ok(Status::Done) => Outcome::Done,
+            Ok(Status::Deferred) => Outcome::Deferred,
+            Err(e) => Outcome::Fault(self.fault(&mut live.store, e)),
+        }
+    }
+}
+
+impl Spec {
+    /// The CPU budget of one message, in scheduler slices.
     fn budget_slices(&self) -> u32 {
         self.engine.schedule().budget_slices(self.env.limits.cpu_budget)
     }
 
-    async fn start(&self, restored: Option<&[u8]>) -> Result<Live, Error> {
+    /// Instantiates the component in a fresh store.
+    async fn instantiate_live(&self) -> Result<Live, Error> {
         let name = &self.plugin.name;
         let slice_ticks = self.engine.schedule().slice_ticks();
         let state = ComponentState {
@@ -188,134 +310,16 @@ impl ComponentInstance {
             }
             Err(e) => return Err(self.fault(&mut store, e)),
         };
-        let mut live = Live { store, bindings };
-        if let Some(state) = restored {
-            arm(&mut live.store, budget);
-            let restore = message(Lifecycle::Restore.into(), LIFECYCLE_ID, "host", abi::TOPIC_RESTORE, state.to_vec());
-            if let Err(e) = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &restore).await {
-                return Err(self.fault(&mut live.store, e));
-            }
-        }
-        arm(&mut live.store, budget);
+        Ok(Live { store, bindings })
+    }
+
+    /// Calls the component's `load`.
+    async fn load(&self, live: &mut Live) -> Result<(), Error> {
+        arm(&mut live.store, self.budget_slices());
         match live.bindings.wasp_plugin_guest().call_load(&mut live.store).await {
-            Ok(Ok(())) => Ok(live),
-            Ok(Err(e)) => Err(Error::LoadFailed { plugin: name.to_string(), error: e.into() }),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::LoadFailed { plugin: self.plugin.name.to_string(), error: e.into() }),
             Err(e) => Err(self.fault(&mut live.store, e)),
-        }
-    }
-
-    /// Asks the instance for the state to hand to its successor (an
-    /// `unload` message). `Err` means the instance faulted and must be
-    /// recycled; `Ok(Err(_))` is the plugin refusing.
-    pub async fn unload(&mut self) -> Result<Unloaded, Error> {
-        let budget = self.budget_slices();
-        let Some(live) = self.live.as_mut() else { return Ok(Ok(None)) };
-        let (capture, reply) = Capture::new();
-        live.store.data_mut().host.begin_request(LIFECYCLE_ID, reply, None);
-        arm(&mut live.store, budget);
-        let unload = message(Lifecycle::Unload.into(), LIFECYCLE_ID, "host", abi::TOPIC_UNLOAD, Vec::new());
-        let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &unload).await;
-        live.store.data_mut().host.end_request(LIFECYCLE_ID);
-        match result {
-            Ok(_) => Ok(capture.state()),
-            Err(e) => Err(self.fault_live(e)),
-        }
-    }
-
-    /// Drops the current instance (answering its deferred requests with
-    /// `plugin_crashed`) and starts a fresh one.
-    pub async fn recycle(&mut self) -> Result<(), Error> {
-        if let Some(mut old) = self.live.take() {
-            let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.plugin.name));
-            old.store.data_mut().host.fail_all(&err);
-        }
-        self.live = Some(self.start(None).await?);
-        Ok(())
-    }
-
-    /// Whether the host quarantined the plugin while it ran.
-    pub fn quarantined(&self) -> bool {
-        self.live.as_ref().is_some_and(|l| l.store.data().host.quarantined)
-    }
-
-    /// Drops the instance without starting another (the plugin was
-    /// quarantined), answering the requests it had deferred with
-    /// `unavailable`.
-    pub fn abandon(&mut self) {
-        if let Some(mut old) = self.live.take() {
-            let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{}` was quarantined", self.plugin.name));
-            old.store.data_mut().host.fail_all(&err);
-        }
-    }
-
-    /// Handles one message. `Ok` means the instance is healthy (the message
-    /// itself may have failed and been answered with an error); `Err` means
-    /// it faulted, the message was answered with the fault, and the
-    /// instance must be recycled.
-    pub async fn handle(&mut self, msg: Inbound) -> Result<(), Error> {
-        let budget = self.budget_slices();
-        let Some(live) = self.live.as_mut() else {
-            if let Some(reply) = msg.reply {
-                let name = &self.plugin.name;
-                reply.send(Err(WireError::new(
-                    ErrorCode::Unavailable,
-                    format!("plugin `{name}` has no running instance"),
-                )));
-            }
-            return Ok(());
-        };
-        let kind = MessageKind::from(msg.kind);
-        if matches!(msg.kind, Kind::Reply | Kind::Error) {
-            live.store.data().host.completion_arrived();
-        }
-        if let Some(reply) = msg.reply {
-            live.store.data_mut().host.begin_request(msg.id, reply, msg.deadline);
-        }
-        arm(&mut live.store, budget);
-        let size = msg.from.len() + msg.topic.len() + msg.payload.len();
-        let delivered = message(kind, msg.id, &msg.from, &msg.topic, msg.payload.into());
-        live.store.data_mut().delivering = true;
-        let result = live.bindings.wasp_plugin_guest().call_handle(&mut live.store, &delivered).await;
-        let state = live.store.data_mut();
-        state.delivering = false;
-        let refused_memory = state.refused_memory.take();
-        if let Err(e) = &result
-            && making_room(e)
-            && !state.slices.exceeded
-            && !state.host.quarantined
-        {
-            // The canonical ABI copies the message in through the guest's
-            // `cabi_realloc` before the handler runs: it found no room.
-            let detail = format!("a message of {size} bytes (its cabi_realloc trapped)");
-            let err = Error::NoRoom { plugin: self.plugin.name.to_string(), detail };
-            state.host.undelivered(msg.id, msg.kind, err.to_wire());
-            return Err(err);
-        }
-        if let Some(message) = refused_memory {
-            state.host.limit_exceeded("max_memory", message);
-        }
-        match result {
-            Ok(Status::Done) if msg.kind == Kind::Request => live.store.data_mut().host.end_request(msg.id),
-            Ok(_) => {}
-            Err(e) => {
-                let err = self.fault_live(e);
-                if let Some(live) = self.live.as_mut() {
-                    live.store.data_mut().host.fail_request(msg.id, err.to_wire());
-                }
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-
-    fn fault_live(&mut self, e: Fault) -> Error {
-        match self.live.take() {
-            Some(mut live) => {
-                let err = self.fault(&mut live.store, e);
-                self.live = Some(live);
-                err
-            }
-            None => Error::Internal(e.to_string()),
         }
     }
 

@@ -23,6 +23,7 @@ use wasp_protocol::{ErrorCode, MessageKind, WireError, abi};
 use super::calls::CallCtx;
 use super::library::NativePlugin;
 use crate::audit::{AuditEvent, AuditKind};
+use crate::delivery::{self, Outcome};
 use crate::hostcalls::HostCalls;
 use crate::lifecycle::{Capture, LIFECYCLE_ID, Unloaded, speaks_lifecycle};
 use crate::router::Inbound;
@@ -257,8 +258,7 @@ impl NativeInstance {
     /// Replaces the instance with a fresh one on a new thread, answering its
     /// deferred requests with `plugin_crashed`.
     pub async fn recycle(&mut self) -> Result<(), Error> {
-        let err = WireError::new(ErrorCode::PluginCrashed, format!("plugin `{}` was restarted", self.env.name));
-        self.worker.shared.calls().fail_all(&err);
+        self.worker.shared.calls().fail_all(&delivery::restarted(&self.env.name));
         let stranded = self.plugin.stranded.load(Ordering::Acquire);
         if stranded >= MAX_STRANDED_THREADS {
             return Err(Error::Internal(format!(
@@ -284,8 +284,7 @@ impl NativeInstance {
     /// Answers the requests the plugin had deferred with `unavailable` (it
     /// was quarantined). [`NativeInstance::recycle`] starts it afresh.
     pub fn abandon(&mut self) {
-        let err = WireError::new(ErrorCode::Unavailable, format!("plugin `{}` was quarantined", self.env.name));
-        self.worker.shared.calls().fail_all(&err);
+        self.worker.shared.calls().fail_all(&delivery::quarantined(&self.env.name));
     }
 }
 
@@ -447,51 +446,33 @@ impl Thread {
     }
 
     fn handle(&self, instance: &Handle, msg: Inbound) -> Result<(), Error> {
-        let is_request = msg.kind == MessageKind::Request;
-        {
-            let mut calls = self.shared.calls();
-            if matches!(msg.kind, MessageKind::Reply | MessageKind::Error) {
-                calls.completion_arrived();
-            }
-            if let Some(reply) = msg.reply {
-                calls.begin_request(msg.id, reply, msg.deadline);
-            }
-        }
+        let (id, kind) = (msg.id, msg.kind);
+        let letter = delivery::admit(&mut self.shared.calls(), msg);
         let vtable = self.plugin.lib.vtable();
         let message = NativeMessage {
-            kind: msg.kind.to_abi(),
+            kind: letter.kind.to_abi(),
             reserved: 0,
-            id: msg.id,
-            from: msg.from.as_ptr(),
-            from_len: msg.from.len(),
-            topic: msg.topic.as_ptr(),
-            topic_len: msg.topic.len(),
-            payload: msg.payload.as_ptr(),
-            payload_len: msg.payload.len(),
+            id: letter.id,
+            from: letter.from.as_ptr(),
+            from_len: letter.from.len(),
+            topic: letter.topic.as_ptr(),
+            topic_len: letter.topic.len(),
+            payload: letter.payload.as_ptr(),
+            payload_len: letter.payload.len(),
         };
         let mut ctx = CallCtx::new(&self.shared, &self.rt);
         let host = ctx.vtable();
-        // SAFETY: as in `load`; `message` points into `msg`, alive for the call.
+        // SAFETY: as in `load`; `message` points into `letter`, alive for the call.
         let status = unsafe { (vtable.handle)(instance.0, &host, &message) };
-        match status {
-            abi::status::DONE if is_request => {
-                self.shared.calls().end_request(msg.id);
-                Ok(())
-            }
-            abi::status::DONE | abi::status::DEFERRED => Ok(()),
-            STATUS_PANICKED => {
-                let err = self.panicked("on_message", &mut ctx);
-                self.shared.calls().fail_request(msg.id, err.to_wire());
-                Err(err)
-            }
-            other => {
-                let err = Error::GuestFault {
-                    plugin: self.name(),
-                    detail: format!("the native `handle` returned status {other}, which the ABI does not define"),
-                };
-                self.shared.calls().fail_request(msg.id, err.to_wire());
-                Err(err)
-            }
-        }
+        let outcome = match status {
+            abi::status::DONE => Outcome::Done,
+            abi::status::DEFERRED => Outcome::Deferred,
+            STATUS_PANICKED => Outcome::Fault(self.panicked("on_message", &mut ctx)),
+            other => Outcome::Fault(Error::GuestFault {
+                plugin: self.name(),
+                detail: format!("the native `handle` returned status {other}, which the ABI does not define"),
+            }),
+        };
+        delivery::settle(&mut self.shared.calls(), &self.plugin.name, id, kind, outcome)
     }
 }
