@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use wasp_protocol::{ErrorCode, HOST, MessageKind, WireError, codec};
 use wasp_runtime::{Answer, AuditEvent, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
 
-use super::{Broker, MAX_SUBSCRIPTIONS, Undelivered, not_found};
+use super::{Broker, Undelivered, not_found};
 use crate::mailbox::Bound;
 use crate::tap::TapKind;
-use crate::topics::{Subscriber, Subscription};
 
 /// The broker as one instance of a plugin sees it: everything goes to the
 /// broker under the plugin's name, with the instance's place in its pool
@@ -28,7 +27,7 @@ pub(crate) struct Port {
 
 impl Port {
     /// The port of instance `member` (0 for a single instance).
-    pub(crate) fn new(broker: Arc<Broker>, member: usize) -> Arc<dyn Router> {
+    pub(crate) fn open(broker: Arc<Broker>, member: usize) -> Arc<dyn Router> {
         Arc::new(Self { broker, member })
     }
 }
@@ -93,32 +92,6 @@ fn host_requests_unsupported(to: &str) -> WireError {
 
 /// What a plugin asks of the broker, on behalf of one instance of it.
 impl Broker {
-    /// A plugin's subscription to `pattern` (its permission checked):
-    /// `busy` past [`MAX_SUBSCRIPTIONS`].
-    pub(crate) fn subscribe(&self, from: &Arc<str>, pattern: &str) -> Result<(), WireError> {
-        let mut subs = self.subscriptions.write();
-        let mut held = 0;
-        for s in subs.iter().filter(|s| s.is_plugin(from)) {
-            if s.pattern == pattern {
-                return Ok(());
-            }
-            held += 1;
-        }
-        if held >= MAX_SUBSCRIPTIONS {
-            return Err(WireError::new(
-                ErrorCode::Busy,
-                format!("plugin `{from}` already holds {held} subscriptions, the most a plugin may hold"),
-            ));
-        }
-        subs.push(Subscription { pattern: pattern.to_owned(), subscriber: Subscriber::Plugin(from.clone()) });
-        Ok(())
-    }
-
-    /// Ends a plugin's subscription to `pattern`, if it held one.
-    pub(crate) fn unsubscribe(&self, from: &str, pattern: &str) {
-        self.subscriptions.write().retain(|s| !(s.pattern == pattern && s.is_plugin(from)));
-    }
-
     /// A plugin's request (waited) from instance `member` of a pool (0 for a single
     /// instance): the wait-for graph records each instance's wait.
     pub(crate) fn request(

@@ -103,7 +103,7 @@ impl Host {
         if let Some(overrides) = self.inner.config.get(family.as_ref().map_or(&*name, Family::name)) {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        let router = Port::new(self.inner.broker.clone(), 0);
+        let router = Port::open(self.inner.broker.clone(), 0);
         let limits = manifest.limits.apply(&self.inner.limits);
         PluginEnv {
             log_rate: self.inner.broker.log_rate(&name, limits.log_rate),
@@ -234,7 +234,7 @@ impl Host {
     /// with a router that brings its own completions back to it.
     pub(super) fn member_env(&self, manifest: &Manifest, grants: &Grants, index: usize) -> PluginEnv {
         let mut env = self.plugin_env(manifest, grants, None);
-        env.router = Port::new(self.inner.broker.clone(), index);
+        env.router = Port::open(self.inner.broker.clone(), index);
         env
     }
 
