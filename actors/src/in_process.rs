@@ -9,7 +9,7 @@ use wasp_runtime::{InProcessPlugin, PluginFactory};
 use wasp_sdk::{Context, Plugin};
 
 /// A [`PluginFactory`] that makes each instance with `make`: what
-/// [`Host::register_manifest`](crate::Host::register_manifest) runs, and
+/// [`Load::in_process`](crate::Load::in_process) loads, and
 /// what a caller building a `wasp_runtime::PluginImage::InProcess` itself
 /// hands it.
 ///

@@ -7,7 +7,7 @@
 //! application (or a Tauri command) holds.
 //!
 //! ```
-//! use wasp_actors::Host;
+//! use wasp_actors::{Host, Load};
 //! use wasp_sdk::prelude::*;
 //!
 //! #[derive(Default)]
@@ -23,7 +23,7 @@
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let host = Host::builder().build()?;
-//! host.register::<Greeter>("greeter").await?;
+//! host.load(Load::in_process(Greeter::default).named("greeter")).await?;
 //! let reply: String = host.call("greeter", "greet", &"wasp").await?;
 //! assert_eq!(reply, "hello, wasp");
 //! # host.shutdown().await;
@@ -81,7 +81,7 @@ mod waits;
 mod watch;
 
 pub use error::Error;
-pub use host::{Host, HostBuilder, PluginRef, Prepared, Subscription};
+pub use host::{Host, HostBuilder, Load, PluginRef, Prepared, Subscription};
 pub use metrics::{HostMetrics, PluginInfo, PluginState};
 pub use policy::{AskRequest, Decision, IdentityChange, Policy};
 pub use supervision::Supervision;

@@ -122,7 +122,7 @@ impl TapRecord {
 /// [`missed`](Tap::missed). Dropping the last open tap turns recording off.
 ///
 /// ```
-/// use wasp_actors::{Host, TapKind, TapOutcome};
+/// use wasp_actors::{Host, Load, TapKind, TapOutcome};
 /// use wasp_sdk::prelude::*;
 ///
 /// #[derive(Default)]
@@ -137,7 +137,7 @@ impl TapRecord {
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let host = Host::builder().build()?;
-/// host.register::<Echo>("echo").await?;
+/// host.load(Load::in_process(Echo::default).named("echo")).await?;
 /// let mut tap = host.tap();
 /// let _: String = host.call("echo", "say", &"hi").await?;
 /// let record = tap.recv().await.expect("one record");

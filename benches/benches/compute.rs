@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store, TypedFunc};
+use wasp_actors::Load;
 use wasp_benches::{benching, criterion, median, runtime};
 
 /// SHA-256 input, matrix side, JSON records.
@@ -186,8 +187,12 @@ fn plugin(c: &mut Criterion, s: &Setup) {
     let rt = runtime();
     let host = rt.block_on(async { wasp_actors::Host::builder().build() }).expect("host");
     rt.block_on(async {
-        host.load_as("compute-wasm", wasp_fixtures::wasm_bundle("compute")).await.expect("WASM compute loads");
-        host.load_as("compute-native", wasp_fixtures::native_bundle("compute")).await.expect("native compute loads");
+        host.load(Load::path(wasp_fixtures::wasm_bundle("compute")).named("compute-wasm"))
+            .await
+            .expect("WASM compute loads");
+        host.load(Load::path(wasp_fixtures::native_bundle("compute")).named("compute-native"))
+            .await
+            .expect("native compute loads");
     });
     let mut group = c.benchmark_group("compute plugin");
     group.sample_size(20);

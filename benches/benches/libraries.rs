@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasp_actors::{Host, Manifest, Policy};
+use wasp_actors::{Host, Load, Manifest, Policy};
 use wasp_runtime::{Engine, EngineOptions, Library, Limits, Schedule, WasmPlugin};
 
 /// How many plugins a scenario loads.
@@ -99,7 +99,7 @@ async fn run(scenario: &str, cache: &Path) -> Duration {
     for i in 0..N {
         let mut m = manifest.clone();
         m.name = format!("p{i}");
-        host.load_bytes_with(m, &distinct(&bytes, i)).await.expect("loads");
+        host.load(Load::bytes(distinct(&bytes, i)).described_by(m)).await.expect("loads");
         host.request(&format!("p{i}"), "pack", payload.clone()).await.expect("packs");
     }
     let took = start.elapsed();

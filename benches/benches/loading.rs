@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use wasp_actors::Host;
+use wasp_actors::{Host, Load};
 use wasp_runtime::{Engine, EngineOptions, Limits, Pool, Schedule, WasmPlugin};
 
 /// Every example plugin built for wasm32 (WASI ones included).
@@ -68,9 +68,9 @@ struct Spawned {
 /// How a benchmark starts its copies of echo.
 #[derive(Debug, Clone, Copy)]
 enum Start {
-    /// `Host::prepare` once, then `Host::load_prepared` for each copy.
+    /// `Host::prepare` once, then `Load::prepared` for each copy.
     Prepared,
-    /// `Host::load_bytes_with` for each copy: every load hashes the bytes
+    /// `Load::bytes` (with a manifest) for each copy: every load hashes the bytes
     /// to find the shared module.
     Bytes,
 }
@@ -91,8 +91,8 @@ async fn spawn(n: usize, cache: &std::path::Path, pool: u32, how: Start) -> (Hos
         let mut m = manifest.clone();
         m.name = format!("echo-{i}");
         match &prepared {
-            Some(prepared) => host.load_prepared(m, prepared).await.expect("starts"),
-            None => host.load_bytes_with(m, &bytes).await.expect("loads"),
+            Some(prepared) => host.load(Load::prepared(prepared).described_by(m)).await.expect("starts"),
+            None => host.load(Load::bytes(&bytes).described_by(m)).await.expect("loads"),
         };
     }
     let loaded = Instant::now();
@@ -138,8 +138,8 @@ fn spawn_table(rt: &tokio::runtime::Runtime, cache: &std::path::Path) {
         let per = s.resident.map_or("n/a".into(), |r| format!("{:.0} KiB", r as f64 / 1000.0 / 1024.0));
         let total = s.resident.map_or("n/a".into(), |r| format!("{:.1} MiB", r as f64 / (1 << 20) as f64));
         let how = match how {
-            Start::Prepared => "`prepare` + `load_prepared`",
-            Start::Bytes => "`load_bytes_with`",
+            Start::Prepared => "`prepare` + `Load::prepared`",
+            Start::Bytes => "`Load::bytes` each",
         };
         println!(
             "| {how} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {total} | {per} |",

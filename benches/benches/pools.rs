@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use tokio::runtime::Runtime;
-use wasp_actors::{Host, Manifest};
+use wasp_actors::{Host, Load, Manifest};
 use wasp_benches::{benching, criterion, median, runtime};
 
 /// Requests in flight at once.
@@ -37,7 +37,9 @@ fn host(rt: &Runtime) -> Host {
             {
                 let mut m = Manifest::from_file(&dir.join("plugin.toml")).expect("compute manifest").instances(n);
                 m.name = format!("{form}-{n}");
-                host.load_manifest(m).await.unwrap_or_else(|e| panic!("compute ({form}, {n} instances) loads: {e}"));
+                host.load(Load::manifest(m))
+                    .await
+                    .unwrap_or_else(|e| panic!("compute ({form}, {n} instances) loads: {e}"));
             }
         }
         host

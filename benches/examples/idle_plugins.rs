@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::Host;
+use wasp_actors::{Host, Load};
 
 /// (resident, virtual) bytes of this process.
 fn memory() -> (u64, u64) {
@@ -49,7 +49,7 @@ fn main() {
         for i in 0..count {
             let mut m = manifest.clone();
             m.name = format!("echo-{i}");
-            host.load_prepared(m, &prepared).await.expect("starts");
+            host.load(Load::prepared(&prepared).described_by(m)).await.expect("starts");
             if (i + 1) % 1000 == 0 {
                 let (rss, _) = memory();
                 println!(

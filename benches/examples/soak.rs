@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wasp_actors::{Host, Manifest, ManifestKind, Policy, Supervision};
+use wasp_actors::{Host, Load, Manifest, ManifestKind, Policy, Supervision};
 use wasp_protocol::{ErrorCode, WireError};
 
 /// The request timeout of the soak's host.
@@ -261,29 +261,29 @@ async fn load_everything(host: &Host) {
     let manifest = |name: &str| Manifest::from_file(&wasp_fixtures::manifest_path(name)).expect("example manifest");
     let echo_bytes = wasp_fixtures::wasm_bytes("echo");
 
-    host.load_as("echo-wasm", wasp_fixtures::wasm_bundle("echo")).await.expect("echo wasm");
-    host.load_as("echo-native", wasp_fixtures::native_bundle("echo")).await.expect("echo native");
+    host.load(Load::path(wasp_fixtures::wasm_bundle("echo")).named("echo-wasm")).await.expect("echo wasm");
+    host.load(Load::path(wasp_fixtures::native_bundle("echo")).named("echo-native")).await.expect("echo native");
     let mut m = manifest("echo");
     m.name = "echo-inproc".into();
-    host.register_manifest(m, wasp_example_echo::Echo::default).await.expect("echo in process");
+    host.load(Load::in_process(wasp_example_echo::Echo::default).described_by(m)).await.expect("echo in process");
     let mut m = manifest("echo");
     m.name = "echo-pool".into();
     m.instances = Some(4);
-    host.load_bytes_with(m, &echo_bytes).await.expect("echo pool");
+    host.load(Load::bytes(&echo_bytes).described_by(m)).await.expect("echo pool");
 
     let mut m = manifest("relay");
     m.permissions = vec!["request:echo-wasm".parse().expect("permission")];
-    host.load_bytes_with(m, &wasp_fixtures::wasm_bytes("relay")).await.expect("relay");
+    host.load(Load::bytes(wasp_fixtures::wasm_bytes("relay")).described_by(m)).await.expect("relay");
 
-    host.load_as("faulty-wasm", wasp_fixtures::wasm_bundle("faulty")).await.expect("faulty wasm");
-    host.load_as("faulty-native", wasp_fixtures::native_bundle("faulty")).await.expect("faulty native");
+    host.load(Load::path(wasp_fixtures::wasm_bundle("faulty")).named("faulty-wasm")).await.expect("faulty wasm");
+    host.load(Load::path(wasp_fixtures::native_bundle("faulty")).named("faulty-native")).await.expect("faulty native");
     let mut m = manifest("faulty");
     m.name = "faulty-inproc".into();
-    host.register_manifest(m, wasp_example_faulty::Faulty::default).await.expect("faulty in process");
+    host.load(Load::in_process(wasp_example_faulty::Faulty::default).described_by(m)).await.expect("faulty in process");
 
     let mut m = manifest("spinner");
     m.limits.cpu_budget = Some(Duration::from_millis(20));
-    host.load_bytes_with(m, &wasp_fixtures::wasm_bytes("spinner")).await.expect("spinner");
+    host.load(Load::bytes(wasp_fixtures::wasm_bytes("spinner")).described_by(m)).await.expect("spinner");
 
     let wasm = |name: &str| {
         let mut m = Manifest::new(name).expect("name");
@@ -293,12 +293,14 @@ async fn load_everything(host: &Host) {
     let mut m = manifest("echo");
     m.name = "sink".into();
     m.limits.mailbox = Some(16);
-    host.load_bytes_with(m, &echo_bytes).await.expect("sink");
+    host.load(Load::bytes(&echo_bytes).described_by(m)).await.expect("sink");
     let mut m = wasm("flooder");
     m.permissions = vec!["send:sink".parse().expect("permission")];
-    host.load_bytes_with(m, &wat::parse_str(FLOODER).expect("flooder assembles")).await.expect("flooder");
+    host.load(Load::bytes(wat::parse_str(FLOODER).expect("flooder assembles")).described_by(m)).await.expect("flooder");
     let m = wasm("violator");
-    host.load_bytes_with(m, &wat::parse_str(VIOLATOR).expect("violator assembles")).await.expect("violator");
+    host.load(Load::bytes(wat::parse_str(VIOLATOR).expect("violator assembles")).described_by(m))
+        .await
+        .expect("violator");
 }
 
 /// Reloads, grant changes, restarts and quarantine lifts, every 50 ms, until `stop`.

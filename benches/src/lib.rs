@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use wasp_actors::{Host, Manifest, Policy};
+use wasp_actors::{Host, Load, Manifest, Policy};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_runtime::{
     Answer, AuditEvent, BoxFuture, Engine, Inbound, Instance, Limits, NativePlugin, PluginEnv, PluginImage, ReplyTo,
@@ -26,7 +26,7 @@ use wasp_sdk::MessageKind;
 /// Which form the example plugins are loaded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// Rust types registered with [`Host::register_manifest`].
+    /// Rust types loaded in process with [`Load::in_process`](wasp_actors::Load::in_process).
     InProcess,
     /// The same crates built for wasm32 and loaded with [`Host::load`].
     Wasm,
@@ -66,8 +66,12 @@ pub fn host(rt: &Runtime, form: Form) -> Host {
             let loaded = match (form, plugin) {
                 (Form::Wasm, _) => host.load(wasp_fixtures::wasm_bundle(plugin)).await,
                 (Form::Native, _) => host.load(wasp_fixtures::native_bundle(plugin)).await,
-                (Form::InProcess, "echo") => host.register_manifest(manifest(), wasp_example_echo::Echo::default).await,
-                (Form::InProcess, _) => host.register_manifest(manifest(), wasp_example_relay::Relay::default).await,
+                (Form::InProcess, "echo") => {
+                    host.load(Load::in_process(wasp_example_echo::Echo::default).described_by(manifest())).await
+                }
+                (Form::InProcess, _) => {
+                    host.load(Load::in_process(wasp_example_relay::Relay::default).described_by(manifest())).await
+                }
             };
             loaded.unwrap_or_else(|e| panic!("loading {plugin} ({}): {e}", form.label()));
         }
@@ -368,7 +372,7 @@ pub async fn prime_echo(host: &Host) -> (Vec<u8>, Manifest) {
     let manifest = Manifest::from_file(&wasp_fixtures::manifest_path("echo")).expect("manifest");
     let mut first = manifest.clone();
     "prime".clone_into(&mut first.name);
-    host.load_bytes_with(first, &bytes).await.expect("loads");
+    host.load(Load::bytes(&bytes).described_by(first)).await.expect("loads");
     host.unload("prime").await.expect("unloads");
     (bytes, manifest)
 }

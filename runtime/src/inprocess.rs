@@ -21,7 +21,7 @@ use crate::{Error, PluginEnv};
 /// (`wasp-protocol`).
 ///
 /// The runtime owns it so that it needs nothing of the plugin authors' SDK:
-/// `wasp-actors` adapts every `wasp_sdk::Plugin` to it (`Host::register`),
+/// `wasp-actors` adapts every `wasp_sdk::Plugin` to it (`Load::in_process`),
 /// and a test double or another language's binding can implement it
 /// directly. Each call gets the plugin's [`HostApi`] for its duration; the
 /// runtime catches a panic in any of them and treats it like a trap.

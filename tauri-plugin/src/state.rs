@@ -63,7 +63,7 @@ impl<R: Runtime> Wasp<R> {
     /// Loads a plugin from `path` (any path: host code is trusted); it can
     /// be reloaded later by name.
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef> {
-        Ok(self.host.load(path).await?)
+        Ok(self.host.load(path.as_ref()).await?)
     }
 
     /// Loads every plugin folder (one holding a `plugin.toml`) in the plugin

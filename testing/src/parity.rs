@@ -11,7 +11,7 @@ use std::time::Duration;
 use rmpv::Value;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
-use wasp_actors::{AuditEvent, Event, Host, HostBuilder, Manifest, PluginRef, Policy};
+use wasp_actors::{AuditEvent, Event, Host, HostBuilder, Load, Manifest, PluginRef, Policy};
 use wasp_protocol::WireError;
 
 use crate::Error;
@@ -22,8 +22,8 @@ use crate::transcript::{Data, ErrorSeen, EventSeen, Incident, IncidentKind, Obse
 /// One of the forms a wasp plugin takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Form {
-    /// A Rust type compiled into the application, registered with
-    /// `Host::register_manifest`.
+    /// A Rust type compiled into the application, loaded with
+    /// `Load::in_process`.
     InProcess,
     /// A native dynamic library, loaded from its bundle folder.
     Native,
@@ -64,7 +64,7 @@ type Register = Arc<dyn Fn(&Host, &str) -> LoadFuture + Send + Sync>;
 enum Loader {
     /// Registered in process; `stand_in` when it stands for another form.
     InProcess { register: Register, stand_in: bool },
-    /// Loaded from a bundle folder (or manifest, or module) with `Host::load_as`.
+    /// Loaded from a bundle folder (or manifest, or module) with `Load::path(..).named(..)`.
     Bundle(PathBuf),
 }
 
@@ -133,7 +133,7 @@ impl Subject {
             name.clone_into(&mut manifest.name);
             let host = host.clone();
             let factory = factory.clone();
-            Box::pin(async move { host.register_manifest(manifest, factory).await })
+            Box::pin(async move { host.load(Load::in_process(factory).described_by(manifest)).await })
         })
     }
 
@@ -196,7 +196,7 @@ impl Subject {
             Loader::InProcess { register, stand_in } => {
                 (register(host, &self.name).await, if *stand_in { Form::InProcess } else { form })
             }
-            Loader::Bundle(path) => (host.load_as(&self.name, path).await, form),
+            Loader::Bundle(path) => (host.load(Load::path(path).named(&self.name)).await, form),
         };
         let loaded =
             loaded.map_err(|source| Error::Load { plugin: self.name.clone(), form, source: Box::new(source) })?;

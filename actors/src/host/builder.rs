@@ -81,7 +81,7 @@ const DEFAULT_POOL: u32 = 1000;
 
 impl HostBuilder {
     /// Hot reload: every plugin loaded from a file or folder
-    /// ([`Host::load`], [`Host::load_as`], [`Host::load_manifest`]) is
+    /// ([`Host::load`] of a path or a manifest, [`Host::load_all`]) is
     /// [watched](Host::watch), and reloaded when its module, library or
     /// `plugin.toml` changes. Off by default; [`Host::watch`] watches one
     /// plugin either way. Without the `hot-reload` feature,

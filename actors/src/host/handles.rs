@@ -24,7 +24,7 @@ pub struct PluginRef {
 }
 
 /// A plugin validated and compiled once by [`Host::prepare`](crate::Host::prepare), ready to
-/// start any number of times with [`Host::load_prepared`](crate::Host::load_prepared). Cheap to clone:
+/// start any number of times with [`Load::prepared`](crate::Load::prepared). Cheap to clone:
 /// the compiled code is shared.
 #[derive(Debug, Clone)]
 pub struct Prepared {

@@ -1,67 +1,129 @@
-//! Loading: every entry point (a path, a folder of bundles, a manifest, bytes,
-//! prepared code, a Rust type) and how each finds, reads and compiles what
-//! it starts.
+//! Loading: the one pipeline every [`Load`] goes through — locate → read →
+//! image → decide → start — its batch form ([`Host::load_all`]), and
+//! [`Host::prepare`].
+//!
+//! 1. **locate**: the [`Load`]'s naming rules ([`Load::resolve`]), and for
+//!    a path, [`wasp_runtime::locate`](wasp_runtime::locate::locate): the
+//!    manifest, under the plugin's name, and where its code is. The name is
+//!    checked once, here, before anything is read.
+//! 2. **read**: the entry file, within its size limit and `load_timeout`.
+//! 3. **image**: the publisher's signature checked, the code validated and
+//!    compiled (a WASM module) or checked and mapped (a native library).
+//! 4. **decide**: the manifest's API and libraries checked, its permissions
+//!    decided for the code's identity.
+//! 5. **start**: the actors started and the route admitted
+//!    ([`Host::start`], in `start.rs`).
+//!
+//! A hybrid plugin leaves after *locate* for [`Host::load_hybrid`], which
+//! runs the same stages for each component; a reload (`reload.rs`) runs
+//! *locate*, *read* and *image*, then swaps the new code in.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 #[cfg(feature = "out-of-process")]
 use std::sync::OnceLock;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 #[cfg(feature = "native")]
 use wasp_runtime::NativePlugin;
 use wasp_runtime::locate::{LocateError, Located};
 use wasp_runtime::manifest::{Manifest, ManifestKind};
 use wasp_runtime::signature::Seal;
-use wasp_runtime::{AuditKind, Family, FileKind, Identity, Limits, PluginImage, PluginKind};
-use wasp_sdk::Plugin;
+use wasp_runtime::{AuditKind, Family, Identity, Limits, PluginImage, PluginKind};
 
 use crate::Error;
 
 use super::Host;
 use super::handles::{PluginRef, Prepared};
 use super::permissions::with_publisher;
+use super::source::{Code, Load, Place, Resolved, entry_file_name, file_name};
 
-/// A plugin of [`Host::load_all`] between its two passes.
-pub(super) enum Staged {
-    /// Validated and compiled, waiting to start.
-    Image(Box<(Manifest, PluginImage, Identity)>),
-    /// A hybrid plugin, loaded whole in the second pass.
-    Hybrid,
+/// A plugin located (stage 1): its manifest under the name it loads under,
+/// and where its code is.
+pub(super) struct Found {
+    pub(super) manifest: Manifest,
+    pub(super) place: Place,
+    /// The path it was loaded from, absolute, to reload it from.
+    pub(super) origin: Option<PathBuf>,
+    /// What a bundle's signature covers, for a plugin read from a folder.
+    pub(super) seal: Option<Seal>,
 }
 
-/// Finds the manifest, the entry file and, when there is a manifest file,
-/// the bundle's seal (what its signature covers) for [`Host::load`]
-/// ([`wasp_runtime::locate`](wasp_runtime::locate::locate) decides what
-/// the path names). A file with no manifest gets one named after it, with
-/// no permissions.
-pub(super) async fn locate(path: &Path) -> Result<(Manifest, PathBuf, Option<Seal>), Error> {
+/// A plugin's code in hand (stage 2), with the limits it runs under.
+pub(super) struct Read {
+    pub(super) manifest: Manifest,
+    pub(super) code: Code,
+    pub(super) limits: Limits,
+    pub(super) origin: Option<PathBuf>,
+    pub(super) seal: Option<Seal>,
+    /// Whether it came from files, which hot reload watches.
+    pub(super) from_files: bool,
+}
+
+/// A plugin's validated code and its identity (stage 3), ready to start.
+pub(super) struct Imaged {
+    pub(super) manifest: Manifest,
+    pub(super) image: PluginImage,
+    pub(super) identity: Identity,
+    pub(super) origin: Option<PathBuf>,
+    pub(super) from_files: bool,
+}
+
+/// A plugin of [`Host::load_all`] between its two passes.
+enum Staged {
+    /// Validated and compiled, waiting to start.
+    Imaged(Box<Imaged>),
+    /// A hybrid plugin, loaded whole in the second pass.
+    Hybrid(Box<Found>),
+}
+
+/// Stage 1, for a path: finds the manifest, the entry file and, when there
+/// is a manifest file, the bundle's seal (what its signature covers)
+/// ([`wasp_runtime::locate`](wasp_runtime::locate::locate) decides what the
+/// path names). A file with no manifest gets one named after it, with no
+/// permissions.
+pub(super) async fn locate_path(path: &Path) -> Result<Found, Error> {
     let owned = path.to_owned();
     let located = tokio::task::spawn_blocking(move || wasp_runtime::locate::locate(&owned))
         .await
         .map_err(|e| Error::Actor(format!("locate task failed: {e}")))?;
-    match located {
+    let (manifest, place, seal) = match located {
         Ok(Located::Manifest { manifest, seal, entry, .. }) => {
             if manifest.kind == ManifestKind::Hybrid {
-                let dir = manifest.dir.clone().unwrap_or_default();
-                return Ok((*manifest, dir, Some(*seal)));
+                (*manifest, Place::Hybrid, Some(*seal))
+            } else {
+                let entry = entry.ok_or_else(|| {
+                    Error::Runtime(wasp_runtime::Error::Internal(format!(
+                        "manifest of `{}` names no entry file",
+                        manifest.name
+                    )))
+                })?;
+                (*manifest, Place::File(entry), Some(*seal))
             }
-            let entry = entry.ok_or_else(|| {
-                Error::Runtime(wasp_runtime::Error::Internal(format!(
-                    "manifest of `{}` names no entry file",
-                    manifest.name
-                )))
-            })?;
-            Ok((*manifest, entry, Some(*seal)))
         }
         Ok(Located::File { path, kind, name }) => {
             let mut manifest =
                 Manifest::new(&name).map_err(|e| Error::InvalidName { name: name.clone(), reason: e.message })?;
             manifest.kind = kind;
-            Ok((manifest, path, None))
+            (manifest, Place::File(path), None)
         }
-        Err(LocateError::Manifest(e)) => Err(e.into()),
-        Err(LocateError::File(e)) => Err(e.into()),
+        Err(LocateError::Manifest(e)) => return Err(e.into()),
+        Err(LocateError::File(e)) => return Err(e.into()),
+    };
+    Ok(Found { manifest, place, origin: Some(absolute(path)), seal })
+}
+
+/// Stage 1: what `load` names, under the plugin's name, and where its code is.
+pub(super) async fn locate(load: Load) -> Result<Found, Error> {
+    match load.resolve()? {
+        Resolved::Path(path, name) => {
+            let mut found = locate_path(&path).await?;
+            if let Some(name) = name {
+                found.manifest.name = name;
+            }
+            Ok(found)
+        }
+        Resolved::Described(manifest, place) => Ok(Found { manifest: *manifest, place, origin: None, seal: None }),
     }
 }
 
@@ -92,71 +154,148 @@ pub(super) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
+/// The refusal of a hybrid plugin's manifest where one file is expected.
+fn hybrid_refused(name: &str) -> Error {
+    Error::Unsupported(format!("plugin `{name}` is a hybrid of several files; load it from its folder or plugin.toml"))
+}
+
 impl Host {
-    /// Loads a plugin from `path`:
+    /// Loads a plugin: from a path (`host.load("plugins/echo")`), a
+    /// manifest value, bytes, code [prepared](Host::prepare) once, or a Rust
+    /// type run in process — see [`Load`] for each source, its options and
+    /// how the plugin is named.
     ///
-    /// - a directory: its `plugin.toml`, and the entry file it names;
-    /// - a `.toml` file: that manifest, and its entry file;
-    /// - any other file: with the `plugin.toml` beside it if that manifest's
-    ///   `entry` is this file; otherwise with no manifest — a native library
-    ///   when its first bytes say so (its name says nothing), WebAssembly
-    ///   otherwise, named after the file's stem (`plugins/echo.wasm` →
-    ///   `echo`, `libecho.so` → `echo`), with default limits and no
-    ///   permissions.
+    /// Every source goes through the same stages: the plugin is located
+    /// and its name checked, its code read and validated (or compiled)
+    /// before any of it runs, its manifest's requested permissions decided
+    /// by the host's [`Policy`](crate::Policy), then it starts (its
+    /// `on_load` runs). A plugin loaded from files is watched when the host
+    /// [hot-reloads](crate::HostBuilder::hot_reload).
     ///
-    /// The manifest's requested permissions are decided by the host's
-    /// [`Policy`](crate::Policy) before the plugin starts.
-    pub async fn load(&self, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let (manifest, entry, seal) = locate(path.as_ref()).await?;
-        self.load_entry(manifest, &entry, Some(path.as_ref()), seal.as_ref()).await
+    /// ```
+    /// # use wasp_actors::{Host, Load};
+    /// # use wasp_sdk::prelude::*;
+    /// # #[derive(Default)]
+    /// # struct Echo;
+    /// # impl Plugin for Echo {
+    /// #     fn on_message(&mut self, _: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+    /// #         Ok(Reply::bytes(msg.payload.to_vec()))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let host = Host::builder().build()?;
+    /// let echo = host.load(Load::in_process(Echo::default).named("echo")).await?;
+    /// assert_eq!(echo.name(), "echo");
+    /// let err = host.load(Load::in_process(Echo::default).named("echo")).await.unwrap_err();
+    /// assert!(matches!(err, wasp_actors::Error::AlreadyLoaded(_)));
+    /// assert!(host.load("no/such/plugin.wasm").await.is_err());
+    /// # host.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for a name that is not a plugin address or
+    /// clashes with a hybrid plugin's namespace, [`Error::AlreadyLoaded`]
+    /// for a name in use; a [`wasp_runtime::Error`] ([`Error::Runtime`]) for
+    /// a file that cannot be found or read, is too large, takes longer than
+    /// [`Limits::load_timeout`], or fails validation (not WebAssembly or a
+    /// library for this platform, a broken ABI, an ABI major version this
+    /// host does not speak, a feature this build lacks), and when `on_load`
+    /// fails; [`Error::Manifest`] for a manifest that does not parse;
+    /// [`Error::Signature`] for a signature the policy refuses;
+    /// [`Error::Unsupported`] for a source and options that do not go
+    /// together (see [`Load`]); [`Error::IdentityChanged`] when the policy
+    /// refuses a plugin whose code changed. Refusals are audited
+    /// ([`AuditKind::LoadRefused`]).
+    pub async fn load(&self, source: impl Into<Load>) -> Result<PluginRef, Error> {
+        let found = locate(source.into()).await?;
+        let staged = self.stage(found, None).await?;
+        self.finish(staged).await
     }
 
-    /// [`Host::load`] under another name (the manifest's is ignored).
-    pub async fn load_as(&self, name: &str, path: impl AsRef<Path>) -> Result<PluginRef, Error> {
-        let (mut manifest, entry, seal) = locate(path.as_ref()).await?;
-        name.clone_into(&mut manifest.name);
-        self.load_entry(manifest, &entry, Some(path.as_ref()), seal.as_ref()).await
-    }
-
-    /// Loads the plugin a manifest describes, reading its entry file. A
-    /// manifest value carries no text to check a signature against: the
-    /// plugin is unsigned (load its folder with [`Host::load`] to have its
-    /// signature checked).
-    pub async fn load_manifest(&self, manifest: Manifest) -> Result<PluginRef, Error> {
-        if manifest.kind == ManifestKind::Hybrid {
-            return self.load_hybrid(manifest, None).await;
+    /// Stages 2 and 3 for a located plugin, after its name is checked
+    /// (holding a permit of `gate`, when given, to compile); a hybrid
+    /// plugin is left whole for [`Host::finish`].
+    async fn stage(&self, found: Found, gate: Option<&Semaphore>) -> Result<Staged, Error> {
+        if let Place::Hybrid = found.place {
+            return Ok(Staged::Hybrid(Box::new(found)));
         }
-        let entry = manifest.entry_path().ok_or_else(|| {
-            Error::Runtime(wasp_runtime::Error::Internal(format!(
-                "manifest of `{}` names no entry file; in-process plugins are registered with `Host::register_manifest`",
-                manifest.name
-            )))
-        })?;
-        self.load_entry(manifest, &entry, None, None).await
+        self.check_name(&found.manifest.name)?;
+        let read = self.read(found).await?;
+        Ok(Staged::Imaged(Box::new(self.image_of(read, gate).await?)))
     }
 
-    pub(super) async fn load_entry(
-        &self,
-        manifest: Manifest,
-        entry: &Path,
-        origin: Option<&Path>,
-        seal: Option<&Seal>,
-    ) -> Result<PluginRef, Error> {
-        if manifest.kind == ManifestKind::Hybrid {
-            return self.load_hybrid(manifest, seal).await;
+    /// Stages 4 and 5 for a staged plugin; a hybrid plugin's stages, for
+    /// each of its components.
+    async fn finish(&self, staged: Staged) -> Result<PluginRef, Error> {
+        match staged {
+            Staged::Imaged(imaged) => self.decide_and_start(*imaged).await,
+            Staged::Hybrid(found) => self.load_hybrid(found.manifest, found.seal.as_ref()).await,
         }
-        self.check_name(&manifest.name)?;
-        let limits = manifest.limits.apply(&self.inner.limits);
-        let bytes = read_entry(&manifest.name, entry, manifest.kind, &limits).await?;
-        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-        let origin = origin.map(absolute);
-        let plugin = self.load_image(manifest, bytes, file_name, origin, seal).await?;
-        self.watch_if_hot(&plugin).await;
+    }
+
+    /// Stage 2: reads the entry file of a plugin located in files.
+    pub(super) async fn read(&self, found: Found) -> Result<Read, Error> {
+        let Found { manifest, place, origin, seal } = found;
+        let limits = self.limits(&manifest);
+        let (code, from_files) = match place {
+            Place::File(entry) => {
+                let bytes = read_entry(&manifest.name, &entry, manifest.kind, &limits).await?;
+                (Code::Bytes(bytes, file_name(&entry)), true)
+            }
+            Place::Code(code) => (code, false),
+            Place::Hybrid => return Err(hybrid_refused(&manifest.name)),
+        };
+        Ok(Read { manifest, code, limits, origin, seal, from_files })
+    }
+
+    /// Stage 3: checks the publisher's signature of code read from files or
+    /// given as bytes, and validates and compiles it (holding a permit of
+    /// `gate`, when given, to compile); an in-process plugin is its own
+    /// image.
+    pub(super) async fn image_of(&self, read: Read, gate: Option<&Semaphore>) -> Result<Imaged, Error> {
+        let Read { manifest, code, limits, origin, seal, from_files } = read;
+        let name = &manifest.name;
+        let (image, identity) = match code {
+            Code::Bytes(bytes, file_name) => {
+                if manifest.kind == ManifestKind::Hybrid {
+                    return Err(hybrid_refused(name));
+                }
+                let publisher = self.publisher(name, seal.as_ref(), &[&bytes])?;
+                let _permit = match gate {
+                    Some(gate) => Some(gate.acquire().await),
+                    None => None,
+                };
+                let (image, code) = self.image(name, manifest.kind, bytes, file_name, limits).await?;
+                (image, with_publisher(code, publisher))
+            }
+            Code::Prepared(prepared) => {
+                let publisher = self.publisher(name, None, &[])?;
+                (prepared.image, with_publisher(prepared.code, publisher))
+            }
+            Code::InProcess(factory) => (PluginImage::InProcess(factory), Identity::in_process()),
+        };
+        Ok(Imaged { manifest, image, identity, origin, from_files })
+    }
+
+    /// Stages 4 and 5: checks the manifest, decides its permissions, starts
+    /// the plugin, and watches its files when the host hot-reloads.
+    pub(super) async fn decide_and_start(&self, imaged: Imaged) -> Result<PluginRef, Error> {
+        let Imaged { manifest, image, identity, origin, from_files } = imaged;
+        self.check_manifest(&manifest)?;
+        let decided = self.decide(&manifest, &identity).await?;
+        let plugin = self.start(manifest, image, &decided, None, origin).await?;
+        if from_files {
+            self.watch_if_hot(&plugin).await;
+        }
         Ok(plugin)
     }
 
-    /// Loads several plugins, each as [`Host::load`] would, and returns each
-    /// path with its outcome, in the order given.
+    /// Loads several plugins, each as [`Host::load`] would a path, and
+    /// returns each path with its outcome, in the order given.
     ///
     /// Their files are read, validated and compiled in parallel (as many
     /// compiled at once as the machine has cores; a plugin found in the
@@ -170,20 +309,28 @@ impl Host {
     /// `load_timeout`, when it fails with
     /// [`LoadTimedOut`](wasp_runtime::Error::LoadTimedOut); a file that
     /// could block a reader (a FIFO, a device) is refused at once.
+    ///
+    /// It takes paths, not every [`Load`]: its outcomes are told apart by
+    /// path, and only files have reading and compiling to overlap.
+    ///
+    /// # Errors
+    ///
+    /// Each outcome has the errors of [`Host::load`].
     pub async fn load_all<P: AsRef<Path>>(
         &self,
         paths: impl IntoIterator<Item = P>,
     ) -> Vec<(PathBuf, Result<PluginRef, Error>)> {
         let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
         let permits = std::thread::available_parallelism().map_or(2, usize::from);
-        let gate = Arc::new(tokio::sync::Semaphore::new(permits));
+        let gate = Arc::new(Semaphore::new(permits));
         let limit = self.inner.limits.load_timeout;
         let mut staging = Vec::with_capacity(paths.len());
         for path in &paths {
             let (host, path, gate) = (self.clone(), path.clone(), gate.clone());
             let (tx, rx) = oneshot::channel();
             tokio::spawn(async move {
-                let staged = match tokio::time::timeout(limit, host.stage(&path, &gate)).await {
+                let staged = async { host.stage(locate_path(&path).await?, Some(&gate)).await };
+                let staged = match tokio::time::timeout(limit, staged).await {
                     Ok(staged) => staged,
                     Err(_) => {
                         let plugin = path.display().to_string();
@@ -201,66 +348,16 @@ impl Host {
             let outcome = match staged.await {
                 Err(_) => Err(Error::Actor(format!("the load task of {} failed", path.display()))),
                 Ok(Err(e)) => Err(e),
-                Ok(Ok(Staged::Hybrid)) => self.load(&path).await,
-                Ok(Ok(Staged::Image(staged))) => {
-                    let (manifest, image, identity) = *staged;
-                    match self.start_image(manifest, image, Some(absolute(&path)), identity).await {
-                        Ok(plugin) => {
-                            self.watch_if_hot(&plugin).await;
-                            Ok(plugin)
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
+                Ok(Ok(staged)) => self.finish(staged).await,
             };
             outcomes.push((path, outcome));
         }
         outcomes
     }
 
-    /// The first, parallel half of [`Host::load_all`] for one path: find,
-    /// read, validate and compile (holding a permit of `gate` to compile).
-    pub(super) async fn stage(&self, path: &Path, gate: &tokio::sync::Semaphore) -> Result<Staged, Error> {
-        let (manifest, entry, seal) = locate(path).await?;
-        if manifest.kind == ManifestKind::Hybrid {
-            return Ok(Staged::Hybrid);
-        }
-        self.check_name(&manifest.name)?;
-        let limits = manifest.limits.apply(&self.inner.limits);
-        let bytes = read_entry(&manifest.name, &entry, manifest.kind, &limits).await?;
-        let publisher = self.publisher(&manifest.name, seal.as_ref(), &[&bytes])?;
-        let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-        let _permit = gate.acquire().await;
-        let (image, code) = self.image(&manifest.name, manifest.kind, bytes, file_name, limits).await?;
-        Ok(Staged::Image(Box::new((manifest, image, with_publisher(code, publisher)))))
-    }
-
-    /// Loads a plugin from bytes, with no manifest: default limits and no
-    /// permissions. The bytes may be a WebAssembly module or a native
-    /// library for this platform (told apart by their magic bytes).
-    /// Validation happens before any plugin code runs: a file that is
-    /// neither, breaks the ABI, or asks for a major ABI version this host
-    /// does not speak is refused with an error naming the problem.
-    pub async fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, Error> {
-        let mut manifest =
-            Manifest::new(name).map_err(|e| Error::InvalidName { name: name.into(), reason: e.message })?;
-        manifest.kind = match FileKind::detect(bytes) {
-            FileKind::Elf | FileKind::Pe | FileKind::MachO => ManifestKind::Native,
-            _ => ManifestKind::Wasm,
-        };
-        self.load_bytes_with(manifest, bytes).await
-    }
-
-    /// Loads a plugin from bytes, described by `manifest` (its kind, name,
-    /// permissions, limits and configuration; its `entry` is not read).
-    pub async fn load_bytes_with(&self, manifest: Manifest, bytes: &[u8]) -> Result<PluginRef, Error> {
-        let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.load_image(manifest, bytes.to_vec(), file_name, None, None).await
-    }
-
     /// Validates and compiles a WASM module (or checks and maps a native
-    /// library) once, without starting it: [`Host::load_prepared`] then
-    /// starts it under as many names as the application wants, each start
+    /// library) once, without starting it: [`Load::prepared`] then starts
+    /// it under as many names as the application wants, each start
     /// skipping the reading, hashing and compiling of the bytes. For a
     /// host that runs many copies of one plugin (one per document, per
     /// connection, per tenant …).
@@ -268,10 +365,11 @@ impl Host {
     /// `manifest` gives the kind (`wasm` or `native`), the name used in
     /// errors and audit events, and the limits the module is checked
     /// against (its size); its permissions and configuration are not used
-    /// here, but those of each manifest given to `load_prepared`.
+    /// here, but those of each start's manifest (or none, for a start
+    /// only [named](Load::named)).
     ///
     /// ```
-    /// # use wasp_actors::{Host, Manifest, ManifestKind};
+    /// # use wasp_actors::{Host, Load, Manifest, ManifestKind};
     /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let host = Host::builder().build()?;
@@ -281,90 +379,31 @@ impl Host {
     ///     (func (export "wasp_alloc") (param i32) (result i32) i32.const 1024)
     ///     (func (export "wasp_dealloc") (param i32 i32))
     ///     (func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) i32.const 0))"#)?;
-    /// let manifest = |name: &str| -> Result<Manifest, Box<dyn std::error::Error>> {
-    ///     let mut m = Manifest::new(name)?;
-    ///     m.kind = ManifestKind::Wasm;
-    ///     Ok(m)
-    /// };
-    /// let prepared = host.prepare(&manifest("worker")?, &bytes).await?;
+    /// let mut manifest = Manifest::new("worker")?;
+    /// manifest.kind = ManifestKind::Wasm;
+    /// let prepared = host.prepare(&manifest, &bytes).await?;
     /// for i in 0..3 {
-    ///     host.load_prepared(manifest(&format!("worker-{i}"))?, &prepared).await?;
+    ///     host.load(Load::prepared(&prepared).named(format!("worker-{i}"))).await?;
     /// }
     /// assert_eq!(host.plugins().len(), 3);
     /// # host.shutdown().await;
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a hybrid or in-process manifest; the
+    /// validation errors of [`Host::load`] (audited).
     pub async fn prepare(&self, manifest: &Manifest, bytes: &[u8]) -> Result<Prepared, Error> {
         let name = &manifest.name;
         if manifest.kind == ManifestKind::Hybrid {
-            return Err(Error::Unsupported(format!(
-                "plugin `{name}` is a hybrid of several files; load it from its folder or plugin.toml"
-            )));
+            return Err(hybrid_refused(name));
         }
-        let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        let limits = manifest.limits.apply(&self.inner.limits);
+        let file_name = entry_file_name(manifest);
+        let limits = self.limits(manifest);
         let (image, code) = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
         Ok(Prepared { kind: manifest.kind, image, code })
-    }
-
-    /// Starts a plugin [prepared](Host::prepare) earlier, described by
-    /// `manifest` (its name, permissions, limits and configuration; its
-    /// kind must be the prepared one's, its `entry` is not read). Like
-    /// [`Host::load_bytes_with`], without reading or compiling anything:
-    /// the plugin's permissions are decided, its actor started and its
-    /// instance made from the prepared code.
-    pub async fn load_prepared(&self, manifest: Manifest, prepared: &Prepared) -> Result<PluginRef, Error> {
-        if manifest.kind != prepared.kind {
-            return Err(Error::Unsupported(format!(
-                "plugin `{}` has kind `{}` in its manifest, but the prepared plugin is `{}`",
-                manifest.name,
-                manifest.kind.as_str(),
-                prepared.kind.as_str()
-            )));
-        }
-        let publisher = self.publisher(&manifest.name, None, &[])?;
-        let identity = with_publisher(prepared.code.clone(), publisher);
-        self.start_image(manifest, prepared.image.clone(), None, identity).await
-    }
-
-    /// Validates, then starts, a WASM module or a native library (with
-    /// its bundle's seal when read from a folder).
-    pub(super) async fn load_image(
-        &self,
-        manifest: Manifest,
-        bytes: Vec<u8>,
-        file_name: Option<String>,
-        origin: Option<PathBuf>,
-        seal: Option<&Seal>,
-    ) -> Result<PluginRef, Error> {
-        let name = manifest.name.clone();
-        self.check_name(&name)?;
-        if manifest.kind == ManifestKind::Hybrid {
-            return Err(Error::Unsupported(format!(
-                "plugin `{name}` is a hybrid of several files; load it from its folder or plugin.toml"
-            )));
-        }
-        let limits = manifest.limits.apply(&self.inner.limits);
-        let publisher = self.publisher(&name, seal, &[&bytes])?;
-        let (image, code) = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        self.start_image(manifest, image, origin, with_publisher(code, publisher)).await
-    }
-
-    /// Starts a validated WASM module or native library: checks the
-    /// manifest's API, decides its permissions, starts its actor.
-    pub(super) async fn start_image(
-        &self,
-        manifest: Manifest,
-        image: PluginImage,
-        origin: Option<PathBuf>,
-        identity: Identity,
-    ) -> Result<PluginRef, Error> {
-        self.check_name(&manifest.name)?;
-        Self::check_api(&manifest)?;
-        self.check_uses(&manifest)?;
-        let decided = self.decide(&manifest, &identity).await?;
-        self.start(manifest, image, &decided, None, origin).await
     }
 
     /// Validates and prepares one plugin file: compiles a WASM module, or
@@ -383,7 +422,7 @@ impl Host {
             ManifestKind::Native => true,
             _ => {
                 return Err(Error::Unsupported(format!(
-                    "plugin `{name}` is an in-process plugin; register it with `Host::register_manifest`"
+                    "plugin `{name}` is an in-process plugin; load it with `Load::in_process`"
                 )));
             }
         };
@@ -428,14 +467,13 @@ impl Host {
     /// permissions are decided once, then each component starts as its own
     /// actor sharing them. If one fails to start, the others are unloaded.
     pub(super) async fn load_hybrid(&self, manifest: Manifest, seal: Option<&Seal>) -> Result<PluginRef, Error> {
-        Self::check_api(&manifest)?;
-        self.check_uses(&manifest)?;
+        self.check_manifest(&manifest)?;
         let entries = manifest.component_entries();
         let family = Family::new(manifest.name.as_str(), entries.iter().map(|(address, _, _)| address.as_str()));
         for (address, _, _) in &entries {
             self.check_name_in(address, Some(&family))?;
         }
-        let limits = manifest.limits.apply(&self.inner.limits);
+        let limits = self.limits(&manifest);
         let mut files = Vec::new();
         for (address, component, path) in &entries {
             files.push(read_entry(address, path, component.kind, &limits).await?);
@@ -445,8 +483,7 @@ impl Host {
         let mut images = Vec::new();
         let mut codes = Vec::new();
         for ((address, component, path), bytes) in entries.iter().zip(files) {
-            let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned());
-            let (image, code) = self.image(address, component.kind, bytes, file_name, limits.clone()).await?;
+            let (image, code) = self.image(address, component.kind, bytes, file_name(path), limits.clone()).await?;
             images.push((address.clone(), component.kind, image));
             codes.push((component.name.as_str(), code));
         }
@@ -473,38 +510,6 @@ impl Host {
         main.kind = PluginKind::Hybrid;
         main.components = started.into_iter().map(|p| p.name).collect();
         Ok(main)
-    }
-
-    /// Registers a plugin type in process (no WASM), created with `Default`,
-    /// with no manifest: default limits and no permissions.
-    pub async fn register<P: Plugin + Default>(&self, name: &str) -> Result<PluginRef, Error> {
-        self.register_with(name, P::default).await
-    }
-
-    /// Registers a plugin in process, created (and re-created after a panic)
-    /// by `factory`, with no manifest.
-    pub async fn register_with<P: Plugin>(
-        &self,
-        name: &str,
-        factory: impl Fn() -> P + Send + Sync + 'static,
-    ) -> Result<PluginRef, Error> {
-        let manifest = Manifest::new(name).map_err(|e| Error::InvalidName { name: name.into(), reason: e.message })?;
-        self.register_manifest(manifest, factory).await
-    }
-
-    /// Registers a plugin in process, described by `manifest`: the same
-    /// permissions, limits and configuration as its WASM form would get.
-    pub async fn register_manifest<P: Plugin>(
-        &self,
-        manifest: Manifest,
-        factory: impl Fn() -> P + Send + Sync + 'static,
-    ) -> Result<PluginRef, Error> {
-        self.check_name(&manifest.name)?;
-        let factory = crate::in_process::factory(factory);
-        Self::check_api(&manifest)?;
-        self.check_uses(&manifest)?;
-        let decided = self.decide(&manifest, &Identity::in_process()).await?;
-        self.start(manifest, PluginImage::InProcess(factory), &decided, None, None).await
     }
 }
 

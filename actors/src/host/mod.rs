@@ -5,7 +5,8 @@
 //! | --- | --- |
 //! | [`builder`] | [`HostBuilder`]: configuration, and building a host |
 //! | [`handles`] | [`PluginRef`], [`Prepared`], [`Subscription`]: what the host hands back |
-//! | [`load`] | every load entry point, and finding, reading and compiling what it starts |
+//! | [`source`] | [`Load`]: what to load, its options and naming rules |
+//! | [`load`] | the load pipeline — locate → read → image → decide → start — for every source |
 //! | [`start`] | admission checks, environments, instances, routes; unload and shutdown |
 //! | [`permissions`] | deciding permissions at load, granting and revoking at run time |
 //! | [`reload`] | hot reload and watching, reloads, restarts |
@@ -19,6 +20,7 @@ mod load;
 mod messaging;
 mod permissions;
 mod reload;
+mod source;
 mod start;
 
 use parking_lot::Mutex;
@@ -39,6 +41,7 @@ use crate::watch::Watcher;
 
 pub use builder::HostBuilder;
 pub use handles::{PluginRef, Prepared, Subscription};
+pub use source::Load;
 
 /// The wasp host: loads plugins as actors and routes messages to them.
 ///

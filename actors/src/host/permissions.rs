@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use tokio::sync::oneshot;
 use wasp_protocol::Permission;
 use wasp_runtime::manifest::Manifest;
 use wasp_runtime::signature::Seal;
@@ -290,15 +289,7 @@ impl Host {
         }
         // Every instance first, so that nothing queued after the lift runs
         // on an instance that has not been restarted.
-        let mut waits = Vec::new();
-        for actor in route.actors() {
-            let (tx, rx) = oneshot::channel();
-            actor.cast(PluginMsg::Lift(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
-            waits.push(rx);
-        }
-        for rx in waits {
-            rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while lifting its quarantine")))??;
-        }
-        Ok(())
+        let asks = route.actors().into_iter().map(|actor| (actor, PluginMsg::Lift));
+        Self::ask_each(plugin, "lifting its quarantine", asks).await
     }
 }

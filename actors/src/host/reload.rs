@@ -5,13 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
 use wasp_protocol::{ApiVersion, ErrorCode, WireError};
 #[cfg(feature = "hot-reload")]
 use wasp_runtime::manifest::FILE_NAME;
-use wasp_runtime::manifest::{Manifest, ManifestKind};
-use wasp_runtime::signature::Seal;
-use wasp_runtime::{AuditKind, FileKind, Grants, PluginEnv, PluginImage, PluginKind};
+use wasp_runtime::manifest::Manifest;
+use wasp_runtime::{AuditKind, Grants, PluginEnv, PluginImage, PluginKind};
 
 use crate::Error;
 use crate::actor::{PluginMsg, Replacement};
@@ -23,8 +21,8 @@ use crate::watch::Watcher;
 
 use super::Host;
 use super::handles::PluginRef;
-use super::load::{locate, read_entry};
-use super::permissions::with_publisher;
+use super::load::{Found, Imaged, Read, locate_path};
+use super::source::{Code, Place, entry_file_name, kind_of};
 
 impl Host {
     /// Watches a plugin loaded from files when the host hot-reloads.
@@ -105,8 +103,13 @@ impl Host {
         }
         let (manifest_file, entry) = match route.origin.as_deref() {
             Some(origin) => {
-                let (manifest, entry, _) = locate(origin).await?;
-                (manifest.dir.map(|d| d.join(FILE_NAME)), entry)
+                let found = locate_path(origin).await?;
+                let entry = match found.place {
+                    Place::File(entry) => entry,
+                    // A hybrid's folder.
+                    Place::Hybrid | Place::Code(_) => found.manifest.dir.clone().unwrap_or_default(),
+                };
+                (found.manifest.dir.map(|d| d.join(FILE_NAME)), entry)
             }
             None => match (route.manifest.dir.as_deref(), route.manifest.entry_path()) {
                 (Some(dir), Some(entry)) => (Some(dir.join(FILE_NAME)), entry),
@@ -160,16 +163,7 @@ impl Host {
                 format!("plugin `{plugin}` is quarantined; lift the quarantine to restart it"),
             )));
         }
-        let mut waits = Vec::new();
-        for actor in route.actors() {
-            let (tx, rx) = oneshot::channel();
-            actor.cast(PluginMsg::Restart(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
-            waits.push(rx);
-        }
-        for rx in waits {
-            rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while restarting")))??;
-        }
-        Ok(())
+        Self::ask_each(plugin, "restarting", route.actors().into_iter().map(|actor| (actor, PluginMsg::Restart))).await
     }
 
     /// Reloads a plugin's code without losing a message or its state: the
@@ -219,18 +213,15 @@ impl Host {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         if let Some(origin) = route.origin.as_deref() {
-            let (mut manifest, entry, seal) = locate(origin).await?;
-            name.clone_into(&mut manifest.name);
-            if manifest.kind == ManifestKind::Hybrid {
+            let mut found = locate_path(origin).await?;
+            name.clone_into(&mut found.manifest.name);
+            if let Place::Hybrid = found.place {
                 return Err(Error::Unsupported(format!(
                     "`{}` is now a hybrid plugin; unload `{name}` and load it again",
                     origin.display()
                 )));
             }
-            let limits = manifest.limits.apply(&self.inner.limits);
-            let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
-            let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-            return self.replace(&route, manifest, bytes, file_name, seal.as_ref()).await;
+            return self.replace(&route, self.read(found).await?).await;
         }
         if route.kind == PluginKind::InProcess {
             // Same code, fresh instance, state handed over.
@@ -245,10 +236,8 @@ impl Host {
         let manifest = (*route.manifest).clone();
         match manifest.entry_path().filter(|_| manifest.dir.is_some()) {
             Some(entry) => {
-                let limits = manifest.limits.apply(&self.inner.limits);
-                let bytes = read_entry(name, &entry, manifest.kind, &limits).await?;
-                let file_name = entry.file_name().map(|f| f.to_string_lossy().into_owned());
-                self.replace(&route, manifest, bytes, file_name, None).await
+                let found = Found { manifest, place: Place::File(entry), origin: None, seal: None };
+                self.replace(&route, self.read(found).await?).await
             }
             None => Err(Error::Unsupported(format!(
                 "plugin `{name}` was loaded from bytes; reload it with `Host::reload_bytes`"
@@ -268,12 +257,10 @@ impl Host {
         let route = self.route(name)?;
         self.reloadable(name, &route)?;
         let mut manifest = (*route.manifest).clone();
-        manifest.kind = match FileKind::detect(bytes) {
-            FileKind::Elf | FileKind::Pe | FileKind::MachO => ManifestKind::Native,
-            _ => ManifestKind::Wasm,
-        };
-        let file_name = manifest.entry_path().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        self.replace(&route, manifest, bytes.to_vec(), file_name, None).await
+        manifest.kind = kind_of(bytes);
+        let code = Code::Bytes(bytes.to_vec(), entry_file_name(&manifest));
+        let found = Found { manifest, place: Place::Code(code), origin: None, seal: None };
+        self.replace(&route, self.read(found).await?).await
     }
 
     pub(super) fn reloadable(&self, name: &str, route: &Route) -> Result<(), Error> {
@@ -288,21 +275,11 @@ impl Host {
 
     /// Validates and starts new code for a running plugin, then swaps it
     /// in; its permissions are decided for the new code's identity.
-    pub(super) async fn replace(
-        &self,
-        route: &Route,
-        manifest: Manifest,
-        bytes: Vec<u8>,
-        file_name: Option<String>,
-        seal: Option<&Seal>,
-    ) -> Result<PluginRef, Error> {
+    pub(super) async fn replace(&self, route: &Route, read: Read) -> Result<PluginRef, Error> {
+        self.check_manifest(&read.manifest)?;
+        let Imaged { manifest, image, identity, .. } = self.image_of(read, None).await?;
         let name = manifest.name.clone();
-        Self::check_api(&manifest)?;
-        self.check_uses(&manifest)?;
-        let limits = manifest.limits.apply(&self.inner.limits);
-        let publisher = self.publisher(&name, seal, &[&bytes])?;
-        let (image, code) = self.image(&name, manifest.kind, bytes, file_name, limits).await?;
-        let decided = self.decide(&manifest, &with_publisher(code, publisher)).await?;
+        let decided = self.decide(&manifest, &identity).await?;
         let broker = &self.inner.broker;
         // Between two messages, the actor asks the old instance for its
         // state, starts this code with it, and swaps; the old code runs on
@@ -342,13 +319,8 @@ impl Host {
         env: PluginEnv,
     ) -> Result<(), Error> {
         let next = Replacement { image, engine: self.inner.engine.clone(), env };
-        let (tx, rx) = oneshot::channel();
-        route
-            .actor
-            .cast(PluginMsg::Replace(Box::new(next), tx))
-            .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
-        rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))??;
-        Ok(())
+        let ask = move |tx| PluginMsg::Replace(Box::new(next), tx);
+        Self::ask_each(name, "reloading", [(route.actor.clone(), ask)]).await
     }
 
     /// A pool's reload: every instance of `image` is started first, with no
@@ -387,18 +359,13 @@ impl Host {
         }
         broker.cancel_timers_by(name, &timers, true);
         pool.set_image(image);
-        let mut waits = Vec::new();
-        for (actor, instance) in pool.members().iter().zip(fresh) {
-            let (tx, rx) = oneshot::channel();
-            actor
-                .cast(PluginMsg::Swap(Box::new(instance), tx))
-                .map_err(|e| Error::Actor(format!("plugin `{name}`: {e}")))?;
-            waits.push(rx);
-        }
-        for rx in waits {
-            rx.await.map_err(|_| Error::Actor(format!("plugin `{name}` stopped while reloading")))??;
-        }
-        Ok(())
+        let asks = pool.members().iter().cloned().zip(fresh);
+        Self::ask_each(
+            name,
+            "reloading",
+            asks.map(|(actor, instance)| (actor, move |tx| PluginMsg::Swap(Box::new(instance), tx))),
+        )
+        .await
     }
 
     pub(super) fn plugin_ref(&self, name: &str, route: &Route, abi: Option<ApiVersion>) -> PluginRef {

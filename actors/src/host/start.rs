@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
+use tokio::sync::oneshot;
 use wasp_protocol::{Address, ApiVersion};
 use wasp_runtime::manifest::{Manifest, ManifestKind};
-use wasp_runtime::{AuditKind, Family, Grants, Instance, PluginEnv, PluginImage, Problem};
+use wasp_runtime::{AuditKind, Family, Grants, Instance, Limits, PluginEnv, PluginImage, Problem};
 
 use crate::Error;
 use crate::actor::{Member, PluginActor, PluginArgs, PluginMsg};
@@ -23,6 +24,9 @@ use crate::pool::InstancePool;
 use super::Host;
 use super::handles::PluginRef;
 use super::permissions::Decided;
+
+/// The port an actor answers a [`Host::ask_each`] on.
+pub(super) type Reply = oneshot::Sender<Result<(), wasp_runtime::Error>>;
 
 impl Host {
     pub(super) fn check_name(&self, name: &str) -> Result<(), Error> {
@@ -60,9 +64,22 @@ impl Host {
         self.inner.broker.add_route(name.clone(), route).map_err(|_| Error::AlreadyLoaded(name.to_string()))
     }
 
+    /// The limits a plugin runs under: its manifest's requests within the
+    /// host's.
+    pub(super) fn limits(&self, manifest: &Manifest) -> Limits {
+        manifest.limits.apply(&self.inner.limits)
+    }
+
+    /// The admission checks on a manifest ([`Host::check_api`],
+    /// [`Host::check_uses`]).
+    pub(super) fn check_manifest(&self, manifest: &Manifest) -> Result<(), Error> {
+        Self::check_api(manifest)?;
+        self.check_uses(manifest)
+    }
+
     /// Refuses a manifest written for an ABI major version this host does
     /// not speak, or needing a Cargo feature this build lacks.
-    pub(super) fn check_api(manifest: &Manifest) -> Result<(), Error> {
+    fn check_api(manifest: &Manifest) -> Result<(), Error> {
         wasp_runtime::features::check_manifest(manifest)?;
         if ApiVersion::CURRENT.accepts(manifest.api).is_err() {
             return Err(wasp_runtime::Error::Invalid {
@@ -77,7 +94,7 @@ impl Host {
     /// Refuses a manifest that `uses` a library this host lacks, or has
     /// only in versions the manifest does not accept (audited as a refused
     /// load).
-    pub(super) fn check_uses(&self, manifest: &Manifest) -> Result<(), Error> {
+    fn check_uses(&self, manifest: &Manifest) -> Result<(), Error> {
         let name = &manifest.name;
         // A `wasp-node` has no engine to run WASM libraries in.
         if !manifest.uses.is_empty() && manifest.kind == ManifestKind::Native && self.inner.nodes.isolates(name) {
@@ -104,7 +121,7 @@ impl Host {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let router = Port::open(self.inner.broker.clone(), 0);
-        let limits = manifest.limits.apply(&self.inner.limits);
+        let limits = self.limits(manifest);
         PluginEnv {
             log_rate: self.inner.broker.log_rate(&name, limits.log_rate),
             name,
@@ -151,7 +168,7 @@ impl Host {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let broker = &self.inner.broker;
-        let limits = manifest.limits.apply(&self.inner.limits);
+        let limits = self.limits(&manifest);
         // A component of a hybrid plugin runs one instance.
         let size = if family.is_some() { 1 } else { manifest.pool_size(&self.inner.limits) };
         let counters = Arc::new(PluginCounters::default());
@@ -252,6 +269,31 @@ impl Host {
             self.audit(&name, AuditKind::Fault { code: e.code() }, format!("plugin `{name}` failed to start: {e}"));
             e.into()
         })
+    }
+
+    /// Sends each actor the message `ask` makes of a reply port, then waits
+    /// for every answer: all are asked before any is awaited, so that the
+    /// instances of a pool do the work together. `doing` says what in the
+    /// error of an actor that stops first ("plugin `x` stopped while
+    /// `doing`").
+    pub(super) async fn ask_each<F>(
+        plugin: &str,
+        doing: &str,
+        asks: impl IntoIterator<Item = (ActorRef<PluginMsg>, F)>,
+    ) -> Result<(), Error>
+    where
+        F: FnOnce(Reply) -> PluginMsg,
+    {
+        let mut waits = Vec::new();
+        for (actor, ask) in asks {
+            let (tx, rx) = oneshot::channel();
+            actor.cast(ask(tx)).map_err(|e| Error::Actor(format!("plugin `{plugin}`: {e}")))?;
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.map_err(|_| Error::Actor(format!("plugin `{plugin}` stopped while {doing}")))??;
+        }
+        Ok(())
     }
 
     /// Unloads a plugin. New messages to it are refused at once; those

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{AuditKind, Host, Manifest, ManifestKind};
+use wasp_actors::{AuditKind, Host, Load, Manifest, ManifestKind};
 use wasp_protocol::ErrorCode;
 
 use crate::common::{
@@ -22,7 +22,7 @@ async fn load_granted(host: &Host, name: &str, bytes: &[u8], permissions: &[&str
     let mut m = Manifest::new(name).expect("valid name");
     m.kind = ManifestKind::Wasm;
     let m = m.permissions(permissions.iter().map(|p| p.parse().expect("valid permission")));
-    host.load_bytes_with(m, bytes).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
+    host.load(Load::bytes(bytes).described_by(m)).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
 }
 
 /// The audit events of `plugin` that are invalid calls to `call`.
@@ -104,7 +104,7 @@ async fn wasp_load_status_outside_section_7_fails_the_load_as_plugin_naming_the_
         let mut m = Manifest::new(&name).expect("valid name");
         m.kind = ManifestKind::Wasm;
         let m = m.permissions(["log".parse().expect("valid permission")]);
-        let err = host.load_bytes_with(m, &failing_load(status)).await.unwrap_err();
+        let err = host.load(Load::bytes(failing_load(status)).described_by(m)).await.unwrap_err();
         assert_eq!(err.code(), code, "status {status}: {err}");
         let text = err.to_string();
         // The error-level line is read leniently: U+FFFD for each bad byte.
@@ -358,10 +358,10 @@ async fn section_5_recipe_for_an_assembler_without_custom_sections_gives_a_loada
     assert!(echo.contains(annotation), "{echo}");
     let mut bytes = wat(&echo.replace(annotation, ""));
     let host = host();
-    let err = host.load_bytes("bare", &bytes).await.unwrap_err();
+    let err = host.load(Load::bytes(&bytes).named("bare")).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "no wasp:abi section: {err}");
     bytes.extend_from_slice(&doc_section_bytes());
-    let r = host.load_bytes("stamped", &bytes).await.unwrap();
+    let r = host.load(Load::bytes(&bytes).named("stamped")).await.unwrap();
     assert_eq!(r.abi_version(), Some(wasp_protocol::ApiVersion::new(1, 0)));
     assert_eq!(host.request("stamped", "ping", mp(&"hi")).await.unwrap(), mp(&"hi"));
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{Event, Subscription};
+use wasp_actors::{Event, Load, Subscription};
 use wasp_protocol::{ErrorCode, WireError};
 
 use crate::common::{Form, WAT_ALLOC, host, info, info_after, load, load_wat, mp, wat, wat_handle, wat_plugin};
@@ -38,7 +38,7 @@ async fn next_ints(sub: &mut Subscription, topic: &str) -> Vec<i64> {
 async fn doc_section_5_echo_plugin_answers_requests() {
     let host = host();
     let bytes = wat(doc_echo_wat());
-    let r = host.load_bytes("wat-echo", &bytes).await.unwrap();
+    let r = host.load(Load::bytes(&bytes).named("wat-echo")).await.unwrap();
     assert_eq!(r.abi_version(), Some(wasp_protocol::ApiVersion::new(1, 0)));
     for size in [0usize, 1, 200, 1000, 4096, 60_000] {
         let payload = mp(&serde_bytes::ByteBuf::from(vec![0x5a; size]));

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{Host, Manifest, PluginInfo, Policy};
+use wasp_actors::{Host, Load, Manifest, PluginInfo, Policy};
 
 /// Which form of an example plugin to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,24 +40,24 @@ pub(crate) fn manifest(plugin: &str, name: &str) -> Manifest {
 pub(crate) async fn load(host: &Host, form: Form, plugin: &str, name: &str) {
     match form {
         Form::Wasm => {
-            host.load_as(name, wasp_fixtures::wasm_bundle(plugin))
+            host.load(Load::path(wasp_fixtures::wasm_bundle(plugin)).named(name))
                 .await
                 .unwrap_or_else(|e| panic!("load {plugin}: {e}"));
         }
         Form::Native => {
-            host.load_as(name, wasp_fixtures::native_bundle(plugin))
+            host.load(Load::path(wasp_fixtures::native_bundle(plugin)).named(name))
                 .await
                 .unwrap_or_else(|e| panic!("load native {plugin}: {e}"));
         }
         Form::InProcess => {
             let m = manifest(plugin, name);
             let r = match plugin {
-                "echo" => host.register_manifest(m, wasp_example_echo::Echo::default).await,
-                "counter" => host.register_manifest(m, wasp_example_counter::Counter::default).await,
-                "relay" => host.register_manifest(m, wasp_example_relay::Relay::default).await,
-                "spinner" => host.register_manifest(m, wasp_example_spinner::Spinner::default).await,
-                "faulty" => host.register_manifest(m, wasp_example_faulty::Faulty::default).await,
-                "notes" => host.register_manifest(m, wasp_example_notes::Notes::default).await,
+                "echo" => host.load(Load::in_process(wasp_example_echo::Echo::default).described_by(m)).await,
+                "counter" => host.load(Load::in_process(wasp_example_counter::Counter::default).described_by(m)).await,
+                "relay" => host.load(Load::in_process(wasp_example_relay::Relay::default).described_by(m)).await,
+                "spinner" => host.load(Load::in_process(wasp_example_spinner::Spinner::default).described_by(m)).await,
+                "faulty" => host.load(Load::in_process(wasp_example_faulty::Faulty::default).described_by(m)).await,
+                "notes" => host.load(Load::in_process(wasp_example_notes::Notes::default).described_by(m)).await,
                 other => panic!("no example plugin `{other}`"),
             };
             r.unwrap_or_else(|e| panic!("register {plugin}: {e}"));
@@ -102,7 +102,7 @@ pub(crate) async fn load_wat(host: &Host, name: &str, bytes: &[u8]) {
     let m = m.permissions(
         ["send:*", "request:*", "publish:*", "subscribe:*", "log"].map(|p| p.parse().expect("valid permission")),
     );
-    host.load_bytes_with(m, bytes).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
+    host.load(Load::bytes(bytes).described_by(m)).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
 }
 
 /// Everything a WAT test plugin shares, written from `docs/abi.md` alone:

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::{Error, Host, Manifest, PluginRef};
+use wasp_actors::{Error, Host, Load, Manifest, PluginRef};
 use wasp_protocol::ErrorCode;
 use wasp_runtime::Problem;
 
@@ -19,14 +19,14 @@ async fn load_component(host: &Host, plugin: &str, name: &str) -> PluginRef {
 }
 
 async fn load_component_with(host: &Host, manifest: Manifest, plugin: &str) -> PluginRef {
-    host.load_bytes_with(manifest, &wasp_fixtures::component_bytes(plugin))
+    host.load(Load::bytes(wasp_fixtures::component_bytes(plugin)).described_by(manifest))
         .await
         .unwrap_or_else(|e| panic!("load the {plugin} component: {e}"))
 }
 
 /// Loads `bytes` and expects a refusal; nothing is registered.
 async fn refused(host: &Host, name: &str, bytes: &[u8]) -> Error {
-    let err = host.load_bytes(name, bytes).await.expect_err("the component must be refused");
+    let err = host.load(Load::bytes(bytes).named(name)).await.expect_err("the component must be refused");
     assert!(host.plugins().iter().all(|p| p.name != name), "a refused component is registered: {err}");
     err
 }
@@ -98,7 +98,7 @@ async fn denied_host_call_fails_as_it_does_for_the_core_module() {
         if component {
             load_component_with(&host, m, "relay").await;
         } else {
-            host.load_bytes_with(m, &wasp_fixtures::wasm_bytes("relay")).await.unwrap();
+            host.load(Load::bytes(wasp_fixtures::wasm_bytes("relay")).described_by(m)).await.unwrap();
         }
         load(&host, Form::Wasm, "echo", "echo").await;
         let forward = wasp_example_relay::Forward::new("echo", "ping", &"through");
@@ -173,7 +173,7 @@ async fn component_of_another_world_version_is_refused_naming_both_versions() {
     // The same world at this host's version passes validation: its
     // (dummy) `load` runs, and traps.
     let bytes = wasp_fixtures::component_from_wit(&world("1.0.0", "")).unwrap();
-    let err = host.load_bytes("current", &bytes).await.expect_err("its functions trap in `load`");
+    let err = host.load(Load::bytes(&bytes).named("current")).await.expect_err("its functions trap in `load`");
     assert_eq!(err.to_wire().code, ErrorCode::PluginCrashed, "{err}");
 }
 

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{Error, Host, Manifest};
+use wasp_actors::{Error, Host, Load, Manifest};
 use wasp_protocol::{ErrorCode, Permission};
 use wasp_sdk::prelude::*;
 
@@ -42,7 +42,7 @@ fn assert_refused(err: &Error, feature: &str) {
 async fn register_asking(host: &Host, permission: &str) -> Result<(), Error> {
     let permission: Permission = permission.parse().expect("a permission");
     let manifest = Manifest::new("asker").expect("a name").permission(permission);
-    host.register_manifest(manifest, Quiet::default).await.map(drop)
+    host.load(Load::in_process(Quiet::default).described_by(manifest)).await.map(drop)
 }
 
 #[cfg(not(feature = "storage"))]
@@ -90,7 +90,7 @@ async fn a_host_with_hot_reload_is_refused_naming_the_feature() {
     let err = Host::builder().hot_reload(true).build().expect_err("no watcher in this build");
     assert_refused(&err, "hot-reload");
     let host = host();
-    host.register::<Quiet>("quiet").await.expect("registers");
+    host.load(Load::in_process(Quiet::default).named("quiet")).await.expect("registers");
     assert_refused(&host.watch("quiet").await.expect_err("no watcher"), "hot-reload");
 }
 
@@ -98,7 +98,7 @@ async fn a_host_with_hot_reload_is_refused_naming_the_feature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiling_is_refused_naming_the_feature() {
     let host = host();
-    host.load_as("echo", wasp_fixtures::wasm_bundle("echo")).await.expect("echo loads");
+    host.load(Load::path(wasp_fixtures::wasm_bundle("echo")).named("echo")).await.expect("echo loads");
     let err = host.profile("echo", Duration::from_millis(10)).await.expect_err("no profiler in this build");
     assert_refused(&err, "profiling");
     let len: u64 = host.call("echo", "len", &vec![1u8; 10]).await.expect("echo still answers");
@@ -110,6 +110,9 @@ async fn profiling_is_refused_naming_the_feature() {
 async fn a_plugin_using_a_library_is_refused_naming_the_feature() {
     let host = host();
     let manifest = Manifest::new("user").expect("a name").uses("json@1".parse().expect("a requirement"));
-    let err = host.register_manifest(manifest, Quiet::default).await.expect_err("no libraries in this build");
+    let err = host
+        .load(Load::in_process(Quiet::default).described_by(manifest))
+        .await
+        .expect_err("no libraries in this build");
     assert_refused(&err, "libraries");
 }

@@ -26,7 +26,9 @@ mod reach;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use wasp_actors::{AuditEvent, AuditKind, Host, LimitRequests, Limits, Manifest, ManifestKind, Permission, Policy};
+use wasp_actors::{
+    AuditEvent, AuditKind, Host, LimitRequests, Limits, Load, Manifest, ManifestKind, Permission, Policy,
+};
 use wasp_protocol::ErrorCode;
 
 use crate::common::mp;
@@ -50,7 +52,7 @@ async fn load_with(host: &Host, name: &str, bytes: &[u8], permissions: &[&str], 
     let mut m = Manifest::new(name).expect("valid name");
     m.kind = ManifestKind::Wasm;
     let m = m.permissions(permissions.iter().map(|p| perm(p))).limits(limits);
-    host.load_bytes_with(m, bytes).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
+    host.load(Load::bytes(bytes).described_by(m)).await.unwrap_or_else(|e| panic!("load {name}: {e}"));
 }
 
 fn perm(text: &str) -> Permission {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{AuditEvent, AuditKind, Error, Host, Policy};
+use wasp_actors::{AuditEvent, AuditKind, Error, Host, Load, Policy};
 use wasp_protocol::{ErrorCode, codec};
 
 use crate::common::{
@@ -360,7 +360,7 @@ async fn only_plugins_loaded_from_files_can_be_watched() {
     let err = host.watch("inproc").await.unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     let bytes = std::fs::read(entry_of(&wasp_fixtures::wasm_bundle("echo"), ".wasm")).unwrap();
-    host.load_bytes("frombytes", &bytes).await.unwrap();
+    host.load(Load::bytes(&bytes).named("frombytes")).await.unwrap();
     assert!(matches!(host.watch("frombytes").await.unwrap_err(), Error::Unsupported(_)));
     assert!(matches!(host.watch("nobody").await.unwrap_err(), Error::NotLoaded(_)));
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasp_actors::{Host, HostBuilder, LimitRequests, Manifest, Policy};
+use wasp_actors::{Host, HostBuilder, LimitRequests, Load, Manifest, Policy};
 use wasp_protocol::ErrorCode;
 
 use crate::common::{FORMS, Form, load, mp, wat};
@@ -83,7 +83,7 @@ async fn load_jsonpack(
     m.uses = uses.iter().map(|u| u.parse().expect("valid requirement")).collect();
     m.limits = limits;
     let bytes = std::fs::read(wasp_fixtures::wasm_plugin("jsonpack")).expect("jsonpack.wasm");
-    host.load_bytes_with(m, &bytes).await.map(drop)
+    host.load(Load::bytes(&bytes).described_by(m)).await.map(drop)
 }
 
 fn decode(bytes: &[u8]) -> Value {
@@ -133,7 +133,9 @@ async fn every_form_of_a_plugin_calls_the_library_the_same_way() {
         if form == Form::InProcess {
             let mut m = Manifest::from_file(&wasp_fixtures::manifest_path("jsonpack")).expect("manifest parses");
             name.clone_into(&mut m.name);
-            host.register_manifest(m, wasp_example_jsonpack::JsonPack::default).await.expect("registers");
+            host.load(Load::in_process(wasp_example_jsonpack::JsonPack::default).described_by(m))
+                .await
+                .expect("registers");
         } else {
             load(&host, form, "jsonpack", &name).await;
         }
@@ -259,7 +261,7 @@ async fn a_library_fault_is_the_plugins_fault_and_it_recovers() {
     m.name = "i".into();
     m.uses = uses.iter().map(|u| u.parse().expect("valid")).collect();
     m.limits = limits;
-    host.register_manifest(m, wasp_example_jsonpack::JsonPack::default).await.expect("registers");
+    host.load(Load::in_process(wasp_example_jsonpack::JsonPack::default).described_by(m)).await.expect("registers");
 
     for (library, wasm_code, in_process_code, says) in [
         ("boom", ErrorCode::PluginCrashed, ErrorCode::PluginCrashed, "unreachable"),
@@ -361,7 +363,7 @@ async fn a_plugin_written_from_the_abi_calls_a_library() {
     let host = host_with(&[&tally]);
     let mut m = Manifest::new("caller").expect("valid name").uses("tally@1".parse().expect("valid"));
     m.kind = wasp_actors::ManifestKind::Wasm;
-    host.load_bytes_with(m, &wat(WAT_CALLER)).await.expect("loads");
+    host.load(Load::bytes(wat(WAT_CALLER)).described_by(m)).await.expect("loads");
     for n in 1..=3 {
         assert_eq!(host.request("caller", "go", mp("tally")).await.expect("answers"), [n]);
     }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::{Error, Host, Limits};
+use wasp_actors::{Error, Host, Limits, Load};
 use wasp_protocol::{ApiVersion, ErrorCode};
 use wasp_runtime::Problem;
 
@@ -40,7 +40,7 @@ fn with_all(extra: &[&str]) -> Vec<u8> {
 
 /// Loads `bytes`, expects a refusal, and checks nothing was registered.
 async fn refused(host: &Host, name: &str, bytes: &[u8]) -> Error {
-    let err = host.load_bytes(name, bytes).await.expect_err("the module must be refused");
+    let err = host.load(Load::bytes(bytes).named(name)).await.expect_err("the module must be refused");
     assert!(host.plugins().iter().all(|p| p.name != name), "a refused plugin is registered: {err}");
     err
 }
@@ -279,7 +279,7 @@ async fn wasp_import_with_a_wrong_signature_is_refused_before_running() {
     let subset = r#"(import "wasp" "reply" (func (param i64 i32 i32 i32) (result i32)))
                     (import "wasp" "log" (func (param i32 i32 i32)))"#;
     let ok = wat(&format!("(module {subset} {MEMORY} {ALLOC} {DEALLOC} {HANDLE} (@custom \"wasp:abi\" \"1.0\"))"));
-    host.load_bytes("subset", &ok).await.unwrap();
+    host.load(Load::bytes(&ok).named("subset")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,7 +341,7 @@ async fn a_valid_module_over_a_limit_is_refused_by_that_limit() {
     manifest.kind = wasp_actors::ManifestKind::Wasm;
     manifest.limits.memory = Some(64 << 10);
     let two_pages = module(&[r#"(memory (export "memory") 2)"#, ALLOC, DEALLOC, HANDLE], Some("1.0"));
-    let err = host.load_bytes_with(manifest, &two_pages).await.expect_err("2 pages over a 64 KiB limit");
+    let err = host.load(Load::bytes(&two_pages).described_by(manifest)).await.expect_err("2 pages over a 64 KiB limit");
     assert!(err.to_string().contains("refused by the limit `max_memory`"), "{err}");
     // A table over `max_table_elements`.
     let table = "(table 30000 funcref)";
@@ -401,7 +401,7 @@ async fn abi_section_from_the_wat_annotation_or_appended_by_hand_is_accepted() {
     assert!(annotated.ends_with(&abi_section("1.0")), "the annotation does not produce the expected custom section");
     assert_eq!(annotated, by_hand);
     for (name, bytes) in [("annotated", annotated), ("by-hand", by_hand)] {
-        let r = host.load_bytes(name, &bytes).await.unwrap();
+        let r = host.load(Load::bytes(&bytes).named(name)).await.unwrap();
         assert_eq!(r.abi_version(), Some(ApiVersion::new(1, 0)));
         assert_eq!(r.kind(), "wasm");
     }
@@ -410,7 +410,7 @@ async fn abi_section_from_the_wat_annotation_or_appended_by_hand_is_accepted() {
     let mut first = plain[..8].to_vec();
     first.extend(abi_section("1.0"));
     first.extend_from_slice(&plain[8..]);
-    host.load_bytes("first", &first).await.unwrap();
+    host.load(Load::bytes(&first).named("first")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,7 +430,7 @@ async fn oversized_module_is_refused_by_size() {
     // Under the limit the same host loads a module.
     let small = wat(&format!("(module {MEMORY} {ALLOC} {DEALLOC} {HANDLE} (@custom \"wasp:abi\" \"1.0\"))"));
     assert!(small.len() <= 1024);
-    host.load_bytes("small", &small).await.unwrap();
+    host.load(Load::bytes(&small).named("small")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,7 +440,7 @@ async fn start_function_that_never_returns_is_stopped_within_the_cpu_budget() {
     let spin = r#"(func $spin (loop $forever (br $forever))) (start $spin)"#;
     let bytes = wat(&format!("(module {MEMORY} {ALLOC} {DEALLOC} {HANDLE} {spin} (@custom \"wasp:abi\" \"1.0\"))"));
     let started = Instant::now();
-    let err = host.load_bytes("spin", &bytes).await.unwrap_err();
+    let err = host.load(Load::bytes(&bytes).named("spin")).await.unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, Error::Runtime(wasp_runtime::Error::DeadlineExceeded { .. })), "{err:?}");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
@@ -460,7 +460,7 @@ async fn wasp_load_that_never_returns_is_stopped_within_the_cpu_budget() {
     let load_fn = r#"(func (export "wasp_load") (result i32) (loop $forever (br $forever)) (i32.const 0))"#;
     let bytes = wat(&format!("(module {MEMORY} {ALLOC} {DEALLOC} {HANDLE} {load_fn} (@custom \"wasp:abi\" \"1.0\"))"));
     let started = Instant::now();
-    let err = host.load_bytes("spin", &bytes).await.unwrap_err();
+    let err = host.load(Load::bytes(&bytes).named("spin")).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "{err}");
     assert!(started.elapsed() < budget * 10);
     assert_host_works(&host).await;
@@ -473,7 +473,7 @@ async fn wasp_load_returning_non_zero_fails_the_load_with_that_code() {
         let load_fn = format!(r#"(func (export "wasp_load") (result i32) (i32.const {status}))"#);
         let bytes =
             wat(&format!("(module {MEMORY} {ALLOC} {DEALLOC} {HANDLE} {load_fn} (@custom \"wasp:abi\" \"1.0\"))"));
-        let err = host.load_bytes("loadfail", &bytes).await.unwrap_err();
+        let err = host.load(Load::bytes(&bytes).named("loadfail")).await.unwrap_err();
         assert!(matches!(err, Error::Runtime(wasp_runtime::Error::LoadFailed { .. })), "{err:?}");
         assert_eq!(err.code(), code, "status {status}: {err}");
         assert!(err.to_string().contains(&status.to_string()), "{err}");
@@ -482,7 +482,7 @@ async fn wasp_load_returning_non_zero_fails_the_load_with_that_code() {
     // `wasp_load` returning 0 loads.
     let load_fn = r#"(func (export "wasp_load") (result i32) (i32.const 0))"#;
     let bytes = wat(&format!("(module {MEMORY} {ALLOC} {DEALLOC} {HANDLE} {load_fn} (@custom \"wasp:abi\" \"1.0\"))"));
-    host.load_bytes("loadok", &bytes).await.unwrap();
+    host.load(Load::bytes(&bytes).named("loadok")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,10 +513,10 @@ async fn abi_version_is_judged_before_webassembly_validation() {
 async fn duplicate_plugin_name_is_refused() {
     let host = host();
     load(&host, Form::Wasm, "echo", "echo").await;
-    let err = host.load_as("echo", wasp_fixtures::wasm_plugin("echo")).await.unwrap_err();
+    let err = host.load(Load::path(wasp_fixtures::wasm_plugin("echo")).named("echo")).await.unwrap_err();
     assert!(matches!(&err, Error::AlreadyLoaded(name) if name == "echo"), "{err:?}");
     assert!(err.to_string().contains("`echo`"), "{err}");
-    let err = host.register::<wasp_example_echo::Echo>("echo").await.unwrap_err();
+    let err = host.load(Load::in_process(wasp_example_echo::Echo::default).named("echo")).await.unwrap_err();
     assert!(matches!(err, Error::AlreadyLoaded(_)), "{err:?}");
     // The first one is untouched.
     assert_eq!(host.plugins().len(), 1);
@@ -529,18 +529,18 @@ async fn invalid_plugin_names_are_refused() {
     let bytes = wasp_fixtures::wasm_bytes("echo");
     let long = "a".repeat(65);
     for name in ["", "Echo", "has space", "a/b", "host", "é", long.as_str()] {
-        let err = host.load_bytes(name, &bytes).await.unwrap_err();
+        let err = host.load(Load::bytes(&bytes).named(name)).await.unwrap_err();
         assert!(matches!(&err, Error::InvalidName { name: n, .. } if n == name), "{name:?}: {err:?}");
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
         assert!(err.to_string().contains("invalid plugin name"), "{err}");
-        let err = host.register::<wasp_example_echo::Echo>(name).await.unwrap_err();
+        let err = host.load(Load::in_process(wasp_example_echo::Echo::default).named(name)).await.unwrap_err();
         assert!(matches!(err, Error::InvalidName { .. }), "{name:?}: {err:?}");
     }
     assert!(host.plugins().is_empty());
     // The longest and the oddest valid names load.
     let longest = "a".repeat(64);
     for name in [longest.as_str(), "a-b_c.d9"] {
-        host.load_bytes(name, &bytes).await.unwrap();
+        host.load(Load::bytes(&bytes).named(name)).await.unwrap();
     }
 }
 
@@ -570,7 +570,10 @@ async fn a_failed_on_load_says_why_in_every_form() {
             Form::Native => wasp_fixtures::native_bundle("counter"),
             Form::InProcess => {
                 let m = crate::common::manifest("counter", "counter");
-                let err = host.register_manifest(m, wasp_example_counter::Counter::default).await.unwrap_err();
+                let err = host
+                    .load(Load::in_process(wasp_example_counter::Counter::default).described_by(m))
+                    .await
+                    .unwrap_err();
                 assert!(err.to_string().contains("lacks the permission `subscribe:counter.reset`"), "{err}");
                 continue;
             }
@@ -586,7 +589,7 @@ async fn a_failed_on_load_says_why_in_every_form() {
 }
 
 #[cfg(feature = "native")]
-/// `Host::prepare` compiles once; `Host::load_prepared` starts copies that
+/// `Host::prepare` compiles once; `Load::prepared` starts copies that
 /// keep their own state, in both forms that have files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_plugin_starts_as_many_independent_copies() {
@@ -611,7 +614,7 @@ async fn a_prepared_plugin_starts_as_many_independent_copies() {
         for i in 1..=3u64 {
             let mut copy = m.clone();
             copy.name = format!("{form}-{i}");
-            let started = host.load_prepared(copy, &prepared).await.unwrap();
+            let started = host.load(Load::prepared(&prepared).described_by(copy)).await.unwrap();
             assert_eq!(started.kind(), form);
             // Copy i adds i once: each has its own state.
             let got: u64 = host.call(&format!("{form}-{i}"), "add", &i).await.unwrap();
@@ -626,7 +629,7 @@ async fn a_prepared_plugin_starts_as_many_independent_copies() {
         // A name in use is refused, as for any load.
         let mut again = m.clone();
         again.name = format!("{form}-1");
-        assert!(matches!(host.load_prepared(again, &prepared).await, Err(Error::AlreadyLoaded(_))));
+        assert!(matches!(host.load(Load::prepared(&prepared).described_by(again)).await, Err(Error::AlreadyLoaded(_))));
         // The manifest must say what was prepared.
         let mut wrong = m.clone();
         wrong.name = format!("{form}-wrong");
@@ -635,7 +638,7 @@ async fn a_prepared_plugin_starts_as_many_independent_copies() {
         } else {
             wasp_actors::ManifestKind::Wasm
         };
-        let err = host.load_prepared(wrong, &prepared).await.unwrap_err();
+        let err = host.load(Load::prepared(&prepared).described_by(wrong)).await.unwrap_err();
         assert!(err.to_string().contains("prepared plugin is"), "{err}");
     }
     assert_eq!(host.plugins().len(), 6);

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wasp_actors::{CacheStats, Host, Policy};
+use wasp_actors::{CacheStats, Host, Load, Policy};
 
 use crate::common::{mp, wat};
 
@@ -91,7 +91,7 @@ async fn a_second_load_comes_from_the_cache_without_compiling() {
     assert_eq!(entries(tmp.path()), entry.files().map(Clone::clone).to_vec());
     // A second plugin of the same bytes in the same host shares the module
     // the first one runs: neither compiled nor read again.
-    host.load_as("echo2", wasp_fixtures::wasm_bundle("echo")).await.unwrap();
+    host.load(Load::path(wasp_fixtures::wasm_bundle("echo")).named("echo2")).await.unwrap();
     let s = stats(&host);
     assert_eq!((s.hits, s.misses), (1, 0), "{s:?}");
     host.shutdown().await;
@@ -261,7 +261,7 @@ async fn a_refused_module_leaves_no_entry_and_is_refused_every_time() {
     let bytes = wat("(module (memory (export \"memory\") 1))");
     for _ in 0..2 {
         let host = host_with(tmp.path(), false);
-        assert!(host.load_bytes("bare", &bytes).await.is_err());
+        assert!(host.load(Load::bytes(&bytes).named("bare")).await.is_err());
         assert_eq!(stats(&host).writes, 0);
         host.shutdown().await;
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::{AuditKind, Error, Host, Manifest, ManifestKind, Policy};
+use wasp_actors::{AuditKind, Error, Host, Load, Manifest, ManifestKind, Policy};
 use wasp_protocol::{ApiVersion, ErrorCode};
 
 use crate::common::{Form, audit_where, host, info_after, load, mp};
@@ -187,12 +187,14 @@ async fn waiting_on_the_host_does_not_count_against_the_budget() {
     let host = budget_host(Duration::from_secs(20));
     // The native relay waits on a WASM spinner doing work that takes far
     // longer than the relay's budget (and within the spinner's).
-    host.load_bytes_with(crate::common::manifest("spinner", "spinner"), &wasp_fixtures::wasm_bytes("spinner"))
-        .await
-        .unwrap();
+    host.load(
+        Load::bytes(wasp_fixtures::wasm_bytes("spinner")).described_by(crate::common::manifest("spinner", "spinner")),
+    )
+    .await
+    .unwrap();
     let mut relay = Manifest::from_file(&wasp_fixtures::native_bundle("relay").join("plugin.toml")).unwrap();
     relay.limits.cpu_budget = Some(Duration::from_millis(50));
-    host.load_manifest(relay).await.unwrap();
+    host.load(Load::manifest(relay)).await.unwrap();
     const ROUNDS: u64 = 100_000_000;
     let forward = wasp_example_relay::Forward { to: "spinner".into(), topic: "work".into(), body: mp(&ROUNDS) };
     let asked = Instant::now();
@@ -211,7 +213,7 @@ fn native_manifest(name: &str) -> Manifest {
 async fn a_library_for_another_abi_major_is_refused_naming_both_versions() {
     let host = host();
     let bytes = std::fs::read(wasp_fixtures::native_fixture("wasp-fixture-abi-next")).unwrap();
-    let err = host.load_bytes_with(native_manifest("future"), &bytes).await.expect_err("refused");
+    let err = host.load(Load::bytes(&bytes).described_by(native_manifest("future"))).await.expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("2.0") && text.contains(&ApiVersion::CURRENT.to_string()), "{text}");
     assert_eq!(wasp_protocol::WireError::from(err).code, ErrorCode::VersionMismatch);
@@ -222,7 +224,7 @@ async fn a_library_for_another_abi_major_is_refused_naming_both_versions() {
 async fn a_library_without_an_entry_is_refused_from_its_export_table() {
     let host = host();
     let bytes = std::fs::read(wasp_fixtures::native_fixture("wasp-fixture-no-entry")).unwrap();
-    let err = host.load_bytes_with(native_manifest("plain"), &bytes).await.expect_err("refused");
+    let err = host.load(Load::bytes(&bytes).described_by(native_manifest("plain"))).await.expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("wasp_native_plugin") && text.contains("cdylib"), "{text}");
 }
@@ -232,18 +234,18 @@ async fn files_of_the_wrong_kind_are_refused_with_what_they_are() {
     let host = host();
     // A Windows library on this host (or a Linux one on Windows).
     let foreign: &[u8] = if cfg!(windows) { b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0" } else { b"MZ\x90\0\x03\0\0\0" };
-    let err = host.load_bytes_with(native_manifest("foreign"), foreign).await.expect_err("refused");
+    let err = host.load(Load::bytes(foreign).described_by(native_manifest("foreign"))).await.expect_err("refused");
     assert!(matches!(err, Error::Runtime(wasp_runtime::Error::NotNative { .. })), "{err}");
     assert!(err.to_string().contains("this host loads"), "{err}");
     // A WASM module under a native manifest.
     let wasm = wasp_fixtures::wasm_bytes("echo");
-    let err = host.load_bytes_with(native_manifest("confused"), &wasm).await.expect_err("refused");
+    let err = host.load(Load::bytes(&wasm).described_by(native_manifest("confused"))).await.expect_err("refused");
     assert!(err.to_string().contains("kind = \"wasm\""), "{err}");
     // A native library under a WASM manifest.
     let lib = std::fs::read(wasp_fixtures::native_library("echo")).unwrap();
     let mut m = Manifest::new("confused").unwrap();
     m.kind = ManifestKind::Wasm;
-    let err = host.load_bytes_with(m, &lib).await.expect_err("refused");
+    let err = host.load(Load::bytes(&lib).described_by(m)).await.expect_err("refused");
     assert!(
         err.to_string().contains("kind = \\\"native\\\"") || err.to_string().contains("kind = \"native\""),
         "{err}"
@@ -251,7 +253,7 @@ async fn files_of_the_wrong_kind_are_refused_with_what_they_are() {
     // A truncated library.
     let mut header = lib[..64.min(lib.len())].to_vec();
     header.extend_from_slice(&[0xff; 16]);
-    let err = host.load_bytes_with(native_manifest("truncated"), &header).await.expect_err("refused");
+    let err = host.load(Load::bytes(&header).described_by(native_manifest("truncated"))).await.expect_err("refused");
     assert!(err.to_string().contains("cannot read"), "{err}");
     assert!(host.plugins().is_empty());
 }
@@ -269,7 +271,7 @@ async fn a_native_plugin_keeps_to_its_file_grants_through_fs_resolve() {
     let shared_dir = shared.path().to_str().unwrap().to_owned();
     let mut manifest = Manifest::from_file(&wasp_fixtures::native_bundle("journal").join("plugin.toml")).unwrap();
     manifest = manifest.permissions([wasp_protocol::Permission::FsRead(shared_dir.clone())]);
-    let loaded = host.load_manifest(manifest).await.expect("loads");
+    let loaded = host.load(Load::manifest(manifest)).await.expect("loads");
     assert_eq!(loaded.kind(), "native");
 
     let count: u64 = host.call("journal", "append", "woke up").await.unwrap();

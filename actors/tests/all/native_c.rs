@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wasp_actors::{Manifest, ManifestKind};
+use wasp_actors::{Load, Manifest, ManifestKind};
 use wasp_protocol::{ApiVersion, ErrorCode, abi};
 use wasp_sdk::native::{HostVTable, MAGIC, NativeMessage, PluginVTable, STATUS_PANICKED};
 
@@ -351,7 +351,7 @@ async fn the_c_echo_of_the_abi_page_builds_loads_and_answers() {
     let bytes = std::fs::read(&library).expect("reads the library");
     let mut mute = Manifest::new("mute").expect("a valid name");
     mute.kind = ManifestKind::Native;
-    host.load_bytes_with(mute, &bytes).await.expect("loads again");
+    host.load(Load::bytes(&bytes).described_by(mute)).await.expect("loads again");
     audit_where(&mut audit, is_denial("mute", "log")).await;
     assert_eq!(host.request("mute", "t", mp("quiet")).await.expect("echoes"), mp("quiet"));
     host.shutdown().await;
@@ -411,7 +411,7 @@ async fn refused(bytes: &[u8]) -> String {
     let host = crate::common::host();
     let mut manifest = wasp_actors::Manifest::new("refused").expect("a valid name");
     manifest.kind = wasp_actors::ManifestKind::Native;
-    let err = host.load_bytes_with(manifest, bytes).await.expect_err("refused");
+    let err = host.load(Load::bytes(bytes).described_by(manifest)).await.expect_err("refused");
     assert!(host.plugins().is_empty());
     err.to_string()
 }

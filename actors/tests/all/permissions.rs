@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{AuditKind, Decision, Host, Manifest, Permission, Policy};
+use wasp_actors::{AuditKind, Decision, Host, Load, Manifest, Permission, Policy};
 use wasp_example_relay::Forward;
 use wasp_protocol::ErrorCode;
 
@@ -19,13 +19,15 @@ fn perm(s: &str) -> Permission {
 async fn bare_relay(host: &Host, form: Form, name: &str) {
     match form {
         Form::Wasm => {
-            host.load_bytes(name, &wasp_fixtures::wasm_bytes("relay")).await.unwrap();
+            host.load(Load::bytes(wasp_fixtures::wasm_bytes("relay")).named(name)).await.unwrap();
         }
         Form::Native => {
-            host.load_bytes(name, &std::fs::read(wasp_fixtures::native_library("relay")).unwrap()).await.unwrap();
+            host.load(Load::bytes(std::fs::read(wasp_fixtures::native_library("relay")).unwrap()).named(name))
+                .await
+                .unwrap();
         }
         Form::InProcess => {
-            host.register::<wasp_example_relay::Relay>(name).await.unwrap();
+            host.load(Load::in_process(wasp_example_relay::Relay::default).named(name)).await.unwrap();
         }
     }
 }
@@ -63,7 +65,7 @@ async fn the_policy_grants_only_what_was_requested_and_denials_win() {
         .unwrap();
     let host = Host::builder().policy(policy).build().unwrap();
     let m = manifest("relay", "relay-untrusted").permissions([perm("request:secret-store"), perm("publish:x")]);
-    let loaded = host.register_manifest(m, wasp_example_relay::Relay::default).await.unwrap();
+    let loaded = host.load(Load::in_process(wasp_example_relay::Relay::default).described_by(m)).await.unwrap();
     assert_eq!(loaded.granted(), [perm("request:*")]);
     assert_eq!(loaded.refused(), [perm("request:secret-store"), perm("publish:x")]);
     // The denial wins inside `request:*` too: an exception to it.
@@ -71,7 +73,9 @@ async fn the_policy_grants_only_what_was_requested_and_denials_win() {
     assert!(host.permits("relay-untrusted", &perm("request:echo")));
     assert_eq!(host.exceptions("relay-untrusted").unwrap(), [perm("request:secret*")]);
     // `trust` honours requests; it adds nothing that was not requested.
-    let counter = host.register_manifest(manifest("counter", "counter"), wasp_example_counter::Counter::default).await;
+    let counter = host
+        .load(Load::in_process(wasp_example_counter::Counter::default).described_by(manifest("counter", "counter")))
+        .await;
     assert_eq!(counter.unwrap().granted(), [perm("subscribe:counter.reset"), perm("publish:counter.changed")]);
     let log = host.audit_log();
     let refused = log
@@ -90,7 +94,7 @@ async fn a_policy_denying_a_directory_inside_a_requested_one_refuses_the_whole_d
     let policy = Policy::new().trust("journal").unwrap().deny("journal", "fs.read:$DATA/keys").unwrap();
     let host = Host::builder().data_dir(data.path()).policy(policy).build().unwrap();
     let journal = Manifest::from_file(&wasp_fixtures::manifest_path("journal")).unwrap();
-    let loaded = host.load_bytes_with(journal, &wasp_fixtures::wasm_bytes("journal")).await.unwrap();
+    let loaded = host.load(Load::bytes(wasp_fixtures::wasm_bytes("journal")).described_by(journal)).await.unwrap();
     assert_eq!(loaded.granted(), [perm("clock")]);
     assert_eq!(loaded.refused(), [perm("fs.write:$DATA")]);
     assert!(!host.permits("journal", &perm("fs.read:$DATA/keys/k")));
@@ -123,11 +127,14 @@ async fn ask_decides_what_no_rule_does_and_its_answers_are_remembered_across_res
         let host = Host::builder().data_dir(dir.path()).policy(ask_policy(asked.clone())).build().unwrap();
         let m = manifest("counter", "counter").permission(perm("log"));
         // `counter` subscribes in on_load: refused, that fails its load.
-        let err = host.register_manifest(m.clone(), wasp_example_counter::Counter::default).await.unwrap_err();
+        let err = host
+            .load(Load::in_process(wasp_example_counter::Counter::default).described_by(m.clone()))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
         assert_eq!(asked.load(Ordering::SeqCst), 2, "asked about subscribe and log, not publish (a rule allows it)");
         // Loading again asks nobody: the answers were remembered.
-        let _ = host.register_manifest(m, wasp_example_counter::Counter::default).await.unwrap_err();
+        let _ = host.load(Load::in_process(wasp_example_counter::Counter::default).described_by(m)).await.unwrap_err();
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         host.shutdown().await;
     }
@@ -135,7 +142,7 @@ async fn ask_decides_what_no_rule_does_and_its_answers_are_remembered_across_res
     let asked_again = Arc::new(AtomicUsize::new(0));
     let host = Host::builder().data_dir(dir.path()).policy(ask_policy(asked_again.clone())).build().unwrap();
     let m = manifest("counter", "counter").permission(perm("log"));
-    let err = host.register_manifest(m, wasp_example_counter::Counter::default).await.unwrap_err();
+    let err = host.load(Load::in_process(wasp_example_counter::Counter::default).described_by(m)).await.unwrap_err();
     assert!(err.to_string().contains("subscribe:counter.reset"), "{err}");
     assert_eq!(asked_again.load(Ordering::SeqCst), 0, "nothing asked after a restart");
     assert!(host.audit_log().iter().any(|e| matches!(&e.kind, AuditKind::Granted { by, .. } if by == "stored")));
@@ -222,7 +229,7 @@ async fn revoking_a_narrower_permission_refuses_exactly_it_across_restarts_and_t
 async fn a_revocation_audits_only_what_the_plugin_lost() {
     let host = host();
     let relay = manifest("relay", "relay").permissions([perm("send:echo"), perm("send:log")]);
-    host.register_manifest(relay, wasp_example_relay::Relay::default).await.unwrap();
+    host.load(Load::in_process(wasp_example_relay::Relay::default).described_by(relay)).await.unwrap();
     let mut audit = host.audit_events();
     let revoked = |audit: &mut tokio::sync::broadcast::Receiver<wasp_actors::AuditEvent>| {
         let event = audit.try_recv().expect("one event per revocation");
@@ -246,7 +253,7 @@ async fn a_directory_inside_a_granted_one_cannot_be_revoked_alone() {
     let data = tempfile::tempdir().unwrap();
     let host = Host::builder().data_dir(data.path()).policy(Policy::new().trust("*").unwrap()).build().unwrap();
     let journal = Manifest::from_file(&wasp_fixtures::manifest_path("journal")).unwrap();
-    host.load_bytes_with(journal, &wasp_fixtures::wasm_bytes("journal")).await.unwrap();
+    host.load(Load::bytes(wasp_fixtures::wasm_bytes("journal")).described_by(journal)).await.unwrap();
     let held = host.permissions("journal").unwrap();
     assert!(held.contains(&perm("fs.write:$DATA")));
     for narrower in ["fs.read:$DATA", "fs.write:$DATA/private"] {
@@ -321,8 +328,8 @@ async fn a_manifest_asks_for_limits_and_the_host_caps_them() {
     greedy.limits.cpu_budget = Some(Duration::from_secs(3600));
     greedy.limits.mailbox = Some(1);
     let bytes = wasp_fixtures::wasm_bytes("spinner");
-    host.load_bytes_with(m, &bytes).await.unwrap();
-    host.load_bytes_with(greedy, &bytes).await.unwrap();
+    host.load(Load::bytes(&bytes).described_by(m)).await.unwrap();
+    host.load(Load::bytes(&bytes).described_by(greedy)).await.unwrap();
 
     let err = host.request("quick", "spin", mp(&())).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::DeadlineExceeded);
@@ -402,8 +409,8 @@ async fn log_lines_need_the_log_permission_and_are_rate_limited_and_tables_are_b
     let mut chatty = wasp_actors::Manifest::new("chatty").unwrap().permission(perm("log"));
     chatty.kind = wasp_actors::ManifestKind::Wasm;
     chatty.limits.log_lines_per_second = Some(10);
-    host.load_bytes_with(quiet, &logger_plugin()).await.unwrap();
-    host.load_bytes_with(chatty, &logger_plugin()).await.unwrap();
+    host.load(Load::bytes(logger_plugin()).described_by(quiet)).await.unwrap();
+    host.load(Load::bytes(logger_plugin()).described_by(chatty)).await.unwrap();
 
     // Without `log`: lines are dropped; one audit event says so, not one per line.
     let reply: Vec<i64> = host.call("quiet", "go", &100u8).await.unwrap();
@@ -457,7 +464,7 @@ async fn file_calls_outside_every_grant_are_refused_and_audited_naming_the_path(
     );
     let mut m = wasp_actors::Manifest::new("snoop").unwrap();
     m.kind = wasp_actors::ManifestKind::Wasm;
-    host.load_bytes_with(m, &module).await.unwrap();
+    host.load(Load::bytes(&module).described_by(m)).await.unwrap();
     let errnos: Vec<i64> = host.call("snoop", "go", &()).await.unwrap();
     assert_eq!(errnos, [8, 8, 8], "EBADF: no directory is granted");
     let log = host.audit_log();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{Host, Limits, Manifest, PluginState, Policy, Supervision};
+use wasp_actors::{Host, Limits, Load, Manifest, PluginState, Policy, Supervision};
 use wasp_example_relay::Forward;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::prelude::*;
@@ -68,7 +68,9 @@ fn host() -> Host {
 }
 
 async fn gate(host: &Host, need: usize) {
-    host.register_with("gate", move || Gate { need, pending: Vec::new(), open: false }).await.expect("gate registers");
+    host.load(Load::in_process(move || Gate { need, pending: Vec::new(), open: false }).named("gate"))
+        .await
+        .expect("gate registers");
 }
 
 /// The example's manifest in `form`, renamed, asking for `n` instances.
@@ -87,11 +89,11 @@ fn pool_manifest(form: Form, plugin: &str, name: &str, n: usize) -> Manifest {
 async fn load_pool(host: &Host, form: Form, plugin: &str, name: &str, n: usize) {
     let m = pool_manifest(form, plugin, name, n);
     let loaded = match form {
-        Form::Wasm | Form::Native => host.load_manifest(m).await,
+        Form::Wasm | Form::Native => host.load(Load::manifest(m)).await,
         Form::InProcess => match plugin {
-            "echo" => host.register_manifest(m, wasp_example_echo::Echo::default).await,
-            "relay" => host.register_manifest(m, wasp_example_relay::Relay::default).await,
-            "faulty" => host.register_manifest(m, wasp_example_faulty::Faulty::default).await,
+            "echo" => host.load(Load::in_process(wasp_example_echo::Echo::default).described_by(m)).await,
+            "relay" => host.load(Load::in_process(wasp_example_relay::Relay::default).described_by(m)).await,
+            "faulty" => host.load(Load::in_process(wasp_example_faulty::Faulty::default).described_by(m)).await,
             other => panic!("no example plugin `{other}` here"),
         },
     };
@@ -184,7 +186,9 @@ async fn forward_owned(host: Host) -> Result<String, WireError> {
 async fn each_instance_of_a_pool_keeps_its_own_wait_so_a_cycle_through_it_is_refused() {
     let host = host();
     for name in ["gate-a", "gate-b"] {
-        host.register_with(name, || Gate { need: 2, pending: Vec::new(), open: false }).await.expect("registers");
+        host.load(Load::in_process(|| Gate { need: 2, pending: Vec::new(), open: false }).named(name))
+            .await
+            .expect("registers");
     }
     load_pool(&host, Form::InProcess, "relay", "hub", 1).await;
     load_pool(&host, Form::InProcess, "relay", "pool", 2).await;
@@ -295,9 +299,12 @@ async fn a_trap_makes_exactly_one_new_instance_and_the_others_keep_their_state()
     let made = Arc::new(AtomicUsize::new(0));
     let counting = made.clone();
     let manifest = Manifest::new("tally").unwrap().instances(3);
-    host.register_manifest(manifest, move || Tally { id: counting.fetch_add(1, Ordering::SeqCst) as u64, n: 0 })
-        .await
-        .unwrap();
+    host.load(
+        Load::in_process(move || Tally { id: counting.fetch_add(1, Ordering::SeqCst) as u64, n: 0 })
+            .described_by(manifest),
+    )
+    .await
+    .unwrap();
     assert_eq!(made.load(Ordering::SeqCst), 3, "one per instance");
     // Which instance takes a request is the pool's business: follow each one's count.
     let mut counts = std::collections::HashMap::<u64, u64>::new();
@@ -342,7 +349,7 @@ async fn an_event_or_a_send_reaches_a_pool_once_however_many_instances_subscribe
         .unwrap()
         .instances(3)
         .permissions(["subscribe:news.*", "send:host"].map(|p| p.parse().unwrap()));
-    host.register_manifest(manifest, || Listener).await.unwrap();
+    host.load(Load::in_process(|| Listener).described_by(manifest)).await.unwrap();
     let mut seen = host.subscribe("seen").unwrap();
     for i in 0..10 {
         host.publish(&format!("news.{i}"), mp(&i)).unwrap();
@@ -375,7 +382,7 @@ async fn the_host_caps_the_pool_and_stateless_means_one_instance_per_core() {
     let stateless = pool_manifest(Form::InProcess, "echo", "free", 1);
     let mut stateless = stateless.stateless(true);
     stateless.instances = None;
-    host.register_manifest(stateless, wasp_example_echo::Echo::default).await.unwrap();
+    host.load(Load::in_process(wasp_example_echo::Echo::default).described_by(stateless)).await.unwrap();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     assert_eq!(info(&host, "free").instances, cores.min(2));
     let payload = mp("hi");
@@ -402,10 +409,13 @@ async fn reload_and_restart_replace_every_instance_and_lose_no_request() {
     }
     let host = host();
     let (m, d) = (made.clone(), dropped.clone());
-    host.register_manifest(Manifest::new("echoes").unwrap().instances(3), move || {
-        m.fetch_add(1, Ordering::SeqCst);
-        Counted(d.clone())
-    })
+    host.load(
+        Load::in_process(move || {
+            m.fetch_add(1, Ordering::SeqCst);
+            Counted(d.clone())
+        })
+        .described_by(Manifest::new("echoes").unwrap().instances(3)),
+    )
     .await
     .unwrap();
     let load = |n: usize| {
@@ -504,7 +514,7 @@ async fn a_timer_belongs_to_the_instance_that_set_it() {
         .instances(3)
         .permission("timers".parse().unwrap())
         .limits(wasp_actors::LimitRequests { timers: Some(3), ..Default::default() });
-    host.register_manifest(manifest, || Ticker).await.unwrap();
+    host.load(Load::in_process(|| Ticker).described_by(manifest)).await.unwrap();
     let full = async || {
         let e = host.request("ticker", "arm", mp(&())).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::Busy, "three timers are active: {e}");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{AuditKind, Error, Host, Manifest};
+use wasp_actors::{AuditKind, Error, Host, Load, Manifest};
 use wasp_protocol::codec;
 
 use crate::common::{FORMS, Form, bundle_copy, host, load};
@@ -83,7 +83,7 @@ async fn a_broken_build_is_refused_and_the_old_code_keeps_running() {
 async fn each_way_of_loading_has_its_way_of_reloading() {
     let host = host();
     // From bytes: only `reload_bytes` knows the new code.
-    host.load_bytes("echo-bytes", &wasp_fixtures::wasm_bytes("echo")).await.unwrap();
+    host.load(Load::bytes(wasp_fixtures::wasm_bytes("echo")).named("echo-bytes")).await.unwrap();
     let err = host.reload("echo-bytes").await.unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
     assert!(err.to_string().contains("reload_bytes"), "{err}");
@@ -95,7 +95,7 @@ async fn each_way_of_loading_has_its_way_of_reloading() {
     // From a manifest value: its entry file is read again.
     let mut manifest = Manifest::from_file(&wasp_fixtures::wasm_bundle("echo").join("plugin.toml")).unwrap();
     manifest.name = "echo-manifest".into();
-    host.load_manifest(manifest).await.unwrap();
+    host.load(Load::manifest(manifest)).await.unwrap();
     host.reload("echo-manifest").await.unwrap();
 
     // In process: the code is the app's, so a reload is a restart that

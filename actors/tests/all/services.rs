@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wasp_actors::{
-    AuditKind, Event, Host, HostBuilder, LimitRequests, Manifest, Permission, PluginRef, Policy, Subscription,
+    AuditKind, Event, Host, HostBuilder, LimitRequests, Load, Manifest, Permission, PluginRef, Policy, Subscription,
 };
 use wasp_example_notes::{NewNote, Note, Notes, REMINDER, Remind};
 use wasp_protocol::services::{ClockNow, HttpResponse, KvUsage};
@@ -46,7 +46,7 @@ async fn load_notes(host: &Host, form: Form) -> PluginRef {
     match form {
         Form::Wasm => host.load(wasp_fixtures::wasm_bundle("notes")).await,
         Form::Native => host.load(wasp_fixtures::native_bundle("notes")).await,
-        Form::InProcess => host.register_manifest(notes_manifest(), Notes::default).await,
+        Form::InProcess => host.load(Load::in_process(Notes::default).described_by(notes_manifest())).await,
     }
     .unwrap_or_else(|e| panic!("load notes ({form:?}): {e}"))
 }
@@ -54,13 +54,16 @@ async fn load_notes(host: &Host, form: Form) -> PluginRef {
 /// Loads `notes` described by `manifest` instead of its own.
 async fn load_notes_with(host: &Host, form: Form, manifest: Manifest) -> PluginRef {
     match form {
-        Form::Wasm => host.load_bytes_with(manifest, &wasp_fixtures::wasm_bytes("notes")).await,
+        Form::Wasm => host.load(Load::bytes(wasp_fixtures::wasm_bytes("notes")).described_by(manifest)).await,
         Form::Native => {
             let mut manifest = manifest;
             manifest.kind = wasp_actors::ManifestKind::Native;
-            host.load_bytes_with(manifest, &std::fs::read(wasp_fixtures::native_library("notes")).unwrap()).await
+            host.load(
+                Load::bytes(std::fs::read(wasp_fixtures::native_library("notes")).unwrap()).described_by(manifest),
+            )
+            .await
         }
-        Form::InProcess => host.register_manifest(manifest, Notes::default).await,
+        Form::InProcess => host.load(Load::in_process(Notes::default).described_by(manifest)).await,
     }
     .unwrap_or_else(|e| panic!("load notes ({form:?}): {e}"))
 }

@@ -3,7 +3,7 @@
 //! `scripts/test-windows` runs them under wine (docs/windows.md).
 #![cfg(windows)]
 
-use wasp_actors::{Manifest, ManifestKind};
+use wasp_actors::{Load, Manifest, ManifestKind};
 use wasp_protocol::{ErrorCode, Permission};
 use wasp_runtime::NativePlugin;
 use wasp_runtime::services::guest_dir;
@@ -80,7 +80,7 @@ async fn a_native_plugin_reads_a_granted_windows_directory_and_cannot_leave_its_
     let shared_dir = shared.path().to_str().expect("a UTF-8 temp path").to_owned();
     let bundle = wasp_fixtures::native_bundle("journal");
     let manifest = Manifest::from_file(&bundle.join("plugin.toml")).expect("parses");
-    host.load_manifest(manifest.permissions([Permission::FsRead(shared_dir.clone())])).await.expect("loads");
+    host.load(Load::manifest(manifest.permissions([Permission::FsRead(shared_dir.clone())]))).await.expect("loads");
 
     let readme = format!("{}/readme.txt", guest_dir(&shared_dir));
     assert!(readme.starts_with('/') && !readme.contains('\\'), "{readme}");

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use wasp_actors::{AuditKind, Host, Manifest, Policy};
+use wasp_actors::{AuditKind, Host, Load, Manifest, Policy};
 use wasp_example_relay::Forward;
 use wasp_protocol::codec;
 
@@ -84,18 +84,24 @@ async fn main() -> Result<()> {
         // The same source built as a `cdylib`: a folder with `plugin.toml`
         // (kind = "native") and the library.
         let name = format!("native-{plugin}");
-        let loaded = host.load_as(&name, wasp_fixtures::native_bundle(plugin)).await?;
+        let loaded = host.load(Load::path(wasp_fixtures::native_bundle(plugin)).named(&name)).await?;
         println!("  {name:<16} {:<10} (the same Rust source, a native library for this machine)", loaded.kind());
     }
     for (name, plugin) in [
         (
             "inproc-echo",
-            host.register_manifest(manifest("echo", "inproc-echo")?, wasp_example_echo::Echo::default).await?,
+            host.load(
+                Load::in_process(wasp_example_echo::Echo::default).described_by(manifest("echo", "inproc-echo")?),
+            )
+            .await?,
         ),
         (
             "inproc-counter",
-            host.register_manifest(manifest("counter", "inproc-counter")?, wasp_example_counter::Counter::default)
-                .await?,
+            host.load(
+                Load::in_process(wasp_example_counter::Counter::default)
+                    .described_by(manifest("counter", "inproc-counter")?),
+            )
+            .await?,
         ),
     ] {
         println!("  {name:<16} {:<10} (the same Rust source and manifest, registered in process)", plugin.kind());
@@ -235,13 +241,13 @@ async fn main() -> Result<()> {
     "yamlpack".clone_into(&mut wants_yaml.name);
     wants_yaml.uses = vec!["yaml@1".parse().map_err(anyhow::Error::msg)?];
     let bytes = std::fs::read(wasp_fixtures::wasm_plugin("jsonpack"))?;
-    if let Err(e) = host.load_bytes_with(wants_yaml, &bytes).await {
+    if let Err(e) = host.load(Load::bytes(&bytes).described_by(wants_yaml)).await {
         println!("  a plugin that uses yaml@1 is refused: {e}");
     }
 
     section("Permissions: denied by default, granted at run time");
     // The same relay code with no manifest: it asks for nothing, so it gets nothing.
-    host.load_bytes("stranger", &wasp_fixtures::wasm_bytes("relay")).await?;
+    host.load(Load::bytes(wasp_fixtures::wasm_bytes("relay")).named("stranger")).await?;
     let mut audit = host.audit_events();
     let ask = Forward::new("echo", "ping", &"let me through");
     match host.call::<_, String>("stranger", "forward", &ask).await {
@@ -265,10 +271,10 @@ async fn main() -> Result<()> {
     if let Err(e) = host.request("nobody", "ping", codec::to_payload(&())?).await {
         println!("  request to an unknown plugin → {e}");
     }
-    if let Err(e) = host.load_bytes("bogus", b"\x7fELF\x02\x01\x01 not a plugin").await {
+    if let Err(e) = host.load(Load::bytes(b"\x7fELF\x02\x01\x01 not a plugin").named("bogus")).await {
         println!("  loading a broken library     → {} ({})", e, e.code());
     }
-    if let Err(e) = host.load_bytes("noise", b"\x01\x02 neither WASM nor a library").await {
+    if let Err(e) = host.load(Load::bytes(b"\x01\x02 neither WASM nor a library").named("noise")).await {
         println!("  loading a file of noise      → {} ({})", e, e.code());
     }
     if let Err(e) = host.call::<_, u64>("counter", "add", &"not a number").await {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{AuditKind, Host, Manifest, ManifestKind, Permission, Policy, Supervision};
+use wasp_actors::{AuditKind, Host, Load, Manifest, ManifestKind, Permission, Policy, Supervision};
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::prelude::*;
 
@@ -60,7 +60,7 @@ async fn load(host: &Host, name: &str) {
     manifest.kind = ManifestKind::Native;
     manifest.permissions =
         ["log", "request:echo", "send:echo", "storage"].iter().map(|p| p.parse().expect("permission")).collect();
-    host.load_bytes_with(manifest, &library()).await.expect("the crasher loads");
+    host.load(Load::bytes(library()).described_by(manifest)).await.expect("the crasher loads");
 }
 
 async fn pid(host: &Host, name: &str) -> u32 {
@@ -94,14 +94,14 @@ async fn a_plugin_out_of_process_answers_from_its_own_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_calls_from_the_node_meet_the_same_checks_as_in_process() {
     let host = host();
-    host.register::<Echo>("echo").await.expect("echo registers");
+    host.load(Load::in_process(Echo::default).named("echo")).await.expect("echo registers");
     load(&host, "crasher").await;
     // The same library in the host's own process, for comparison.
     let mut manifest = Manifest::new("local").expect("valid name");
     manifest.kind = ManifestKind::Native;
     manifest.permissions =
         ["log", "request:echo", "send:echo"].iter().map(|p| p.parse().expect("permission")).collect();
-    host.load_bytes_with(manifest, &library()).await.expect("loads in process");
+    host.load(Load::bytes(library()).described_by(manifest)).await.expect("loads in process");
     let mut audit = host.audit_events();
     for name in ["crasher", "local"] {
         // Permitted: a request to another plugin, through the host's broker.
@@ -139,7 +139,7 @@ async fn host_calls_from_the_node_meet_the_same_checks_as_in_process() {
 /// restart, the audit trail and that the host and other plugins run on.
 async fn dies_and_comes_back(topic: &str, signal: &str) {
     let host = host();
-    host.register::<Echo>("echo").await.expect("echo registers");
+    host.load(Load::in_process(Echo::default).named("echo")).await.expect("echo registers");
     load(&host, "crasher").await;
     let before = pid(&host, "crasher").await;
     let mut audit = host.audit_events();
@@ -284,7 +284,7 @@ async fn a_missing_node_binary_fails_the_load_with_a_clear_error() {
         .expect("host builds");
     let mut manifest = Manifest::new("crasher").expect("valid name");
     manifest.kind = ManifestKind::Native;
-    let err = host.load_bytes_with(manifest, &library()).await.expect_err("no node to run it");
+    let err = host.load(Load::bytes(library()).described_by(manifest)).await.expect_err("no node to run it");
     assert!(err.to_string().contains("/nonexistent/wasp-node"), "{err}");
     host.shutdown().await;
 }
@@ -340,13 +340,13 @@ async fn a_host_reaches_a_node_it_did_not_start_and_survives_its_crash() {
         .expect("host builds");
     let mut manifest = Manifest::new("faraway").expect("valid name");
     manifest.kind = ManifestKind::Native;
-    host.load_bytes_with(manifest.clone(), &library()).await.expect("loads in the remote node");
+    host.load(Load::bytes(library()).described_by(manifest.clone())).await.expect("loads in the remote node");
     let back: String = decode(&host.request("faraway", "echo", mp("over there")).await.expect("answers"));
     assert_eq!(back, "over there");
     assert_eq!(pid(&host, "faraway").await, node.child.id(), "it runs in the node we started");
     // Unloading stops the plugin, not the node: it can be loaded again.
     host.unload("faraway").await.expect("unloads");
-    host.load_bytes_with(manifest, &library()).await.expect("loads again in the same node");
+    host.load(Load::bytes(library()).described_by(manifest)).await.expect("loads again in the same node");
     assert_eq!(pid(&host, "faraway").await, node.child.id());
     // The node dies: what it held is answered, the host runs on.
     let err = host.request("faraway", "abort", mp(&())).await.expect_err("the node dies");
@@ -365,7 +365,7 @@ async fn a_node_refuses_a_host_with_the_wrong_cookie() {
         .expect("host builds");
     let mut manifest = Manifest::new("guarded").expect("valid name");
     manifest.kind = ManifestKind::Native;
-    let err = host.load_bytes_with(manifest, &library()).await.expect_err("not authenticated");
+    let err = host.load(Load::bytes(library()).described_by(manifest)).await.expect_err("not authenticated");
     assert!(err.to_string().contains("guarded"), "{err}");
     host.shutdown().await;
 }
@@ -405,7 +405,7 @@ async fn a_node_keeps_few_unauthenticated_connections_and_still_takes_its_host()
         .expect("host builds");
     let mut manifest = Manifest::new("doored").expect("valid name");
     manifest.kind = ManifestKind::Native;
-    host.load_bytes_with(manifest, &library()).await.expect("loads in the node");
+    host.load(Load::bytes(library()).described_by(manifest)).await.expect("loads in the node");
     assert_eq!(pid(&host, "doored").await, node.child.id());
     host.shutdown().await;
 }
@@ -432,11 +432,11 @@ async fn a_node_in_another_plugins_group_is_not_taken_for_its_node() {
     };
     // The host dials the rogue for `decoy`, whose group it never joins;
     // meanwhile its `wasp.node.victim` membership reaches the host.
-    let err = host.load_bytes_with(native("decoy"), &library()).await.expect_err("no `decoy` node");
+    let err = host.load(Load::bytes(library()).described_by(native("decoy"))).await.expect_err("no `decoy` node");
     assert!(err.to_string().contains("no node with token `decoy`"), "{err}");
     // The two nodes share a name (it comes from the token), so ractor_cluster
     // keeps one session of the two: either way, never the rogue.
-    match host.load_bytes_with(native("victim"), &library()).await {
+    match host.load(Load::bytes(library()).described_by(native("victim"))).await {
         Ok(_) => assert_eq!(pid(&host, "victim").await, real.child.id(), "it runs in the node at its address"),
         Err(e) => {
             let expected = format!("no node with token `victim` joined from {}", real.addr);
@@ -490,7 +490,7 @@ async fn a_plugin_out_of_process_cannot_use_shared_libraries_and_is_refused() {
     let mut manifest = Manifest::new("crasher").expect("valid name");
     manifest.kind = ManifestKind::Native;
     manifest = manifest.uses("json@1".parse().expect("requirement"));
-    let err = host.load_bytes_with(manifest, &library()).await.expect_err("refused");
+    let err = host.load(Load::bytes(library()).described_by(manifest)).await.expect_err("refused");
     assert!(err.to_string().contains("out of process"), "{err}");
     assert!(host.plugins().is_empty());
     assert!(

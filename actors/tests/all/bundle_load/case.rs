@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{Host, Manifest, ManifestKind, Policy, Supervision};
+use wasp_actors::{Host, Load, Manifest, ManifestKind, Policy, Supervision};
 
 /// How long one load may take before the case fails.
 pub(crate) const LOAD_WITHIN: Duration = Duration::from_secs(20);
@@ -104,7 +104,7 @@ impl Bundles {
         let echo = wat::parse_str(ECHO_WAT).expect("echo assembles");
         let mut manifest = Manifest::new("echo").expect("name");
         manifest.kind = ManifestKind::Wasm;
-        host.load_bytes_with(manifest, &echo).await.expect("echo loads");
+        host.load(Load::bytes(&echo).described_by(manifest)).await.expect("echo loads");
         Self {
             host,
             root: root.to_owned(),

@@ -1,7 +1,7 @@
 //! Attacks on the ABI: pointers outside memory, broken text, long topics,
 //! large payloads, and imports the ABI does not offer.
 
-use wasp_actors::{AuditKind, LimitRequests, Limits};
+use wasp_actors::{AuditKind, LimitRequests, Limits, Load};
 use wasp_protocol::ErrorCode;
 
 use super::plugins::trapping_start_module;
@@ -223,7 +223,7 @@ async fn module_importing_a_forbidden_function_is_refused_before_it_runs() {
         (r#"(import "wasp" "exec" (func (param i32 i32) (result i32)))"#, "wasp", "exec"),
     ];
     for (import, module, name) in cases {
-        let err = host.load_bytes("importer", &trapping_start_module(import)).await.unwrap_err();
+        let err = host.load(Load::bytes(trapping_start_module(import)).named("importer")).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument, "{import}: {err}");
         let text = err.to_string();
         assert!(text.contains(&format!("import `{module}::{name}` is not part of the wasp ABI")), "{text}");
@@ -235,7 +235,7 @@ async fn module_importing_a_forbidden_function_is_refused_before_it_runs() {
     let refusals = logged(&host, "importer", |k| *k == AuditKind::LoadRefused { code: ErrorCode::InvalidArgument });
     assert_eq!(refusals.len(), cases.len(), "each refusal is audited: {refusals:?}");
     // The same module without the import is fine: it was the import.
-    let err = host.load_bytes("importer", &trapping_start_module("")).await.unwrap_err();
+    let err = host.load(Load::bytes(trapping_start_module("")).named("importer")).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::PluginCrashed, "only now does the start function run: {err}");
     assert_echo_answers(&host, "at the end").await;
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasp_actors::{AuditKind, Error, Limits};
+use wasp_actors::{AuditKind, Error, Limits, Load};
 use wasp_protocol::ErrorCode;
 
 #[cfg(unix)]
@@ -125,7 +125,7 @@ async fn a_plugin_slower_to_compile_than_the_load_timeout_is_refused_and_audited
         .no_module_cache()
         .build()
         .unwrap();
-    let err = host.load_bytes("slow", &bytes).await.expect_err("compiling takes longer than 1 ms");
+    let err = host.load(Load::bytes(&bytes).named("slow")).await.expect_err("compiling takes longer than 1 ms");
     assert!(matches!(runtime(&err), wasp_runtime::Error::LoadTimedOut { .. }), "{err:?}");
     assert!(err.to_string().contains("(the limit `load_timeout`)"), "{err}");
     assert_eq!(err.code(), ErrorCode::Timeout);

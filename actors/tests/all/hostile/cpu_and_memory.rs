@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasp_actors::{AuditKind, LimitRequests, Limits, PluginState};
+use wasp_actors::{AuditKind, LimitRequests, Limits, Load, PluginState};
 use wasp_example_relay::Forward;
 use wasp_protocol::ErrorCode;
 
@@ -139,7 +139,7 @@ async fn start_function_that_loops_fails_the_load_within_the_budget_and_the_host
     let started = Instant::now();
     let loading = {
         let host = host.clone();
-        tokio::spawn(async move { host.load_bytes("looper", &bytes).await })
+        tokio::spawn(async move { host.load(Load::bytes(&bytes).named("looper")).await })
     };
     while !loading.is_finished() {
         assert_echo_answers(&host, "while a start function loops").await;

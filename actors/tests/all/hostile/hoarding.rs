@@ -1,7 +1,7 @@
 //! Hoarding: making the host keep what a plugin sends — huge names in the
 //! audit log, messages bigger than their recipient takes, huge error replies.
 
-use wasp_actors::{AuditEvent, AuditKind, LimitRequests, Limits, PluginState};
+use wasp_actors::{AuditEvent, AuditKind, LimitRequests, Limits, Load, PluginState};
 use wasp_protocol::ErrorCode;
 use wasp_sdk::prelude::*;
 
@@ -171,7 +171,7 @@ async fn error_replies_are_bounded_in_every_form() {
     const LONG: usize = 8 << 20;
     let host = host_with(Limits { max_message_size: 1 << 20, ..Limits::default() });
     load_with(&host, "verbose-wasm", &long_winded(LONG), &[], LimitRequests::default()).await;
-    host.register_with("verbose", || Verbose { len: LONG }).await.unwrap();
+    host.load(Load::in_process(|| Verbose { len: LONG }).named("verbose")).await.unwrap();
     let mut errors = vec![host.request("verbose-wasm", "any", mp(&())).await.unwrap_err()];
     for topic in ["reply", "fail", "panic"] {
         errors.push(host.request("verbose", topic, mp(&())).await.unwrap_err());
@@ -204,7 +204,7 @@ async fn a_component_with_no_room_for_a_message_is_replaced_without_being_charge
     let host = host_with(Limits::default());
     let m = crate::common::manifest("echo", "roomless")
         .limits(LimitRequests { memory: Some(4 << 20), ..LimitRequests::default() });
-    host.load_bytes_with(m, &wasp_fixtures::component_bytes("echo")).await.unwrap();
+    host.load(Load::bytes(wasp_fixtures::component_bytes("echo")).described_by(m)).await.unwrap();
     let small = mp(&"hi");
     assert_eq!(host.request("roomless", "ping", small.clone()).await.unwrap(), small);
     // 6 MiB is within its message-size limit, not within its 4 MiB of

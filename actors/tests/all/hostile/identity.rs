@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use wasp_actors::{AskRequest, AuditKind, Decision, Error, Host, IdentityChange, Policy};
+use wasp_actors::{AskRequest, AuditKind, Decision, Error, Host, IdentityChange, Load, Policy};
 use wasp_protocol::ErrorCode;
 use wasp_runtime::signature::{PublisherSecret, sign_bundle, unsigned_manifest};
 
@@ -185,7 +185,7 @@ async fn a_host_requiring_signatures_refuses_unsigned_and_untrusted_plugins() {
     let folder = bundle(dir.path(), &module(1));
     let err = host.load(&folder).await.expect_err("an unsigned bundle is refused");
     assert!(err.to_string().contains("requires signed plugins"), "{err}");
-    let err = host.load_bytes("bytes", &module(1)).await.expect_err("bytes carry no signature");
+    let err = host.load(Load::bytes(module(1)).named("bytes")).await.expect_err("bytes carry no signature");
     assert!(matches!(err, Error::Signature { .. }), "{err:?}");
     sign(&folder, &stranger);
     let err = host.load(&folder).await.expect_err("a stranger's signature is refused");

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use wasp_actors::{Error, Host, Limits, Manifest, ManifestKind, PluginRef};
+use wasp_actors::{Error, Host, Limits, Load, Manifest, ManifestKind, PluginRef};
 use wasp_example_relay::Forward;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::prelude::*;
@@ -62,16 +62,41 @@ async fn dotted_names_are_refused_in_every_load_path() {
         let text = format!("name = \"{name}\"\nversion = \"0.1.0\"\napi = \"1.1\"\nentry = \"echo.wasm\"\n");
         assert!(Manifest::parse(&text).is_err(), "Manifest::parse of `{name}`");
 
-        assert_name_refused(&host, "load_bytes", name, host.load_bytes(name, &echo).await);
-        assert_name_refused(&host, "load_bytes_with", name, host.load_bytes_with(wasm_manifest(name), &echo).await);
+        assert_name_refused(&host, "Load::bytes().named()", name, host.load(Load::bytes(&echo).named(name)).await);
+        assert_name_refused(
+            &host,
+            "Load::bytes().described_by()",
+            name,
+            host.load(Load::bytes(&echo).described_by(wasm_manifest(name))).await,
+        );
         let pool = wasm_manifest(name).instances(2);
-        assert_name_refused(&host, "a pool", name, host.load_bytes_with(pool, &echo).await);
-        assert_name_refused(&host, "load_prepared", name, host.load_prepared(wasm_manifest(name), &prepared).await);
-        assert_name_refused(&host, "load_as", name, host.load_as(name, wasp_fixtures::wasm_bundle("echo")).await);
-        assert_name_refused(&host, "register", name, host.register::<Vault>(name).await);
+        assert_name_refused(&host, "a pool", name, host.load(Load::bytes(&echo).described_by(pool)).await);
+        assert_name_refused(
+            &host,
+            "Load::prepared()",
+            name,
+            host.load(Load::prepared(&prepared).described_by(wasm_manifest(name))).await,
+        );
+        assert_name_refused(
+            &host,
+            "Load::path().named()",
+            name,
+            host.load(Load::path(wasp_fixtures::wasm_bundle("echo")).named(name)).await,
+        );
+        assert_name_refused(
+            &host,
+            "Load::in_process().named()",
+            name,
+            host.load(Load::in_process(Vault::default).named(name)).await,
+        );
         let mut m = Manifest::new("placeholder").unwrap();
         name.clone_into(&mut m.name);
-        assert_name_refused(&host, "register_manifest", name, host.register_manifest(m, Vault::default).await);
+        assert_name_refused(
+            &host,
+            "Load::in_process().described_by()",
+            name,
+            host.load(Load::in_process(Vault::default).described_by(m)).await,
+        );
         let mut hybrid = Manifest::parse(
             "name = \"placeholder\"\nversion = \"0.1.0\"\napi = \"1.1\"\nkind = \"hybrid\"\n\
              [[components]]\nname = \"main\"\nkind = \"wasm\"\nentry = \"main.wasm\"\n\
@@ -79,7 +104,7 @@ async fn dotted_names_are_refused_in_every_load_path() {
         )
         .expect("a hybrid manifest");
         name.clone_into(&mut hybrid.name);
-        assert_name_refused(&host, "a hybrid", name, host.load_manifest(hybrid).await);
+        assert_name_refused(&host, "a hybrid", name, host.load(Load::manifest(hybrid)).await);
 
         // A module file whose stem is the name (`..wasm` is `.`), alone
         // and through `load_all`.
@@ -100,7 +125,7 @@ async fn dotted_names_are_refused_in_every_load_path() {
         .collect();
     assert!(stems.iter().any(|s| s == "."), "the file `..wasm` was there to load: {stems:?}");
     // The rule refuses only those: a dotted name with real segments loads.
-    host.load_bytes("com.acme.notes", &echo).await.expect("a well-formed dotted name loads");
+    host.load(Load::bytes(&echo).named("com.acme.notes")).await.expect("a well-formed dotted name loads");
 }
 
 #[cfg(feature = "storage")]
@@ -121,7 +146,7 @@ async fn a_plugin_named_dotdot_with_data_write_cannot_touch_the_database() {
         let mut m = Manifest::from_file(&wasp_fixtures::manifest_path("journal")).expect("journal manifest parses");
         assert!(m.permissions.contains(&perm("fs.write:$DATA")));
         name.clone_into(&mut m.name);
-        match host.load_bytes_with(m, &journal).await {
+        match host.load(Load::bytes(&journal).described_by(m)).await {
             Ok(_) => {
                 // What it could do: list the folder, read and truncate the database.
                 let listed: Result<Vec<String>, _> = host.call(name, "list", "/data").await;
@@ -164,7 +189,7 @@ async fn a_hybrid_named_like_another_plugins_prefix_cannot_reach_it() {
     let host = host_with(Limits::default());
     let dir = tempfile::tempdir().unwrap();
     hybrid(dir.path(), "com");
-    host.register::<Vault>("com.acme.vault").await.expect("the vault registers");
+    host.load(Load::in_process(Vault::default).named("com.acme.vault")).await.expect("the vault registers");
     let ask = |to: &str| mp(&Forward::new(to, "secret", &()));
 
     // The hybrid `com`, granted nothing, would count `com.acme.vault` as a
@@ -185,15 +210,18 @@ async fn a_hybrid_named_like_another_plugins_prefix_cannot_reach_it() {
     // The other order: with the hybrid loaded, nothing may join its namespace.
     host.unload("com.acme.vault").await.unwrap();
     host.load(dir.path()).await.expect("the hybrid loads alone");
-    let err = host.register::<Vault>("com.acme.vault").await.expect_err("inside the hybrid's namespace");
+    let err = host
+        .load(Load::in_process(Vault::default).named("com.acme.vault"))
+        .await
+        .expect_err("inside the hybrid's namespace");
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     assert!(err.to_string().contains("namespace of the hybrid plugin `com`"), "{err}");
-    let err = host.load_bytes("com.x", &wasp_fixtures::wasm_bytes("echo")).await.expect_err("nor a module");
+    let err = host.load(Load::bytes(wasp_fixtures::wasm_bytes("echo")).named("com.x")).await.expect_err("nor a module");
     assert!(err.to_string().contains("namespace of the hybrid plugin `com`"), "{err}");
 
     // Outside its namespace, a plugin is no sibling: asking needs
     // `request:`, and the refusal is audited, by request and by panel.
-    host.register::<Vault>("comet").await.expect("another name loads");
+    host.load(Load::in_process(Vault::default).named("comet")).await.expect("another name loads");
     let mut audit = host.audit_events();
     let err = host.request("com", "forward", ask("comet")).await.expect_err("no permission");
     assert_eq!(err.code, ErrorCode::PermissionDenied, "{err}");

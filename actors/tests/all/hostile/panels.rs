@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use wasp_actors::{Event, Limits, Manifest};
+use wasp_actors::{Event, Limits, Load, Manifest};
 use wasp_protocol::WireError;
 use wasp_sdk::prelude::*;
 
@@ -32,9 +32,9 @@ async fn a_panel_listening_to_everything_never_reads_another_plugins_messages_to
     let host = host_with(Limits::default());
     // The panel's plugin may follow every topic.
     let snoop = Manifest::new("snoop").unwrap().permission(perm("subscribe:*"));
-    host.register_manifest(snoop, Teller::default).await.expect("registers");
+    host.load(Load::in_process(Teller::default).described_by(snoop)).await.expect("registers");
     let teller = Manifest::new("teller").unwrap().permissions(["send:host", "publish:news", "ui:secret"].map(perm));
-    host.register_manifest(teller, Teller::default).await.expect("registers");
+    host.load(Load::in_process(Teller::default).described_by(teller)).await.expect("registers");
 
     let mut own = host.subscribe("*").unwrap();
     let mut ui = host.subscribe_ui("*").unwrap();

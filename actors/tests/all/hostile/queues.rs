@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
-use wasp_actors::{Host, LimitRequests, Limits, Manifest, Policy};
+use wasp_actors::{Host, LimitRequests, Limits, Load, Manifest, Policy};
 use wasp_protocol::ErrorCode;
 use wasp_sdk::prelude::*;
 
@@ -135,7 +135,11 @@ async fn timers_store_a_bounded_payload_and_their_refused_events_stay_within_the
         mailbox_bytes: Some(256 * KIB as u64),
         ..LimitRequests::default()
     });
-    host.register_manifest(m, || Ticker { len: 8 * KIB, nap: Duration::from_secs(1), ids: Vec::new() }).await.unwrap();
+    host.load(
+        Load::in_process(|| Ticker { len: 8 * KIB, nap: Duration::from_secs(1), ids: Vec::new() }).described_by(m),
+    )
+    .await
+    .unwrap();
     let mut audit = host.audit_events();
 
     // 64 timers of 8 KiB each: the payloads the host keeps for them stop

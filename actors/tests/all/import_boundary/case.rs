@@ -27,7 +27,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wasp_actors::{Host, Limits, Manifest, ManifestKind, PluginState, Policy, Supervision};
+use wasp_actors::{Host, Limits, Load, Manifest, ManifestKind, PluginState, Policy, Supervision};
 use wasp_protocol::abi::{self, FuncSig, ValType};
 use wasp_protocol::{ApiVersion, ErrorCode, WireError, codec};
 
@@ -396,9 +396,9 @@ impl Boundary {
         let mut manifest = Manifest::new(FUZZ).expect("a valid name");
         manifest.kind = ManifestKind::Wasm;
         let manifest = manifest.permissions(PERMISSIONS.iter().map(|p| p.parse().expect("a valid permission")));
-        host.load_bytes_with(manifest, fuzz_wasm()).await.unwrap_or_else(|e| panic!("load {FUZZ}: {e}"));
+        host.load(Load::bytes(fuzz_wasm()).described_by(manifest)).await.unwrap_or_else(|e| panic!("load {FUZZ}: {e}"));
         let echo = wat::parse_str(ECHO_WAT).expect("the echo plugin's WAT assembles");
-        host.load_bytes(ECHO, &echo).await.unwrap_or_else(|e| panic!("load {ECHO}: {e}"));
+        host.load(Load::bytes(&echo).named(ECHO)).await.unwrap_or_else(|e| panic!("load {ECHO}: {e}"));
         Self { host, probes: AtomicUsize::new(0) }
     }
 

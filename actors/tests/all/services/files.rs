@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use wasp_actors::{AuditKind, Host, Manifest, Permission, PluginRef};
+use wasp_actors::{AuditKind, Host, Load, Manifest, Permission, PluginRef};
 use wasp_example_journal::{Entry, FILE_NAME, WriteFile};
 use wasp_protocol::{ErrorCode, WireError};
 
@@ -19,7 +19,7 @@ fn journal_manifest() -> Manifest {
 /// Loads `journal` with its manifest's permissions and `extra` ones.
 async fn load_journal(host: &Host, extra: &[Permission]) -> PluginRef {
     let manifest = journal_manifest().permissions(extra.iter().cloned());
-    host.load_bytes_with(manifest, &wasp_fixtures::wasm_bytes("journal")).await.expect("journal loads")
+    host.load(Load::bytes(wasp_fixtures::wasm_bytes("journal")).described_by(manifest)).await.expect("journal loads")
 }
 
 fn fs_read(dir: &Path) -> Permission {
