@@ -4,9 +4,9 @@
 //! plugin's UI panel may do on its behalf, and what still reaches a
 //! subscriber when an event is delivered.
 //!
-//! [`HostCalls`](super::HostCalls) applies them to a plugin's own calls (and
-//! adds the audit, the rate limit and the quarantine); the host applies the
-//! same functions to what it and the panels send, the node gateway to what a
+//! `HostCalls` (the per-plugin state every backend calls) applies them to a
+//! plugin's own calls (and adds the audit, the rate limit and the
+//! quarantine); the host applies the same functions to what it and the panels send, the node gateway to what a
 //! node forwards, and the broker when it delivers an event. Nothing else
 //! decides these questions.
 
