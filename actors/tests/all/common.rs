@@ -280,3 +280,12 @@ fn copy_files(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBu
 pub(crate) fn wat_plugin_v12(items: &str) -> Vec<u8> {
     wat(&format!("(module {WAT_PRELUDE} {items} (@custom \"wasp:abi\" \"1.2\"))"))
 }
+
+/// Polls `cond` every 2 ms, for at most 10 s.
+pub(crate) async fn wait_until(cond: impl Fn() -> bool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < give_up, "condition not met within 10 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

@@ -142,18 +142,24 @@ async fn spinning_component_is_preempted_and_others_keep_answering() {
             (host.request("spinner", "spin", mp(&())).await, started.elapsed())
         })
     };
+    let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let mut answered = 0;
+    let (mut answered, mut last) = (0, Duration::ZERO);
     while !spin.is_finished() {
         assert_eq!(host.request("echo", "ping", mp(&"hi")).await.unwrap(), mp(&"hi"));
         answered += 1;
+        last = started.elapsed();
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let (result, took) = spin.await.unwrap();
     let err = result.unwrap_err();
     assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
     assert!(took >= Duration::from_millis(250), "stopped after {took:?}, before its budget");
-    assert!(answered >= 5, "only {answered} answers while the component spun");
+    // Echo kept answering through the spin, not only before it got going:
+    // answers came until past half the budget (how many depends on the
+    // machine's speed, which a loaded Windows-under-wine run shows).
+    assert!(answered >= 2, "only {answered} answers while the component spun");
+    assert!(last >= budget / 2, "the last answer came {last:?} into a spin of {took:?}");
     let pong: String = host.call("spinner", "ping", &()).await.unwrap();
     assert_eq!(pong, "pong");
 }

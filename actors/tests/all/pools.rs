@@ -15,7 +15,7 @@ use wasp_example_relay::Forward;
 use wasp_protocol::{ErrorCode, WireError};
 use wasp_sdk::prelude::*;
 
-use crate::common::{FORMS, Form, info, info_after, mp};
+use crate::common::{FORMS, Form, info, info_after, mp, wait_until};
 
 /// Opens once it holds `need` requests: answers them all, and every later
 /// request at once. Until then it defers.
@@ -216,15 +216,6 @@ async fn each_instance_of_a_pool_keeps_its_own_wait_so_a_cycle_through_it_is_ref
     assert_eq!(err.code, ErrorCode::WouldDeadlock, "{err}");
     assert!(err.message.contains("hub → pool → hub"), "{err}");
     host.shutdown().await;
-}
-
-/// Polls `cond` every 2 ms, for at most 10 s.
-async fn wait_until(cond: impl Fn() -> bool) {
-    let give_up = std::time::Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(std::time::Instant::now() < give_up, "condition not met within 10 s");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
