@@ -78,7 +78,14 @@ fn manifest() -> impl Strategy<Value = Vec<u8>> {
         3 => Just("name = \"plugin\"\nversion = \"0.1.0\"\napi = \"1.0\"\nentry = \"plugin.wasm\"\n".to_owned()),
         1 => Just(String::new()),
     ];
-    (head, prop::collection::vec(line(), 0..6), any::<bool>()).prop_map(|(head, lines, garble)| {
+    // Enough inputs stay well-formed (no extra line, no garbled byte) that
+    // some load: about 8 % of them, so 96 cases miss both outcomes with a
+    // chance below one in a thousand (with no line 2 times in 5 and a garbled
+    // byte 1 time in 4; before, 1 in 6 and 1 in 2 loaded about 2.7 %, and
+    // runs with none loaded came up).
+    let lines = prop_oneof![2 => Just(Vec::new()), 3 => prop::collection::vec(line(), 1..6)];
+    let garble = prop::sample::select(vec![false, false, false, true]);
+    (head, lines, garble).prop_map(|(head, lines, garble)| {
         let mut text = head.into_bytes();
         for l in lines {
             text.extend_from_slice(l.as_bytes());
@@ -144,3 +151,4 @@ fn the_input_format_round_trips() {
     assert_eq!(case::split(&[]), (&[][..], &[][..]));
     assert_eq!(case::split(&[0xff, 0xff, b'a']), (&b"a"[..], &[][..]));
 }
+
