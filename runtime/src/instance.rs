@@ -86,7 +86,6 @@ impl PluginImage {
             #[cfg(feature = "native")]
             Self::Native(p) => Some(p.abi_version()),
             #[cfg(feature = "components")]
-            #[cfg(feature = "components")]
             Self::Component(_) => None,
             Self::InProcess(_) => None,
             Self::Remote(r) => r.abi_version(),
