@@ -151,4 +151,3 @@ fn the_input_format_round_trips() {
     assert_eq!(case::split(&[]), (&[][..], &[][..]));
     assert_eq!(case::split(&[0xff, 0xff, b'a']), (&b"a"[..], &[][..]));
 }
-
