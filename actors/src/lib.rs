@@ -48,6 +48,7 @@
 //! | `storage` | the `kv.*` service, decisions kept in `wasp.redb` | `redb` |
 //! | `hot-reload` | [`HostBuilder::hot_reload`], [`Host::watch`] | `notify` |
 //! | `profiling` | [`Host::profile`] | wasmtime's `profiling` |
+//! | `debugger` | debug mode ([`HostBuilder::debug`]) for gdb and lldb | wasmtime's `debug-builtins` (C) |
 //! | `components` | component-model plugins | nothing new |
 //! | `libraries` | shared WASM libraries ([`HostBuilder::library`]) | nothing new |
 //!

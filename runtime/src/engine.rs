@@ -84,6 +84,13 @@ impl Engine {
     /// Compiling is slower and the code runs slower: use it for debugging
     /// only (docs/debugging.md).
     ///
+    /// # Errors
+    ///
+    /// [`Error::FeatureDisabled`] when `debug` is true and this build lacks
+    /// the `debugger` feature (the GDB JIT interface is wasmtime's
+    /// `debug-builtins`); [`Error::Internal`] when wasmtime refuses the
+    /// configuration.
+    ///
     /// ```
     /// use wasp_runtime::{Engine, Schedule};
     /// let engine = Engine::with_debug(Schedule::default(), true)?;
@@ -97,6 +104,11 @@ impl Engine {
     /// An engine with epoch interruption on the given schedule, configured
     /// by `options` (debug mode, module cache).
     ///
+    /// # Errors
+    ///
+    /// As [`Engine::with_debug`]: debug mode without the `debugger`
+    /// feature, or a configuration wasmtime refuses.
+    ///
     /// ```
     /// use wasp_runtime::{Engine, EngineOptions, Schedule};
     /// let dir = std::env::temp_dir().join("wasp-doc-cache");
@@ -107,6 +119,9 @@ impl Engine {
     /// ```
     pub fn with_options(schedule: Schedule, options: EngineOptions) -> Result<Self, Error> {
         let EngineOptions { debug, module_cache, pool } = options;
+        if debug {
+            crate::features::require("debugger", || "debug mode (plugins compiled for gdb and lldb)".to_owned())?;
+        }
         let on_demand = Self::config(debug);
         // The pool reserves address space for every slot up front (about
         // 4 GiB of it per linear memory, so that guard pages replace bounds

@@ -20,6 +20,8 @@ pub const ENABLED: &[&str] = &[
     "storage",
     #[cfg(feature = "profiling")]
     "profiling",
+    #[cfg(feature = "debugger")]
+    "debugger",
     #[cfg(feature = "components")]
     "components",
     #[cfg(feature = "libraries")]

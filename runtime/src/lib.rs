@@ -44,6 +44,7 @@
 //! | `http` | the `http.fetch` service (`services::http`) | `reqwest` (rustls) |
 //! | `storage` | the `kv.*` service (`services::storage`) | `redb` |
 //! | `profiling` | [`Engine::start_profile`] / [`Engine::finish_profile`] | wasmtime's `profiling` |
+//! | `debugger` | debug mode ([`Engine::with_debug`]): plugin code registered with the GDB JIT interface | wasmtime's `debug-builtins` (C: `gdbjit.c`) |
 //! | `components` | component-model plugins: `ComponentPlugin`, `ComponentInstance` | nothing new |
 //! | `libraries` | shared WASM libraries: [`Library::compile`] | nothing new |
 //!

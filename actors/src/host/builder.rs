@@ -103,7 +103,9 @@ impl HostBuilder {
     /// with their DWARF debug info translated and registered with the GDB
     /// JIT interface, so that gdb or lldb attached to the app can break in
     /// and step through plugin functions (docs/debugging.md). Off by
-    /// default; slower to compile and to run.
+    /// default; slower to compile and to run. Needs the `debugger` feature
+    /// (on by default): without it, [`HostBuilder::build`] in debug mode
+    /// fails with [`wasp_runtime::Error::FeatureDisabled`].
     pub fn debug(mut self, enabled: bool) -> Self {
         self.debug = enabled;
         self

@@ -42,6 +42,7 @@ async fn a_panic_in_a_plugin_has_a_backtrace_with_rust_functions_and_lines() {
     assert!(backtrace.contains(&at), "file:line {at}: {backtrace}");
 }
 
+#[cfg(feature = "debugger")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_debug_host_runs_plugins_and_says_so() {
     let host = host_with_debug(true);

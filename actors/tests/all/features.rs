@@ -105,6 +105,16 @@ async fn profiling_is_refused_naming_the_feature() {
     assert_eq!(len, 11, "ten small integers are 11 bytes of MessagePack");
 }
 
+#[cfg(not(feature = "debugger"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_mode_is_refused_naming_the_feature() {
+    let err = Host::builder().debug(true).build().expect_err("no GDB JIT interface in this build");
+    assert_refused(&err, "debugger");
+    let err = wasp_runtime::Engine::with_debug(wasp_runtime::Schedule::default(), true).expect_err("nor for an engine");
+    assert!(matches!(err, wasp_runtime::Error::FeatureDisabled { feature: "debugger", .. }), "{err}");
+    assert!(!Host::builder().debug(false).build().expect("debug off builds").debug());
+}
+
 #[cfg(not(feature = "libraries"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_using_a_library_is_refused_naming_the_feature() {
