@@ -91,3 +91,9 @@ pub use topics::{Event, topic_matches};
 pub use wasp_protocol::Permission;
 pub use wasp_runtime::manifest::{LimitRequests, Manifest, ManifestError, ManifestKind};
 pub use wasp_runtime::{AuditEvent, AuditKind, CacheStats, Identity, Limits, ModuleCache, PluginKind, Schedule};
+
+// The README's Rust examples compile and run as doc tests, so what crates.io
+// shows is what works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -58,3 +58,9 @@ pub use host_api::HostApi;
 pub use message::{Dispatched, Lifecycle, LogLevel, Message, MessageKind};
 pub use permission::{DATA_DIR, KINDS as PERMISSION_KINDS, Permission, PermissionError};
 pub use version::{ApiVersion, VersionError};
+
+// The README's Rust examples compile and run as doc tests, so what crates.io
+// shows is what works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -117,3 +117,9 @@ pub use scheduler::Schedule;
 pub use services::Services;
 pub use text::{MAX_ERROR_TEXT, bound_error, truncate, truncated};
 pub use wasm::WasmInstance;
+
+// The README's Rust examples compile and run as doc tests, so what crates.io
+// shows is what works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -210,3 +210,9 @@ macro_rules! __wasp_wasm_exports {
         $crate::component::__wasp_export_component!(WaspComponent with_types_in $crate::component);
     };
 }
+
+// The README's Rust examples compile and run as doc tests, so what crates.io
+// shows is what works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
