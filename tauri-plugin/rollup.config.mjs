@@ -1,7 +1,9 @@
 // Builds the committed outputs of guest-js/index.ts, so that using the
-// plugin needs no Node: dist-js/index.js (ESM, for bundlers; with
-// dist-js/index.d.ts) and api-iife.js (the global script the plugin injects
-// into every page, with @tauri-apps/api bundled in).
+// plugin needs no Node: dist-js/index.js (ESM) and dist-js/index.cjs
+// (CommonJS), with dist-js/index.d.ts, for bundlers (the npm package
+// tauri-plugin-wasp-api; @tauri-apps/api stays an import), and api-iife.js
+// (the global script the plugin injects into every page, with
+// @tauri-apps/api bundled in). scripts/check-js checks they are up to date.
 import resolve from '@rollup/plugin-node-resolve'
 import terser from '@rollup/plugin-terser'
 import typescript from '@rollup/plugin-typescript'
@@ -15,7 +17,10 @@ export default [
     input: 'guest-js/index.ts',
     external: [/^@tauri-apps\/api/],
     onwarn,
-    output: { file: 'dist-js/index.js', format: 'es' },
+    output: [
+      { file: 'dist-js/index.js', format: 'es' },
+      { file: 'dist-js/index.cjs', format: 'cjs' }
+    ],
     plugins: [typescript({ declaration: true, declarationDir: 'dist-js', outDir: 'dist-js', rootDir: 'guest-js' })]
   },
   {

@@ -1,0 +1,466 @@
+'use strict';
+
+var core = require('@tauri-apps/api/core');
+var event = require('@tauri-apps/api/event');
+
+/**
+ * The JavaScript API of `tauri-plugin-wasp`: talk to wasp plugins from a
+ * Tauri webview.
+ *
+ * Every function wraps one command of the plugin (`plugin:wasp|<name>`).
+ * A failed call rejects with a {@link WaspError}: `code` is wasp's error code
+ * in snake_case (`permission_denied`, `not_found`, `timeout`, ...), `message`
+ * says what failed.
+ *
+ * Without a bundler the same functions are on `window.__TAURI_PLUGIN_WASP__`
+ * (and on `window.__TAURI__.wasp` when `app.withGlobalTauri` is set): the
+ * plugin injects `api-iife.js` into every page.
+ *
+ * @example
+ * ```ts
+ * import { request, listen } from 'tauri-plugin-wasp-api'
+ *
+ * const reply = await request<string>('echo', 'say', 'hello wasp')
+ * const unlisten = await listen('counter.*', (event) => console.log(event.topic, event.payload))
+ * ```
+ *
+ * @module
+ */
+/**
+ * The error every call rejects with.
+ *
+ * `code` is one of wasp's error codes in snake_case, or one of the plugin's
+ * own (`not_loaded`, `already_loaded`, `invalid_payload`,
+ * `outside_plugin_dirs`, `unsupported`, `internal`). `ipc` means Tauri
+ * refused the call before it reached wasp (a command the capability does not
+ * allow, arguments that do not deserialize), with Tauri's message.
+ */
+class WaspError extends Error {
+    /** An error with this code and message. */
+    constructor(code, message) {
+        super(message);
+        this.name = 'WaspError';
+        this.code = code;
+    }
+    /** `{code, message}`: what JSON and postMessage carry. */
+    toJSON() {
+        return { code: this.code, message: this.message };
+    }
+}
+/** Any rejection as a WaspError; the plugin's errors arrive as `{code, message}`. */
+function toWaspError(error) {
+    if (error instanceof WaspError) {
+        return error;
+    }
+    if (typeof error === 'object' && error !== null) {
+        const { code, message } = error;
+        if (typeof code === 'string') {
+            return new WaspError(code, typeof message === 'string' ? message : code);
+        }
+        if (typeof message === 'string') {
+            return new WaspError('ipc', message);
+        }
+    }
+    return new WaspError('ipc', String(error));
+}
+async function call(cmd, args, options) {
+    try {
+        return await core.invoke(cmd, args, options);
+    }
+    catch (error) {
+        throw toWaspError(error);
+    }
+}
+/** A raw reply as bytes: an ArrayBuffer through the IPC protocol, an array of numbers through its fallback. */
+function toBytes(reply) {
+    if (reply instanceof ArrayBuffer) {
+        return new Uint8Array(reply);
+    }
+    if (ArrayBuffer.isView(reply)) {
+        return new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength);
+    }
+    if (Array.isArray(reply)) {
+        return Uint8Array.from(reply);
+    }
+    if (reply === null || reply === undefined) {
+        return new Uint8Array(0);
+    }
+    throw new WaspError('invalid_message', `a raw reply must be bytes, not ${typeof reply}`);
+}
+/**
+ * Sends a request to plugin `to` on `topic` and waits for its reply.
+ *
+ * `payload` is converted to MessagePack (absent: nil); the reply is converted back.
+ *
+ * @example
+ * ```ts
+ * const value = await request<number>('counter', 'add', 1)
+ * ```
+ */
+async function request(to, topic, payload, options = {}) {
+    return await call('plugin:wasp|request', { to, topic, payload, timeoutMs: options.timeoutMs });
+}
+/**
+ * Like {@link request}, with the payload and the reply as MessagePack bytes,
+ * passed as the raw IPC body (no JSON on the way).
+ */
+async function requestRaw(to, topic, bytes, options = {}) {
+    const headers = { 'wasp-to': to, 'wasp-topic': topic };
+    if (options.timeoutMs !== undefined) {
+        headers['wasp-timeout-ms'] = String(options.timeoutMs);
+    }
+    return toBytes(await call('plugin:wasp|request', bytes, { headers }));
+}
+/** Sends a one-way message to plugin `to` on `topic`; resolves once it is queued. */
+async function send(to, topic, payload) {
+    await call('plugin:wasp|send', { to, topic, payload });
+}
+/** Like {@link send}, with the payload as MessagePack bytes. */
+async function sendRaw(to, topic, bytes) {
+    await call('plugin:wasp|send', bytes, { headers: { 'wasp-to': to, 'wasp-topic': topic } });
+}
+/** Publishes an event on `topic` to every subscriber. */
+async function publish(topic, payload) {
+    await call('plugin:wasp|publish', { topic, payload });
+}
+/** Like {@link publish}, with the payload as MessagePack bytes. */
+async function publishRaw(topic, bytes) {
+    await call('plugin:wasp|publish', bytes, { headers: { 'wasp-topic': topic } });
+}
+/** 128 random bits as hex: the subscription's event name, unguessable by other pages. */
+function randomKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+async function subscribe(pattern, key, panel) {
+    return await call('plugin:wasp|subscribe', { pattern, panel, key });
+}
+async function unsubscribe(id) {
+    await call('plugin:wasp|unsubscribe', { id });
+}
+/** Listens to a Tauri event, with failures as WaspError. */
+async function listenTauri(event$1, handler) {
+    try {
+        const unlisten = await event.listen(event$1, (e) => handler(e.payload));
+        return async () => {
+            try {
+                await unlisten();
+            }
+            catch (error) {
+                throw toWaspError(error);
+            }
+        };
+    }
+    catch (error) {
+        throw toWaspError(error);
+    }
+}
+/**
+ * Calls `handler` for every event whose topic matches `pattern` (`*` matches
+ * everything, `counter.*` every topic under `counter.`).
+ *
+ * Resolves once the subscription is in place, to a function that ends it.
+ */
+async function listen(pattern, handler) {
+    // Listen first, then subscribe: no event can arrive unheard.
+    const key = randomKey();
+    const stopListening = await listenTauri(`wasp://event/${key}`, handler);
+    let id;
+    try {
+        id = (await subscribe(pattern, key)).id;
+    }
+    catch (error) {
+        await stopListening().catch(() => undefined);
+        throw error;
+    }
+    let stopped = false;
+    return async () => {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        await stopListening();
+        await unsubscribe(id);
+    };
+}
+/** Every loaded plugin with its state and counters. */
+async function plugins() {
+    return await call('plugin:wasp|plugins');
+}
+/**
+ * Loads the plugin bundle at `path` (a folder with `plugin.toml`), which must
+ * lie inside one of the plugin directories the app configured; a relative
+ * path is resolved against them.
+ */
+async function load(path) {
+    return await call('plugin:wasp|load', { path });
+}
+/** Stops plugin `name` and forgets it. */
+async function unload(name) {
+    await call('plugin:wasp|unload', { name });
+}
+/** Loads plugin `name` again from where it was loaded; its queued messages are kept. */
+async function reload(name) {
+    return await call('plugin:wasp|reload', { name });
+}
+/** Grants `permission` to `plugin` at run time. */
+async function grant(plugin, permission) {
+    await call('plugin:wasp|grant', { plugin, permission });
+}
+/** Takes `permission` back from `plugin`. */
+async function revoke(plugin, permission) {
+    await call('plugin:wasp|revoke', { plugin, permission });
+}
+/** The host's recent audit events (denied calls, violations, faults, ...). */
+async function audit() {
+    return await call('plugin:wasp|audit');
+}
+/** The permission questions waiting for an answer (see {@link onPermissionAsk}). */
+async function pendingPermissions() {
+    return await call('plugin:wasp|pending_permissions');
+}
+/** Answers permission question `id`; the host remembers the answer. */
+async function answerPermission(id, allow) {
+    await call('plugin:wasp|answer_permission', { id, allow });
+}
+/**
+ * Calls `handler` for every permission question asked from now on (when the
+ * app was built with `Ask::Webview`). Questions asked before the page
+ * listened are in {@link pendingPermissions}.
+ */
+async function onPermissionAsk(handler) {
+    const stop = await listenTauri('wasp://permission', handler);
+    let stopped = false;
+    return async () => {
+        if (!stopped) {
+            stopped = true;
+            await stop();
+        }
+    };
+}
+/**
+ * The URL of a file of `plugin`'s UI panel, served by the `wasp-ui` scheme
+ * (`wasp-ui://localhost/<plugin>/<path>`, or `http://wasp-ui.localhost/...`
+ * on Windows and Android).
+ */
+function panelUrl(plugin, path = 'index.html') {
+    const base = core.convertFileSrc('', 'wasp-ui');
+    const file = path.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
+    return `${base.endsWith('/') ? base : `${base}/`}${encodeURIComponent(plugin)}/${file}`;
+}
+/** How many subscriptions one panel may hold at once. */
+const PANEL_SUBSCRIPTIONS = 64;
+function field(msg, key) {
+    const value = msg[key];
+    if (typeof value !== 'string') {
+        throw new WaspError('invalid_argument', `panel message field \`${key}\` must be a string`);
+    }
+    return value;
+}
+function optionalMillis(msg, key) {
+    const value = msg[key];
+    if (value === undefined || value === null) {
+        return undefined;
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new WaspError('invalid_argument', `panel message field \`${key}\` must be a number of milliseconds`);
+    }
+    return value;
+}
+/**
+ * The parent side of one panel: answers the panel's postMessage operations
+ * by calling the plugin's commands under the panel plugin's permissions.
+ */
+class PanelBridge {
+    constructor(plugin, iframe) {
+        this.plugin = plugin;
+        this.iframe = iframe;
+        /** The panel's subscriptions: id -> stops the Tauri listener. */
+        this.subscriptions = new Map();
+        this.closed = false;
+        /** The window `message` listener. */
+        this.onMessage = (event) => {
+            // The panel is who sends from its frame, whatever the message claims.
+            if (this.closed || event.source === null || event.source !== this.iframe.contentWindow) {
+                return;
+            }
+            const msg = event.data;
+            if (typeof msg !== 'object' || msg === null) {
+                return;
+            }
+            const { wasp, id } = msg;
+            if (wasp !== 1 || typeof id !== 'number') {
+                return;
+            }
+            void this.dispatch(msg);
+        };
+    }
+    post(message) {
+        try {
+            this.iframe.contentWindow?.postMessage(message, '*');
+        }
+        catch (error) {
+            // An uncloneable value cannot reach the panel; nothing else to tell it.
+            console.warn('wasp: could not post to panel', this.plugin, error);
+        }
+    }
+    async dispatch(msg) {
+        try {
+            if (msg.op === 'listen') {
+                await this.listen(msg.id, field(msg, 'pattern'));
+                return;
+            }
+            const ok = await this.answer(msg);
+            this.post({ wasp: 1, id: msg.id, ok: ok === undefined ? null : ok });
+        }
+        catch (error) {
+            this.post({ wasp: 1, id: msg.id, error: toWaspError(error).toJSON() });
+        }
+    }
+    async answer(msg) {
+        const panel = this.plugin;
+        switch (msg.op) {
+            case 'request':
+                return await call('plugin:wasp|request', {
+                    to: field(msg, 'to'),
+                    topic: field(msg, 'topic'),
+                    payload: msg.payload,
+                    timeoutMs: optionalMillis(msg, 'timeoutMs'),
+                    panel
+                });
+            case 'send':
+                return await call('plugin:wasp|send', { to: field(msg, 'to'), topic: field(msg, 'topic'), payload: msg.payload, panel });
+            case 'publish':
+                return await call('plugin:wasp|publish', { topic: field(msg, 'topic'), payload: msg.payload, panel });
+            case 'unlisten':
+                await this.unlisten(msg.subscription);
+                return null;
+            default:
+                throw new WaspError('invalid_message', `unknown panel operation ${JSON.stringify(msg.op)}`);
+        }
+    }
+    /** Subscribes for the panel; answers the id before any of its events. */
+    async listen(requestId, pattern) {
+        if (this.subscriptions.size >= PANEL_SUBSCRIPTIONS) {
+            throw new WaspError('busy', `panel \`${this.plugin}\` holds ${PANEL_SUBSCRIPTIONS} subscriptions already`);
+        }
+        // Listen first, then subscribe; hold events until the panel knows the
+        // subscription id.
+        const key = randomKey();
+        let early = [];
+        let id = 0;
+        const stop = await listenTauri(`wasp://event/${key}`, (event) => {
+            if (early) {
+                early.push(event);
+            }
+            else {
+                this.forward(id, event);
+            }
+        });
+        try {
+            id = (await subscribe(pattern, key, this.plugin)).id;
+        }
+        catch (error) {
+            await stop().catch(() => undefined);
+            throw error;
+        }
+        if (this.closed) {
+            await this.drop(id, stop);
+            throw new WaspError('unavailable', `panel \`${this.plugin}\` was destroyed`);
+        }
+        this.subscriptions.set(id, stop);
+        this.post({ wasp: 1, id: requestId, ok: id });
+        const held = early;
+        early = null;
+        for (const event of held) {
+            this.forward(id, event);
+        }
+    }
+    forward(subscription, event) {
+        if (!this.closed) {
+            this.post({ wasp: 1, event: { subscription, topic: event.topic, from: event.from, payload: event.payload } });
+        }
+    }
+    async unlisten(subscription) {
+        const stop = typeof subscription === 'number' ? this.subscriptions.get(subscription) : undefined;
+        if (stop === undefined) {
+            throw new WaspError('not_found', `panel \`${this.plugin}\` has no subscription ${String(subscription)}`);
+        }
+        this.subscriptions.delete(subscription);
+        await this.drop(subscription, stop);
+    }
+    async drop(id, stop) {
+        await Promise.allSettled([stop(), unsubscribe(id)]);
+    }
+    /** Stops answering and drops every subscription. */
+    async close() {
+        this.closed = true;
+        const all = [...this.subscriptions];
+        this.subscriptions.clear();
+        await Promise.allSettled(all.map(([id, stop]) => this.drop(id, stop)));
+    }
+}
+/**
+ * Mounts `plugin`'s UI panel in `container`: a sandboxed iframe
+ * (`sandbox="allow-scripts"`, an opaque origin without Tauri IPC) and the
+ * bridge that answers its postMessage calls under `plugin`'s permissions.
+ *
+ * Inside the panel, `_wasp/panel.js` provides `window.wasp` with `request`,
+ * `send`, `publish` and `listen`.
+ *
+ * @example
+ * ```ts
+ * const panel = mountPanel(document.getElementById('panel-counter')!, 'counter')
+ * // later
+ * await panel.destroy()
+ * ```
+ */
+function mountPanel(container, plugin, options = {}) {
+    const doc = container.ownerDocument;
+    const view = doc.defaultView ?? window;
+    const iframe = doc.createElement('iframe');
+    // The sandbox must be in place before the first navigation.
+    iframe.setAttribute('sandbox', 'allow-scripts');
+    iframe.setAttribute('referrerpolicy', 'no-referrer');
+    iframe.id = options.id ?? `panel-${plugin}-frame`;
+    iframe.title = `${plugin} panel`;
+    iframe.className = 'wasp-panel';
+    iframe.src = panelUrl(plugin, options.path);
+    const bridge = new PanelBridge(plugin, iframe);
+    view.addEventListener('message', bridge.onMessage);
+    container.appendChild(iframe);
+    let destroyed = null;
+    return {
+        iframe,
+        destroy() {
+            if (destroyed === null) {
+                view.removeEventListener('message', bridge.onMessage);
+                iframe.remove();
+                destroyed = bridge.close();
+            }
+            return destroyed;
+        }
+    };
+}
+
+exports.WaspError = WaspError;
+exports.answerPermission = answerPermission;
+exports.audit = audit;
+exports.grant = grant;
+exports.listen = listen;
+exports.load = load;
+exports.mountPanel = mountPanel;
+exports.onPermissionAsk = onPermissionAsk;
+exports.panelUrl = panelUrl;
+exports.pendingPermissions = pendingPermissions;
+exports.plugins = plugins;
+exports.publish = publish;
+exports.publishRaw = publishRaw;
+exports.reload = reload;
+exports.request = request;
+exports.requestRaw = requestRaw;
+exports.revoke = revoke;
+exports.send = send;
+exports.sendRaw = sendRaw;
+exports.unload = unload;
