@@ -4,6 +4,7 @@
 
 const COMMANDS: &[&str] = &[
     "plugins",
+    "load_failures",
     "load",
     "unload",
     "reload",

@@ -82,6 +82,7 @@ mod router;
 mod scheduler;
 pub mod services;
 pub mod signature;
+pub mod units;
 mod text;
 mod wasm;
 

@@ -101,6 +101,18 @@ export interface PermissionAsk {
     /** Set when a plugin of this name loaded before with other code: the identity it had then ("changed since you allowed it"). */
     previousIdentity: string | null;
 }
+/**
+ * A plugin folder that did not load when the app started, or a plugin
+ * directory that could not be read (see {@link loadFailures}).
+ */
+export interface LoadFailure {
+    /** The plugin folder, or the directory that could not be read. */
+    path: string;
+    /** The stable error code: `not_found`, `permission_denied`, `invalid_manifest`, `unavailable`, ... */
+    code: string;
+    /** What went wrong, for people. */
+    message: string;
+}
 /** One recent audit event of the host. */
 export interface AuditEntry {
     /** The plugin it concerns. */
@@ -200,6 +212,14 @@ export declare function publishRaw(topic: string, bytes: Uint8Array): Promise<vo
 export declare function listen<T = unknown>(pattern: string, handler: (event: WaspEvent<T>) => void): Promise<UnlistenFn>;
 /** Every loaded plugin with its state and counters. */
 export declare function plugins(): Promise<PluginEntry[]>;
+/**
+ * The plugin folders that failed to load when the app started (autoload) and
+ * the plugin directories that could not be read, oldest first: why a plugin
+ * the page expects is missing. {@link onLoadFailed} hears later ones.
+ */
+export declare function loadFailures(): Promise<LoadFailure[]>;
+/** Calls `handler` for every load failure from now on (see {@link loadFailures}). */
+export declare function onLoadFailed(handler: (failure: LoadFailure) => void): Promise<UnlistenFn>;
 /**
  * Loads the plugin bundle at `path` (a folder with `plugin.toml`), which must
  * lie inside one of the plugin directories the app configured; a relative

@@ -187,6 +187,29 @@ async function plugins() {
     return await call('plugin:wasp|plugins');
 }
 /**
+ * The plugin folders that failed to load when the app started (autoload) and
+ * the plugin directories that could not be read, oldest first: why a plugin
+ * the page expects is missing. {@link onLoadFailed} hears later ones.
+ */
+async function loadFailures() {
+    return await call('plugin:wasp|load_failures');
+}
+/** Calls `handler` for every load failure from now on (see {@link loadFailures}). */
+async function onLoadFailed(handler) {
+    return await onEvent('wasp://load-failed', handler);
+}
+/** Listens to one of the plugin's own Tauri events; the returned function stops once. */
+async function onEvent(event, handler) {
+    const stop = await listenTauri(event, handler);
+    let stopped = false;
+    return async () => {
+        if (!stopped) {
+            stopped = true;
+            await stop();
+        }
+    };
+}
+/**
  * Loads the plugin bundle at `path` (a folder with `plugin.toml`), which must
  * lie inside one of the plugin directories the app configured; a relative
  * path is resolved against them.
@@ -228,14 +251,7 @@ async function answerPermission(id, allow) {
  * listened are in {@link pendingPermissions}.
  */
 async function onPermissionAsk(handler) {
-    const stop = await listenTauri('wasp://permission', handler);
-    let stopped = false;
-    return async () => {
-        if (!stopped) {
-            stopped = true;
-            await stop();
-        }
-    };
+    return await onEvent('wasp://permission', handler);
 }
 /**
  * The URL of a file of `plugin`'s UI panel, served by the `wasp-ui` scheme
@@ -442,4 +458,4 @@ function mountPanel(container, plugin, options = {}) {
     };
 }
 
-export { WaspError, answerPermission, audit, grant, listen, load, mountPanel, onPermissionAsk, panelUrl, pendingPermissions, plugins, publish, publishRaw, reload, request, requestRaw, revoke, send, sendRaw, unload };
+export { WaspError, answerPermission, audit, grant, listen, load, loadFailures, mountPanel, onLoadFailed, onPermissionAsk, panelUrl, pendingPermissions, plugins, publish, publishRaw, reload, request, requestRaw, revoke, send, sendRaw, unload };

@@ -110,6 +110,19 @@ export interface PermissionAsk {
   previousIdentity: string | null
 }
 
+/**
+ * A plugin folder that did not load when the app started, or a plugin
+ * directory that could not be read (see {@link loadFailures}).
+ */
+export interface LoadFailure {
+  /** The plugin folder, or the directory that could not be read. */
+  path: string
+  /** The stable error code: `not_found`, `permission_denied`, `invalid_manifest`, `unavailable`, ... */
+  code: string
+  /** What went wrong, for people. */
+  message: string
+}
+
 /** One recent audit event of the host. */
 export interface AuditEntry {
   /** The plugin it concerns. */
@@ -357,6 +370,32 @@ export async function plugins(): Promise<PluginEntry[]> {
 }
 
 /**
+ * The plugin folders that failed to load when the app started (autoload) and
+ * the plugin directories that could not be read, oldest first: why a plugin
+ * the page expects is missing. {@link onLoadFailed} hears later ones.
+ */
+export async function loadFailures(): Promise<LoadFailure[]> {
+  return await call<LoadFailure[]>('plugin:wasp|load_failures')
+}
+
+/** Calls `handler` for every load failure from now on (see {@link loadFailures}). */
+export async function onLoadFailed(handler: (failure: LoadFailure) => void): Promise<UnlistenFn> {
+  return await onEvent<LoadFailure>('wasp://load-failed', handler)
+}
+
+/** Listens to one of the plugin's own Tauri events; the returned function stops once. */
+async function onEvent<T>(event: string, handler: (payload: T) => void): Promise<UnlistenFn> {
+  const stop = await listenTauri<T>(event, handler)
+  let stopped = false
+  return async () => {
+    if (!stopped) {
+      stopped = true
+      await stop()
+    }
+  }
+}
+
+/**
  * Loads the plugin bundle at `path` (a folder with `plugin.toml`), which must
  * lie inside one of the plugin directories the app configured; a relative
  * path is resolved against them.
@@ -406,14 +445,7 @@ export async function answerPermission(id: number, allow: boolean): Promise<void
  * listened are in {@link pendingPermissions}.
  */
 export async function onPermissionAsk(handler: (ask: PermissionAsk) => void): Promise<UnlistenFn> {
-  const stop = await listenTauri<PermissionAsk>('wasp://permission', handler)
-  let stopped = false
-  return async () => {
-    if (!stopped) {
-      stopped = true
-      await stop()
-    }
-  }
+  return await onEvent<PermissionAsk>('wasp://permission', handler)
 }
 
 /**

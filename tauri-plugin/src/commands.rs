@@ -21,7 +21,7 @@ use wasp_actors::TapRecord;
 use crate::WaspExt;
 use crate::convert;
 use crate::error::{Error, Result};
-use crate::models::{AuditEntry, Loaded, PermissionAsk, PluginEntry, Subscribed};
+use crate::models::{AuditEntry, LoadFailure, Loaded, PermissionAsk, PluginEntry, Subscribed};
 
 /// The arguments of a message command, from either form.
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +90,13 @@ fn message(request: &Request<'_>, needs_to: bool) -> Result<Message> {
 #[tauri::command]
 pub(crate) async fn plugins<R: Runtime>(app: AppHandle<R>) -> Result<Vec<PluginEntry>> {
     Ok(app.wasp().host().plugins().into_iter().map(PluginEntry::from).collect())
+}
+
+/// The plugin folders that failed to load at start, and the plugin
+/// directories that could not be read ([`Wasp::load_failures`](crate::Wasp::load_failures)).
+#[tauri::command]
+pub(crate) fn load_failures<R: Runtime>(app: AppHandle<R>) -> Vec<LoadFailure> {
+    app.wasp().load_failures()
 }
 
 /// Loads a plugin folder, manifest or file from the app's plugin directories.

@@ -50,6 +50,7 @@
 
 mod asks;
 mod commands;
+pub mod config;
 mod convert;
 mod error;
 mod models;
@@ -64,9 +65,10 @@ use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use wasp_actors::{HostBuilder, Policy};
 
 pub use asks::{Ask, AskFuture};
+pub use config::Config;
 pub use error::{Error, Result};
-pub use models::{AuditEntry, Loaded, PermissionAsk, PluginEntry, PluginMetrics, Subscribed, WaspEvent};
-pub use state::Wasp;
+pub use models::{AuditEntry, LoadFailure, Loaded, PermissionAsk, PluginEntry, PluginMetrics, Subscribed, WaspEvent};
+pub use state::{LOAD_FAILED_EVENT, MAX_FAILURE_MESSAGE, MAX_LOAD_FAILURES, Wasp};
 /// The host crate, re-exported so an app needs no separate `wasp-actors`
 /// dependency (`tauri_plugin_wasp::wasp::Policy`).
 pub use wasp_actors as wasp;
@@ -85,8 +87,8 @@ pub struct Builder {
     dirs: Vec<PathBuf>,
     autoload: bool,
     policy: Policy,
-    ask: Ask,
-    ask_timeout: Duration,
+    ask: Option<Ask>,
+    ask_timeout: Option<Duration>,
     data_dir: Option<PathBuf>,
     configure: Option<Configure>,
 }
@@ -119,8 +121,8 @@ impl Builder {
             dirs: Vec::new(),
             autoload: false,
             policy: Policy::new(),
-            ask: Ask::Deny,
-            ask_timeout: DEFAULT_ASK_TIMEOUT,
+            ask: None,
+            ask_timeout: None,
             data_dir: None,
             configure: None,
         }
@@ -129,6 +131,12 @@ impl Builder {
     /// A directory of plugins: the `load` command accepts only paths inside
     /// the directories given here (relative paths are looked up in them).
     /// Rust code can load from anywhere with [`Wasp::host`].
+    ///
+    /// Like `pluginDirs` in `tauri.conf.json` ([`config`]), the path may
+    /// start with a Tauri base-directory variable (`$RESOURCE/plugins`,
+    /// `$APPDATA/plugins`), and a relative path is taken in the app's
+    /// resource folder — never in the working directory, which differs
+    /// between `tauri dev`, `cargo run` and an installed app.
     pub fn plugin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dirs.push(dir.into());
         self
@@ -136,7 +144,10 @@ impl Builder {
 
     /// Loads every plugin found in the plugin directories (each folder
     /// holding a `plugin.toml`) when the app starts, in path order, in the
-    /// background. Failures are logged (refused modules are also audited).
+    /// background. Each failure — a folder that cannot be read, a plugin
+    /// refused — is kept for [`Wasp::load_failures`], sent to every webview
+    /// as the event `wasp://load-failed`, and logged (refused modules are
+    /// also audited).
     pub fn autoload(mut self, autoload: bool) -> Self {
         self.autoload = autoload;
         self
@@ -152,7 +163,7 @@ impl Builder {
     /// Who answers the permission questions the policy leaves open. Answers
     /// are remembered in the host's database.
     pub fn ask(mut self, ask: Ask) -> Self {
-        self.ask = ask;
+        self.ask = Some(ask);
         self
     }
 
@@ -160,7 +171,7 @@ impl Builder {
     /// denied ([`DEFAULT_ASK_TIMEOUT`]). A denial by timeout is not
     /// remembered: the plugin asks again when it is next loaded.
     pub fn ask_timeout(mut self, timeout: Duration) -> Self {
-        self.ask_timeout = timeout;
+        self.ask_timeout = Some(timeout);
         self
     }
 
@@ -181,11 +192,17 @@ impl Builder {
         self
     }
 
-    /// The Tauri plugin, named `wasp`.
-    pub fn build<R: Runtime>(self) -> TauriPlugin<R> {
-        tauri::plugin::Builder::<R>::new("wasp")
+    /// The Tauri plugin, named `wasp`, configured by this builder and by
+    /// `plugins.wasp` in `tauri.conf.json` ([`config`]): plugin folders
+    /// from both; the policy's rules from both (denials win, as always);
+    /// autoload if either asks; for `ask`, `askTimeout` and the data
+    /// folder, what the builder sets wins over the file; the file's limits
+    /// and hot reload first, then [`Builder::configure`].
+    pub fn build<R: Runtime>(self) -> TauriPlugin<R, Option<Config>> {
+        tauri::plugin::Builder::<R, Option<Config>>::new("wasp")
             .invoke_handler(tauri::generate_handler![
                 commands::plugins,
+                commands::load_failures,
                 commands::load,
                 commands::unload,
                 commands::reload,
@@ -245,17 +262,32 @@ impl Builder {
     fn setup<R: Runtime>(
         self,
         app: &tauri::AppHandle<R>,
-        _api: PluginApi<R, ()>,
+        api: PluginApi<R, Option<Config>>,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let data_dir = match self.data_dir {
-            Some(dir) => dir,
+        let config = api.config().clone().unwrap_or_default();
+        let mut dirs = config.plugin_dirs(app)?;
+        for dir in &self.dirs {
+            dirs.push(config::resolve(app, "plugin_dir", dir)?);
+        }
+        let data_dir = match (self.data_dir, &config.data_dir) {
+            (Some(dir), _) => dir,
+            (None, Some(dir)) => config::resolve(app, "dataDir", dir)?,
             // The local (not roaming) data folder: `%LOCALAPPDATA%\<identifier>`
             // on Windows; the same folder as the app's data elsewhere.
-            None => app.path().app_local_data_dir()?.join("wasp"),
+            (None, None) => app.path().app_local_data_dir()?.join("wasp"),
         };
-        let asks = asks::Asks::new(self.ask_timeout);
-        let policy = asks.attach(self.ask, self.policy, app.clone());
-        let mut builder = wasp_actors::Host::builder();
+        let ask = self.ask.unwrap_or(match config.ask {
+            Some(config::AskMode::Webview) => Ask::Webview,
+            Some(config::AskMode::Deny) | None => Ask::Deny,
+        });
+        let ask_timeout = match self.ask_timeout {
+            Some(timeout) => timeout,
+            None => config.ask_timeout()?.unwrap_or(DEFAULT_ASK_TIMEOUT),
+        };
+        let policy = config.policy.apply(self.policy)?;
+        let asks = asks::Asks::new(ask_timeout);
+        let policy = asks.attach(ask, policy, app.clone());
+        let mut builder = config.host_builder()?;
         if let Some(configure) = self.configure {
             builder = configure(builder);
         }
@@ -265,16 +297,12 @@ impl Builder {
             let _runtime = tauri::async_runtime::handle().inner().enter();
             builder.build()?
         };
-        app.manage(Wasp::new(app.clone(), host, self.dirs, asks));
-        if self.autoload {
+        app.manage(Wasp::new(app.clone(), host, dirs, asks));
+        if self.autoload || config.autoload {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                let wasp = app.state::<Wasp<R>>();
-                for (path, result) in wasp.load_all().await {
-                    if let Err(e) = result {
-                        tracing::warn!(target: "wasp::tauri", path = %path.display(), "plugin not loaded: {e}");
-                    }
-                }
+                // Failures are kept, sent to the webviews and logged by `load_all`.
+                app.state::<Wasp<R>>().load_all().await;
             });
         }
         Ok(())
@@ -284,7 +312,7 @@ impl Builder {
 /// The plugin with default settings (see [`Builder::new`]): no plugin
 /// directories and every permission denied; host code loads plugins with
 /// [`WaspExt::wasp`].
-pub fn init<R: Runtime>() -> TauriPlugin<R> {
+pub fn init<R: Runtime>() -> TauriPlugin<R, Option<Config>> {
     Builder::new().build()
 }
 

@@ -197,3 +197,20 @@ pub struct Subscribed {
     /// The Tauri event its events arrive as: `wasp://event/<key>`.
     pub event: String,
 }
+
+/// A plugin folder that did not load when the app started (autoload), or a
+/// plugin directory that could not be read: from
+/// [`Wasp::load_failures`](crate::Wasp::load_failures), the
+/// `load_failures` command and the event `wasp://load-failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LoadFailure {
+    /// The plugin folder, or the plugin directory that could not be read.
+    pub path: String,
+    /// The stable error code (`not_found`, `permission_denied`,
+    /// `invalid_manifest`, `unavailable`, …).
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}

@@ -14,7 +14,16 @@ use wasp_actors::{Host, PluginRef, Subscription};
 use crate::asks::Asks;
 use crate::convert;
 use crate::error::{Error, Result};
-use crate::models::{PermissionAsk, Subscribed, WaspEvent};
+use crate::models::{LoadFailure, PermissionAsk, Subscribed, WaspEvent};
+
+/// How many load failures are kept; older ones are dropped first.
+pub const MAX_LOAD_FAILURES: usize = 256;
+
+/// The longest message a kept failure holds, in bytes; longer ones are cut.
+pub const MAX_FAILURE_MESSAGE: usize = 4096;
+
+/// The event every webview gets for each [`LoadFailure`].
+pub const LOAD_FAILED_EVENT: &str = "wasp://load-failed";
 
 /// wasp inside a Tauri app, reached with [`WaspExt::wasp`](crate::WaspExt::wasp).
 pub struct Wasp<R: Runtime> {
@@ -24,6 +33,7 @@ pub struct Wasp<R: Runtime> {
     asks: Arc<Asks>,
     forwards: Mutex<HashMap<u64, Forward>>,
     next_subscription: AtomicU64,
+    failures: Mutex<std::collections::VecDeque<LoadFailure>>,
 }
 
 /// A webview subscription: the task forwarding its events.
@@ -45,7 +55,15 @@ impl<R: Runtime> std::fmt::Debug for Wasp<R> {
 impl<R: Runtime> Wasp<R> {
     pub(crate) fn new(app: AppHandle<R>, host: Host, dirs: Vec<PathBuf>, asks: Arc<Asks>) -> Self {
         let dirs = dirs.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect();
-        Self { app, host, dirs, asks, forwards: Mutex::default(), next_subscription: AtomicU64::new(1) }
+        Self {
+            app,
+            host,
+            dirs,
+            asks,
+            forwards: Mutex::default(),
+            next_subscription: AtomicU64::new(1),
+            failures: Mutex::default(),
+        }
     }
 
     /// The host: load plugins, send them messages, subscribe to their
@@ -69,13 +87,20 @@ impl<R: Runtime> Wasp<R> {
     /// Loads every plugin folder (one holding a `plugin.toml`) in the plugin
     /// directories; returns each folder with its outcome, in name order.
     /// They are compiled in parallel and start in name order
-    /// ([`Host::load_all`]).
+    /// ([`Host::load_all`]). Each failure, and each plugin directory that
+    /// cannot be read, is also kept for [`Wasp::load_failures`] and sent
+    /// to every webview as the event `wasp://load-failed`.
     pub async fn load_all(&self) -> Vec<(PathBuf, Result<PluginRef>)> {
         let mut found = Vec::new();
         for dir in &self.dirs {
-            let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-                tracing::warn!(target: "wasp::tauri", dir = %dir.display(), "plugin directory cannot be read");
-                continue;
+            let mut entries = match tokio::fs::read_dir(dir).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    let message = format!("plugin directory `{}` cannot be read: {e}", dir.display());
+                    let code = if e.kind() == std::io::ErrorKind::NotFound { "not_found" } else { "internal" };
+                    self.failed(dir, code, message);
+                    continue;
+                }
             };
             while let Ok(Some(entry)) = entries.next_entry().await {
                 let path = entry.path();
@@ -85,7 +110,46 @@ impl<R: Runtime> Wasp<R> {
             }
         }
         found.sort();
-        self.host.load_all(found).await.into_iter().map(|(path, result)| (path, result.map_err(Error::from))).collect()
+        let outcomes: Vec<_> =
+            self.host.load_all(found).await.into_iter().map(|(path, result)| (path, result.map_err(Error::from))).collect();
+        for (path, result) in &outcomes {
+            if let Err(e) = result {
+                self.failed(path, e.code(), e.to_string());
+            }
+        }
+        outcomes
+    }
+
+    /// The plugin folders that failed to load and the plugin directories
+    /// that could not be read, oldest first (the last
+    /// [`MAX_LOAD_FAILURES`]). An app needs no tracing subscriber to see
+    /// why a plugin is missing.
+    pub fn load_failures(&self) -> Vec<LoadFailure> {
+        self.failures.lock().iter().cloned().collect()
+    }
+
+    /// Keeps, sends and logs one failure.
+    fn failed(&self, path: &Path, code: &str, mut message: String) {
+        tracing::warn!(target: "wasp::tauri", path = %path.display(), "{message}");
+        if message.len() > MAX_FAILURE_MESSAGE {
+            let mut end = MAX_FAILURE_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        let failure = LoadFailure { path: path.display().to_string(), code: code.to_owned(), message };
+        {
+            let mut failures = self.failures.lock();
+            if failures.len() == MAX_LOAD_FAILURES {
+                failures.pop_front();
+            }
+            failures.push_back(failure.clone());
+        }
+        if let Err(e) = self.app.emit(LOAD_FAILED_EVENT, &failure) {
+            tracing::warn!(target: "wasp::tauri", "cannot send {LOAD_FAILED_EVENT}: {e}");
+        }
     }
 
     /// A path the frontend asked to load, checked to lie inside a plugin

@@ -2,33 +2,19 @@
 //! display): real WASM plugins, a real host and database, and the access
 //! control of the plugin's permission sets as `permissions/` defines them.
 
-use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody, RuntimeAuthority};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets};
-use tauri::utils::acl::resolved::{Resolved, ResolvedCommand};
-use tauri::webview::InvokeRequest;
+use tauri::ipc::{InvokeBody, InvokeResponseBody, RuntimeAuthority};
+use tauri::test::{MockRuntime, mock_builder, mock_context, noop_assets};
+use tauri::utils::acl::resolved::Resolved;
 use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_wasp::{Ask, Builder, WaspExt};
 use wasp_actors::Policy;
 
-/// The commands a permission set of `permissions/default.toml` allows.
-fn set_commands(set: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/permissions/default.toml")).unwrap();
-    let doc: toml::Table = toml::from_str(&text).unwrap();
-    let permissions = if set == "default" {
-        doc["default"]["permissions"].as_array().unwrap().clone()
-    } else {
-        let sets = doc["set"].as_array().unwrap();
-        let found =
-            sets.iter().find(|s| s["identifier"].as_str() == Some(set)).unwrap_or_else(|| panic!("no set {set}"));
-        found["permissions"].as_array().unwrap().clone()
-    };
-    permissions.iter().map(|p| p.as_str().unwrap().strip_prefix("allow-").unwrap().replace('-', "_")).collect()
-}
+mod common;
+use common::{allowed_commands, invoke, invoke_with, set_commands};
 
 /// An app with the wasp plugin, whose window `main` holds the given sets.
 fn app(sets: &[&str], ask: Ask, data: &std::path::Path) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
@@ -42,16 +28,10 @@ fn app_on(
     ask: Ask,
     data: &std::path::Path,
 ) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
-    let mut allowed = BTreeMap::new();
-    for set in sets {
-        for command in set_commands(set) {
-            let resolved = ResolvedCommand { windows: vec![glob::Pattern::new("main").unwrap()], ..Default::default() };
-            allowed.insert(format!("plugin:wasp|{command}"), vec![resolved]);
-        }
-    }
     let mut context = mock_context(noop_assets());
+    let allowed_commands = allowed_commands(sets, "main");
     *context.runtime_authority_mut() =
-        RuntimeAuthority::new(Default::default(), Resolved { allowed_commands: allowed, ..Default::default() });
+        RuntimeAuthority::new(Default::default(), Resolved { allowed_commands, ..Default::default() });
     let bundles = wasp_fixtures::wasm_bundle("echo").parent().unwrap().to_owned();
     let _ = wasp_fixtures::wasm_bundle("counter");
     let policy = Policy::new().allow("echo", "*").unwrap().allow("counter", "*").unwrap();
@@ -59,34 +39,6 @@ fn app_on(
     let app = builder.plugin(plugin).build(context).unwrap();
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
     (app, window)
-}
-
-fn invoke_with(
-    window: &WebviewWindow<MockRuntime>,
-    cmd: &str,
-    body: InvokeBody,
-    headers: &[(&'static str, &str)],
-) -> Result<InvokeResponseBody, Value> {
-    let mut map = tauri::http::HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(*k, v.parse().unwrap());
-    }
-    get_ipc_response(
-        window,
-        InvokeRequest {
-            cmd: format!("plugin:wasp|{cmd}"),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().unwrap(),
-            body,
-            headers: map,
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-}
-
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    invoke_with(window, cmd, InvokeBody::Json(args), &[]).map(|body| body.deserialize::<Value>().unwrap())
 }
 
 fn load(window: &WebviewWindow<MockRuntime>, name: &str) -> Value {

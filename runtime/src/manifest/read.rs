@@ -12,6 +12,7 @@ use toml::de::{DeTable, DeValue};
 use wasp_protocol::{ApiVersion, Permission};
 
 use crate::LibraryRequirement;
+use crate::units::{DURATION_HELP, SIZE_HELP, UnitError, parse_duration, parse_size};
 
 use super::config::ConfigValue;
 use super::{Component, LimitRequests, Manifest, ManifestError, ManifestKind, check_name};
@@ -54,8 +55,6 @@ const LIMIT_KEYS: &[&str] = &[
     "timer_bytes",
 ];
 
-const SIZE_HELP: &str = "write bytes or a number with B, KB, MB, GB, KiB, MiB or GiB";
-const DURATION_HELP: &str = "write milliseconds or a number with us, ms, s or m";
 
 /// Parses a manifest from TOML text, as [`Manifest::parse`] does.
 pub(super) fn manifest(text: &str) -> Result<Manifest, ManifestError> {
@@ -441,8 +440,8 @@ impl Reader<'_> {
         let n = match value.get_ref() {
             DeValue::String(text) => parse_size(text).map_err(|e| {
                 let message = match e {
-                    Unit::Malformed => format!("`{text}` is not a size; {SIZE_HELP}"),
-                    Unit::TooLarge => format!("`{text}` is too large"),
+                    UnitError::Malformed => format!("`{text}` is not a size; {SIZE_HELP}"),
+                    UnitError::TooLarge => format!("`{text}` is too large"),
                 };
                 self.error(value.span(), field, message)
             })?,
@@ -459,8 +458,8 @@ impl Reader<'_> {
         let d = match value.get_ref() {
             DeValue::String(text) => parse_duration(text).map_err(|e| {
                 let message = match e {
-                    Unit::Malformed => format!("`{text}` is not a duration; {DURATION_HELP}"),
-                    Unit::TooLarge => format!("`{text}` is too long"),
+                    UnitError::Malformed => format!("`{text}` is not a duration; {DURATION_HELP}"),
+                    UnitError::TooLarge => format!("`{text}` is too long"),
                 };
                 self.error(value.span(), field, message)
             })?,
@@ -658,48 +657,4 @@ fn check_relative(field: &str, entry: &str) -> Result<(), String> {
         return Err(format!("`{entry}` leaves the manifest's directory; `..` is not allowed in `{field}`"));
     }
     Ok(())
-}
-
-/// Why a size or duration string was refused.
-pub(super) enum Unit {
-    Malformed,
-    TooLarge,
-}
-
-/// Splits `"16 MiB"` into `16` and `"MiB"`.
-fn number_and_unit(text: &str) -> Result<(u64, &str), Unit> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    if digits.is_empty() {
-        return Err(Unit::Malformed);
-    }
-    let n = digits.parse::<u64>().map_err(|_| Unit::TooLarge)?;
-    Ok((n, unit.trim_start()))
-}
-
-pub(super) fn parse_size(text: &str) -> Result<u64, Unit> {
-    let (n, unit) = number_and_unit(text)?;
-    let scale: u64 = match unit {
-        "" | "B" => 1,
-        "KB" | "kB" => 1000,
-        "MB" => 1000_u64.pow(2),
-        "GB" => 1000_u64.pow(3),
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return Err(Unit::Malformed),
-    };
-    n.checked_mul(scale).ok_or(Unit::TooLarge)
-}
-
-pub(super) fn parse_duration(text: &str) -> Result<Duration, Unit> {
-    let (n, unit) = number_and_unit(text)?;
-    match unit {
-        "us" | "µs" => Ok(Duration::from_micros(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or(Unit::TooLarge),
-        _ => Err(Unit::Malformed),
-    }
 }

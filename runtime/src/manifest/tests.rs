@@ -1,4 +1,4 @@
-use super::read::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size};
 use super::*;
 
 const FULL: &str = r#"

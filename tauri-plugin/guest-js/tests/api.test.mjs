@@ -198,6 +198,7 @@ test('request sends the JSON form and resolves to the reply', async () => {
 test('every command is invoked with its snake_case name and camelCase arguments', async () => {
   const answers = {
     plugins: () => [{ name: 'echo' }],
+    load_failures: () => [{ path: '/app/plugins/broken', code: 'invalid_manifest', message: 'no name' }],
     load: () => ({ name: 'echo' }),
     unload: () => null,
     reload: () => ({ name: 'echo' }),
@@ -212,6 +213,9 @@ test('every command is invoked with its snake_case name and camelCase arguments'
   const app = appWindow({ backend: answers })
   const api = app.__TAURI_PLUGIN_WASP__
   assert.deepEqual(await api.plugins(), [{ name: 'echo' }])
+  assert.deepEqual(await api.loadFailures(), [
+    { path: '/app/plugins/broken', code: 'invalid_manifest', message: 'no name' }
+  ])
   assert.deepEqual(await api.load('echo'), { name: 'echo' })
   assert.equal(await api.unload('echo'), undefined)
   await api.reload('echo')
@@ -226,6 +230,7 @@ test('every command is invoked with its snake_case name and camelCase arguments'
     app.calls.map((c) => [c.cmd, c.args]),
     [
       ['plugin:wasp|plugins', {}],
+      ['plugin:wasp|load_failures', {}],
       ['plugin:wasp|load', { path: 'echo' }],
       ['plugin:wasp|unload', { name: 'echo' }],
       ['plugin:wasp|reload', { name: 'echo' }],
@@ -345,6 +350,18 @@ test('a refused subscribe rejects with a WaspError and stops the Tauri listener'
   await assert.rejects(wasp.listen('secret.*', () => {}), { code: 'permission_denied' })
   assert.equal(host.eventListeners.size, 0)
   assert.equal(host.callsOf('plugin:wasp|unsubscribe').length, 0)
+})
+
+test('onLoadFailed delivers the failures of wasp://load-failed until stopped', async () => {
+  const app = appWindow()
+  const failures = []
+  const stop = await app.__TAURI_PLUGIN_WASP__.onLoadFailed((failure) => failures.push(failure))
+  const failure = { path: '/app/plugins', code: 'not_found', message: 'plugin directory `/app/plugins` cannot be read' }
+  app.emit('wasp://load-failed', failure)
+  await stop()
+  await stop()
+  app.emit('wasp://load-failed', { ...failure, path: '/elsewhere' })
+  assert.deepEqual(failures, [failure])
 })
 
 test('onPermissionAsk delivers the asks of wasp://permission', async () => {
