@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tauri::async_runtime::JoinHandle;
-use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody, Request, Response};
+use tauri::ipc::{Channel, CommandScope, GlobalScope, InvokeBody, InvokeResponseBody, Request, Response};
 use tauri::{AppHandle, Manager, Runtime, Webview};
 use wasp_actors::TapRecord;
 
@@ -22,6 +22,19 @@ use crate::WaspExt;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::models::{AuditEntry, LoadFailure, Loaded, PermissionAsk, PluginEntry, Subscribed};
+use crate::scope::{self, Entry, Target};
+
+/// The calling window's wasp scope, from its capabilities: the entries on
+/// the command's permission and the plugin-wide ones ([`scope`]).
+type Scope = CommandScope<Entry>;
+type Global = GlobalScope<Entry>;
+
+/// Checks `target` against the calling window's scope.
+fn in_scope(scope: &Scope, global: &Global, target: Target<'_>) -> Result<()> {
+    let allows = scope.allows().iter().chain(global.allows()).map(|e| &**e);
+    let denies = scope.denies().iter().chain(global.denies()).map(|e| &**e);
+    Ok(scope::check(allows, denies, target)?)
+}
 
 /// The arguments of a message command, from either form.
 #[derive(Debug, Default, Deserialize)]
@@ -121,8 +134,14 @@ pub(crate) async fn reload<R: Runtime>(app: AppHandle<R>, name: String) -> Resul
 
 /// Sends a request and answers with the reply (JSON, or raw MessagePack).
 #[tauri::command]
-pub(crate) async fn request<R: Runtime>(app: AppHandle<R>, request: Request<'_>) -> Result<Response> {
+pub(crate) async fn request<R: Runtime>(
+    app: AppHandle<R>,
+    request: Request<'_>,
+    scope: Scope,
+    global: Global,
+) -> Result<Response> {
     let Message { args, bytes, raw } = message(&request, true)?;
+    in_scope(&scope, &global, Target::Plugin(&args.to))?;
     let host = app.wasp().host();
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let reply = match &args.panel {
@@ -142,8 +161,14 @@ pub(crate) async fn request<R: Runtime>(app: AppHandle<R>, request: Request<'_>)
 
 /// Sends a one-way message.
 #[tauri::command]
-pub(crate) async fn send<R: Runtime>(app: AppHandle<R>, request: Request<'_>) -> Result<()> {
+pub(crate) async fn send<R: Runtime>(
+    app: AppHandle<R>,
+    request: Request<'_>,
+    scope: Scope,
+    global: Global,
+) -> Result<()> {
     let Message { args, bytes, .. } = message(&request, true)?;
+    in_scope(&scope, &global, Target::Plugin(&args.to))?;
     let host = app.wasp().host();
     match &args.panel {
         Some(plugin) => host.send_as(plugin, &args.to, &args.topic, bytes)?,
@@ -154,8 +179,14 @@ pub(crate) async fn send<R: Runtime>(app: AppHandle<R>, request: Request<'_>) ->
 
 /// Publishes on a topic, to plugins and host subscribers.
 #[tauri::command]
-pub(crate) async fn publish<R: Runtime>(app: AppHandle<R>, request: Request<'_>) -> Result<()> {
+pub(crate) async fn publish<R: Runtime>(
+    app: AppHandle<R>,
+    request: Request<'_>,
+    scope: Scope,
+    global: Global,
+) -> Result<()> {
     let Message { args, bytes, .. } = message(&request, false)?;
+    in_scope(&scope, &global, Target::Topic(&args.topic))?;
     let host = app.wasp().host();
     match &args.panel {
         Some(plugin) => host.publish_as(plugin, &args.topic, bytes)?,
@@ -174,7 +205,10 @@ pub(crate) async fn subscribe<R: Runtime>(
     pattern: String,
     panel: Option<String>,
     key: Option<String>,
+    scope: Scope,
+    global: Global,
 ) -> Result<Subscribed> {
+    in_scope(&scope, &global, Target::Topic(&pattern))?;
     app.wasp().subscribe(webview.label(), &pattern, panel.as_deref(), key)
 }
 

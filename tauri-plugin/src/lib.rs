@@ -55,6 +55,7 @@ mod convert;
 mod error;
 mod models;
 mod panel;
+pub mod scope;
 mod state;
 
 use std::path::PathBuf;
