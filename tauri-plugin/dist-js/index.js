@@ -1,4 +1,4 @@
-import { convertFileSrc, invoke } from '@tauri-apps/api/core';
+import { convertFileSrc, invoke, Channel } from '@tauri-apps/api/core';
 import { listen as listen$1 } from '@tauri-apps/api/event';
 
 /**
@@ -125,14 +125,28 @@ async function publish(topic, payload) {
 async function publishRaw(topic, bytes) {
     await call('plugin:wasp|publish', bytes, { headers: { 'wasp-topic': topic } });
 }
-/** 128 random bits as hex: the subscription's event name, unguessable by other pages. */
-function randomKey() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-async function subscribe(pattern, key, panel) {
-    return await call('plugin:wasp|subscribe', { pattern, panel, key });
+/**
+ * Subscribes to `pattern` with `handler` on a channel of its own: the channel
+ * exists before the subscription, so no event arrives unheard, and its events
+ * reach this page alone, in order. Resolves to the subscription id and a
+ * function that stops the channel (not the subscription: see `unsubscribe`).
+ */
+async function subscribe(pattern, handler, panel) {
+    const channel = new Channel(handler);
+    const stop = async () => {
+        // Later messages are dropped, and the channel's callback unregistered
+        // (`cleanupCallback` is newer than some @tauri-apps/api 2 releases).
+        channel.onmessage = () => undefined;
+        channel.cleanupCallback?.();
+    };
+    try {
+        const { id } = await call('plugin:wasp|subscribe', { pattern, panel, channel });
+        return { id, stop };
+    }
+    catch (error) {
+        await stop();
+        throw error;
+    }
 }
 async function unsubscribe(id) {
     await call('plugin:wasp|unsubscribe', { id });
@@ -161,17 +175,7 @@ async function listenTauri(event, handler) {
  * Resolves once the subscription is in place, to a function that ends it.
  */
 async function listen(pattern, handler) {
-    // Listen first, then subscribe: no event can arrive unheard.
-    const key = randomKey();
-    const stopListening = await listenTauri(`wasp://event/${key}`, handler);
-    let id;
-    try {
-        id = (await subscribe(pattern, key)).id;
-    }
-    catch (error) {
-        await stopListening().catch(() => undefined);
-        throw error;
-    }
+    const { id, stop: stopListening } = await subscribe(pattern, handler);
     let stopped = false;
     return async () => {
         if (stopped) {
@@ -359,26 +363,19 @@ class PanelBridge {
         if (this.subscriptions.size >= PANEL_SUBSCRIPTIONS) {
             throw new WaspError('busy', `panel \`${this.plugin}\` holds ${PANEL_SUBSCRIPTIONS} subscriptions already`);
         }
-        // Listen first, then subscribe; hold events until the panel knows the
-        // subscription id.
-        const key = randomKey();
+        // Hold events until the panel knows the subscription id.
         let early = [];
         let id = 0;
-        const stop = await listenTauri(`wasp://event/${key}`, (event) => {
+        const subscribed = await subscribe(pattern, (event) => {
             if (early) {
                 early.push(event);
             }
             else {
                 this.forward(id, event);
             }
-        });
-        try {
-            id = (await subscribe(pattern, key, this.plugin)).id;
-        }
-        catch (error) {
-            await stop().catch(() => undefined);
-            throw error;
-        }
+        }, this.plugin);
+        id = subscribed.id;
+        const stop = subscribed.stop;
         if (this.closed) {
             await this.drop(id, stop);
             throw new WaspError('unavailable', `panel \`${this.plugin}\` was destroyed`);

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { convertFileSrc, invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core'
+import { Channel, convertFileSrc, invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core'
 import { listen as listenEvent } from '@tauri-apps/api/event'
 
 /** The life-cycle state of a loaded plugin. */
@@ -299,18 +299,33 @@ export async function publishRaw(topic: string, bytes: Uint8Array): Promise<void
 /** What `subscribe` answers. */
 interface Subscribed {
   id: number
-  event: string
 }
 
-/** 128 random bits as hex: the subscription's event name, unguessable by other pages. */
-function randomKey(): string {
-  const bytes = new Uint8Array(16)
-  crypto.getRandomValues(bytes)
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-}
-
-async function subscribe(pattern: string, key: string, panel?: string): Promise<Subscribed> {
-  return await call<Subscribed>('plugin:wasp|subscribe', { pattern, panel, key })
+/**
+ * Subscribes to `pattern` with `handler` on a channel of its own: the channel
+ * exists before the subscription, so no event arrives unheard, and its events
+ * reach this page alone, in order. Resolves to the subscription id and a
+ * function that stops the channel (not the subscription: see `unsubscribe`).
+ */
+async function subscribe<T>(
+  pattern: string,
+  handler: (event: WaspEvent<T>) => void,
+  panel?: string
+): Promise<{ id: number; stop: () => Promise<void> }> {
+  const channel = new Channel<WaspEvent<T>>(handler)
+  const stop = async (): Promise<void> => {
+    // Later messages are dropped, and the channel's callback unregistered
+    // (`cleanupCallback` is newer than some @tauri-apps/api 2 releases).
+    channel.onmessage = () => undefined
+    ;(channel as unknown as { cleanupCallback?: () => void }).cleanupCallback?.()
+  }
+  try {
+    const { id } = await call<Subscribed>('plugin:wasp|subscribe', { pattern, panel, channel })
+    return { id, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
 }
 
 async function unsubscribe(id: number): Promise<void> {
@@ -343,16 +358,7 @@ export async function listen<T = unknown>(
   pattern: string,
   handler: (event: WaspEvent<T>) => void
 ): Promise<UnlistenFn> {
-  // Listen first, then subscribe: no event can arrive unheard.
-  const key = randomKey()
-  const stopListening = await listenTauri<WaspEvent<T>>(`wasp://event/${key}`, handler)
-  let id: number
-  try {
-    id = (await subscribe(pattern, key)).id
-  } catch (error) {
-    await stopListening().catch(() => undefined)
-    throw error
-  }
+  const { id, stop: stopListening } = await subscribe(pattern, handler)
   let stopped = false
   return async () => {
     if (stopped) {
@@ -564,24 +570,22 @@ class PanelBridge {
     if (this.subscriptions.size >= PANEL_SUBSCRIPTIONS) {
       throw new WaspError('busy', `panel \`${this.plugin}\` holds ${PANEL_SUBSCRIPTIONS} subscriptions already`)
     }
-    // Listen first, then subscribe; hold events until the panel knows the
-    // subscription id.
-    const key = randomKey()
+    // Hold events until the panel knows the subscription id.
     let early: WaspEvent[] | null = []
     let id = 0
-    const stop = await listenTauri<WaspEvent>(`wasp://event/${key}`, (event) => {
-      if (early) {
-        early.push(event)
-      } else {
-        this.forward(id, event)
-      }
-    })
-    try {
-      id = (await subscribe(pattern, key, this.plugin)).id
-    } catch (error) {
-      await stop().catch(() => undefined)
-      throw error
-    }
+    const subscribed = await subscribe<unknown>(
+      pattern,
+      (event) => {
+        if (early) {
+          early.push(event)
+        } else {
+          this.forward(id, event)
+        }
+      },
+      this.plugin
+    )
+    id = subscribed.id
+    const stop = subscribed.stop
     if (this.closed) {
       await this.drop(id, stop)
       throw new WaspError('unavailable', `panel \`${this.plugin}\` was destroyed`)

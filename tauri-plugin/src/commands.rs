@@ -21,7 +21,7 @@ use wasp_actors::TapRecord;
 use crate::WaspExt;
 use crate::convert;
 use crate::error::{Error, Result};
-use crate::models::{AuditEntry, LoadFailure, Loaded, PermissionAsk, PluginEntry, Subscribed};
+use crate::models::{AuditEntry, LoadFailure, Loaded, PermissionAsk, PluginEntry, Subscribed, WaspEvent};
 use crate::scope::{self, Entry, Target};
 
 /// The calling window's wasp scope, from its capabilities: the entries on
@@ -196,20 +196,20 @@ pub(crate) async fn publish<R: Runtime>(
 }
 
 /// Subscribes the calling webview to events on `pattern`. Events arrive
-/// as the Tauri event `wasp://event/<key>` (listen to it before
-/// subscribing, with a random `key`, and none is missed).
+/// on `channel`, in order, from the moment this answers (even before: the
+/// channel exists first, so none is missed).
 #[tauri::command]
 pub(crate) async fn subscribe<R: Runtime>(
     app: AppHandle<R>,
     webview: Webview<R>,
     pattern: String,
     panel: Option<String>,
-    key: Option<String>,
+    channel: Channel<WaspEvent>,
     scope: Scope,
     global: Global,
 ) -> Result<Subscribed> {
     in_scope(&scope, &global, Target::Topic(&pattern))?;
-    app.wasp().subscribe(webview.label(), &pattern, panel.as_deref(), key)
+    app.wasp().subscribe(webview.label(), &pattern, panel.as_deref(), channel)
 }
 
 /// Ends one of the calling webview's subscriptions.

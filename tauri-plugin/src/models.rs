@@ -171,8 +171,8 @@ impl From<AuditEvent> for AuditEntry {
     }
 }
 
-/// A plugin event delivered to a webview subscription, as the payload of
-/// the Tauri event `wasp://event/<subscription>`.
+/// A plugin event delivered to a webview subscription, as a message on the
+/// subscription's `tauri::ipc::Channel`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -194,8 +194,6 @@ pub struct WaspEvent {
 pub struct Subscribed {
     /// Pass it to `unsubscribe`; events carry it as `subscription`.
     pub id: u64,
-    /// The Tauri event its events arrive as: `wasp://event/<key>`.
-    pub event: String,
 }
 
 /// A plugin folder that did not load when the app started (autoload), or a

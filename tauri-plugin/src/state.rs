@@ -1,5 +1,6 @@
-//! The plugin's managed state: the host, the plugin directories, and the
-//! subscriptions that forward plugin events to webviews.
+//! The plugin's managed state: the host, the plugin directories, the
+//! subscriptions that forward plugin events to webviews' channels, and the
+//! load failures.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tauri::async_runtime::JoinHandle;
-use tauri::{AppHandle, Emitter, EventTarget, Runtime};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Emitter, Runtime};
 use wasp_actors::{Host, PluginRef, Subscription};
 
 use crate::asks::Asks;
@@ -176,49 +178,27 @@ impl<R: Runtime> Wasp<R> {
     }
 
     /// Subscribes webview `label` to plugin events on `pattern`: each
-    /// arrives as the Tauri event `wasp://event/<key>`, `key` being the
-    /// caller's (a random string, so it can listen before it subscribes and
-    /// no other page can guess the name) or a random one. With `panel`, the
-    /// subscription is that plugin's, under its permissions; otherwise it
-    /// is a UI subscription (a plugin's events need `ui:<topic>`).
+    /// arrives on `channel`, the webview's own `tauri::ipc::Channel` (in
+    /// order, to that one consumer; no event name another page could
+    /// listen to). With `panel`, the subscription is that plugin's, under
+    /// its permissions; otherwise it is a UI subscription (a plugin's
+    /// events need `ui:<topic>`).
     pub(crate) fn subscribe(
         &self,
         label: &str,
         pattern: &str,
         panel: Option<&str>,
-        key: Option<String>,
+        channel: Channel<WaspEvent>,
     ) -> Result<Subscribed> {
-        let key = match key {
-            Some(key)
-                if (16..=64).contains(&key.len())
-                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-            {
-                key
-            }
-            Some(key) => {
-                return Err(Error::InvalidPayload(format!(
-                    "subscription key `{key}` must be 16 to 64 characters of A-Z, a-z, 0-9, `-` and `_`"
-                )));
-            }
-            None => random_key()?,
-        };
         let subscription = match panel {
             Some(plugin) => self.host.subscribe_as(plugin, pattern)?,
             None => self.host.subscribe_ui(pattern)?,
         };
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
-        let event = format!("wasp://event/{key}");
         let alive = Arc::new(AtomicBool::new(true));
-        let task = tauri::async_runtime::spawn(forward(
-            self.app.clone(),
-            label.to_owned(),
-            id,
-            event.clone(),
-            subscription,
-            alive.clone(),
-        ));
+        let task = tauri::async_runtime::spawn(forward(label.to_owned(), id, channel, subscription, alive.clone()));
         self.lock().insert(id, Forward { webview: label.to_owned(), task, alive });
-        Ok(Subscribed { id, event })
+        Ok(Subscribed { id })
     }
 
     /// Ends subscription `id` of webview `label`.
@@ -265,22 +245,9 @@ impl<R: Runtime> Wasp<R> {
     }
 }
 
-/// 128 random bits as hex.
-fn random_key() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidPayload(format!("no randomness for a key: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Forwards one subscription's events to one webview until it ends.
-async fn forward<R: Runtime>(
-    app: AppHandle<R>,
-    label: String,
-    id: u64,
-    name: String,
-    mut subscription: Subscription,
-    alive: Arc<AtomicBool>,
-) {
+/// Forwards one subscription's events to its webview's channel until it
+/// ends (or the webview's page is gone: the channel then refuses).
+async fn forward(label: String, id: u64, channel: Channel<WaspEvent>, mut subscription: Subscription, alive: Arc<AtomicBool>) {
     while let Some(event) = subscription.recv().await {
         if !alive.load(Ordering::Acquire) {
             return;
@@ -293,7 +260,7 @@ async fn forward<R: Runtime>(
             }
         };
         let event = WaspEvent { subscription: id, topic: event.topic, from: event.from, payload };
-        if let Err(e) = app.emit_to(EventTarget::webview(label.as_str()), &name, &event) {
+        if let Err(e) = channel.send(event) {
             tracing::warn!(target: "wasp::tauri", webview = %label, "cannot deliver an event: {e}");
         }
     }

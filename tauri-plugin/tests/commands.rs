@@ -111,25 +111,43 @@ fn the_default_set_allows_messaging_but_not_loading() {
     assert_eq!(invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": "x"})).unwrap(), "x");
 }
 
+/// [`app`] whose webview channels are observed: what the plugin sends on
+/// channel `__CHANNEL__:<n>` arrives as `(n, JSON)`.
+fn app_with_channels(
+    sets: &[&str],
+    data: &std::path::Path,
+) -> (App<MockRuntime>, WebviewWindow<MockRuntime>, mpsc::Receiver<(u32, Value)>) {
+    let (tx, rx) = mpsc::channel::<(u32, Value)>();
+    let tx = std::sync::Mutex::new(tx);
+    let builder = mock_builder().channel_interceptor(move |_, channel, _, body| {
+        if let InvokeResponseBody::Json(json) = body {
+            let _ = tx.lock().unwrap().send((channel.0, serde_json::from_str(json).unwrap()));
+        }
+        true
+    });
+    let (app, window) = app_on(builder, sets, Ask::Deny, data);
+    (app, window, rx)
+}
+
 #[test]
-fn plugin_events_reach_the_subscribed_webview_until_unsubscribed() {
+fn plugin_events_reach_the_subscribing_webviews_channel_until_unsubscribed() {
     let data = tempfile::tempdir().unwrap();
-    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    let (app, window, rx) = app_with_channels(&["default", "manage"], data.path());
     load(&window, "counter");
     // Plugin events reach a webview on topics the plugin holds `ui:` for.
     invoke(&window, "grant", json!({"plugin": "counter", "permission": "ui:counter.*"})).unwrap();
-    // Listen first, under a key of our own; then subscribe.
-    let key = "0123456789abcdef0123456789abcdef";
-    let (tx, rx) = mpsc::channel();
-    app.listen_any(format!("wasp://event/{key}"), move |event| {
-        tx.send(serde_json::from_str::<Value>(event.payload()).unwrap()).unwrap();
-    });
-    let subscribed = invoke(&window, "subscribe", json!({"pattern": "counter.*", "key": key})).unwrap();
-    assert_eq!(subscribed["event"], format!("wasp://event/{key}"));
+    let subscribed = invoke(&window, "subscribe", json!({"pattern": "counter.*", "channel": "__CHANNEL__:41"})).unwrap();
     let id = subscribed["id"].as_u64().unwrap();
-    assert_eq!(invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 5})).unwrap(), 5);
-    let event = rx.recv_timeout(Duration::from_secs(10)).expect("the event reached the webview");
-    assert_eq!(event, json!({"subscription": id, "topic": "counter.changed", "from": "counter", "payload": 5}));
+    assert_eq!(subscribed, json!({ "id": id }), "no event name to listen to: the channel is the only way in");
+    for n in 1..=3 {
+        invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": n})).unwrap();
+    }
+    // In order, on the webview's own channel.
+    for total in [1, 3, 6] {
+        let (channel, event) = rx.recv_timeout(Duration::from_secs(10)).expect("the event reached the webview");
+        assert_eq!(channel, 41);
+        assert_eq!(event, json!({"subscription": id, "topic": "counter.changed", "from": "counter", "payload": total}));
+    }
     assert_eq!(app.wasp().subscriptions(), 1);
 
     invoke(&window, "unsubscribe", json!({"id": id})).unwrap();
@@ -137,8 +155,10 @@ fn plugin_events_reach_the_subscribed_webview_until_unsubscribed() {
     invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 1})).unwrap();
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "no event after unsubscribing");
     assert_eq!(invoke(&window, "unsubscribe", json!({"id": id})).unwrap_err()["code"], "not_found");
-    let bad_key = invoke(&window, "subscribe", json!({"pattern": "counter.*", "key": "short"}));
-    assert_eq!(bad_key.unwrap_err()["code"], "invalid_payload");
+    let no_channel = invoke(&window, "subscribe", json!({"pattern": "counter.*"}));
+    assert!(no_channel.is_err(), "a subscription needs a channel");
+    let not_a_channel = invoke(&window, "subscribe", json!({"pattern": "counter.*", "channel": "wasp://event/x"}));
+    assert!(not_a_channel.is_err(), "a subscription needs a channel");
 }
 
 #[test]
@@ -146,7 +166,7 @@ fn a_webview_cannot_end_another_webviews_subscription() {
     let data = tempfile::tempdir().unwrap();
     let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
     let other = WebviewWindowBuilder::new(&app, "other", Default::default()).build().unwrap();
-    let id = invoke(&window, "subscribe", json!({"pattern": "x.*"})).unwrap()["id"].clone();
+    let id = invoke(&window, "subscribe", json!({"pattern": "x.*", "channel": "__CHANNEL__:1"})).unwrap()["id"].clone();
     // `other` holds no capability at all; give the check a chance by asking as `main`'s peer.
     assert!(invoke(&other, "unsubscribe", json!({"id": id})).is_err());
     assert_eq!(app.wasp().subscriptions(), 1);
@@ -157,15 +177,10 @@ fn a_webview_cannot_end_another_webviews_subscription() {
 #[test]
 fn a_plugin_without_a_ui_grant_does_not_reach_the_webview() {
     let data = tempfile::tempdir().unwrap();
-    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    let (_app, window, rx) = app_with_channels(&["default", "manage"], data.path());
     load(&window, "counter");
     invoke(&window, "grant", json!({"plugin": "counter", "permission": "ui:other.*"})).unwrap();
-    // Without a key, the name is random (and unguessable by other pages).
-    let subscribed = invoke(&window, "subscribe", json!({"pattern": "counter.*"})).unwrap();
-    let event = subscribed["event"].as_str().unwrap().to_owned();
-    assert_eq!(event.len(), "wasp://event/".len() + 32, "{event}");
-    let (tx, rx) = mpsc::channel();
-    app.listen_any(event, move |event| tx.send(event.payload().to_owned()).unwrap());
+    invoke(&window, "subscribe", json!({"pattern": "counter.*", "channel": "__CHANNEL__:5"})).unwrap();
     invoke(&window, "request", json!({"to": "counter", "topic": "add", "payload": 2})).unwrap();
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "an event without `ui:` reached the webview");
 }
@@ -284,20 +299,16 @@ fn reload_swaps_the_code_and_keeps_the_name() {
 #[test]
 fn a_panels_subscription_follows_its_plugins_grants_event_by_event() {
     let data = tempfile::tempdir().unwrap();
-    let (app, window) = app(&["default", "manage"], Ask::Deny, data.path());
+    let (app, window, rx) = app_with_channels(&["default", "manage"], data.path());
     load(&window, "counter");
-    let refused = invoke(&window, "subscribe", json!({"pattern": "news.*", "panel": "counter"}));
+    let channel = "__CHANNEL__:9";
+    let refused = invoke(&window, "subscribe", json!({"pattern": "news.*", "panel": "counter", "channel": channel}));
     assert_eq!(refused.unwrap_err()["code"], "permission_denied");
     invoke(&window, "grant", json!({"plugin": "counter", "permission": "subscribe:news.*"})).unwrap();
-    let key = "panel-news-0123456789";
-    let (tx, rx) = mpsc::channel();
-    app.listen_any(format!("wasp://event/{key}"), move |event| {
-        tx.send(serde_json::from_str::<Value>(event.payload()).unwrap()).unwrap();
-    });
-    invoke(&window, "subscribe", json!({"pattern": "news.*", "panel": "counter", "key": key})).unwrap();
+    invoke(&window, "subscribe", json!({"pattern": "news.*", "panel": "counter", "channel": channel})).unwrap();
     let host = app.wasp().host();
     host.publish("news.first", rmp_serde::to_vec(&1).unwrap()).unwrap();
-    let first = rx.recv_timeout(Duration::from_secs(10)).expect("the panel got the event");
+    let (_, first) = rx.recv_timeout(Duration::from_secs(10)).expect("the panel got the event");
     assert_eq!(first["topic"], "news.first");
     // Revoked: the next event does not reach the panel.
     invoke(&window, "revoke", json!({"plugin": "counter", "permission": "subscribe:news.*"})).unwrap();
@@ -310,16 +321,7 @@ fn a_tap_streams_every_message_to_the_webviews_channel() {
     assert!(set_commands("manage").contains(&"tap".to_owned()));
     assert!(!set_commands("default").contains(&"tap".to_owned()), "tapping is for trusted windows");
     let data = tempfile::tempdir().unwrap();
-    // Channel messages to the webview, as (channel id, JSON).
-    let (tx, rx) = mpsc::channel::<(u32, Value)>();
-    let tx = std::sync::Mutex::new(tx);
-    let builder = mock_builder().channel_interceptor(move |_, channel, _, body| {
-        if let InvokeResponseBody::Json(json) = body {
-            let _ = tx.lock().unwrap().send((channel.0, serde_json::from_str(json).unwrap()));
-        }
-        true
-    });
-    let (app, window) = app_on(builder, &["default", "manage"], Ask::Deny, data.path());
+    let (app, window, rx) = app_with_channels(&["default", "manage"], data.path());
     load(&window, "echo");
     assert_eq!(app.wasp().host().open_taps(), 0);
     invoke(&window, "tap", json!({"channel": "__CHANNEL__:77"})).unwrap();

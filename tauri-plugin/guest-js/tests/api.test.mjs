@@ -38,17 +38,16 @@ class FakeWindow {
   }
 }
 
-/** What a subscription key must be: 128 random bits as hex. */
-const KEY = /^[0-9a-f]{32}$/
-
 /**
  * The app page: a window with Tauri's internals, an event plugin and a fake
  * wasp backend; `backend[command](args, options)` answers `plugin:wasp|<command>`.
  *
- * The default `subscribe` answers `{ id, event: 'wasp://event/<key>' }` like
- * the plugin, refuses a key that is not 32 hex characters or that no Tauri
- * listener waits on yet, and calls `win.onSubscribe({ id, event, key })`
- * before answering (an event the host emits before the answer arrives).
+ * The default `subscribe` answers `{ id }` like the plugin, refuses a
+ * `channel` that is not a Tauri channel (its JSON form `__CHANNEL__:<id>`,
+ * with a registered callback), and calls `win.onSubscribe({ id, channel })`
+ * before answering (an event the host sends before the answer arrives).
+ * `win.toChannel(channel, message)` sends on a channel as Tauri does (with
+ * the message's index), and does nothing once its callback is unregistered.
  */
 function appWindow({ backend = {}, tauriGlobal = false, fileSrc } = {}) {
   const win = new FakeWindow()
@@ -58,16 +57,15 @@ function appWindow({ backend = {}, tauriGlobal = false, fileSrc } = {}) {
   let nextCallback = 1
   let nextEventId = 1
   let nextSubscription = 100
+  const indexes = new Map() // channel callback id -> next message index
   const wasp = {
-    subscribe: ({ key }) => {
-      if (typeof key !== 'string' || !KEY.test(key)) throw { code: 'invalid_argument', message: `bad key ${key}` }
-      const event = `wasp://event/${key}`
-      if (![...eventListeners.values()].some((l) => l.event === event)) {
-        throw { code: 'internal', message: `subscribed before listening to ${event}` }
-      }
+    subscribe: ({ channel }) => {
+      const json = channel?.toJSON?.()
+      const callback = Number(/^__CHANNEL__:(\d+)$/.exec(json ?? '')?.[1])
+      if (!callbacks.has(callback)) throw { code: 'invalid_payload', message: `not a channel: ${json}` }
       const id = nextSubscription++
-      win.onSubscribe?.({ id, event, key })
-      return { id, event }
+      win.onSubscribe?.({ id, channel: callback })
+      return { id }
     },
     unsubscribe: () => null,
     ...backend
@@ -77,6 +75,12 @@ function appWindow({ backend = {}, tauriGlobal = false, fileSrc } = {}) {
       if (l.event === event) callbacks.get(l.handler)({ event, id, payload })
     }
   }
+  win.toChannel = (channel, message) => {
+    const index = indexes.get(channel) ?? 0
+    indexes.set(channel, index + 1)
+    callbacks.get(channel)?.({ message, index })
+  }
+  win.callbacks = callbacks
   win.eventListeners = eventListeners
   win.calls = calls
   win.callsOf = (cmd) => calls.filter((c) => c.cmd === cmd)
@@ -85,6 +89,9 @@ function appWindow({ backend = {}, tauriGlobal = false, fileSrc } = {}) {
       const id = nextCallback++
       callbacks.set(id, cb)
       return id
+    },
+    unregisterCallback(id) {
+      callbacks.delete(id)
     },
     convertFileSrc: fileSrc ?? ((path, protocol) => `${protocol}://localhost/${encodeURIComponent(path)}`),
     async invoke(cmd, args, options) {
@@ -108,6 +115,12 @@ function appWindow({ backend = {}, tauriGlobal = false, fileSrc } = {}) {
   if (tauriGlobal) win.__TAURI__ = {}
   new Function('window', apiSource)(win)
   return win
+}
+
+/** How many of the channels `app` subscribed with still have a callback. */
+function liveChannels(app) {
+  const ids = app.callsOf('plugin:wasp|subscribe').map((c) => Number(c.args.channel.toJSON().split(':')[1]))
+  return ids.filter((id) => app.callbacks.has(id)).length
 }
 
 /** A DOM just large enough for mountPanel; the iframe's window runs panel.js. */
@@ -291,44 +304,40 @@ test('the raw forms send bytes with headers and resolve to bytes', async () => {
   assert.deepEqual([...(await fallback.__TAURI_PLUGIN_WASP__.requestRaw('echo', 'x', new Uint8Array()))], [1, 2, 3])
 })
 
-test('listen subscribes, delivers the events of its subscription, and unlisten ends both', async () => {
+test('listen subscribes with a channel of its own, delivers its events in order, and unlisten ends both', async () => {
   const app = appWindow()
   const seen = []
-  // An event the host emits between the subscription and its answer.
+  // An event the host sends between the subscription and its answer.
   const early = { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 2 }
-  app.onSubscribe = ({ event }) => app.emit(event, early)
+  app.onSubscribe = ({ channel }) => app.toChannel(channel, early)
   const unlisten = await app.__TAURI_PLUGIN_WASP__.listen('counter.*', (e) => seen.push(e))
   app.onSubscribe = null
   const [subscribe] = app.callsOf('plugin:wasp|subscribe')
-  const { key } = subscribe.args
-  assert.match(key, KEY)
-  assert.deepEqual(subscribe.args, { pattern: 'counter.*', panel: undefined, key })
-  assert.equal(app.callsOf('plugin:event|listen')[0].args.event, `wasp://event/${key}`)
-  // Tauri's listen is in place before wasp is asked to subscribe.
-  assert.deepEqual(
-    app.calls.map((c) => c.cmd),
-    ['plugin:event|listen', 'plugin:wasp|subscribe']
-  )
+  const channel = Number(subscribe.args.channel.toJSON().split(':')[1])
+  assert.deepEqual(Object.keys(subscribe.args).sort(), ['channel', 'panel', 'pattern'])
+  assert.equal(subscribe.args.pattern, 'counter.*')
+  assert.equal(subscribe.args.panel, undefined)
+  // No Tauri event is listened to: nothing another page could name.
+  assert.equal(app.callsOf('plugin:event|listen').length, 0)
   const event = { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 3 }
-  app.emit(`wasp://event/${key}`, event)
-  app.emit('wasp://event/100', event)
-  app.emit(`wasp://event/${'0'.repeat(32)}`, { ...event, subscription: 101 })
+  app.toChannel(channel, event)
   assert.deepEqual(seen, [early, event])
 
-  // Every listen picks a fresh key.
+  // Every listen has its own channel.
   const again = await app.__TAURI_PLUGIN_WASP__.listen('counter.*', () => {})
-  assert.notEqual(app.callsOf('plugin:wasp|subscribe')[1].args.key, key)
+  assert.notEqual(app.callsOf('plugin:wasp|subscribe')[1].args.channel.toJSON(), subscribe.args.channel.toJSON())
   await again()
   app.calls.length = 0
 
   await unlisten()
   await unlisten()
   assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args), [{ id: 100 }])
-  assert.equal(app.callsOf('plugin:event|unlisten').length, 1)
-  assert.equal(app.eventListeners.size, 0)
+  assert.equal(app.callbacks.has(channel), false, 'the channel callback is unregistered')
+  app.toChannel(channel, { ...event, payload: 4 })
+  assert.equal(seen.length, 2)
 })
 
-test('a refused subscribe rejects with a WaspError and stops the Tauri listener', async () => {
+test('a refused subscribe rejects with a WaspError and drops its channel', async () => {
   const refuse = () => {
     throw { code: 'permission_denied', message: 'no subscribe:secret.*' }
   }
@@ -341,14 +350,15 @@ test('a refused subscribe rejects with a WaspError and stops the Tauri listener'
   })
   assert.deepEqual(
     app.calls.map((c) => c.cmd),
-    ['plugin:event|listen', 'plugin:wasp|subscribe', 'plugin:event|unlisten']
+    ['plugin:wasp|subscribe']
   )
-  assert.equal(app.eventListeners.size, 0)
+  const channel = Number(app.calls[0].args.channel.toJSON().split(':')[1])
+  assert.equal(app.callbacks.has(channel), false, 'the refused channel is unregistered')
 
   // The same for a panel, which hears the error.
   const { app: host, wasp } = mounted({ subscribe: refuse })
   await assert.rejects(wasp.listen('secret.*', () => {}), { code: 'permission_denied' })
-  assert.equal(host.eventListeners.size, 0)
+  assert.equal(liveChannels(host), 0)
   assert.equal(host.callsOf('plugin:wasp|unsubscribe').length, 0)
 })
 
@@ -426,22 +436,20 @@ test('a panel request runs under the panel plugin and answers the panel', async 
 
 test('a panel listens under its plugin, gets events after the id, and unlistens', async () => {
   const { app, panel, wasp } = mounted({})
-  // An event the host emits between the subscription and its answer: the
+  // An event the host sends between the subscription and its answer: the
   // bridge holds it until the panel knows the id (panel.js drops events of
   // subscriptions it does not know).
-  app.onSubscribe = ({ id, event }) => {
-    app.emit(event, { subscription: id, topic: 'counter.changed', from: 'counter', payload: 1 })
+  app.onSubscribe = ({ id, channel }) => {
+    app.toChannel(channel, { subscription: id, topic: 'counter.changed', from: 'counter', payload: 1 })
   }
   const seen = []
   const unlisten = await wasp.listen('counter.changed', (e) => seen.push(e))
   app.onSubscribe = null
   const [subscribe] = app.callsOf('plugin:wasp|subscribe')
-  const { key } = subscribe.args
-  assert.match(key, KEY)
-  assert.deepEqual(subscribe.args, { pattern: 'counter.changed', panel: 'counter', key })
-  assert.equal(app.callsOf('plugin:event|listen')[0].args.event, `wasp://event/${key}`)
-  assert.ok(app.calls.indexOf(app.callsOf('plugin:event|listen')[0]) < app.calls.indexOf(subscribe))
-  app.emit(`wasp://event/${key}`, { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 2 })
+  assert.equal(subscribe.args.pattern, 'counter.changed')
+  assert.equal(subscribe.args.panel, 'counter')
+  const channel = Number(subscribe.args.channel.toJSON().split(':')[1])
+  app.toChannel(channel, { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 2 })
   // Only the parent speaks to the panel.
   const frame = panel.iframe.contentWindow
   frame.deliver({ wasp: 1, event: { subscription: 100, topic: 'counter.changed', from: 'x', payload: 0 } }, new FakeWindow())
@@ -452,10 +460,10 @@ test('a panel listens under its plugin, gets events after the id, and unlistens'
   ])
   await unlisten()
   assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args), [{ id: 100 }])
-  app.emit(`wasp://event/${key}`, { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 3 })
+  app.toChannel(channel, { subscription: 100, topic: 'counter.changed', from: 'counter', payload: 3 })
   await settle()
   assert.equal(seen.length, 2)
-  assert.equal(app.eventListeners.size, 0)
+  assert.equal(app.callbacks.has(channel), false)
 })
 
 test('the bridge answers only its own frame, and refuses what a panel may not do', async () => {
@@ -499,7 +507,7 @@ test('destroy removes the frame, drops its subscriptions and stops the bridge', 
   const { app, container, panel, wasp } = mounted({ request: () => 'late' })
   await wasp.listen('counter.*', () => {})
   await wasp.listen('echo.seen', () => {})
-  const [first, second] = app.callsOf('plugin:wasp|subscribe').map((c) => c.args.key)
+  const [first, second] = app.callsOf('plugin:wasp|subscribe').map((c) => c.args.channel.toJSON())
   assert.notEqual(first, second)
   const frame = panel.iframe.contentWindow
   assert.equal(app.listenerCount('message'), 1)
@@ -508,7 +516,7 @@ test('destroy removes the frame, drops its subscriptions and stops the bridge', 
   assert.deepEqual(container.children, [])
   assert.equal(app.listenerCount('message'), 0)
   assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args.id).sort(), [100, 101])
-  assert.equal(app.eventListeners.size, 0)
+  assert.equal(liveChannels(app), 0)
   frame.parentPost({ wasp: 1, id: 77, op: 'request', to: 'echo', topic: 'x' })
   await settle()
   assert.equal(app.callsOf('plugin:wasp|request').length, 0)
@@ -522,7 +530,7 @@ test('a panel destroyed while subscribing drops the subscription it gets', async
   const answer = wasp.listen('counter.*', () => {})
   await settle()
   assert.deepEqual(app.callsOf('plugin:wasp|unsubscribe').map((c) => c.args), [{ id: 100 }])
-  assert.equal(app.eventListeners.size, 0)
+  assert.equal(liveChannels(app), 0)
   // The frame is gone: the panel hears nothing more.
   let settled = false
   answer.then(() => (settled = true), () => (settled = true))
