@@ -30,6 +30,16 @@
     return
   }
 
+  // ---- Load failures ------------------------------------------------------
+
+  // A plugin folder that failed to load at start (autoload) says why here,
+  // whether or not the app installed a log subscriber.
+  function showLoadFailure(failure) {
+    showError({ code: failure.code, message: `${failure.path}: ${failure.message}` })
+  }
+  wasp.onLoadFailed(showLoadFailure).catch(showError)
+  wasp.loadFailures().then((failures) => failures.forEach(showLoadFailure), showError)
+
   // ---- Plugins ------------------------------------------------------------
 
   function formatBytes(bytes) {
