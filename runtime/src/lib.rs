@@ -82,8 +82,8 @@ mod router;
 mod scheduler;
 pub mod services;
 pub mod signature;
-pub mod units;
 mod text;
+pub mod units;
 mod wasm;
 
 pub use audit::{AuditEvent, AuditKind, MAX_AUDIT_FIELD, MAX_AUDIT_MESSAGE};

@@ -108,7 +108,7 @@ export interface PermissionAsk {
 export interface LoadFailure {
     /** The plugin folder, or the directory that could not be read. */
     path: string;
-    /** The stable error code: `not_found`, `permission_denied`, `invalid_manifest`, `unavailable`, ... */
+    /** The stable error code: `not_found`, `permission_denied`, `invalid_argument`, `unavailable`, ... */
     code: string;
     /** What went wrong, for people. */
     message: string;

@@ -10,7 +10,7 @@
 //!       "policy": {
 //!         "trust": ["counter"],
 //!         "allow": { "echo": ["publish:echo.*"] },
-//!         "deny": { "*": ["net:*"] }
+//!         "deny": { "com.untrusted.*": ["*"] }
 //!       },
 //!       "ask": "webview",
 //!       "askTimeout": "5m",
@@ -294,14 +294,19 @@ impl PolicyConfig {
 ///
 /// [`ConfigError`] when the variable's folder cannot be found on this
 /// platform.
-pub fn resolve<R: Runtime>(app: &tauri::AppHandle<R>, key: &str, path: impl AsRef<Path>) -> Result<PathBuf, ConfigError> {
+pub fn resolve<R: Runtime>(
+    app: &tauri::AppHandle<R>,
+    key: &str,
+    path: impl AsRef<Path>,
+) -> Result<PathBuf, ConfigError> {
     let path = path.as_ref();
     let shown = path.display();
     let parsed = app.path().parse(path).map_err(|e| invalid(key, format!("`{shown}`: {e}")))?;
     if parsed.is_absolute() {
         return Ok(parsed);
     }
-    let resources = app.path().resource_dir().map_err(|e| invalid(key, format!("`{shown}`: no resource folder: {e}")))?;
+    let resources =
+        app.path().resource_dir().map_err(|e| invalid(key, format!("`{shown}`: no resource folder: {e}")))?;
     Ok(resources.join(parsed))
 }
 
@@ -357,7 +362,7 @@ mod tests {
             r#"{
               "pluginDirs": ["$RESOURCE/plugins", "$APPDATA/plugins"],
               "autoload": true,
-              "policy": { "trust": ["counter"], "allow": { "echo": ["publish:echo.*"] }, "deny": { "*": ["net:*"] } },
+              "policy": { "trust": ["counter"], "allow": { "echo": ["publish:echo.*"] }, "deny": { "com.untrusted.*": ["*"] } },
               "ask": "webview",
               "askTimeout": "5m",
               "limits": { "cpuBudget": "250ms", "memory": "32 MiB", "requestTimeout": "10s" },

@@ -207,7 +207,7 @@ pub struct LoadFailure {
     /// The plugin folder, or the plugin directory that could not be read.
     pub path: String,
     /// The stable error code (`not_found`, `permission_denied`,
-    /// `invalid_manifest`, `unavailable`, …).
+    /// `invalid_argument`, `unavailable`, …).
     pub code: String,
     /// What went wrong, for people.
     pub message: String,

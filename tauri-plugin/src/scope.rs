@@ -82,13 +82,19 @@ pub(crate) fn check<'e>(
     denies: impl IntoIterator<Item = &'e Entry>,
     target: Target<'_>,
 ) -> Result<(), WireError> {
-    let (name, what, pick): (&str, &str, fn(&Entry) -> Option<&str>) = match target {
-        Target::Plugin(p) => (p, "plugin", |e| e.plugin.as_deref()),
-        Target::Topic(t) => (t, "topic", |e| e.topic.as_deref()),
+    let (name, what) = match target {
+        Target::Plugin(p) => (p, "plugin"),
+        Target::Topic(t) => (t, "topic"),
+    };
+    let pick = |e: &'e Entry| match target {
+        Target::Plugin(_) => e.plugin.as_deref(),
+        Target::Topic(_) => e.topic.as_deref(),
     };
     let refuse = |why: String| Err(WireError::new(ErrorCode::PermissionDenied, why));
     if let Some(denied) = denies.into_iter().filter_map(pick).find(|d| overlaps(d, name)) {
-        return refuse(format!("this window's capability denies the wasp {what} scope `{denied}`, which covers `{name}`"));
+        return refuse(format!(
+            "this window's capability denies the wasp {what} scope `{denied}`, which covers `{name}`"
+        ));
     }
     let mut allowed = allows.into_iter().filter_map(pick).peekable();
     if allowed.peek().is_none() {
@@ -119,7 +125,8 @@ mod tests {
     fn the_schema_twin_in_build_rs_has_exactly_these_keys() {
         let schema: serde_json::Value =
             serde_json::from_str(include_str!(concat!(env!("OUT_DIR"), "/global-scope.json"))).expect("JSON");
-        let keys: Vec<&str> = schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
+        let keys: Vec<&str> =
+            schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
         assert_eq!(keys, ["plugin", "topic"], "{schema:#}");
         assert_eq!(schema["additionalProperties"], false, "{schema:#}");
         for key in keys {

@@ -112,8 +112,13 @@ impl<R: Runtime> Wasp<R> {
             }
         }
         found.sort();
-        let outcomes: Vec<_> =
-            self.host.load_all(found).await.into_iter().map(|(path, result)| (path, result.map_err(Error::from))).collect();
+        let outcomes: Vec<_> = self
+            .host
+            .load_all(found)
+            .await
+            .into_iter()
+            .map(|(path, result)| (path, result.map_err(Error::from)))
+            .collect();
         for (path, result) in &outcomes {
             if let Err(e) = result {
                 self.failed(path, e.code(), e.to_string());
@@ -247,7 +252,13 @@ impl<R: Runtime> Wasp<R> {
 
 /// Forwards one subscription's events to its webview's channel until it
 /// ends (or the webview's page is gone: the channel then refuses).
-async fn forward(label: String, id: u64, channel: Channel<WaspEvent>, mut subscription: Subscription, alive: Arc<AtomicBool>) {
+async fn forward(
+    label: String,
+    id: u64,
+    channel: Channel<WaspEvent>,
+    mut subscription: Subscription,
+    alive: Arc<AtomicBool>,
+) {
     while let Some(event) = subscription.recv().await {
         if !alive.load(Ordering::Acquire) {
             return;

@@ -136,7 +136,8 @@ fn plugin_events_reach_the_subscribing_webviews_channel_until_unsubscribed() {
     load(&window, "counter");
     // Plugin events reach a webview on topics the plugin holds `ui:` for.
     invoke(&window, "grant", json!({"plugin": "counter", "permission": "ui:counter.*"})).unwrap();
-    let subscribed = invoke(&window, "subscribe", json!({"pattern": "counter.*", "channel": "__CHANNEL__:41"})).unwrap();
+    let subscribed =
+        invoke(&window, "subscribe", json!({"pattern": "counter.*", "channel": "__CHANNEL__:41"})).unwrap();
     let id = subscribed["id"].as_u64().unwrap();
     assert_eq!(subscribed, json!({ "id": id }), "no event name to listen to: the channel is the only way in");
     for n in 1..=3 {

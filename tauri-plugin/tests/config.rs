@@ -115,24 +115,24 @@ fn failed_autoloads_are_kept_and_sent_to_the_page() {
     let missing = plugins.path().join("not-there");
     let data = tempfile::tempdir().unwrap();
     let config = json!({ "pluginDirs": [plugins.path(), missing], "autoload": true, "dataDir": data.path() });
-    // Listen before the app starts loading: the listener is registered on
-    // the builder's app, before `setup` spawns the autoload.
+    // Listen before the app starts loading: a plugin registered before wasp
+    // is set up first (the app's own `setup` hook would run after wasp's,
+    // and the failures can be sent before it).
     let (tx, rx) = mpsc::channel();
     let mut context = mock_context(noop_assets());
     context.config_mut().plugins.0.insert("wasp".into(), config);
     let allowed_commands = allowed_commands(&["default"], "main");
     *context.runtime_authority_mut() =
         RuntimeAuthority::new(Default::default(), Resolved { allowed_commands, ..Default::default() });
-    let app = mock_builder()
-        .setup(move |app| {
+    let listener = tauri::plugin::Builder::<MockRuntime>::new("listener")
+        .setup(move |app, _| {
             app.listen_any(LOAD_FAILED_EVENT, move |event| {
                 let _ = tx.send(serde_json::from_str::<Value>(event.payload()).unwrap());
             });
             Ok(())
         })
-        .plugin(Builder::new().build())
-        .build(context)
-        .unwrap();
+        .build();
+    let app = mock_builder().plugin(listener).plugin(Builder::new().build()).build(context).unwrap();
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
 
     wait_for("two failures", || app.wasp().load_failures().len() == 2);
@@ -146,11 +146,12 @@ fn failed_autoloads_are_kept_and_sent_to_the_page() {
     };
     assert_eq!(of(&missing)["code"], "not_found");
     assert!(of(&missing)["message"].as_str().unwrap().contains("cannot be read"), "{failures:?}");
-    assert_eq!(of(&broken)["code"], "invalid_manifest", "{failures:?}");
+    assert_eq!(of(&broken)["code"], "invalid_argument", "{failures:?}");
     // The one good plugin loaded anyway.
     assert_eq!(invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": 1})).unwrap(), 1);
     // Each failure reached the page as an event too.
-    let mut events = vec![rx.recv_timeout(Duration::from_secs(10)).unwrap(), rx.recv_timeout(Duration::from_secs(10)).unwrap()];
+    let mut events =
+        vec![rx.recv_timeout(Duration::from_secs(10)).unwrap(), rx.recv_timeout(Duration::from_secs(10)).unwrap()];
     events.sort_by_key(|e| e["path"].as_str().unwrap().to_owned());
     let mut kept = failures.clone();
     kept.sort_by_key(|e| e["path"].as_str().unwrap().to_owned());
@@ -178,6 +179,9 @@ fn limits_come_from_the_file_and_code_wins() {
     assert_eq!(limits.cpu_budget, Duration::from_millis(250));
     assert_eq!(limits.max_memory, 8 << 20);
     assert_eq!(limits.request_timeout, Duration::from_secs(7));
+    let other = tempfile::tempdir().unwrap();
+    let mut config = config;
+    config["dataDir"] = json!(other.path());
     let builder = Builder::new().configure(|host| host.cpu_budget(Duration::from_millis(40)));
     let (app, _) = app_with(config, builder).unwrap();
     let limits = app.wasp().host().limits().clone();

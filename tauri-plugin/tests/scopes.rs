@@ -91,16 +91,20 @@ fn two_windows_with_different_scopes_reach_different_plugins_and_topics() {
     assert_eq!(code(invoke(main, "send", say("counter"))), "permission_denied");
     let refused = invoke(main, "request", say("counter")).unwrap_err();
     assert!(refused["message"].as_str().unwrap().contains("`counter` is outside this window's wasp plugin scope"));
-    assert!(invoke(main, "subscribe", json!({ "pattern": "echo.*" })).is_ok());
-    assert_eq!(code(invoke(main, "subscribe", json!({ "pattern": "*" }))), "permission_denied");
+    assert!(invoke(main, "subscribe", json!({ "pattern": "echo.*", "channel": "__CHANNEL__:1" })).is_ok());
+    assert_eq!(
+        code(invoke(main, "subscribe", json!({ "pattern": "*", "channel": "__CHANNEL__:2" }))),
+        "permission_denied"
+    );
     assert!(invoke(main, "publish", json!({ "topic": "echo.note", "payload": 1 })).is_ok());
     assert_eq!(code(invoke(main, "publish", json!({ "topic": "counter.reset" }))), "permission_denied");
 
     // `prefs`: counter only; every topic but those overlapping the denied ones.
     assert_eq!(invoke(prefs, "request", json!({ "to": "counter", "topic": "add", "payload": 2 })).unwrap(), 2);
     assert_eq!(code(invoke(prefs, "request", say("echo"))), "permission_denied");
-    assert!(invoke(prefs, "subscribe", json!({ "pattern": "counter.changed" })).is_ok());
-    let refused = invoke(prefs, "subscribe", json!({ "pattern": "counter.*" })).unwrap_err();
+    assert!(invoke(prefs, "subscribe", json!({ "pattern": "counter.changed", "channel": "__CHANNEL__:3" })).is_ok());
+    let refused =
+        invoke(prefs, "subscribe", json!({ "pattern": "counter.*", "channel": "__CHANNEL__:4" })).unwrap_err();
     assert_eq!(refused["code"], "permission_denied");
     assert!(refused["message"].as_str().unwrap().contains("`counter.secret.*`"), "{refused}");
     assert_eq!(code(invoke(prefs, "publish", json!({ "topic": "counter.secret.key" }))), "permission_denied");
@@ -114,5 +118,5 @@ fn a_window_without_a_scope_reaches_every_plugin() {
     let main = &webviews[0];
     assert_eq!(invoke(main, "request", json!({ "to": "echo", "topic": "say", "payload": 1 })).unwrap(), 1);
     assert_eq!(invoke(main, "request", json!({ "to": "counter", "topic": "add", "payload": 1 })).unwrap(), 1);
-    assert!(invoke(main, "subscribe", json!({ "pattern": "*" })).is_ok());
+    assert!(invoke(main, "subscribe", json!({ "pattern": "*", "channel": "__CHANNEL__:5" })).is_ok());
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use wasp_runtime::{AuditEvent, Engine, Libraries, ModuleCache, PluginKind};
+use wasp_runtime::{AuditEvent, Engine, Libraries, Limits, ModuleCache, PluginKind};
 
 use crate::Error;
 use crate::metrics::{HostMetrics, PluginInfo};
@@ -63,6 +63,13 @@ impl Host {
     /// off, or its address space could not be reserved).
     pub fn pooling_allocator(&self) -> Option<u32> {
         self.inner.engine.pool_size()
+    }
+
+    /// The host's limits ([`HostBuilder::limits`](crate::HostBuilder::limits)
+    /// and its single-limit knobs): the maxima that each plugin's manifest
+    /// requests are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// Whether WASM plugins are compiled for a native debugger

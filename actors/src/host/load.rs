@@ -240,7 +240,7 @@ impl Host {
     /// Stage 2: reads the entry file of a plugin located in files.
     pub(super) async fn read(&self, found: Found) -> Result<Read, Error> {
         let Found { manifest, place, origin, seal } = found;
-        let limits = self.limits(&manifest);
+        let limits = self.limits_for(&manifest);
         let (code, from_files) = match place {
             Place::File(entry) => {
                 let bytes = read_entry(&manifest.name, &entry, manifest.kind, &limits).await?;
@@ -401,7 +401,7 @@ impl Host {
             return Err(hybrid_refused(name));
         }
         let file_name = entry_file_name(manifest);
-        let limits = self.limits(manifest);
+        let limits = self.limits_for(manifest);
         let (image, code) = self.image(name, manifest.kind, bytes.to_vec(), file_name, limits).await?;
         Ok(Prepared { kind: manifest.kind, image, code })
     }
@@ -473,7 +473,7 @@ impl Host {
         for (address, _, _) in &entries {
             self.check_name_in(address, Some(&family))?;
         }
-        let limits = self.limits(&manifest);
+        let limits = self.limits_for(&manifest);
         let mut files = Vec::new();
         for (address, component, path) in &entries {
             files.push(read_entry(address, path, component.kind, &limits).await?);

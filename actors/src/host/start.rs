@@ -66,7 +66,7 @@ impl Host {
 
     /// The limits a plugin runs under: its manifest's requests within the
     /// host's.
-    pub(super) fn limits(&self, manifest: &Manifest) -> Limits {
+    pub(super) fn limits_for(&self, manifest: &Manifest) -> Limits {
         manifest.limits.apply(&self.inner.limits)
     }
 
@@ -121,7 +121,7 @@ impl Host {
             config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let router = Port::open(self.inner.broker.clone(), 0);
-        let limits = self.limits(manifest);
+        let limits = self.limits_for(manifest);
         PluginEnv {
             log_rate: self.inner.broker.log_rate(&name, limits.log_rate),
             name,
@@ -168,7 +168,7 @@ impl Host {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
         let (granted, refused, grants) = (decided.granted.clone(), decided.refused.clone(), decided.grants.clone());
         let broker = &self.inner.broker;
-        let limits = self.limits(&manifest);
+        let limits = self.limits_for(&manifest);
         // A component of a hybrid plugin runs one instance.
         let size = if family.is_some() { 1 } else { manifest.pool_size(&self.inner.limits) };
         let counters = Arc::new(PluginCounters::default());

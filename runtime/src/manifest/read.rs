@@ -55,7 +55,6 @@ const LIMIT_KEYS: &[&str] = &[
     "timer_bytes",
 ];
 
-
 /// Parses a manifest from TOML text, as [`Manifest::parse`] does.
 pub(super) fn manifest(text: &str) -> Result<Manifest, ManifestError> {
     let doc = DeTable::parse(text).map_err(|e| syntax_error(text, &e))?;

@@ -1,5 +1,5 @@
-use crate::units::{parse_duration, parse_size};
 use super::*;
+use crate::units::{parse_duration, parse_size};
 
 const FULL: &str = r#"
 name = "notes"

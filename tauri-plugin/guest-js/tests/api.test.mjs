@@ -211,7 +211,7 @@ test('request sends the JSON form and resolves to the reply', async () => {
 test('every command is invoked with its snake_case name and camelCase arguments', async () => {
   const answers = {
     plugins: () => [{ name: 'echo' }],
-    load_failures: () => [{ path: '/app/plugins/broken', code: 'invalid_manifest', message: 'no name' }],
+    load_failures: () => [{ path: '/app/plugins/broken', code: 'invalid_argument', message: 'no name' }],
     load: () => ({ name: 'echo' }),
     unload: () => null,
     reload: () => ({ name: 'echo' }),
@@ -227,7 +227,7 @@ test('every command is invoked with its snake_case name and camelCase arguments'
   const api = app.__TAURI_PLUGIN_WASP__
   assert.deepEqual(await api.plugins(), [{ name: 'echo' }])
   assert.deepEqual(await api.loadFailures(), [
-    { path: '/app/plugins/broken', code: 'invalid_manifest', message: 'no name' }
+    { path: '/app/plugins/broken', code: 'invalid_argument', message: 'no name' }
   ])
   assert.deepEqual(await api.load('echo'), { name: 'echo' })
   assert.equal(await api.unload('echo'), undefined)

@@ -13,7 +13,7 @@ use tauri::utils::acl::resolved::ResolvedCommand;
 use tauri::webview::InvokeRequest;
 
 /// The commands a permission set of `permissions/default.toml` allows.
-pub fn set_commands(set: &str) -> Vec<String> {
+pub(crate) fn set_commands(set: &str) -> Vec<String> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/permissions/default.toml")).unwrap();
     let doc: toml::Table = toml::from_str(&text).unwrap();
     let permissions = if set == "default" {
@@ -28,7 +28,7 @@ pub fn set_commands(set: &str) -> Vec<String> {
 }
 
 /// The commands of `sets`, allowed to the window labelled `window`.
-pub fn allowed_commands(sets: &[&str], window: &str) -> BTreeMap<String, Vec<ResolvedCommand>> {
+pub(crate) fn allowed_commands(sets: &[&str], window: &str) -> BTreeMap<String, Vec<ResolvedCommand>> {
     let mut allowed = BTreeMap::new();
     for set in sets {
         for command in set_commands(set) {
@@ -39,7 +39,7 @@ pub fn allowed_commands(sets: &[&str], window: &str) -> BTreeMap<String, Vec<Res
     allowed
 }
 
-pub fn invoke_with(
+pub(crate) fn invoke_with(
     window: &WebviewWindow<MockRuntime>,
     cmd: &str,
     body: InvokeBody,
@@ -63,7 +63,6 @@ pub fn invoke_with(
     )
 }
 
-pub fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+pub(crate) fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
     invoke_with(window, cmd, InvokeBody::Json(args), &[]).map(|body| body.deserialize::<Value>().unwrap())
 }
-
