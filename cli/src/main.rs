@@ -95,9 +95,8 @@ struct NewArgs {
     /// The folder to create it in (default: the current one).
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
-    /// Depend on a local wasp-sdk checkout (default: the SDK of the wasp
-    /// source tree this `cargo wasp` was built from, when it is still there;
-    /// otherwise the published crate).
+    /// Depend on a local wasp-sdk checkout (the `sdk/` folder of wasp)
+    /// instead of the published crate of this release.
     #[arg(long, value_name = "DIR")]
     sdk_path: Option<PathBuf>,
     /// The one-line description for plugin.toml.
@@ -362,13 +361,6 @@ fn main() -> ExitCode {
 fn new_command(args: &NewArgs) -> ExitCode {
     let mut options = NewOptions::default();
     options.sdk_path.clone_from(&args.sdk_path);
-    if options.sdk_path.is_none() {
-        // Built from a checkout: its SDK works before anything is published.
-        let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-        if source_tree.join("Cargo.toml").is_file() {
-            options.sdk_path = std::fs::canonicalize(&source_tree).ok();
-        }
-    }
     options.description.clone_from(&args.description);
     match new_plugin(&args.dir, &args.name, args.kind, &options) {
         Ok(made) => {

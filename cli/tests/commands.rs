@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use wasp_cli::scaffold::SDK_VERSION;
 
 /// The binary under test.
 const BINARY: &str = env!("CARGO_BIN_EXE_cargo-wasp");
@@ -601,10 +602,11 @@ fn new_build_validate_and_run_a_fresh_plugin() {
     for command in ["new", "build"] {
         assert_exit(&wasp([command, "--help"]), 0);
     }
-    // Without --sdk-path, a `cargo wasp` built from this checkout uses its SDK (nothing is published yet).
+    // Without --sdk-path the crate depends on the published SDK of this
+    // release, even for a `cargo wasp` built from a checkout.
     let default = wasp(["new", "plain", "--dir"].map(OsStr::new).into_iter().chain([dir.path().as_os_str()]));
     assert_exit(&default, 0);
     let manifest = std::fs::read_to_string(dir.path().join("plain/Cargo.toml")).unwrap();
-    let sdk = std::fs::canonicalize(root.join("sdk")).unwrap();
-    assert!(manifest.contains(&format!("path = \"{}\"", sdk.display())), "{manifest}");
+    assert!(manifest.contains(&format!("\nwasp-sdk = \"{SDK_VERSION}\"\n")), "{manifest}");
+    assert!(!manifest.contains("path ="), "{manifest}");
 }
