@@ -1,4 +1,4 @@
-//! `wasp bench`: timed request round trips through a one-shot host.
+//! `cargo wasp bench`: timed request round trips through a one-shot host.
 
 use std::fmt;
 use std::sync::Arc;

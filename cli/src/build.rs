@@ -1,4 +1,4 @@
-//! `wasp build`: builds a plugin crate into the files its `plugin.toml`
+//! `cargo wasp build`: builds a plugin crate into the files its `plugin.toml`
 //! names, and checks them with the loader a host uses.
 //!
 //! [`build`] reads the crate's `plugin.toml`, builds with cargo each crate
@@ -26,7 +26,7 @@
 //! | loop unrolling | with [`BuildOptions::unroll`] | unchanged | fewer back-edges, fewer preemption checks (the same product: 2.3× faster again) |
 //!
 //! Why `opt-level = 3` for WebAssembly too, when `s` and `z` are meant to
-//! shrink code: measured on the plugin `wasp new` writes (rustc 1.95, with
+//! shrink code: measured on the plugin `cargo wasp new` writes (rustc 1.95, with
 //! the other settings of the table), the module came out at 35.5 KB with
 //! `3`, 43.9 KB with `s` and 47.2 KB with `z` (the size levels do not pay
 //! off here), while a plain `cargo build --release` gave 38.5 KB. Round trips through a host were
@@ -66,7 +66,7 @@ fn wasm_rustflags(own: Option<&str>, unroll: Option<u32>) -> String {
     flags.join(" ")
 }
 
-/// A WebAssembly target `wasp build` can build for.
+/// A WebAssembly target `cargo wasp build` can build for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum WasmTarget {
     /// `wasm32-unknown-unknown`: no system interface (the default).
@@ -182,7 +182,7 @@ pub fn human_size(bytes: u64) -> String {
 #[non_exhaustive]
 pub enum BuildError {
     /// The folder holds no `plugin.toml`.
-    #[error("{} has no plugin.toml: `wasp build` builds a plugin crate (create one with `wasp new`)", .0.display())]
+    #[error("{} has no plugin.toml: `cargo wasp build` builds a plugin crate (create one with `cargo wasp new`)", .0.display())]
     NoManifest(PathBuf),
     /// The manifest does not parse or does not say what to build.
     #[error("{0}")]

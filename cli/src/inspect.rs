@@ -1,4 +1,4 @@
-//! `wasp inspect`: what a plugin file holds (kind, ABI version, exports,
+//! `cargo wasp inspect`: what a plugin file holds (kind, ABI version, exports,
 //! imports, size) and what its manifest asks for (permissions, limits).
 
 mod files;

@@ -1,21 +1,23 @@
-//! The `wasp` command: tools for wasp plugin authors.
+//! `cargo wasp`: tools for wasp plugin authors.
 //!
-//! Each command of the `wasp` binary is a function here:
+//! The crate's binary, `cargo-wasp`, is a cargo subcommand (`cargo install
+//! wasp-cli`, then `cargo wasp <command>`). Each of its commands is a
+//! function here:
 //!
-//! - [`scaffold::new_plugin`] (`wasp new`): a plugin crate that builds and
+//! - [`scaffold::new_plugin`] (`cargo wasp new`): a plugin crate that builds and
 //!   passes its own test out of the box, WASM, native or hybrid;
-//! - [`build::build`] (`wasp build`): builds it with size optimizations,
+//! - [`build::build`] (`cargo wasp build`): builds it with size optimizations,
 //!   places the file its `plugin.toml` names, validates it;
-//! - [`validate::validate`] (`wasp validate`): the loader's checks, every
+//! - [`validate::validate`] (`cargo wasp validate`): the loader's checks, every
 //!   problem listed;
-//! - [`inspect::inspect`] (`wasp inspect`): ABI version, imports, exports,
+//! - [`inspect::inspect`] (`cargo wasp inspect`): ABI version, imports, exports,
 //!   permissions, limits, size;
-//! - [`run::OneShot`] (`wasp run`) and [`bench::bench`] (`wasp bench`): a
+//! - [`run::OneShot`] (`cargo wasp run`) and [`bench::bench`] (`cargo wasp bench`): a
 //!   one-shot host for a request, or for timed round trips;
-//! - [`analyze`] (`wasp analyze`): the migration analyzer, which reports what
+//! - [`analyze`] (`cargo wasp analyze`): the migration analyzer, which reports what
 //!   keeps a native plugin crate from running as WebAssembly and which host
 //!   service to use instead (`docs/migration.md`);
-//! - [`port::port`] (`wasp port`): rewrites what has a mechanical
+//! - [`port::port`] (`cargo wasp port`): rewrites what has a mechanical
 //!   replacement, marks the rest, writes `plugin.toml` and a parity test.
 //!
 //! ```no_run

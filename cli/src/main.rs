@@ -1,15 +1,20 @@
-//! `wasp`: tools for wasp plugin authors.
+//! `cargo wasp`: tools for wasp plugin authors, as a cargo subcommand.
+//!
+//! The binary is `cargo-wasp`; `cargo install wasp-cli` puts it beside cargo,
+//! and cargo runs `cargo wasp <args>` as `cargo-wasp wasp <args>`. Run
+//! directly (`cargo-wasp <args>`, or `cargo run -p wasp-cli -- <args>` in the
+//! wasp repository) it takes the same arguments without the `wasp`.
 //!
 //! ```text
-//! wasp new <name> [--kind wasm|native|hybrid] [--dir <parent>] [--sdk-path <dir>]
-//! wasp build [<crate-dir>] [--target <triple>] [--debug] [--unroll <n>] [--target-dir <dir>]
-//! wasp analyze <crate-dir> [--no-check] [--json] [--target-dir <dir>]
-//! wasp port <crate-dir> [--apply] [--json]
-//! wasp validate <plugin> [--json]
-//! wasp inspect <plugin> [--json]
-//! wasp run <plugin> (--request|--send|--publish) <topic> [<json> | --msgpack-hex <hex> | --msgpack-file <file>]
-//!          [--with <plugin>]… [--watch <pattern>]… [--reply-hex] [--grant <perm>]… [--grant-all] [--timeout-ms <ms>]
-//! wasp bench <plugin> [--topic <t>] [--payload <json>] [--requests <n>] [--concurrency <c>] [--json]
+//! cargo wasp new <name> [--kind wasm|native|hybrid] [--dir <parent>] [--sdk-path <dir>]
+//! cargo wasp build [<crate-dir>] [--target <triple>] [--debug] [--unroll <n>] [--target-dir <dir>]
+//! cargo wasp analyze <crate-dir> [--no-check] [--json] [--target-dir <dir>]
+//! cargo wasp port <crate-dir> [--apply] [--json]
+//! cargo wasp validate <plugin> [--json]
+//! cargo wasp inspect <plugin> [--json]
+//! cargo wasp run <plugin> (--request|--send|--publish) <topic> [<json> | --msgpack-hex <hex> | --msgpack-file <file>]
+//!                [--with <plugin>]… [--watch <pattern>]… [--reply-hex] [--grant <perm>]… [--grant-all] [--timeout-ms <ms>]
+//! cargo wasp bench <plugin> [--topic <t>] [--payload <json>] [--requests <n>] [--concurrency <c>] [--json]
 //! ```
 //!
 //! A `<plugin>` is a plugin folder, its `plugin.toml`, a `.wasm` file or a
@@ -18,6 +23,7 @@
 //! prints. Exit status: 0 success, 1 when the plugin (or crate) has a
 //! problem or answered an error, 2 when the command itself could not run.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,7 +45,7 @@ use wasp_cli::validate::validate;
 
 /// Tools for wasp plugin authors.
 #[derive(Debug, Parser)]
-#[command(name = "wasp", version, about)]
+#[command(name = "cargo-wasp", bin_name = "cargo wasp", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,9 +95,8 @@ struct NewArgs {
     /// The folder to create it in (default: the current one).
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
-    /// Depend on a local wasp-sdk checkout (default: the SDK of the wasp
-    /// source tree this `wasp` was built from, when it is still there;
-    /// otherwise the published crate).
+    /// Depend on a local wasp-sdk checkout (the `sdk/` folder of wasp)
+    /// instead of the published crate of this release.
     #[arg(long, value_name = "DIR")]
     sdk_path: Option<PathBuf>,
     /// The one-line description for plugin.toml.
@@ -323,8 +328,22 @@ impl HostArgs {
     }
 }
 
+/// The name cargo passes first when it runs `cargo wasp <args>` as
+/// `cargo-wasp wasp <args>`.
+const SUBCOMMAND: &str = "wasp";
+
+/// The arguments without the subcommand name cargo passes: `wasp` is
+/// dropped only when it is exactly the first argument, so `cargo wasp new x`
+/// (`cargo-wasp wasp new x`) and `cargo-wasp new x` parse alike.
+fn without_subcommand_name(mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).is_some_and(|first| first == SUBCOMMAND) {
+        args.remove(1);
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(without_subcommand_name(std::env::args_os().collect()));
     match cli.command {
         Command::New(args) => new_command(&args),
         Command::Build(args) => build_command(&args),
@@ -342,13 +361,6 @@ fn main() -> ExitCode {
 fn new_command(args: &NewArgs) -> ExitCode {
     let mut options = NewOptions::default();
     options.sdk_path.clone_from(&args.sdk_path);
-    if options.sdk_path.is_none() {
-        // Built from a checkout: its SDK works before anything is published.
-        let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-        if source_tree.join("Cargo.toml").is_file() {
-            options.sdk_path = std::fs::canonicalize(&source_tree).ok();
-        }
-    }
     options.description.clone_from(&args.description);
     match new_plugin(&args.dir, &args.name, args.kind, &options) {
         Ok(made) => {
@@ -356,7 +368,7 @@ fn new_command(args: &NewArgs) -> ExitCode {
             for file in &made.files {
                 text.push_str(&format!("  {}\n", file.display()));
             }
-            text.push_str(&format!("next: cd {} && wasp build && cargo test\n", made.dir.display()));
+            text.push_str(&format!("next: cd {} && cargo wasp build && cargo test\n", made.dir.display()));
             match out(&text) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(code) => code,
@@ -636,8 +648,8 @@ fn print_json<T: Serialize>(value: &T) -> Result<(), ExitCode> {
     }
 }
 
-/// Writes `text` to stdout. A reader that went away (`wasp inspect … |
-/// head`) is not an error.
+/// Writes `text` to stdout. A reader that went away (`cargo wasp inspect …
+/// | head`) is not an error.
 fn out(text: &str) -> Result<(), ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
@@ -667,4 +679,47 @@ fn with_spinner<T>(message: String, work: impl FnOnce() -> T) -> T {
         drop(done);
         out
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_subcommand_name_cargo_passes_is_dropped() {
+        assert_eq!(
+            without_subcommand_name(args(&["cargo-wasp", "wasp", "new", "x"])),
+            args(&["cargo-wasp", "new", "x"])
+        );
+        assert_eq!(without_subcommand_name(args(&["cargo-wasp", "new", "x"])), args(&["cargo-wasp", "new", "x"]));
+    }
+
+    #[test]
+    fn only_a_first_argument_of_exactly_wasp_is_dropped() {
+        // Only the first, and only once: `cargo wasp new wasp` names a plugin `wasp`.
+        assert_eq!(
+            without_subcommand_name(args(&["cargo-wasp", "wasp", "new", "wasp"])),
+            args(&["cargo-wasp", "new", "wasp"])
+        );
+        assert_eq!(without_subcommand_name(args(&["cargo-wasp", "new", "wasp"])), args(&["cargo-wasp", "new", "wasp"]));
+        assert_eq!(without_subcommand_name(args(&["cargo-wasp", "Wasp"])), args(&["cargo-wasp", "Wasp"]));
+        assert_eq!(without_subcommand_name(args(&["cargo-wasp", "wasp2"])), args(&["cargo-wasp", "wasp2"]));
+        assert_eq!(without_subcommand_name(args(&["cargo-wasp"])), args(&["cargo-wasp"]));
+        assert_eq!(without_subcommand_name(Vec::new()), Vec::<OsString>::new());
+    }
+
+    #[test]
+    fn help_and_usage_say_cargo_wasp() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        let usage = command.render_usage().to_string();
+        assert!(usage.contains("cargo wasp <COMMAND>"), "{usage}");
+        let new = Cli::try_parse_from(["cargo-wasp", "new", "--help"]).unwrap_err().to_string();
+        assert!(new.contains("Usage: cargo wasp new [OPTIONS] <NAME>"), "{new}");
+        Cli::command().debug_assert();
+    }
 }

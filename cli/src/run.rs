@@ -1,4 +1,4 @@
-//! `wasp run`: a one-shot host holding one plugin (and the plugins it
+//! `cargo wasp run`: a one-shot host holding one plugin (and the plugins it
 //! talks to), for sending it a request or an event from the command line.
 
 use std::path::{Path, PathBuf};

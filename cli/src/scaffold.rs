@@ -1,4 +1,4 @@
-//! `wasp new`: a new plugin crate that builds and passes its own test out
+//! `cargo wasp new`: a new plugin crate that builds and passes its own test out
 //! of the box.
 //!
 //! [`new_plugin`] writes a folder named after the plugin holding a Cargo
@@ -24,9 +24,54 @@ use std::path::{Path, PathBuf};
 use wasp_protocol::ApiVersion;
 use wasp_runtime::Manifest;
 
-/// The version of `wasp-sdk` a generated crate depends on when
-/// [`NewOptions::sdk_path`] is not given.
-pub const SDK_VERSION: &str = "0.1";
+/// The version requirement on `wasp-sdk` a generated crate depends on when
+/// [`NewOptions::sdk_path`] is not given: the SDK released with this CLI
+/// (wasp's crates share one version), written as `cargo add` writes a caret
+/// requirement. Derived from this crate's version at compile time by
+/// [`caret_requirement`]: `"0.1"` for 0.1.x, `"1"` for 1.x.y.
+pub const SDK_VERSION: &str = caret_requirement(env!("CARGO_PKG_VERSION"));
+
+/// The caret requirement (written without the `^`, as `cargo add` does) for
+/// the versions compatible with `version`: the major version from 1.0
+/// (`"1.4.2"` → `"1"`), major.minor below it (`"0.3.1"` → `"0.3"`), and for
+/// 0.0.z the version itself (`"0.0.3"`), the only compatible one. A
+/// pre-release (`"0.2.0-rc.1"`) is kept whole, since a shorter requirement
+/// would not match it; build metadata (`+…`) is dropped.
+pub const fn caret_requirement(version: &str) -> &str {
+    let bytes = version.as_bytes();
+    // The version without build metadata, and where its pre-release starts.
+    let mut end = 0;
+    let mut pre_release = false;
+    while end < bytes.len() && bytes[end] != b'+' {
+        pre_release |= bytes[end] == b'-';
+        end += 1;
+    }
+    if pre_release {
+        return version.split_at(end).0;
+    }
+    // The ends of the major and minor parts.
+    let mut major_end = 0;
+    while major_end < end && bytes[major_end] != b'.' {
+        major_end += 1;
+    }
+    let mut minor_end = if major_end < end { major_end + 1 } else { end };
+    while minor_end < end && bytes[minor_end] != b'.' {
+        minor_end += 1;
+    }
+    let keep = if !is_zero(bytes, 0, major_end) {
+        major_end
+    } else if !is_zero(bytes, major_end + 1, minor_end) {
+        minor_end
+    } else {
+        end
+    };
+    version.split_at(keep).0
+}
+
+/// Whether `bytes[from..to]` is the number `0`.
+const fn is_zero(bytes: &[u8], from: usize, to: usize) -> bool {
+    to == from + 1 && bytes[from] == b'0'
+}
 
 /// What kind of plugin to create.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -183,9 +228,10 @@ fn format_sources(dir: &Path, files: &[PathBuf]) {
         .status();
 }
 
-/// The `.gitignore` of every plugin: cargo's output, and what `wasp build`
-/// writes beside `plugin.toml`.
-const GITIGNORE: &str = "/target\n# What `wasp build` writes beside plugin.toml.\n/*.wasm\n/*.so\n/*.dylib\n/*.dll\n";
+/// The `.gitignore` of every plugin: cargo's output, and what `cargo wasp
+/// build` writes beside `plugin.toml`.
+const GITIGNORE: &str =
+    "/target\n# What `cargo wasp build` writes beside plugin.toml.\n/*.wasm\n/*.so\n/*.dylib\n/*.dll\n";
 
 /// The Rust keywords (strict and reserved) and the names of the standard
 /// crates: none can be a crate's name.
@@ -326,8 +372,8 @@ fn single_crate(n: &Names, kind: Kind, sdk: &str) -> Vec<(String, String)> {
     };
     let manifest = format!(
         "# The manifest of the `{name}` plugin: what a wasp host reads to load it\n\
-         # (the schema is in wasp's docs/manifest.md). `wasp build` writes the entry\n\
-         # file beside it.\n\
+         # (the schema is in wasp's docs/manifest.md). `cargo wasp build` writes the\n\
+         # entry file beside it.\n\
          name = {name_str}\n\
          version = \"0.1.0\"\n\
          # The wasp ABI the plugin is built for: the version of wasp-sdk's.\n\
@@ -352,9 +398,9 @@ fn single_crate(n: &Names, kind: Kind, sdk: &str) -> Vec<(String, String)> {
         description = toml_string(&n.description),
     );
     let target_comment = match kind {
-        Kind::Native => "# A native plugin: `wasp build` builds the cdylib for this machine.\n".to_owned(),
-        _ => "# What `wasp build` builds for: \"wasm32-unknown-unknown\", or \"wasm32-wasip1\" for a\n\
-              # plugin that uses std::fs through WASI.\n\
+        Kind::Native => "# A native plugin: `cargo wasp build` builds the cdylib for this machine.\n".to_owned(),
+        _ => "# What `cargo wasp build` builds for: \"wasm32-unknown-unknown\", or\n\
+              # \"wasm32-wasip1\" for a plugin that uses std::fs through WASI.\n\
               [package.metadata.wasp]\n\
               target = \"wasm32-unknown-unknown\"\n"
             .to_owned(),
@@ -393,11 +439,11 @@ fn single_crate(n: &Names, kind: Kind, sdk: &str) -> Vec<(String, String)> {
          - `echo` → the payload it was sent.\n\n\
          ## Build\n\n\
          ```sh\n\
-         wasp build          # writes {entry_file} beside plugin.toml and checks it loads\n\
+         cargo wasp build    # writes {entry_file} beside plugin.toml and checks it loads\n\
          ```\n\n\
          Then load this folder in a host (`host.load(\"path/to/{name}\")`), or try it:\n\n\
          ```sh\n\
-         wasp run . --request ping null\n\
+         cargo wasp run . --request ping null\n\
          ```\n\n\
          ## Test\n\n\
          ```sh\n\
@@ -429,7 +475,7 @@ fn hybrid(n: &Names, sdk: &str) -> Vec<(String, String)> {
         "# The manifest of the hybrid plugin `{name}` (schema: wasp's docs/manifest.md).\n\
          # Two components run under one identity and one permission set: `logic`,\n\
          # WebAssembly and sandboxed, and `os`, a native library for what needs the\n\
-         # operating system. `wasp build` writes both entry files beside this one.\n\
+         # operating system. `cargo wasp build` writes both entry files beside it.\n\
          name = {name_str}\n\
          version = \"0.1.0\"\n\
          api = \"{api}\"\n\
@@ -490,7 +536,7 @@ fn hybrid(n: &Names, sdk: &str) -> Vec<(String, String)> {
         "logic",
         "WebAssembly",
         "\n[package.metadata.wasp]\n\
-         # What `wasp build` builds this component for (or \"wasm32-wasip1\").\n\
+         # What `cargo wasp build` builds this component for (or \"wasm32-wasip1\").\n\
          target = \"wasm32-unknown-unknown\"\n",
     );
     let os_cargo = member("os", "a native library", "");
@@ -505,7 +551,7 @@ fn hybrid(n: &Names, sdk: &str) -> Vec<(String, String)> {
            operating system's name.\n\n\
          ## Build and test\n\n\
          ```sh\n\
-         wasp build          # {logic_lib}.wasm and the os library, beside plugin.toml\n\
+         cargo wasp build    # {logic_lib}.wasm and the os library, beside plugin.toml\n\
          cargo test          # both components, in process\n\
          ```\n",
         name = n.plugin,
@@ -665,4 +711,40 @@ fn plugin_test(lib: &str, ty: &str, asks_os: bool) -> String {
          }}\n\
          {os_test}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_requirement_is_the_caret_range_of_this_version() {
+        assert_eq!(caret_requirement("0.1.0"), "0.1");
+        assert_eq!(caret_requirement("0.1.7"), "0.1");
+        assert_eq!(caret_requirement("0.12.3"), "0.12");
+        assert_eq!(caret_requirement("1.0.0"), "1");
+        assert_eq!(caret_requirement("1.4.2"), "1");
+        assert_eq!(caret_requirement("10.0.1"), "10");
+        assert_eq!(caret_requirement("0.0.3"), "0.0.3");
+        assert_eq!(caret_requirement("0.2.0-rc.1"), "0.2.0-rc.1");
+        assert_eq!(caret_requirement("1.0.0-alpha+build.5"), "1.0.0-alpha");
+        assert_eq!(caret_requirement("0.3.1+build.5"), "0.3");
+        assert_eq!(caret_requirement("2.1.0+x-y"), "2");
+    }
+
+    #[test]
+    fn the_sdk_requirement_follows_this_crate() {
+        // major.minor of this crate's version for 0.x, major from 1.0.
+        let version = env!("CARGO_PKG_VERSION");
+        let parts: Vec<&str> = version.split('.').collect();
+        let expected = match parts[..] {
+            ["0", "0", _] => version.to_owned(),
+            ["0", minor, _] => format!("0.{minor}"),
+            [major, ..] => major.to_owned(),
+            [] => unreachable!("cargo versions have three parts"),
+        };
+        if !version.contains(['-', '+']) {
+            assert_eq!(SDK_VERSION, expected);
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `wasp validate`: the loader's own validation of a plugin, every problem
+//! `cargo wasp validate`: the loader's own validation of a plugin, every problem
 //! listed.
 
 use std::fmt;

@@ -149,7 +149,7 @@ fn the_source_scan_alone_finds_the_same_code_blockers() {
 }
 
 fn wasp(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasp")).args(args).output().expect("wasp runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-wasp")).args(args).output().expect("cargo-wasp runs");
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into())
 }
 

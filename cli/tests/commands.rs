@@ -1,19 +1,34 @@
 //! The plugin commands (`validate`, `inspect`, `run`, `bench`) as a user
-//! runs them: the real `wasp` binary on the example plugins' bundles.
+//! runs them: the real `cargo-wasp` binary on the example plugins' bundles,
+//! run directly, as cargo runs it (`cargo-wasp wasp …`), and through cargo.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use wasp_cli::scaffold::SDK_VERSION;
 
-/// Runs `wasp` with `args`.
+/// The binary under test.
+const BINARY: &str = env!("CARGO_BIN_EXE_cargo-wasp");
+
+/// Runs `cargo-wasp` directly with `args` (as `cargo run -p wasp-cli -- <args>` does).
 fn wasp<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_wasp")).args(args).output().expect("the wasp binary runs")
+    Command::new(BINARY).args(args).output().expect("the cargo-wasp binary runs")
+}
+
+/// Runs `cargo-wasp` the way cargo runs `cargo wasp <args>`: the
+/// subcommand's name first.
+fn as_cargo_runs_it<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(BINARY).arg("wasp").args(args).output().expect("the cargo-wasp binary runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -441,11 +456,78 @@ fn bench_prints_its_stats() {
 }
 
 #[test]
+fn runs_alike_as_cargo_runs_it_and_directly() {
+    let echo = bundle("echo");
+    let cases: [Vec<&OsStr>; 3] = [
+        vec![OsStr::new("--version")],
+        vec![OsStr::new("validate"), echo.as_os_str()],
+        vec![OsStr::new("validate"), echo.as_os_str(), OsStr::new("--json")],
+    ];
+    for args in cases {
+        let direct = wasp(&args);
+        let through_cargo = as_cargo_runs_it(&args);
+        assert_exit(&direct, 0);
+        assert_exit(&through_cargo, 0);
+        assert_eq!(stdout(&direct), stdout(&through_cargo), "{args:?}");
+        assert_eq!(stderr(&direct), stderr(&through_cargo), "{args:?}");
+    }
+    let version = stdout(&wasp(["--version"]));
+    assert_eq!(version, format!("cargo-wasp {}\n", env!("CARGO_PKG_VERSION")));
+    assert!(stdout(&wasp([OsStr::new("validate"), echo.as_os_str()])).contains("plugin `echo` is valid"));
+
+    // A failure too: same status, same words.
+    let direct = wasp(["validate", "/no/such/plugin"]);
+    let through_cargo = as_cargo_runs_it(["validate", "/no/such/plugin"]);
+    assert_exit(&direct, 2);
+    assert_exit(&through_cargo, 2);
+    assert_eq!(stderr(&direct), stderr(&through_cargo));
+
+    // Only a first argument of exactly `wasp` is cargo's: elsewhere it is
+    // an argument like any other.
+    assert_exit(&as_cargo_runs_it(["wasp", "--version"]), 2);
+    assert_exit(&wasp(["Wasp", "--version"]), 2);
+}
+
+#[test]
+fn help_and_usage_say_cargo_wasp() {
+    for output in [wasp(["--help"]), as_cargo_runs_it(["--help"])] {
+        assert_exit(&output, 0);
+        let help = stdout(&output);
+        assert!(help.contains("Usage: cargo wasp <COMMAND>"), "{help}");
+        assert!(!help.contains("Usage: wasp"), "{help}");
+    }
+    for output in [wasp(["validate", "--help"]), as_cargo_runs_it(["validate", "--help"])] {
+        assert_exit(&output, 0);
+        assert!(stdout(&output).contains("Usage: cargo wasp validate [OPTIONS] <PLUGIN>"), "{}", stdout(&output));
+    }
+    // A usage error says how to run it too, and exits with 2.
+    let output = as_cargo_runs_it(["validate"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("Usage: cargo wasp validate"), "{}", stderr(&output));
+}
+
+#[test]
+fn cargo_finds_cargo_wasp_on_the_path() {
+    // `cargo wasp` runs the first `cargo-wasp` on PATH: the one just built,
+    // with its folder first. `cargo test` says which cargo runs it.
+    let folder = Path::new(BINARY).parent().expect("the binary's folder");
+    let path = std::env::join_paths(
+        std::iter::once(folder.to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH can hold the folder");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo).arg("wasp").arg("--version").env("PATH", path).output().expect("cargo runs");
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), format!("cargo-wasp {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(stdout(&output), stdout(&wasp(["--version"])));
+}
+
+#[test]
 fn every_command_has_help() {
     for command in ["analyze", "validate", "inspect", "run", "bench"] {
         let output = wasp([command, "--help"]);
         assert_exit(&output, 0);
-        assert!(stdout(&output).contains(&format!("Usage: wasp {command}")), "{}", stdout(&output));
+        assert!(stdout(&output).contains(&format!("Usage: cargo wasp {command}")), "{}", stdout(&output));
     }
     let output = wasp(["run", "--help"]);
     for flag in [
@@ -520,10 +602,11 @@ fn new_build_validate_and_run_a_fresh_plugin() {
     for command in ["new", "build"] {
         assert_exit(&wasp([command, "--help"]), 0);
     }
-    // Without --sdk-path, a `wasp` built from this checkout uses its SDK (nothing is published yet).
+    // Without --sdk-path the crate depends on the published SDK of this
+    // release, even for a `cargo wasp` built from a checkout.
     let default = wasp(["new", "plain", "--dir"].map(OsStr::new).into_iter().chain([dir.path().as_os_str()]));
     assert_exit(&default, 0);
     let manifest = std::fs::read_to_string(dir.path().join("plain/Cargo.toml")).unwrap();
-    let sdk = std::fs::canonicalize(root.join("sdk")).unwrap();
-    assert!(manifest.contains(&format!("path = \"{}\"", sdk.display())), "{manifest}");
+    assert!(manifest.contains(&format!("\nwasp-sdk = \"{SDK_VERSION}\"\n")), "{manifest}");
+    assert!(!manifest.contains("path ="), "{manifest}");
 }

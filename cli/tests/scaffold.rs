@@ -1,4 +1,4 @@
-//! `wasp new` and `wasp build` as a library: scaffold each kind of plugin,
+//! `cargo wasp new` and `cargo wasp build` as a library: scaffold each kind of plugin,
 //! build it, load the result in a real host and send it requests.
 //!
 //! Every build shares one cargo target directory under the workspace's
@@ -11,7 +11,7 @@ use std::process::Command;
 
 use wasp_actors::Host;
 use wasp_cli::build::{BuildError, BuildOptions, WasmTarget, build};
-use wasp_cli::scaffold::{Kind, NewOptions, ScaffoldError, new_plugin};
+use wasp_cli::scaffold::{Kind, NewOptions, SDK_VERSION, ScaffoldError, new_plugin};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_owned()
@@ -61,7 +61,7 @@ async fn a_wasm_plugin_builds_loads_answers_and_passes_its_own_test() {
     assert!(cargo_toml.contains("\n[workspace]\n"), "the crate stands alone:\n{cargo_toml}");
     assert!(cargo_toml.contains("crate-type = [\"cdylib\", \"rlib\"]"));
 
-    let artifact = build(&dir, &build_options()).expect("wasp build");
+    let artifact = build(&dir, &build_options()).expect("cargo wasp build");
     assert_eq!(artifact.name, "hello-wasm");
     assert_eq!(artifact.path(), dir.join("hello-wasm.wasm"));
     assert_eq!(artifact.files[0].target, "wasm32-unknown-unknown");
@@ -118,7 +118,7 @@ async fn a_native_plugin_builds_loads_and_answers() {
     let manifest = std::fs::read_to_string(dir.join("plugin.toml")).unwrap();
     assert!(manifest.contains("kind = \"native\"") && manifest.contains("entry = \"hello_native\""), "{manifest}");
 
-    let artifact = build(&dir, &build_options()).expect("wasp build");
+    let artifact = build(&dir, &build_options()).expect("cargo wasp build");
     let file = format!("{}hello_native{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     assert_eq!(artifact.path(), dir.join(file));
     assert_eq!(artifact.files[0].target, "native");
@@ -138,7 +138,7 @@ async fn a_hybrid_plugin_builds_both_components_which_talk_to_each_other() {
         assert!(dir.join(file).is_file(), "{file} is missing");
     }
 
-    let artifact = build(&dir, &build_options()).expect("wasp build");
+    let artifact = build(&dir, &build_options()).expect("cargo wasp build");
     let components: Vec<_> = artifact.files.iter().map(|f| (f.component.clone().unwrap(), f.target.clone())).collect();
     assert_eq!(components, [("logic".into(), "wasm32-unknown-unknown".into()), ("os".into(), "native".into())]);
     assert!(artifact.files.iter().all(|f| f.path.is_file() && f.size > 0));
@@ -163,7 +163,7 @@ async fn a_plugin_asking_for_files_builds_for_wasi() {
     let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     std::fs::write(dir.join("Cargo.toml"), cargo_toml.replace("target = \"wasm32-unknown-unknown\"\n", "")).unwrap();
 
-    let artifact = build(&dir, &build_options()).expect("wasp build");
+    let artifact = build(&dir, &build_options()).expect("cargo wasp build");
     assert_eq!(artifact.files[0].target, "wasm32-wasip1");
     let host = Host::builder().build().expect("a host");
     host.load(&dir).await.expect("the built plugin loads");
@@ -214,7 +214,9 @@ fn the_published_sdk_is_the_default_dependency() {
     let parent = tempfile::tempdir().unwrap();
     let made = new_plugin(parent.path(), "plain", Kind::Wasm, &NewOptions::default()).unwrap();
     let cargo_toml = std::fs::read_to_string(made.dir.join("Cargo.toml")).unwrap();
-    assert!(cargo_toml.contains("wasp-sdk = \"0.1\""), "{cargo_toml}");
+    // The caret requirement of this CLI's own version: "0.1" for 0.1.x.
+    assert!(cargo_toml.contains(&format!("wasp-sdk = \"{SDK_VERSION}\"")), "{cargo_toml}");
+    assert!(env!("CARGO_PKG_VERSION").starts_with(SDK_VERSION), "{SDK_VERSION}");
     let manifest = wasp_runtime::Manifest::from_file(&made.dir.join("plugin.toml")).unwrap();
     assert_eq!(manifest.api, wasp_protocol::ApiVersion::CURRENT);
     assert_eq!(manifest.entry.as_deref(), Some(Path::new("plain.wasm")));

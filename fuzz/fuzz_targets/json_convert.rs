@@ -1,4 +1,4 @@
-//! `json::to_json` (what the Tauri plugin and `wasp run` show a plugin's
+//! `json::to_json` (what the Tauri plugin and `cargo wasp run` show a plugin's
 //! reply as) and `codec::check` on arbitrary bytes: no panic, no stack
 //! overflow however deep the nesting, errors are `invalid_message` or
 //! `too_large`, the JSON stays within its bound and converts back. The

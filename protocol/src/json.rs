@@ -1,5 +1,5 @@
 //! JSON to MessagePack and back, for hosts that speak JSON to people or
-//! webviews (feature `json`): the `wasp` CLI and the Tauri plugin.
+//! webviews (feature `json`): the `cargo wasp` CLI and the Tauri plugin.
 //!
 //! Both directions are bounded. JSON nested deeper than
 //! [`MAX_DEPTH`] levels is refused, as every

@@ -1,6 +1,6 @@
 //! What a path names: a plugin folder, a manifest, or one plugin file. The
 //! one place that decides it, for the host's loads and reloads and for the
-//! `wasp` command alike; a file's kind is told by its first bytes, never
+//! `cargo wasp` command alike; a file's kind is told by its first bytes, never
 //! by its name.
 
 use std::io::Read;

@@ -56,7 +56,7 @@ impl Host {
     /// # Errors
     ///
     /// Those of [`Host::request`]; `invalid_message` for a reply that is not
-    /// exactly one MessagePack value (trailing bytes included, as `wasp run`
+    /// exactly one MessagePack value (trailing bytes included, as `cargo wasp run`
     /// refuses them), nests deeper than
     /// [`codec::MAX_DEPTH`](wasp_protocol::codec::MAX_DEPTH), or is not an `R`.
     pub async fn call<T: Serialize + ?Sized, R: DeserializeOwned>(

@@ -25,7 +25,7 @@
 //!    at their location. The target is added with `rustup` when missing.
 //!
 //! The [`Report`] prints as text (grouped by kind, one finding a line) and
-//! serializes with `serde` (the `--json` of `wasp analyze`).
+//! serializes with `serde` (the `--json` of `cargo wasp analyze`).
 
 pub(crate) mod cargo;
 pub(crate) mod catalog;

@@ -185,7 +185,7 @@ pub(crate) fn known_return(path: &[String]) -> Option<Ty> {
         | ["std", "boxed", "Box", "new"] => {
             return None;
         }
-        // What `wasp port` wrote in their place.
+        // What `cargo wasp port` wrote in their place.
         ["crate", "wasp_port", "system_time"] => Ty::plain(&["std", "time", "SystemTime"]),
         ["reqwest", "blocking", "Client", "new"] => Ty::plain(&["reqwest", "blocking", "Client"]),
         ["ureq", "agent"] => Ty::plain(&["ureq", "Agent"]),

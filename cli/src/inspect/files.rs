@@ -78,7 +78,7 @@ pub(crate) fn report(file: &PluginFile) -> Result<FileReport, CommandError> {
         #[cfg(not(feature = "native"))]
         FileKind::Elf | FileKind::Pe | FileKind::MachO => report
             .notes
-            .push("this `wasp` was built without the `native` feature: native libraries are not read".into()),
+            .push("this `cargo wasp` was built without the `native` feature: native libraries are not read".into()),
         FileKind::WasmComponent => report.notes.push("a component: this host runs core modules".into()),
         _ => report.notes.push("neither a WebAssembly module nor a native library".into()),
     }

@@ -3,7 +3,7 @@
 //!
 //! Both are edited with `toml_edit`, so their comments and layout stay.
 //! `plugin.toml` is written when the crate has none: the crate's name,
-//! version and description, an entry for `wasp build`, and exactly the
+//! version and description, an entry for `cargo wasp build`, and exactly the
 //! permissions of the rewrites. An existing one keeps what it asks for and
 //! gains what the rewrites need. Each environment variable the code read
 //! becomes a `[config]` key, left commented out: it was unset unless the
@@ -168,11 +168,12 @@ fn new_manifest(work: &Work) -> String {
     let field = |key: &str| package.and_then(|p| p.get(key)).and_then(Item::as_str).map(str::to_owned);
     let version = field("version").or_else(|| workspace_version(&work.dir)).unwrap_or_else(|| "0.1.0".to_owned());
     let description =
-        field("description").unwrap_or_else(|| format!("{}, ported to WebAssembly by `wasp port`.", work.plugin));
+        field("description").unwrap_or_else(|| format!("{}, ported to WebAssembly by `cargo wasp port`.", work.plugin));
     let _ = FILE;
     format!(
-        "# The manifest of the `{name}` plugin (docs/manifest.md), written by `wasp port`.\n\
-         # `wasp build` builds the crate and writes the entry file beside it.\n\
+        "# The manifest of the `{name}` plugin (docs/manifest.md), written by\n\
+         # `cargo wasp port`. `cargo wasp build` builds the crate and writes the entry\n\
+         # file beside it.\n\
          name = {name:?}\n\
          version = {version:?}\n\
          api = \"{api}\"\n\

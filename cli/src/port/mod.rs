@@ -1,4 +1,4 @@
-//! Assisted porting (`wasp port`): the blockers [`analyze`](crate::analyze)
+//! Assisted porting (`cargo wasp port`): the blockers [`analyze`](crate::analyze)
 //! finds that have a mechanical replacement, rewritten.
 //!
 //! [`port`] reads a native plugin crate and returns a [`Port`]: the new
@@ -59,10 +59,10 @@ use crate::analyze::{AnalyzeError, BlockerKind, Location};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PortError {
-    /// The crate cannot be read or parsed (as for `wasp analyze`).
+    /// The crate cannot be read or parsed (as for `cargo wasp analyze`).
     #[error(transparent)]
     Analyze(#[from] AnalyzeError),
-    /// A source file no longer parses after a rewrite: a bug of `wasp port`.
+    /// A source file no longer parses after a rewrite: a bug of `cargo wasp port`.
     #[error("rewriting `{file}` made it invalid Rust ({message}); nothing was written")]
     Rewrite {
         /// The file.
@@ -166,7 +166,7 @@ pub struct Marker {
 }
 
 impl Port {
-    /// Whether something is left for the author (the exit status of `wasp port`).
+    /// Whether something is left for the author (the exit status of `cargo wasp port`).
     pub fn needs_decisions(&self) -> bool {
         !self.markers.is_empty()
     }
@@ -271,7 +271,7 @@ impl Work {
     }
 }
 
-/// The text of `src/wasp_port.rs` with every part `wasp port` can write:
+/// The text of `src/wasp_port.rs` with every part `cargo wasp port` can write:
 /// what its tests build, to know each part compiles.
 pub fn every_part() -> String {
     shim::text(shim::Part::ALL)

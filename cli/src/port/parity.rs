@@ -1,4 +1,4 @@
-//! The parity test `wasp port` scaffolds: the plugin before the port
+//! The parity test `cargo wasp port` scaffolds: the plugin before the port
 //! (native) against the port (WebAssembly), on one script, with the
 //! `wasp-testing` harness.
 //!
@@ -37,9 +37,9 @@ pub(crate) fn scaffold(work: &mut Work) -> Result<(), PortError> {
     Ok(())
 }
 
-const MAIN_TEXT: &str = r#"//! The parity test `wasp port` scaffolded: the plugin as it was before the
-//! port (a native library) against the port (WebAssembly), answering the
-//! same script (`script.rs`), step by step.
+const MAIN_TEXT: &str = r#"//! The parity test `cargo wasp port` scaffolded: the plugin as it was
+//! before the port (a native library) against the port (WebAssembly),
+//! answering the same script (`script.rs`), step by step.
 //!
 //! Build both forms, then run it:
 //!
@@ -48,10 +48,10 @@ const MAIN_TEXT: &str = r#"//! The parity test `wasp port` scaffolded: the plugi
 //! ```
 //!
 //! `WASP_PARITY_BEFORE` holds a `plugin.toml` with `kind = "native"` and the
-//! library it names, built from the crate as it was before `wasp port`
-//! (`git stash`, or a checkout of the commit before). `WASP_PARITY_AFTER`
-//! (default: this crate, where `wasp build` writes the entry beside
-//! `plugin.toml`) holds the WebAssembly form.
+//! library it names, built from the crate as it was before
+//! `cargo wasp port` (`git stash`, or a checkout of the commit before).
+//! `WASP_PARITY_AFTER` (default: this crate, where `cargo wasp build` writes
+//! the entry beside `plugin.toml`) holds the WebAssembly form.
 
 mod script;
 
@@ -118,10 +118,10 @@ fn script_text(work: &Work, files: &[SourceFile]) -> String {
         format!("//!\n//! Left out, since the two forms cannot answer them alike: {}.\n", left_out.join(", "))
     };
     format!(
-        "//! The script of the parity test, written by `wasp port`: one request per\n\
-         //! topic `on_message` answers, with a sample payload, and one topic it does\n\
-         //! not have. Make it the plugin's real use: the steps that matter, in the\n\
-         //! order they happen.\n{left_out}\n\
+        "//! The script of the parity test, written by `cargo wasp port`: one\n\
+         //! request per topic `on_message` answers, with a sample payload, and one\n\
+         //! topic it does not have. Make it the plugin's real use: the steps that\n\
+         //! matter, in the order they happen.\n{left_out}\n\
          use wasp_testing::{{Script, Step}};\n\n\
          /// The name both forms are loaded under.\n\
          pub(crate) const NAME: &str = {name:?};\n\n\

@@ -1,7 +1,7 @@
-//! The script of the parity test, written by `wasp port`: one request per
-//! topic `on_message` answers, with a sample payload, and one topic it does
-//! not have. Make it the plugin's real use: the steps that matter, in the
-//! order they happen.
+//! The script of the parity test, written by `cargo wasp port`: one
+//! request per topic `on_message` answers, with a sample payload, and one
+//! topic it does not have. Make it the plugin's real use: the steps that
+//! matter, in the order they happen.
 //!
 //! Left out, since the two forms cannot answer them alike: `fetch` (it reaches the network), `open` (it starts a program).
 

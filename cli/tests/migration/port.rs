@@ -1,4 +1,4 @@
-//! `wasp port` end to end: on `examples/migration/legacy` it makes a crate
+//! `cargo wasp port` end to end: on `examples/migration/legacy` it makes a crate
 //! that builds for WebAssembly and answers like the legacy native library,
 //! and on four crates written the native way it makes the change checked
 //! in beside each (`tests/fixtures/port/<crate>.diff`); the ported
@@ -33,14 +33,14 @@ fn same_as_file(actual: &str, expected: &Path) {
     let want = std::fs::read_to_string(expected).unwrap_or_else(|e| panic!("{}: {e}", expected.display()));
     assert!(
         actual == want,
-        "{} differs from what `wasp port` does now (WASP_BLESS=1 rewrites it):\n{actual}",
+        "{} differs from what `cargo wasp port` does now (WASP_BLESS=1 rewrites it):\n{actual}",
         expected.display()
     );
 }
 
-/// Runs the `wasp` binary.
+/// Runs the `cargo-wasp` binary directly.
 fn wasp(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasp")).args(args).output().expect("wasp runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-wasp")).args(args).output().expect("cargo-wasp runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -64,7 +64,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// A workspace of its own for a copy of `legacy`: this workspace's
 /// `[workspace.package]`, dependencies (paths made absolute), lints and
 /// lock file, so the copy builds offline as the original does, plus a
-/// crate holding every part `wasp port` can write, so they all build too.
+/// crate holding every part `cargo wasp port` can write, so they all build too.
 fn legacy_workspace(root: &Path) -> PathBuf {
     offline_workspace(root, &["legacy", "shim-check"]);
     copy_dir(&workspace().join("examples/migration/legacy"), &root.join("legacy"));

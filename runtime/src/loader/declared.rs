@@ -7,7 +7,7 @@ use wasmparser::{CompositeInnerType, ExternalKind, FuncType, MemoryType, Parser,
 use wasp_protocol::abi;
 
 /// A module's declarations, as read by [`Declared::read`]: what the host
-/// checks before it compiles a module, and what `wasp inspect` shows.
+/// checks before it compiles a module, and what `cargo wasp inspect` shows.
 ///
 /// ```
 /// use wasp_runtime::{Declared, DeclaredItem};

@@ -117,7 +117,7 @@ async fn host_call_refuses_bytes_after_the_reply_as_wasp_run_does() {
     let err = host.call::<_, ()>("deep", "trailing", &()).await.expect_err("refused");
     assert_eq!(err.code, ErrorCode::InvalidMessage, "{err}");
     assert!(err.message.contains("trailing bytes after the value (1)"), "{err}");
-    // `wasp run` converts replies with the same check (`json::to_json`).
+    // `cargo wasp run` converts replies with the same check (`json::to_json`).
     let raw = host.request("deep", "trailing", vec![0xc0]).await.unwrap();
     assert_eq!(raw, [0xc0, 0xc0]);
     assert!(wasp_protocol::codec::check(&raw).is_err());

@@ -2,7 +2,7 @@
 //!
 //! The "before" of `docs/migration.md`. It reaches the operating system
 //! directly, as a native library may and a WebAssembly module may not;
-//! `wasp analyze examples/migration/legacy` lists every such place, and
+//! `cargo wasp analyze examples/migration/legacy` lists every such place, and
 //! `examples/migration/ported` is the same plugin after the migration, with
 //! the same topics, payloads, replies and errors.
 //!
