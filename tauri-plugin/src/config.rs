@@ -25,7 +25,7 @@
 //! `$APPDATA`, `$APPLOCALDATA`, `$APPCONFIG`, `$HOME`, …); a path without
 //! one is relative to the app's resource folder, never to the working
 //! directory. Everything here can also be set on [`Builder`](crate::Builder)
-//! in code; where both say something, see [`Config::apply`].
+//! in code; where both say something, see [`Builder::build`](crate::Builder::build).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
