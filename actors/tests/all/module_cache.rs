@@ -185,6 +185,8 @@ async fn an_entry_missing_one_of_its_files_is_rebuilt() {
     assert_eq!(again.files(), entry.files());
 }
 
+// The other settings are debug mode's, which needs the `debugger` feature.
+#[cfg(feature = "debugger")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_from_an_engine_with_other_settings_is_stale_and_rebuilt() {
     // The same module compiled in debug mode (other code generation
