@@ -173,26 +173,30 @@ fn invalid(key: impl Into<String>, reason: impl std::fmt::Display) -> ConfigErro
     ConfigError { key: key.into(), reason: reason.to_string() }
 }
 
-fn size(key: &str, text: &Option<String>) -> Result<Option<u64>, ConfigError> {
+/// `text` read by `parse` (a size or a duration, [`units`]), refused with
+/// the key, what it should be and the units `help` lists.
+fn read<T>(
+    key: &str,
+    text: &Option<String>,
+    parse: fn(&str) -> Result<T, UnitError>,
+    (what, help, too): (&str, &str, &str),
+) -> Result<Option<T>, ConfigError> {
     text.as_deref()
         .map(|t| {
-            units::parse_size(t).map_err(|e| match e {
-                UnitError::Malformed => invalid(key, format!("`{t}` is not a size; {SIZE_HELP}")),
-                UnitError::TooLarge => invalid(key, format!("`{t}` is too large")),
+            parse(t).map_err(|e| match e {
+                UnitError::Malformed => invalid(key, format!("`{t}` is not a {what}; {help}")),
+                UnitError::TooLarge => invalid(key, format!("`{t}` is too {too}")),
             })
         })
         .transpose()
 }
 
+fn size(key: &str, text: &Option<String>) -> Result<Option<u64>, ConfigError> {
+    read(key, text, units::parse_size, ("size", SIZE_HELP, "large"))
+}
+
 fn duration(key: &str, text: &Option<String>) -> Result<Option<Duration>, ConfigError> {
-    text.as_deref()
-        .map(|t| {
-            units::parse_duration(t).map_err(|e| match e {
-                UnitError::Malformed => invalid(key, format!("`{t}` is not a duration; {DURATION_HELP}")),
-                UnitError::TooLarge => invalid(key, format!("`{t}` is too long")),
-            })
-        })
-        .transpose()
+    read(key, text, units::parse_duration, ("duration", DURATION_HELP, "long"))
 }
 
 fn usize_of(key: &str, bytes: u64) -> Result<usize, ConfigError> {
