@@ -301,6 +301,14 @@ impl PluginActorState {
             }
             return (None, Duration::ZERO);
         }
+        if inbound.reply.as_ref().is_some_and(|reply| !reply.hand_over()) {
+            // Its caller cancelled it while it waited: it never runs (the
+            // caller was answered `cancelled` already).
+            if let Some(reply) = inbound.reply {
+                reply.disarm();
+            }
+            return (None, Duration::ZERO);
+        }
         let span = tracing::debug_span!("message", plugin = %self.name, topic = %inbound.topic, msg_id = inbound.id);
         let started = Instant::now();
         let result = match self.instance.handle(inbound).instrument(span).await {

@@ -81,6 +81,7 @@ mod waits;
 #[cfg(feature = "hot-reload")]
 mod watch;
 
+pub use broker::AppCall;
 pub use error::Error;
 pub use host::{Host, HostBuilder, Load, PluginRef, Prepared, Subscription};
 pub use metrics::{HostMetrics, PluginInfo, PluginState};

@@ -112,6 +112,16 @@ pub const TOPIC_RESTORE: &str = "wasp.restore";
 /// The first ABI version whose plugins receive [`kind::UNLOAD`] and
 /// [`kind::RESTORE`].
 pub const LIFECYCLE_SINCE: crate::ApiVersion = crate::ApiVersion::new(1, 2);
+/// The topic of a cancellation notice (ABI 1.3): an event ([`kind::EVENT`])
+/// from `host` whose payload is the MessagePack id (an unsigned integer) of
+/// a request the plugin was sent and its caller no longer waits for. The
+/// caller has been answered `cancelled` already; the plugin may stop the
+/// work, and whatever it replies later is discarded. Sent only to plugins
+/// built for [`CANCEL_SINCE`] or later.
+pub const TOPIC_CANCEL: &str = "wasp.cancel";
+/// The first ABI version whose plugins receive cancellation notices
+/// ([`TOPIC_CANCEL`]).
+pub const CANCEL_SINCE: crate::ApiVersion = crate::ApiVersion::new(1, 3);
 
 /// What `wasp_handle` and `wasp_load` return.
 pub mod status {

@@ -41,13 +41,15 @@ pub enum ErrorCode {
     InvalidArgument = 13,
     /// A message is larger than the configured limit.
     TooLarge = 14,
+    /// The caller cancelled the request before it was answered (ABI 1.3).
+    Cancelled = 15,
     /// An error the plugin itself reported.
     Plugin = 1000,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::Internal,
         Self::NotFound,
         Self::PermissionDenied,
@@ -62,6 +64,7 @@ impl ErrorCode {
         Self::Unavailable,
         Self::InvalidArgument,
         Self::TooLarge,
+        Self::Cancelled,
         Self::Plugin,
     ];
 
@@ -92,6 +95,7 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::InvalidArgument => "invalid_argument",
             Self::TooLarge => "too_large",
+            Self::Cancelled => "cancelled",
             Self::Plugin => "plugin",
         }
     }

@@ -206,6 +206,28 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// For a cancellation notice (ABI 1.3): the id of the request the
+    /// plugin was sent and whose caller cancelled it — an event from `host`
+    /// on [`abi::TOPIC_CANCEL`]. The caller was answered `cancelled`; stop
+    /// the work if it is still going, and whatever you reply to that id is
+    /// discarded. `None` for every other message.
+    ///
+    /// ```
+    /// use wasp_protocol::{Message, MessageKind, abi, codec};
+    /// let id = codec::to_payload(&42u64)?;
+    /// let notice = Message { kind: MessageKind::Event, id: 7, from: "host", topic: abi::TOPIC_CANCEL, payload: &id };
+    /// assert_eq!(notice.cancelled_request(), Some(42));
+    /// let forged = Message { from: "mallory", ..notice };
+    /// assert_eq!(forged.cancelled_request(), None, "only the host cancels");
+    /// # Ok::<(), wasp_protocol::CodecError>(())
+    /// ```
+    pub fn cancelled_request(&self) -> Option<u64> {
+        if self.kind != MessageKind::Event || self.from != crate::HOST || self.topic != abi::TOPIC_CANCEL {
+            return None;
+        }
+        crate::codec::from_slice(self.payload).ok()
+    }
+
     /// For [`MessageKind::Error`]: the error the request failed with.
     pub fn error(&self) -> Option<WireError> {
         if self.kind != MessageKind::Error {

@@ -23,6 +23,7 @@ pub const DATA_DIR: &str = "$DATA";
 /// | --- | --- |
 /// | `send:<plugin>` | one-way messages to plugins matching `<plugin>` (`send:host` for the host) |
 /// | `request:<plugin>` | requests (waiting or `request_async`) to plugins matching `<plugin>` |
+/// | `call:<function>` | requests to the app's own functions matching `<function>` (`Host::serve`): a request to `host` on topic `<function>` |
 /// | `publish:<topic>` | publishing on topics matching `<topic>` |
 /// | `subscribe:<topic>` | subscribing to, and receiving, topics matching `<topic>` |
 /// | `ui:<topic>` | events on topics matching `<topic>` reaching the app's UI |
@@ -36,7 +37,7 @@ pub const DATA_DIR: &str = "$DATA";
 /// | `config` | the plugin's configuration values |
 /// | `log` | writing to the host's log |
 ///
-/// Targets of `send`, `request`, `publish`, `subscribe` and `ui` are exact
+/// Targets of `send`, `request`, `call`, `publish`, `subscribe` and `ui` are exact
 /// names or prefixes ending in `*` (`sensor.*`, `*`). A `<dir>` is an absolute
 /// host path, or `$DATA` (optionally `$DATA/sub/dir`): the plugin's own data
 /// directory, which it sees as `/data`.
@@ -56,6 +57,8 @@ pub enum Permission {
     Send(String),
     /// `request:<plugin-pattern>`
     Request(String),
+    /// `call:<function-pattern>`: the app's functions (requests to `host`).
+    Call(String),
     /// `publish:<topic-pattern>`
     Publish(String),
     /// `subscribe:<topic-pattern>`
@@ -103,6 +106,7 @@ impl core::error::Error for PermissionError {}
 pub const KINDS: &[&str] = &[
     "send",
     "request",
+    "call",
     "publish",
     "subscribe",
     "ui",
@@ -232,6 +236,7 @@ impl Permission {
         match self {
             Self::Send(_) => "send",
             Self::Request(_) => "request",
+            Self::Call(_) => "call",
             Self::Publish(_) => "publish",
             Self::Subscribe(_) => "subscribe",
             Self::Ui(_) => "ui",
@@ -252,6 +257,7 @@ impl Permission {
         match self {
             Self::Send(t)
             | Self::Request(t)
+            | Self::Call(t)
             | Self::Publish(t)
             | Self::Subscribe(t)
             | Self::Ui(t)
@@ -283,6 +289,7 @@ impl Permission {
         match (self, kind, target) {
             (P::Send(g), "send", Some(w))
             | (P::Request(g), "request", Some(w))
+            | (P::Call(g), "call", Some(w))
             | (P::Publish(g), "publish", Some(w))
             | (P::Subscribe(g), "subscribe", Some(w))
             | (P::Ui(g), "ui", Some(w)) => pattern_covers(g, w),
@@ -303,6 +310,7 @@ impl Permission {
         Some(match kind {
             "send" => Self::Send(t()),
             "request" => Self::Request(t()),
+            "call" => Self::Call(t()),
             "publish" => Self::Publish(t()),
             "subscribe" => Self::Subscribe(t()),
             "ui" => Self::Ui(t()),
@@ -350,6 +358,7 @@ impl FromStr for Permission {
         match kind {
             "send" => need(check_plugin_or_host).map(Self::Send),
             "request" => need(check_plugin_pattern).map(Self::Request),
+            "call" => need(check_topic_pattern).map(Self::Call),
             "publish" => need(check_topic_pattern).map(Self::Publish),
             "subscribe" => need(check_topic_pattern).map(Self::Subscribe),
             "ui" => need(check_topic_pattern).map(Self::Ui),
@@ -402,6 +411,8 @@ mod tests {
             "send:host",
             "send:*",
             "request:relay-*",
+            "call:files.pick",
+            "call:files.*",
             "publish:sensor.*",
             "subscribe:a.b",
             "ui:status",

@@ -29,7 +29,7 @@ pub struct ApiVersion {
 
 impl ApiVersion {
     /// The ABI version this build of wasp speaks.
-    pub const CURRENT: ApiVersion = ApiVersion::new(1, 2);
+    pub const CURRENT: ApiVersion = ApiVersion::new(1, 3);
 
     /// A version from its parts.
     pub const fn new(major: u16, minor: u16) -> Self {

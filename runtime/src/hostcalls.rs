@@ -266,7 +266,7 @@ impl HostCalls {
         self.check_address(call, to)?;
         self.check_topic(call, topic)?;
         self.check_size(call, payload)?;
-        self.permit(Call::Request(to))?;
+        self.permit(rules::request(to, topic))?;
         let max = self.env.limits.max_outstanding_requests;
         if self.outstanding.load(Ordering::Acquire) >= max {
             let err = WireError::new(

@@ -113,7 +113,7 @@ pub use plugin_file::{
 };
 pub use rate::{LogAdmission, LogRate};
 pub use remote::{RemoteFuture, RemoteImage, RemoteInstance};
-pub use router::{Answer, BoxFuture, Inbound, ReplyTo, Router, TimerSpec};
+pub use router::{Answer, BoxFuture, Inbound, Progress, ReplyTo, Router, TimerSpec};
 pub use scheduler::Schedule;
 pub use services::Services;
 pub use text::{MAX_ERROR_TEXT, bound_error, truncate, truncated};

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,12 +27,59 @@ pub type Answer = Result<Vec<u8>, WireError>;
 /// without an answer.
 pub struct ReplyTo {
     deliver: Option<Box<dyn FnOnce(Answer) + Send + Sync>>,
+    /// Where the request stands for its caller, if the caller can cancel it.
+    progress: Option<Arc<Progress>>,
+}
+
+/// Where a cancellable request stands: queued, handed to the plugin, or
+/// cancelled by its caller. Shared by the caller's side and the request's
+/// [`ReplyTo`], so the plugin's actor skips a request cancelled while it
+/// waited in the mailbox, and the caller knows whether the plugin must be
+/// told (`docs/abi.md`, cancellation).
+#[derive(Debug, Default)]
+pub struct Progress(AtomicU8);
+
+const QUEUED: u8 = 0;
+const HANDED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+impl Progress {
+    /// Marks the request handed to the plugin; `false` if its caller
+    /// cancelled it first (then it must not run).
+    pub fn hand_over(&self) -> bool {
+        self.0.compare_exchange(QUEUED, HANDED, Ordering::AcqRel, Ordering::Acquire) != Err(CANCELLED)
+    }
+
+    /// Marks the request cancelled; says whether the plugin had it already
+    /// (then it is told, as the caller no longer waits).
+    pub fn cancel(&self) -> bool {
+        self.0.swap(CANCELLED, Ordering::AcqRel) == HANDED
+    }
+
+    /// Whether the caller cancelled the request.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire) == CANCELLED
+    }
 }
 
 impl ReplyTo {
     /// A reply target that calls `deliver` with the answer.
     pub fn new(deliver: impl FnOnce(Answer) + Send + Sync + 'static) -> Self {
-        Self { deliver: Some(Box::new(deliver)) }
+        Self { deliver: Some(Box::new(deliver)), progress: None }
+    }
+
+    /// The same target, for a request whose caller may cancel it: `progress`
+    /// is shared with the caller.
+    pub fn cancellable(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Marks the request handed to the plugin; `false` if its caller
+    /// cancelled it while it was queued (then it must not run: answer it
+    /// `cancelled`, which nobody awaits).
+    pub fn hand_over(&self) -> bool {
+        self.progress.as_ref().is_none_or(|p| p.hand_over())
     }
 
     /// Consumes the target without answering: the caller learned the outcome

@@ -12,9 +12,9 @@ use crate::{Context, HostApi, LogLevel, Message, MessageKind, Plugin};
 /// Length of [`ABI_VERSION`].
 pub const ABI_VERSION_LEN: usize = 3;
 /// The `wasp:abi` custom section's content.
-pub const ABI_VERSION: [u8; ABI_VERSION_LEN] = *b"1.2";
+pub const ABI_VERSION: [u8; ABI_VERSION_LEN] = *b"1.3";
 
-const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_protocol::ApiVersion::CURRENT.minor == 2);
+const _: () = assert!(wasp_protocol::ApiVersion::CURRENT.major == 1 && wasp_protocol::ApiVersion::CURRENT.minor == 3);
 
 std::thread_local! {
     /// The state a `restore` message brought, until `wasp_load` hands it to `on_load`.

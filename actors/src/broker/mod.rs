@@ -17,12 +17,17 @@ use tokio::sync::oneshot;
 use wasp_protocol::{ErrorCode, HOST, MessageKind, WireError};
 use wasp_runtime::{Answer, AuditEvent, AuditKind, Family, Grants, Inbound, LogAdmission, LogRate, Manifest, ReplyTo};
 
+mod app;
+mod cancel;
 mod port;
 mod routes;
 mod subscriptions;
 
 use subscriptions::Origin;
 
+pub use app::AppCall;
+pub(crate) use app::app_fn;
+pub(crate) use cancel::{Pending, hears_cancel};
 pub(crate) use port::Port;
 
 use crate::Supervision;
@@ -60,6 +65,9 @@ pub(crate) struct Route {
     pub(crate) pool: Option<Arc<InstancePool>>,
     /// Who it is: its remembered decisions are filed under this identity.
     pub(crate) identity: wasp_runtime::Identity,
+    /// Whether it is told of requests cancelled after it got them
+    /// ([`hears_cancel`]).
+    pub(crate) hears_cancel: bool,
 }
 
 impl Route {
@@ -175,6 +183,8 @@ pub(crate) struct Broker {
     log_rates: DashMap<Arc<str>, Arc<LogRate>>,
     /// The budget of lines the host writes on its own account.
     host_lines: LogRate,
+    /// The app's own functions, which plugins call (`Host::serve`).
+    pub(crate) app: app::AppFunctions,
 }
 
 /// The most topic patterns one plugin may subscribe to (`docs/abi.md` §4).
@@ -200,6 +210,7 @@ impl Broker {
             timers: Timers::default(),
             log_rates: DashMap::new(),
             host_lines: LogRate::default(),
+            app: app::AppFunctions::default(),
         })
     }
 
@@ -363,7 +374,8 @@ impl Broker {
         });
     }
 
-    /// Sends a request from `from` and returns where its answer will arrive.
+    /// Sends a request from `from` and returns where its answer will arrive;
+    /// dropping the [`Pending`] unanswered cancels the request.
     pub(crate) fn start_request(
         &self,
         from: Arc<str>,
@@ -371,17 +383,20 @@ impl Broker {
         topic: &str,
         payload: Vec<u8>,
         timeout: Duration,
-    ) -> oneshot::Receiver<Answer> {
+    ) -> Pending {
         let (tx, rx) = oneshot::channel();
         let counters = self.counters.clone();
+        let progress = Arc::new(wasp_runtime::Progress::default());
         let reply = ReplyTo::new(move |answer| {
             if tx.send(answer).is_err() {
                 counters.late_replies.fetch_add(1, Ordering::Relaxed);
             }
-        });
+        })
+        .cancellable(progress.clone());
+        let id = self.next_id();
         let inbound = Inbound {
             kind: MessageKind::Request,
-            id: self.next_id(),
+            id,
             from,
             topic: Arc::from(topic),
             payload: payload.into(),
@@ -393,20 +408,25 @@ impl Broker {
         {
             reply.send(Err(error));
         }
-        rx
+        Pending { rx, watch: cancel::Watch::new(self.me(), to, id, progress) }
     }
 
     /// Waits for an answer with a timeout; a caller that gives up leaves the
-    /// late answer to be discarded and counted.
-    pub(crate) async fn await_answer(rx: oneshot::Receiver<Answer>, to: &str, timeout: Duration) -> Answer {
-        match tokio::time::timeout(timeout, rx).await {
+    /// late answer to be discarded and counted, and the request cancelled.
+    pub(crate) async fn await_answer(pending: Pending, to: &str, timeout: Duration) -> Answer {
+        let Pending { rx, watch } = pending;
+        let answer = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(WireError::new(ErrorCode::Internal, format!("the answer from `{to}` was lost"))),
-            Err(_) => Err(WireError::new(
-                ErrorCode::Timeout,
-                format!("no answer from `{to}` within {} ms", timeout.as_millis()),
-            )),
-        }
+            Err(_) => {
+                return Err(WireError::new(
+                    ErrorCode::Timeout,
+                    format!("no answer from `{to}` within {} ms", timeout.as_millis()),
+                ));
+            }
+        };
+        watch.disarm();
+        answer
     }
 
     /// Records that instance `member` of `from` now waits for `to`, unless

@@ -86,10 +86,6 @@ impl Router for Port {
     }
 }
 
-fn host_requests_unsupported(to: &str) -> WireError {
-    WireError::new(ErrorCode::NotFound, format!("`{to}` answers no requests from plugins; send it events instead"))
-}
-
 /// What a plugin asks of the broker, on behalf of one instance of it.
 impl Broker {
     /// A plugin's request (waited) from instance `member` of a pool (0 for a single
@@ -103,8 +99,9 @@ impl Broker {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> BoxFuture<Answer> {
+        let timeout = timeout.unwrap_or(self.request_timeout);
         if to == HOST {
-            return Box::pin(std::future::ready(Err(host_requests_unsupported(to))));
+            return self.request_app(from, topic, payload, timeout);
         }
         let guard = match self.begin_wait(from, member, to) {
             Ok(guard) => guard,
@@ -113,11 +110,10 @@ impl Broker {
                 return Box::pin(std::future::ready(Err(e)));
             }
         };
-        let timeout = timeout.unwrap_or(self.request_timeout);
-        let rx = self.start_request(from.clone(), to, topic, payload, timeout);
+        let pending = self.start_request(from.clone(), to, topic, payload, timeout);
         let to = to.to_owned();
         Box::pin(async move {
-            let answer = Self::await_answer(rx, &to, timeout).await;
+            let answer = Self::await_answer(pending, &to, timeout).await;
             drop(guard);
             answer
         })
@@ -135,8 +131,8 @@ impl Broker {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<u64, WireError> {
-        if to == HOST {
-            return Err(host_requests_unsupported(to));
+        if to == HOST && !self.app.serves(topic) {
+            return Err(super::app::no_function(topic));
         }
         let requester = self.route(from).ok_or_else(|| not_found(from))?;
         let timeout = timeout.unwrap_or(self.request_timeout);
@@ -189,16 +185,10 @@ impl Broker {
                 }
             })
         };
-        let inbound = Inbound {
-            kind: MessageKind::Request,
-            id,
-            from: from.clone(),
-            topic: Arc::from(topic),
-            payload: payload.into(),
-            reply: Some(on_answer),
-            deadline: Instant::now().checked_add(timeout),
-        };
-        if let Err(undelivered) = self.deliver(to, inbound, TapKind::Request) {
+        if to == HOST {
+            // The app's function runs until it answers or its timeout passes.
+            let _ = self.call_app(from, topic, payload, timeout, on_answer);
+        } else if let Err(undelivered) = self.deliver(to, self.request_inbound(id, from, topic, payload, on_answer, timeout), TapKind::Request) {
             let Undelivered { error, inbound } = *undelivered;
             if let Some(reply) = inbound.reply {
                 reply.disarm();
@@ -218,6 +208,29 @@ impl Broker {
         };
         *completion.timer.lock() = Some(timer.abort_handle());
         Ok(id)
+    }
+}
+
+impl Broker {
+    /// The request a plugin's `request_async` queues.
+    fn request_inbound(
+        &self,
+        id: u64,
+        from: &Arc<str>,
+        topic: &str,
+        payload: Vec<u8>,
+        reply: ReplyTo,
+        timeout: Duration,
+    ) -> Inbound {
+        Inbound {
+            kind: MessageKind::Request,
+            id,
+            from: from.clone(),
+            topic: Arc::from(topic),
+            payload: payload.into(),
+            reply: Some(reply),
+            deadline: Instant::now().checked_add(timeout),
+        }
     }
 }
 

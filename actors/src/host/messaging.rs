@@ -47,8 +47,62 @@ impl Host {
         self.check_outbound(Some(to), topic, &payload)?;
         let broker = &self.inner.broker;
         broker.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let rx = broker.start_request(self.inner.host.clone(), to, topic, payload, timeout);
-        Broker::await_answer(rx, to, timeout).await
+        let pending = broker.start_request(self.inner.host.clone(), to, topic, payload, timeout);
+        Broker::await_answer(pending, to, timeout).await
+    }
+
+    /// [`Host::request`] that its caller can cancel: when `cancel` completes
+    /// before the answer, the answer is `cancelled`. A request still queued
+    /// then never runs; a plugin that has it already is told (an event from
+    /// `host` on `wasp.cancel` carrying the request's id, `docs/abi.md`
+    /// "Cancellation") and its late reply is discarded. Dropping the future
+    /// of any request cancels it the same way.
+    ///
+    /// ```
+    /// # async fn demo(host: wasp_actors::Host) {
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let answer = host.request_cancellable("slow", "work", vec![0xc0], async move {
+    ///     let _ = stopped.await;
+    /// });
+    /// # drop(stop);
+    /// # let _ = answer.await;
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Host::request`], and `cancelled`.
+    pub async fn request_cancellable(
+        &self,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<u8>, WireError> {
+        self.request_as_until(None, to, topic, payload, None, cancel).await
+    }
+
+    /// A request as the host (`plugin` `None`) or on behalf of `plugin`,
+    /// which [`Host::request_as`] checks, until `cancel` completes.
+    pub(crate) async fn request_as_until(
+        &self,
+        plugin: Option<&str>,
+        to: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Option<Duration>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<u8>, WireError> {
+        self.check_outbound(Some(to), topic, &payload)?;
+        if let Some(plugin) = plugin {
+            self.check_acting(plugin, Call::Request(to))?;
+        }
+        let from = plugin.map_or_else(|| self.inner.host.clone(), Arc::from);
+        let broker = &self.inner.broker;
+        let timeout = timeout.unwrap_or(self.inner.limits.request_timeout);
+        broker.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let pending = broker.start_request(from, to, topic, payload, timeout);
+        Broker::await_answer_until(pending, to, timeout, cancel).await
     }
 
     /// A typed request: encodes `value`, decodes the reply as `R`.
@@ -120,13 +174,7 @@ impl Host {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, WireError> {
-        self.check_outbound(Some(to), topic, &payload)?;
-        self.check_acting(plugin, Call::Request(to))?;
-        let broker = &self.inner.broker;
-        let timeout = timeout.unwrap_or(self.inner.limits.request_timeout);
-        broker.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let rx = broker.start_request(Arc::from(plugin), to, topic, payload, timeout);
-        Broker::await_answer(rx, to, timeout).await
+        self.request_as_until(Some(plugin), to, topic, payload, timeout, std::future::pending()).await
     }
 
     /// [`Host::send`] on behalf of `plugin` (`send:<to>`).

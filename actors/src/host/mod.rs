@@ -11,6 +11,7 @@
 //! | [`permissions`] | deciding permissions at load, granting and revoking at run time |
 //! | [`reload`] | hot reload and watching, reloads, restarts |
 //! | [`messaging`] | requests, sends, publishes, subscriptions, as the host or as a plugin |
+//! | [`serve`] | the app's own functions, which plugins call |
 //! | [`introspection`] | metrics, the audit log, the tap, profiles |
 
 mod builder;
@@ -20,6 +21,7 @@ mod load;
 mod messaging;
 mod permissions;
 mod reload;
+mod serve;
 mod source;
 mod start;
 

@@ -297,6 +297,7 @@ impl Host {
             live.grants = decided.grants.clone();
             live.manifest = Arc::new(manifest);
             live.identity = decided.identity.clone();
+            live.hears_cancel = crate::broker::hears_cancel(&image);
         });
         let message = format!("plugin `{name}` was reloaded ({})", image.kind());
         self.audit(&name, AuditKind::Reloaded, message);

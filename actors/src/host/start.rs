@@ -223,6 +223,7 @@ impl Host {
             origin: origin.map(Arc::from),
             pool,
             identity: decided.identity.clone(),
+            hears_cancel: crate::broker::hears_cancel(&image),
         };
         if let Err(e) = self.admit(&name, route) {
             for actor in &actors {

@@ -23,6 +23,7 @@
 )]
 
 mod abi_edges;
+mod app_functions;
 mod abi_wat;
 mod bundle_load;
 mod common;

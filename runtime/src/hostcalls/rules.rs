@@ -91,6 +91,18 @@ pub fn check_size(payload: &[u8], limit: usize) -> Result<(), WireError> {
     Ok(())
 }
 
+/// What a request from a plugin to `to` on `topic` asks for: one of the
+/// app's functions when `to` is `host` ([`Call::App`]), a plugin otherwise.
+///
+/// ```
+/// use wasp_runtime::rules::{Call, request};
+/// assert_eq!(request("host", "files.pick"), Call::App("files.pick"));
+/// assert_eq!(request("echo", "ping"), Call::Request("echo"));
+/// ```
+pub fn request<'a>(to: &'a str, topic: &'a str) -> Call<'a> {
+    if to == wasp_protocol::HOST { Call::App(topic) } else { Call::Request(to) }
+}
+
 /// What a plugin asks the broker for, as far as its permission goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call<'a> {
@@ -98,6 +110,9 @@ pub enum Call<'a> {
     Send(&'a str),
     /// A request to an address (waited or not).
     Request(&'a str),
+    /// A request to one of the app's functions (to `host`, on a topic that
+    /// names the function): `call:<function>`.
+    App(&'a str),
     /// A publish on a topic.
     Publish(&'a str),
     /// A subscription to a pattern.
@@ -126,6 +141,7 @@ pub fn needed<'a>(from: &str, family: Option<&Family>, call: Call<'a>) -> Option
         Call::Send(to) | Call::Request(to) if sibling(to) => None,
         Call::Send(to) => Some(("send", Some(to))),
         Call::Request(to) => Some(("request", Some(to))),
+        Call::App(function) => Some(("call", Some(function))),
         Call::Publish(topic) => Some(("publish", Some(topic))),
         Call::Subscribe(pattern) => Some(("subscribe", Some(pattern))),
         Call::Unsubscribe => None,

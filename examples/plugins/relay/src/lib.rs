@@ -6,7 +6,9 @@
 //! - request `forward_async`: the same with `request_async`: the relay defers
 //!   its answer, keeps serving its mailbox, and answers when the completion
 //!   message arrives;
-//! - request `pending`: how many `forward_async` answers it still awaits.
+//! - request `pending`: how many `forward_async` answers it still awaits;
+//! - a cancellation notice (ABI 1.3) for a `forward_async` whose caller gave
+//!   up: the relay stops waiting for that answer (it would be discarded).
 //!
 //! Relays chain (A→B→C) by nesting a `Forward` in `body`. A relay that
 //! forwards to itself, or a cycle of relays waiting on each other, gets
@@ -49,6 +51,10 @@ pub struct Relay {
 
 impl Plugin for Relay {
     fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
+        if let Some(cancelled) = msg.cancelled_request() {
+            self.waiting.retain(|_, caller| *caller != cancelled);
+            return Ok(Reply::empty());
+        }
         match (msg.kind, msg.topic) {
             (MessageKind::Request, "forward") => {
                 let f: Forward = msg.decode()?;
