@@ -1,4 +1,4 @@
-/* wasp_native.h: the wasp native plugin ABI, version 1.2 (docs/abi.md §12). */
+/* wasp_native.h: the wasp native plugin ABI, version 1.3 (docs/abi.md §12). */
 #ifndef WASP_NATIVE_H
 #define WASP_NATIVE_H
 
@@ -11,7 +11,7 @@ extern "C" {
 
 /* The ABI version this header describes. */
 #define WASP_ABI_MAJOR 1u
-#define WASP_ABI_MINOR 2u
+#define WASP_ABI_MINOR 3u
 
 /* The first 8 bytes of every PluginVTable: "WASPNAT" and a NUL. */
 #define WASP_MAGIC { 'W', 'A', 'S', 'P', 'N', 'A', 'T', '\0' }
@@ -51,6 +51,7 @@ extern "C" {
 #define WASP_ERR_UNAVAILABLE 12
 #define WASP_ERR_INVALID_ARGUMENT 13
 #define WASP_ERR_TOO_LARGE 14
+#define WASP_ERR_CANCELLED 15 /* 1.3 */
 #define WASP_ERR_PLUGIN 1000
 
 /* One message, borrowed for the duration of PluginVTable.handle. */

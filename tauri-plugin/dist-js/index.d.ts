@@ -142,6 +142,23 @@ export interface WaspEvent<T = unknown> {
 export interface RequestOptions {
     /** How long to wait for the reply, in milliseconds (the host's default when absent). */
     timeoutMs?: number;
+    /**
+     * Cancels the request when aborted: it rejects with code `cancelled`; a
+     * request still queued never runs, and a plugin that has it already is
+     * told (`wasp.cancel`).
+     */
+    signal?: AbortSignal;
+}
+/** A plugin's call of a function this page serves ({@link serve}). */
+export interface ServedCall<T = unknown> {
+    /** The function called. */
+    function: string;
+    /** The calling plugin. */
+    plugin: string;
+    /** Its payload, converted from MessagePack. */
+    payload: T;
+    /** Aborted when the plugin stops waiting (its timeout, or it stopped). */
+    signal: AbortSignal;
 }
 /** Options of {@link mountPanel}. */
 export interface MountOptions {
@@ -195,6 +212,24 @@ export declare function request<T = unknown>(to: string, topic: string, payload?
  * passed as the raw IPC body (no JSON on the way).
  */
 export declare function requestRaw(to: string, topic: string, bytes: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+/**
+ * Offers `fn` to plugins: a plugin holding `call:<fn>` calls it with a
+ * request to `host` on topic `fn`, and `handler`'s result (JSON, converted
+ * to MessagePack) is its answer; a thrown error answers with code `plugin`
+ * and the error's message. `call.signal` aborts when the plugin stops
+ * waiting. Needs the `wasp:serve` permission. Resolves once the function is
+ * offered, to a function that withdraws it (a page that reloads or closes
+ * withdraws its functions too).
+ *
+ * @example
+ * ```ts
+ * await serve('files.pick', async ({ plugin }) => {
+ *   const file = await askTheUser(`${plugin} wants a file`)
+ *   return { name: file.name, text: await file.text() }
+ * })
+ * ```
+ */
+export declare function serve<T = unknown>(fn: string, handler: (call: ServedCall<T>) => unknown | Promise<unknown>): Promise<UnlistenFn>;
 /** Sends a one-way message to plugin `to` on `topic`; resolves once it is queued. */
 export declare function send(to: string, topic: string, payload?: unknown): Promise<void>;
 /** Like {@link send}, with the payload as MessagePack bytes. */

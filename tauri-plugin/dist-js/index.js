@@ -1,4 +1,4 @@
-import { convertFileSrc, invoke, Channel } from '@tauri-apps/api/core';
+import { Channel, convertFileSrc, invoke } from '@tauri-apps/api/core';
 import { listen as listen$1 } from '@tauri-apps/api/event';
 
 /**
@@ -96,18 +96,111 @@ function toBytes(reply) {
  * ```
  */
 async function request(to, topic, payload, options = {}) {
-    return await call('plugin:wasp|request', { to, topic, payload, timeoutMs: options.timeoutMs });
+    return await cancellable(options.signal, (cancel) => call('plugin:wasp|request', {
+        to,
+        topic,
+        payload,
+        timeoutMs: options.timeoutMs,
+        ...(cancel === undefined ? {} : { cancel })
+    }));
 }
 /**
  * Like {@link request}, with the payload and the reply as MessagePack bytes,
  * passed as the raw IPC body (no JSON on the way).
  */
 async function requestRaw(to, topic, bytes, options = {}) {
-    const headers = { 'wasp-to': to, 'wasp-topic': topic };
-    if (options.timeoutMs !== undefined) {
-        headers['wasp-timeout-ms'] = String(options.timeoutMs);
+    return await cancellable(options.signal, async (cancel) => {
+        const headers = { 'wasp-to': to, 'wasp-topic': topic };
+        if (options.timeoutMs !== undefined) {
+            headers['wasp-timeout-ms'] = String(options.timeoutMs);
+        }
+        if (cancel !== undefined) {
+            headers['wasp-cancel'] = cancel;
+        }
+        return toBytes(await call('plugin:wasp|request', bytes, { headers }));
+    });
+}
+/** A ticket nobody else can guess: 128 random bits, in hex. */
+function ticket() {
+    const bytes = new Uint8Array(16);
+    globalThis.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+/**
+ * Runs `send` with a cancel ticket when there is a `signal`: aborting it
+ * sends `cancel` with the ticket, and the request rejects with `cancelled`.
+ */
+async function cancellable(signal, send) {
+    if (signal === undefined) {
+        return await send();
     }
-    return toBytes(await call('plugin:wasp|request', bytes, { headers }));
+    if (signal.aborted) {
+        throw new WaspError('cancelled', 'the request was cancelled before it was sent');
+    }
+    const cancel = ticket();
+    const onAbort = () => {
+        call('plugin:wasp|cancel', { ticket: cancel }).catch(() => undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+        return await send(cancel);
+    }
+    finally {
+        signal.removeEventListener('abort', onAbort);
+    }
+}
+/**
+ * Offers `fn` to plugins: a plugin holding `call:<fn>` calls it with a
+ * request to `host` on topic `fn`, and `handler`'s result (JSON, converted
+ * to MessagePack) is its answer; a thrown error answers with code `plugin`
+ * and the error's message. `call.signal` aborts when the plugin stops
+ * waiting. Needs the `wasp:serve` permission. Resolves once the function is
+ * offered, to a function that withdraws it (a page that reloads or closes
+ * withdraws its functions too).
+ *
+ * @example
+ * ```ts
+ * await serve('files.pick', async ({ plugin }) => {
+ *   const file = await askTheUser(`${plugin} wants a file`)
+ *   return { name: file.name, text: await file.text() }
+ * })
+ * ```
+ */
+async function serve(fn, handler) {
+    const running = new Map();
+    const channel = new Channel((message) => {
+        if (message.kind === 'cancel') {
+            running.get(message.id)?.abort();
+            running.delete(message.id);
+            return;
+        }
+        const controller = new AbortController();
+        running.set(message.id, controller);
+        const served = {
+            function: message.function,
+            plugin: message.plugin,
+            payload: message.payload,
+            signal: controller.signal
+        };
+        Promise.resolve()
+            .then(() => handler(served))
+            .then((payload) => call('plugin:wasp|answer', { id: message.id, payload: payload ?? null }), (error) => call('plugin:wasp|answer', {
+            id: message.id,
+            error: error instanceof Error ? error.message : String(error)
+        }))
+            .catch(() => undefined)
+            .finally(() => running.delete(message.id));
+    });
+    await call('plugin:wasp|serve', { function: fn, channel });
+    let withdrawn = false;
+    return async () => {
+        if (withdrawn) {
+            return;
+        }
+        withdrawn = true;
+        channel.onmessage = () => undefined;
+        await call('plugin:wasp|withdraw', { function: fn });
+    };
 }
 /** Sends a one-way message to plugin `to` on `topic`; resolves once it is queued. */
 async function send(to, topic, payload) {
@@ -455,4 +548,4 @@ function mountPanel(container, plugin, options = {}) {
     };
 }
 
-export { WaspError, answerPermission, audit, grant, listen, load, loadFailures, mountPanel, onLoadFailed, onPermissionAsk, panelUrl, pendingPermissions, plugins, publish, publishRaw, reload, request, requestRaw, revoke, send, sendRaw, unload };
+export { WaspError, answerPermission, audit, grant, listen, load, loadFailures, mountPanel, onLoadFailed, onPermissionAsk, panelUrl, pendingPermissions, plugins, publish, publishRaw, reload, request, requestRaw, revoke, send, sendRaw, serve, unload };

@@ -151,6 +151,24 @@ export interface WaspEvent<T = unknown> {
 export interface RequestOptions {
   /** How long to wait for the reply, in milliseconds (the host's default when absent). */
   timeoutMs?: number
+  /**
+   * Cancels the request when aborted: it rejects with code `cancelled`; a
+   * request still queued never runs, and a plugin that has it already is
+   * told (`wasp.cancel`).
+   */
+  signal?: AbortSignal
+}
+
+/** A plugin's call of a function this page serves ({@link serve}). */
+export interface ServedCall<T = unknown> {
+  /** The function called. */
+  function: string
+  /** The calling plugin. */
+  plugin: string
+  /** Its payload, converted from MessagePack. */
+  payload: T
+  /** Aborted when the plugin stops waiting (its timeout, or it stopped). */
+  signal: AbortSignal
 }
 
 /** Options of {@link mountPanel}. */
@@ -256,7 +274,15 @@ export async function request<T = unknown>(
   payload?: unknown,
   options: RequestOptions = {}
 ): Promise<T> {
-  return await call<T>('plugin:wasp|request', { to, topic, payload, timeoutMs: options.timeoutMs })
+  return await cancellable(options.signal, (cancel) =>
+    call<T>('plugin:wasp|request', {
+      to,
+      topic,
+      payload,
+      timeoutMs: options.timeoutMs,
+      ...(cancel === undefined ? {} : { cancel })
+    })
+  )
 }
 
 /**
@@ -269,11 +295,112 @@ export async function requestRaw(
   bytes: Uint8Array,
   options: RequestOptions = {}
 ): Promise<Uint8Array> {
-  const headers: Record<string, string> = { 'wasp-to': to, 'wasp-topic': topic }
-  if (options.timeoutMs !== undefined) {
-    headers['wasp-timeout-ms'] = String(options.timeoutMs)
+  return await cancellable(options.signal, async (cancel) => {
+    const headers: Record<string, string> = { 'wasp-to': to, 'wasp-topic': topic }
+    if (options.timeoutMs !== undefined) {
+      headers['wasp-timeout-ms'] = String(options.timeoutMs)
+    }
+    if (cancel !== undefined) {
+      headers['wasp-cancel'] = cancel
+    }
+    return toBytes(await call<unknown>('plugin:wasp|request', bytes, { headers }))
+  })
+}
+
+/** A ticket nobody else can guess: 128 random bits, in hex. */
+function ticket(): string {
+  const bytes = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(bytes)
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/**
+ * Runs `send` with a cancel ticket when there is a `signal`: aborting it
+ * sends `cancel` with the ticket, and the request rejects with `cancelled`.
+ */
+async function cancellable<T>(signal: AbortSignal | undefined, send: (cancel?: string) => Promise<T>): Promise<T> {
+  if (signal === undefined) {
+    return await send()
   }
-  return toBytes(await call<unknown>('plugin:wasp|request', bytes, { headers }))
+  if (signal.aborted) {
+    throw new WaspError('cancelled', 'the request was cancelled before it was sent')
+  }
+  const cancel = ticket()
+  const onAbort = (): void => {
+    call<null>('plugin:wasp|cancel', { ticket: cancel }).catch(() => undefined)
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await send(cancel)
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** What the host sends a page serving functions. */
+type ServedMessage =
+  | { kind: 'call'; id: number; function: string; plugin: string; payload: unknown }
+  | { kind: 'cancel'; id: number }
+
+/**
+ * Offers `fn` to plugins: a plugin holding `call:<fn>` calls it with a
+ * request to `host` on topic `fn`, and `handler`'s result (JSON, converted
+ * to MessagePack) is its answer; a thrown error answers with code `plugin`
+ * and the error's message. `call.signal` aborts when the plugin stops
+ * waiting. Needs the `wasp:serve` permission. Resolves once the function is
+ * offered, to a function that withdraws it (a page that reloads or closes
+ * withdraws its functions too).
+ *
+ * @example
+ * ```ts
+ * await serve('files.pick', async ({ plugin }) => {
+ *   const file = await askTheUser(`${plugin} wants a file`)
+ *   return { name: file.name, text: await file.text() }
+ * })
+ * ```
+ */
+export async function serve<T = unknown>(
+  fn: string,
+  handler: (call: ServedCall<T>) => unknown | Promise<unknown>
+): Promise<UnlistenFn> {
+  const running = new Map<number, AbortController>()
+  const channel = new Channel<ServedMessage>((message) => {
+    if (message.kind === 'cancel') {
+      running.get(message.id)?.abort()
+      running.delete(message.id)
+      return
+    }
+    const controller = new AbortController()
+    running.set(message.id, controller)
+    const served: ServedCall<T> = {
+      function: message.function,
+      plugin: message.plugin,
+      payload: message.payload as T,
+      signal: controller.signal
+    }
+    Promise.resolve()
+      .then(() => handler(served))
+      .then(
+        (payload) => call<null>('plugin:wasp|answer', { id: message.id, payload: payload ?? null }),
+        (error: unknown) =>
+          call<null>('plugin:wasp|answer', {
+            id: message.id,
+            error: error instanceof Error ? error.message : String(error)
+          })
+      )
+      .catch(() => undefined)
+      .finally(() => running.delete(message.id))
+  })
+  await call<null>('plugin:wasp|serve', { function: fn, channel })
+  let withdrawn = false
+  return async () => {
+    if (withdrawn) {
+      return
+    }
+    withdrawn = true
+    channel.onmessage = () => undefined
+    await call<null>('plugin:wasp|withdraw', { function: fn })
+  }
 }
 
 /** Sends a one-way message to plugin `to` on `topic`; resolves once it is queued. */

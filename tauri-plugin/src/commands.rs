@@ -49,6 +49,9 @@ struct MessageArgs {
     timeout_ms: Option<u64>,
     #[serde(default)]
     panel: Option<String>,
+    /// A ticket the page chose, to cancel the request with `cancel`.
+    #[serde(default)]
+    cancel: Option<String>,
 }
 
 /// A message: where it goes, its MessagePack payload, and whether the
@@ -93,7 +96,8 @@ fn message(request: &Request<'_>, needs_to: bool) -> Result<Message> {
                 None => None,
             };
             let panel = header(request, "wasp-panel")?;
-            let args = MessageArgs { to, topic, payload: serde_json::Value::Null, timeout_ms, panel };
+            let cancel = header(request, "wasp-cancel")?;
+            let args = MessageArgs { to, topic, payload: serde_json::Value::Null, timeout_ms, panel, cancel };
             Ok(Message { args, bytes: bytes.clone(), raw: true })
         }
     }
@@ -133,23 +137,30 @@ pub(crate) async fn reload<R: Runtime>(app: AppHandle<R>, name: String) -> Resul
 }
 
 /// Sends a request and answers with the reply (JSON, or raw MessagePack).
+/// With a `cancel` ticket, the `cancel` command with that ticket ends it:
+/// the answer is then `cancelled`, and the plugin is told.
 #[tauri::command]
 pub(crate) async fn request<R: Runtime>(
     app: AppHandle<R>,
+    webview: Webview<R>,
     request: Request<'_>,
     scope: Scope,
     global: Global,
 ) -> Result<Response> {
     let Message { args, bytes, raw } = message(&request, true)?;
     in_scope(&scope, &global, Target::Plugin(&args.to))?;
-    let host = app.wasp().host();
+    let wasp = app.wasp();
+    let host = wasp.host();
     let timeout = args.timeout_ms.map(Duration::from_millis);
-    let reply = match &args.panel {
-        Some(plugin) => host.request_as(plugin, &args.to, &args.topic, bytes, timeout).await?,
-        None => match timeout {
-            Some(t) => host.request_with_timeout(&args.to, &args.topic, bytes, t).await?,
-            None => host.request(&args.to, &args.topic, bytes).await?,
-        },
+    let panel = args.panel.as_deref();
+    let reply = match &args.cancel {
+        Some(ticket) => {
+            let cancelled = wasp.cancels.register(webview.label(), ticket)?;
+            let reply = host.request_until(panel, &args.to, &args.topic, bytes, timeout, cancelled).await;
+            wasp.cancels.forget(webview.label(), ticket);
+            reply?
+        }
+        None => host.request_until(panel, &args.to, &args.topic, bytes, timeout, std::future::pending()).await?,
     };
     if raw {
         return Ok(Response::new(reply));
@@ -216,6 +227,50 @@ pub(crate) async fn subscribe<R: Runtime>(
 #[tauri::command]
 pub(crate) async fn unsubscribe<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, id: u64) -> Result<()> {
     app.wasp().unsubscribe(webview.label(), id)
+}
+
+/// Cancels the calling webview's request with `ticket` (its `AbortSignal`).
+#[tauri::command]
+pub(crate) async fn cancel<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, ticket: String) -> Result<()> {
+    app.wasp().cancels.cancel(webview.label(), &ticket)
+}
+
+/// Offers `function` to plugins from the calling webview: each call arrives
+/// on `channel`, and the webview answers it with `answer`.
+#[tauri::command]
+pub(crate) async fn serve<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    function: String,
+    channel: Channel<crate::ServedMessage>,
+) -> Result<()> {
+    let wasp = app.wasp();
+    wasp.served.serve(wasp.host(), webview.label(), &function, channel)
+}
+
+/// The calling webview's answer to call `id` of a function it serves: a
+/// JSON `payload`, or an `error` (`{ message }`, answered with the code
+/// `plugin`).
+#[tauri::command]
+pub(crate) async fn answer<R: Runtime>(
+    app: AppHandle<R>,
+    webview: Webview<R>,
+    id: u64,
+    payload: Option<serde_json::Value>,
+    error: Option<String>,
+) -> Result<()> {
+    let answer = match error {
+        Some(message) => Err(wasp_protocol::WireError::new(wasp_protocol::ErrorCode::Plugin, message)),
+        None => Ok(payload.unwrap_or(serde_json::Value::Null)),
+    };
+    app.wasp().served.answer(webview.label(), id, answer)
+}
+
+/// Stops offering `function`, which the calling webview serves.
+#[tauri::command]
+pub(crate) async fn withdraw<R: Runtime>(app: AppHandle<R>, webview: Webview<R>, function: String) -> Result<()> {
+    let wasp = app.wasp();
+    wasp.served.withdraw(wasp.host(), webview.label(), &function)
 }
 
 /// Grants a permission to a loaded plugin (remembered).

@@ -49,6 +49,7 @@
 //! `wasp:ask`), plugin events and plugin UI panels.
 
 mod asks;
+mod calls;
 mod commands;
 pub mod config;
 mod convert;
@@ -66,6 +67,7 @@ use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use wasp_actors::{HostBuilder, Policy};
 
 pub use asks::{Ask, AskFuture};
+pub use calls::{MAX_CALLS, MAX_TICKETS, ServedMessage};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use models::{AuditEntry, LoadFailure, Loaded, PermissionAsk, PluginEntry, PluginMetrics, Subscribed, WaspEvent};
@@ -212,6 +214,10 @@ impl Builder {
                 commands::publish,
                 commands::subscribe,
                 commands::unsubscribe,
+                commands::cancel,
+                commands::serve,
+                commands::answer,
+                commands::withdraw,
                 commands::grant,
                 commands::revoke,
                 commands::pending_permissions,

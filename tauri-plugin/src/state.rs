@@ -36,6 +36,10 @@ pub struct Wasp<R: Runtime> {
     forwards: Mutex<HashMap<u64, Forward>>,
     next_subscription: AtomicU64,
     failures: Mutex<std::collections::VecDeque<LoadFailure>>,
+    /// The webviews' cancellable requests.
+    pub(crate) cancels: crate::calls::Cancels,
+    /// The functions webviews serve, and their calls in flight.
+    pub(crate) served: Arc<crate::calls::Served>,
 }
 
 /// A webview subscription: the task forwarding its events.
@@ -65,6 +69,8 @@ impl<R: Runtime> Wasp<R> {
             forwards: Mutex::default(),
             next_subscription: AtomicU64::new(1),
             failures: Mutex::default(),
+            cancels: crate::calls::Cancels::default(),
+            served: Arc::default(),
         }
     }
 
@@ -230,6 +236,8 @@ impl<R: Runtime> Wasp<R> {
             }
             keep
         });
+        self.cancels.drop_webview(label);
+        self.served.drop_webview(&self.host, label);
     }
 
     /// How many webview subscriptions are live.

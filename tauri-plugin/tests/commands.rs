@@ -34,7 +34,8 @@ fn app_on(
         RuntimeAuthority::new(Default::default(), Resolved { allowed_commands, ..Default::default() });
     let bundles = wasp_fixtures::wasm_bundle("echo").parent().unwrap().to_owned();
     let _ = wasp_fixtures::wasm_bundle("counter");
-    let policy = Policy::new().allow("echo", "*").unwrap().allow("counter", "*").unwrap();
+    let _ = wasp_fixtures::wasm_bundle("relay");
+    let policy = Policy::new().allow("echo", "*").unwrap().allow("counter", "*").unwrap().allow("relay", "*").unwrap();
     let plugin = Builder::new().plugin_dir(&bundles).policy(policy).ask(ask).data_dir(data).build();
     let app = builder.plugin(plugin).build(context).unwrap();
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
@@ -236,12 +237,12 @@ fn the_webview_answers_permission_questions_and_the_answer_is_remembered() {
         let allow = ask["permission"] != "storage";
         invoke(&window, "answer_permission", json!({"id": ask["id"], "allow": allow})).unwrap();
         asked.push(ask["permission"].as_str().unwrap().to_owned());
-        if asked.len() == 6 {
+        if asked.len() == 7 {
             break;
         }
     }
     let loaded = loading.join().unwrap().unwrap();
-    assert_eq!(asked, ["storage", "timers", "clock", "random", "config", "publish:notes.*"]);
+    assert_eq!(asked, ["storage", "timers", "clock", "random", "config", "publish:notes.*", "call:files.pick"]);
     assert_eq!(loaded["refused"], json!(["storage"]));
     let denied = invoke(&window, "request", json!({"to": "notes", "topic": "add", "payload": {"text": "x"}}));
     assert_eq!(denied.unwrap_err()["code"], "permission_denied");
@@ -272,7 +273,7 @@ fn an_unanswered_question_denies_without_remembering() {
     let app = mock_builder().plugin(plugin).build(context).unwrap();
     let loaded = tauri::async_runtime::block_on(app.wasp().load(bundles.join("notes"))).unwrap();
     assert_eq!(loaded.granted().len(), 0);
-    assert_eq!(loaded.refused().len(), 6);
+    assert_eq!(loaded.refused().len(), 7, "notes asks for seven permissions");
     let log = app.wasp().host().audit_log();
     assert!(log.iter().any(|e| e.message.contains("(unanswered)")), "{log:?}");
     // Not remembered: asked again (and unanswered again) on the next load.
@@ -280,7 +281,7 @@ fn an_unanswered_question_denies_without_remembering() {
     let before = app.wasp().host().audit_log().iter().filter(|e| e.message.contains("(unanswered)")).count();
     tauri::async_runtime::block_on(app.wasp().load(bundles.join("notes"))).unwrap();
     let after = app.wasp().host().audit_log().iter().filter(|e| e.message.contains("(unanswered)")).count();
-    assert_eq!(after, before + 6);
+    assert_eq!(after, before + 7);
 }
 
 #[test]
@@ -342,4 +343,106 @@ fn a_tap_streams_every_message_to_the_webviews_channel() {
     assert_eq!(record["outcome"], json!({"status": "ok"}), "{record}");
     assert!(record["handled_nanos"].as_u64().unwrap() > 0, "{record}");
     assert!(record["enqueued_unix_ms"].as_u64().unwrap() > 0, "{record}");
+}
+
+/// The raw MessagePack of a relay `Forward` to the app's `function`.
+fn forward_to_app(function: &str, body: &str) -> Vec<u8> {
+    let mut inner = Vec::new();
+    rmpv::encode::write_value(&mut inner, &rmpv::Value::from(body)).unwrap();
+    let forward = rmpv::Value::Map(vec![
+        ("to".into(), "host".into()),
+        ("topic".into(), function.into()),
+        ("body".into(), rmpv::Value::Binary(inner)),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &forward).unwrap();
+    bytes
+}
+
+/// Asks relay (on another thread: the call blocks) to call the app's
+/// `function`, with `headers` added to the raw request.
+fn ask_relay(
+    window: &WebviewWindow<MockRuntime>,
+    function: &str,
+    extra: &[(&'static str, &'static str)],
+) -> std::thread::JoinHandle<Result<Value, Value>> {
+    let (window, body) = (window.clone(), forward_to_app(function, "from the plugin"));
+    let mut headers = vec![("wasp-to", "relay"), ("wasp-topic", "forward")];
+    headers.extend_from_slice(extra);
+    std::thread::spawn(move || {
+        invoke_with(&window, "request", InvokeBody::Raw(body), &headers).map(|reply| {
+            let InvokeResponseBody::Raw(bytes) = reply else { panic!("a raw reply") };
+            wasp_protocol::json::to_json(&bytes).unwrap()
+        })
+    })
+}
+
+#[test]
+fn a_webview_serves_a_function_that_plugins_call_and_answers_it() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window, rx) = app_with_channels(&["default", "manage", "serve"], data.path());
+    load(&window, "relay");
+    invoke(&window, "grant", json!({"plugin": "relay", "permission": "call:files.pick"})).unwrap();
+    invoke(&window, "serve", json!({"function": "files.pick", "channel": "__CHANNEL__:7"})).unwrap();
+    assert_eq!(app.wasp().host().served(), ["files.pick"]);
+
+    // A call arrives on the page's channel; the page's answer is the plugin's.
+    let asking = ask_relay(&window, "files.pick", &[]);
+    let (channel, call) = rx.recv_timeout(Duration::from_secs(10)).expect("the call reached the page");
+    assert_eq!(channel, 7);
+    assert_eq!(
+        (&call["kind"], &call["function"], &call["plugin"]),
+        (&json!("call"), &json!("files.pick"), &json!("relay"))
+    );
+    assert_eq!(call["payload"], "from the plugin");
+    // Only the serving webview answers its calls.
+    let other = WebviewWindowBuilder::new(&app, "other", Default::default()).build().unwrap();
+    assert!(invoke(&other, "answer", json!({"id": call["id"], "payload": "forged"})).is_err());
+    invoke(&window, "answer", json!({"id": call["id"], "payload": {"name": "notes.txt"}})).unwrap();
+    assert_eq!(asking.join().unwrap().unwrap(), json!({"name": "notes.txt"}));
+    assert_eq!(invoke(&window, "answer", json!({"id": call["id"], "payload": 1})).unwrap_err()["code"], "not_found");
+
+    // An error the page answers reaches the plugin with code `plugin`.
+    let asking = ask_relay(&window, "files.pick", &[]);
+    let (_, call) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    invoke(&window, "answer", json!({"id": call["id"], "error": "the user closed the dialog"})).unwrap();
+    let err = asking.join().unwrap().unwrap_err();
+    assert_eq!((err["code"].as_str(), err["message"].as_str()), (Some("plugin"), Some("the user closed the dialog")));
+
+    // Withdrawn, the function is gone; a name is served once at a time.
+    invoke(&window, "withdraw", json!({"function": "files.pick"})).unwrap();
+    assert_eq!(ask_relay(&window, "files.pick", &[]).join().unwrap().unwrap_err()["code"], "not_found");
+    invoke(&window, "serve", json!({"function": "files.pick", "channel": "__CHANNEL__:8"})).unwrap();
+    assert!(invoke(&window, "serve", json!({"function": "files.pick", "channel": "__CHANNEL__:9"})).is_err());
+    invoke(&window, "withdraw", json!({"function": "files.pick"})).unwrap();
+    assert!(app.wasp().host().served().is_empty());
+}
+
+#[test]
+fn a_webview_cancels_its_own_request_with_its_ticket() {
+    let data = tempfile::tempdir().unwrap();
+    let (app, window, rx) = app_with_channels(&["default", "manage", "serve"], data.path());
+    load(&window, "relay");
+    invoke(&window, "grant", json!({"plugin": "relay", "permission": "call:files.pick"})).unwrap();
+    invoke(&window, "serve", json!({"function": "files.pick", "channel": "__CHANNEL__:7"})).unwrap();
+    // The relay waits on the page, which does not answer; the page gives up.
+    let asking = ask_relay(&window, "files.pick", &[("wasp-cancel", "ticket-1")]);
+    let (_, call) = rx.recv_timeout(Duration::from_secs(10)).expect("the call reached the page");
+    // Another webview's cancel with the same ticket is another ticket.
+    let other = WebviewWindowBuilder::new(&app, "other", Default::default()).build().unwrap();
+    let _ = invoke(&other, "cancel", json!({"ticket": "ticket-1"}));
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    invoke(&window, "cancel", json!({"ticket": "ticket-1"})).unwrap();
+    let err = asking.join().unwrap().unwrap_err();
+    assert_eq!(err["code"], "cancelled", "{err}");
+    // The call the relay made goes on; answering it is harmless.
+    invoke(&window, "answer", json!({"id": call["id"], "payload": null})).unwrap();
+    // A cancel that arrives first waits for its request; bad tickets are refused.
+    load(&window, "echo");
+    invoke(&window, "cancel", json!({"ticket": "early"})).unwrap();
+    let err = invoke(&window, "request", json!({"to": "echo", "topic": "say", "payload": 1, "cancel": "early"}));
+    assert_eq!(err.unwrap_err()["code"], "cancelled");
+    let long = "x".repeat(129);
+    assert_eq!(invoke(&window, "cancel", json!({"ticket": long})).unwrap_err()["code"], "invalid_payload");
+    assert_eq!(invoke(&window, "cancel", json!({"ticket": ""})).unwrap_err()["code"], "invalid_payload");
 }

@@ -188,7 +188,9 @@ impl Broker {
         if to == HOST {
             // The app's function runs until it answers or its timeout passes.
             let _ = self.call_app(from, topic, payload, timeout, on_answer);
-        } else if let Err(undelivered) = self.deliver(to, self.request_inbound(id, from, topic, payload, on_answer, timeout), TapKind::Request) {
+        } else if let Err(undelivered) =
+            self.deliver(to, self.request_inbound(id, from, topic, payload, on_answer, timeout), TapKind::Request)
+        {
             let Undelivered { error, inbound } = *undelivered;
             if let Some(reply) = inbound.reply {
                 reply.disarm();

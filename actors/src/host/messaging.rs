@@ -79,20 +79,28 @@ impl Host {
         payload: Vec<u8>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<u8>, WireError> {
-        self.request_as_until(None, to, topic, payload, None, cancel).await
+        self.request_until(None, to, topic, payload, None, cancel).await
     }
 
-    /// A request as the host (`plugin` `None`) or on behalf of `plugin`,
-    /// which [`Host::request_as`] checks, until `cancel` completes.
-    pub(crate) async fn request_as_until(
+    /// The general request: as the host (`as_plugin` `None`) or on behalf of
+    /// a plugin's UI panel (checked as [`Host::request_as`] does), within
+    /// `timeout` (the configured request timeout if `None`), until `cancel`
+    /// completes ([`Host::request_cancellable`]). `tauri-plugin-wasp`'s
+    /// `request` command, whose page may pass an `AbortSignal`, is this.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Host::request`] and [`Host::request_as`], and `cancelled`.
+    pub async fn request_until(
         &self,
-        plugin: Option<&str>,
+        as_plugin: Option<&str>,
         to: &str,
         topic: &str,
         payload: Vec<u8>,
         timeout: Option<Duration>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<u8>, WireError> {
+        let plugin = as_plugin;
         self.check_outbound(Some(to), topic, &payload)?;
         if let Some(plugin) = plugin {
             self.check_acting(plugin, Call::Request(to))?;
@@ -174,7 +182,7 @@ impl Host {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, WireError> {
-        self.request_as_until(Some(plugin), to, topic, payload, timeout, std::future::pending()).await
+        self.request_until(Some(plugin), to, topic, payload, timeout, std::future::pending()).await
     }
 
     /// [`Host::send`] on behalf of `plugin` (`send:<to>`).

@@ -165,8 +165,10 @@ async fn wat_request_import_reaches_another_plugin_and_the_result_slot_holds_the
     let err = host.request("caller", "ghost", mp(&())).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound, "{err}");
     assert!(err.message.contains("ghost"), "{err}");
+    // A request to `host` calls the app's function named by its topic, which
+    // `request:*` does not cover: that takes `call:<function>`.
     let err = host.request("caller", "host", mp(&())).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::NotFound, "requests to `host` fail with not_found: {err}");
+    assert_eq!(err.code, ErrorCode::PermissionDenied, "requests to `host` need call:<function>: {err}");
     let err = host.request("caller", "caller", mp(&())).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::WouldDeadlock, "{err}");
     assert!(err.message.contains("caller → caller"), "{err}");
@@ -263,7 +265,8 @@ async fn request_async_failure_detected_at_once_returns_minus_code_and_nothing_l
     let host = host();
     load_wat(&host, "asker", &asker_plugin()).await;
     let mut events = host.subscribe("wat.*").unwrap();
-    for (to, code) in [("ghost", ErrorCode::NotFound), ("host", ErrorCode::NotFound)] {
+    // `request:*` covers plugins, not the app's functions (`call:ping`).
+    for (to, code) in [("ghost", ErrorCode::NotFound), ("host", ErrorCode::PermissionDenied)] {
         let err = host.request("asker", to, mp(&())).await.unwrap_err();
         assert_eq!(err.code, code, "{to}: {err}");
         assert_eq!(err.message, "request_async failed");

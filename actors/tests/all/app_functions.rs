@@ -65,7 +65,8 @@ async fn every_form_calls_an_app_function_waiting_and_with_request_async() {
         let name = format!("relay-{form:?}").to_lowercase();
         relay(&host, form, &name, &["call:greet"]).await;
         for topic in ["forward", "forward_async"] {
-            let answer = forward(&host, &name, topic, "greet", "world").await.unwrap_or_else(|e| panic!("{name} {topic}: {e}"));
+            let answer =
+                forward(&host, &name, topic, "greet", "world").await.unwrap_or_else(|e| panic!("{name} {topic}: {e}"));
             assert_eq!(text(&answer), format!("hello {name}: world"), "{form:?} {topic}");
         }
     }
@@ -264,4 +265,33 @@ async fn a_plugin_built_for_an_older_abi_is_not_sent_notices() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let events: u8 = host.call("old", "count", &()).await.unwrap();
     assert_eq!(events, 0, "a plugin built for ABI 1.2 got a cancellation notice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notes_example_imports_a_file_the_app_picks_in_every_form() {
+    use wasp_example_notes::{Note, PickedFile};
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::builder()
+        .request_timeout(Duration::from_secs(10))
+        .data_dir(dir.path())
+        .policy(Policy::new().trust("*").expect("valid rule"))
+        .build()
+        .expect("host builds");
+    // The app's "open a file chosen by the user": here, always the same file.
+    host.serve("files.pick", |call: AppCall| async move {
+        let file = PickedFile { name: "todo.txt".into(), text: format!("asked by {}", call.plugin()) };
+        Ok(codec::to_payload(&file)?)
+    })
+    .unwrap();
+    for form in FORMS {
+        let name = format!("notes-{form:?}").to_lowercase();
+        load(&host, form, "notes", &name).await;
+        let id: String = host.call(&name, "import", &()).await.unwrap_or_else(|e| panic!("{form:?}: {e}"));
+        let note: Note = host.call(&name, "get", &id).await.unwrap();
+        assert_eq!(note.text, format!("todo.txt: asked by {name}"), "{form:?}");
+    }
+    // Without the function, `import` fails with the app's answer.
+    host.withdraw("files.pick");
+    let err = host.call::<_, String>("notes-wasm", "import", &()).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound, "{err}");
 }

@@ -509,7 +509,8 @@ async fn abi_version_is_judged_before_webassembly_validation() {
     let bad = r#"(func (export "wasp_handle") (param i32 i32 i64 i32 i32 i32) (result i32) (i64.const 0))"#;
     let err = refused(&host, "future", &module(&[MEMORY, ALLOC, DEALLOC, bad], Some("2.0"))).await;
     assert_eq!(err.code(), ErrorCode::VersionMismatch, "{err}");
-    assert!(err.to_string().contains("plugin requires ABI 2.0, host speaks 1.2"), "{err}");
+    let wording = format!("plugin requires ABI 2.0, host speaks {}", wasp_protocol::ApiVersion::CURRENT);
+    assert!(err.to_string().contains(&wording), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,8 +23,8 @@
 )]
 
 mod abi_edges;
-mod app_functions;
 mod abi_wat;
+mod app_functions;
 mod bundle_load;
 mod common;
 #[cfg(feature = "components")]

@@ -544,3 +544,78 @@ test('panel.js outside a panel rejects instead of posting to itself', async () =
   new Function('window', panelSource)(lone)
   await assert.rejects(lone.wasp.request('echo', 'x'), { code: 'unavailable' })
 })
+
+test('a request with an AbortSignal carries a ticket and cancels with it', async () => {
+  const waiting = new Map() // ticket -> reject
+  const app = appWindow({
+    backend: {
+      request: (args, options) =>
+        new Promise((_, reject) => waiting.set(args?.cancel ?? options?.headers?.['wasp-cancel'], reject)),
+      cancel: ({ ticket }) => {
+        waiting.get(ticket)?.({ code: 'cancelled', message: 'the request to `slow` was cancelled by its caller' })
+        return null
+      }
+    }
+  })
+  const api = app.__TAURI_PLUGIN_WASP__
+  const controller = new AbortController()
+  const pending = api.request('slow', 'work', 1, { signal: controller.signal })
+  await settle()
+  const { cancel } = app.callsOf('plugin:wasp|request')[0].args
+  assert.match(cancel, /^[0-9a-f]{32}$/, 'a 128-bit random ticket')
+  controller.abort()
+  await assert.rejects(pending, (e) => e.code === 'cancelled' && e.name === 'WaspError')
+  assert.deepEqual(app.callsOf('plugin:wasp|cancel')[0].args, { ticket: cancel })
+  // Raw requests carry it in a header; two requests never share a ticket.
+  const raw = api.requestRaw('slow', 'work', new Uint8Array([0xc0]), { signal: new AbortController().signal })
+  await settle()
+  const header = app.callsOf('plugin:wasp|request')[1].options.headers['wasp-cancel']
+  assert.match(header, /^[0-9a-f]{32}$/)
+  assert.notEqual(header, cancel)
+  waiting.get(header)({ code: 'timeout', message: 'no answer' })
+  await assert.rejects(raw, (e) => e.code === 'timeout')
+  // An aborted signal: nothing is sent.
+  const before = app.calls.length
+  await assert.rejects(api.request('slow', 'work', 1, { signal: AbortSignal.abort() }), (e) => e.code === 'cancelled')
+  assert.equal(app.calls.length, before)
+})
+
+test('serve answers plugin calls through its channel, errors included, and aborts cancelled ones', async () => {
+  let channel
+  const app = appWindow({
+    backend: {
+      serve: (args) => {
+        channel = Number(args.channel.toJSON().split(':')[1])
+        return null
+      },
+      answer: () => null,
+      withdraw: () => null
+    }
+  })
+  const api = app.__TAURI_PLUGIN_WASP__
+  let signal
+  const withdraw = await api.serve('files.pick', async (call) => {
+    if (call.payload === 'fail') throw new Error('the user closed the dialog')
+    if (call.payload === 'wait') {
+      signal = call.signal
+      return await new Promise(() => {})
+    }
+    return { name: 'notes.txt', from: call.plugin, fn: call.function }
+  })
+  assert.equal(app.callsOf('plugin:wasp|serve')[0].args.function, 'files.pick')
+  app.toChannel(channel, { kind: 'call', id: 1, function: 'files.pick', plugin: 'notes', payload: null })
+  app.toChannel(channel, { kind: 'call', id: 2, function: 'files.pick', plugin: 'notes', payload: 'fail' })
+  app.toChannel(channel, { kind: 'call', id: 3, function: 'files.pick', plugin: 'notes', payload: 'wait' })
+  await settle()
+  const answers = app.callsOf('plugin:wasp|answer').map((c) => c.args)
+  assert.deepEqual(answers, [
+    { id: 1, payload: { name: 'notes.txt', from: 'notes', fn: 'files.pick' } },
+    { id: 2, error: 'the user closed the dialog' }
+  ])
+  assert.equal(signal.aborted, false)
+  app.toChannel(channel, { kind: 'cancel', id: 3 })
+  assert.equal(signal.aborted, true)
+  await withdraw()
+  await withdraw()
+  assert.deepEqual(app.callsOf('plugin:wasp|withdraw').map((c) => c.args), [{ function: 'files.pick' }])
+})

@@ -31,7 +31,10 @@
 //! - `random` with a length: that many random bytes;
 //! - `config` with a key: the configuration value as the host holds it
 //!   (nil when absent), through [`Context::call_raw`];
-//! - `http` with a URL: the [`HttpResponse`] to a `GET` of it.
+//! - `http` with a URL: the [`HttpResponse`] to a `GET` of it;
+//! - `import`: asks the app for a file chosen by the user (the app's
+//!   function `files.pick`, which needs `call:files.pick`; the app answers a
+//!   [`PickedFile`]) and adds its text as a note; answers the note's id.
 
 use serde::{Deserialize, Serialize};
 use wasp_sdk::prelude::*;
@@ -65,6 +68,15 @@ pub struct Note {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewNote {
     /// What the note says.
+    pub text: String,
+}
+
+/// What the app's `files.pick` answers: the file the user chose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickedFile {
+    /// Its name, without the folders.
+    pub name: String,
+    /// Its text.
     pub text: String,
 }
 
@@ -119,6 +131,10 @@ impl Plugin for Notes {
     fn on_message(&mut self, ctx: &mut Context<'_>, msg: Message<'_>) -> Result<Reply, WireError> {
         match (msg.kind, msg.topic) {
             (MessageKind::Request, "add") => Reply::encode(&add(ctx, msg.decode()?)?),
+            (MessageKind::Request, "import") => {
+                let file: PickedFile = ctx.request(HOST, "files.pick", &())?;
+                Reply::encode(&add(ctx, NewNote { text: format!("{}: {}", file.name, file.text) })?)
+            }
             (MessageKind::Request, "get") => Reply::encode(&get(ctx, msg.decode()?)?),
             (MessageKind::Request, "list") => Reply::encode(&list(ctx)?),
             (MessageKind::Request, "delete") => Reply::encode(&ctx.kv_delete(&key(msg.decode()?))?),
