@@ -8,7 +8,8 @@
 //! preempted while echo keeps answering, the permission prompt for `notes`
 //! (everything allowed but `storage`, so adding a note is refused), the
 //! counter's sandboxed UI panel, and the plugins table; last, a screenshot
-//! into `<target>/e2e-artifacts/tauri-app.png`.
+//! into `<target>/e2e-artifacts/tauri-app.png` (`bundled-app.png` for a
+//! bundle, below).
 //!
 //! Each run gets a fresh `WASP_APP_DATA_DIR`, so no remembered permission
 //! answer leaks in. Linux only: WebKitGTK is Tauri's webview there, and the
@@ -20,6 +21,14 @@
 //! failure the message carries the end of the driver's and the app's output
 //! (`e2e-artifacts/tauri-app.log`), and `tauri-app-failed.png` shows the
 //! window.
+//!
+//! With `WASP_E2E_APP` set to another build of the app, the test drives
+//! that one instead: `scripts/bundle-app` points it at the executable of
+//! the extracted `.deb` (`<root>/usr/bin/wasp-tauri-app`). The test then
+//! builds no plugin, checks that the app loaded its plugins from its own
+//! resource folder (`<root>/usr/lib/wasp-tauri-app/plugins`) and that the
+//! `wasp-node` sidecar beside it starts, and names its files
+//! `bundled-app.*`.
 
 #![cfg(target_os = "linux")]
 
@@ -42,18 +51,52 @@ const WAIT: Duration = Duration::from_secs(30);
 /// How long the app may take to load its plugins (the test builds them first).
 const STARTUP: Duration = Duration::from_secs(120);
 
+/// The app under test: the workspace's build, or a bundle's executable.
+struct App {
+    binary: PathBuf,
+    /// The artifacts' file names start with this.
+    name: &'static str,
+    bundled: bool,
+}
+
+impl App {
+    /// `$WASP_E2E_APP` if set, else the app cargo built for this test.
+    fn under_test() -> Self {
+        match std::env::var_os("WASP_E2E_APP").filter(|v| !v.is_empty()) {
+            Some(binary) => Self { binary: PathBuf::from(binary), name: "bundled-app", bundled: true },
+            None => {
+                Self { binary: PathBuf::from(env!("CARGO_BIN_EXE_wasp-tauri-app")), name: "tauri-app", bundled: false }
+            }
+        }
+    }
+
+    /// The plugin folder of a bundle: Tauri's resource folder for an
+    /// executable in `<root>/usr/bin` is `<root>/usr/lib/<productName>`.
+    fn shipped_plugins(&self) -> Result<PathBuf> {
+        let bin = self.binary.parent().context("the app has no folder")?;
+        let dir = bin.join("../lib/wasp-tauri-app/plugins");
+        dir.canonicalize().with_context(|| format!("the bundle has no plugin folder {}", dir.display()))
+    }
+}
+
 #[test]
 fn app_drives_plugins_through_the_webview() {
-    // Build the plugin bundles now, so the app only loads them.
-    for name in ["echo", "counter", "spinner", "notes"] {
-        wasp_fixtures::wasm_bundle(name);
+    let app = App::under_test();
+    if app.bundled {
+        check_bundle(&app).unwrap_or_else(|e| panic!("{e:#}"));
+    } else {
+        // Build the plugin bundles now, so the app only loads them.
+        for name in ["echo", "counter", "spinner", "notes"] {
+            wasp_fixtures::wasm_bundle(name);
+        }
     }
     let artifacts = wasp_fixtures::target_dir().join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts).expect("cannot create the artifacts folder");
-    for stale in ["tauri-app.png", "tauri-app-failed.png"] {
+    let (png, failed_png) = (format!("{}.png", app.name), format!("{}-failed.png", app.name));
+    for stale in [&png, &failed_png] {
         let _ = std::fs::remove_file(artifacts.join(stale));
     }
-    let log_path = artifacts.join("tauri-app.log");
+    let log_path = artifacts.join(format!("{}.log", app.name));
     let data_dir = tempfile::tempdir().expect("cannot create a data folder");
 
     let (_xvfb, display) = display().unwrap_or_else(|e| panic!("{e:#}"));
@@ -74,12 +117,12 @@ fn app_drives_plugins_through_the_webview() {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("no tokio runtime");
     let outcome = runtime.block_on(async {
-        let client = session(port).await?;
-        let outcome = scenario(&client, &artifacts).await;
+        let client = session(port, &app.binary).await?;
+        let outcome = scenario(&client, &artifacts.join(&png)).await;
         if outcome.is_err() {
             // What the window showed when it went wrong.
             if let Ok(Ok(png)) = tokio::time::timeout(CALL, client.screenshot()).await {
-                let _ = std::fs::write(artifacts.join("tauri-app-failed.png"), png);
+                let _ = std::fs::write(artifacts.join(&failed_png), png);
             }
         }
         // Ending the session closes the app; the guards stop the rest.
@@ -87,16 +130,25 @@ fn app_drives_plugins_through_the_webview() {
         outcome
     });
     drop(driver);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    // The bundle's app says where it loads its plugins from (main.rs).
+    let outcome = outcome.and_then(|()| {
+        if app.bundled {
+            let plugins = app.shipped_plugins()?;
+            let line = format!("wasp-tauri-app: loading the example plugins from [{plugins:?}]");
+            ensure!(log.contains(&line), "the app did not load its plugins from its resource folder: no {line:?}");
+        }
+        Ok(())
+    });
     if let Err(e) = outcome {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         panic!("{e:#}\n--- last lines of {} (driver and app) ---\n{tail}", log_path.display());
     }
 }
 
-/// What the test does in the page.
-async fn scenario(c: &Client, artifacts: &Path) -> Result<()> {
+/// What the test does in the page; last, a screenshot saved as `png`.
+async fn scenario(c: &Client, png: &Path) -> Result<()> {
     wait_text(c, "#status", "ready", STARTUP).await.context("the app did not load its plugins")?;
 
     // Notes, loaded last, asks for its permissions in the page: allow all
@@ -143,7 +195,35 @@ async fn scenario(c: &Client, artifacts: &Path) -> Result<()> {
         wait_text(c, &format!("tr[data-plugin=\"{name}\"] td.state"), "running", WAIT).await?;
     }
 
-    screenshot(c, &artifacts.join("tauri-app.png")).await
+    screenshot(c, png).await
+}
+
+/// What a bundle must hold besides the app: its plugins in its resource
+/// folder, and the `wasp-node` sidecar beside the executable, where the
+/// host looks for it, able to start. (Started with its input closed, a
+/// node prints the address it listens on and ends.)
+fn check_bundle(app: &App) -> Result<()> {
+    let plugins = app.shipped_plugins()?;
+    for name in ["echo", "counter", "spinner", "notes"] {
+        let manifest = plugins.join(name).join("plugin.toml");
+        ensure!(manifest.is_file(), "the bundle lacks {}", manifest.display());
+    }
+    let node = app.binary.with_file_name("wasp-node");
+    let output = Command::new(&node)
+        .args(["--token", "bundle-check", "--watch-stdin"])
+        .env("WASP_NODE_COOKIE", "bundle-check")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("the sidecar {} does not run", node.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success() && stdout.starts_with("wasp-node listening on 127.0.0.1:"),
+        "the sidecar {} did not start: {}, stdout {stdout:?}, stderr {:?}",
+        node.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
 }
 
 /// Saves a screenshot of the window as `path` and checks it shows something.
@@ -210,13 +290,12 @@ async fn answer_permission_prompts(c: &Client) -> Result<Vec<String>> {
 }
 
 /// Creates a WebDriver session that launches the app, retrying once.
-async fn session(port: u16) -> Result<Client> {
+async fn session(port: u16, app: &Path) -> Result<Client> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
         ensure!(Instant::now() < deadline, "WebKitWebDriver did not listen on port {port}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let app = env!("CARGO_BIN_EXE_wasp-tauri-app");
     let capabilities = json!({ "webkitgtk:browserOptions": { "binary": app, "args": [] } });
     let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
     let url = format!("http://127.0.0.1:{port}");
