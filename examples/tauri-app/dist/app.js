@@ -226,6 +226,58 @@
     }
   })
 
+  // `notes`' `import` asks the app for a file (the app's function
+  // `files.pick`, which this page serves): the file chooser below.
+  $('note-import').addEventListener('click', async () => {
+    const result = $('note-result')
+    result.textContent = '…'
+    try {
+      result.textContent = `imported as ${await wasp.request('notes', 'import')}`
+    } catch (error) {
+      result.textContent = describe(error)
+      showError(error)
+    }
+  })
+
+  // ---- The app's function `files.pick`: a file chosen by the user ---------
+
+  // Answers `{ name, text }` once the user picks a file; rejects (the plugin
+  // gets code `plugin`) when they cancel, and closes when the plugin stops
+  // waiting (`signal`).
+  function pickFile({ plugin, signal }) {
+    return new Promise((resolve, reject) => {
+      const prompt = $('file-prompt')
+      const input = $('file-input')
+      input.value = ''
+      $('file-text').textContent = `“${plugin}” asks for a file. Choose one to give it:`
+      prompt.hidden = false
+      const done = () => {
+        prompt.hidden = true
+        input.onchange = null
+        $('file-cancel').onclick = null
+        signal.onabort = null
+      }
+      input.onchange = async () => {
+        const file = input.files && input.files[0]
+        if (!file) return
+        done()
+        try {
+          resolve({ name: file.name, text: await file.text() })
+        } catch (error) {
+          reject(error)
+        }
+      }
+      $('file-cancel').onclick = () => {
+        done()
+        reject(new Error('the user chose no file'))
+      }
+      signal.onabort = () => {
+        done()
+        reject(new Error('no longer wanted'))
+      }
+    })
+  }
+
   // ---- Events --------------------------------------------------------------
 
   function showEvent(event) {
@@ -264,6 +316,11 @@
       showError(error)
     }
     await subscribeAll()
+    try {
+      await wasp.serve('files.pick', pickFile)
+    } catch (error) {
+      showError(error)
+    }
     poll()
   }
 

@@ -178,6 +178,27 @@ async fn scenario(c: &Client, png: &Path) -> Result<()> {
     let result = wait_for(c, "#note-result", |t| t.contains(':'), WAIT).await?;
     ensure!(result.starts_with("permission_denied: "), "adding a note without storage gave {result:?}");
 
+    // The app's own function: `notes`' `import` asks the page's file chooser
+    // (`files.pick`, which the page serves) for a file. Cancelled, the plugin
+    // gets the user's refusal; chosen, the file reaches the plugin, which
+    // then cannot store it without `storage`.
+    click(c, "#note-import").await?;
+    wait_for(c, "#file-text", |t| t.contains("“notes” asks for a file"), WAIT).await?;
+    click(c, "#file-cancel").await?;
+    let result = wait_for(c, "#note-result", |t| t.contains(':'), WAIT).await?;
+    ensure!(result == "plugin: the user chose no file", "cancelling the file chooser gave {result:?}");
+    let chosen = tempfile::tempdir().context("a folder for the chosen file")?;
+    let path = chosen.path().join("todo.txt");
+    std::fs::write(&path, "water the plants").context("writing the chosen file")?;
+    click(c, "#note-import").await?;
+    let input = find(c, "#file-prompt:not([hidden]) #file-input", WAIT).await?;
+    call("choosing the file", input.send_keys(&path.to_string_lossy())).await?;
+    let result = wait_for(c, "#note-result", |t| t.contains(':'), WAIT).await?;
+    ensure!(
+        result.starts_with("permission_denied: ") && result.contains("storage"),
+        "importing a chosen file without storage gave {result:?}"
+    );
+
     // The counter's own panel, in its sandboxed iframe.
     let frame = find(c, "iframe#panel-counter-frame", WAIT).await?;
     call("entering the counter's panel", frame.enter_frame()).await?;
