@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The crates wasp publishes, packed as `cargo publish` would upload them.
 # Sourced by scripts/check-packages and scripts/check-outside from the
 # repository's root; `pack_crates` sets:
