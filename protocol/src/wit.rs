@@ -154,7 +154,7 @@ mod tests {
 
     /// The cases of `enum name { ... }` in `wit/plugin.wit`, in order.
     fn wit_cases(name: &str) -> Vec<String> {
-        let wit = include_str!("../../wit/plugin.wit");
+        let wit = include_str!("../wit/plugin.wit");
         let start = wit.find(&format!("enum {name} {{")).unwrap_or_else(|| panic!("enum {name} in the world"));
         let body = &wit[start..];
         let body = &body[body.find('{').expect("opens") + 1..body.find('}').expect("closes")];

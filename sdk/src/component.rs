@@ -17,7 +17,7 @@ use crate::{Context, HostApi, LogLevel, Plugin};
 pub use wit_bindgen;
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "wit", // sdk/wit -> ../wit: a link, so the packed crate carries the world
     world: "plugin",
     pub_export_macro: true,
     export_macro_name: "__wasp_export_component",

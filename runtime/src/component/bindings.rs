@@ -8,7 +8,7 @@ use wasp_protocol::{ErrorCode, WireError};
 use super::instance::ComponentState;
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit", // runtime/wit -> ../wit: a link, so the packed crate carries the world
     world: "plugin",
     imports: {
         "wasp:plugin/host.request": async | trappable,
