@@ -30,12 +30,21 @@ pub(crate) struct Pending {
 
 /// Cancels its request when dropped, unless disarmed (the answer came).
 pub(crate) struct Watch {
-    armed: Option<(Weak<Broker>, Arc<str>, u64, Arc<Progress>)>,
+    armed: Option<Armed>,
+}
+
+/// What cancelling a request takes: the broker, the plugin it went to, its
+/// id and its progress.
+struct Armed {
+    broker: Weak<Broker>,
+    to: Arc<str>,
+    id: u64,
+    progress: Arc<Progress>,
 }
 
 impl Watch {
     pub(super) fn new(broker: Weak<Broker>, to: &str, id: u64, progress: Arc<Progress>) -> Self {
-        Self { armed: Some((broker, Arc::from(to), id, progress)) }
+        Self { armed: Some(Armed { broker, to: Arc::from(to), id, progress }) }
     }
 
     /// The request was answered: nothing to cancel.
@@ -46,7 +55,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Some((broker, to, id, progress)) = self.armed.take()
+        if let Some(Armed { broker, to, id, progress }) = self.armed.take()
             && let Some(broker) = broker.upgrade()
         {
             broker.cancel(&to, id, &progress);

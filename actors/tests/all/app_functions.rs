@@ -267,6 +267,7 @@ async fn a_plugin_built_for_an_older_abi_is_not_sent_notices() {
     assert_eq!(events, 0, "a plugin built for ABI 1.2 got a cancellation notice");
 }
 
+#[cfg(feature = "storage")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_notes_example_imports_a_file_the_app_picks_in_every_form() {
     use wasp_example_notes::{Note, PickedFile};
