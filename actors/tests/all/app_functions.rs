@@ -35,7 +35,8 @@ async fn relay(host: &Host, form: Form, name: &str, permissions: &[&str]) {
 
 /// Asks relay `name` to forward `body` to the app's `function`.
 async fn forward(host: &Host, name: &str, topic: &str, function: &str, body: &str) -> Result<Vec<u8>, WireError> {
-    host.request(name, topic, mp(&Forward::new("host", function, body))).await
+    let forward = mp(&Forward::new("host", function, body));
+    host.request_with_timeout(name, topic, forward, Duration::from_secs(30)).await
 }
 
 /// Serves `greet`: "hello <plugin>: <payload>".
@@ -135,7 +136,9 @@ impl Drop for Dropped {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_function_times_out_and_is_dropped_a_panicking_one_answers_internal() {
-    let host = host_with(Duration::from_millis(300));
+    // Plugins wait 2 s for the app (the relay's own request); the test
+    // waits longer for the relay, so each answer is the app's.
+    let host = host_with(Duration::from_secs(2));
     let dropped = Arc::new(AtomicU32::new(0));
     let flag = dropped.clone();
     host.serve("slow", move |_: AppCall| {
@@ -213,18 +216,24 @@ async fn a_request_cancelled_while_queued_answers_cancelled_and_never_runs() {
     wait_until(|| info(&host, "relay").queued == 0).await;
     let n: u64 = host.call("relay", "pending", &()).await.unwrap();
     assert_eq!(n, 0);
-    assert_eq!(info(&host, "relay").handled, 2, "the forward and the last `pending`; not the cancelled one");
+    // The forward and the last `pending`, not the cancelled one (counted
+    // just after their answers).
+    wait_until(|| info(&host, "relay").handled == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(info(&host, "relay").handled, 2, "the cancelled request ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_holding_a_cancelled_request_hears_of_it_in_every_form() {
     let host = host_with(Duration::from_secs(10));
-    let _hold = serve_hold(&host);
-    for form in FORMS {
+    let (_release, entered) = serve_hold(&host);
+    for (n, form) in (1..).zip(FORMS) {
         let name = format!("relay-{form:?}").to_lowercase();
         relay(&host, form, &name, &["call:hold"]).await;
         let body = codec::to_payload(&Forward::new("host", "hold", "")).unwrap();
-        let cancel = tokio::time::sleep(Duration::from_millis(200));
+        // Cancelled once the relay has it: it has called `hold` and deferred.
+        let entered = entered.clone();
+        let cancel = async move { wait_until(|| entered.load(Ordering::SeqCst) == n).await };
         let err = host.request_cancellable(&name, "forward_async", body, cancel).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::Cancelled, "{form:?}: {err}");
         // The relay deferred the request, then dropped it on the notice.
