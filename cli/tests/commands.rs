@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use wasp_cli::scaffold::SDK_VERSION;
+use wasp_protocol::ApiVersion;
 
 /// The binary under test.
 const BINARY: &str = env!("CARGO_BIN_EXE_cargo-wasp");
@@ -64,7 +65,8 @@ fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 fn validate_accepts_a_good_bundle() {
     let output = wasp([Path::new("validate"), &bundle("echo")]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.2)"), "{}", stdout(&output));
+    let valid = format!("plugin `echo` is valid (ABI {})", ApiVersion::CURRENT);
+    assert!(stdout(&output).contains(&valid), "{}", stdout(&output));
 }
 
 #[test]
@@ -175,7 +177,8 @@ fn validate_says_when_it_cannot_run() {
 fn validate_checks_native_libraries_with_the_loader() {
     let output = wasp([Path::new("validate"), &wasp_fixtures::native_bundle("echo")]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("plugin `echo` is valid (ABI 1.2)"), "{}", stdout(&output));
+    let valid = format!("plugin `echo` is valid (ABI {})", ApiVersion::CURRENT);
+    assert!(stdout(&output).contains(&valid), "{}", stdout(&output));
 
     let output = wasp([Path::new("validate"), &wasp_fixtures::native_fixture("wasp-fixture-no-entry")]);
     assert_exit(&output, 1);
@@ -183,7 +186,8 @@ fn validate_checks_native_libraries_with_the_loader() {
 
     let output = wasp([Path::new("validate"), &wasp_fixtures::native_fixture("wasp-fixture-abi-next")]);
     assert_exit(&output, 1);
-    assert!(stdout(&output).contains("plugin requires ABI 2.0, host speaks 1.2"), "{}", stdout(&output));
+    let refused = format!("plugin requires ABI 2.0, host speaks {}", ApiVersion::CURRENT);
+    assert!(stdout(&output).contains(&refused), "{}", stdout(&output));
 }
 
 #[test]
@@ -191,11 +195,12 @@ fn inspect_shows_echo_permissions_imports_and_abi() {
     let output = wasp([Path::new("inspect"), &bundle("echo")]);
     assert_exit(&output, 0);
     let text = stdout(&output);
+    let abi = format!("ABI: {}", ApiVersion::CURRENT);
     for expected in [
         "echo 0.1.0 (wasm, manifest ABI 1.1)",
         "permissions (2):\n  publish:echo.seen\n  log\n",
         "limits: none requested",
-        "ABI: 1.2",
+        abi.as_str(),
         "wasp_handle ",
         "wasp::log ",
         "wasp::publish ",
