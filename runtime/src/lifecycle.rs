@@ -20,8 +20,9 @@ pub(crate) const LIFECYCLE_ID: u64 = i64::MAX as u64;
 pub type Unloaded = Result<Option<Vec<u8>>, WireError>;
 
 /// Whether a plugin built for `abi` receives `unload` and `restore`.
-pub(crate) fn speaks_lifecycle(abi: ApiVersion) -> bool {
-    abi.major == abi::LIFECYCLE_SINCE.major && abi.minor >= abi::LIFECYCLE_SINCE.minor
+pub(crate) fn speaks_lifecycle(built: ApiVersion) -> bool {
+    // Built for 1.2 or a later 1.x.
+    built.accepts(abi::LIFECYCLE_SINCE).is_ok()
 }
 
 /// Catches the answer the plugin gives to its `unload` message.

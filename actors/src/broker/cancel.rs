@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use wasp_protocol::{ApiVersion, ErrorCode, HOST, MessageKind, WireError, abi, codec};
+use wasp_protocol::{ErrorCode, HOST, MessageKind, WireError, abi, codec};
 use wasp_runtime::{Answer, Inbound, PluginImage, PluginKind, Progress};
 
 use super::Broker;
@@ -72,9 +72,9 @@ pub(crate) fn cancelled(to: &str) -> WireError {
 /// ABI 1.3 or later, or in process (built against this host's SDK). A
 /// component has a WIT world version instead, whose world has no notice yet.
 pub(crate) fn hears_cancel(image: &PluginImage) -> bool {
-    let since = abi::CANCEL_SINCE;
+    // Built for `CANCEL_SINCE` or a later minor version of its major one.
     match image.abi_version() {
-        Some(ApiVersion { major, minor }) => major == since.major && minor >= since.minor,
+        Some(built) => built.accepts(abi::CANCEL_SINCE).is_ok(),
         None => image.kind() == PluginKind::InProcess,
     }
 }

@@ -100,12 +100,11 @@ impl Host {
         timeout: Option<Duration>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<u8>, WireError> {
-        let plugin = as_plugin;
         self.check_outbound(Some(to), topic, &payload)?;
-        if let Some(plugin) = plugin {
+        if let Some(plugin) = as_plugin {
             self.check_acting(plugin, Call::Request(to))?;
         }
-        let from = plugin.map_or_else(|| self.inner.host.clone(), Arc::from);
+        let from = as_plugin.map_or_else(|| self.inner.host.clone(), Arc::from);
         let broker = &self.inner.broker;
         let timeout = timeout.unwrap_or(self.inner.limits.request_timeout);
         broker.counters.requests.fetch_add(1, Ordering::Relaxed);
